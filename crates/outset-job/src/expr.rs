@@ -1,0 +1,52 @@
+//! Event expressions: `start on`, `stop on` and `ready on`.
+
+use serde::{Deserialize, Serialize};
+
+/// An expression tree. `and` and `or` have equal precedence and group left to right, so
+/// `a or b and c` is `((a or b) and c)`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Expr {
+    And(Box<Expr>, Box<Expr>),
+    Or(Box<Expr>, Box<Expr>),
+    /// An event operand: `name [ARG]…`.
+    Event(EventMatch),
+    /// A readiness source; only valid in `ready on`.
+    Ready(ReadySource),
+}
+
+/// `started nginx RESULT=ok DEVPATH!=lo*`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventMatch {
+    /// Matched exactly (no globbing on names).
+    pub name: String,
+    /// Positional arguments first, then named ones.
+    pub args: Vec<Arg>,
+}
+
+/// An operand argument. Values are fnmatch patterns and may hold `$VAR` references, kept
+/// unexpanded for the engine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Arg {
+    Positional(String),
+    Eq(String, String),
+    Ne(String, String),
+}
+
+/// A readiness source in `ready on`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReadySource {
+    /// `file PATH`: the path exists.
+    File(String),
+    /// `listening tcp:[ADDR:]PORT | udp:[ADDR:]PORT | unix:PATH`, held by the job.
+    Listening(ListenAddr),
+    /// `dbus NAME`: the name has an owner.
+    Dbus(String),
+}
+
+/// A socket address for `listening`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ListenAddr {
+    Tcp { addr: Option<String>, port: u16 },
+    Udp { addr: Option<String>, port: u16 },
+    Unix(String),
+}

@@ -1,0 +1,2 @@
+//! The `outset` package: the `outset` daemon and `outsetctl` binaries and their
+//! integration tests.
