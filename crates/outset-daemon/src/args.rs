@@ -1,0 +1,38 @@
+//! Command-line options of the `outset` daemon.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// outset: an event-driven init system and service supervisor for Upstart jobs.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "outset", version, about)]
+pub struct Args {
+    /// Run as a per-user supervisor (subreaper, user paths, changes allowed for the owner).
+    #[arg(long)]
+    pub user: bool,
+    /// Directory of job files; repeatable, searched in order (the first owning a name wins).
+    #[arg(long = "confdir", value_name = "DIR")]
+    pub confdirs: Vec<PathBuf>,
+    /// Directory for job output logs.
+    #[arg(long, value_name = "DIR")]
+    pub logdir: Option<PathBuf>,
+    /// Control socket path.
+    #[arg(long, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+    /// cgroup v2 directory under which job cgroups are created.
+    #[arg(long, value_name = "PATH")]
+    pub cgroup_root: Option<PathBuf>,
+    /// Do not emit the startup event.
+    #[arg(long)]
+    pub no_startup_event: bool,
+    /// Name of the startup event.
+    #[arg(long, value_name = "NAME", default_value = "startup")]
+    pub startup_event: String,
+    /// Read serialised state from this fd (re-exec).
+    #[arg(long, value_name = "FD")]
+    pub state_fd: Option<i32>,
+    /// Verbose logging.
+    #[arg(long)]
+    pub debug: bool,
+}
