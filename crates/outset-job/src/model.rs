@@ -204,7 +204,10 @@ pub enum RespawnLimit {
 
 impl Default for RespawnLimit {
     fn default() -> Self {
-        RespawnLimit::Limited { count: 10, interval: 5 }
+        RespawnLimit::Limited {
+            count: 10,
+            interval: 5,
+        }
     }
 }
 

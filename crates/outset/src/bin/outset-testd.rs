@@ -58,7 +58,9 @@ fn parse(args: &[String]) -> Result<Opts, String> {
     let mut o = Opts::default();
     let mut it = args.iter();
     fn val<'a>(it: &mut impl Iterator<Item = &'a String>, flag: &str) -> Result<String, String> {
-        it.next().cloned().ok_or_else(|| format!("{flag} needs a value"))
+        it.next()
+            .cloned()
+            .ok_or_else(|| format!("{flag} needs a value"))
     }
     fn num<T: std::str::FromStr>(s: String, flag: &str) -> Result<T, String> {
         s.parse().map_err(|_| format!("{flag}: bad number {s}"))
