@@ -1,9 +1,22 @@
 //! outset's job files: the Upstart 1.13 grammar and outset's own stanzas.
 //!
-//! Pure: text in, a [`JobConfig`] or diagnostics out. No syscalls.
+//! Pure: text in, a [`JobConfig`] or a positioned [`ParseError`] out; [`confdir`] reads
+//! files, nothing here makes any other system call.
 
+pub mod confdir;
+pub mod error;
 pub mod expr;
+mod expr_parse;
+pub mod fnmatch;
+pub mod lexer;
 pub mod model;
+pub mod parse;
+pub mod render;
+pub mod signal;
 
+pub use error::{Diagnostic, ParseError};
 pub use expr::{Arg, EventMatch, Expr, ListenAddr, ReadySource};
+pub use expr_parse::parse_listen;
 pub use model::*;
+pub use parse::{parse_into, parse_job};
+pub use render::render;

@@ -1,0 +1,65 @@
+//! `check-config --show` on every corpus file: no errors, and each shown job parses back to
+//! the job parsed from the original file.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+fn corpus_dir() -> Option<PathBuf> {
+    if let Ok(p) = std::env::var("OUTSET_CORPUS") {
+        return Some(PathBuf::from(p));
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .map(|a| a.join("shared/corpus/upstart-jobs"))
+        .find(|p| p.is_dir())
+}
+
+fn files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            files(&p, out);
+        } else if p.file_name().unwrap() != "SOURCES.tsv" {
+            out.push(p);
+        }
+    }
+}
+
+#[test]
+fn show_output_reparses_for_the_whole_corpus() {
+    let Some(root) = corpus_dir() else {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "job corpus missing under CI"
+        );
+        eprintln!("SKIP: job corpus not found; set OUTSET_CORPUS");
+        return;
+    };
+    let mut paths = Vec::new();
+    files(&root, &mut paths);
+    paths.sort();
+    assert_eq!(paths.len(), 400);
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = outset_ctl::check_config::run(&paths, true, &mut out, &mut err);
+    let (out, err) = (
+        String::from_utf8(out).unwrap(),
+        String::from_utf8(err).unwrap(),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(err.ends_with("400 jobs checked, 0 errors\n"), "{err}");
+    let sections: Vec<&str> = out.split("# job: ").skip(1).collect();
+    assert_eq!(sections.len(), 400);
+    for section in sections {
+        let (header, body) = section.split_once('\n').unwrap();
+        let (name, from) = header.split_once(" (from ").unwrap();
+        let from = from.trim_end_matches(')');
+        let conf = Path::new(from.split(", ").next().unwrap());
+        let shown = outset_job::parse_job(name, body).unwrap_or_else(|e| panic!("{from}: {e}"));
+        let (loaded, errors) = outset_job::confdir::load_file(conf, name);
+        assert!(errors.is_empty());
+        assert_eq!(shown, loaded.unwrap().config, "{from}");
+    }
+}
