@@ -1,1 +1,291 @@
-//! outset-proto.
+//! outset's control protocol: one JSON object per line each way over a Unix stream socket.
+//!
+//! A client writes a [`Request`] line and reads one [`Response`] line. Requests carry the
+//! protocol version; a daemon answers a version it does not speak with an error, never by
+//! closing the connection.
+
+use serde::{Deserialize, Serialize};
+
+/// The protocol version this build speaks.
+pub const VERSION: u32 = 1;
+
+/// The longest request line a daemon accepts.
+pub const MAX_LINE: usize = 1 << 20;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Request {
+    /// Protocol version; see [`VERSION`].
+    pub v: u32,
+    #[serde(flatten)]
+    pub command: Command,
+}
+
+impl Request {
+    pub fn new(command: Command) -> Self {
+        Request {
+            v: VERSION,
+            command,
+        }
+    }
+}
+
+/// What a client asks. `env` entries are `KEY=VALUE`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "kebab-case")]
+pub enum Command {
+    /// Start a job (instance); with `wait`, reply once it is running (a task: finished).
+    Start {
+        job: String,
+        #[serde(default)]
+        env: Vec<String>,
+        #[serde(default)]
+        wait: bool,
+    },
+    /// Stop a job instance; with `wait`, reply once it is back to waiting.
+    Stop {
+        job: String,
+        #[serde(default)]
+        env: Vec<String>,
+        #[serde(default)]
+        wait: bool,
+    },
+    /// Stop and start an instance again with the same environment.
+    Restart {
+        job: String,
+        #[serde(default)]
+        env: Vec<String>,
+        #[serde(default)]
+        wait: bool,
+    },
+    /// Send the job's reload signal to its main process.
+    Reload {
+        job: String,
+        #[serde(default)]
+        env: Vec<String>,
+    },
+    /// The status of a job's instances (those matching `env` when given).
+    Status {
+        job: String,
+        #[serde(default)]
+        env: Vec<String>,
+    },
+    /// Every job and instance.
+    List,
+    /// Emit an event; with `wait`, reply once every job it started or stopped has settled.
+    Emit {
+        event: String,
+        #[serde(default)]
+        env: Vec<String>,
+        #[serde(default)]
+        wait: bool,
+    },
+    /// Re-read the conf dirs.
+    ReloadConfiguration,
+    /// Jobs' normalised configuration (all jobs when `job` is absent).
+    ShowConfig {
+        #[serde(default)]
+        job: Option<String>,
+    },
+    /// The daemon's version.
+    Version,
+}
+
+impl Command {
+    /// Whether the command changes state (and so needs the right to do so).
+    pub fn is_change(&self) -> bool {
+        matches!(
+            self,
+            Command::Start { .. }
+                | Command::Stop { .. }
+                | Command::Restart { .. }
+                | Command::Reload { .. }
+                | Command::Emit { .. }
+                | Command::ReloadConfiguration
+        )
+    }
+}
+
+/// One line of reply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "kebab-case")]
+pub enum Response {
+    Ok { body: Body },
+    Error { message: String },
+}
+
+impl Response {
+    pub fn error(message: impl Into<String>) -> Self {
+        Response::Error {
+            message: message.into(),
+        }
+    }
+}
+
+/// The payload of a successful reply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "data", rename_all = "kebab-case")]
+pub enum Body {
+    /// The command was carried out; nothing to report.
+    Done,
+    /// The instances concerned.
+    Instances(Vec<InstanceStatus>),
+    /// Jobs' configurations.
+    Configs(Vec<JobText>),
+    Version(String),
+}
+
+/// One job instance (or a job with no instance: goal stop, state waiting).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceStatus {
+    pub job: String,
+    /// Empty for a singleton job.
+    pub instance: String,
+    /// `start` or `stop`.
+    pub goal: String,
+    /// Upstart's state name: waiting, starting, pre-start, spawned, post-start, running,
+    /// pre-stop, stopping, killed, post-stop.
+    pub state: String,
+    /// Live processes by type; the main process first.
+    pub processes: Vec<ProcessStatus>,
+    /// Notes a user should see (`console log` not captured yet, and the like).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessStatus {
+    /// main, pre-start, post-start, pre-stop or post-stop.
+    pub kind: String,
+    pub pid: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobText {
+    pub name: String,
+    pub text: String,
+}
+
+impl InstanceStatus {
+    /// Upstart's status line: `job (inst) start/running, process 123`, then a tab-indented
+    /// line per other process.
+    pub fn upstart_line(&self) -> String {
+        let mut s = self.job.clone();
+        if !self.instance.is_empty() {
+            s.push_str(&format!(" ({})", self.instance));
+        }
+        s.push_str(&format!(" {}/{}", self.goal, self.state));
+        let main = self.processes.iter().find(|p| p.kind == "main");
+        let first = main.or_else(|| self.processes.first());
+        if let Some(p) = first {
+            s.push_str(&format!(", process {}", p.pid));
+        }
+        for p in &self.processes {
+            if Some(p) != first || p.kind != "main" {
+                s.push_str(&format!("\n\t{} process {}", p.kind, p.pid));
+            }
+        }
+        s
+    }
+}
+
+/// Parses one request line; the error text is what the daemon replies.
+pub fn parse_request(line: &str) -> Result<Request, String> {
+    let value: serde_json::Value =
+        serde_json::from_str(line).map_err(|e| format!("malformed request: {e}"))?;
+    match value.get("v").and_then(|v| v.as_u64()) {
+        Some(v) if v == u64::from(VERSION) => {}
+        Some(v) => {
+            return Err(format!(
+                "unsupported protocol version {v} (this daemon speaks {VERSION})"
+            ));
+        }
+        None => return Err("malformed request: missing protocol version `v`".into()),
+    }
+    serde_json::from_value(value).map_err(|e| format!("bad request: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip() {
+        let r = Request::new(Command::Start {
+            job: "a".into(),
+            env: vec!["X=1".into()],
+            wait: true,
+        });
+        let line = serde_json::to_string(&r).unwrap();
+        assert_eq!(
+            line,
+            r#"{"v":1,"cmd":"start","job":"a","env":["X=1"],"wait":true}"#
+        );
+        assert_eq!(parse_request(&line).unwrap(), r);
+        assert_eq!(
+            parse_request(r#"{"v":1,"cmd":"list"}"#).unwrap().command,
+            Command::List
+        );
+    }
+
+    #[test]
+    fn errors() {
+        assert!(
+            parse_request("{")
+                .unwrap_err()
+                .starts_with("malformed request")
+        );
+        assert!(
+            parse_request(r#"{"cmd":"list"}"#)
+                .unwrap_err()
+                .contains("missing protocol version")
+        );
+        assert!(
+            parse_request(r#"{"v":9,"cmd":"list"}"#)
+                .unwrap_err()
+                .contains("unsupported protocol version 9")
+        );
+        assert!(
+            parse_request(r#"{"v":1,"cmd":"explode"}"#)
+                .unwrap_err()
+                .starts_with("bad request")
+        );
+        assert!(
+            parse_request(r#"{"v":1,"cmd":"start"}"#)
+                .unwrap_err()
+                .starts_with("bad request")
+        );
+    }
+
+    #[test]
+    fn status_lines() {
+        let s = InstanceStatus {
+            job: "web".into(),
+            instance: "a".into(),
+            goal: "start".into(),
+            state: "running".into(),
+            processes: vec![
+                ProcessStatus {
+                    kind: "main".into(),
+                    pid: 10,
+                },
+                ProcessStatus {
+                    kind: "post-start".into(),
+                    pid: 11,
+                },
+            ],
+            notes: vec![],
+        };
+        assert_eq!(
+            s.upstart_line(),
+            "web (a) start/running, process 10\n\tpost-start process 11"
+        );
+        let w = InstanceStatus {
+            instance: String::new(),
+            goal: "stop".into(),
+            state: "waiting".into(),
+            processes: vec![],
+            ..s
+        };
+        assert_eq!(w.upstart_line(), "web stop/waiting");
+    }
+}

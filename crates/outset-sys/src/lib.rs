@@ -1,1 +1,19 @@
-//! outset-sys.
+//! outset-sys: the Linux layer of outset.
+//!
+//! This is the only crate of the project that makes raw system calls, so the
+//! rest of the code base can stay `unsafe`-free. Everything here runs inside
+//! a daemon that may be PID 1: functions return errors instead of panicking.
+#![allow(unsafe_code)]
+
+pub mod cgroup;
+pub mod inotify;
+pub mod pidfd;
+pub mod poll;
+pub mod procfs;
+pub mod reap;
+pub mod signals;
+pub mod spawn;
+pub mod unix_socket;
+
+#[cfg(test)]
+mod testutil;

@@ -1,0 +1,294 @@
+//! cgroup2 handling: each job gets its own cgroup so that all of its
+//! processes, including daemonised ones, can be tracked and killed.
+
+use std::fs;
+use std::io::{self, BufRead};
+use std::path::{Path, PathBuf};
+
+/// Longest escaped name we produce; a path component may hold 255 bytes.
+const MAX_NAME: usize = 200;
+
+/// Finds the first cgroup2 mount in /proc/self/mountinfo.
+pub fn cgroup2_mount() -> Option<PathBuf> {
+    let f = fs::File::open("/proc/self/mountinfo").ok()?;
+    io::BufReader::new(f)
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|line| parse_mountinfo_line(&line))
+}
+
+/// Returns the mount point of a mountinfo line if its fstype is cgroup2.
+fn parse_mountinfo_line(line: &str) -> Option<PathBuf> {
+    // Optional fields end with " - "; fstype comes right after it.
+    let (left, right) = line.split_once(" - ")?;
+    if right.split(' ').next()? != "cgroup2" {
+        return None;
+    }
+    let mount_point = left.split(' ').nth(4)?;
+    Some(PathBuf::from(unescape_octal(mount_point)))
+}
+
+/// Decodes the `\040`-style escapes the kernel uses in mountinfo.
+fn unescape_octal(s: &str) -> std::ffi::OsString {
+    use std::os::unix::ffi::OsStringExt;
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 3 < b.len() {
+            let oct = &b[i + 1..i + 4];
+            if oct.iter().all(|c| (b'0'..=b'7').contains(c)) {
+                let v = oct.iter().fold(0u32, |a, c| a * 8 + u32::from(c - b'0'));
+                if let Ok(v) = u8::try_from(v) {
+                    out.push(v);
+                    i += 4;
+                    continue;
+                }
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    std::ffi::OsString::from_vec(out)
+}
+
+/// Turns a job/instance name into one safe, reversible path component.
+///
+/// Keeps `[A-Za-z0-9.-]`; every other byte (including `_`, the escape
+/// character) becomes `_xx` in lower-case hex. Never returns an empty
+/// string, `.` or `..`. Over-long results are cut and suffixed with a hash
+/// so that distinct names stay distinct.
+pub fn escape_name(s: &str) -> String {
+    if s.is_empty() {
+        return "_".to_string();
+    }
+    if s == "." || s == ".." {
+        return "_2e".repeat(s.len());
+    }
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b == b'.' || b == b'-' {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("_{b:02x}"));
+        }
+    }
+    if out.len() > MAX_NAME {
+        let hash = fnv1a(s.as_bytes());
+        // Only ASCII was pushed, so any byte index is a char boundary.
+        out.truncate(MAX_NAME - 17);
+        out.push_str(&format!("~{hash:016x}"));
+    }
+    out
+}
+
+/// Small stable hash for disambiguating truncated names.
+fn fnv1a(data: &[u8]) -> u64 {
+    data.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// A cgroup2 directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cgroup {
+    path: PathBuf,
+}
+
+impl Cgroup {
+    /// Creates the cgroup directory (an existing one is fine).
+    pub fn create(path: &Path) -> io::Result<Cgroup> {
+        match fs::create_dir(path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && path.is_dir() => {}
+            Err(e) => return Err(e),
+        }
+        Ok(Cgroup {
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Refers to an existing cgroup directory.
+    pub fn open(path: &Path) -> io::Result<Cgroup> {
+        if !fs::metadata(path)?.is_dir() {
+            return Err(io::Error::from_raw_os_error(libc::ENOTDIR));
+        }
+        Ok(Cgroup {
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The cgroup's directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Pids directly in this cgroup (not in child cgroups).
+    pub fn procs(&self) -> io::Result<Vec<u32>> {
+        let text = fs::read_to_string(self.path.join("cgroup.procs"))?;
+        Ok(text.lines().filter_map(|l| l.trim().parse().ok()).collect())
+    }
+
+    /// Whether any process lives in this cgroup or below it.
+    pub fn populated(&self) -> io::Result<bool> {
+        let text = fs::read_to_string(self.path.join("cgroup.events"))?;
+        for line in text.lines() {
+            if let Some(v) = line.strip_prefix("populated ") {
+                return Ok(v.trim() == "1");
+            }
+        }
+        Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "cgroup.events has no populated line",
+        ))
+    }
+
+    /// SIGKILLs every process in the subtree.
+    ///
+    /// Uses `cgroup.kill` (Linux 5.14+) which cannot miss forking
+    /// processes; on older kernels falls back to killing the listed pids.
+    pub fn kill(&self) -> io::Result<()> {
+        match fs::write(self.path.join("cgroup.kill"), b"1") {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => self.kill_listed(),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Fallback for `kill`: signal each pid in this cgroup and its children.
+    fn kill_listed(&self) -> io::Result<()> {
+        for pid in self.procs()? {
+            if let Ok(pid) = i32::try_from(pid) {
+                // pid 0 would mean "our process group": never signal that.
+                if pid > 0 {
+                    // SAFETY: kill takes plain integers; failures (ESRCH) are fine.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                }
+            }
+        }
+        for child in self.children()? {
+            child.kill_listed()?;
+        }
+        Ok(())
+    }
+
+    /// Direct child cgroups.
+    fn children(&self) -> io::Result<Vec<Cgroup>> {
+        let mut out = Vec::new();
+        for entry in fs::read_dir(&self.path)? {
+            let entry = entry?;
+            if entry.file_type()?.is_dir() {
+                out.push(Cgroup { path: entry.path() });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Moves `pid` into this cgroup.
+    pub fn add_pid(&self, pid: u32) -> io::Result<()> {
+        fs::write(self.path.join("cgroup.procs"), pid.to_string())
+    }
+
+    /// Removes this cgroup and its child cgroups (deepest first).
+    ///
+    /// Fails with EBUSY while processes remain; a missing cgroup is fine.
+    pub fn remove(&self) -> io::Result<()> {
+        match self.children() {
+            Ok(children) => {
+                for c in children {
+                    c.remove()?;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        match fs::remove_dir(&self.path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            r => r,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::TestCgroup;
+
+    #[test]
+    fn mountinfo_line() {
+        let l = "41 31 0:38 / /sys/fs/cgroup/unified rw,relatime shared:9 - cgroup2 cgroup2 rw";
+        assert_eq!(
+            parse_mountinfo_line(l),
+            Some(PathBuf::from("/sys/fs/cgroup/unified"))
+        );
+        let l = "41 31 0:38 / /a\\040b rw - cgroup2 none rw";
+        assert_eq!(parse_mountinfo_line(l), Some(PathBuf::from("/a b")));
+        let l = "32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu";
+        assert_eq!(parse_mountinfo_line(l), None);
+        assert_eq!(parse_mountinfo_line("garbage"), None);
+    }
+
+    #[test]
+    fn escape() {
+        assert_eq!(escape_name(""), "_");
+        assert_eq!(escape_name("."), "_2e");
+        assert_eq!(escape_name(".."), "_2e_2e");
+        assert_eq!(escape_name("tty/1"), "tty_2f1");
+        assert_eq!(escape_name("a_b"), "a_5fb");
+        assert_eq!(escape_name("Net-1.2"), "Net-1.2");
+        assert_eq!(escape_name("é"), "_c3_a9");
+        assert_ne!(escape_name("a/"), escape_name("a_2f"));
+        let long = escape_name(&"/".repeat(1000));
+        assert!(long.len() <= MAX_NAME);
+        assert_ne!(long, escape_name(&"/".repeat(999)));
+    }
+
+    #[test]
+    fn create_procs_kill_remove() {
+        let Some(tc) = TestCgroup::new() else { return };
+        let cg = Cgroup::create(tc.path()).unwrap();
+        Cgroup::create(tc.path()).unwrap();
+        let sub = Cgroup::create(&tc.path().join("sub")).unwrap();
+        assert!(!cg.populated().unwrap());
+        let mut child = std::process::Command::new("sleep")
+            .arg("10")
+            .spawn()
+            .unwrap();
+        sub.add_pid(child.id()).unwrap();
+        assert_eq!(sub.procs().unwrap(), vec![child.id()]);
+        assert!(cg.procs().unwrap().is_empty());
+        assert!(cg.populated().unwrap());
+        cg.kill().unwrap();
+        let st = child.wait().unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(st.signal(), Some(libc::SIGKILL));
+        // The kernel updates populated asynchronously after the reap.
+        for _ in 0..100 {
+            if !cg.populated().unwrap() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(!cg.populated().unwrap());
+        cg.remove().unwrap();
+        assert!(!tc.path().exists());
+        cg.remove().unwrap();
+        assert!(Cgroup::open(tc.path()).is_err());
+    }
+
+    #[test]
+    fn kill_fallback_lists_subtree() {
+        let Some(tc) = TestCgroup::new() else { return };
+        let cg = Cgroup::create(tc.path()).unwrap();
+        let sub = Cgroup::create(&tc.path().join("x")).unwrap();
+        let mut child = std::process::Command::new("sleep")
+            .arg("10")
+            .spawn()
+            .unwrap();
+        sub.add_pid(child.id()).unwrap();
+        cg.kill_listed().unwrap();
+        let st = child.wait().unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(st.signal(), Some(libc::SIGKILL));
+    }
+}

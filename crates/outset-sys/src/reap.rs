@@ -1,0 +1,86 @@
+//! Child reaping for a subreaper / PID 1: collect every status change on
+//! SIGCHLD, including orphans re-parented to us.
+
+use std::io;
+
+/// What happened to a child.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ChildEvent {
+    /// Exited with this status code.
+    Exited(i32),
+    /// Killed by this signal.
+    Signaled(i32),
+    /// Stopped by this signal (or a ptrace stop).
+    Stopped(i32),
+}
+
+/// Decodes a raw wait status; `None` for statuses we do not report (continued).
+pub fn decode_status(status: i32) -> Option<ChildEvent> {
+    if libc::WIFEXITED(status) {
+        Some(ChildEvent::Exited(libc::WEXITSTATUS(status)))
+    } else if libc::WIFSIGNALED(status) {
+        Some(ChildEvent::Signaled(libc::WTERMSIG(status)))
+    } else if libc::WIFSTOPPED(status) {
+        Some(ChildEvent::Stopped(libc::WSTOPSIG(status)))
+    } else {
+        None
+    }
+}
+
+/// Collects all pending child status changes without blocking.
+///
+/// Stops are reported too (WUNTRACED), so jobs that stop themselves or are
+/// traced are visible.
+pub fn reap_all() -> Vec<(u32, ChildEvent)> {
+    let mut out = Vec::new();
+    loop {
+        let mut status = 0;
+        // SAFETY: waitpid writes only to `status`, a valid local.
+        let pid = unsafe {
+            libc::waitpid(
+                -1,
+                &mut status,
+                libc::WNOHANG | libc::WUNTRACED | libc::__WALL,
+            )
+        };
+        if pid > 0 {
+            if let (Ok(pid), Some(ev)) = (u32::try_from(pid), decode_status(status)) {
+                out.push((pid, ev));
+            }
+            continue;
+        }
+        if pid < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+            continue;
+        }
+        // 0: children exist but none changed; ECHILD: no children at all.
+        return out;
+    }
+}
+
+/// Makes orphaned descendants re-parent to this process instead of PID 1,
+/// so a non-PID-1 supervisor can still reap daemonised jobs.
+pub fn set_child_subreaper() -> io::Result<()> {
+    // SAFETY: PR_SET_CHILD_SUBREAPER takes a plain integer argument.
+    let r = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1 as libc::c_ulong, 0, 0, 0) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decode() {
+        assert_eq!(decode_status(3 << 8), Some(ChildEvent::Exited(3)));
+        assert_eq!(decode_status(9), Some(ChildEvent::Signaled(9)));
+        assert_eq!(
+            decode_status((19 << 8) | 0x7f),
+            Some(ChildEvent::Stopped(19))
+        );
+        assert_eq!(decode_status(0xffff), None);
+    }
+}

@@ -1,0 +1,335 @@
+//! Starting job processes.
+//!
+//! [`SpawnPlan::new`] does everything that may allocate or fail in ordinary
+//! ways (path search, user lookup, opening fds) in the parent; [`spawn`]
+//! then clones and the child only performs async-signal-safe setup before
+//! exec. Exec failures come back through a close-on-exec pipe.
+
+mod child;
+mod plan;
+#[cfg(test)]
+mod tests;
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+use libc::c_char;
+
+pub use plan::SpawnPlan;
+
+use crate::pidfd::PidFd;
+
+/// What to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProgramSpec {
+    /// A program and its arguments; `argv[0]` is searched in PATH.
+    Argv(Vec<String>),
+    /// A shell script, run as `/bin/sh -e -c script`.
+    Shell {
+        /// The script text.
+        script: String,
+    },
+}
+
+/// Where the job's standard fds point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stdio {
+    /// `/dev/null` for stdin, stdout and stderr.
+    Null,
+    /// The daemon's own fds 0-2.
+    Inherit,
+}
+
+/// Resource limits settable for a job (RLIMIT_*).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Rlimit {
+    As,
+    Core,
+    Cpu,
+    Data,
+    Fsize,
+    Memlock,
+    Msgqueue,
+    Nice,
+    Nofile,
+    Nproc,
+    Rss,
+    Rtprio,
+    Sigpending,
+    Stack,
+}
+
+impl Rlimit {
+    /// The `RLIMIT_*` resource number.
+    fn resource(self) -> libc::c_int {
+        // The constants' type differs between libcs; all are small.
+        #[allow(clippy::unnecessary_cast)]
+        let r = match self {
+            Rlimit::As => libc::RLIMIT_AS,
+            Rlimit::Core => libc::RLIMIT_CORE,
+            Rlimit::Cpu => libc::RLIMIT_CPU,
+            Rlimit::Data => libc::RLIMIT_DATA,
+            Rlimit::Fsize => libc::RLIMIT_FSIZE,
+            Rlimit::Memlock => libc::RLIMIT_MEMLOCK,
+            Rlimit::Msgqueue => libc::RLIMIT_MSGQUEUE,
+            Rlimit::Nice => libc::RLIMIT_NICE,
+            Rlimit::Nofile => libc::RLIMIT_NOFILE,
+            Rlimit::Nproc => libc::RLIMIT_NPROC,
+            Rlimit::Rss => libc::RLIMIT_RSS,
+            Rlimit::Rtprio => libc::RLIMIT_RTPRIO,
+            Rlimit::Sigpending => libc::RLIMIT_SIGPENDING,
+            Rlimit::Stack => libc::RLIMIT_STACK,
+        } as libc::c_int;
+        r
+    }
+}
+
+/// A request to start a process, as described by a job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpawnRequest {
+    pub program: ProgramSpec,
+    /// The complete environment (nothing is inherited from the daemon).
+    pub env: Vec<(String, String)>,
+    /// Working directory (inside the chroot if one is set).
+    pub cwd: Option<std::path::PathBuf>,
+    pub chroot: Option<std::path::PathBuf>,
+    pub user: Option<String>,
+    pub group: Option<String>,
+    /// (resource, soft, hard); `None` means unlimited.
+    pub rlimits: Vec<(Rlimit, Option<u64>, Option<u64>)>,
+    pub nice: Option<i32>,
+    pub oom_score_adj: Option<i32>,
+    pub umask: Option<u32>,
+    pub stdio: Stdio,
+    /// cgroup2 directory the process starts in.
+    pub cgroup: Option<std::path::PathBuf>,
+    /// SIGSTOP the child right before exec (e.g. so it can be traced).
+    pub stop_before_exec: bool,
+}
+
+impl SpawnRequest {
+    /// A request with everything else left at the defaults.
+    pub fn new(program: ProgramSpec) -> SpawnRequest {
+        SpawnRequest {
+            program,
+            env: Vec::new(),
+            cwd: None,
+            chroot: None,
+            user: None,
+            group: None,
+            rlimits: Vec::new(),
+            nice: None,
+            oom_score_adj: None,
+            umask: None,
+            stdio: Stdio::Null,
+            cgroup: None,
+            stop_before_exec: false,
+        }
+    }
+}
+
+/// Why a process could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    #[error("empty command line")]
+    EmptyArgv,
+    #[error("{0} contains a NUL byte")]
+    Nul(&'static str),
+    #[error("invalid environment variable name {0:?}")]
+    BadEnvName(String),
+    #[error("No such file or directory: {0}")]
+    NotFound(String),
+    #[error("unknown user {0}")]
+    UnknownUser(String),
+    #[error("unknown group {0}")]
+    UnknownGroup(String),
+    #[error("cannot look up {what}: {source}")]
+    Lookup { what: String, source: io::Error },
+    #[error("cannot open {what}: {source}")]
+    Open { what: String, source: io::Error },
+    #[error("cannot create process: {0}")]
+    Fork(io::Error),
+    /// The child exists (a zombie to be reaped) but failed before exec.
+    #[error("process {pid} failed at {stage}: {error}")]
+    ChildFailed {
+        pid: u32,
+        stage: &'static str,
+        error: io::Error,
+    },
+}
+
+impl SpawnError {
+    /// The pid of a child that was created and must still be reaped.
+    pub fn child_pid(&self) -> Option<u32> {
+        match self {
+            SpawnError::ChildFailed { pid, .. } => Some(*pid),
+            _ => None,
+        }
+    }
+}
+
+/// A started process.
+#[derive(Debug)]
+pub struct Spawned {
+    pub pid: u32,
+    /// `None` only if neither clone3 nor pidfd_open could provide one.
+    pub pidfd: Option<PidFd>,
+}
+
+/// `CLONE_INTO_CGROUP` (libc's constant is unusable on some versions).
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// `struct clone_args`, version 2 (with the cgroup field).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// Null-terminated pointer array over C strings, built before cloning.
+fn ptr_array(v: &[std::ffi::CString]) -> Vec<*const c_char> {
+    v.iter()
+        .map(|s| s.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect()
+}
+
+/// Starts the process described by `plan`.
+pub fn spawn(plan: &SpawnPlan) -> Result<Spawned, SpawnError> {
+    let argv = ptr_array(&plan.argv);
+    let envp = ptr_array(&plan.envp);
+    let (rd, wr) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+        .map_err(|e| SpawnError::Fork(e.into()))?;
+    let mut ctx = child::ChildCtx {
+        path: plan.path.as_ptr(),
+        argv: argv.as_ptr(),
+        envp: envp.as_ptr(),
+        devnull: plan.devnull.as_ref().map(AsRawFd::as_raw_fd),
+        join_cgroup: None,
+        rlimits: &plan.rlimits,
+        nice: plan.nice,
+        oom_score_adj: plan.oom_score_adj.as_deref(),
+        umask: plan.umask,
+        chroot: plan.chroot.as_ref().map(|c| c.as_ptr()),
+        cwd: plan.cwd.as_ref().map(|c| c.as_ptr()),
+        groups: plan.groups.as_deref(),
+        gid: plan.gid,
+        uid: plan.uid,
+        stop_before_exec: plan.stop_before_exec,
+        report_fd: wr.as_raw_fd(),
+    };
+    let cgroup_fd = plan.cgroup.as_ref().map(AsRawFd::as_raw_fd);
+
+    let (pid, pidfd) = match clone3(cgroup_fd, &ctx) {
+        Ok(r) => r,
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EAGAIN | libc::ENOMEM)) => {
+            return Err(SpawnError::Fork(e));
+        }
+        Err(e) => {
+            log::debug!("clone3 failed ({e}), falling back to fork");
+            ctx.join_cgroup = cgroup_fd;
+            let pid = fork(&ctx).map_err(SpawnError::Fork)?;
+            (pid, PidFd::open(pid).ok())
+        }
+    };
+    drop(wr);
+    match read_report(&rd) {
+        Ok(None) => Ok(Spawned { pid, pidfd }),
+        Ok(Some((stage, error))) => Err(SpawnError::ChildFailed { pid, stage, error }),
+        Err(error) => Err(SpawnError::ChildFailed {
+            pid,
+            stage: "report",
+            error,
+        }),
+    }
+}
+
+/// clone3 with a pidfd, directly into the cgroup; the child runs `ctx`.
+fn clone3(cgroup: Option<RawFd>, ctx: &child::ChildCtx<'_>) -> io::Result<(u32, Option<PidFd>)> {
+    let mut pidfd: libc::c_int = -1;
+    let mut args = CloneArgs {
+        flags: libc::CLONE_PIDFD as u64,
+        pidfd: &raw mut pidfd as u64,
+        exit_signal: libc::SIGCHLD as u64,
+        ..CloneArgs::default()
+    };
+    if let Some(fd) = cgroup {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = u64::try_from(fd).map_err(|_| io::Error::from_raw_os_error(libc::EBADF))?;
+    }
+    // SAFETY: fork-like clone3 (no CLONE_VM, no stack): the child gets a
+    // copy of our memory and immediately runs only async-signal-safe code.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &raw mut args,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    if r == 0 {
+        child::run(ctx);
+    }
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let pid = u32::try_from(r).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    let pidfd = (pidfd >= 0).then(|| {
+        // SAFETY: the kernel stored a fresh pidfd that nothing else owns.
+        PidFd::from(unsafe { OwnedFd::from_raw_fd(pidfd) })
+    });
+    Ok((pid, pidfd))
+}
+
+/// Plain fork, for kernels or sandboxes without a usable clone3.
+fn fork(ctx: &child::ChildCtx<'_>) -> io::Result<u32> {
+    // SAFETY: the child immediately runs only async-signal-safe code.
+    let r = unsafe { libc::fork() };
+    if r == 0 {
+        child::run(ctx);
+    }
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    u32::try_from(r).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+}
+
+/// Reads the child's report: `None` if it exec'd (EOF) or stopped itself.
+fn read_report(rd: &OwnedFd) -> io::Result<Option<(&'static str, io::Error)>> {
+    let mut buf = [0u8; child::REPORT_LEN];
+    let mut n = 0;
+    while n < buf.len() {
+        match rustix::io::read(rd, &mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if n == 0 {
+        return Ok(None);
+    }
+    if n < buf.len() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "short report from child",
+        ));
+    }
+    if buf[0] == child::STOP_MARKER {
+        return Ok(None);
+    }
+    let errno = i32::from_ne_bytes([buf[1], buf[2], buf[3], buf[4]]);
+    Ok(Some((
+        child::stage_name(buf[0]),
+        io::Error::from_raw_os_error(errno),
+    )))
+}

@@ -1,0 +1,231 @@
+//! Turning a [`SpawnRequest`] into a [`SpawnPlan`]: all lookups, allocation
+//! and fd opening happen here, in the parent.
+
+use std::ffi::CString;
+use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use nix::unistd::{Gid, Group, Uid, User};
+
+use super::child::{RLIM_INFINITY, RawRlimit};
+use super::{ProgramSpec, SpawnError, SpawnRequest, Stdio};
+
+/// PATH used when the job's environment has none.
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// A fully prepared spawn: nothing is left to allocate or look up.
+#[derive(Debug)]
+pub struct SpawnPlan {
+    pub(super) path: CString,
+    pub(super) argv: Vec<CString>,
+    pub(super) envp: Vec<CString>,
+    pub(super) cwd: Option<CString>,
+    pub(super) chroot: Option<CString>,
+    pub(super) uid: Option<libc::uid_t>,
+    pub(super) gid: Option<libc::gid_t>,
+    pub(super) groups: Option<Vec<libc::gid_t>>,
+    pub(super) rlimits: Vec<(libc::c_int, RawRlimit)>,
+    pub(super) nice: Option<i32>,
+    pub(super) oom_score_adj: Option<Vec<u8>>,
+    pub(super) umask: Option<libc::mode_t>,
+    pub(super) devnull: Option<OwnedFd>,
+    pub(super) cgroup: Option<OwnedFd>,
+    pub(super) stop_before_exec: bool,
+}
+
+impl SpawnPlan {
+    /// Resolves the program, environment, credentials and fds of `req`.
+    pub fn new(req: &SpawnRequest) -> Result<SpawnPlan, SpawnError> {
+        let (path, argv) = program(req)?;
+        let envp = req
+            .env
+            .iter()
+            .map(|(k, v)| {
+                if k.is_empty() || k.contains('=') {
+                    return Err(SpawnError::BadEnvName(k.clone()));
+                }
+                cstring(format!("{k}={v}").into_bytes(), "environment")
+            })
+            .collect::<Result<_, _>>()?;
+        let (uid, gid, groups) = credentials(req.user.as_deref(), req.group.as_deref())?;
+        let rlimits = req
+            .rlimits
+            .iter()
+            .map(|&(r, soft, hard)| {
+                (
+                    r.resource(),
+                    RawRlimit {
+                        cur: soft.unwrap_or(RLIM_INFINITY),
+                        max: hard.unwrap_or(RLIM_INFINITY),
+                    },
+                )
+            })
+            .collect();
+        let devnull = match req.stdio {
+            Stdio::Null => Some(open("/dev/null".as_ref(), false)?),
+            Stdio::Inherit => None,
+        };
+        let cgroup = req.cgroup.as_deref().map(|p| open(p, true)).transpose()?;
+        Ok(SpawnPlan {
+            path,
+            argv,
+            envp,
+            cwd: req.cwd.as_deref().map(path_cstring).transpose()?,
+            chroot: req.chroot.as_deref().map(path_cstring).transpose()?,
+            uid,
+            gid,
+            groups,
+            rlimits,
+            nice: req.nice,
+            oom_score_adj: req.oom_score_adj.map(|n| format!("{n}\n").into_bytes()),
+            umask: req.umask,
+            devnull,
+            cgroup,
+            stop_before_exec: req.stop_before_exec,
+        })
+    }
+
+    /// The resolved program path (as seen inside the chroot, if any).
+    pub fn program_path(&self) -> &std::ffi::CStr {
+        &self.path
+    }
+}
+
+fn cstring(bytes: Vec<u8>, what: &'static str) -> Result<CString, SpawnError> {
+    CString::new(bytes).map_err(|_| SpawnError::Nul(what))
+}
+
+fn path_cstring(p: &Path) -> Result<CString, SpawnError> {
+    cstring(p.as_os_str().as_bytes().to_vec(), "path")
+}
+
+/// Opens a close-on-exec fd: /dev/null read-write, or a cgroup directory.
+fn open(path: &Path, dir: bool) -> Result<OwnedFd, SpawnError> {
+    use rustix::fs::{Mode, OFlags};
+    let flags = if dir {
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC
+    } else {
+        OFlags::RDWR | OFlags::CLOEXEC
+    };
+    rustix::fs::open(path, flags, Mode::empty()).map_err(|e| SpawnError::Open {
+        what: path.display().to_string(),
+        source: e.into(),
+    })
+}
+
+/// Resolves the executable path and argv.
+fn program(req: &SpawnRequest) -> Result<(CString, Vec<CString>), SpawnError> {
+    let args: Vec<String> = match &req.program {
+        ProgramSpec::Shell { script } => {
+            let argv = ["/bin/sh", "-e", "-c", script].map(str::to_owned).to_vec();
+            let argv = argv
+                .into_iter()
+                .map(|a| cstring(a.into_bytes(), "argument"))
+                .collect::<Result<_, _>>()?;
+            return Ok((c"/bin/sh".to_owned(), argv));
+        }
+        ProgramSpec::Argv(v) => v.clone(),
+    };
+    let Some(name) = args.first() else {
+        return Err(SpawnError::EmptyArgv);
+    };
+    let root = req.chroot.as_deref();
+    let path = if name.contains('/') {
+        // Relative paths depend on the child's cwd: the child reports those.
+        if name.starts_with('/') && !under_root(root, Path::new(name)).exists() {
+            return Err(SpawnError::NotFound(name.clone()));
+        }
+        PathBuf::from(name)
+    } else {
+        let search = req
+            .env
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "PATH")
+            .map_or(DEFAULT_PATH, |(_, v)| v.as_str());
+        search_path(search, name, root).ok_or_else(|| SpawnError::NotFound(name.clone()))?
+    };
+    let argv = args
+        .into_iter()
+        .map(|a| cstring(a.into_bytes(), "argument"))
+        .collect::<Result<_, _>>()?;
+    Ok((path_cstring(&path)?, argv))
+}
+
+/// `p` as seen from outside a chroot at `root`.
+fn under_root(root: Option<&Path>, p: &Path) -> PathBuf {
+    match root {
+        Some(r) => r.join(p.strip_prefix("/").unwrap_or(p)),
+        None => p.to_path_buf(),
+    }
+}
+
+/// First executable regular file named `name` in the `:`-separated `dirs`.
+fn search_path(dirs: &str, name: &str, root: Option<&Path>) -> Option<PathBuf> {
+    // Empty entries would mean the daemon's cwd: not meaningful for jobs.
+    dirs.split(':').filter(|d| !d.is_empty()).find_map(|d| {
+        let candidate = Path::new(d).join(name);
+        let meta = std::fs::metadata(under_root(root, &candidate)).ok()?;
+        (meta.is_file() && meta.permissions().mode() & 0o111 != 0).then_some(candidate)
+    })
+}
+
+type Creds = (Option<u32>, Option<u32>, Option<Vec<u32>>);
+
+/// Looks up uid, gid and supplementary groups for `user`/`group`.
+///
+/// With a user, its primary group (or `group`) and its supplementary
+/// groups are used; with only a group, just the gid changes.
+fn credentials(user: Option<&str>, group: Option<&str>) -> Result<Creds, SpawnError> {
+    let gid = group.map(lookup_group).transpose()?;
+    let Some(name) = user else {
+        return Ok((None, gid, None));
+    };
+    let u = lookup_user(name)?;
+    let gid = gid.unwrap_or(u.gid.as_raw());
+    let cname = cstring(u.name.clone().into_bytes(), "user name")?;
+    let groups =
+        nix::unistd::getgrouplist(&cname, Gid::from_raw(gid)).map_err(|e| SpawnError::Lookup {
+            what: format!("groups of user {name}"),
+            source: e.into(),
+        })?;
+    Ok((
+        Some(u.uid.as_raw()),
+        Some(gid),
+        Some(groups.into_iter().map(Gid::as_raw).collect()),
+    ))
+}
+
+fn lookup_user(name: &str) -> Result<User, SpawnError> {
+    let err = |e: nix::Error| SpawnError::Lookup {
+        what: format!("user {name}"),
+        source: e.into(),
+    };
+    if let Some(u) = User::from_name(name).map_err(err)? {
+        return Ok(u);
+    }
+    let by_id = match name.parse::<u32>() {
+        Ok(n) => User::from_uid(Uid::from_raw(n)).map_err(err)?,
+        Err(_) => None,
+    };
+    by_id.ok_or_else(|| SpawnError::UnknownUser(name.to_owned()))
+}
+
+fn lookup_group(name: &str) -> Result<u32, SpawnError> {
+    let err = |e: nix::Error| SpawnError::Lookup {
+        what: format!("group {name}"),
+        source: e.into(),
+    };
+    if let Some(g) = Group::from_name(name).map_err(err)? {
+        return Ok(g.gid.as_raw());
+    }
+    let by_id = match name.parse::<u32>() {
+        Ok(n) => Group::from_gid(Gid::from_raw(n)).map_err(err)?,
+        Err(_) => None,
+    };
+    by_id
+        .map(|g| g.gid.as_raw())
+        .ok_or_else(|| SpawnError::UnknownGroup(name.to_owned()))
+}
