@@ -1,18 +1,62 @@
-//! Command-line shape of `outsetctl`.
+//! Command-line shape of `outsetctl`: Upstart's `initctl` verbs and options.
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
 #[command(name = "outsetctl", about = "Control the outset init daemon", version)]
 pub struct Cli {
+    /// The daemon's control socket (default: the system or, for --user and non-root, the
+    /// per-user daemon's).
+    #[arg(long, global = true, env = "OUTSET_SOCKET", value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+    /// Print read verbs' results as JSON.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Reply as soon as the request is accepted instead of when the job has settled.
+    #[arg(short = 'n', long, global = true)]
+    pub no_wait: bool,
+    /// Talk to the per-user daemon.
+    #[arg(long, global = true)]
+    pub user: bool,
     #[command(subcommand)]
     pub command: Command,
 }
 
+/// A job and the environment selecting (or starting) its instance.
+#[derive(Debug, Args)]
+pub struct JobArgs {
+    pub job: String,
+    /// Passed to the daemon as-is; it checks the form.
+    #[arg(value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Start a job instance.
+    Start(JobArgs),
+    /// Stop a job instance.
+    Stop(JobArgs),
+    /// Stop a job instance and start it again.
+    Restart(JobArgs),
+    /// Send a job instance its reload signal.
+    Reload(JobArgs),
+    /// Show a job's instances.
+    Status(JobArgs),
+    /// Show every job and instance.
+    List,
+    /// Emit an event.
+    Emit {
+        event: String,
+        #[arg(value_name = "KEY=VALUE")]
+        env: Vec<String>,
+    },
+    /// Make the daemon re-read its job directories.
+    ReloadConfiguration,
+    /// Show jobs' configuration as the daemon understood it.
+    ShowConfig { job: Option<String> },
     /// Parse job files or conf dirs without a daemon; exit 1 if any has an error.
     CheckConfig {
         /// Print each job's normalised configuration (it parses back to the same job).
@@ -21,6 +65,10 @@ pub enum Command {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
-    /// Print the client's version.
+    /// Show a job's output log (not implemented yet).
+    Log { job: String },
+    /// Make the daemon re-execute itself (not implemented yet).
+    Reexec,
+    /// Print the client's version and, if it answers, the daemon's.
     Version,
 }

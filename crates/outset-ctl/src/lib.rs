@@ -1,42 +1,65 @@
 //! `outsetctl`: the client, with Upstart's `initctl` verbs and output.
 
+mod argv0;
 pub mod check_config;
 mod cli;
+pub mod client;
+mod verbs;
 
+use std::ffi::OsString;
 use std::io::Write;
 
 use clap::Parser;
 
-pub use cli::{Cli, Command};
+pub use argv0::rewrite_args;
+pub use cli::{Cli, Command, JobArgs};
+pub use client::{ClientError, request};
 
 /// Runs the client with the process's arguments; returns the exit code.
 pub fn main() -> i32 {
-    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    run(args)
+    run(std::env::args_os().collect())
 }
 
-/// Runs the client with `args` (argv[0] included).
-pub fn run(args: Vec<std::ffi::OsString>) -> i32 {
-    let cli = match Cli::try_parse_from(args) {
+/// Runs the client with `args` (argv[0] included) on the process's stdout and stderr.
+pub fn run(args: Vec<OsString>) -> i32 {
+    run_with(
+        args,
+        &mut std::io::stdout().lock(),
+        &mut std::io::stderr().lock(),
+    )
+}
+
+/// Runs the client with `args` (argv[0] included), writing to `out` and `err` so tests can
+/// see the output; returns the exit code.
+pub fn run_with(args: Vec<OsString>, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+    let args = argv0::rewrite_args(args);
+    let prog = argv0::prog_name(&args);
+    let cli = match Cli::try_parse_from(&args) {
         Ok(c) => c,
         Err(e) => {
-            let _ = e.print();
-            return if e.use_stderr() { 2 } else { 0 };
+            let text = e.render().to_string();
+            let _ = if e.use_stderr() {
+                err.write_all(text.as_bytes())
+            } else {
+                out.write_all(text.as_bytes())
+            };
+            return e.exit_code();
         }
     };
-    let stdout = std::io::stdout();
-    let stderr = std::io::stderr();
-    match cli.command {
-        Command::CheckConfig { paths, show } => {
-            check_config::run(&paths, show, &mut stdout.lock(), &mut stderr.lock())
-        }
-        Command::Version => {
-            let _ = writeln!(
-                stdout.lock(),
-                "outsetctl (outset) {}",
-                env!("CARGO_PKG_VERSION")
-            );
-            0
+    let socket = cli
+        .socket
+        .unwrap_or_else(|| client::default_socket(cli.user));
+    let mut io = verbs::Io {
+        prog: &prog,
+        out,
+        err,
+    };
+    match verbs::plan(cli.command, !cli.no_wait) {
+        verbs::Plan::Remote(cmd) => verbs::run_remote(&socket, cmd, cli.json, &mut io),
+        verbs::Plan::CheckConfig { paths, show } => check_config::run(&paths, show, io.out, io.err),
+        verbs::Plan::Version => verbs::run_version(&socket, cli.json, io.out),
+        verbs::Plan::NotImplemented(verb) => {
+            verbs::fail(&mut io, &format!("{verb}: not implemented yet"))
         }
     }
 }

@@ -1,1 +1,11 @@
-//! outset-engine.
+//! outset's event and job engine: inputs in, effects out.
+//!
+//! Pure and deterministic: the host feeds events, commands, process exits and the clock, and
+//! carries out what the engine asks through [`Effects`]. Tested without processes.
+
+pub mod condition;
+pub mod engine;
+pub mod types;
+
+pub use engine::{DEFAULT_PATH, Engine, Options, next_state};
+pub use types::*;

@@ -5,6 +5,7 @@
 
 pub mod confdir;
 pub mod error;
+pub mod expand;
 pub mod expr;
 mod expr_parse;
 pub mod fnmatch;

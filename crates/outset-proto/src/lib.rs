@@ -174,15 +174,11 @@ impl InstanceStatus {
             s.push_str(&format!(" ({})", self.instance));
         }
         s.push_str(&format!(" {}/{}", self.goal, self.state));
-        let main = self.processes.iter().find(|p| p.kind == "main");
-        let first = main.or_else(|| self.processes.first());
-        if let Some(p) = first {
+        if let Some(p) = self.processes.iter().find(|p| p.kind == "main") {
             s.push_str(&format!(", process {}", p.pid));
         }
-        for p in &self.processes {
-            if Some(p) != first || p.kind != "main" {
-                s.push_str(&format!("\n\t{} process {}", p.kind, p.pid));
-            }
+        for p in self.processes.iter().filter(|p| p.kind != "main") {
+            s.push_str(&format!("\n\t{} process {}", p.kind, p.pid));
         }
         s
     }

@@ -1,0 +1,243 @@
+//! Turning verbs into protocol requests, and replies into Upstart's output.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use outset_proto::{Body, Command as Proto, Response};
+
+use crate::cli::Command;
+use crate::client;
+
+/// What a verb needs: the daemon, or only the client.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Plan {
+    Remote(Proto),
+    CheckConfig {
+        paths: Vec<PathBuf>,
+        show: bool,
+    },
+    Version,
+    /// Verbs Upstart has that outset's protocol does not carry yet.
+    NotImplemented(&'static str),
+}
+
+/// Maps a verb to its plan; `wait` is what start, stop, restart and emit ask for.
+pub fn plan(cmd: Command, wait: bool) -> Plan {
+    let remote = match cmd {
+        Command::Start(a) => Proto::Start {
+            job: a.job,
+            env: a.env,
+            wait,
+        },
+        Command::Stop(a) => Proto::Stop {
+            job: a.job,
+            env: a.env,
+            wait,
+        },
+        Command::Restart(a) => Proto::Restart {
+            job: a.job,
+            env: a.env,
+            wait,
+        },
+        Command::Reload(a) => Proto::Reload {
+            job: a.job,
+            env: a.env,
+        },
+        Command::Status(a) => Proto::Status {
+            job: a.job,
+            env: a.env,
+        },
+        Command::List => Proto::List,
+        Command::Emit { event, env } => Proto::Emit { event, env, wait },
+        Command::ReloadConfiguration => Proto::ReloadConfiguration,
+        Command::ShowConfig { job } => Proto::ShowConfig { job },
+        Command::CheckConfig { show, paths } => return Plan::CheckConfig { paths, show },
+        Command::Version => return Plan::Version,
+        Command::Log { .. } => return Plan::NotImplemented("log"),
+        Command::Reexec => return Plan::NotImplemented("reexec"),
+    };
+    Plan::Remote(remote)
+}
+
+/// Where the output goes and how it is labelled.
+pub struct Io<'a> {
+    /// argv[0]'s basename, prefixed to error messages as Upstart does.
+    pub prog: &'a str,
+    pub out: &'a mut dyn Write,
+    pub err: &'a mut dyn Write,
+}
+
+/// Sends `cmd` and prints the reply; returns the exit code.
+pub fn run_remote(socket: &Path, cmd: Proto, json: bool, io: &mut Io) -> i32 {
+    // Read verbs print their data; of the changing ones only start/stop/restart report
+    // the instances, as Upstart does.
+    let read = !cmd.is_change();
+    let quiet = cmd.is_change()
+        && !matches!(
+            cmd,
+            Proto::Start { .. } | Proto::Stop { .. } | Proto::Restart { .. }
+        );
+    let body = match client::request(socket, cmd) {
+        Ok(Response::Ok { body }) => body,
+        Ok(Response::Error { message }) => return fail(io, &message),
+        Err(e) => return fail(io, &e.to_string()),
+    };
+    if quiet {
+        return 0;
+    }
+    if json && read {
+        let _ = writeln!(io.out, "{}", pretty(&body_data(&body)));
+    } else {
+        write_body(&body, io.out);
+    }
+    0
+}
+
+/// `outsetctl version`: the client's version, then the daemon's when it answers.
+pub fn run_version(socket: &Path, json: bool, out: &mut dyn Write) -> i32 {
+    let client = env!("CARGO_PKG_VERSION");
+    let daemon = match client::request(socket, Proto::Version) {
+        Ok(Response::Ok {
+            body: Body::Version(v),
+        }) => Some(v),
+        _ => None,
+    };
+    if json {
+        let v = serde_json::json!({ "client": client, "daemon": daemon });
+        let _ = writeln!(out, "{}", pretty(&v));
+    } else {
+        let _ = writeln!(out, "outsetctl (outset) {client}");
+        if let Some(d) = daemon {
+            let _ = writeln!(out, "outset daemon {d}");
+        }
+    }
+    0
+}
+
+/// Prints `<prog>: <message>` to stderr; returns the failure exit code.
+pub fn fail(io: &mut Io, message: &str) -> i32 {
+    let _ = writeln!(io.err, "{}: {message}", io.prog);
+    1
+}
+
+/// The `data` half of a body as JSON (`null` for `done`).
+fn body_data(body: &Body) -> serde_json::Value {
+    serde_json::to_value(body)
+        .ok()
+        .and_then(|mut v| v.get_mut("data").map(serde_json::Value::take))
+        .unwrap_or(serde_json::Value::Null)
+}
+
+fn pretty(v: &serde_json::Value) -> String {
+    serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
+}
+
+/// Upstart's text form of a reply.
+fn write_body(body: &Body, out: &mut dyn Write) {
+    match body {
+        Body::Done => {}
+        Body::Instances(list) => {
+            for i in list {
+                let _ = writeln!(out, "{}", i.upstart_line());
+            }
+        }
+        Body::Configs(jobs) => {
+            for j in jobs {
+                let _ = writeln!(out, "# job: {}", j.name);
+                let _ = write!(out, "{}", j.text);
+                if !j.text.ends_with('\n') {
+                    let _ = writeln!(out);
+                }
+            }
+        }
+        Body::Version(v) => {
+            let _ = writeln!(out, "{v}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::JobArgs;
+    use outset_proto::{InstanceStatus, JobText};
+
+    fn job(name: &str, env: &[&str]) -> JobArgs {
+        JobArgs {
+            job: name.into(),
+            env: env.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn plans() {
+        assert_eq!(
+            plan(Command::Start(job("a", &["X=1", "bad"])), false),
+            Plan::Remote(Proto::Start {
+                job: "a".into(),
+                env: vec!["X=1".into(), "bad".into()],
+                wait: false
+            })
+        );
+        assert_eq!(
+            plan(
+                Command::Emit {
+                    event: "e".into(),
+                    env: vec![]
+                },
+                true
+            ),
+            Plan::Remote(Proto::Emit {
+                event: "e".into(),
+                env: vec![],
+                wait: true
+            })
+        );
+        assert_eq!(plan(Command::Reexec, true), Plan::NotImplemented("reexec"));
+        assert_eq!(
+            plan(Command::Log { job: "a".into() }, true),
+            Plan::NotImplemented("log")
+        );
+    }
+
+    #[test]
+    fn text_output() {
+        let mut out = Vec::new();
+        write_body(
+            &Body::Configs(vec![
+                JobText {
+                    name: "a".into(),
+                    text: "exec /bin/a".into(),
+                },
+                JobText {
+                    name: "b".into(),
+                    text: "exec /bin/b\n".into(),
+                },
+            ]),
+            &mut out,
+        );
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "# job: a\nexec /bin/a\n# job: b\nexec /bin/b\n"
+        );
+        let w = InstanceStatus {
+            job: "w".into(),
+            instance: String::new(),
+            goal: "stop".into(),
+            state: "waiting".into(),
+            processes: vec![],
+            notes: vec![],
+        };
+        let mut out = Vec::new();
+        write_body(&Body::Instances(vec![w.clone(), w]), &mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "w stop/waiting\nw stop/waiting\n"
+        );
+        assert_eq!(body_data(&Body::Done), serde_json::Value::Null);
+        assert_eq!(
+            body_data(&Body::Version("1".into())),
+            serde_json::json!("1")
+        );
+    }
+}

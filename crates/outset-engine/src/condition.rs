@@ -1,0 +1,365 @@
+//! Event conditions (`start on`, `stop on`): matching events against operands, latching, and
+//! the level-triggered job-state operands that fix Upstart bug 447654.
+//!
+//! An operand on a plain event latches when a matching event arrives and stays true until the
+//! whole condition fires (then every latch resets), as in Upstart. An operand that names a
+//! job state (`started J`, `stopped J`, `starting J`, `stopping J`) does not latch: it is true
+//! while J is in that state, so `start on started a and started b` fires again when b
+//! restarts while a keeps running.
+
+use outset_job::expand::expand_env;
+use outset_job::fnmatch::fnmatch;
+use outset_job::{Arg, EventMatch, Expr};
+
+use crate::types::{Env, EventId};
+
+/// An event that made an operand true.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Matched {
+    pub name: String,
+    pub env: Env,
+    /// The event, while it is still live (level-true operands have none).
+    pub event: Option<EventId>,
+}
+
+/// What a condition needs to know of the jobs for level-triggered operands.
+pub trait JobStates {
+    /// The environment of the job event `name` (`started`, …) last emitted by an instance of
+    /// `job` that is still in that state and whose event env satisfies `op`.
+    fn in_state(&self, op: &EventMatch, expand: Option<&Env>) -> Option<Env>;
+}
+
+/// The four job events whose operands are level-triggered when they name a job.
+pub fn is_job_state_operand(op: &EventMatch) -> bool {
+    matches!(
+        op.name.as_str(),
+        "starting" | "started" | "stopping" | "stopped"
+    ) && op.args.iter().any(|a| match a {
+        Arg::Positional(_) => true,
+        Arg::Eq(k, _) => k == "JOB",
+        Arg::Ne(..) => false,
+    })
+}
+
+/// Whether the event `name`/`env` satisfies `op`. Values are expanded against `expand` (the
+/// instance env for `stop on`); an expansion error means no match.
+pub fn matches(op: &EventMatch, name: &str, env: &Env, expand: Option<&Env>) -> bool {
+    if op.name != name {
+        return false;
+    }
+    let value = |pattern: &str| -> Option<String> {
+        if !pattern.contains('$') {
+            return Some(pattern.to_string());
+        }
+        let empty = Vec::new();
+        expand_env(pattern, expand.unwrap_or(&empty)).ok()
+    };
+    let mut position = 0;
+    for arg in &op.args {
+        match arg {
+            Arg::Positional(p) => {
+                let Some((_, v)) = env.get(position) else {
+                    return false;
+                };
+                position += 1;
+                match value(p) {
+                    Some(p) if fnmatch(&p, v) => {}
+                    _ => return false,
+                }
+            }
+            Arg::Eq(k, p) | Arg::Ne(k, p) => {
+                let Some((_, v)) = env.iter().find(|(key, _)| key == k) else {
+                    return false;
+                };
+                let Some(p) = value(p) else { return false };
+                if fnmatch(&p, v) != matches!(arg, Arg::Eq(..)) {
+                    return false;
+                }
+            }
+        }
+    }
+    true
+}
+
+fn operands<'a>(e: &'a Expr, out: &mut Vec<&'a EventMatch>) {
+    match e {
+        Expr::And(a, b) | Expr::Or(a, b) => {
+            operands(a, out);
+            operands(b, out);
+        }
+        Expr::Event(m) => out.push(m),
+        Expr::Ready(_) => {}
+    }
+}
+
+/// A condition with its latches.
+#[derive(Debug, Clone)]
+pub struct Condition {
+    pub expr: Expr,
+    /// Per operand, in tree order: the event latched there.
+    latched: Vec<Option<Matched>>,
+}
+
+/// The outcome of offering an event to a condition.
+#[derive(Debug, Default)]
+pub struct Handled {
+    /// Events newly latched: the caller blocks them until the condition resets.
+    pub latched: Vec<EventId>,
+    /// The condition fired: the matched events in tree order.
+    pub fired: Option<Vec<Matched>>,
+    /// Events whose latch was released when the condition fired.
+    pub released: Vec<EventId>,
+}
+
+impl Condition {
+    pub fn new(expr: Expr) -> Self {
+        let mut ops = Vec::new();
+        operands(&expr, &mut ops);
+        let n = ops.len();
+        Condition {
+            expr,
+            latched: vec![None; n],
+        }
+    }
+
+    /// Events currently latched.
+    pub fn latched_events(&self) -> Vec<EventId> {
+        self.latched
+            .iter()
+            .flatten()
+            .filter_map(|m| m.event)
+            .collect()
+    }
+
+    /// Drops every latch; returns the events to release.
+    pub fn reset(&mut self) -> Vec<EventId> {
+        let ids = self.latched_events();
+        self.latched.iter_mut().for_each(|l| *l = None);
+        ids
+    }
+
+    /// Offers the event `id` to the condition.
+    pub fn handle(
+        &mut self,
+        id: EventId,
+        name: &str,
+        env: &Env,
+        expand: Option<&Env>,
+        states: &dyn JobStates,
+    ) -> Handled {
+        let mut out = Handled::default();
+        let mut ops = Vec::new();
+        operands(&self.expr, &mut ops);
+        let mut current = vec![false; ops.len()];
+        let mut touched = false;
+        for (i, op) in ops.iter().enumerate() {
+            if !matches(op, name, env, expand) {
+                continue;
+            }
+            touched = true;
+            if is_job_state_operand(op) {
+                current[i] = true;
+            } else if self.latched[i].is_none() {
+                self.latched[i] = Some(Matched {
+                    name: name.to_string(),
+                    env: env.clone(),
+                    event: Some(id),
+                });
+                out.latched.push(id);
+            }
+        }
+        if !touched {
+            return out;
+        }
+        let mut index = 0;
+        let current_match = Matched {
+            name: name.to_string(),
+            env: env.clone(),
+            event: Some(id),
+        };
+        let result = self.eval(
+            &self.expr,
+            &mut index,
+            &current,
+            &current_match,
+            expand,
+            states,
+        );
+        if let Some(list) = result {
+            out.released = self.reset();
+            out.fired = Some(list);
+        }
+        out
+    }
+
+    fn eval(
+        &self,
+        e: &Expr,
+        index: &mut usize,
+        current: &[bool],
+        current_match: &Matched,
+        expand: Option<&Env>,
+        states: &dyn JobStates,
+    ) -> Option<Vec<Matched>> {
+        match e {
+            Expr::And(a, b) => {
+                let l = self.eval(a, index, current, current_match, expand, states);
+                let r = self.eval(b, index, current, current_match, expand, states);
+                let (mut l, r) = (l?, r?);
+                l.extend(r);
+                Some(l)
+            }
+            Expr::Or(a, b) => {
+                let l = self.eval(a, index, current, current_match, expand, states);
+                let r = self.eval(b, index, current, current_match, expand, states);
+                match (l, r) {
+                    (None, None) => None,
+                    (l, r) => {
+                        let mut v = l.unwrap_or_default();
+                        v.extend(r.unwrap_or_default());
+                        Some(v)
+                    }
+                }
+            }
+            Expr::Event(op) => {
+                let i = *index;
+                *index += 1;
+                if current.get(i).copied().unwrap_or(false) {
+                    return Some(vec![current_match.clone()]);
+                }
+                if let Some(Some(m)) = self.latched.get(i) {
+                    return Some(vec![m.clone()]);
+                }
+                if is_job_state_operand(op) {
+                    return states.in_state(op, expand).map(|env| {
+                        vec![Matched {
+                            name: op.name.clone(),
+                            env,
+                            event: None,
+                        }]
+                    });
+                }
+                None
+            }
+            Expr::Ready(_) => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use outset_job::parse_job;
+
+    fn env(pairs: &[(&str, &str)]) -> Env {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn op(s: &str) -> EventMatch {
+        match parse_job("t", &format!("start on {s}")).unwrap().start_on {
+            Some(Expr::Event(m)) => m,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn cond(s: &str) -> Condition {
+        Condition::new(
+            parse_job("t", &format!("start on {s}"))
+                .unwrap()
+                .start_on
+                .unwrap(),
+        )
+    }
+
+    struct NoJobs;
+    impl JobStates for NoJobs {
+        fn in_state(&self, _: &EventMatch, _: Option<&Env>) -> Option<Env> {
+            None
+        }
+    }
+
+    struct Running(Vec<&'static str>);
+    impl JobStates for Running {
+        fn in_state(&self, op: &EventMatch, expand: Option<&Env>) -> Option<Env> {
+            self.0.iter().find_map(|j| {
+                let e = env(&[("JOB", j), ("INSTANCE", "")]);
+                matches(op, "started", &e, expand).then_some(e)
+            })
+        }
+    }
+
+    #[test]
+    fn positional_named_negated_and_globs() {
+        let e = env(&[("JOB", "net"), ("INSTANCE", ""), ("IFACE", "eth0")]);
+        assert!(matches(&op("started net"), "started", &e, None));
+        assert!(matches(&op("started n*"), "started", &e, None));
+        assert!(!matches(&op("started web"), "started", &e, None));
+        assert!(!matches(&op("stopped net"), "started", &e, None));
+        assert!(matches(&op("started IFACE=eth?"), "started", &e, None));
+        assert!(matches(&op("started IFACE!=lo"), "started", &e, None));
+        assert!(!matches(&op("started IFACE!=eth0"), "started", &e, None));
+        // A missing key never matches, even negated.
+        assert!(!matches(&op("started MISSING!=x"), "started", &e, None));
+        // More positionals than values.
+        assert!(!matches(&op("started net x y"), "started", &e, None));
+        let r = env(&[("RUNLEVEL", "2"), ("PREVLEVEL", "N")]);
+        assert!(matches(&op("runlevel [2345]"), "runlevel", &r, None));
+        assert!(!matches(&op("runlevel [!2345]"), "runlevel", &r, None));
+    }
+
+    #[test]
+    fn variables_expand_from_the_instance_env() {
+        let e = env(&[("IFACE", "eth0")]);
+        let inst = env(&[("IFACE", "eth0")]);
+        assert!(matches(&op("down IFACE=$IFACE"), "down", &e, Some(&inst)));
+        assert!(!matches(&op("down IFACE=$IFACE"), "down", &e, None));
+        let other = env(&[("IFACE", "eth1")]);
+        assert!(!matches(&op("down IFACE=$IFACE"), "down", &e, Some(&other)));
+    }
+
+    #[test]
+    fn plain_events_latch_until_the_condition_fires() {
+        let mut c = cond("a and b");
+        let h = c.handle(EventId(1), "a", &Env::new(), None, &NoJobs);
+        assert_eq!(h.latched, [EventId(1)]);
+        assert!(h.fired.is_none());
+        let h = c.handle(EventId(2), "b", &env(&[("X", "1")]), None, &NoJobs);
+        let fired = h.fired.unwrap();
+        assert_eq!(
+            fired.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(),
+            ["a", "b"]
+        );
+        assert_eq!(h.released, [EventId(1), EventId(2)]);
+        // Reset: b alone does not fire again.
+        let h = c.handle(EventId(3), "b", &Env::new(), None, &NoJobs);
+        assert!(h.fired.is_none());
+    }
+
+    #[test]
+    fn job_state_operands_are_level_triggered() {
+        // Bug 447654: b restarts while a keeps running.
+        let mut c = cond("started a and started b");
+        let a = env(&[("JOB", "a"), ("INSTANCE", "")]);
+        let b = env(&[("JOB", "b"), ("INSTANCE", "")]);
+        let h = c.handle(EventId(1), "started", &a, None, &Running(vec!["a"]));
+        assert!(h.fired.is_none() && h.latched.is_empty());
+        let h = c.handle(EventId(2), "started", &b, None, &Running(vec!["a", "b"]));
+        assert!(h.fired.is_some());
+        let h = c.handle(EventId(3), "started", &b, None, &Running(vec!["a", "b"]));
+        assert!(h.fired.is_some(), "fires again while a keeps running");
+        // Once a has stopped it does not.
+        let h = c.handle(EventId(4), "started", &b, None, &Running(vec!["b"]));
+        assert!(h.fired.is_none());
+    }
+
+    #[test]
+    fn or_collects_every_true_side() {
+        let mut c = cond("a or b");
+        let h = c.handle(EventId(1), "a", &Env::new(), None, &NoJobs);
+        assert_eq!(h.fired.unwrap().len(), 1);
+        assert_eq!(h.released, [EventId(1)]);
+    }
+}

@@ -1,0 +1,1539 @@
+//! The engine: job classes, instances, the event queue and Upstart's state machine.
+//!
+//! Every input (an event, a command, a process exit, the clock) runs the machine until it
+//! settles; effects go out through [`Effects`]. Nothing here touches the system.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::rc::Rc;
+
+use outset_job::expand::expand_env;
+use outset_job::{EventMatch, ExitCode, JobConfig, ProcessKind, RespawnLimit};
+use outset_proto::{Body, Command, InstanceStatus, JobText, ProcessStatus, Response};
+
+use crate::condition::{Condition, JobStates, Matched, matches};
+use crate::types::*;
+
+/// Upstart's default PATH for jobs.
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Settings the host gives the engine.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The environment every job starts from (PATH, TERM; in user mode the daemon's own).
+    pub base_env: Env,
+    /// The daemon's environment, for bare `env KEY` stanzas.
+    pub daemon_env: Env,
+    /// The daemon's version, for the `version` command.
+    pub version: String,
+}
+
+/// Why a run failed, for RESULT/PROCESS/EXIT_* in events and in post-stop's environment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct RunEnd {
+    failed: bool,
+    /// `main`, `pre-start`, …, or `respawn`.
+    process: &'static str,
+    status: Option<ExitStatus>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Waiter {
+    Event(EventId),
+    /// A client waiting for the goal; `task_done` for tasks waits for the end of the run.
+    Command(ReplyToken),
+}
+
+struct Instance {
+    id: InstanceId,
+    job: String,
+    name: String,
+    /// The definition this instance started with; kept until it stops.
+    config: Rc<JobConfig>,
+    goal: Goal,
+    state: State,
+    env: Env,
+    stop_env: Env,
+    stop_on: Option<Condition>,
+    pids: BTreeMap<ProcessKind, u32>,
+    /// Every PID this instance has had, by process type.
+    history: Vec<(ProcessKind, u32)>,
+    /// The job event this instance is waiting on (its `starting` or `stopping`).
+    blocker: Option<EventId>,
+    /// Who waits for this instance to reach its goal.
+    waiters: Vec<Waiter>,
+    /// How the current (or last) run ended.
+    end: Option<RunEnd>,
+    /// The main process's exit, kept for post-stop even when the run did not fail.
+    main_exit: Option<ExitStatus>,
+    respawns: VecDeque<Millis>,
+    kill_deadline: Option<Millis>,
+    /// The last job event this instance emitted, for level-triggered operands.
+    last_event: Option<(String, Env)>,
+}
+
+struct Class {
+    config: Rc<JobConfig>,
+    start_on: Option<Condition>,
+    instances: BTreeMap<String, InstanceId>,
+    /// The `stopped` event env of instances that have stopped, by instance name.
+    stopped: BTreeMap<String, Env>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Origin {
+    /// Emitted by a client (waiting when a token is given) or by the host.
+    External(Option<ReplyToken>),
+    /// A job's own `starting`/`stopping`: the instance continues when it finishes.
+    Job(InstanceId),
+    Internal,
+}
+
+struct Event {
+    name: String,
+    env: Env,
+    blockers: u32,
+    failed: bool,
+    origin: Origin,
+}
+
+/// The job engine.
+pub struct Engine {
+    opts: Options,
+    now: Millis,
+    classes: BTreeMap<String, Class>,
+    instances: HashMap<InstanceId, Instance>,
+    pids: HashMap<u32, (InstanceId, ProcessKind)>,
+    events: HashMap<EventId, Event>,
+    pending: VecDeque<EventId>,
+    done: VecDeque<EventId>,
+    next_id: u64,
+    /// Instances whose state machine must advance (`Some(state)`: go there).
+    runnable: VecDeque<(InstanceId, State)>,
+    /// Every event handled, when recording (tests and `--debug` tracing).
+    seen: Option<Vec<(String, Env)>>,
+}
+
+fn parse_env_args(env: &[String]) -> Result<Env, String> {
+    env.iter()
+        .map(|e| match e.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+            _ => Err("Env must be KEY=VALUE pairs".to_string()),
+        })
+        .collect()
+}
+
+/// Sets `key` in `env`, replacing an earlier value in place.
+fn env_set(env: &mut Env, key: &str, value: &str) {
+    match env.iter_mut().find(|(k, _)| k == key) {
+        Some(e) => e.1 = value.to_string(),
+        None => env.push((key.to_string(), value.to_string())),
+    }
+}
+
+fn env_merge(env: &mut Env, more: &Env) {
+    for (k, v) in more {
+        env_set(env, k, v);
+    }
+}
+
+fn is_normal_exit(config: &JobConfig, status: ExitStatus) -> bool {
+    config.normal_exit.iter().any(|c| match (c, status) {
+        (ExitCode::Status(a), ExitStatus::Exited(b)) => *a == b,
+        (ExitCode::Signal(a), ExitStatus::Signaled(b)) => a.0 == b,
+        _ => false,
+    })
+}
+
+fn display_name(job: &str, instance: &str) -> String {
+    if instance.is_empty() {
+        job.to_string()
+    } else {
+        format!("{job} ({instance})")
+    }
+}
+
+struct States<'a> {
+    classes: &'a BTreeMap<String, Class>,
+    instances: &'a HashMap<InstanceId, Instance>,
+}
+
+impl JobStates for States<'_> {
+    fn in_state(&self, op: &EventMatch, expand: Option<&Env>) -> Option<Env> {
+        for class in self.classes.values() {
+            for id in class.instances.values() {
+                if let Some(inst) = self.instances.get(id)
+                    && let Some((name, env)) = &inst.last_event
+                    && matches(op, name, env, expand)
+                {
+                    return Some(env.clone());
+                }
+            }
+            if op.name == "stopped" {
+                for (name, env) in &class.stopped {
+                    if !class.instances.contains_key(name) && matches(op, "stopped", env, expand) {
+                        return Some(env.clone());
+                    }
+                }
+            }
+        }
+        None
+    }
+}
+
+impl Engine {
+    pub fn new(opts: Options) -> Self {
+        Engine {
+            opts,
+            now: 0,
+            classes: BTreeMap::new(),
+            instances: HashMap::new(),
+            pids: HashMap::new(),
+            events: HashMap::new(),
+            pending: VecDeque::new(),
+            done: VecDeque::new(),
+            next_id: 1,
+            runnable: VecDeque::new(),
+            seen: None,
+        }
+    }
+
+    /// Starts recording every event as it is handled.
+    pub fn record_events(&mut self) {
+        self.seen.get_or_insert_with(Vec::new);
+    }
+
+    /// The events handled since the last call, in order.
+    pub fn take_events(&mut self) -> Vec<(String, Env)> {
+        self.seen.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    fn id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    /// Sets the clock. The host calls this before every input.
+    pub fn set_now(&mut self, now: Millis) {
+        self.now = now;
+    }
+
+    /// The earliest time the engine wants [`Engine::tick`] called.
+    pub fn next_deadline(&self) -> Option<Millis> {
+        self.instances
+            .values()
+            .filter_map(|i| i.kill_deadline)
+            .min()
+    }
+
+    /// Whether no job instance exists (everything is stopped and waiting).
+    pub fn is_idle(&self) -> bool {
+        self.instances.is_empty()
+    }
+
+    /// Every live instance.
+    pub fn instance_ids(&self) -> Vec<InstanceId> {
+        let mut v: Vec<InstanceId> = self.instances.keys().copied().collect();
+        v.sort();
+        v
+    }
+
+    /// Job and instance names of an instance.
+    pub fn instance_name(&self, id: InstanceId) -> Option<(&str, &str)> {
+        self.instances
+            .get(&id)
+            .map(|i| (i.job.as_str(), i.name.as_str()))
+    }
+
+    /// Every PID an instance has had, by process type.
+    pub fn pid_history(&self, id: InstanceId) -> Vec<(ProcessKind, u32)> {
+        self.instances
+            .get(&id)
+            .map(|i| i.history.clone())
+            .unwrap_or_default()
+    }
+
+    /// The jobs' current definitions.
+    pub fn configs(&self) -> impl Iterator<Item = &JobConfig> {
+        self.classes.values().map(|c| c.config.as_ref())
+    }
+
+    // ---------------------------------------------------------------- configuration
+
+    /// Installs a new set of job definitions. New jobs appear, changed ones are replaced
+    /// (running instances keep the definition they started with), removed ones disappear
+    /// once their instances have stopped.
+    pub fn set_jobs(&mut self, jobs: Vec<JobConfig>, fx: &mut dyn Effects) {
+        let mut incoming: BTreeMap<String, JobConfig> =
+            jobs.into_iter().map(|j| (j.name.clone(), j)).collect();
+        let names: Vec<String> = self.classes.keys().cloned().collect();
+        for name in names {
+            let Some(class) = self.classes.get_mut(&name) else {
+                continue;
+            };
+            match incoming.remove(&name) {
+                Some(new) if *class.config == new => {}
+                Some(new) => {
+                    let keep = class.start_on.as_ref().map(|c| &c.expr) == new.start_on.as_ref();
+                    if !keep {
+                        let released = class.start_on.as_mut().map(|c| c.reset());
+                        class.start_on = new.start_on.clone().map(Condition::new);
+                        for id in released.unwrap_or_default() {
+                            self.unblock(id, false);
+                        }
+                    }
+                    if let Some(class) = self.classes.get_mut(&name) {
+                        class.config = Rc::new(new);
+                    }
+                }
+                None => {
+                    let released = class.start_on.as_mut().map(|c| c.reset());
+                    class.start_on = None;
+                    let empty = class.instances.is_empty();
+                    for id in released.unwrap_or_default() {
+                        self.unblock(id, false);
+                    }
+                    if empty {
+                        self.classes.remove(&name);
+                    } else if let Some(class) = self.classes.get_mut(&name) {
+                        // Gone from disk: removed when its last instance stops.
+                        let mut gone = (*class.config).clone();
+                        gone.start_on = None;
+                        gone.manual = true;
+                        class.config = Rc::new(gone);
+                        class.stopped.insert("\0deleted".into(), Env::new());
+                    }
+                }
+            }
+        }
+        for (name, config) in incoming {
+            self.classes.insert(
+                name,
+                Class {
+                    start_on: config.start_on.clone().map(Condition::new),
+                    config: Rc::new(config),
+                    instances: BTreeMap::new(),
+                    stopped: BTreeMap::new(),
+                },
+            );
+        }
+        self.run(fx);
+    }
+
+    // ---------------------------------------------------------------- events
+
+    /// Queues an event and runs the engine. With `reply`, the client is answered once every
+    /// job the event started or stopped has settled.
+    pub fn emit(
+        &mut self,
+        name: &str,
+        env: Env,
+        reply: Option<ReplyToken>,
+        fx: &mut dyn Effects,
+    ) -> EventId {
+        let id = self.queue_event(name, env, Origin::External(reply));
+        self.run(fx);
+        id
+    }
+
+    fn queue_event(&mut self, name: &str, env: Env, origin: Origin) -> EventId {
+        let id = EventId(self.id());
+        log::debug!("event {name} {env:?}");
+        self.events.insert(
+            id,
+            Event {
+                name: name.to_string(),
+                env,
+                blockers: 0,
+                failed: false,
+                origin,
+            },
+        );
+        self.pending.push_back(id);
+        id
+    }
+
+    fn block(&mut self, id: EventId) {
+        if let Some(e) = self.events.get_mut(&id) {
+            e.blockers += 1;
+        }
+    }
+
+    fn unblock(&mut self, id: EventId, failed: bool) {
+        if let Some(e) = self.events.get_mut(&id) {
+            e.failed |= failed;
+            e.blockers = e.blockers.saturating_sub(1);
+            if e.blockers == 0 && !self.pending.contains(&id) {
+                self.done.push_back(id);
+            }
+        }
+    }
+
+    /// Runs until nothing is left to do.
+    fn run(&mut self, fx: &mut dyn Effects) {
+        loop {
+            if let Some((inst, state)) = self.runnable.pop_front() {
+                self.change_state(inst, state, fx);
+            } else if let Some(id) = self.done.pop_front() {
+                self.finish_event(id, fx);
+            } else if let Some(id) = self.pending.pop_front() {
+                self.handle_event(id);
+            } else {
+                return;
+            }
+        }
+    }
+
+    fn handle_event(&mut self, id: EventId) {
+        let Some(event) = self.events.get(&id) else {
+            return;
+        };
+        let (name, env) = (event.name.clone(), event.env.clone());
+        if let Some(seen) = &mut self.seen {
+            seen.push((name.clone(), env.clone()));
+        }
+        // Stop conditions first, then start conditions, as Upstart does.
+        let ids: Vec<InstanceId> = self.instance_ids();
+        for inst_id in ids {
+            let Some(inst) = self.instances.get_mut(&inst_id) else {
+                continue;
+            };
+            let Some(mut cond) = inst.stop_on.take() else {
+                continue;
+            };
+            let expand = inst.env.clone();
+            let states = States {
+                classes: &self.classes,
+                instances: &self.instances,
+            };
+            let handled = cond.handle(id, &name, &env, Some(&expand), &states);
+            if let Some(inst) = self.instances.get_mut(&inst_id) {
+                inst.stop_on = Some(cond);
+            }
+            for e in &handled.latched {
+                self.block(*e);
+            }
+            if let Some(matched) = handled.fired {
+                let mut stop_env = Env::new();
+                for m in &matched {
+                    env_merge(&mut stop_env, &m.env);
+                }
+                let names: Vec<&str> = matched.iter().map(|m| m.name.as_str()).collect();
+                stop_env.push(("UPSTART_STOP_EVENTS".into(), names.join(" ")));
+                let waiters: Vec<Waiter> = matched
+                    .iter()
+                    .filter_map(|m| m.event)
+                    .map(Waiter::Event)
+                    .collect();
+                for w in &waiters {
+                    if let Waiter::Event(e) = w {
+                        self.block(*e);
+                    }
+                }
+                if let Some(inst) = self.instances.get_mut(&inst_id) {
+                    inst.stop_env = stop_env;
+                    inst.waiters.extend(waiters);
+                }
+                self.change_goal(inst_id, Goal::Stop);
+            }
+            for e in handled.released {
+                self.unblock(e, false);
+            }
+        }
+        let jobs: Vec<String> = self.classes.keys().cloned().collect();
+        for job in jobs {
+            let Some(class) = self.classes.get_mut(&job) else {
+                continue;
+            };
+            let Some(mut cond) = class.start_on.take() else {
+                continue;
+            };
+            let defaults: Env = class
+                .config
+                .env
+                .iter()
+                .filter_map(|e| e.value.clone().map(|v| (e.key.clone(), v)))
+                .collect();
+            let states = States {
+                classes: &self.classes,
+                instances: &self.instances,
+            };
+            let handled = cond.handle(id, &name, &env, Some(&defaults), &states);
+            if let Some(class) = self.classes.get_mut(&job) {
+                class.start_on = Some(cond);
+            }
+            for e in &handled.latched {
+                self.block(*e);
+            }
+            if let Some(matched) = handled.fired {
+                self.start_from_event(&job, &matched);
+            }
+            for e in handled.released {
+                self.unblock(e, false);
+            }
+        }
+        if self.events.get(&id).is_some_and(|e| e.blockers == 0) {
+            self.done.push_back(id);
+        }
+    }
+
+    fn start_from_event(&mut self, job: &str, matched: &[Matched]) {
+        let mut start_env = Env::new();
+        for m in matched {
+            env_merge(&mut start_env, &m.env);
+        }
+        let names: Vec<&str> = matched.iter().map(|m| m.name.as_str()).collect();
+        start_env.push(("UPSTART_EVENTS".into(), names.join(" ")));
+        let waiters: Vec<Waiter> = matched
+            .iter()
+            .filter_map(|m| m.event)
+            .map(Waiter::Event)
+            .collect();
+        match self.start_instance(job, start_env, waiters.clone(), false) {
+            Ok(_) => {
+                for w in waiters {
+                    if let Waiter::Event(e) = w {
+                        self.block(e);
+                    }
+                }
+            }
+            Err(e) => log::warn!("{job}: not started: {e}"),
+        }
+    }
+
+    fn finish_event(&mut self, id: EventId, fx: &mut dyn Effects) {
+        let Some(event) = self.events.get(&id) else {
+            return;
+        };
+        if event.blockers > 0 {
+            return;
+        }
+        let Some(event) = self.events.remove(&id) else {
+            return;
+        };
+        match event.origin {
+            Origin::Job(inst) => {
+                let next = self.instances.get_mut(&inst).and_then(|i| {
+                    if i.blocker == Some(id) {
+                        i.blocker = None;
+                        Some(next_state(i.state, i.goal))
+                    } else {
+                        None
+                    }
+                });
+                if let Some(next) = next {
+                    self.runnable.push_back((inst, next));
+                }
+            }
+            Origin::External(Some(token)) => {
+                if event.failed {
+                    fx.reply(token, Response::error("Event failed"));
+                } else {
+                    fx.reply(token, Response::Ok { body: Body::Done });
+                }
+            }
+            Origin::External(None) | Origin::Internal => {}
+        }
+        if event.failed && !event.name.ends_with("/failed") {
+            self.queue_event(
+                &format!("{}/failed", event.name),
+                event.env,
+                Origin::Internal,
+            );
+        }
+    }
+
+    // ---------------------------------------------------------------- instances
+
+    /// The environment an instance of `config` starts with.
+    fn job_env(&self, config: &JobConfig, start_env: &Env) -> Env {
+        let mut env = self.opts.base_env.clone();
+        for e in &config.env {
+            match &e.value {
+                Some(v) => env_set(&mut env, &e.key, v),
+                None => {
+                    if let Some((_, v)) = self.opts.daemon_env.iter().find(|(k, _)| *k == e.key) {
+                        env_set(&mut env, &e.key, v);
+                    }
+                }
+            }
+        }
+        env_merge(&mut env, start_env);
+        env
+    }
+
+    /// Finds or creates the instance of `job` for `start_env` and sets its goal to start.
+    fn start_instance(
+        &mut self,
+        job: &str,
+        start_env: Env,
+        waiters: Vec<Waiter>,
+        from_command: bool,
+    ) -> Result<InstanceId, String> {
+        let class = self
+            .classes
+            .get(job)
+            .ok_or_else(|| format!("Unknown job: {job}"))?;
+        let config = class.config.clone();
+        let mut env = self.job_env(&config, &start_env);
+        let name = match &config.instance {
+            Some(t) => expand_env(t, &env).map_err(|e| match &config.usage {
+                Some(u) => format!("{e}\nUsage: {u}"),
+                None => e.to_string(),
+            })?,
+            None => String::new(),
+        };
+        env_set(&mut env, "UPSTART_JOB", job);
+        env_set(&mut env, "UPSTART_INSTANCE", &name);
+        if let Some(id) = class.instances.get(&name).copied() {
+            let Some(inst) = self.instances.get_mut(&id) else {
+                return Err(format!("Unknown job: {job}"));
+            };
+            if inst.goal == Goal::Start {
+                if from_command {
+                    return Err(format!(
+                        "Job is already running: {}",
+                        display_name(job, &name)
+                    ));
+                }
+                // Already wanted: the event does not wait on it.
+                return Err(format!("{} is already running", display_name(job, &name)));
+            }
+            inst.env = env;
+            inst.waiters.extend(waiters);
+            self.change_goal(id, Goal::Start);
+            return Ok(id);
+        }
+        let id = InstanceId(self.id());
+        let stop_on = config.stop_on.clone().map(Condition::new);
+        self.instances.insert(
+            id,
+            Instance {
+                id,
+                job: job.to_string(),
+                name: name.clone(),
+                config,
+                goal: Goal::Stop,
+                state: State::Waiting,
+                env,
+                stop_env: Env::new(),
+                stop_on,
+                pids: BTreeMap::new(),
+                history: Vec::new(),
+                blocker: None,
+                waiters,
+                end: None,
+                main_exit: None,
+                respawns: VecDeque::new(),
+                kill_deadline: None,
+                last_event: None,
+            },
+        );
+        if let Some(class) = self.classes.get_mut(job) {
+            class.instances.insert(name, id);
+        }
+        self.change_goal(id, Goal::Start);
+        Ok(id)
+    }
+
+    fn change_goal(&mut self, id: InstanceId, goal: Goal) {
+        let Some(inst) = self.instances.get_mut(&id) else {
+            return;
+        };
+        if inst.goal == goal {
+            return;
+        }
+        inst.goal = goal;
+        // Only the resting states move on their own; the others move when their process
+        // or event finishes, and then follow the new goal.
+        let next = match (inst.state, goal) {
+            (State::Waiting, Goal::Start) => Some(State::Starting),
+            (State::Running, Goal::Stop) => Some(next_state(State::Running, Goal::Stop)),
+            (State::Spawned, Goal::Stop) if !inst.pids.contains_key(&ProcessKind::Main) => {
+                Some(State::Stopping)
+            }
+            _ => None,
+        };
+        if let Some(next) = next {
+            self.runnable.push_back((id, next));
+        }
+    }
+
+    fn job_event_env(inst: &Instance, end: Option<RunEnd>) -> Env {
+        let mut env = vec![
+            ("JOB".to_string(), inst.job.clone()),
+            ("INSTANCE".to_string(), inst.name.clone()),
+        ];
+        if let Some(end) = end {
+            env.push((
+                "RESULT".into(),
+                if end.failed { "failed" } else { "ok" }.into(),
+            ));
+            if end.failed {
+                env.push(("PROCESS".into(), end.process.into()));
+                if let Some(s) = end.status {
+                    env.push(s.env_pair());
+                }
+            }
+        }
+        for key in &inst.config.export {
+            if let Some((_, v)) = inst.env.iter().find(|(k, _)| k == key) {
+                env.push((key.clone(), v.clone()));
+            }
+        }
+        env
+    }
+
+    /// Emits a job event; `blocking` makes the instance wait for it.
+    fn job_event(&mut self, id: InstanceId, name: &str, blocking: bool) {
+        let Some(inst) = self.instances.get(&id) else {
+            return;
+        };
+        let end = matches!(name, "stopping" | "stopped").then(|| {
+            inst.end.unwrap_or(RunEnd {
+                failed: false,
+                process: "main",
+                status: None,
+            })
+        });
+        let env = Self::job_event_env(inst, end);
+        let origin = if blocking {
+            Origin::Job(id)
+        } else {
+            Origin::Internal
+        };
+        let eid = self.queue_event(name, env.clone(), origin);
+        if let Some(inst) = self.instances.get_mut(&id) {
+            inst.last_event = Some((name.to_string(), env.clone()));
+            if blocking {
+                inst.blocker = Some(eid);
+            }
+        }
+        if name == "stopped" {
+            let key = self
+                .instances
+                .get(&id)
+                .map(|i| (i.job.clone(), i.name.clone()));
+            if let Some((job, inst_name)) = key
+                && let Some(class) = self.classes.get_mut(&job)
+            {
+                class.stopped.insert(inst_name, env);
+            }
+        } else if name == "starting" {
+            let key = self
+                .instances
+                .get(&id)
+                .map(|i| (i.job.clone(), i.name.clone()));
+            if let Some((job, inst_name)) = key
+                && let Some(class) = self.classes.get_mut(&job)
+            {
+                class.stopped.remove(&inst_name);
+            }
+        }
+    }
+
+    /// Environment for a process of the instance.
+    fn process_env(inst: &Instance, kind: ProcessKind) -> Env {
+        let mut env = inst.env.clone();
+        if matches!(kind, ProcessKind::PreStop | ProcessKind::PostStop) {
+            env_merge(&mut env, &inst.stop_env);
+        }
+        // outset: post-stop, and pre-start after a run, learn how the last run ended.
+        if matches!(kind, ProcessKind::PostStop | ProcessKind::PreStart)
+            && let Some(end) = inst.end.or_else(|| {
+                inst.main_exit.map(|s| RunEnd {
+                    failed: false,
+                    process: "main",
+                    status: Some(s),
+                })
+            })
+        {
+            env_set(&mut env, "RESULT", if end.failed { "failed" } else { "ok" });
+            env_set(&mut env, "PROCESS", end.process);
+            let status = end.status.or(inst.main_exit);
+            if let Some(s) = status {
+                let (k, v) = s.env_pair();
+                env_set(&mut env, &k, &v);
+            }
+        }
+        env
+    }
+
+    /// Starts a process of the instance if the job defines it. Returns whether one runs.
+    fn spawn(&mut self, id: InstanceId, kind: ProcessKind, fx: &mut dyn Effects) -> bool {
+        let Some(inst) = self.instances.get(&id) else {
+            return false;
+        };
+        let Some(process) = inst.config.process(kind).cloned() else {
+            return false;
+        };
+        let c = &inst.config;
+        let spec = SpawnSpec {
+            job: inst.job.clone(),
+            instance: inst.name.clone(),
+            kind,
+            process,
+            env: Self::process_env(inst, kind),
+            console: c.console,
+            setuid: c.setuid.clone(),
+            setgid: c.setgid.clone(),
+            chdir: c.chdir.clone(),
+            chroot: c.chroot.clone(),
+            limits: c.limits.clone(),
+            nice: c.nice,
+            oom_score: c.oom_score,
+            umask: c.umask,
+        };
+        match fx.spawn(id, &spec) {
+            Ok(pid) => {
+                log::debug!(
+                    "{} {} process ({pid})",
+                    display_name(&spec.job, &spec.instance),
+                    kind.as_str()
+                );
+                self.pids.insert(pid, (id, kind));
+                if let Some(inst) = self.instances.get_mut(&id) {
+                    inst.pids.insert(kind, pid);
+                    inst.history.push((kind, pid));
+                }
+                true
+            }
+            Err(e) => {
+                log::warn!(
+                    "{}: failed to spawn {} process: {e}",
+                    display_name(&spec.job, &spec.instance),
+                    kind.as_str()
+                );
+                self.process_failed(id, kind, None);
+                false
+            }
+        }
+    }
+
+    /// Records a failed process; pre-start, main and post-stop failures fail the job.
+    fn process_failed(&mut self, id: InstanceId, kind: ProcessKind, status: Option<ExitStatus>) {
+        let Some(inst) = self.instances.get_mut(&id) else {
+            return;
+        };
+        match kind {
+            ProcessKind::PostStart | ProcessKind::PreStop => {
+                // Upstart ignores these failures.
+            }
+            _ => {
+                if inst.end.is_none_or(|e| !e.failed) {
+                    inst.end = Some(RunEnd {
+                        failed: true,
+                        process: kind.as_str(),
+                        status,
+                    });
+                }
+                if kind != ProcessKind::PostStop {
+                    inst.goal = Goal::Stop;
+                }
+            }
+        }
+    }
+
+    /// Upstart's `job_change_state`: enter `state` and keep going while no process or event
+    /// holds the instance.
+    fn change_state(&mut self, id: InstanceId, mut state: State, fx: &mut dyn Effects) {
+        loop {
+            let Some(inst) = self.instances.get_mut(&id) else {
+                return;
+            };
+            let from = inst.state;
+            inst.state = state;
+            log::debug!(
+                "{} state changed from {} to {}",
+                display_name(&inst.job, &inst.name),
+                from.as_str(),
+                state.as_str()
+            );
+            let next = match state {
+                State::Starting => {
+                    inst.end = None;
+                    self.job_event(id, "starting", true);
+                    None
+                }
+                State::PreStart => {
+                    if self.spawn(id, ProcessKind::PreStart, fx) {
+                        None
+                    } else {
+                        self.following(id)
+                    }
+                }
+                State::Spawned => {
+                    if let Some(inst) = self.instances.get_mut(&id) {
+                        inst.main_exit = None;
+                    }
+                    let has_main = self
+                        .instances
+                        .get(&id)
+                        .is_some_and(|i| i.config.main.is_some());
+                    if has_main {
+                        // With `expect none` the job is up once the process runs; tracking
+                        // for the other expect modes decides later (see the tracking notes).
+                        self.spawn(id, ProcessKind::Main, fx);
+                    }
+                    self.following(id)
+                }
+                State::PostStart => {
+                    if self.spawn(id, ProcessKind::PostStart, fx) {
+                        None
+                    } else {
+                        self.following(id)
+                    }
+                }
+                State::Running => {
+                    self.job_event(id, "started", false);
+                    let task = self.instances.get(&id).is_some_and(|i| i.config.task);
+                    let main_alive = self
+                        .instances
+                        .get(&id)
+                        .is_some_and(|i| i.pids.contains_key(&ProcessKind::Main));
+                    if !task {
+                        self.release_waiters(id, false, fx);
+                    }
+                    let goal = self.instances.get(&id).map(|i| i.goal);
+                    // A main process that already ended (or none at all) moves on now.
+                    if goal == Some(Goal::Stop) || (!main_alive && task) {
+                        self.finish_main_early(id);
+                        self.following(id)
+                    } else if !main_alive {
+                        let has_main = self
+                            .instances
+                            .get(&id)
+                            .is_some_and(|i| i.config.main.is_some());
+                        if has_main {
+                            self.finish_main_early(id);
+                            self.following(id)
+                        } else {
+                            None
+                        }
+                    } else {
+                        None
+                    }
+                }
+                State::PreStop => {
+                    if self.spawn(id, ProcessKind::PreStop, fx) {
+                        None
+                    } else {
+                        self.following(id)
+                    }
+                }
+                State::Stopping => {
+                    self.job_event(id, "stopping", true);
+                    None
+                }
+                State::Killed => {
+                    let target = self.instances.get(&id).and_then(|i| {
+                        i.pids
+                            .get(&ProcessKind::Main)
+                            .map(|p| (*p, i.config.kill_signal, i.config.kill_timeout))
+                    });
+                    match target {
+                        Some((pid, sig, timeout)) => {
+                            fx.signal(id, pid, sig);
+                            let deadline = self.now + u64::from(timeout) * 1000;
+                            if let Some(inst) = self.instances.get_mut(&id) {
+                                inst.kill_deadline = Some(deadline);
+                            }
+                            None
+                        }
+                        None => self.following(id),
+                    }
+                }
+                State::PostStop => {
+                    if self.spawn(id, ProcessKind::PostStop, fx) {
+                        None
+                    } else {
+                        self.following(id)
+                    }
+                }
+                State::Waiting => {
+                    self.job_event(id, "stopped", false);
+                    let failed = self
+                        .instances
+                        .get(&id)
+                        .and_then(|i| i.end)
+                        .is_some_and(|e| e.failed);
+                    self.release_waiters(id, failed, fx);
+                    self.remove_instance(id, fx);
+                    None
+                }
+            };
+            match next {
+                Some(n) => state = n,
+                None => return,
+            }
+        }
+    }
+
+    /// The main process is gone before `running` was reached or kept.
+    fn finish_main_early(&mut self, id: InstanceId) {
+        if let Some(inst) = self.instances.get_mut(&id)
+            && inst.goal == Goal::Start
+            && inst.config.task
+        {
+            inst.goal = Goal::Stop;
+        }
+    }
+
+    fn following(&self, id: InstanceId) -> Option<State> {
+        self.instances.get(&id).map(|i| next_state(i.state, i.goal))
+    }
+
+    fn release_waiters(&mut self, id: InstanceId, failed: bool, fx: &mut dyn Effects) {
+        let Some(inst) = self.instances.get_mut(&id) else {
+            return;
+        };
+        let waiters = std::mem::take(&mut inst.waiters);
+        let status = self.status_of(id);
+        let job_name = self
+            .instances
+            .get(&id)
+            .map(|i| (i.job.clone(), i.name.clone()));
+        for w in waiters {
+            match w {
+                Waiter::Event(e) => self.unblock(e, failed),
+                Waiter::Command(token) => {
+                    if failed {
+                        let (job, name) = job_name.clone().unwrap_or_default();
+                        fx.reply(
+                            token,
+                            Response::error(format!(
+                                "Job failed to start: {}",
+                                display_name(&job, &name)
+                            )),
+                        );
+                    } else {
+                        fx.reply(
+                            token,
+                            Response::Ok {
+                                body: Body::Instances(status.clone().into_iter().collect()),
+                            },
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    fn remove_instance(&mut self, id: InstanceId, fx: &mut dyn Effects) {
+        let Some(inst) = self.instances.get(&id) else {
+            return;
+        };
+        if inst.goal == Goal::Start {
+            return;
+        }
+        let Some(inst) = self.instances.remove(&id) else {
+            return;
+        };
+        for pid in inst.pids.values() {
+            self.pids.remove(pid);
+        }
+        if let Some(mut c) = inst.stop_on {
+            for e in c.reset() {
+                self.unblock(e, false);
+            }
+        }
+        if let Some(class) = self.classes.get_mut(&inst.job) {
+            class.instances.remove(&inst.name);
+            if class.instances.is_empty() && class.stopped.contains_key("\0deleted") {
+                self.classes.remove(&inst.job);
+            }
+        }
+        fx.instance_removed(id);
+    }
+
+    // ---------------------------------------------------------------- processes
+
+    /// A process ended. Returns false when the PID is not one of the jobs' processes.
+    pub fn exited(&mut self, pid: u32, status: ExitStatus, fx: &mut dyn Effects) -> bool {
+        let Some((id, kind)) = self.pids.remove(&pid) else {
+            return false;
+        };
+        if let Some(inst) = self.instances.get_mut(&id) {
+            if inst.pids.get(&kind) == Some(&pid) {
+                inst.pids.remove(&kind);
+            }
+            log::debug!(
+                "{} {} process ({pid}) ended: {status:?}",
+                display_name(&inst.job, &inst.name),
+                kind.as_str()
+            );
+        }
+        self.process_ended(id, kind, status);
+        self.run(fx);
+        true
+    }
+
+    fn process_ended(&mut self, id: InstanceId, kind: ProcessKind, status: ExitStatus) {
+        let Some(inst) = self.instances.get_mut(&id) else {
+            return;
+        };
+        let state = inst.state;
+        match kind {
+            ProcessKind::Main => {
+                inst.main_exit = Some(status);
+                inst.kill_deadline = None;
+                if state == State::Killed {
+                    // We asked it to stop: not a failure.
+                    self.runnable.push_back((id, State::PostStop));
+                    return;
+                }
+                let config = inst.config.clone();
+                let normal = is_normal_exit(&config, status);
+                let clean = status.success() || normal;
+                let respawn = inst.goal == Goal::Start
+                    && config.respawn
+                    && !normal
+                    && !(config.task && status.success());
+                if respawn {
+                    if self.respawn_too_fast(id) {
+                        if let Some(inst) = self.instances.get_mut(&id) {
+                            log::warn!(
+                                "{} respawning too fast, stopped",
+                                display_name(&inst.job, &inst.name)
+                            );
+                            inst.end = Some(RunEnd {
+                                failed: true,
+                                process: "respawn",
+                                status: None,
+                            });
+                            inst.goal = Goal::Stop;
+                        }
+                    } else if let Some(inst) = self.instances.get_mut(&id) {
+                        log::info!(
+                            "{} main process ended, respawning",
+                            display_name(&inst.job, &inst.name)
+                        );
+                    }
+                } else if let Some(inst) = self.instances.get_mut(&id) {
+                    if !clean && inst.goal == Goal::Start {
+                        inst.end = Some(RunEnd {
+                            failed: true,
+                            process: "main",
+                            status: Some(status),
+                        });
+                    }
+                    inst.goal = Goal::Stop;
+                }
+                // Move on from where the main process was awaited; other states notice
+                // the missing main process when they finish.
+                if matches!(state, State::Running) {
+                    let goal = self.instances.get(&id).map(|i| i.goal);
+                    let next = match goal {
+                        // Skip pre-stop: there is nothing left to stop.
+                        Some(_) => State::Stopping,
+                        None => return,
+                    };
+                    self.runnable.push_back((id, next));
+                }
+            }
+            ProcessKind::PreStart => {
+                if !status.success() {
+                    self.process_failed(id, kind, Some(status));
+                }
+                if state == State::PreStart {
+                    let next = self.following(id);
+                    if let Some(n) = next {
+                        self.runnable.push_back((id, n));
+                    }
+                }
+            }
+            ProcessKind::PostStart => {
+                if state == State::PostStart {
+                    let next = self.following(id);
+                    if let Some(n) = next {
+                        self.runnable.push_back((id, n));
+                    }
+                }
+            }
+            ProcessKind::PreStop => {
+                if state == State::PreStop {
+                    let next = self.following(id);
+                    if let Some(n) = next {
+                        self.runnable.push_back((id, n));
+                    }
+                }
+            }
+            ProcessKind::PostStop => {
+                if !status.success() {
+                    self.process_failed(id, kind, Some(status));
+                    if let Some(inst) = self.instances.get_mut(&id) {
+                        inst.goal = Goal::Stop;
+                    }
+                }
+                if state == State::PostStop {
+                    let next = self.following(id);
+                    if let Some(n) = next {
+                        self.runnable.push_back((id, n));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Counts a respawn; true when the job exceeded `respawn limit`.
+    fn respawn_too_fast(&mut self, id: InstanceId) -> bool {
+        let now = self.now;
+        let Some(inst) = self.instances.get_mut(&id) else {
+            return false;
+        };
+        let (count, interval) = match inst.config.respawn_limit {
+            RespawnLimit::Unlimited => return false,
+            RespawnLimit::Limited { count, interval } if count == 0 || interval == 0 => {
+                return false;
+            }
+            RespawnLimit::Limited { count, interval } => (count, interval),
+        };
+        let window = u64::from(interval) * 1000;
+        while inst
+            .respawns
+            .front()
+            .is_some_and(|t| now.saturating_sub(*t) >= window)
+        {
+            inst.respawns.pop_front();
+        }
+        inst.respawns.push_back(now);
+        inst.respawns.len() > count as usize
+    }
+
+    // ---------------------------------------------------------------- time
+
+    /// Fires the timers that are due.
+    pub fn tick(&mut self, fx: &mut dyn Effects) {
+        let now = self.now;
+        let due: Vec<InstanceId> = self
+            .instances
+            .values()
+            .filter(|i| i.kill_deadline.is_some_and(|d| d <= now))
+            .map(|i| i.id)
+            .collect();
+        for id in due {
+            if let Some(inst) = self.instances.get_mut(&id) {
+                inst.kill_deadline = None;
+                log::warn!(
+                    "{} kill timeout reached, killing every process",
+                    display_name(&inst.job, &inst.name)
+                );
+            }
+            fx.kill_all(id);
+        }
+        self.run(fx);
+    }
+
+    // ---------------------------------------------------------------- commands
+
+    /// Sets every instance's goal to stop (shutdown).
+    pub fn stop_all(&mut self, fx: &mut dyn Effects) {
+        for id in self.instance_ids() {
+            self.change_goal(id, Goal::Stop);
+        }
+        self.run(fx);
+    }
+
+    fn find_instance(&self, job: &str, env: &Env) -> Result<Option<InstanceId>, String> {
+        let class = self
+            .classes
+            .get(job)
+            .ok_or_else(|| format!("Unknown job: {job}"))?;
+        let name = match &class.config.instance {
+            Some(t) => {
+                let full = self.job_env(&class.config, env);
+                match expand_env(t, &full) {
+                    Ok(n) => n,
+                    // An instance job named without its variables: the only instance, if
+                    // there is exactly one.
+                    Err(e) if env.is_empty() => {
+                        return match class.instances.len() {
+                            1 => Ok(class.instances.values().next().copied()),
+                            _ => Err(e.to_string()),
+                        };
+                    }
+                    Err(e) => return Err(e.to_string()),
+                }
+            }
+            None => String::new(),
+        };
+        Ok(class.instances.get(&name).copied())
+    }
+
+    fn unknown_instance(&self, job: &str, env: &Env) -> String {
+        let name = self
+            .classes
+            .get(job)
+            .and_then(|c| c.config.instance.as_ref())
+            .and_then(|t| {
+                let class = self.classes.get(job)?;
+                expand_env(t, &self.job_env(&class.config, env)).ok()
+            })
+            .unwrap_or_default();
+        format!("Unknown instance: {}", display_name(job, &name))
+    }
+
+    /// Carries out a client's command. `reload-configuration` is the host's to do.
+    pub fn command(&mut self, cmd: Command, token: ReplyToken, fx: &mut dyn Effects) {
+        let reply = self.command_inner(cmd, token, fx);
+        if let Some(r) = reply {
+            fx.reply(token, r);
+        }
+        self.run(fx);
+    }
+
+    fn command_inner(
+        &mut self,
+        cmd: Command,
+        token: ReplyToken,
+        fx: &mut dyn Effects,
+    ) -> Option<Response> {
+        let err = |e: String| Some(Response::error(e));
+        match cmd {
+            Command::Start { job, env, wait } => {
+                let env = match parse_env_args(&env) {
+                    Ok(e) => e,
+                    Err(e) => return err(e),
+                };
+                let waiters = if wait {
+                    vec![Waiter::Command(token)]
+                } else {
+                    vec![]
+                };
+                match self.start_instance(&job, env, waiters, true) {
+                    Ok(id) if !wait => Some(self.instances_reply(vec![id])),
+                    Ok(_) => None,
+                    Err(e) => err(e),
+                }
+            }
+            Command::Stop { job, env, wait } => {
+                let env = match parse_env_args(&env) {
+                    Ok(e) => e,
+                    Err(e) => return err(e),
+                };
+                let id = match self.find_instance(&job, &env) {
+                    Ok(Some(id)) => id,
+                    Ok(None) => return err(self.unknown_instance(&job, &env)),
+                    Err(e) => return err(e),
+                };
+                let Some(inst) = self.instances.get_mut(&id) else {
+                    return err(self.unknown_instance(&job, &env));
+                };
+                if inst.goal == Goal::Stop {
+                    return err(format!(
+                        "Job has already been stopped: {}",
+                        display_name(&inst.job, &inst.name)
+                    ));
+                }
+                inst.stop_env = env;
+                if wait {
+                    inst.waiters.push(Waiter::Command(token));
+                }
+                self.change_goal(id, Goal::Stop);
+                if wait {
+                    None
+                } else {
+                    Some(self.instances_reply(vec![id]))
+                }
+            }
+            Command::Restart { job, env, wait } => {
+                let env = match parse_env_args(&env) {
+                    Ok(e) => e,
+                    Err(e) => return err(e),
+                };
+                let id = match self.find_instance(&job, &env) {
+                    Ok(Some(id)) => id,
+                    Ok(None) => return err(self.unknown_instance(&job, &env)),
+                    Err(e) => return err(e),
+                };
+                let Some(inst) = self.instances.get_mut(&id) else {
+                    return err(self.unknown_instance(&job, &env));
+                };
+                if inst.goal != Goal::Start {
+                    return err(format!(
+                        "Job is not running: {}",
+                        display_name(&inst.job, &inst.name)
+                    ));
+                }
+                if wait {
+                    inst.waiters.push(Waiter::Command(token));
+                }
+                if inst.state == State::Running {
+                    // Down and up again with the same environment, like a respawn.
+                    self.runnable.push_back((id, State::Stopping));
+                }
+                if wait {
+                    None
+                } else {
+                    Some(self.instances_reply(vec![id]))
+                }
+            }
+            Command::Reload { job, env } => {
+                let env = match parse_env_args(&env) {
+                    Ok(e) => e,
+                    Err(e) => return err(e),
+                };
+                let id = match self.find_instance(&job, &env) {
+                    Ok(Some(id)) => id,
+                    Ok(None) => return err(self.unknown_instance(&job, &env)),
+                    Err(e) => return err(e),
+                };
+                let target = self.instances.get(&id).and_then(|i| {
+                    i.pids
+                        .get(&ProcessKind::Main)
+                        .map(|p| (*p, i.config.reload_signal))
+                });
+                match target {
+                    Some((pid, sig)) => {
+                        fx.signal(id, pid, sig);
+                        Some(Response::Ok { body: Body::Done })
+                    }
+                    None => err(format!("Job is not running: {job}")),
+                }
+            }
+            Command::Status { job, env } => {
+                let env = match parse_env_args(&env) {
+                    Ok(e) => e,
+                    Err(e) => return err(e),
+                };
+                let Some(class) = self.classes.get(&job) else {
+                    return err(format!("Unknown job: {job}"));
+                };
+                if env.is_empty() {
+                    let ids: Vec<InstanceId> = class.instances.values().copied().collect();
+                    if ids.is_empty() {
+                        return Some(Response::Ok {
+                            body: Body::Instances(vec![self.waiting_status(&job)]),
+                        });
+                    }
+                    return Some(self.instances_reply(ids));
+                }
+                match self.find_instance(&job, &env) {
+                    Ok(Some(id)) => Some(self.instances_reply(vec![id])),
+                    Ok(None) if class.config.instance.is_none() => Some(Response::Ok {
+                        body: Body::Instances(vec![self.waiting_status(&job)]),
+                    }),
+                    Ok(None) => err(self.unknown_instance(&job, &env)),
+                    Err(e) => err(e),
+                }
+            }
+            Command::List => {
+                let mut all = Vec::new();
+                for (name, class) in &self.classes {
+                    if class.instances.is_empty() {
+                        all.push(self.waiting_status(name));
+                    }
+                    for id in class.instances.values() {
+                        all.extend(self.status_of(*id));
+                    }
+                }
+                Some(Response::Ok {
+                    body: Body::Instances(all),
+                })
+            }
+            Command::Emit { event, env, wait } => {
+                let env = match parse_env_args(&env) {
+                    Ok(e) => e,
+                    Err(e) => return err(e),
+                };
+                if event.is_empty() || event.contains(char::is_whitespace) {
+                    return err(format!("Invalid event name: {event:?}"));
+                }
+                let reply = wait.then_some(token);
+                self.queue_event(&event, env, Origin::External(reply));
+                if wait {
+                    None
+                } else {
+                    Some(Response::Ok { body: Body::Done })
+                }
+            }
+            Command::ShowConfig { job } => {
+                let texts: Vec<JobText> = self
+                    .classes
+                    .values()
+                    .filter(|c| job.as_ref().is_none_or(|j| *j == c.config.name))
+                    .map(|c| JobText {
+                        name: c.config.name.clone(),
+                        text: outset_job::render(&c.config),
+                    })
+                    .collect();
+                match (&job, texts.is_empty()) {
+                    (Some(j), true) => err(format!("Unknown job: {j}")),
+                    _ => Some(Response::Ok {
+                        body: Body::Configs(texts),
+                    }),
+                }
+            }
+            Command::Version => Some(Response::Ok {
+                body: Body::Version(self.opts.version.clone()),
+            }),
+            Command::ReloadConfiguration => Some(Response::Ok { body: Body::Done }),
+        }
+    }
+
+    fn waiting_status(&self, job: &str) -> InstanceStatus {
+        InstanceStatus {
+            job: job.to_string(),
+            instance: String::new(),
+            goal: "stop".into(),
+            state: "waiting".into(),
+            processes: vec![],
+            notes: vec![],
+        }
+    }
+
+    fn status_of(&self, id: InstanceId) -> Option<InstanceStatus> {
+        let inst = self.instances.get(&id)?;
+        let mut processes: Vec<ProcessStatus> = inst
+            .pids
+            .iter()
+            .map(|(k, p)| ProcessStatus {
+                kind: k.as_str().into(),
+                pid: *p,
+            })
+            .collect();
+        processes.sort_by_key(|p| p.kind != "main");
+        let mut notes = Vec::new();
+        if inst.config.console == outset_job::Console::Log {
+            notes.push("console log: output is discarded until log capture is available".into());
+        }
+        Some(InstanceStatus {
+            job: inst.job.clone(),
+            instance: inst.name.clone(),
+            goal: inst.goal.as_str().into(),
+            state: inst.state.as_str().into(),
+            processes,
+            notes,
+        })
+    }
+
+    fn instances_reply(&self, ids: Vec<InstanceId>) -> Response {
+        Response::Ok {
+            body: Body::Instances(ids.into_iter().filter_map(|i| self.status_of(i)).collect()),
+        }
+    }
+}
+
+/// Upstart's `job_next_state`.
+pub fn next_state(state: State, goal: Goal) -> State {
+    match (state, goal) {
+        (State::Waiting, Goal::Start) => State::Starting,
+        (State::Waiting, Goal::Stop) => State::Waiting,
+        (State::Starting, Goal::Start) => State::PreStart,
+        (State::Starting, Goal::Stop) => State::Stopping,
+        (State::PreStart, Goal::Start) => State::Spawned,
+        (State::PreStart, Goal::Stop) => State::Stopping,
+        (State::Spawned, Goal::Start) => State::PostStart,
+        (State::Spawned, Goal::Stop) => State::Stopping,
+        (State::PostStart, Goal::Start) => State::Running,
+        (State::PostStart, Goal::Stop) => State::Stopping,
+        (State::Running, Goal::Start) => State::Stopping,
+        (State::Running, Goal::Stop) => State::PreStop,
+        (State::PreStop, Goal::Start) => State::Running,
+        (State::PreStop, Goal::Stop) => State::Stopping,
+        (State::Stopping, _) => State::Killed,
+        (State::Killed, _) => State::PostStop,
+        (State::PostStop, Goal::Start) => State::Starting,
+        (State::PostStop, Goal::Stop) => State::Waiting,
+    }
+}

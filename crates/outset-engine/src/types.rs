@@ -1,0 +1,124 @@
+//! The engine's vocabulary: ids, states, exit statuses, spawn requests and the effects the
+//! engine asks of its host.
+
+use outset_job::{Console, Limit, Process, ProcessKind, Signal};
+use outset_proto::Response;
+use serde::{Deserialize, Serialize};
+
+/// An ordered environment: `KEY=VALUE` pairs, later keys replacing earlier ones when built.
+pub type Env = Vec<(String, String)>;
+
+/// Milliseconds on the host's monotonic clock.
+pub type Millis = u64;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct InstanceId(pub u64);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct EventId(pub u64);
+
+/// Names a client waiting for a reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ReplyToken(pub u64);
+
+/// How a process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ExitStatus {
+    Exited(i32),
+    Signaled(i32),
+}
+
+impl ExitStatus {
+    pub fn success(self) -> bool {
+        self == ExitStatus::Exited(0)
+    }
+
+    /// `EXIT_STATUS=N` or `EXIT_SIGNAL=NAME`, as in job events.
+    pub fn env_pair(self) -> (String, String) {
+        match self {
+            ExitStatus::Exited(c) => ("EXIT_STATUS".into(), c.to_string()),
+            ExitStatus::Signaled(s) => ("EXIT_SIGNAL".into(), Signal(s).to_string()),
+        }
+    }
+}
+
+/// What a job instance wants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Goal {
+    Start,
+    Stop,
+}
+
+impl Goal {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Goal::Start => "start",
+            Goal::Stop => "stop",
+        }
+    }
+}
+
+/// Upstart's job states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum State {
+    Waiting,
+    Starting,
+    PreStart,
+    Spawned,
+    PostStart,
+    Running,
+    PreStop,
+    Stopping,
+    Killed,
+    PostStop,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Waiting => "waiting",
+            State::Starting => "starting",
+            State::PreStart => "pre-start",
+            State::Spawned => "spawned",
+            State::PostStart => "post-start",
+            State::Running => "running",
+            State::PreStop => "pre-stop",
+            State::Stopping => "stopping",
+            State::Killed => "killed",
+            State::PostStop => "post-stop",
+        }
+    }
+}
+
+/// Everything the host needs to start one process of a job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpawnSpec {
+    pub job: String,
+    pub instance: String,
+    pub kind: ProcessKind,
+    pub process: Process,
+    pub env: Env,
+    pub console: Console,
+    pub setuid: Option<String>,
+    pub setgid: Option<String>,
+    pub chdir: Option<String>,
+    pub chroot: Option<String>,
+    pub limits: Vec<Limit>,
+    pub nice: Option<i32>,
+    pub oom_score: Option<i32>,
+    pub umask: Option<u32>,
+}
+
+/// The effects the engine asks for. The daemon carries them out on Linux; tests record them.
+pub trait Effects {
+    /// Starts a process; returns its PID or why it could not start.
+    fn spawn(&mut self, inst: InstanceId, spec: &SpawnSpec) -> Result<u32, String>;
+    /// Sends `sig` to the process `pid` of the instance (and its process group).
+    fn signal(&mut self, inst: InstanceId, pid: u32, sig: Signal);
+    /// Kills every process the instance has (the end of `kill timeout`).
+    fn kill_all(&mut self, inst: InstanceId);
+    /// The instance is gone: release what the host holds for it (its cgroup).
+    fn instance_removed(&mut self, inst: InstanceId);
+    /// Answers a waiting client.
+    fn reply(&mut self, token: ReplyToken, response: Response);
+}
