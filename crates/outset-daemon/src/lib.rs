@@ -1,6 +1,173 @@
-//! outset-daemon.
+//! The outset daemon: one single-threaded epoll loop wiring the engine to the Linux layer.
+
+pub mod args;
+mod confdirs;
+mod conn;
+mod event_loop;
+mod host;
+mod logger;
+pub mod paths;
+mod spawn;
+mod tracker;
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+use crate::args::Args;
+use crate::event_loop::{Daemon, Mode, Setup, sig};
 
 /// Runs the daemon; returns the process exit code.
 pub fn main() -> i32 {
-    0
+    let args = match Args::try_parse() {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 2 } else { 0 };
+        }
+    };
+    logger::init(args.debug);
+    let is_init = outset_sys::process::pid() == 1;
+    match run(args) {
+        Ok(code) => code,
+        Err(e) => {
+            log::error!("{e}");
+            if is_init {
+                // An init that exits panics the kernel: keep reaping instead.
+                reap_forever();
+            }
+            1
+        }
+    }
+}
+
+/// The last resort of a PID 1 whose setup failed: reap orphans, never exit.
+fn reap_forever() -> ! {
+    log::error!("setup failed; only reaping orphans from now on");
+    loop {
+        let _ = outset_sys::reap::reap_all();
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
+}
+
+fn mode(args: &Args) -> Mode {
+    if outset_sys::process::pid() == 1 {
+        if outset_sys::process::in_initial_pid_namespace() {
+            Mode::Init
+        } else {
+            Mode::Container
+        }
+    } else if args.user {
+        Mode::User
+    } else {
+        Mode::System
+    }
+}
+
+/// Where instance cgroups go: `--cgroup-root`, else `outset` beside the daemon's own cgroup
+/// (system) or below it (user). `None` when cgroup2 is unusable: tracking falls back to
+/// process groups.
+fn cgroup_root(args: &Args, mode: Mode) -> Option<PathBuf> {
+    let root = match &args.cgroup_root {
+        Some(r) => r.clone(),
+        None => {
+            let mount = outset_sys::cgroup::cgroup2_mount()?;
+            match mode {
+                Mode::User => mount
+                    .join(outset_sys::process::own_cgroup().unwrap_or_default())
+                    .join("outset"),
+                _ => mount.join("outset"),
+            }
+        }
+    };
+    match outset_sys::cgroup::Cgroup::create(&root) {
+        Ok(_) => Some(root),
+        Err(e) => {
+            log::warn!(
+                "cannot use cgroup {}: {e}; tracking jobs by process group",
+                root.display()
+            );
+            None
+        }
+    }
+}
+
+fn run(args: Args) -> Result<i32, String> {
+    let mode = mode(&args);
+    let uid = outset_sys::process::euid();
+    let user = mode == Mode::User;
+    if matches!(mode, Mode::System | Mode::User)
+        && let Err(e) = outset_sys::reap::set_child_subreaper()
+    {
+        log::warn!("cannot become a subreaper, orphans will escape tracking: {e}");
+    }
+    if mode == Mode::Init
+        && let Err(e) = outset_sys::process::disable_ctrl_alt_del()
+    {
+        log::warn!("cannot route Ctrl-Alt-Del to control-alt-delete: {e}");
+    }
+    let signals = outset_sys::signals::SignalFd::new(&[
+        sig::SIGCHLD,
+        sig::SIGHUP,
+        sig::SIGINT,
+        sig::SIGTERM,
+        sig::SIGPWR,
+    ])
+    .map_err(|e| format!("signalfd: {e}"))?;
+    let socket = args
+        .socket
+        .clone()
+        .unwrap_or_else(|| paths::default_socket(user, uid));
+    // Anyone may connect and read; changes are checked against the caller's uid.
+    let listener = outset_sys::unix_socket::Listener::bind(&socket, 0o666)
+        .map_err(|e| format!("control socket {}: {e}", socket.display()))?;
+    let confdirs = if args.confdirs.is_empty() {
+        paths::default_confdirs(user)
+    } else {
+        args.confdirs.clone()
+    };
+    let root = cgroup_root(&args, mode);
+    let daemon_env: Vec<(String, String)> = std::env::vars().collect();
+    let base_env = if user {
+        daemon_env.clone()
+    } else {
+        vec![
+            ("PATH".to_string(), outset_engine::DEFAULT_PATH.to_string()),
+            ("TERM".to_string(), "linux".to_string()),
+        ]
+    };
+    let engine = outset_engine::Engine::new(outset_engine::Options {
+        base_env,
+        daemon_env,
+        version: format!("outset {}", env!("CARGO_PKG_VERSION")),
+    });
+    let host = host::Host::new(tracker::Tracker::new(root.clone()), user);
+    let mut daemon = Daemon::new(Setup {
+        mode,
+        owner_uid: uid,
+        engine,
+        host,
+        confdirs: confdirs::ConfDirs::new(confdirs),
+        signals,
+        listener,
+    })
+    .map_err(|e| format!("event loop: {e}"))?;
+    log::info!(
+        "outset {} starting ({mode:?} mode, socket {}, {})",
+        env!("CARGO_PKG_VERSION"),
+        socket.display(),
+        daemon.host.tracker.mode()
+    );
+    daemon.reload();
+    if !args.no_startup_event {
+        daemon.emit_builtin(&args.startup_event);
+    }
+    let code = daemon.run();
+    let _ = std::fs::remove_file(&socket);
+    if let Some(root) = root
+        && args.cgroup_root.is_none()
+    {
+        let _ = std::fs::remove_dir(root);
+    }
+    Ok(code)
 }

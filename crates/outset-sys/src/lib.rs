@@ -9,6 +9,7 @@ pub mod cgroup;
 pub mod inotify;
 pub mod pidfd;
 pub mod poll;
+pub mod process;
 pub mod procfs;
 pub mod reap;
 pub mod signals;

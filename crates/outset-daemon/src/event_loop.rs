@@ -1,0 +1,420 @@
+//! The daemon's single-threaded loop: signals, control connections and job-file changes in;
+//! engine inputs; effects out through [`Host`].
+
+use std::os::fd::AsFd;
+use std::time::Instant;
+
+use outset_engine::{Engine, ExitStatus, Millis, ReplyToken};
+use outset_proto::{Command, Response};
+use outset_sys::inotify::Inotify;
+use outset_sys::poll::Poller;
+use outset_sys::reap::ChildEvent;
+use outset_sys::signals::SignalFd;
+use outset_sys::unix_socket::Listener;
+
+use crate::confdirs::ConfDirs;
+use crate::conn::{Conn, Incoming};
+use crate::host::Host;
+
+const TOKEN_SIGNALS: u64 = 1;
+const TOKEN_LISTENER: u64 = 2;
+const TOKEN_INOTIFY: u64 = 3;
+/// Connection tokens start here.
+const TOKEN_CONN0: u64 = 1 << 32;
+
+/// Signal numbers (the same on every architecture outset supports).
+pub mod sig {
+    pub const SIGHUP: i32 = 1;
+    pub const SIGINT: i32 = 2;
+    pub const SIGTERM: i32 = 15;
+    pub const SIGCHLD: i32 = 17;
+    pub const SIGPWR: i32 = 30;
+}
+
+/// How the daemon was started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// PID 1 of the machine's initial PID namespace: a real init.
+    Init,
+    /// PID 1 of any other PID namespace (a container): SIGTERM stops every job and exits.
+    Container,
+    /// A system supervisor that is not PID 1.
+    System,
+    /// A per-user supervisor.
+    User,
+}
+
+pub struct Daemon {
+    pub mode: Mode,
+    /// The uid allowed to change things besides root (`--user` mode: the owner).
+    pub owner_uid: u32,
+    pub engine: Engine,
+    pub host: Host,
+    pub confdirs: ConfDirs,
+    poller: Poller,
+    signals: SignalFd,
+    listener: Listener,
+    inotify: Option<Inotify>,
+    next_conn: u64,
+    next_reply: u64,
+    epoch: Instant,
+    /// A shutdown was asked for; the loop ends when every job has stopped.
+    shutting_down: bool,
+}
+
+pub struct Setup {
+    pub mode: Mode,
+    pub owner_uid: u32,
+    pub engine: Engine,
+    pub host: Host,
+    pub confdirs: ConfDirs,
+    pub signals: SignalFd,
+    pub listener: Listener,
+}
+
+impl Daemon {
+    pub fn new(setup: Setup) -> std::io::Result<Daemon> {
+        let poller = Poller::new()?;
+        poller.add(setup.signals.as_fd(), TOKEN_SIGNALS)?;
+        poller.add(setup.listener.as_fd(), TOKEN_LISTENER)?;
+        let inotify = match Inotify::new() {
+            Ok(i) => match poller.add(i.as_fd(), TOKEN_INOTIFY) {
+                Ok(()) => Some(i),
+                Err(e) => {
+                    log::warn!("inotify unusable, job files reload only on request: {e}");
+                    None
+                }
+            },
+            Err(e) => {
+                log::warn!("inotify unavailable, job files reload only on request: {e}");
+                None
+            }
+        };
+        let mut d = Daemon {
+            mode: setup.mode,
+            owner_uid: setup.owner_uid,
+            engine: setup.engine,
+            host: setup.host,
+            confdirs: setup.confdirs,
+            poller,
+            signals: setup.signals,
+            listener: setup.listener,
+            inotify,
+            next_conn: TOKEN_CONN0,
+            next_reply: 1,
+            epoch: Instant::now(),
+            shutting_down: false,
+        };
+        if let Some(i) = &d.inotify {
+            d.confdirs.watch(i);
+        }
+        Ok(d)
+    }
+
+    fn now(&self) -> Millis {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn tick_clock(&mut self) {
+        let now = self.now();
+        self.engine.set_now(now);
+    }
+
+    /// Loads the job files and hands them to the engine.
+    pub fn reload(&mut self) {
+        if let Some(i) = &self.inotify {
+            self.confdirs.watch(i);
+        }
+        let jobs = self.confdirs.load();
+        log::debug!("{} jobs loaded", jobs.len());
+        self.tick_clock();
+        self.engine.set_jobs(jobs, &mut self.host);
+    }
+
+    /// Emits an event from the daemon itself (startup, signals).
+    pub fn emit_builtin(&mut self, name: &str) {
+        log::info!("emitting {name}");
+        self.tick_clock();
+        self.engine.emit(name, Vec::new(), None, &mut self.host);
+    }
+
+    /// Runs until a shutdown completes; returns the exit code.
+    pub fn run(&mut self) -> i32 {
+        let mut ready = Vec::new();
+        loop {
+            if self.shutting_down && self.engine.is_idle() {
+                log::info!("every job has stopped; exiting");
+                return 0;
+            }
+            let timeout = self.engine.next_deadline().map(|d| {
+                std::time::Duration::from_millis(d.saturating_sub(self.now()).saturating_add(1))
+            });
+            ready.clear();
+            if let Err(e) = self.poller.wait(&mut ready, timeout) {
+                log::error!("epoll_wait: {e}");
+                continue;
+            }
+            for &token in ready.iter() {
+                match token {
+                    TOKEN_SIGNALS => self.on_signals(),
+                    TOKEN_LISTENER => self.on_accept(),
+                    TOKEN_INOTIFY => self.on_inotify(),
+                    t if t >= TOKEN_CONN0 => self.on_conn(t),
+                    _ => {}
+                }
+            }
+            if self.engine.next_deadline().is_some_and(|d| d <= self.now()) {
+                self.tick_clock();
+                self.engine.tick(&mut self.host);
+            }
+            self.sweep_conns();
+        }
+    }
+
+    fn on_signals(&mut self) {
+        let signals = match self.signals.read() {
+            Ok(s) => s,
+            Err(e) => {
+                log::error!("reading signalfd: {e}");
+                return;
+            }
+        };
+        let mut reap = false;
+        for signo in signals {
+            match signo {
+                sig::SIGCHLD => reap = true,
+                sig::SIGHUP => {
+                    log::info!("SIGHUP: reloading configuration");
+                    self.reload();
+                }
+                sig::SIGINT => match self.mode {
+                    Mode::Init | Mode::Container => self.emit_builtin("control-alt-delete"),
+                    Mode::System | Mode::User => self.shutdown("SIGINT"),
+                },
+                sig::SIGPWR => self.emit_builtin("power-status-changed"),
+                sig::SIGTERM => match self.mode {
+                    // Upstart re-execs itself on SIGTERM as init; outset has no stateful
+                    // re-exec yet, and an init must never exit.
+                    Mode::Init => log::warn!("SIGTERM to init ignored (no re-exec yet)"),
+                    _ => self.shutdown("SIGTERM"),
+                },
+                other => log::debug!("signal {other} ignored"),
+            }
+        }
+        if reap {
+            self.reap();
+        }
+    }
+
+    /// Stops every job; the loop exits once all have stopped.
+    pub fn shutdown(&mut self, why: &str) {
+        if self.shutting_down {
+            return;
+        }
+        log::info!("{why}: stopping every job");
+        self.shutting_down = true;
+        self.tick_clock();
+        self.engine.stop_all(&mut self.host);
+    }
+
+    /// Reaps every child that ended (orphans included: the daemon is PID 1 or a subreaper).
+    fn reap(&mut self) {
+        self.tick_clock();
+        for (pid, event) in outset_sys::reap::reap_all() {
+            let status = match event {
+                ChildEvent::Exited(c) => ExitStatus::Exited(c),
+                ChildEvent::Signaled(s) => ExitStatus::Signaled(s),
+                ChildEvent::Stopped(_) => continue,
+            };
+            self.host.tracker.reaped(pid);
+            if !self.engine.exited(pid, status, &mut self.host) {
+                log::debug!("reaped process {pid} ({status:?})");
+            }
+        }
+        self.host.tracker.retry_removals();
+    }
+
+    fn on_inotify(&mut self) {
+        let events = match self.inotify.as_mut().map(|i| i.read_events()) {
+            Some(Ok(e)) => e,
+            Some(Err(e)) => {
+                log::error!("reading inotify: {e}");
+                return;
+            }
+            None => return,
+        };
+        let mut changed = false;
+        for ev in events {
+            if ev.mask & outset_sys::inotify::IN_Q_OVERFLOW != 0 {
+                changed = true;
+                continue;
+            }
+            if !self.confdirs.owns(ev.wd) {
+                continue;
+            }
+            let name = ev
+                .name
+                .as_ref()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if name.ends_with(".conf")
+                || name.ends_with(".override")
+                || ev.mask & outset_sys::inotify::IN_ISDIR != 0
+            {
+                changed = true;
+            }
+            if ev.mask & (outset_sys::inotify::IN_DELETE_SELF | outset_sys::inotify::IN_IGNORED)
+                != 0
+            {
+                self.confdirs.forget(ev.wd);
+                changed = true;
+            }
+        }
+        if changed {
+            log::debug!("job files changed; reloading");
+            self.reload();
+        }
+    }
+
+    fn on_accept(&mut self) {
+        loop {
+            match self.listener.accept() {
+                Ok(Some(c)) => {
+                    let pid = u32::try_from(c.pid).unwrap_or(0);
+                    match Conn::new(c.stream, c.uid, pid) {
+                        Ok(conn) => {
+                            log::debug!(
+                                "control connection from uid {} pid {}",
+                                conn.uid,
+                                conn.pid
+                            );
+                            let token = self.next_conn;
+                            self.next_conn += 1;
+                            if let Err(e) = self.poller.add(conn.stream.as_fd(), token) {
+                                log::error!("watching a control connection: {e}");
+                                continue;
+                            }
+                            self.host.conns.insert(token, conn);
+                        }
+                        Err(e) => log::warn!("control connection: {e}"),
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    log::warn!("accept: {e}");
+                    break;
+                }
+            }
+        }
+    }
+
+    fn on_conn(&mut self, token: u64) {
+        let lines = match self.host.conns.get_mut(&token) {
+            Some(c) => {
+                c.flush();
+                c.read()
+            }
+            None => return,
+        };
+        for incoming in lines {
+            self.request(token, incoming);
+        }
+    }
+
+    /// Drops finished connections; stops watching those whose peer is done but which still
+    /// owe replies (a closed peer would wake a level-triggered poll forever).
+    fn sweep_conns(&mut self) {
+        let mut gone = Vec::new();
+        for (token, c) in self.host.conns.iter_mut() {
+            if c.broken() || c.finished() {
+                gone.push(*token);
+            } else if c.eof && !c.unwatched {
+                let _ = self.poller.delete(c.stream.as_fd());
+                c.unwatched = true;
+            }
+        }
+        for token in gone {
+            if let Some(c) = self.host.conns.remove(&token) {
+                if !c.unwatched {
+                    let _ = self.poller.delete(c.stream.as_fd());
+                }
+                self.host.routes.retain(|_, conn| *conn != token);
+            }
+        }
+    }
+
+    fn respond(&mut self, conn: u64, response: Response) {
+        let token = self.route(conn);
+        self.host.send(token, &response);
+    }
+
+    /// A reply token routed to a connection.
+    fn route(&mut self, conn: u64) -> ReplyToken {
+        let t = self.next_reply;
+        self.next_reply += 1;
+        self.host.routes.insert(t, conn);
+        if let Some(c) = self.host.conns.get_mut(&conn) {
+            c.pending += 1;
+        }
+        ReplyToken(t)
+    }
+
+    fn may_change(&self, uid: u32) -> bool {
+        uid == 0 || (self.mode == Mode::User && uid == self.owner_uid)
+    }
+
+    fn request(&mut self, conn: u64, incoming: Incoming) {
+        let line = match incoming {
+            Incoming::Line(l) => l,
+            Incoming::TooLong => {
+                return self.respond(
+                    conn,
+                    Response::error(format!(
+                        "request too long (the limit is {} bytes)",
+                        outset_proto::MAX_LINE
+                    )),
+                );
+            }
+            Incoming::NotUtf8 => {
+                return self.respond(conn, Response::error("malformed request: not UTF-8"));
+            }
+        };
+        let request = match outset_proto::parse_request(&line) {
+            Ok(r) => r,
+            Err(e) => return self.respond(conn, Response::error(e)),
+        };
+        let uid = self
+            .host
+            .conns
+            .get(&conn)
+            .map(|c| c.uid)
+            .unwrap_or(u32::MAX);
+        if request.command.is_change() && !self.may_change(uid) {
+            let who = match self.mode {
+                Mode::User => "the owner of this session",
+                _ => "root",
+            };
+            return self.respond(
+                conn,
+                Response::error(format!("Permission denied: only {who} may do that")),
+            );
+        }
+        self.tick_clock();
+        match request.command {
+            Command::ReloadConfiguration => {
+                log::info!("reloading configuration on request");
+                self.reload();
+                self.respond(
+                    conn,
+                    Response::Ok {
+                        body: outset_proto::Body::Done,
+                    },
+                );
+            }
+            cmd => {
+                let token = self.route(conn);
+                self.engine.command(cmd, token, &mut self.host);
+            }
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! The engine's effects carried out on Linux: spawning into cgroups, signals through pidfds,
+//! replies to waiting clients.
+
+use std::collections::HashMap;
+
+use outset_engine::{Effects, InstanceId, ReplyToken, SpawnSpec};
+use outset_job::Signal;
+use outset_proto::Response;
+
+use crate::conn::Conn;
+use crate::spawn;
+use crate::tracker::Tracker;
+
+pub struct Host {
+    pub tracker: Tracker,
+    pub user_mode: bool,
+    /// Open control connections by epoll token.
+    pub conns: HashMap<u64, Conn>,
+    /// Which connection each outstanding reply goes to.
+    pub routes: HashMap<u64, u64>,
+}
+
+impl Host {
+    pub fn new(tracker: Tracker, user_mode: bool) -> Host {
+        Host {
+            tracker,
+            user_mode,
+            conns: HashMap::new(),
+            routes: HashMap::new(),
+        }
+    }
+
+    /// Writes a reply line to the connection behind `token`.
+    pub fn send(&mut self, token: ReplyToken, response: &Response) {
+        let Some(conn_id) = self.routes.remove(&token.0) else {
+            log::debug!("reply {} has no client any more", token.0);
+            return;
+        };
+        let line = match serde_json::to_string(response) {
+            Ok(l) => l,
+            Err(e) => {
+                log::error!("cannot encode a reply: {e}");
+                r#"{"status":"error","message":"internal error: reply not encodable"}"#.into()
+            }
+        };
+        if let Some(conn) = self.conns.get_mut(&conn_id) {
+            conn.pending = conn.pending.saturating_sub(1);
+            conn.send(&line);
+        }
+    }
+}
+
+impl Effects for Host {
+    fn spawn(&mut self, inst: InstanceId, spec: &SpawnSpec) -> Result<u32, String> {
+        if let Err(e) = self.tracker.create(inst, &spec.job, &spec.instance) {
+            // Tracking falls back to the process group; the job still runs.
+            log::warn!("{}: {e}; tracking by process group", spec.job);
+        }
+        let cgroup = self.tracker.cgroup_path(inst).map(|p| p.to_path_buf());
+        let spawned = spawn::spawn(spec, cgroup.as_deref(), self.user_mode)?;
+        self.tracker.adopt(inst, spawned.pid, spawned.pidfd);
+        Ok(spawned.pid)
+    }
+
+    fn signal(&mut self, _inst: InstanceId, pid: u32, sig: Signal) {
+        // The pidfd makes sure the PID is still the job's process; the group (each job
+        // process leads its own session) carries the signal to its children as Upstart does.
+        match self.tracker.signal(pid, sig.0) {
+            Ok(()) => {
+                if let Err(e) = outset_sys::process::signal_group(pid, sig.0) {
+                    log::debug!("signal {sig} to group {pid}: {e}");
+                }
+            }
+            Err(e) => log::warn!("cannot signal process {pid}: {e}"),
+        }
+    }
+
+    fn kill_all(&mut self, inst: InstanceId) {
+        self.tracker.kill_all(inst);
+    }
+
+    fn instance_removed(&mut self, inst: InstanceId) {
+        self.tracker.remove(inst);
+    }
+
+    fn reply(&mut self, token: ReplyToken, response: Response) {
+        self.send(token, &response);
+    }
+}

@@ -1,0 +1,119 @@
+//! Turning the engine's spawn request into a Linux spawn.
+
+use std::path::{Path, PathBuf};
+
+use outset_engine::SpawnSpec;
+use outset_job::{Console, LimitValue, Process, Resource};
+use outset_sys::spawn::{ProgramSpec, Rlimit, SpawnPlan, SpawnRequest, Spawned, Stdio};
+
+/// Upstart's command rule: a `script`, or an `exec` line holding shell characters, runs
+/// through `/bin/sh -e`; such an `exec` line is prefixed with `exec ` so the shell replaces
+/// itself and the PID stays the program's. Otherwise the line is split on whitespace.
+pub fn program(process: &Process) -> ProgramSpec {
+    match process {
+        Process::Exec(cmd) if !process.needs_shell() => ProgramSpec::Argv(
+            cmd.split([' ', '\t', '\r', '\n'])
+                .filter(|w| !w.is_empty())
+                .map(str::to_string)
+                .collect(),
+        ),
+        Process::Exec(cmd) => ProgramSpec::Shell {
+            script: format!("exec {cmd}"),
+        },
+        Process::Script(body) => ProgramSpec::Shell {
+            script: body.clone(),
+        },
+    }
+}
+
+fn rlimit(r: Resource) -> Rlimit {
+    match r {
+        Resource::As => Rlimit::As,
+        Resource::Core => Rlimit::Core,
+        Resource::Cpu => Rlimit::Cpu,
+        Resource::Data => Rlimit::Data,
+        Resource::Fsize => Rlimit::Fsize,
+        Resource::Memlock => Rlimit::Memlock,
+        Resource::Msgqueue => Rlimit::Msgqueue,
+        Resource::Nice => Rlimit::Nice,
+        Resource::Nofile => Rlimit::Nofile,
+        Resource::Nproc => Rlimit::Nproc,
+        Resource::Rss => Rlimit::Rss,
+        Resource::Rtprio => Rlimit::Rtprio,
+        Resource::Sigpending => Rlimit::Sigpending,
+        Resource::Stack => Rlimit::Stack,
+    }
+}
+
+fn limit(v: LimitValue) -> Option<u64> {
+    match v {
+        LimitValue::Value(n) => Some(n),
+        LimitValue::Unlimited => None,
+    }
+}
+
+/// The Linux request for a job process.
+pub fn request(spec: &SpawnSpec, cgroup: Option<&Path>, user_mode: bool) -> SpawnRequest {
+    let stdio = match spec.console {
+        // `console log` goes to the job's log file once log capture exists; until then its
+        // output is discarded like `console none` (`status --json` carries a note saying so).
+        Console::Log | Console::None => Stdio::Null,
+        Console::Output | Console::Owner => Stdio::Inherit,
+    };
+    SpawnRequest {
+        program: program(&spec.process),
+        env: spec.env.clone(),
+        // Upstart: `/` in system mode, unchanged in user mode unless set.
+        cwd: match (&spec.chdir, user_mode) {
+            (Some(d), _) => Some(PathBuf::from(d)),
+            (None, false) => Some(PathBuf::from("/")),
+            (None, true) => None,
+        },
+        chroot: spec.chroot.as_ref().map(PathBuf::from),
+        user: spec.setuid.clone(),
+        group: spec.setgid.clone(),
+        rlimits: spec
+            .limits
+            .iter()
+            .map(|l| (rlimit(l.resource), limit(l.soft), limit(l.hard)))
+            .collect(),
+        nice: spec.nice,
+        oom_score_adj: spec.oom_score,
+        umask: spec.umask,
+        stdio,
+        cgroup: cgroup.map(Path::to_path_buf),
+        stop_before_exec: false,
+    }
+}
+
+/// Spawns the process; the error says why in words for the log.
+pub fn spawn(spec: &SpawnSpec, cgroup: Option<&Path>, user_mode: bool) -> Result<Spawned, String> {
+    let req = request(spec, cgroup, user_mode);
+    let plan = SpawnPlan::new(&req).map_err(|e| e.to_string())?;
+    outset_sys::spawn::spawn(&plan).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exec_rule() {
+        assert_eq!(
+            program(&Process::Exec("/bin/sleep  10".into())),
+            ProgramSpec::Argv(vec!["/bin/sleep".into(), "10".into()])
+        );
+        assert_eq!(
+            program(&Process::Exec("/bin/a > /tmp/x".into())),
+            ProgramSpec::Shell {
+                script: "exec /bin/a > /tmp/x".into()
+            }
+        );
+        assert_eq!(
+            program(&Process::Script("echo hi\n".into())),
+            ProgramSpec::Shell {
+                script: "echo hi\n".into()
+            }
+        );
+    }
+}

@@ -1,0 +1,74 @@
+//! Facts about the daemon's own process, and process-group signals.
+
+use std::io;
+use std::path::PathBuf;
+
+/// The inode of the initial PID namespace (`PROC_PID_INIT_INO`).
+const PROC_PID_INIT_INO: u64 = 0xEFFF_FFFC;
+
+/// This process's PID.
+pub fn pid() -> u32 {
+    rustix::process::getpid().as_raw_nonzero().get() as u32
+}
+
+/// The effective user id.
+pub fn euid() -> u32 {
+    rustix::process::geteuid().as_raw()
+}
+
+/// Whether this process lives in the machine's initial PID namespace (not a container).
+pub fn in_initial_pid_namespace() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self/ns/pid")
+        .map(|m| m.ino() == PROC_PID_INIT_INO)
+        .unwrap_or(true)
+}
+
+/// The cgroup v2 path of this process, relative to the cgroup2 mount (`0::/path`).
+pub fn own_cgroup() -> Option<PathBuf> {
+    let text = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .map(|p| PathBuf::from(p.trim_start_matches('/')))
+}
+
+/// Sends `sig` to the process group `pgid` (a job process leads its own session).
+pub fn signal_group(pgid: u32, sig: i32) -> io::Result<()> {
+    let Ok(pgid) = i32::try_from(pgid) else {
+        return Err(io::Error::from(io::ErrorKind::InvalidInput));
+    };
+    if pgid <= 1 {
+        // Never the whole machine, never init's group.
+        return Err(io::Error::from(io::ErrorKind::InvalidInput));
+    }
+    // SAFETY: kill() only reads its two integer arguments; a negative pid names a group.
+    let r = unsafe { libc::kill(-pgid, sig) };
+    if r == 0 {
+        return Ok(());
+    }
+    let e = io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::ESRCH) => Ok(()),
+        _ => Err(e),
+    }
+}
+
+/// Makes Ctrl-Alt-Del send SIGINT to init instead of rebooting at once (init only).
+pub fn disable_ctrl_alt_del() -> io::Result<()> {
+    rustix::system::reboot(rustix::system::RebootCommand::CadOff).map_err(Into::into)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_facts() {
+        assert_eq!(pid(), std::process::id());
+        let _ = euid();
+        let _ = in_initial_pid_namespace();
+        assert!(own_cgroup().is_some());
+        assert!(signal_group(0x3fff_fff0, 0).is_ok());
+        assert!(signal_group(1, 0).is_err());
+    }
+}

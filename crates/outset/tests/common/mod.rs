@@ -1,0 +1,292 @@
+//! Shared harness for the end-to-end tests: a real `outset` daemon in a temp dir with its own
+//! socket and its own cgroup subtree, driven by the real `outsetctl`.
+#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+pub const OUTSET: &str = env!("CARGO_BIN_EXE_outset");
+pub const OUTSETCTL: &str = env!("CARGO_BIN_EXE_outsetctl");
+pub const TESTD: &str = env!("CARGO_BIN_EXE_outset-testd");
+
+static SEQ: AtomicU32 = AtomicU32::new(0);
+
+/// Whether this process may create cgroups and ptrace: root with a writable cgroup2 mount.
+/// Without it the caller skips, except under `CI=true`, where that is a failure.
+pub fn require_root_cgroup2() -> Option<PathBuf> {
+    let root = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false);
+    let mount = cgroup2_mount();
+    let why = if !root {
+        Some("not root".to_string())
+    } else if mount.is_none() {
+        Some("no cgroup2 mount".to_string())
+    } else {
+        None
+    };
+    if let Some(why) = why {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("this test needs root and cgroup2 ({why}), and CI=true forbids skipping");
+        }
+        eprintln!("SKIP: this test needs root and cgroup2: {why}");
+        return None;
+    }
+    mount
+}
+
+/// The first cgroup2 mount in /proc/self/mountinfo.
+pub fn cgroup2_mount() -> Option<PathBuf> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    for line in info.lines() {
+        let (pre, post) = line.split_once(" - ")?;
+        if post.split_whitespace().next() == Some("cgroup2") {
+            return pre.split_whitespace().nth(4).map(PathBuf::from);
+        }
+    }
+    None
+}
+
+/// Kills everything in a cgroup subtree we created and removes it, deepest first.
+pub fn destroy_cgroup_tree(dir: &Path) {
+    if !dir.exists() {
+        return;
+    }
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                destroy_cgroup_tree(&e.path());
+            }
+        }
+    }
+    let _ = std::fs::write(dir.join("cgroup.kill"), "1");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if std::fs::remove_dir(dir).is_ok() || !dir.exists() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub struct TestDaemon {
+    pub dir: tempfile::TempDir,
+    pub confdir: PathBuf,
+    pub socket: PathBuf,
+    pub logdir: PathBuf,
+    pub cgroup: PathBuf,
+    pub child: Option<Child>,
+    pub stderr_path: PathBuf,
+}
+
+impl TestDaemon {
+    /// Prepares a daemon (not started): its temp dir, conf dir and cgroup subtree.
+    pub fn new(mount: &Path) -> TestDaemon {
+        let dir = tempfile::tempdir().unwrap();
+        let confdir = dir.path().join("conf");
+        let logdir = dir.path().join("log");
+        std::fs::create_dir_all(&confdir).unwrap();
+        std::fs::create_dir_all(&logdir).unwrap();
+        let n = SEQ.fetch_add(1, Ordering::SeqCst);
+        let cgroup = mount.join(format!("outset-test-{}-{n}", std::process::id()));
+        TestDaemon {
+            socket: dir.path().join("control.sock"),
+            stderr_path: dir.path().join("daemon.stderr"),
+            dir,
+            confdir,
+            logdir,
+            cgroup,
+            child: None,
+        }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// Writes `<confdir>/<name>.conf`.
+    pub fn write_job(&self, name: &str, text: &str) {
+        let p = self.confdir.join(format!("{name}.conf"));
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        std::fs::write(p, text).unwrap();
+    }
+
+    /// Starts the daemon with extra flags and waits for its socket.
+    pub fn start(&mut self, extra: &[&str]) {
+        let stderr = std::fs::File::create(&self.stderr_path).unwrap();
+        let mut cmd = Command::new(OUTSET);
+        cmd.arg("--user")
+            .arg("--confdir")
+            .arg(&self.confdir)
+            .arg("--socket")
+            .arg(&self.socket)
+            .arg("--logdir")
+            .arg(&self.logdir)
+            .arg("--cgroup-root")
+            .arg(&self.cgroup)
+            .arg("--debug")
+            .args(extra)
+            .env("OUTSET_TEST_DIR", self.dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr);
+        self.child = Some(cmd.spawn().unwrap());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self.socket.exists() {
+            if Instant::now() > deadline {
+                panic!(
+                    "daemon did not create its socket; stderr:\n{}",
+                    self.stderr()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// Runs `outsetctl --socket S ARGS…`.
+    pub fn ctl(&self, args: &[&str]) -> Output {
+        Command::new(OUTSETCTL)
+            .arg("--socket")
+            .arg(&self.socket)
+            .args(args)
+            .env_remove("UPSTART_JOB")
+            .env_remove("UPSTART_INSTANCE")
+            .output()
+            .unwrap()
+    }
+
+    /// Runs outsetctl and returns stdout, panicking (with both outputs) on failure.
+    pub fn ctl_ok(&self, args: &[&str]) -> String {
+        let out = self.ctl(args);
+        if !out.status.success() {
+            panic!(
+                "outsetctl {args:?} failed: {}\nstdout: {}\nstderr: {}\ndaemon stderr:\n{}",
+                out.status,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr),
+                self.stderr()
+            );
+        }
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `status JOB` output trimmed.
+    pub fn status(&self, args: &[&str]) -> String {
+        let mut a = vec!["status"];
+        a.extend_from_slice(args);
+        let out = self.ctl(&a);
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+        .trim()
+        .to_string()
+    }
+
+    /// Polls `cond` until true or the timeout; panics with the daemon's stderr otherwise.
+    pub fn wait_for(&self, what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if cond() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!(
+            "timed out waiting for {what}; daemon stderr:\n{}",
+            self.stderr()
+        );
+    }
+
+    /// Waits until `status JOB` contains `needle`.
+    pub fn wait_status(&self, job: &[&str], needle: &str) -> String {
+        let mut last = String::new();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            last = self.status(job);
+            if last.contains(needle) {
+                return last;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!(
+            "status {job:?} never contained {needle:?}; last: {last}\ndaemon stderr:\n{}",
+            self.stderr()
+        );
+    }
+
+    /// Reads a file written by a job, waiting for it to appear.
+    pub fn wait_file(&self, rel: &str) -> String {
+        let p = self.path(rel);
+        self.wait_for(&format!("file {rel}"), Duration::from_secs(15), || {
+            p.exists()
+        });
+        std::fs::read_to_string(p).unwrap()
+    }
+
+    /// Pids currently in the job cgroups below this daemon's root.
+    pub fn cgroup_pids(&self) -> Vec<u32> {
+        let mut pids = Vec::new();
+        collect_pids(&self.cgroup, &mut pids);
+        pids
+    }
+}
+
+fn collect_pids(dir: &Path, out: &mut Vec<u32>) {
+    if let Ok(s) = std::fs::read_to_string(dir.join("cgroup.procs")) {
+        out.extend(s.lines().filter_map(|l| l.trim().parse::<u32>().ok()));
+    }
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                collect_pids(&e.path(), out);
+            }
+        }
+    }
+}
+
+/// Whether a process exists (and is not a zombie).
+pub fn pid_alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => s
+            .rsplit_once(')')
+            .map(|(_, rest)| !rest.trim_start().starts_with('Z'))
+            .unwrap_or(false),
+        Err(_) => false,
+    }
+}
+
+/// The main pid in an Upstart status line (`…, process N`).
+pub fn main_pid(status: &str) -> Option<u32> {
+    let first = status.lines().next()?;
+    let idx = first.find("process ")?;
+    first[idx + 8..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
+
+impl Drop for TestDaemon {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        destroy_cgroup_tree(&self.cgroup);
+    }
+}
