@@ -27,7 +27,9 @@ pub struct Cli {
 /// A job and the environment selecting (or starting) its instance.
 #[derive(Debug, Args)]
 pub struct JobArgs {
-    pub job: String,
+    /// The job; inside a job's own processes it defaults to `$UPSTART_JOB` (and its
+    /// instance to `$UPSTART_INSTANCE`), as with Upstart's `stop` in a pre-start script.
+    pub job: Option<String>,
     /// Passed to the daemon as-is; it checks the form.
     #[arg(value_name = "KEY=VALUE")]
     pub env: Vec<String>,

@@ -61,5 +61,10 @@ pub fn run_with(args: Vec<OsString>, out: &mut dyn Write, err: &mut dyn Write) -
         verbs::Plan::NotImplemented(verb) => {
             verbs::fail(&mut io, &format!("{verb}: not implemented yet"))
         }
+        verbs::Plan::Usage(message) => {
+            // A usage error, like clap's own: exit 2.
+            verbs::fail(&mut io, &message);
+            2
+        }
     }
 }

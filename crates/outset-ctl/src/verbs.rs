@@ -19,33 +19,68 @@ pub enum Plan {
     Version,
     /// Verbs Upstart has that outset's protocol does not carry yet.
     NotImplemented(&'static str),
+    /// The command line lacks something; the message says what.
+    Usage(String),
+}
+
+/// The job a verb names, or the job the caller runs in (`$UPSTART_JOB`, then the instance
+/// from `$UPSTART_INSTANCE`). The bool says whether it is the caller's own job.
+fn target(a: crate::cli::JobArgs) -> Result<(String, Option<String>, Vec<String>, bool), String> {
+    let mut env = a.env;
+    match a.job {
+        Some(j) if !j.contains('=') => Ok((j, None, env, false)),
+        first => {
+            if let Some(kv) = first {
+                env.insert(0, kv);
+            }
+            match std::env::var("UPSTART_JOB") {
+                Ok(job) if !job.is_empty() => {
+                    let instance = std::env::var("UPSTART_INSTANCE").ok();
+                    Ok((job, instance, env, true))
+                }
+                _ => Err("missing JOB (name a job, or run this inside one)".to_string()),
+            }
+        }
+    }
 }
 
 /// Maps a verb to its plan; `wait` is what start, stop, restart and emit ask for.
 pub fn plan(cmd: Command, wait: bool) -> Plan {
     let remote = match cmd {
-        Command::Start(a) => Proto::Start {
-            job: a.job,
-            env: a.env,
-            wait,
+        Command::Start(a) => match target(a) {
+            Ok((job, _, env, own)) => Proto::Start {
+                job,
+                env,
+                wait: wait && !own,
+            },
+            Err(e) => return Plan::Usage(e),
         },
-        Command::Stop(a) => Proto::Stop {
-            job: a.job,
-            env: a.env,
-            wait,
+        // A job stopping or restarting itself must not wait for itself.
+        Command::Stop(a) => match target(a) {
+            Ok((job, instance, env, own)) => Proto::Stop {
+                job,
+                instance,
+                env,
+                wait: wait && !own,
+            },
+            Err(e) => return Plan::Usage(e),
         },
-        Command::Restart(a) => Proto::Restart {
-            job: a.job,
-            env: a.env,
-            wait,
+        Command::Restart(a) => match target(a) {
+            Ok((job, instance, env, own)) => Proto::Restart {
+                job,
+                instance,
+                env,
+                wait: wait && !own,
+            },
+            Err(e) => return Plan::Usage(e),
         },
-        Command::Reload(a) => Proto::Reload {
-            job: a.job,
-            env: a.env,
+        Command::Reload(a) => match target(a) {
+            Ok((job, instance, env, _)) => Proto::Reload { job, instance, env },
+            Err(e) => return Plan::Usage(e),
         },
-        Command::Status(a) => Proto::Status {
-            job: a.job,
-            env: a.env,
+        Command::Status(a) => match target(a) {
+            Ok((job, instance, env, _)) => Proto::Status { job, instance, env },
+            Err(e) => return Plan::Usage(e),
         },
         Command::List => Proto::List,
         Command::Emit { event, env } => Proto::Emit { event, env, wait },
@@ -164,7 +199,7 @@ mod tests {
 
     fn job(name: &str, env: &[&str]) -> JobArgs {
         JobArgs {
-            job: name.into(),
+            job: Some(name.into()),
             env: env.iter().map(|s| s.to_string()).collect(),
         }
     }

@@ -195,6 +195,7 @@ fn no_wait_sends_wait_false() {
         f.thread.join().unwrap().command,
         Command::Stop {
             job: "web".into(),
+            instance: None,
             env: vec![],
             wait: false
         }

@@ -110,13 +110,8 @@ impl Tracker {
 
     /// Removes cgroups whose last processes have since been reaped.
     pub fn retry_removals(&mut self) {
-        self.leftover.retain(|cg| match cg.remove() {
-            Ok(()) => false,
-            Err(e) => {
-                log::debug!("cgroup {} not removable yet: {e}", cg.path().display());
-                cg.path().exists()
-            }
-        });
+        self.leftover
+            .retain(|cg| cg.remove().is_err() && cg.path().exists());
     }
 
     pub fn cgroup_path(&self, inst: InstanceId) -> Option<&Path> {

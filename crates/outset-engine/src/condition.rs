@@ -98,6 +98,8 @@ pub struct Condition {
     pub expr: Expr,
     /// Per operand, in tree order: the event latched there.
     latched: Vec<Option<Matched>>,
+    /// The event names the operands mention, so most events are passed over cheaply.
+    names: Vec<String>,
 }
 
 /// The outcome of offering an event to a condition.
@@ -116,10 +118,19 @@ impl Condition {
         let mut ops = Vec::new();
         operands(&expr, &mut ops);
         let n = ops.len();
+        let mut names: Vec<String> = ops.iter().map(|o| o.name.clone()).collect();
+        names.sort();
+        names.dedup();
         Condition {
             expr,
             latched: vec![None; n],
+            names,
         }
+    }
+
+    /// Whether an event of this name can matter to the condition.
+    pub fn mentions(&self, name: &str) -> bool {
+        self.names.iter().any(|n| n == name)
     }
 
     /// Events currently latched.
@@ -148,6 +159,9 @@ impl Condition {
         states: &dyn JobStates,
     ) -> Handled {
         let mut out = Handled::default();
+        if !self.mentions(name) {
+            return out;
+        }
         let mut ops = Vec::new();
         operands(&self.expr, &mut ops);
         let mut current = vec![false; ops.len()];

@@ -39,8 +39,9 @@ struct RunEnd {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Waiter {
     Event(EventId),
-    /// A client waiting for the goal; `task_done` for tasks waits for the end of the run.
-    Command(ReplyToken),
+    /// A client waiting for the goal: `start` (a service running, a task finished) or
+    /// `stop` (back to waiting).
+    Command(ReplyToken, Goal),
 }
 
 struct Instance {
@@ -94,6 +95,8 @@ struct Event {
     blockers: u32,
     failed: bool,
     origin: Origin,
+    /// Still waiting in the queue to be handled.
+    queued: bool,
 }
 
 /// The job engine.
@@ -101,7 +104,7 @@ pub struct Engine {
     opts: Options,
     now: Millis,
     classes: BTreeMap<String, Class>,
-    instances: HashMap<InstanceId, Instance>,
+    instances: BTreeMap<InstanceId, Instance>,
     pids: HashMap<u32, (InstanceId, ProcessKind)>,
     events: HashMap<EventId, Event>,
     pending: VecDeque<EventId>,
@@ -154,7 +157,7 @@ fn display_name(job: &str, instance: &str) -> String {
 
 struct States<'a> {
     classes: &'a BTreeMap<String, Class>,
-    instances: &'a HashMap<InstanceId, Instance>,
+    instances: &'a BTreeMap<InstanceId, Instance>,
 }
 
 impl JobStates for States<'_> {
@@ -186,7 +189,7 @@ impl Engine {
             opts,
             now: 0,
             classes: BTreeMap::new(),
-            instances: HashMap::new(),
+            instances: BTreeMap::new(),
             pids: HashMap::new(),
             events: HashMap::new(),
             pending: VecDeque::new(),
@@ -233,9 +236,7 @@ impl Engine {
 
     /// Every live instance.
     pub fn instance_ids(&self) -> Vec<InstanceId> {
-        let mut v: Vec<InstanceId> = self.instances.keys().copied().collect();
-        v.sort();
-        v
+        self.instances.keys().copied().collect()
     }
 
     /// Job and instance names of an instance.
@@ -347,6 +348,7 @@ impl Engine {
                 blockers: 0,
                 failed: false,
                 origin,
+                queued: true,
             },
         );
         self.pending.push_back(id);
@@ -363,7 +365,7 @@ impl Engine {
         if let Some(e) = self.events.get_mut(&id) {
             e.failed |= failed;
             e.blockers = e.blockers.saturating_sub(1);
-            if e.blockers == 0 && !self.pending.contains(&id) {
+            if e.blockers == 0 && !e.queued {
                 self.done.push_back(id);
             }
         }
@@ -385,19 +387,28 @@ impl Engine {
     }
 
     fn handle_event(&mut self, id: EventId) {
-        let Some(event) = self.events.get(&id) else {
+        let Some(event) = self.events.get_mut(&id) else {
             return;
         };
+        event.queued = false;
         let (name, env) = (event.name.clone(), event.env.clone());
         if let Some(seen) = &mut self.seen {
             seen.push((name.clone(), env.clone()));
         }
         // Stop conditions first, then start conditions, as Upstart does.
-        let ids: Vec<InstanceId> = self.instance_ids();
+        let ids: Vec<InstanceId> = self
+            .instances
+            .iter()
+            .filter(|(_, i)| i.stop_on.as_ref().is_some_and(|c| c.mentions(&name)))
+            .map(|(id, _)| *id)
+            .collect();
         for inst_id in ids {
             let Some(inst) = self.instances.get_mut(&inst_id) else {
                 continue;
             };
+            if !inst.stop_on.as_ref().is_some_and(|c| c.mentions(&name)) {
+                continue;
+            }
             let Some(mut cond) = inst.stop_on.take() else {
                 continue;
             };
@@ -440,11 +451,19 @@ impl Engine {
                 self.unblock(e, false);
             }
         }
-        let jobs: Vec<String> = self.classes.keys().cloned().collect();
+        let jobs: Vec<String> = self
+            .classes
+            .iter()
+            .filter(|(_, c)| c.start_on.as_ref().is_some_and(|c| c.mentions(&name)))
+            .map(|(k, _)| k.clone())
+            .collect();
         for job in jobs {
             let Some(class) = self.classes.get_mut(&job) else {
                 continue;
             };
+            if !class.start_on.as_ref().is_some_and(|c| c.mentions(&name)) {
+                continue;
+            }
             let Some(mut cond) = class.start_on.take() else {
                 continue;
             };
@@ -988,32 +1007,33 @@ impl Engine {
             return;
         };
         let waiters = std::mem::take(&mut inst.waiters);
+        // A service's start waiter still waiting when the instance is back to waiting never
+        // saw it run.
+        let never_ran = inst.state == State::Waiting && !inst.config.task;
+        let name = display_name(&inst.job, &inst.name);
         let status = self.status_of(id);
-        let job_name = self
-            .instances
-            .get(&id)
-            .map(|i| (i.job.clone(), i.name.clone()));
         for w in waiters {
             match w {
                 Waiter::Event(e) => self.unblock(e, failed),
-                Waiter::Command(token) => {
-                    if failed {
-                        let (job, name) = job_name.clone().unwrap_or_default();
-                        fx.reply(
-                            token,
-                            Response::error(format!(
-                                "Job failed to start: {}",
-                                display_name(&job, &name)
-                            )),
-                        );
-                    } else {
-                        fx.reply(
-                            token,
-                            Response::Ok {
-                                body: Body::Instances(status.clone().into_iter().collect()),
-                            },
-                        );
-                    }
+                Waiter::Command(token, Goal::Start) if failed => {
+                    fx.reply(
+                        token,
+                        Response::error(format!("Job failed to start: {name}")),
+                    );
+                }
+                Waiter::Command(token, Goal::Start) if never_ran => {
+                    fx.reply(
+                        token,
+                        Response::error(format!("Job was stopped before it started: {name}")),
+                    );
+                }
+                Waiter::Command(token, _) => {
+                    fx.reply(
+                        token,
+                        Response::Ok {
+                            body: Body::Instances(status.clone().into_iter().collect()),
+                        },
+                    );
                 }
             }
         }
@@ -1234,11 +1254,19 @@ impl Engine {
         self.run(fx);
     }
 
-    fn find_instance(&self, job: &str, env: &Env) -> Result<Option<InstanceId>, String> {
+    fn find_instance(
+        &self,
+        job: &str,
+        instance: Option<&str>,
+        env: &Env,
+    ) -> Result<Option<InstanceId>, String> {
         let class = self
             .classes
             .get(job)
             .ok_or_else(|| format!("Unknown job: {job}"))?;
+        if let Some(name) = instance {
+            return Ok(class.instances.get(name).copied());
+        }
         let name = match &class.config.instance {
             Some(t) => {
                 let full = self.job_env(&class.config, env);
@@ -1260,7 +1288,10 @@ impl Engine {
         Ok(class.instances.get(&name).copied())
     }
 
-    fn unknown_instance(&self, job: &str, env: &Env) -> String {
+    fn unknown_instance(&self, job: &str, instance: Option<&str>, env: &Env) -> String {
+        if let Some(name) = instance {
+            return format!("Unknown instance: {}", display_name(job, name));
+        }
         let name = self
             .classes
             .get(job)
@@ -1296,7 +1327,7 @@ impl Engine {
                     Err(e) => return err(e),
                 };
                 let waiters = if wait {
-                    vec![Waiter::Command(token)]
+                    vec![Waiter::Command(token, Goal::Start)]
                 } else {
                     vec![]
                 };
@@ -1306,18 +1337,23 @@ impl Engine {
                     Err(e) => err(e),
                 }
             }
-            Command::Stop { job, env, wait } => {
+            Command::Stop {
+                job,
+                instance,
+                env,
+                wait,
+            } => {
                 let env = match parse_env_args(&env) {
                     Ok(e) => e,
                     Err(e) => return err(e),
                 };
-                let id = match self.find_instance(&job, &env) {
+                let id = match self.find_instance(&job, instance.as_deref(), &env) {
                     Ok(Some(id)) => id,
-                    Ok(None) => return err(self.unknown_instance(&job, &env)),
+                    Ok(None) => return err(self.unknown_instance(&job, instance.as_deref(), &env)),
                     Err(e) => return err(e),
                 };
                 let Some(inst) = self.instances.get_mut(&id) else {
-                    return err(self.unknown_instance(&job, &env));
+                    return err(self.unknown_instance(&job, instance.as_deref(), &env));
                 };
                 if inst.goal == Goal::Stop {
                     return err(format!(
@@ -1327,7 +1363,7 @@ impl Engine {
                 }
                 inst.stop_env = env;
                 if wait {
-                    inst.waiters.push(Waiter::Command(token));
+                    inst.waiters.push(Waiter::Command(token, Goal::Stop));
                 }
                 self.change_goal(id, Goal::Stop);
                 if wait {
@@ -1336,18 +1372,23 @@ impl Engine {
                     Some(self.instances_reply(vec![id]))
                 }
             }
-            Command::Restart { job, env, wait } => {
+            Command::Restart {
+                job,
+                instance,
+                env,
+                wait,
+            } => {
                 let env = match parse_env_args(&env) {
                     Ok(e) => e,
                     Err(e) => return err(e),
                 };
-                let id = match self.find_instance(&job, &env) {
+                let id = match self.find_instance(&job, instance.as_deref(), &env) {
                     Ok(Some(id)) => id,
-                    Ok(None) => return err(self.unknown_instance(&job, &env)),
+                    Ok(None) => return err(self.unknown_instance(&job, instance.as_deref(), &env)),
                     Err(e) => return err(e),
                 };
                 let Some(inst) = self.instances.get_mut(&id) else {
-                    return err(self.unknown_instance(&job, &env));
+                    return err(self.unknown_instance(&job, instance.as_deref(), &env));
                 };
                 if inst.goal != Goal::Start {
                     return err(format!(
@@ -1356,7 +1397,7 @@ impl Engine {
                     ));
                 }
                 if wait {
-                    inst.waiters.push(Waiter::Command(token));
+                    inst.waiters.push(Waiter::Command(token, Goal::Start));
                 }
                 if inst.state == State::Running {
                     // Down and up again with the same environment, like a respawn.
@@ -1368,14 +1409,14 @@ impl Engine {
                     Some(self.instances_reply(vec![id]))
                 }
             }
-            Command::Reload { job, env } => {
+            Command::Reload { job, instance, env } => {
                 let env = match parse_env_args(&env) {
                     Ok(e) => e,
                     Err(e) => return err(e),
                 };
-                let id = match self.find_instance(&job, &env) {
+                let id = match self.find_instance(&job, instance.as_deref(), &env) {
                     Ok(Some(id)) => id,
-                    Ok(None) => return err(self.unknown_instance(&job, &env)),
+                    Ok(None) => return err(self.unknown_instance(&job, instance.as_deref(), &env)),
                     Err(e) => return err(e),
                 };
                 let target = self.instances.get(&id).and_then(|i| {
@@ -1391,7 +1432,7 @@ impl Engine {
                     None => err(format!("Job is not running: {job}")),
                 }
             }
-            Command::Status { job, env } => {
+            Command::Status { job, instance, env } => {
                 let env = match parse_env_args(&env) {
                     Ok(e) => e,
                     Err(e) => return err(e),
@@ -1399,7 +1440,7 @@ impl Engine {
                 let Some(class) = self.classes.get(&job) else {
                     return err(format!("Unknown job: {job}"));
                 };
-                if env.is_empty() {
+                if env.is_empty() && instance.is_none() {
                     let ids: Vec<InstanceId> = class.instances.values().copied().collect();
                     if ids.is_empty() {
                         return Some(Response::Ok {
@@ -1408,12 +1449,12 @@ impl Engine {
                     }
                     return Some(self.instances_reply(ids));
                 }
-                match self.find_instance(&job, &env) {
+                match self.find_instance(&job, instance.as_deref(), &env) {
                     Ok(Some(id)) => Some(self.instances_reply(vec![id])),
                     Ok(None) if class.config.instance.is_none() => Some(Response::Ok {
                         body: Body::Instances(vec![self.waiting_status(&job)]),
                     }),
-                    Ok(None) => err(self.unknown_instance(&job, &env)),
+                    Ok(None) => err(self.unknown_instance(&job, instance.as_deref(), &env)),
                     Err(e) => err(e),
                 }
             }

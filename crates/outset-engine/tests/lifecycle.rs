@@ -97,6 +97,7 @@ impl T {
     fn stop(&mut self, job: &str, env: &[&str]) -> u64 {
         self.cmd(Command::Stop {
             job: job.into(),
+            instance: None,
             env: env.iter().map(|s| s.to_string()).collect(),
             wait: true,
         })
@@ -151,6 +152,7 @@ impl T {
     fn status(&mut self, job: &str, env: &[&str]) -> String {
         let t = self.cmd(Command::Status {
             job: job.into(),
+            instance: None,
             env: env.iter().map(|s| s.to_string()).collect(),
         });
         match self.reply(t).unwrap() {
@@ -609,6 +611,7 @@ fn running_instance_keeps_its_definition() {
     t.e.set_jobs(vec![parse_job("j", "exec /bin/new").unwrap()], &mut t.h);
     t.cmd(Command::Restart {
         job: "j".into(),
+        instance: None,
         env: vec![],
         wait: true,
     });
@@ -636,6 +639,7 @@ fn removed_job_goes_once_stopped() {
     t.exit("j", Main, Signaled(15));
     let tok = t.cmd(Command::Status {
         job: "j".into(),
+        instance: None,
         env: vec![],
     });
     assert_eq!(error(t.reply(tok)), "Unknown job: j");
@@ -736,12 +740,14 @@ fn list_show_config_version_reload() {
     );
     let tok = t.cmd(Command::Reload {
         job: "a".into(),
+        instance: None,
         env: vec![],
     });
     assert!(matches!(t.reply(tok), Some(Response::Ok { .. })));
     assert_eq!(t.h.signals, [(t.pid("a", Main), Signal(10))]);
     let tok = t.cmd(Command::Reload {
         job: "b".into(),
+        instance: None,
         env: vec![],
     });
     assert_eq!(error(t.reply(tok)), "Unknown instance: b");

@@ -44,6 +44,9 @@ pub enum Command {
     /// Stop a job instance; with `wait`, reply once it is back to waiting.
     Stop {
         job: String,
+        /// The instance by name (as `UPSTART_INSTANCE` gives it), instead of by `env`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        instance: Option<String>,
         #[serde(default)]
         env: Vec<String>,
         #[serde(default)]
@@ -52,6 +55,9 @@ pub enum Command {
     /// Stop and start an instance again with the same environment.
     Restart {
         job: String,
+        /// The instance by name (as `UPSTART_INSTANCE` gives it), instead of by `env`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        instance: Option<String>,
         #[serde(default)]
         env: Vec<String>,
         #[serde(default)]
@@ -60,12 +66,18 @@ pub enum Command {
     /// Send the job's reload signal to its main process.
     Reload {
         job: String,
+        /// The instance by name (as `UPSTART_INSTANCE` gives it), instead of by `env`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        instance: Option<String>,
         #[serde(default)]
         env: Vec<String>,
     },
     /// The status of a job's instances (those matching `env` when given).
     Status {
         job: String,
+        /// The instance by name (as `UPSTART_INSTANCE` gives it), instead of by `env`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        instance: Option<String>,
         #[serde(default)]
         env: Vec<String>,
     },

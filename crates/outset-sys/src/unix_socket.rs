@@ -57,12 +57,8 @@ impl Listener {
             match self.inner.accept() {
                 Ok((stream, _)) => {
                     stream.set_nonblocking(true)?;
-                    let cred = rustix::net::sockopt::socket_peercred(&stream)?;
-                    return Ok(Some(Conn {
-                        stream,
-                        uid: cred.uid.as_raw(),
-                        pid: cred.pid.as_raw_nonzero().get(),
-                    }));
+                    let (uid, pid) = peer_cred(&stream)?;
+                    return Ok(Some(Conn { stream, uid, pid }));
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -72,6 +68,32 @@ impl Listener {
             }
         }
     }
+}
+
+/// The peer's uid and pid from SO_PEERCRED. The pid is 0 when the peer lives in a PID
+/// namespace this process cannot see (a client outside a container whose init we are).
+fn peer_cred(stream: &UnixStream) -> io::Result<(u32, i32)> {
+    use std::os::fd::AsRawFd;
+    let mut cred = libc::ucred {
+        pid: 0,
+        uid: 0,
+        gid: 0,
+    };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: the fd is a live socket; `cred` and `len` are valid for writes of their sizes.
+    let r = unsafe {
+        libc::getsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&raw mut cred).cast(),
+            &mut len,
+        )
+    };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok((cred.uid, cred.pid))
 }
 
 impl AsFd for Listener {

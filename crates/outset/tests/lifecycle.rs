@@ -345,15 +345,28 @@ fn kill_timeout_ends_a_job_that_ignores_term() {
 fn pre_start_calling_stop_cancels_the_start() {
     let Some(d) = daemon(|d| {
         let p = d.dir.path().display().to_string();
+        // Upstart's idiom: `stop` with no job inside the job's own pre-start.
         d.write_job(
             "cancel",
-            &format!("pre-start exec {OUTSETCTL} --socket {p}/control.sock stop\nexec touch {p}/cancel.ran\n"),
+            &format!(
+                "pre-start script\n  {OUTSETCTL} --socket {p}/control.sock stop\n  echo ok > {p}/stop.ok\nend script\n\
+                 exec touch {p}/cancel.ran\n"
+            ),
         );
     }) else {
         return;
     };
-    let _ = d.ctl(&["start", "cancel"]);
+    let out = d.ctl(&["start", "cancel"]);
+    assert!(
+        !out.status.success(),
+        "start reports the cancelled start: {out:?}"
+    );
     d.wait_status(&["cancel"], "stop/waiting");
+    assert_eq!(
+        d.wait_file("stop.ok"),
+        "ok\n",
+        "the stop inside pre-start succeeded"
+    );
     assert!(!d.path("cancel.ran").exists());
 }
 
@@ -377,7 +390,7 @@ fn new_changed_and_removed_job_files_apply_without_reload() {
     let p = d.dir.path().display().to_string();
     d.write_job(
         "auto",
-        &format!("start on go\ntask\nexec touch {p}/auto.ran\n"),
+        &format!("start on go\ntask\nexec sh -c 'echo ran > {p}/auto.ran'\n"),
     );
     std::fs::write(d.confdir.join("auto.override"), "manual\n").unwrap();
     d.wait_for("auto to appear", Duration::from_secs(10), || {

@@ -120,12 +120,30 @@ impl TestDaemon {
         std::fs::write(p, text).unwrap();
     }
 
-    /// Starts the daemon with extra flags and waits for its socket.
+    /// Starts a `--user` daemon with extra flags and waits for its socket.
     pub fn start(&mut self, extra: &[&str]) {
+        let mut all = vec!["--user"];
+        all.extend_from_slice(extra);
+        self.start_with(&all);
+    }
+
+    /// Starts the daemon with exactly these flags (besides its paths) and waits for its socket.
+    pub fn start_with(&mut self, extra: &[&str]) {
+        self.start_under(&[], extra);
+    }
+
+    /// Starts the daemon through a wrapper command (`unshare …`) and waits for its socket.
+    pub fn start_under(&mut self, wrapper: &[&str], extra: &[&str]) {
         let stderr = std::fs::File::create(&self.stderr_path).unwrap();
-        let mut cmd = Command::new(OUTSET);
-        cmd.arg("--user")
-            .arg("--confdir")
+        let mut cmd = match wrapper.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(OUTSET);
+                c
+            }
+            None => Command::new(OUTSET),
+        };
+        cmd.arg("--confdir")
             .arg(&self.confdir)
             .arg("--socket")
             .arg(&self.socket)
@@ -141,7 +159,8 @@ impl TestDaemon {
             .stderr(stderr);
         self.child = Some(cmd.spawn().unwrap());
         let deadline = Instant::now() + Duration::from_secs(10);
-        while !self.socket.exists() {
+        // The file appears at bind(), a moment before listen(): wait until a connect works.
+        while std::os::unix::net::UnixStream::connect(&self.socket).is_err() {
             if Instant::now() > deadline {
                 panic!(
                     "daemon did not create its socket; stderr:\n{}",
@@ -229,12 +248,15 @@ impl TestDaemon {
         );
     }
 
-    /// Reads a file written by a job, waiting for it to appear.
+    /// Reads a file written by a job, waiting for it to appear with content (a shell
+    /// redirection creates the file before it writes).
     pub fn wait_file(&self, rel: &str) -> String {
         let p = self.path(rel);
         self.wait_for(&format!("file {rel}"), Duration::from_secs(15), || {
-            p.exists()
+            std::fs::metadata(&p).is_ok_and(|m| m.len() > 0)
         });
+        // Let a writer of several lines finish.
+        std::thread::sleep(Duration::from_millis(20));
         std::fs::read_to_string(p).unwrap()
     }
 

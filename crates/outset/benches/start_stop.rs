@@ -1,0 +1,397 @@
+//! Start/stop benchmark: 1000 jobs started by one event and stopped by another, against a
+//! plain fork+exec loop spawning the same 1000 processes.
+//!
+//! Run with `cargo bench -p outset --bench start_stop` (as root, with a writable cgroup2
+//! mount). `BENCH_ROUNDS` overrides the number of rounds (default 5). Targets that are missed
+//! are reported, not turned into failures.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const OUTSET: &str = env!("CARGO_BIN_EXE_outset");
+const OUTSETCTL: &str = env!("CARGO_BIN_EXE_outsetctl");
+
+const JOBS: usize = 1000;
+const JOB_TEXT: &str = "start on go\nstop on halt\nconsole none\nexec sleep 1000\n";
+const SIGTERM: i32 = 15;
+
+/// Targets.
+const MAX_RATIO: f64 = 1.2;
+const MAX_RSS_KIB: u64 = 8 * 1024;
+const MAX_STOP_MS: f64 = 100.0;
+
+/// The first cgroup2 mount in /proc/self/mountinfo.
+fn cgroup2_mount() -> Option<PathBuf> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    for line in info.lines() {
+        let (pre, post) = line.split_once(" - ")?;
+        if post.split_whitespace().next() == Some("cgroup2") {
+            return pre.split_whitespace().nth(4).map(PathBuf::from);
+        }
+    }
+    None
+}
+
+/// Writes `cgroup.kill` and removes a cgroup subtree we created, children first, retrying
+/// briefly while the kernel still reports it busy.
+fn destroy_cgroup_tree(dir: &Path) {
+    if !dir.exists() {
+        return;
+    }
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                destroy_cgroup_tree(&e.path());
+            }
+        }
+    }
+    let _ = std::fs::write(dir.join("cgroup.kill"), "1");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if std::fs::remove_dir(dir).is_ok() || !dir.exists() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    eprintln!("warning: could not remove cgroup {}", dir.display());
+}
+
+/// One daemon with its temp dir and cgroup subtree; Drop stops the daemon and removes both.
+struct DaemonGuard {
+    /// Kept only to be removed on drop.
+    _dir: tempfile::TempDir,
+    confdir: PathBuf,
+    socket: PathBuf,
+    stderr_path: PathBuf,
+    cgroup: PathBuf,
+    child: Option<Child>,
+}
+
+impl DaemonGuard {
+    fn new(mount: &Path, round: usize) -> DaemonGuard {
+        let dir = tempfile::tempdir().unwrap();
+        let confdir = dir.path().join("conf");
+        std::fs::create_dir_all(&confdir).unwrap();
+        for i in 0..JOBS {
+            std::fs::write(confdir.join(format!("j{i:04}.conf")), JOB_TEXT).unwrap();
+        }
+        let cgroup = mount.join(format!("outset-bench-{}-{round}", std::process::id()));
+        // The guard exists before the cgroup does, so any later failure still cleans up.
+        let guard = DaemonGuard {
+            socket: dir.path().join("s"),
+            stderr_path: dir.path().join("daemon.stderr"),
+            confdir,
+            cgroup,
+            _dir: dir,
+            child: None,
+        };
+        std::fs::create_dir(&guard.cgroup).unwrap();
+        guard
+    }
+
+    fn start(&mut self) {
+        let stderr = File::create(&self.stderr_path).unwrap();
+        let child = Command::new(OUTSET)
+            .arg("--user")
+            .arg("--no-startup-event")
+            .arg("--confdir")
+            .arg(&self.confdir)
+            .arg("--socket")
+            .arg(&self.socket)
+            .arg("--cgroup-root")
+            .arg(&self.cgroup)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self.socket.exists() {
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
+                panic!(
+                    "daemon exited ({status}) before creating its socket; stderr tail:\n{}",
+                    self.stderr_tail()
+                );
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "daemon did not create its socket; stderr tail:\n{}",
+                    self.stderr_tail()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).unwrap()
+    }
+
+    fn stderr_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.stderr_path).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        let from = lines.len().saturating_sub(30);
+        lines[from..].join("\n")
+    }
+
+    /// Runs `outsetctl --socket S ARGS…`, returning its stdout; panics on failure.
+    fn ctl(&self, args: &[&str]) -> String {
+        let out = Command::new(OUTSETCTL)
+            .arg("--socket")
+            .arg(&self.socket)
+            .args(args)
+            .env_remove("UPSTART_JOB")
+            .env_remove("UPSTART_INSTANCE")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        if !out.status.success() {
+            panic!(
+                "outsetctl {args:?} failed: {}\nstdout: {}\nstderr: {}\ndaemon stderr tail:\n{}",
+                out.status,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr),
+                self.stderr_tail()
+            );
+        }
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Times one `outsetctl` call.
+    fn timed_ctl(&self, args: &[&str]) -> Duration {
+        let t = Instant::now();
+        self.ctl(args);
+        t.elapsed()
+    }
+
+    /// Checks that `list` shows exactly `JOBS` lines containing `state`.
+    fn verify_all(&self, state: &str) {
+        let list = self.ctl(&["list"]);
+        let n = list.lines().filter(|l| l.contains(state)).count();
+        if n != JOBS {
+            let other: Vec<&str> = list
+                .lines()
+                .filter(|l| !l.contains(state))
+                .take(10)
+                .collect();
+            panic!(
+                "expected {JOBS} jobs {state}, found {n}; some others:\n{}\ndaemon stderr tail:\n{}",
+                other.join("\n"),
+                self.stderr_tail()
+            );
+        }
+    }
+
+    /// VmRSS of the daemon, in KiB.
+    fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap()
+    }
+
+    fn stop_daemon(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        if let Ok(None) = child.try_wait() {
+            let termed = outset_sys::pidfd::PidFd::open(child.id())
+                .and_then(|fd| fd.signal(SIGTERM))
+                .is_ok();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                match child.try_wait() {
+                    Ok(Some(_)) | Err(_) => break,
+                    Ok(None) if termed && Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                    Ok(None) => {
+                        eprintln!("warning: daemon ignored SIGTERM; killing it");
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Drop for DaemonGuard {
+    fn drop(&mut self) {
+        self.stop_daemon();
+        destroy_cgroup_tree(&self.cgroup);
+        // `_dir` (the TempDir) is removed when the fields drop, after this.
+    }
+}
+
+/// Children of the baseline loop; Drop kills and reaps whatever is left.
+struct ChildrenGuard(Vec<Child>);
+
+impl Drop for ChildrenGuard {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+        }
+        for c in &mut self.0 {
+            let _ = c.wait();
+        }
+    }
+}
+
+/// The fork+exec baseline: time to spawn `JOBS` `sleep 1000` processes.
+fn baseline() -> Duration {
+    let mut kids = ChildrenGuard(Vec::with_capacity(JOBS));
+    let t = Instant::now();
+    for _ in 0..JOBS {
+        let c = Command::new("sleep")
+            .arg("1000")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        kids.0.push(c);
+    }
+    let spent = t.elapsed();
+    drop(kids);
+    spent
+}
+
+struct OutsetRun {
+    start: Duration,
+    stop: Duration,
+    rss_kib: u64,
+}
+
+fn outset_round(mount: &Path, round: usize) -> OutsetRun {
+    let mut d = DaemonGuard::new(mount, round);
+    d.start();
+    let start = d.timed_ctl(&["emit", "go"]);
+    d.verify_all("start/running");
+    let rss_kib = d.rss_kib();
+    let stop = d.timed_ctl(&["emit", "halt"]);
+    d.verify_all("stop/waiting");
+    drop(d);
+    OutsetRun {
+        start,
+        stop,
+        rss_kib,
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    let n = s.len();
+    if n == 0 {
+        f64::NAN
+    } else if n % 2 == 1 {
+        s[n / 2]
+    } else {
+        (s[n / 2 - 1] + s[n / 2]) / 2.0
+    }
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok { "PASS" } else { "MISS" }
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; a test run of this target (`cargo test --benches`)
+    // does not, and then there is nothing to do.
+    let args: Vec<String> = std::env::args().collect();
+    if !args.iter().any(|a| a == "--bench") {
+        eprintln!("start_stop: not run with --bench; skipping");
+        return;
+    }
+    let is_root = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false);
+    let Some(mount) = cgroup2_mount().filter(|_| is_root) else {
+        eprintln!("start_stop: needs root and a cgroup2 mount; skipping");
+        return;
+    };
+    let rounds: usize = std::env::var("BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(5);
+
+    println!(
+        "start_stop: {JOBS} jobs, {rounds} rounds, cgroup2 at {}",
+        mount.display()
+    );
+    let (mut starts, mut stops, mut rsss, mut bases, mut ratios) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let (run, base) = if round % 2 == 0 {
+            let base = baseline();
+            (outset_round(&mount, round), base)
+        } else {
+            let run = outset_round(&mount, round);
+            (run, baseline())
+        };
+        let ratio = ms(run.start) / ms(base);
+        println!(
+            "round {round}: start: outset {:.1} ms, fork+exec loop {:.1} ms, ratio {ratio:.2}; \
+             stop: {:.1} ms; rss: {} KiB",
+            ms(run.start),
+            ms(base),
+            ms(run.stop),
+            run.rss_kib
+        );
+        starts.push(ms(run.start));
+        bases.push(ms(base));
+        ratios.push(ratio);
+        stops.push(ms(run.stop));
+        rsss.push(run.rss_kib as f64);
+    }
+
+    let (start, base, stop, rss) = (
+        median(&starts),
+        median(&bases),
+        median(&stops),
+        median(&rsss),
+    );
+    // The ratio of the medians; the median of per-round ratios is printed alongside.
+    let ratio = start / base;
+    println!("medians over {rounds} rounds:");
+    println!(
+        "start: outset {start:.1} ms, fork+exec loop {base:.1} ms, ratio {ratio:.2} \
+         (median per-round ratio {:.2})",
+        median(&ratios)
+    );
+    println!("stop: {stop:.1} ms");
+    println!("rss: {rss:.0} KiB");
+    println!("targets:");
+    println!(
+        "  start ratio <= {MAX_RATIO}: {} ({ratio:.2})",
+        verdict(ratio <= MAX_RATIO)
+    );
+    println!(
+        "  rss <= {} MiB: {} ({rss:.0} KiB)",
+        MAX_RSS_KIB / 1024,
+        verdict(rss <= MAX_RSS_KIB as f64)
+    );
+    println!(
+        "  stop <= {MAX_STOP_MS} ms: {} ({stop:.1} ms)",
+        verdict(stop <= MAX_STOP_MS)
+    );
+}
