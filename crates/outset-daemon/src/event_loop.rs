@@ -60,6 +60,8 @@ pub struct Daemon {
     epoch: Instant,
     /// A shutdown was asked for; the loop ends when every job has stopped.
     shutting_down: bool,
+    /// Work was done since the loop was last idle (memory is trimmed once it is).
+    busy: bool,
 }
 
 pub struct Setup {
@@ -104,6 +106,7 @@ impl Daemon {
             next_reply: 1,
             epoch: Instant::now(),
             shutting_down: false,
+            busy: false,
         };
         if let Some(i) = &d.inotify {
             d.confdirs.watch(i);
@@ -143,12 +146,17 @@ impl Daemon {
         let mut ready = Vec::new();
         loop {
             if self.shutting_down && self.engine.is_idle() {
+                self.drain_retired();
                 log::info!("every job has stopped; exiting");
                 return 0;
             }
-            let timeout = self.engine.next_deadline().map(|d| {
+            let mut timeout = self.engine.next_deadline().map(|d| {
                 std::time::Duration::from_millis(d.saturating_sub(self.now()).saturating_add(1))
             });
+            // Cleanup waits for a moment with nothing else to do.
+            if self.host.tracker.has_retired() || self.busy {
+                timeout = Some(std::time::Duration::ZERO);
+            }
             ready.clear();
             if let Err(e) = self.poller.wait(&mut ready, timeout) {
                 log::error!("epoll_wait: {e}");
@@ -168,6 +176,14 @@ impl Daemon {
                 self.engine.tick(&mut self.host);
             }
             self.sweep_conns();
+            if ready.is_empty() && self.host.tracker.has_retired() {
+                self.host.tracker.sweep(32);
+            } else if ready.is_empty() && self.busy {
+                self.busy = false;
+                outset_sys::process::release_free_memory();
+            } else if !ready.is_empty() {
+                self.busy = true;
+            }
         }
     }
 
@@ -206,6 +222,18 @@ impl Daemon {
         }
     }
 
+    /// Removes the last cgroups before exiting, giving killed leftovers a moment to die.
+    fn drain_retired(&mut self) {
+        for _ in 0..100 {
+            if !self.host.tracker.any_retired() {
+                return;
+            }
+            self.host.tracker.sweep(usize::MAX);
+            self.reap();
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
     /// Stops every job; the loop exits once all have stopped.
     pub fn shutdown(&mut self, why: &str) {
         if self.shutting_down {
@@ -231,7 +259,6 @@ impl Daemon {
                 log::debug!("reaped process {pid} ({status:?})");
             }
         }
-        self.host.tracker.retry_removals();
     }
 
     fn on_inotify(&mut self) {

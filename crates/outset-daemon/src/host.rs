@@ -58,7 +58,10 @@ impl Effects for Host {
         }
         let cgroup = self.tracker.cgroup_path(inst).map(|p| p.to_path_buf());
         let spawned = spawn::spawn(spec, cgroup.as_deref(), self.user_mode)?;
-        self.tracker.adopt(inst, spawned.pid, spawned.pidfd);
+        // A pidfd per job process would make every later spawn copy and close it; the
+        // tracker opens one whenever it signals (see tracker.rs).
+        drop(spawned.pidfd);
+        self.tracker.adopt(inst, spawned.pid);
         Ok(spawned.pid)
     }
 

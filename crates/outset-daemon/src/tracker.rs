@@ -1,13 +1,17 @@
 //! Which processes belong to which job instance.
 //!
 //! Every instance gets its own cgroup under the daemon's cgroup root; every process of every
-//! process type is spawned into it. The cgroup is the truth: a pid read from an instance's
-//! `cgroup.procs` belongs to it, and the instance is gone when the cgroup is empty. Without a
-//! writable cgroup2 the tracker falls back to the pids it spawned or observed (each job process
-//! leads its own session, so its process group is signalled).
+//! process type is spawned into it. Without a writable cgroup2 the tracker falls back to the
+//! PIDs it spawned (each job process leads its own session, so its group is signalled).
+//!
+//! Signals go through a pidfd opened at the moment of signalling. That is safe without
+//! holding one per process: the daemon is the parent (or subreaper) of every job process, so
+//! a PID cannot be recycled before the daemon reaps it, and a reaped PID is forgotten first.
+//! Holding none also keeps the daemon's fd table small, which every spawn copies.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use outset_engine::InstanceId;
 use outset_sys::cgroup::Cgroup;
@@ -26,22 +30,23 @@ pub fn cgroup_dir_name(job: &str, instance: &str) -> String {
 }
 
 /// Per-instance tracking state.
-pub struct Tracked {
-    pub job: String,
-    pub cgroup: Option<Cgroup>,
-    /// Live pids known to belong to the instance (spawned or seen in its cgroup).
-    pub pids: HashSet<u32>,
+struct Tracked {
+    job: String,
+    cgroup: Option<Cgroup>,
+    /// Live PIDs known to belong to the instance (spawned by the daemon).
+    pids: HashSet<u32>,
 }
 
 #[derive(Default)]
 pub struct Tracker {
     /// Where instance cgroups are created; `None` in fallback mode.
-    pub root: Option<PathBuf>,
-    pub instances: HashMap<InstanceId, Tracked>,
+    root: Option<PathBuf>,
+    instances: HashMap<InstanceId, Tracked>,
     owner: HashMap<u32, InstanceId>,
-    pidfds: HashMap<u32, PidFd>,
-    /// cgroups of removed instances still waiting for their processes to be reaped.
-    leftover: Vec<Cgroup>,
+    /// cgroups of removed instances, removed when the loop has nothing else to do.
+    retired: VecDeque<(String, Cgroup)>,
+    /// After a cgroup could not be removed, sweeping pauses until then.
+    pause_until: Option<Instant>,
 }
 
 impl Tracker {
@@ -52,7 +57,7 @@ impl Tracker {
         }
     }
 
-    /// A description of the tracking mode for `version`/`status`.
+    /// The tracking mode, for the start-up log line.
     pub fn mode(&self) -> String {
         match &self.root {
             Some(r) => format!("cgroup2 at {}", r.display()),
@@ -65,53 +70,73 @@ impl Tracker {
         if self.instances.contains_key(&inst) {
             return Ok(());
         }
-        let cgroup = match &self.root {
+        let mut tracked = Tracked {
+            job: job.to_string(),
+            cgroup: None,
+            pids: HashSet::new(),
+        };
+        let result = match &self.root {
             Some(root) => {
                 let dir = root.join(cgroup_dir_name(job, instance));
-                Some(Cgroup::create(&dir).map_err(|e| format!("cgroup {}: {e}", dir.display()))?)
+                match Cgroup::create(&dir) {
+                    Ok(cg) => {
+                        tracked.cgroup = Some(cg);
+                        Ok(())
+                    }
+                    Err(e) => Err(format!("cgroup {}: {e}", dir.display())),
+                }
             }
-            None => None,
+            None => Ok(()),
         };
-        self.instances.insert(
-            inst,
-            Tracked {
-                job: job.to_string(),
-                cgroup,
-                pids: HashSet::new(),
-            },
-        );
-        Ok(())
+        self.instances.insert(inst, tracked);
+        result
     }
 
-    /// Forgets the instance and removes its cgroup. Processes still in it are killed first;
-    /// a cgroup that cannot go yet is retried by [`Tracker::retry_removals`].
+    /// Forgets the instance; its cgroup is removed later by [`Tracker::sweep`].
     pub fn remove(&mut self, inst: InstanceId) {
         if let Some(t) = self.instances.remove(&inst) {
             for pid in t.pids {
                 self.owner.remove(&pid);
-                self.pidfds.remove(&pid);
             }
             if let Some(cg) = t.cgroup {
-                if cg.populated().unwrap_or(false) {
-                    log::warn!(
-                        "{}: processes left after the job stopped; killing them",
-                        t.job
-                    );
-                    if let Err(e) = cg.kill() {
-                        log::warn!("cgroup.kill on {}: {e}", cg.path().display());
-                    }
-                }
-                if cg.remove().is_err() {
-                    self.leftover.push(cg);
-                }
+                self.retired.push_back((t.job, cg));
             }
         }
     }
 
-    /// Removes cgroups whose last processes have since been reaped.
-    pub fn retry_removals(&mut self) {
-        self.leftover
-            .retain(|cg| cg.remove().is_err() && cg.path().exists());
+    /// Whether retired cgroups wait for removal and may be swept now.
+    pub fn has_retired(&self) -> bool {
+        !self.retired.is_empty() && self.pause_until.is_none_or(|t| Instant::now() >= t)
+    }
+
+    /// Whether any retired cgroup is left at all.
+    pub fn any_retired(&self) -> bool {
+        !self.retired.is_empty()
+    }
+
+    /// Removes up to `max` retired cgroups. Processes still inside (a daemon that escaped
+    /// its job's stop) are killed first; a cgroup that is not empty yet waits for a later
+    /// sweep.
+    pub fn sweep(&mut self, max: usize) {
+        self.pause_until = None;
+        for _ in 0..max.min(self.retired.len()) {
+            let Some((job, cg)) = self.retired.pop_front() else {
+                return;
+            };
+            if cg.remove().is_ok() || !cg.path().exists() {
+                continue;
+            }
+            if cg.populated().unwrap_or(false) {
+                log::warn!("{job}: processes left after the job stopped; killing them");
+                if let Err(e) = cg.kill() {
+                    log::warn!("cgroup.kill on {}: {e}", cg.path().display());
+                }
+            }
+            // Tried again once the killed processes have been reaped.
+            self.retired.push_back((job, cg));
+            self.pause_until = Some(Instant::now() + Duration::from_millis(50));
+            return;
+        }
     }
 
     pub fn cgroup_path(&self, inst: InstanceId) -> Option<&Path> {
@@ -121,81 +146,63 @@ impl Tracker {
             .map(|c| c.path())
     }
 
-    /// Records a process of the instance; keeps a pidfd so it can be signalled safely.
-    pub fn adopt(&mut self, inst: InstanceId, pid: u32, pidfd: Option<PidFd>) {
+    /// Records a process of the instance.
+    pub fn adopt(&mut self, inst: InstanceId, pid: u32) {
         if let Some(t) = self.instances.get_mut(&inst) {
             t.pids.insert(pid);
             self.owner.insert(pid, inst);
-            let fd = match pidfd {
-                Some(fd) => Some(fd),
-                None => PidFd::open(pid).ok(),
-            };
-            if let Some(fd) = fd {
-                self.pidfds.insert(pid, fd);
-            }
         }
     }
 
-    /// A reaped process: forget it.
-    pub fn reaped(&mut self, pid: u32) -> Option<InstanceId> {
-        self.pidfds.remove(&pid);
-        let inst = self.owner.remove(&pid)?;
-        if let Some(t) = self.instances.get_mut(&inst) {
+    /// A reaped process: forget it before its PID can be reused.
+    pub fn reaped(&mut self, pid: u32) {
+        if let Some(inst) = self.owner.remove(&pid)
+            && let Some(t) = self.instances.get_mut(&inst)
+        {
             t.pids.remove(&pid);
         }
-        Some(inst)
     }
 
-    /// The processes left in the instance, oldest first, adopting any not yet known.
-    pub fn survivors(&mut self, inst: InstanceId) -> Vec<u32> {
-        let pids: Vec<u32> = match self.instances.get(&inst) {
-            Some(Tracked {
-                cgroup: Some(cg), ..
-            }) => cg.procs().unwrap_or_default(),
-            Some(t) => t.pids.iter().copied().collect(),
-            None => return Vec::new(),
-        };
-        let ordered = outset_sys::procfs::order_oldest_first(&pids);
-        for &pid in &ordered {
-            if !self.owner.contains_key(&pid) {
-                self.adopt(inst, pid, None);
-            }
+    /// Signals one of the instances' processes through a pidfd.
+    pub fn signal(&self, pid: u32, signal: i32) -> Result<(), String> {
+        if !self.owner.contains_key(&pid) {
+            return Err(format!("process {pid} is not a tracked job process"));
         }
-        ordered
+        let fd = PidFd::open(pid).map_err(|e| e.to_string())?;
+        fd.signal(signal).map_err(|e| e.to_string())
     }
 
-    /// Signals one process through its pidfd (never a recycled pid).
-    pub fn signal(&mut self, pid: u32, signal: i32) -> Result<(), String> {
-        match self.pidfds.get(&pid) {
-            Some(fd) => fd.signal(signal).map_err(|e| e.to_string()),
-            None => Err(format!("process {pid} is not tracked")),
-        }
-    }
-
-    /// Signals every process of the instance.
-    pub fn signal_all(&mut self, inst: InstanceId, signal: i32) {
-        let pids = self.survivors(inst);
-        for pid in pids {
-            if let Err(e) = self.signal(pid, signal) {
-                log::debug!("signal {signal} to {pid}: {e}");
-            }
-        }
-    }
-
-    /// Kills every process of the instance at once.
+    /// Kills every process of the instance at once: `cgroup.kill`, else each known process
+    /// group.
     pub fn kill_all(&mut self, inst: InstanceId) {
-        let via_cgroup = match self.instances.get(&inst).and_then(|t| t.cgroup.as_ref()) {
-            Some(cg) => match cg.kill() {
-                Ok(()) => true,
-                Err(e) => {
-                    log::warn!("cgroup.kill on {}: {e}", cg.path().display());
-                    false
-                }
-            },
-            None => false,
+        let Some(t) = self.instances.get(&inst) else {
+            return;
         };
-        if !via_cgroup {
-            self.signal_all(inst, 9);
+        if let Some(cg) = &t.cgroup {
+            match cg.kill() {
+                Ok(()) => return,
+                Err(e) => log::warn!("cgroup.kill on {}: {e}", cg.path().display()),
+            }
         }
+        let pids: Vec<u32> = t.pids.iter().copied().collect();
+        for pid in pids {
+            if self.signal(pid, 9).is_ok() {
+                let _ = outset_sys::process::signal_group(pid, 9);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cgroup_names_are_distinct_and_safe() {
+        assert_eq!(cgroup_dir_name("web", ""), "web.job");
+        assert_ne!(cgroup_dir_name("a", "b"), cgroup_dir_name("a@b", ""));
+        assert!(!cgroup_dir_name("../x", "").contains('/'));
+        assert_ne!(cgroup_dir_name("cgroup.procs", ""), "cgroup.procs");
+        assert_ne!(cgroup_dir_name("a", "b/c"), cgroup_dir_name("a", "b_c"));
     }
 }

@@ -128,6 +128,11 @@ impl Condition {
         }
     }
 
+    /// The event names the operands mention.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
     /// Whether an event of this name can matter to the condition.
     pub fn mentions(&self, name: &str) -> bool {
         self.names.iter().any(|n| n == name)

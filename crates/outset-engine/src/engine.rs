@@ -3,7 +3,7 @@
 //! Every input (an event, a command, a process exit, the clock) runs the machine until it
 //! settles; effects go out through [`Effects`]. Nothing here touches the system.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::rc::Rc;
 
 use outset_job::expand::expand_env;
@@ -114,6 +114,10 @@ pub struct Engine {
     runnable: VecDeque<(InstanceId, State)>,
     /// Every event handled, when recording (tests and `--debug` tracing).
     seen: Option<Vec<(String, Env)>>,
+    /// Event name → jobs whose `start on` mentions it.
+    start_index: HashMap<String, Vec<String>>,
+    /// Event name → instances whose `stop on` mentions it.
+    stop_index: HashMap<String, BTreeSet<InstanceId>>,
 }
 
 fn parse_env_args(env: &[String]) -> Result<Env, String> {
@@ -131,6 +135,13 @@ fn env_set(env: &mut Env, key: &str, value: &str) {
         Some(e) => e.1 = value.to_string(),
         None => env.push((key.to_string(), value.to_string())),
     }
+}
+
+/// The base environment with an instance's own variables over it.
+fn full_env(base: &Env, overlay: &Env) -> Env {
+    let mut env = base.clone();
+    env_merge(&mut env, overlay);
+    env
 }
 
 fn env_merge(env: &mut Env, more: &Env) {
@@ -197,6 +208,40 @@ impl Engine {
             next_id: 1,
             runnable: VecDeque::new(),
             seen: None,
+            start_index: HashMap::new(),
+            stop_index: HashMap::new(),
+        }
+    }
+
+    fn reindex_start(&mut self) {
+        self.start_index.clear();
+        for (job, class) in &self.classes {
+            for name in class.start_on.iter().flat_map(|c| c.names()) {
+                self.start_index
+                    .entry(name.clone())
+                    .or_default()
+                    .push(job.clone());
+            }
+        }
+    }
+
+    fn index_stop(&mut self, id: InstanceId, add: bool) {
+        let names: Vec<String> = self
+            .instances
+            .get(&id)
+            .and_then(|i| i.stop_on.as_ref())
+            .map(|c| c.names().to_vec())
+            .unwrap_or_default();
+        for name in names {
+            let set = self.stop_index.entry(name.clone()).or_default();
+            if add {
+                set.insert(id);
+            } else {
+                set.remove(&id);
+                if set.is_empty() {
+                    self.stop_index.remove(&name);
+                }
+            }
         }
     }
 
@@ -318,6 +363,7 @@ impl Engine {
                 },
             );
         }
+        self.reindex_start();
         self.run(fx);
     }
 
@@ -397,11 +443,10 @@ impl Engine {
         }
         // Stop conditions first, then start conditions, as Upstart does.
         let ids: Vec<InstanceId> = self
-            .instances
-            .iter()
-            .filter(|(_, i)| i.stop_on.as_ref().is_some_and(|c| c.mentions(&name)))
-            .map(|(id, _)| *id)
-            .collect();
+            .stop_index
+            .get(&name)
+            .map(|s| s.iter().copied().collect())
+            .unwrap_or_default();
         for inst_id in ids {
             let Some(inst) = self.instances.get_mut(&inst_id) else {
                 continue;
@@ -412,7 +457,7 @@ impl Engine {
             let Some(mut cond) = inst.stop_on.take() else {
                 continue;
             };
-            let expand = inst.env.clone();
+            let expand = full_env(&self.opts.base_env, &inst.env);
             let states = States {
                 classes: &self.classes,
                 instances: &self.instances,
@@ -451,12 +496,7 @@ impl Engine {
                 self.unblock(e, false);
             }
         }
-        let jobs: Vec<String> = self
-            .classes
-            .iter()
-            .filter(|(_, c)| c.start_on.as_ref().is_some_and(|c| c.mentions(&name)))
-            .map(|(k, _)| k.clone())
-            .collect();
+        let jobs: Vec<String> = self.start_index.get(&name).cloned().unwrap_or_default();
         for job in jobs {
             let Some(class) = self.classes.get_mut(&job) else {
                 continue;
@@ -564,9 +604,11 @@ impl Engine {
 
     // ---------------------------------------------------------------- instances
 
-    /// The environment an instance of `config` starts with.
+    /// What an instance of `config` adds to the base environment: its `env` stanzas, then the
+    /// start environment. Kept apart from the base so a thousand instances do not hold a
+    /// thousand copies of it.
     fn job_env(&self, config: &JobConfig, start_env: &Env) -> Env {
-        let mut env = self.opts.base_env.clone();
+        let mut env = Env::new();
         for e in &config.env {
             match &e.value {
                 Some(v) => env_set(&mut env, &e.key, v),
@@ -596,9 +638,11 @@ impl Engine {
         let config = class.config.clone();
         let mut env = self.job_env(&config, &start_env);
         let name = match &config.instance {
-            Some(t) => expand_env(t, &env).map_err(|e| match &config.usage {
-                Some(u) => format!("{e}\nUsage: {u}"),
-                None => e.to_string(),
+            Some(t) => expand_env(t, &full_env(&self.opts.base_env, &env)).map_err(|e| {
+                match &config.usage {
+                    Some(u) => format!("{e}\nUsage: {u}"),
+                    None => e.to_string(),
+                }
             })?,
             None => String::new(),
         };
@@ -651,6 +695,7 @@ impl Engine {
         if let Some(class) = self.classes.get_mut(job) {
             class.instances.insert(name, id);
         }
+        self.index_stop(id, true);
         self.change_goal(id, Goal::Start);
         Ok(id)
     }
@@ -678,7 +723,7 @@ impl Engine {
         }
     }
 
-    fn job_event_env(inst: &Instance, end: Option<RunEnd>) -> Env {
+    fn job_event_env(base: &Env, inst: &Instance, end: Option<RunEnd>) -> Env {
         let mut env = vec![
             ("JOB".to_string(), inst.job.clone()),
             ("INSTANCE".to_string(), inst.name.clone()),
@@ -696,7 +741,13 @@ impl Engine {
             }
         }
         for key in &inst.config.export {
-            if let Some((_, v)) = inst.env.iter().find(|(k, _)| k == key) {
+            let found = inst
+                .env
+                .iter()
+                .rev()
+                .chain(base.iter().rev())
+                .find(|(k, _)| k == key);
+            if let Some((_, v)) = found {
                 env.push((key.clone(), v.clone()));
             }
         }
@@ -715,7 +766,7 @@ impl Engine {
                 status: None,
             })
         });
-        let env = Self::job_event_env(inst, end);
+        let env = Self::job_event_env(&self.opts.base_env, inst, end);
         let origin = if blocking {
             Origin::Job(id)
         } else {
@@ -752,8 +803,8 @@ impl Engine {
     }
 
     /// Environment for a process of the instance.
-    fn process_env(inst: &Instance, kind: ProcessKind) -> Env {
-        let mut env = inst.env.clone();
+    fn process_env(base: &Env, inst: &Instance, kind: ProcessKind) -> Env {
+        let mut env = full_env(base, &inst.env);
         if matches!(kind, ProcessKind::PreStop | ProcessKind::PostStop) {
             env_merge(&mut env, &inst.stop_env);
         }
@@ -792,7 +843,7 @@ impl Engine {
             instance: inst.name.clone(),
             kind,
             process,
-            env: Self::process_env(inst, kind),
+            env: Self::process_env(&self.opts.base_env, inst, kind),
             console: c.console,
             setuid: c.setuid.clone(),
             setgid: c.setgid.clone(),
@@ -1046,6 +1097,7 @@ impl Engine {
         if inst.goal == Goal::Start {
             return;
         }
+        self.index_stop(id, false);
         let Some(inst) = self.instances.remove(&id) else {
             return;
         };
@@ -1269,7 +1321,7 @@ impl Engine {
         }
         let name = match &class.config.instance {
             Some(t) => {
-                let full = self.job_env(&class.config, env);
+                let full = full_env(&self.opts.base_env, &self.job_env(&class.config, env));
                 match expand_env(t, &full) {
                     Ok(n) => n,
                     // An instance job named without its variables: the only instance, if
@@ -1298,7 +1350,11 @@ impl Engine {
             .and_then(|c| c.config.instance.as_ref())
             .and_then(|t| {
                 let class = self.classes.get(job)?;
-                expand_env(t, &self.job_env(&class.config, env)).ok()
+                expand_env(
+                    t,
+                    &full_env(&self.opts.base_env, &self.job_env(&class.config, env)),
+                )
+                .ok()
             })
             .unwrap_or_default();
         format!("Unknown instance: {}", display_name(job, &name))

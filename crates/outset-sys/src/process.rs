@@ -53,6 +53,15 @@ pub fn signal_group(pgid: u32, sig: i32) -> io::Result<()> {
     }
 }
 
+/// Hands freed heap memory back to the kernel (after a burst of work, so a daemon that
+/// started a thousand jobs does not keep the peak of that moment resident).
+pub fn release_free_memory() {
+    // SAFETY: malloc_trim only walks the allocator's own state; it is thread-safe.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// Makes Ctrl-Alt-Del send SIGINT to init instead of rebooting at once (init only).
 pub fn disable_ctrl_alt_del() -> io::Result<()> {
     rustix::system::reboot(rustix::system::RebootCommand::CadOff).map_err(Into::into)

@@ -230,6 +230,26 @@ pub fn spawn(plan: &SpawnPlan) -> Result<Spawned, SpawnError> {
     };
     let cgroup_fd = plan.cgroup.as_ref().map(AsRawFd::as_raw_fd);
 
+    // The fast path shares the daemon's memory until exec (like posix_spawn), so no page
+    // table is copied however large the daemon is. A child that stops before exec would
+    // hold the daemon suspended, so that case takes the fork-like path.
+    if !plan.stop_before_exec {
+        ctx.join_cgroup = cgroup_fd;
+        match clone_vfork(&ctx) {
+            Ok((pid, pidfd)) => {
+                drop(wr);
+                return finish(pid, pidfd, &rd);
+            }
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EAGAIN | libc::ENOMEM)) => {
+                return Err(SpawnError::Fork(e));
+            }
+            Err(e) => {
+                log::debug!("vfork-style clone failed ({e}), falling back to clone3");
+                ctx.join_cgroup = None;
+            }
+        }
+    }
+
     let (pid, pidfd) = match clone3(cgroup_fd, &ctx) {
         Ok(r) => r,
         Err(e) if matches!(e.raw_os_error(), Some(libc::EAGAIN | libc::ENOMEM)) => {
@@ -243,7 +263,12 @@ pub fn spawn(plan: &SpawnPlan) -> Result<Spawned, SpawnError> {
         }
     };
     drop(wr);
-    match read_report(&rd) {
+    finish(pid, pidfd, &rd)
+}
+
+/// Reads the child's report: started, or failed before exec.
+fn finish(pid: u32, pidfd: Option<PidFd>, rd: &OwnedFd) -> Result<Spawned, SpawnError> {
+    match read_report(rd) {
         Ok(None) => Ok(Spawned { pid, pidfd }),
         Ok(Some((stage, error))) => Err(SpawnError::ChildFailed { pid, stage, error }),
         Err(error) => Err(SpawnError::ChildFailed {
@@ -252,6 +277,63 @@ pub fn spawn(plan: &SpawnPlan) -> Result<Spawned, SpawnError> {
             error,
         }),
     }
+}
+
+/// The child's stack for the vfork-style clone. The daemon is suspended while the child
+/// runs on it, so one buffer per spawn is enough.
+const CHILD_STACK: usize = 256 * 1024;
+
+extern "C" fn vfork_child(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `arg` is the `ChildCtx` that `clone_vfork` passed, alive in the suspended parent.
+    let ctx = unsafe { &*(arg as *const child::ChildCtx<'_>) };
+    child::run(ctx)
+}
+
+/// clone with CLONE_VM | CLONE_VFORK on a stack of its own, and a pidfd. The child joins
+/// its cgroup itself (`ctx.join_cgroup`) and the parent resumes once it has exec'd or died.
+fn clone_vfork(ctx: &child::ChildCtx<'_>) -> io::Result<(u32, Option<PidFd>)> {
+    // A mapping of its own rather than heap memory: only the few pages the child touches
+    // become resident, and the heap does not grow by a stack per spawn.
+    // SAFETY: a fresh private anonymous mapping; nothing else refers to it.
+    let stack = unsafe {
+        rustix::mm::mmap_anonymous(
+            std::ptr::null_mut(),
+            CHILD_STACK,
+            rustix::mm::ProtFlags::READ | rustix::mm::ProtFlags::WRITE,
+            rustix::mm::MapFlags::PRIVATE,
+        )
+    }
+    .map_err(io::Error::from)?;
+    // Stacks grow down on every architecture outset supports; keep 16-byte alignment.
+    let top = (stack as usize + CHILD_STACK) & !15;
+    let mut pidfd: libc::c_int = -1;
+    let flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD | libc::SIGCHLD;
+    // SAFETY: the child runs `vfork_child` on its own stack, touches only that stack and the
+    // read-only `ctx`, and makes only raw async-signal-safe syscalls until exec or _exit;
+    // CLONE_VFORK keeps `stack` and `ctx` alive (the parent waits) for that whole time.
+    let r = unsafe {
+        libc::clone(
+            vfork_child,
+            top as *mut libc::c_void,
+            flags,
+            (ctx as *const child::ChildCtx<'_>).cast_mut().cast(),
+            &raw mut pidfd,
+        )
+    };
+    let clone_error = (r < 0).then(io::Error::last_os_error);
+    // SAFETY: the child has exec'd or exited (CLONE_VFORK), so nothing uses the stack now.
+    if let Err(e) = unsafe { rustix::mm::munmap(stack, CHILD_STACK) } {
+        log::warn!("unmapping a spawn stack: {e}");
+    }
+    if let Some(e) = clone_error {
+        return Err(e);
+    }
+    let pid = u32::try_from(r).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    let pidfd = (pidfd >= 0).then(|| {
+        // SAFETY: the kernel stored a fresh pidfd that nothing else owns.
+        PidFd::from(unsafe { OwnedFd::from_raw_fd(pidfd) })
+    });
+    Ok((pid, pidfd))
 }
 
 /// clone3 with a pidfd, directly into the cgroup; the child runs `ctx`.
