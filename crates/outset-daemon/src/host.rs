@@ -66,15 +66,8 @@ impl Effects for Host {
     }
 
     fn signal(&mut self, _inst: InstanceId, pid: u32, sig: Signal) {
-        // The pidfd makes sure the PID is still the job's process; the group (each job
-        // process leads its own session) carries the signal to its children as Upstart does.
-        match self.tracker.signal(pid, sig.0) {
-            Ok(()) => {
-                if let Err(e) = outset_sys::process::signal_group(pid, sig.0) {
-                    log::debug!("signal {sig} to group {pid}: {e}");
-                }
-            }
-            Err(e) => log::warn!("cannot signal process {pid}: {e}"),
+        if let Err(e) = self.tracker.signal(pid, sig.0) {
+            log::warn!("cannot signal process {pid}: {e}");
         }
     }
 

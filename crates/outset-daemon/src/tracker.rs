@@ -4,10 +4,12 @@
 //! process type is spawned into it. Without a writable cgroup2 the tracker falls back to the
 //! PIDs it spawned (each job process leads its own session, so its group is signalled).
 //!
-//! Signals go through a pidfd opened at the moment of signalling. That is safe without
-//! holding one per process: the daemon is the parent (or subreaper) of every job process, so
-//! a PID cannot be recycled before the daemon reaps it, and a reaped PID is forgotten first.
-//! Holding none also keeps the daemon's fd table small, which every spawn copies.
+//! Signals never reach a recycled PID: the daemon is the parent (or subreaper) of every job
+//! process, so neither its PID nor the process group it leads can be reused before the
+//! daemon reaps it, and a reaped PID is forgotten first. A signal goes to the process group,
+//! as Upstart sends it, and through a pidfd opened at that moment when the process has left
+//! its group. No pidfd is held per process: that keeps the fd table, which every spawn
+//! copies, small.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
@@ -163,13 +165,19 @@ impl Tracker {
         }
     }
 
-    /// Signals one of the instances' processes through a pidfd.
+    /// Signals one of the instances' processes and the process group it leads.
     pub fn signal(&self, pid: u32, signal: i32) -> Result<(), String> {
         if !self.owner.contains_key(&pid) {
             return Err(format!("process {pid} is not a tracked job process"));
         }
-        let fd = PidFd::open(pid).map_err(|e| e.to_string())?;
-        fd.signal(signal).map_err(|e| e.to_string())
+        match outset_sys::process::signal_group(pid, signal) {
+            Ok(true) => Ok(()),
+            // The process left the group it was started with: signal it alone.
+            Ok(false) | Err(_) => {
+                let fd = PidFd::open(pid).map_err(|e| e.to_string())?;
+                fd.signal(signal).map_err(|e| e.to_string())
+            }
+        }
     }
 
     /// Kills every process of the instance at once: `cgroup.kill`, else each known process
@@ -186,8 +194,8 @@ impl Tracker {
         }
         let pids: Vec<u32> = t.pids.iter().copied().collect();
         for pid in pids {
-            if self.signal(pid, 9).is_ok() {
-                let _ = outset_sys::process::signal_group(pid, 9);
+            if let Err(e) = self.signal(pid, 9) {
+                log::debug!("SIGKILL to {pid}: {e}");
             }
         }
     }

@@ -32,8 +32,9 @@ pub fn own_cgroup() -> Option<PathBuf> {
         .map(|p| PathBuf::from(p.trim_start_matches('/')))
 }
 
-/// Sends `sig` to the process group `pgid` (a job process leads its own session).
-pub fn signal_group(pgid: u32, sig: i32) -> io::Result<()> {
+/// Sends `sig` to the process group `pgid` (a job process leads its own session). Returns
+/// false when no such group exists.
+pub fn signal_group(pgid: u32, sig: i32) -> io::Result<bool> {
     let Ok(pgid) = i32::try_from(pgid) else {
         return Err(io::Error::from(io::ErrorKind::InvalidInput));
     };
@@ -44,11 +45,11 @@ pub fn signal_group(pgid: u32, sig: i32) -> io::Result<()> {
     // SAFETY: kill() only reads its two integer arguments; a negative pid names a group.
     let r = unsafe { libc::kill(-pgid, sig) };
     if r == 0 {
-        return Ok(());
+        return Ok(true);
     }
     let e = io::Error::last_os_error();
     match e.raw_os_error() {
-        Some(libc::ESRCH) => Ok(()),
+        Some(libc::ESRCH) => Ok(false),
         _ => Err(e),
     }
 }
@@ -77,7 +78,7 @@ mod tests {
         let _ = euid();
         let _ = in_initial_pid_namespace();
         assert!(own_cgroup().is_some());
-        assert!(signal_group(0x3fff_fff0, 0).is_ok());
+        assert!(!signal_group(0x3fff_fff0, 0).unwrap());
         assert!(signal_group(1, 0).is_err());
     }
 }

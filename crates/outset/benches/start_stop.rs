@@ -246,8 +246,9 @@ impl Drop for ChildrenGuard {
     }
 }
 
-/// The fork+exec baseline: time to spawn `JOBS` `sleep 1000` processes.
-fn baseline() -> Duration {
+/// The fork+exec baseline: time to spawn `JOBS` `sleep 1000` processes, and to end them
+/// (SIGTERM to each, then wait for each): the kernel's own floor for a stop.
+fn baseline() -> (Duration, Duration) {
     let mut kids = ChildrenGuard(Vec::with_capacity(JOBS));
     let t = Instant::now();
     for _ in 0..JOBS {
@@ -261,8 +262,17 @@ fn baseline() -> Duration {
         kids.0.push(c);
     }
     let spent = t.elapsed();
-    drop(kids);
-    spent
+    let t = Instant::now();
+    for c in &kids.0 {
+        let fd = outset_sys::pidfd::PidFd::open(c.id()).unwrap();
+        fd.signal(15).unwrap();
+    }
+    for c in &mut kids.0 {
+        let _ = c.wait();
+    }
+    let stop = t.elapsed();
+    kids.0.clear();
+    (spent, stop)
 }
 
 struct OutsetRun {
@@ -340,6 +350,7 @@ fn main() {
     );
     let (mut starts, mut stops, mut rsss, mut bases, mut ratios) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut base_stops = Vec::new();
     for round in 0..rounds {
         let (run, base) = if round % 2 == 0 {
             let base = baseline();
@@ -348,15 +359,18 @@ fn main() {
             let run = outset_round(&mount, round);
             (run, baseline())
         };
+        let (base, base_stop) = base;
         let ratio = ms(run.start) / ms(base);
         println!(
             "round {round}: start: outset {:.1} ms, fork+exec loop {:.1} ms, ratio {ratio:.2}; \
-             stop: {:.1} ms; rss: {} KiB",
+             stop: {:.1} ms (kill+wait loop {:.1} ms); rss: {} KiB",
             ms(run.start),
             ms(base),
             ms(run.stop),
+            ms(base_stop),
             run.rss_kib
         );
+        base_stops.push(ms(base_stop));
         starts.push(ms(run.start));
         bases.push(ms(base));
         ratios.push(ratio);
@@ -378,7 +392,10 @@ fn main() {
          (median per-round ratio {:.2})",
         median(&ratios)
     );
-    println!("stop: {stop:.1} ms");
+    println!(
+        "stop: {stop:.1} ms (kill+wait loop {:.1} ms)",
+        median(&base_stops)
+    );
     println!("rss: {rss:.0} KiB");
     println!("targets:");
     println!(

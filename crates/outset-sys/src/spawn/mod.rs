@@ -234,6 +234,17 @@ pub fn spawn(plan: &SpawnPlan) -> Result<Spawned, SpawnError> {
     // table is copied however large the daemon is. A child that stops before exec would
     // hold the daemon suspended, so that case takes the fork-like path.
     if !plan.stop_before_exec {
+        #[cfg(target_arch = "x86_64")]
+        match clone3_vfork(cgroup_fd, &ctx) {
+            Ok((pid, pidfd)) => {
+                drop(wr);
+                return finish(pid, pidfd, &rd);
+            }
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EAGAIN | libc::ENOMEM)) => {
+                return Err(SpawnError::Fork(e));
+            }
+            Err(e) => log::debug!("clone3 with CLONE_VFORK failed ({e}), trying clone"),
+        }
         ctx.join_cgroup = cgroup_fd;
         match clone_vfork(&ctx) {
             Ok((pid, pidfd)) => {
@@ -289,23 +300,109 @@ extern "C" fn vfork_child(arg: *mut libc::c_void) -> libc::c_int {
     child::run(ctx)
 }
 
+/// A stack for a vfork-style child: a mapping of its own rather than heap memory, so only
+/// the few pages the child touches become resident and the heap does not grow per spawn.
+struct ChildStack(*mut libc::c_void);
+
+impl ChildStack {
+    fn new() -> io::Result<ChildStack> {
+        // SAFETY: a fresh private anonymous mapping; nothing else refers to it.
+        let p = unsafe {
+            rustix::mm::mmap_anonymous(
+                std::ptr::null_mut(),
+                CHILD_STACK,
+                rustix::mm::ProtFlags::READ | rustix::mm::ProtFlags::WRITE,
+                rustix::mm::MapFlags::PRIVATE,
+            )
+        }
+        .map_err(io::Error::from)?;
+        Ok(ChildStack(p))
+    }
+
+    /// The lowest address.
+    fn base(&self) -> usize {
+        self.0 as usize
+    }
+}
+
+impl Drop for ChildStack {
+    fn drop(&mut self) {
+        // SAFETY: a vfork-style child has exec'd or exited before the parent resumes, so
+        // nothing runs on the stack any more.
+        if let Err(e) = unsafe { rustix::mm::munmap(self.0, CHILD_STACK) } {
+            log::warn!("unmapping a spawn stack: {e}");
+        }
+    }
+}
+
+/// clone3 with CLONE_VM | CLONE_VFORK straight into the cgroup, with a pidfd: no page table
+/// copy and no migration of the child between cgroups. The child starts on its own stack
+/// inside one asm block, so no compiled code ever runs on a stack it does not own.
+#[cfg(target_arch = "x86_64")]
+fn clone3_vfork(
+    cgroup: Option<RawFd>,
+    ctx: &child::ChildCtx<'_>,
+) -> io::Result<(u32, Option<PidFd>)> {
+    let stack = ChildStack::new()?;
+    let mut pidfd: libc::c_int = -1;
+    let mut args = CloneArgs {
+        flags: (libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD) as u64,
+        pidfd: &raw mut pidfd as u64,
+        exit_signal: libc::SIGCHLD as u64,
+        stack: stack.base() as u64,
+        // Keeps the top 16-byte aligned, as the x86-64 ABI wants before a call.
+        stack_size: (CHILD_STACK & !15) as u64,
+        ..CloneArgs::default()
+    };
+    if let Some(fd) = cgroup {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = u64::try_from(fd).map_err(|_| io::Error::from_raw_os_error(libc::EBADF))?;
+    }
+    let entry: extern "C" fn(*mut libc::c_void) -> libc::c_int = vfork_child;
+    let arg = (ctx as *const child::ChildCtx<'_>)
+        .cast_mut()
+        .cast::<libc::c_void>();
+    let ret: i64;
+    // SAFETY: clone3 returns twice. The parent continues normally once the child has
+    // exec'd or exited (CLONE_VFORK). The child, on the fresh stack the kernel switched it
+    // to, calls `vfork_child(arg)`, which never returns; it reads only `ctx`, which stays
+    // alive in the suspended parent. `syscall` clobbers rcx and r11 only.
+    unsafe {
+        std::arch::asm!(
+            "syscall",
+            "test rax, rax",
+            "jnz 2f",
+            "mov rdi, {arg}",
+            "call {entry}",
+            "ud2",
+            "2:",
+            entry = in(reg) entry,
+            arg = in(reg) arg,
+            inlateout("rax") libc::SYS_clone3 => ret,
+            in("rdi") &raw mut args,
+            in("rsi") std::mem::size_of::<CloneArgs>(),
+            out("rcx") _,
+            out("r11") _,
+        );
+    }
+    drop(stack);
+    if ret < 0 {
+        return Err(io::Error::from_raw_os_error(-ret as i32));
+    }
+    let pid = u32::try_from(ret).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    let pidfd = (pidfd >= 0).then(|| {
+        // SAFETY: the kernel stored a fresh pidfd that nothing else owns.
+        PidFd::from(unsafe { OwnedFd::from_raw_fd(pidfd) })
+    });
+    Ok((pid, pidfd))
+}
+
 /// clone with CLONE_VM | CLONE_VFORK on a stack of its own, and a pidfd. The child joins
 /// its cgroup itself (`ctx.join_cgroup`) and the parent resumes once it has exec'd or died.
 fn clone_vfork(ctx: &child::ChildCtx<'_>) -> io::Result<(u32, Option<PidFd>)> {
-    // A mapping of its own rather than heap memory: only the few pages the child touches
-    // become resident, and the heap does not grow by a stack per spawn.
-    // SAFETY: a fresh private anonymous mapping; nothing else refers to it.
-    let stack = unsafe {
-        rustix::mm::mmap_anonymous(
-            std::ptr::null_mut(),
-            CHILD_STACK,
-            rustix::mm::ProtFlags::READ | rustix::mm::ProtFlags::WRITE,
-            rustix::mm::MapFlags::PRIVATE,
-        )
-    }
-    .map_err(io::Error::from)?;
+    let stack = ChildStack::new()?;
     // Stacks grow down on every architecture outset supports; keep 16-byte alignment.
-    let top = (stack as usize + CHILD_STACK) & !15;
+    let top = (stack.base() + CHILD_STACK) & !15;
     let mut pidfd: libc::c_int = -1;
     let flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD | libc::SIGCHLD;
     // SAFETY: the child runs `vfork_child` on its own stack, touches only that stack and the
@@ -321,10 +418,7 @@ fn clone_vfork(ctx: &child::ChildCtx<'_>) -> io::Result<(u32, Option<PidFd>)> {
         )
     };
     let clone_error = (r < 0).then(io::Error::last_os_error);
-    // SAFETY: the child has exec'd or exited (CLONE_VFORK), so nothing uses the stack now.
-    if let Err(e) = unsafe { rustix::mm::munmap(stack, CHILD_STACK) } {
-        log::warn!("unmapping a spawn stack: {e}");
-    }
+    drop(stack);
     if let Some(e) = clone_error {
         return Err(e);
     }
