@@ -65,8 +65,8 @@ impl Effects for Host {
         Ok(spawned.pid)
     }
 
-    fn signal(&mut self, _inst: InstanceId, pid: u32, sig: Signal) {
-        if let Err(e) = self.tracker.signal(pid, sig.0) {
+    fn signal(&mut self, _inst: InstanceId, pid: u32, sig: Signal, group: bool) {
+        if let Err(e) = self.tracker.signal(pid, sig.0, group) {
             log::warn!("cannot signal process {pid}: {e}");
         }
     }

@@ -165,19 +165,17 @@ impl Tracker {
         }
     }
 
-    /// Signals one of the instances' processes and the process group it leads.
-    pub fn signal(&self, pid: u32, signal: i32) -> Result<(), String> {
+    /// Signals one of the instances' processes, and with `group` the process group it leads.
+    pub fn signal(&self, pid: u32, signal: i32, group: bool) -> Result<(), String> {
         if !self.owner.contains_key(&pid) {
             return Err(format!("process {pid} is not a tracked job process"));
         }
-        match outset_sys::process::signal_group(pid, signal) {
-            Ok(true) => Ok(()),
-            // The process left the group it was started with: signal it alone.
-            Ok(false) | Err(_) => {
-                let fd = PidFd::open(pid).map_err(|e| e.to_string())?;
-                fd.signal(signal).map_err(|e| e.to_string())
-            }
+        if group && let Ok(true) = outset_sys::process::signal_group(pid, signal) {
+            return Ok(());
         }
+        // Alone, or it left the group it was started with.
+        let fd = PidFd::open(pid).map_err(|e| e.to_string())?;
+        fd.signal(signal).map_err(|e| e.to_string())
     }
 
     /// Kills every process of the instance at once: `cgroup.kill`, else each known process
@@ -194,7 +192,7 @@ impl Tracker {
         }
         let pids: Vec<u32> = t.pids.iter().copied().collect();
         for pid in pids {
-            if let Err(e) = self.signal(pid, 9) {
+            if let Err(e) = self.signal(pid, 9, true) {
                 log::debug!("SIGKILL to {pid}: {e}");
             }
         }

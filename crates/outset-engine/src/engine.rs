@@ -1003,7 +1003,7 @@ impl Engine {
                     });
                     match target {
                         Some((pid, sig, timeout)) => {
-                            fx.signal(id, pid, sig);
+                            fx.signal(id, pid, sig, true);
                             let deadline = self.now + u64::from(timeout) * 1000;
                             if let Some(inst) = self.instances.get_mut(&id) {
                                 inst.kill_deadline = Some(deadline);
@@ -1482,7 +1482,7 @@ impl Engine {
                 });
                 match target {
                     Some((pid, sig)) => {
-                        fx.signal(id, pid, sig);
+                        fx.signal(id, pid, sig, false);
                         Some(Response::Ok { body: Body::Done })
                     }
                     None => err(format!("Job is not running: {job}")),

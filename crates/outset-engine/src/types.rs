@@ -113,8 +113,9 @@ pub struct SpawnSpec {
 pub trait Effects {
     /// Starts a process; returns its PID or why it could not start.
     fn spawn(&mut self, inst: InstanceId, spec: &SpawnSpec) -> Result<u32, String>;
-    /// Sends `sig` to the process `pid` of the instance (and its process group).
-    fn signal(&mut self, inst: InstanceId, pid: u32, sig: Signal);
+    /// Sends `sig` to the process `pid` of the instance, and with `group` to the process
+    /// group it leads (stopping does; `reload` signals the main process alone, as Upstart).
+    fn signal(&mut self, inst: InstanceId, pid: u32, sig: Signal, group: bool);
     /// Kills every process the instance has (the end of `kill timeout`).
     fn kill_all(&mut self, inst: InstanceId);
     /// The instance is gone: release what the host holds for it (its cgroup).

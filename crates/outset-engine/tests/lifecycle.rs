@@ -32,7 +32,7 @@ impl Effects for Host {
         self.spawned.push((inst, spec.clone(), pid));
         Ok(pid)
     }
-    fn signal(&mut self, _: InstanceId, pid: u32, sig: Signal) {
+    fn signal(&mut self, _: InstanceId, pid: u32, sig: Signal, _group: bool) {
         self.signals.push((pid, sig));
     }
     fn kill_all(&mut self, inst: InstanceId) {
