@@ -46,7 +46,13 @@ pub enum Command {
     /// Send a job instance its reload signal.
     Reload(JobArgs),
     /// Show a job's instances.
-    Status(JobArgs),
+    Status {
+        /// Also list every live process of each instance with its command line.
+        #[arg(long)]
+        all: bool,
+        #[command(flatten)]
+        job: JobArgs,
+    },
     /// Show every job and instance.
     List,
     /// Emit an event.

@@ -78,8 +78,13 @@ pub fn plan(cmd: Command, wait: bool) -> Plan {
             Ok((job, instance, env, _)) => Proto::Reload { job, instance, env },
             Err(e) => return Plan::Usage(e),
         },
-        Command::Status(a) => match target(a) {
-            Ok((job, instance, env, _)) => Proto::Status { job, instance, env },
+        Command::Status { all, job: a } => match target(a) {
+            Ok((job, instance, env, _)) => Proto::Status {
+                job,
+                instance,
+                env,
+                all,
+            },
             Err(e) => return Plan::Usage(e),
         },
         Command::List => Proto::List,
@@ -262,6 +267,8 @@ mod tests {
             state: "waiting".into(),
             processes: vec![],
             notes: vec![],
+            history: vec![],
+            members: vec![],
         };
         let mut out = Vec::new();
         write_body(&Body::Instances(vec![w.clone(), w]), &mut out);

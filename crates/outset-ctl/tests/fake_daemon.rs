@@ -73,6 +73,8 @@ fn web(instance: &str, pid: u32) -> InstanceStatus {
             pid,
         }],
         notes: vec![],
+        history: vec![],
+        members: vec![],
     }
 }
 

@@ -156,6 +156,10 @@ impl Daemon {
             // Cleanup waits for a moment with nothing else to do.
             if self.host.tracker.has_retired() || self.busy {
                 timeout = Some(std::time::Duration::ZERO);
+            } else if self.host.tracker.any_retired() {
+                // A cgroup that could not go yet is tried again shortly.
+                let retry = std::time::Duration::from_millis(50);
+                timeout = Some(timeout.map_or(retry, |t| t.min(retry)));
             }
             ready.clear();
             if let Err(e) = self.poller.wait(&mut ready, timeout) {
@@ -246,19 +250,37 @@ impl Daemon {
     }
 
     /// Reaps every child that ended (orphans included: the daemon is PID 1 or a subreaper).
+    /// While a job's launch chain is being tracked, each child's cgroup is read before it is
+    /// reaped so exits of processes the daemon did not spawn count for their job.
     fn reap(&mut self) {
         self.tick_clock();
-        for (pid, event) in outset_sys::reap::reap_all() {
+        let batch: Vec<(u32, ChildEvent, Option<String>)> = if self.engine.tracking_exits() {
+            outset_sys::reap::reap_all_with_cgroup()
+        } else {
+            outset_sys::reap::reap_all()
+                .into_iter()
+                .map(|(p, e)| (p, e, None))
+                .collect()
+        };
+        for (pid, event, cgroup) in batch {
             let status = match event {
                 ChildEvent::Exited(c) => ExitStatus::Exited(c),
                 ChildEvent::Signaled(s) => ExitStatus::Signaled(s),
-                ChildEvent::Stopped(_) => continue,
+                ChildEvent::Stopped(_) => {
+                    self.engine.stopped(pid, &mut self.host);
+                    continue;
+                }
             };
             self.host.tracker.reaped(pid);
-            if !self.engine.exited(pid, status, &mut self.host) {
-                log::debug!("reaped process {pid} ({status:?})");
+            if self.engine.exited(pid, status, &mut self.host) {
+                continue;
+            }
+            match cgroup.and_then(|c| self.host.tracker.instance_of_cgroup(&c)) {
+                Some(inst) => self.engine.exited_in(inst, pid, status, &mut self.host),
+                None => log::debug!("reaped process {pid} ({status:?})"),
             }
         }
+        self.engine.after_reap(&mut self.host);
     }
 
     fn on_inotify(&mut self) {

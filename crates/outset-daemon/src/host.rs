@@ -79,6 +79,16 @@ impl Effects for Host {
         self.tracker.remove(inst);
     }
 
+    fn processes(&mut self, inst: InstanceId) -> Vec<u32> {
+        self.tracker.processes(inst)
+    }
+
+    fn describe(&mut self, pids: &[u32]) -> Vec<(u32, String)> {
+        pids.iter()
+            .map(|&pid| (pid, outset_sys::procfs::cmdline(pid).unwrap_or_default()))
+            .collect()
+    }
+
     fn reply(&mut self, token: ReplyToken, response: Response) {
         self.send(token, &response);
     }

@@ -136,12 +136,17 @@ fn run(args: Args) -> Result<i32, String> {
             ("TERM".to_string(), "linux".to_string()),
         ]
     };
+    let tracker = tracker::Tracker::new(root.clone());
     let engine = outset_engine::Engine::new(outset_engine::Options {
         base_env,
         daemon_env,
-        version: format!("outset {}", env!("CARGO_PKG_VERSION")),
+        version: format!(
+            "outset {} ({mode:?} mode, tracking by {})",
+            env!("CARGO_PKG_VERSION"),
+            tracker.mode()
+        ),
     });
-    let host = host::Host::new(tracker::Tracker::new(root.clone()), user);
+    let host = host::Host::new(tracker, user);
     let mut daemon = Daemon::new(Setup {
         mode,
         owner_uid: uid,

@@ -49,14 +49,31 @@ pub struct Tracker {
     retired: VecDeque<(String, Cgroup)>,
     /// After a cgroup could not be removed, sweeping pauses until then.
     pause_until: Option<Instant>,
+    /// The cgroup2 mount, to turn `/proc/PID/cgroup` paths into instances.
+    mount: Option<PathBuf>,
+    /// Instance by cgroup path relative to the mount (`/root/job.job`).
+    by_cgroup: HashMap<String, InstanceId>,
 }
 
 impl Tracker {
     pub fn new(root: Option<PathBuf>) -> Tracker {
         Tracker {
+            mount: root
+                .as_ref()
+                .and_then(|_| outset_sys::cgroup::cgroup2_mount()),
             root,
             ..Tracker::default()
         }
+    }
+
+    /// The instance whose cgroup is `rel` (as `/proc/PID/cgroup` names it).
+    pub fn instance_of_cgroup(&self, rel: &str) -> Option<InstanceId> {
+        self.by_cgroup.get(rel).copied()
+    }
+
+    fn relative(&self, path: &Path) -> Option<String> {
+        let rel = path.strip_prefix(self.mount.as_ref()?).ok()?;
+        Some(format!("/{}", rel.display()))
     }
 
     /// The tracking mode, for the start-up log line.
@@ -82,6 +99,9 @@ impl Tracker {
                 let dir = root.join(cgroup_dir_name(job, instance));
                 match Cgroup::create(&dir) {
                     Ok(cg) => {
+                        if let Some(rel) = self.relative(&dir) {
+                            self.by_cgroup.insert(rel, inst);
+                        }
                         tracked.cgroup = Some(cg);
                         Ok(())
                     }
@@ -101,6 +121,9 @@ impl Tracker {
                 self.owner.remove(&pid);
             }
             if let Some(cg) = t.cgroup {
+                if let Some(rel) = self.relative(cg.path()) {
+                    self.by_cgroup.remove(&rel);
+                }
                 self.retired.push_back((t.job, cg));
             }
         }
@@ -146,6 +169,32 @@ impl Tracker {
             .get(&inst)
             .and_then(|t| t.cgroup.as_ref())
             .map(|c| c.path())
+    }
+
+    /// The instance's live processes, oldest first, each adopted so it may be signalled.
+    pub fn processes(&mut self, inst: InstanceId) -> Vec<u32> {
+        let Some(t) = self.instances.get(&inst) else {
+            return Vec::new();
+        };
+        let pids: Vec<u32> = match &t.cgroup {
+            Some(cg) => cg.procs().unwrap_or_default(),
+            // Without a cgroup only the spawned processes are known.
+            None => t
+                .pids
+                .iter()
+                .copied()
+                .filter(|p| outset_sys::procfs::start_time(*p).is_some())
+                .collect(),
+        };
+        let ordered = if pids.len() > 1 {
+            outset_sys::procfs::order_oldest_first(&pids)
+        } else {
+            pids
+        };
+        for &pid in &ordered {
+            self.adopt(inst, pid);
+        }
+        ordered
     }
 
     /// Records a process of the instance.

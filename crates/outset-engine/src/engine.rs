@@ -7,11 +7,20 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::rc::Rc;
 
 use outset_job::expand::expand_env;
-use outset_job::{EventMatch, ExitCode, JobConfig, ProcessKind, RespawnLimit};
-use outset_proto::{Body, Command, InstanceStatus, JobText, ProcessStatus, Response};
+use outset_job::{EventMatch, ExitCode, Expect, JobConfig, ProcessKind, RespawnLimit, Signal};
+use outset_proto::{Body, Command, InstanceStatus, JobText, Member, ProcessStatus, Response};
 
 use crate::condition::{Condition, JobStates, Matched, matches};
 use crate::types::*;
+
+/// How long after the launcher's exit the rest of an expected fork chain may take to exit
+/// before the main process is chosen from what is left. A wrong fork count then costs this
+/// much, never a stuck job.
+pub const SETTLE_MS: Millis = 2000;
+
+/// How long a launcher under `expect fork|daemon|exit` may run before it is taken to be the
+/// main process itself, when the job sets no `start timeout`.
+pub const LAUNCH_TIMEOUT_S: u32 = 10;
 
 /// Upstart's default PATH for jobs.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -34,6 +43,17 @@ struct RunEnd {
     /// `main`, `pre-start`, …, or `respawn`.
     process: &'static str,
     status: Option<ExitStatus>,
+}
+
+/// Exit tracking in progress: the job is up once `needed` processes of the launch chain have
+/// exited successfully (or the settle time has passed) and a process remains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Await {
+    /// `expect stop`: up when the main process stops itself instead.
+    stop: bool,
+    needed: u32,
+    seen: u32,
+    settle: Option<Millis>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +88,12 @@ struct Instance {
     main_exit: Option<ExitStatus>,
     respawns: VecDeque<Millis>,
     kill_deadline: Option<Millis>,
+    /// The launcher has been spawned and its expected forks are being tracked.
+    awaiting: Option<Await>,
+    /// Stopping: waiting for the instance's last process to go.
+    draining: bool,
+    /// When the main process was chosen from a launch chain's survivors.
+    selected_at: Option<Millis>,
     /// The last job event this instance emitted, for level-triggered operands.
     last_event: Option<(String, Env)>,
 }
@@ -106,6 +132,8 @@ pub struct Engine {
     classes: BTreeMap<String, Class>,
     instances: BTreeMap<InstanceId, Instance>,
     pids: HashMap<u32, (InstanceId, ProcessKind)>,
+    /// Processes found in an instance besides the ones it spawned (a daemon's chain).
+    others: HashMap<u32, InstanceId>,
     events: HashMap<EventId, Event>,
     pending: VecDeque<EventId>,
     done: VecDeque<EventId>,
@@ -202,6 +230,7 @@ impl Engine {
             classes: BTreeMap::new(),
             instances: BTreeMap::new(),
             pids: HashMap::new(),
+            others: HashMap::new(),
             events: HashMap::new(),
             pending: VecDeque::new(),
             done: VecDeque::new(),
@@ -270,7 +299,8 @@ impl Engine {
     pub fn next_deadline(&self) -> Option<Millis> {
         self.instances
             .values()
-            .filter_map(|i| i.kill_deadline)
+            .flat_map(|i| [i.kill_deadline, i.awaiting.and_then(|a| a.settle)])
+            .flatten()
             .min()
     }
 
@@ -689,6 +719,9 @@ impl Engine {
                 main_exit: None,
                 respawns: VecDeque::new(),
                 kill_deadline: None,
+                awaiting: None,
+                draining: false,
+                selected_at: None,
                 last_event: None,
             },
         );
@@ -713,7 +746,10 @@ impl Engine {
         let next = match (inst.state, goal) {
             (State::Waiting, Goal::Start) => Some(State::Starting),
             (State::Running, Goal::Stop) => Some(next_state(State::Running, Goal::Stop)),
-            (State::Spawned, Goal::Stop) if !inst.pids.contains_key(&ProcessKind::Main) => {
+            (State::Spawned, Goal::Stop)
+                if inst.awaiting.is_some() || !inst.pids.contains_key(&ProcessKind::Main) =>
+            {
+                inst.awaiting = None;
                 Some(State::Stopping)
             }
             _ => None,
@@ -940,12 +976,37 @@ impl Engine {
                         .instances
                         .get(&id)
                         .is_some_and(|i| i.config.main.is_some());
-                    if has_main {
-                        // With `expect none` the job is up once the process runs; tracking
-                        // for the other expect modes decides later (see the tracking notes).
-                        self.spawn(id, ProcessKind::Main, fx);
+                    let awaiting = self.instances.get(&id).and_then(|i| match i.config.expect {
+                        Expect::Fork(n) | Expect::Exit(n) => Some((false, n)),
+                        Expect::Daemon => Some((false, 2)),
+                        Expect::Stop => Some((true, 0)),
+                        Expect::None | Expect::Notify => None,
+                    });
+                    if has_main && self.spawn(id, ProcessKind::Main, fx) {
+                        match awaiting {
+                            // Tracked by exit (or by its stop): wait for the launcher.
+                            Some((stop, needed)) => {
+                                let now = self.now;
+                                if let Some(inst) = self.instances.get_mut(&id) {
+                                    // A launcher that never exits (a daemon run in the
+                                    // foreground) is taken as the main process after the
+                                    // start timeout rather than leaving the job stuck.
+                                    let wait =
+                                        inst.config.start_timeout.unwrap_or(LAUNCH_TIMEOUT_S);
+                                    inst.awaiting = Some(Await {
+                                        stop,
+                                        needed,
+                                        seen: 0,
+                                        settle: (!stop).then(|| now + u64::from(wait) * 1000),
+                                    });
+                                }
+                                None
+                            }
+                            None => self.following(id),
+                        }
+                    } else {
+                        self.following(id)
                     }
-                    self.following(id)
                 }
                 State::PostStart => {
                     if self.spawn(id, ProcessKind::PostStart, fx) {
@@ -996,24 +1057,38 @@ impl Engine {
                     None
                 }
                 State::Killed => {
-                    let target = self.instances.get(&id).and_then(|i| {
-                        i.pids
-                            .get(&ProcessKind::Main)
-                            .map(|p| (*p, i.config.kill_signal, i.config.kill_timeout))
-                    });
-                    match target {
-                        Some((pid, sig, timeout)) => {
+                    let Some(inst) = self.instances.get(&id) else {
+                        return;
+                    };
+                    let main = inst.pids.get(&ProcessKind::Main).copied();
+                    let (sig, timeout) = (inst.config.kill_signal, inst.config.kill_timeout);
+                    let rest = fx.processes(id);
+                    if main.is_none() && rest.is_empty() {
+                        self.following(id)
+                    } else {
+                        // The main process (and its group) first, then everything else the
+                        // instance still has; after `kill timeout`, every process is killed.
+                        if let Some(pid) = main {
                             fx.signal(id, pid, sig, true);
-                            let deadline = self.now + u64::from(timeout) * 1000;
-                            if let Some(inst) = self.instances.get_mut(&id) {
-                                inst.kill_deadline = Some(deadline);
-                            }
-                            None
                         }
-                        None => self.following(id),
+                        for pid in rest.into_iter().filter(|p| Some(*p) != main) {
+                            self.others.insert(pid, id);
+                            fx.signal(id, pid, sig, false);
+                        }
+                        let deadline = self.now + u64::from(timeout) * 1000;
+                        if let Some(inst) = self.instances.get_mut(&id) {
+                            inst.kill_deadline = Some(deadline);
+                            inst.draining = true;
+                        }
+                        None
                     }
                 }
                 State::PostStop => {
+                    if let Some(inst) = self.instances.get_mut(&id) {
+                        inst.draining = false;
+                        inst.kill_deadline = None;
+                        inst.awaiting = None;
+                    }
                     if self.spawn(id, ProcessKind::PostStop, fx) {
                         None
                     } else {
@@ -1122,6 +1197,11 @@ impl Engine {
 
     /// A process ended. Returns false when the PID is not one of the jobs' processes.
     pub fn exited(&mut self, pid: u32, status: ExitStatus, fx: &mut dyn Effects) -> bool {
+        if let Some(id) = self.others.remove(&pid) {
+            self.other_ended(id, status, fx);
+            self.run(fx);
+            return true;
+        }
         let Some((id, kind)) = self.pids.remove(&pid) else {
             return false;
         };
@@ -1135,12 +1215,160 @@ impl Engine {
                 kind.as_str()
             );
         }
-        self.process_ended(id, kind, status);
+        self.process_ended(id, kind, status, fx);
         self.run(fx);
         true
     }
 
-    fn process_ended(&mut self, id: InstanceId, kind: ProcessKind, status: ExitStatus) {
+    /// A process the engine did not know ended inside the instance (the host found it in the
+    /// instance's cgroup): it counts towards an expected fork chain.
+    pub fn exited_in(
+        &mut self,
+        id: InstanceId,
+        pid: u32,
+        status: ExitStatus,
+        fx: &mut dyn Effects,
+    ) {
+        if self.pids.contains_key(&pid) || self.others.contains_key(&pid) {
+            self.exited(pid, status, fx);
+            return;
+        }
+        if self.instances.contains_key(&id) {
+            log::debug!("process {pid} of instance {} ended: {status:?}", id.0);
+            self.other_ended(id, status, fx);
+            self.run(fx);
+        }
+    }
+
+    /// Whether any instance is waiting for its launch chain to exit (the host then tells
+    /// [`Engine::exited_in`] about processes it did not spawn).
+    pub fn tracking_exits(&self) -> bool {
+        self.instances.values().any(|i| i.awaiting.is_some())
+    }
+
+    /// After a batch of reaping: instances being stopped move on once their last process
+    /// is gone.
+    pub fn after_reap(&mut self, fx: &mut dyn Effects) {
+        let draining: Vec<InstanceId> = self
+            .instances
+            .iter()
+            .filter(|(_, i)| i.draining)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in draining {
+            self.check_drained(id, fx);
+        }
+        self.run(fx);
+    }
+
+    /// A process of the instance stopped itself (SIGSTOP): with `expect stop` that is the
+    /// sign the job is ready; it is continued and the job moves on.
+    pub fn stopped(&mut self, pid: u32, fx: &mut dyn Effects) {
+        let Some(&(id, ProcessKind::Main)) = self.pids.get(&pid) else {
+            return;
+        };
+        let Some(inst) = self.instances.get_mut(&id) else {
+            return;
+        };
+        if inst.awaiting.is_some_and(|a| a.stop) {
+            inst.awaiting = None;
+            fx.signal(id, pid, Signal(18), false);
+            let next = next_state(State::Spawned, inst.goal);
+            self.runnable.push_back((id, next));
+            self.run(fx);
+        }
+    }
+
+    fn other_ended(&mut self, id: InstanceId, status: ExitStatus, fx: &mut dyn Effects) {
+        let Some(inst) = self.instances.get_mut(&id) else {
+            return;
+        };
+        if let Some(mut a) = inst.awaiting
+            && !a.stop
+            && inst.main_exit.is_some()
+        {
+            if status.success() {
+                a.seen += 1;
+            }
+            inst.awaiting = Some(a);
+            if a.seen >= a.needed {
+                self.select_main(id, fx);
+            }
+        }
+        if self.instances.get(&id).is_some_and(|i| i.draining) {
+            self.check_drained(id, fx);
+        }
+    }
+
+    /// Once the launch chain has exited: the main process is the oldest one left.
+    fn select_main(&mut self, id: InstanceId, fx: &mut dyn Effects) {
+        let procs = fx.processes(id);
+        let Some(inst) = self.instances.get_mut(&id) else {
+            return;
+        };
+        inst.awaiting = None;
+        let name = display_name(&inst.job, &inst.name);
+        match procs.first().copied() {
+            None => {
+                log::warn!("{name}: the main process exited and left no process behind");
+                inst.end = Some(RunEnd {
+                    failed: true,
+                    process: "main",
+                    status: inst.main_exit,
+                });
+                inst.goal = Goal::Stop;
+                self.runnable.push_back((id, State::Stopping));
+            }
+            Some(main) => {
+                log::debug!("{name}: main process is {main}");
+                inst.selected_at = Some(self.now);
+                inst.pids.insert(ProcessKind::Main, main);
+                inst.history.push((ProcessKind::Main, main));
+                let next = next_state(State::Spawned, inst.goal);
+                self.others.remove(&main);
+                self.pids.insert(main, (id, ProcessKind::Main));
+                for pid in procs.into_iter().skip(1) {
+                    self.others.insert(pid, id);
+                }
+                self.runnable.push_back((id, next));
+            }
+        }
+    }
+
+    /// Adopts whatever the instance has running now, so their exits count.
+    fn adopt_processes(&mut self, id: InstanceId, fx: &mut dyn Effects) {
+        for pid in fx.processes(id) {
+            if !self.pids.contains_key(&pid) {
+                self.others.insert(pid, id);
+            }
+        }
+    }
+
+    /// A stopping instance is stopped once nothing of it runs any more.
+    fn check_drained(&mut self, id: InstanceId, fx: &mut dyn Effects) {
+        let main_alive = self
+            .instances
+            .get(&id)
+            .is_some_and(|i| i.pids.contains_key(&ProcessKind::Main));
+        if main_alive || !fx.processes(id).is_empty() {
+            return;
+        }
+        if let Some(inst) = self.instances.get_mut(&id)
+            && inst.draining
+        {
+            inst.draining = false;
+            inst.kill_deadline = None;
+            self.runnable.push_back((id, State::PostStop));
+        }
+    }
+
+    fn process_ended(
+        &mut self,
+        id: InstanceId,
+        kind: ProcessKind,
+        status: ExitStatus,
+        fx: &mut dyn Effects,
+    ) {
         let Some(inst) = self.instances.get_mut(&id) else {
             return;
         };
@@ -1148,12 +1376,59 @@ impl Engine {
         match kind {
             ProcessKind::Main => {
                 inst.main_exit = Some(status);
-                inst.kill_deadline = None;
                 if state == State::Killed {
-                    // We asked it to stop: not a failure.
-                    self.runnable.push_back((id, State::PostStop));
+                    // We asked it to stop: not a failure. Stopped once nothing is left.
+                    self.check_drained(id, fx);
                     return;
                 }
+                if let Some(mut a) = inst.awaiting.filter(|a| !a.stop) {
+                    if status.success() {
+                        // The launcher left: count it, and adopt what it left behind.
+                        a.seen += 1;
+                        a.settle = Some(self.now + SETTLE_MS);
+                        inst.awaiting = Some(a);
+                        self.adopt_processes(id, fx);
+                        if a.seen >= a.needed {
+                            self.select_main(id, fx);
+                        }
+                        return;
+                    }
+                    // A launcher that fails fails the job.
+                    inst.awaiting = None;
+                    inst.end = Some(RunEnd {
+                        failed: true,
+                        process: "main",
+                        status: Some(status),
+                    });
+                    inst.goal = Goal::Stop;
+                    self.runnable.push_back((id, State::Stopping));
+                    return;
+                }
+                inst.awaiting = None;
+                // A chosen main process that exits cleanly right away was one more link of
+                // the chain (a fork count guessed one too low): its successor is the main one.
+                let recent = inst
+                    .selected_at
+                    .is_some_and(|t| self.now.saturating_sub(t) < SETTLE_MS);
+                if recent && status.success() && matches!(state, State::PostStart | State::Running)
+                {
+                    let next = fx.processes(id).first().copied();
+                    if let (Some(main), Some(inst)) = (next, self.instances.get_mut(&id)) {
+                        log::debug!(
+                            "{}: main process {main} takes over from a launcher link",
+                            display_name(&inst.job, &inst.name)
+                        );
+                        inst.main_exit = None;
+                        inst.pids.insert(ProcessKind::Main, main);
+                        inst.history.push((ProcessKind::Main, main));
+                        self.others.remove(&main);
+                        self.pids.insert(main, (id, ProcessKind::Main));
+                        return;
+                    }
+                }
+                let Some(inst) = self.instances.get_mut(&id) else {
+                    return;
+                };
                 let config = inst.config.clone();
                 let normal = is_normal_exit(&config, status);
                 let clean = status.success() || normal;
@@ -1277,6 +1552,33 @@ impl Engine {
     /// Fires the timers that are due.
     pub fn tick(&mut self, fx: &mut dyn Effects) {
         let now = self.now;
+        let settled: Vec<InstanceId> = self
+            .instances
+            .values()
+            .filter(|i| i.awaiting.and_then(|a| a.settle).is_some_and(|d| d <= now))
+            .map(|i| i.id)
+            .collect();
+        for id in settled {
+            let launcher = self
+                .instances
+                .get(&id)
+                .and_then(|i| i.pids.get(&ProcessKind::Main).copied());
+            match launcher {
+                // Still running: a foreground daemon under a fork expectation.
+                Some(pid) => {
+                    if let Some(inst) = self.instances.get_mut(&id) {
+                        log::warn!(
+                            "{}: the launcher ({pid}) never exited as `expect` says; taking it as the main process",
+                            display_name(&inst.job, &inst.name)
+                        );
+                        inst.awaiting = None;
+                        let next = next_state(State::Spawned, inst.goal);
+                        self.runnable.push_back((id, next));
+                    }
+                }
+                None => self.select_main(id, fx),
+            }
+        }
         let due: Vec<InstanceId> = self
             .instances
             .values()
@@ -1488,7 +1790,12 @@ impl Engine {
                     None => err(format!("Job is not running: {job}")),
                 }
             }
-            Command::Status { job, instance, env } => {
+            Command::Status {
+                job,
+                instance,
+                env,
+                all,
+            } => {
                 let env = match parse_env_args(&env) {
                     Ok(e) => e,
                     Err(e) => return err(e),
@@ -1496,23 +1803,38 @@ impl Engine {
                 let Some(class) = self.classes.get(&job) else {
                     return err(format!("Unknown job: {job}"));
                 };
-                if env.is_empty() && instance.is_none() {
-                    let ids: Vec<InstanceId> = class.instances.values().copied().collect();
-                    if ids.is_empty() {
-                        return Some(Response::Ok {
-                            body: Body::Instances(vec![self.waiting_status(&job)]),
-                        });
+                let ids: Vec<InstanceId> = if env.is_empty() && instance.is_none() {
+                    class.instances.values().copied().collect()
+                } else {
+                    match self.find_instance(&job, instance.as_deref(), &env) {
+                        Ok(Some(id)) => vec![id],
+                        Ok(None) if class.config.instance.is_none() => vec![],
+                        Ok(None) => {
+                            return err(self.unknown_instance(&job, instance.as_deref(), &env));
+                        }
+                        Err(e) => return err(e),
                     }
-                    return Some(self.instances_reply(ids));
-                }
-                match self.find_instance(&job, instance.as_deref(), &env) {
-                    Ok(Some(id)) => Some(self.instances_reply(vec![id])),
-                    Ok(None) if class.config.instance.is_none() => Some(Response::Ok {
+                };
+                if ids.is_empty() {
+                    return Some(Response::Ok {
                         body: Body::Instances(vec![self.waiting_status(&job)]),
-                    }),
-                    Ok(None) => err(self.unknown_instance(&job, instance.as_deref(), &env)),
-                    Err(e) => err(e),
+                    });
                 }
+                let mut list: Vec<InstanceStatus> =
+                    ids.iter().filter_map(|id| self.status_of(*id)).collect();
+                if all {
+                    for (st, id) in list.iter_mut().zip(&ids) {
+                        let pids = fx.processes(*id);
+                        st.members = fx
+                            .describe(&pids)
+                            .into_iter()
+                            .map(|(pid, command)| Member { pid, command })
+                            .collect();
+                    }
+                }
+                Some(Response::Ok {
+                    body: Body::Instances(list),
+                })
             }
             Command::List => {
                 let mut all = Vec::new();
@@ -1576,6 +1898,8 @@ impl Engine {
             state: "waiting".into(),
             processes: vec![],
             notes: vec![],
+            history: vec![],
+            members: vec![],
         }
     }
 
@@ -1601,6 +1925,15 @@ impl Engine {
             state: inst.state.as_str().into(),
             processes,
             notes,
+            history: inst
+                .history
+                .iter()
+                .map(|(k, p)| ProcessStatus {
+                    kind: k.as_str().into(),
+                    pid: *p,
+                })
+                .collect(),
+            members: vec![],
         })
     }
 

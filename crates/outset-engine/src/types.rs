@@ -120,6 +120,11 @@ pub trait Effects {
     fn kill_all(&mut self, inst: InstanceId);
     /// The instance is gone: release what the host holds for it (its cgroup).
     fn instance_removed(&mut self, inst: InstanceId);
+    /// The instance's live processes, oldest first (by start time, a parent before its
+    /// child): its cgroup's members, or the processes the host knows of without cgroups.
+    fn processes(&mut self, inst: InstanceId) -> Vec<u32>;
+    /// Each process's command line, for `status --all`.
+    fn describe(&mut self, pids: &[u32]) -> Vec<(u32, String)>;
     /// Answers a waiting client.
     fn reply(&mut self, token: ReplyToken, response: Response);
 }

@@ -17,6 +17,8 @@ struct Host {
     removed: Vec<InstanceId>,
     replies: HashMap<u64, Response>,
     fail_spawn: Vec<String>,
+    /// What `processes` reports per instance (the fake cgroup).
+    procs: HashMap<InstanceId, Vec<u32>>,
 }
 
 impl Effects for Host {
@@ -40,6 +42,12 @@ impl Effects for Host {
     }
     fn instance_removed(&mut self, inst: InstanceId) {
         self.removed.push(inst);
+    }
+    fn processes(&mut self, inst: InstanceId) -> Vec<u32> {
+        self.procs.get(&inst).cloned().unwrap_or_default()
+    }
+    fn describe(&mut self, pids: &[u32]) -> Vec<(u32, String)> {
+        pids.iter().map(|p| (*p, format!("proc{p}"))).collect()
     }
     fn reply(&mut self, token: ReplyToken, response: Response) {
         assert!(
@@ -153,6 +161,7 @@ impl T {
         let t = self.cmd(Command::Status {
             job: job.into(),
             instance: None,
+            all: false,
             env: env.iter().map(|s| s.to_string()).collect(),
         });
         match self.reply(t).unwrap() {
@@ -640,6 +649,7 @@ fn removed_job_goes_once_stopped() {
     let tok = t.cmd(Command::Status {
         job: "j".into(),
         instance: None,
+        all: false,
         env: vec![],
     });
     assert_eq!(error(t.reply(tok)), "Unknown job: j");
@@ -767,4 +777,189 @@ fn list_show_config_version_reload() {
             body: Body::Version("test".into())
         })
     );
+}
+
+/// The instance of the latest spawn of `job`.
+fn inst_of(t: &T, job: &str) -> InstanceId {
+    t.h.spawned
+        .iter()
+        .rev()
+        .find(|(_, s, _)| s.job == job)
+        .unwrap()
+        .0
+}
+
+#[test]
+fn expect_fork_is_running_when_the_launcher_exits_and_leaves_a_daemon() {
+    let mut t = T::new(&[("d", "expect fork\nexec /bin/daemon")]);
+    let tok = t.start("d", &[]);
+    assert_eq!(
+        t.status("d", &[]),
+        format!("d start/spawned, process {}", t.pid("d", Main))
+    );
+    assert!(
+        t.reply(tok).is_none(),
+        "not running while the launcher runs"
+    );
+    let id = inst_of(&t, "d");
+    t.h.procs.insert(id, vec![5000]);
+    t.exit("d", Main, Exited(0));
+    assert_eq!(
+        ok_instances(t.reply(tok)),
+        ["d start/running, process 5000"]
+    );
+    let names: Vec<String> = t.e.take_events().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, ["starting", "started"]);
+    // The daemon's exit is the main process's exit.
+    t.h.procs.insert(id, vec![]);
+    assert!(t.e.exited(5000, Exited(0), &mut t.h));
+    assert_eq!(t.status("d", &[]), "d stop/waiting");
+}
+
+#[test]
+fn a_failing_launcher_fails_the_job() {
+    let mut t = T::new(&[("d", "expect daemon\nexec /bin/daemon")]);
+    let tok = t.start("d", &[]);
+    t.exit("d", Main, Exited(3));
+    assert_eq!(error(t.reply(tok)), "Job failed to start: d");
+    let stopped =
+        t.e.take_events()
+            .into_iter()
+            .find(|(n, _)| n == "stopped")
+            .unwrap()
+            .1;
+    assert_eq!(get(&stopped, "PROCESS"), Some("main"));
+    assert_eq!(get(&stopped, "EXIT_STATUS"), Some("3"));
+}
+
+#[test]
+fn expect_daemon_waits_for_the_intermediate_to_exit() {
+    let mut t = T::new(&[("d", "expect daemon\nexec /bin/daemon")]);
+    let tok = t.start("d", &[]);
+    let id = inst_of(&t, "d");
+    // The launcher exits leaving the intermediate (older) and the daemon.
+    t.h.procs.insert(id, vec![600, 601]);
+    t.exit("d", Main, Exited(0));
+    assert!(t.reply(tok).is_none(), "the intermediate is still there");
+    t.h.procs.insert(id, vec![601]);
+    assert!(t.e.exited(600, Exited(0), &mut t.h));
+    assert_eq!(ok_instances(t.reply(tok)), ["d start/running, process 601"]);
+}
+
+#[test]
+fn a_wrong_fork_count_settles_instead_of_sticking() {
+    // One fork too many: after the settle time the oldest process left is the main one.
+    let mut t = T::new(&[("d", "expect fork 3\nexec /bin/daemon")]);
+    let tok = t.start("d", &[]);
+    let id = inst_of(&t, "d");
+    t.h.procs.insert(id, vec![700]);
+    t.exit("d", Main, Exited(0));
+    assert!(t.reply(tok).is_none());
+    t.advance(SETTLE_MS);
+    assert_eq!(ok_instances(t.reply(tok)), ["d start/running, process 700"]);
+
+    // A foreground daemon under `expect daemon`: the launcher becomes the main process after
+    // the start timeout.
+    let mut t = T::new(&[("f", "expect daemon\nstart timeout 3\nexec /bin/fg")]);
+    let tok = t.start("f", &[]);
+    t.advance(2999);
+    assert!(t.reply(tok).is_none());
+    t.advance(1);
+    let pid = t.pid("f", Main);
+    assert_eq!(
+        ok_instances(t.reply(tok)),
+        [format!("f start/running, process {pid}")]
+    );
+
+    // Nothing left behind: a clear failure.
+    let mut t = T::new(&[("g", "expect fork\nexec /bin/gone")]);
+    let tok = t.start("g", &[]);
+    t.exit("g", Main, Exited(0));
+    t.advance(SETTLE_MS);
+    assert_eq!(error(t.reply(tok)), "Job failed to start: g");
+}
+
+#[test]
+fn stop_from_spawned_and_stop_waits_for_every_process() {
+    let mut t = T::new(&[("d", "expect fork\nexec /bin/daemon\nkill timeout 2")]);
+    t.start("d", &[]);
+    let id = inst_of(&t, "d");
+    // Stopped while the launcher still runs: it is signalled, and the job ends.
+    t.h.procs.insert(id, vec![t.pid("d", Main)]);
+    let tok = t.stop("d", &[]);
+    assert_eq!(t.h.signals, [(t.pid("d", Main), Signal::TERM)]);
+    t.h.procs.insert(id, vec![]);
+    t.exit("d", Main, Signaled(15));
+    assert_eq!(ok_instances(t.reply(tok)), ["d stop/waiting"]);
+
+    // Running with helpers: every process is signalled; stopped only when none is left.
+    let mut t = T::new(&[("s", "exec /bin/s\nkill timeout 2")]);
+    t.start("s", &[]);
+    let id = inst_of(&t, "s");
+    let main = t.pid("s", Main);
+    t.h.procs.insert(id, vec![main, 900, 901]);
+    let tok = t.stop("s", &[]);
+    assert_eq!(
+        t.h.signals,
+        [
+            (main, Signal::TERM),
+            (900, Signal::TERM),
+            (901, Signal::TERM)
+        ]
+    );
+    t.h.procs.insert(id, vec![901]);
+    t.exit("s", Main, Signaled(15));
+    assert!(t.e.exited(900, Signaled(15), &mut t.h));
+    assert!(t.reply(tok).is_none(), "901 is still there");
+    t.advance(2000);
+    assert_eq!(t.h.killed, [id]);
+    t.h.procs.insert(id, vec![]);
+    t.e.after_reap(&mut t.h);
+    assert_eq!(ok_instances(t.reply(tok)), ["s stop/waiting"]);
+}
+
+#[test]
+fn main_dying_kills_the_rest_then_respawns() {
+    let mut t = T::new(&[("r", "respawn\nexec /bin/r")]);
+    t.start("r", &[]);
+    let id = inst_of(&t, "r");
+    t.h.procs.insert(id, vec![950]);
+    t.exit("r", Main, Exited(1));
+    assert_eq!(t.h.signals, [(950, Signal::TERM)]);
+    assert_eq!(
+        t.spawns("r", Main),
+        1,
+        "not respawned while a process is left"
+    );
+    t.h.procs.insert(id, vec![]);
+    assert!(t.e.exited(950, Signaled(15), &mut t.h));
+    assert_eq!(t.spawns("r", Main), 2);
+}
+
+#[test]
+fn expect_stop_is_ready_when_the_process_stops_itself() {
+    let mut t = T::new(&[("s", "expect stop\nexec /bin/s")]);
+    let tok = t.start("s", &[]);
+    assert!(t.reply(tok).is_none());
+    let pid = t.pid("s", Main);
+    t.e.stopped(pid, &mut t.h);
+    assert_eq!(t.h.signals, [(pid, Signal(18))]);
+    assert_eq!(
+        ok_instances(t.reply(tok)),
+        [format!("s start/running, process {pid}")]
+    );
+}
+
+#[test]
+fn deadlines_cover_exit_tracking() {
+    let mut t = T::new(&[("f", "expect daemon\nstart timeout 3\nexec /bin/fg")]);
+    t.start("f", &[]);
+    assert_eq!(t.e.next_deadline(), Some(3000));
+    let mut t = T::new(&[("d", "expect fork 2\nexec /bin/d")]);
+    t.start("d", &[]);
+    let id = inst_of(&t, "d");
+    t.h.procs.insert(id, vec![10]);
+    t.advance(100);
+    t.exit("d", Main, Exited(0));
+    assert_eq!(t.e.next_deadline(), Some(100 + SETTLE_MS));
 }

@@ -80,6 +80,9 @@ pub enum Command {
         instance: Option<String>,
         #[serde(default)]
         env: Vec<String>,
+        /// Also every live process of each instance, with its command line.
+        #[serde(default)]
+        all: bool,
     },
     /// Every job and instance.
     List,
@@ -162,6 +165,19 @@ pub struct InstanceStatus {
     /// Notes a user should see (`console log` not captured yet, and the like).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// Every PID the instance has had, by process type, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<ProcessStatus>,
+    /// With `status --all`: every live process of the instance (its cgroup), oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<Member>,
+}
+
+/// A live process of an instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    pub pid: u32,
+    pub command: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -191,6 +207,9 @@ impl InstanceStatus {
         }
         for p in self.processes.iter().filter(|p| p.kind != "main") {
             s.push_str(&format!("\n\t{} process {}", p.kind, p.pid));
+        }
+        for m in &self.members {
+            s.push_str(&format!("\n\t{} {}", m.pid, m.command));
         }
         s
     }
@@ -282,6 +301,8 @@ mod tests {
                 },
             ],
             notes: vec![],
+            history: vec![],
+            members: vec![],
         };
         assert_eq!(
             s.upstart_line(),

@@ -26,6 +26,21 @@ pub fn start_time(pid: u32) -> Option<u64> {
     stat_fields(pid)?.get(19)?.parse().ok()
 }
 
+/// The command line, arguments joined by spaces.
+pub fn cmdline(pid: u32) -> Option<String> {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let text: Vec<String> = raw
+        .split(|b| *b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    if text.is_empty() {
+        // Kernel threads and zombies have no command line; their name will do.
+        return comm(pid).map(|c| format!("[{c}]"));
+    }
+    Some(text.join(" "))
+}
+
 /// The process name (/proc/PID/comm, without the trailing newline).
 pub fn comm(pid: u32) -> Option<String> {
     let text = fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;

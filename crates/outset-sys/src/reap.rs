@@ -57,6 +57,74 @@ pub fn reap_all() -> Vec<(u32, ChildEvent)> {
     }
 }
 
+/// The next child with a status change, left unreaped (`waitid` with WNOWAIT), so its
+/// `/proc` entry can still be read.
+fn peek() -> Option<u32> {
+    loop {
+        // SAFETY: zeroed siginfo_t is a valid value for waitid to fill in.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: waitid writes only to `info`, a valid local.
+        let r = unsafe {
+            libc::waitid(
+                libc::P_ALL,
+                0,
+                &mut info,
+                libc::WEXITED | libc::WSTOPPED | libc::WNOHANG | libc::WNOWAIT | libc::__WALL,
+            )
+        };
+        if r < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+            continue;
+        }
+        if r < 0 {
+            return None;
+        }
+        // SAFETY: waitid filled `info` for a child event (si_pid is 0 when there was none).
+        let pid = unsafe { info.si_pid() };
+        return u32::try_from(pid).ok().filter(|p| *p > 0);
+    }
+}
+
+/// The cgroup v2 path (`0::/path`) of a live or zombie process.
+pub fn cgroup_of(pid: u32) -> Option<String> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .map(str::to_string)
+}
+
+/// Like [`reap_all`], but reads each child's cgroup before reaping it, so an exit can be
+/// told to the job it belonged to even when the process was not one the caller knew.
+pub fn reap_all_with_cgroup() -> Vec<(u32, ChildEvent, Option<String>)> {
+    let mut out = Vec::new();
+    while let Some(pid) = peek() {
+        let cgroup = cgroup_of(pid);
+        let mut status = 0;
+        let Ok(raw) = i32::try_from(pid) else {
+            break;
+        };
+        // SAFETY: waitpid writes only to `status`, a valid local.
+        let r = unsafe {
+            libc::waitpid(
+                raw,
+                &mut status,
+                libc::WNOHANG | libc::WUNTRACED | libc::__WALL,
+            )
+        };
+        if r <= 0 {
+            if r < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            break;
+        }
+        if let Some(ev) = decode_status(status) {
+            out.push((pid, ev, cgroup));
+        }
+    }
+    // Anything peek could not see (it never misses, but never leave a zombie behind).
+    out.extend(reap_all().into_iter().map(|(p, e)| (p, e, None)));
+    out
+}
+
 /// Makes orphaned descendants re-parent to this process instead of PID 1,
 /// so a non-PID-1 supervisor can still reap daemonised jobs.
 pub fn set_child_subreaper() -> io::Result<()> {

@@ -1,0 +1,249 @@
+//! Exact process tracking with real processes: exit tracking for forking daemons, the main
+//! PID, every process of a job, and a stop that always ends.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn daemon(setup: impl FnOnce(&TestDaemon)) -> Option<TestDaemon> {
+    let mount = require_root_cgroup2()?;
+    let mut d = TestDaemon::new(&mount);
+    setup(&d);
+    d.start(&["--no-startup-event"]);
+    Some(d)
+}
+
+/// The pid a fake daemon wrote to its pid file.
+fn pidfile(d: &TestDaemon, rel: &str) -> u32 {
+    d.wait_file(rel).trim().parse().unwrap()
+}
+
+/// Stops `job` and checks that nothing of it is left in its cgroup.
+fn stop_leaves_nothing(d: &TestDaemon, job: &str) {
+    let out = d.ctl_ok(&["stop", job]);
+    assert!(out.contains("stop/waiting"), "{out}");
+    d.wait_for(
+        &format!("{job}'s cgroup to empty"),
+        Duration::from_secs(10),
+        || d.cgroup_pids().is_empty(),
+    );
+}
+
+#[test]
+fn expect_fork_and_daemon_track_the_daemon_not_the_launcher() {
+    let Some(d) = daemon(|d| {
+        let p = d.dir.path().display().to_string();
+        d.write_job(
+            "f1",
+            &format!("expect fork\nexec {TESTD} --forks 1 --pidfile {p}/f1.pid\n"),
+        );
+        d.write_job(
+            "f2",
+            &format!("expect daemon\nexec {TESTD} --forks 2 --pidfile {p}/f2.pid\n"),
+        );
+        d.write_job(
+            "f3",
+            &format!("expect fork 3\nexec {TESTD} --forks 3 --helper --pidfile {p}/f3.pid\n"),
+        );
+    }) else {
+        return;
+    };
+    for job in ["f1", "f2", "f3"] {
+        let out = d.ctl_ok(&["start", job]);
+        let main = main_pid(&out).unwrap();
+        assert_eq!(main, pidfile(&d, &format!("{job}.pid")), "{job}: {out}");
+        assert!(pid_alive(main));
+        stop_leaves_nothing(&d, job);
+        assert!(!pid_alive(main));
+    }
+}
+
+#[test]
+fn expect_fork_with_a_script_that_runs_helpers_first() {
+    let Some(d) = daemon(|d| {
+        let p = d.dir.path().display().to_string();
+        d.write_job(
+            "scripted",
+            &format!(
+                "expect fork\nscript\n  mkdir -p {p}/made\n  x=$(echo hi)\n  (echo sub > {p}/sub.out)\n  \
+                 bash -c 'true'\n  exec {TESTD} --forks 1 --pidfile {p}/scripted.pid\nend script\n"
+            ),
+        );
+    }) else {
+        return;
+    };
+    let out = d.ctl_ok(&["start", "scripted"]);
+    assert_eq!(main_pid(&out), Some(pidfile(&d, "scripted.pid")), "{out}");
+    stop_leaves_nothing(&d, "scripted");
+}
+
+#[test]
+fn started_waits_for_a_waiting_parent_and_a_failing_parent_fails() {
+    let Some(d) = daemon(|d| {
+        let p = d.dir.path().display().to_string();
+        d.write_job(
+            "patient",
+            &format!("expect fork\nexec {TESTD} --forks 1 --parent-wait-ms 2000 --pidfile {p}/patient.pid\n"),
+        );
+        d.write_job(
+            "failing",
+            &format!("expect fork\nexec {TESTD} --forks 1 --parent-exit 3\n"),
+        );
+        d.write_job(
+            "watch",
+            &format!(
+                "start on stopped failing\ntask\nexec sh -c 'echo $RESULT $PROCESS $EXIT_STATUS > {p}/failing.stopped'\n"
+            ),
+        );
+    }) else {
+        return;
+    };
+    let t = Instant::now();
+    let out = d.ctl_ok(&["start", "patient"]);
+    assert!(
+        t.elapsed() >= Duration::from_millis(1900),
+        "running before the parent exited"
+    );
+    assert_eq!(main_pid(&out), Some(pidfile(&d, "patient.pid")));
+    let out = d.ctl(&["start", "failing"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(d.wait_file("failing.stopped"), "failed main 3\n");
+    d.wait_for(
+        "failing's daemon to be killed",
+        Duration::from_secs(10),
+        || d.status(&["failing"]).contains("stop/waiting"),
+    );
+    stop_leaves_nothing(&d, "patient");
+}
+
+#[test]
+fn wrong_fork_counts_and_foreground_daemons_never_stick() {
+    let Some(d) = daemon(|d| {
+        let p = d.dir.path().display().to_string();
+        // One fork too many, one too few, and a daemon kept in the foreground.
+        d.write_job(
+            "high",
+            &format!("expect fork 2\nexec {TESTD} --forks 1 --pidfile {p}/high.pid\n"),
+        );
+        d.write_job(
+            "low",
+            &format!("expect fork\nexec {TESTD} --forks 2 --pidfile {p}/low.pid\n"),
+        );
+        d.write_job(
+            "fg",
+            &format!("expect daemon\nstart timeout 1\nexec {TESTD} --pidfile {p}/fg.pid\n"),
+        );
+    }) else {
+        return;
+    };
+    for job in ["high", "low", "fg"] {
+        let out = d.ctl_ok(&["start", job]);
+        let daemon_pid = pidfile(&d, &format!("{job}.pid"));
+        d.wait_for(&format!("{job}'s main PID"), Duration::from_secs(5), || {
+            main_pid(&d.status(&[job])) == Some(daemon_pid)
+        });
+        assert!(d.status(&[job]).contains("start/running"), "{job}: {out}");
+        stop_leaves_nothing(&d, job);
+    }
+}
+
+#[test]
+fn stop_ends_escapees_and_hundreds_of_processes() {
+    let Some(d) = daemon(|d| {
+        d.write_job("escaper", &format!("exec {TESTD} --escape\n"));
+        d.write_job("many", &format!("exec {TESTD} --children 200\n"));
+        d.write_job(
+            "stubborn",
+            &format!("kill timeout 1\nexec {TESTD} --ignore-term --children 3\n"),
+        );
+    }) else {
+        return;
+    };
+    for job in ["escaper", "many", "stubborn"] {
+        d.ctl_ok(&["start", job]);
+        let want = if job == "many" { 201 } else { 2 };
+        d.wait_for(
+            &format!("{job}'s processes"),
+            Duration::from_secs(10),
+            || d.cgroup_pids().len() >= want,
+        );
+        let all = d.ctl_ok(&["status", "--all", job]);
+        assert!(all.lines().count() > want, "{job}: {all}");
+        let t = Instant::now();
+        stop_leaves_nothing(&d, job);
+        // kill timeout + 1 s at most.
+        assert!(t.elapsed() < Duration::from_secs(3), "{job}");
+    }
+}
+
+#[test]
+fn jobs_that_use_ptrace_are_tracked() {
+    if which("strace").is_none() || which("gdb").is_none() {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "strace and gdb must be installed"
+        );
+        eprintln!("SKIP: strace or gdb missing");
+        return;
+    }
+    let Some(d) = daemon(|d| {
+        d.write_job("traced", "exec strace -f -o /dev/null sleep 1000\n");
+        d.write_job("debugged", "exec gdb -batch -ex run --args sleep 1000\n");
+    }) else {
+        return;
+    };
+    for job in ["traced", "debugged"] {
+        d.ctl_ok(&["start", job]);
+        d.wait_for(&format!("{job}'s sleep"), Duration::from_secs(20), || {
+            let all = d.ctl_ok(&["status", "--all", job]);
+            all.contains("sleep 1000") && all.lines().count() >= 3
+        });
+        assert!(d.status(&[job]).contains("start/running"));
+        stop_leaves_nothing(&d, job);
+    }
+}
+
+#[test]
+fn status_all_and_history_show_every_pid() {
+    let Some(d) = daemon(|d| {
+        d.write_job(
+            "hist",
+            &format!("respawn\npre-start exec true\nexec {TESTD} --children 2 --exit-after-ms 300 --exit-code 1\n"),
+        );
+    }) else {
+        return;
+    };
+    d.ctl_ok(&["start", "hist"]);
+    d.wait_for("a respawn", Duration::from_secs(10), || {
+        let v: serde_json::Value =
+            serde_json::from_str(&d.ctl_ok(&["--json", "status", "hist"])).unwrap();
+        v[0]["history"]
+            .as_array()
+            .is_some_and(|h| h.iter().filter(|p| p["kind"] == "main").count() >= 2)
+    });
+    let v: serde_json::Value =
+        serde_json::from_str(&d.ctl_ok(&["--json", "status", "--all", "hist"])).unwrap();
+    let history = v[0]["history"].as_array().unwrap();
+    assert!(history.iter().any(|p| p["kind"] == "pre-start"), "{v}");
+    let members = v[0]["members"].as_array().unwrap();
+    assert!(members.len() >= 3, "{v}");
+    assert!(
+        members
+            .iter()
+            .all(|m| m["command"].as_str().unwrap().contains("outset-testd")),
+        "{v}"
+    );
+    d.ctl_ok(&["stop", "hist"]);
+}
+
+fn which(cmd: &str) -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| std::path::Path::new(d).join(cmd))
+        .find(|p| p.is_file())
+}
