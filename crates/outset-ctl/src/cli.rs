@@ -79,4 +79,22 @@ pub enum Command {
     Reexec,
     /// Print the client's version and, if it answers, the daemon's.
     Version,
+    /// Run a command under ptrace, print its forks, execs and exits, and recommend the
+    /// `expect` stanza that matches how it starts (needs ptrace; root for a cgroup).
+    Trace {
+        /// Give up after SECS even if processes are still busy.
+        #[arg(long, value_name = "SECS", default_value_t = 5.0)]
+        timeout: f64,
+        /// Leave the processes the command left running instead of killing them.
+        #[arg(long)]
+        keep: bool,
+        /// The command and its arguments (after `--`).
+        #[arg(
+            required = true,
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "CMD"
+        )]
+        command: Vec<String>,
+    },
 }

@@ -61,11 +61,11 @@ fn socket_for(user: bool, uid: Option<u32>, runtime_dir: Option<OsString>) -> Pa
     if !user && uid == 0 {
         return PathBuf::from("/run/outset/control");
     }
-    let base = runtime_dir
-        .filter(|d| !d.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(format!("/run/user/{uid}")));
-    base.join("outset/control")
+    // The daemon's own choice (outset-daemon's paths.rs): the runtime dir, else /tmp.
+    match runtime_dir.filter(|d| !d.is_empty()) {
+        Some(dir) => PathBuf::from(dir).join("outset/control"),
+        None => PathBuf::from(format!("/tmp/outset-{uid}/control")),
+    }
 }
 
 #[cfg(test)]
@@ -88,11 +88,11 @@ mod tests {
         );
         assert_eq!(
             socket_for(false, Some(1000), None),
-            Path::new("/run/user/1000/outset/control")
+            Path::new("/tmp/outset-1000/control")
         );
         assert_eq!(
             socket_for(true, Some(1000), Some("".into())),
-            Path::new("/run/user/1000/outset/control")
+            Path::new("/tmp/outset-1000/control")
         );
     }
 

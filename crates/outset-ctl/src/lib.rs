@@ -4,6 +4,7 @@ mod argv0;
 pub mod check_config;
 mod cli;
 pub mod client;
+pub mod trace;
 mod verbs;
 
 use std::ffi::OsString;
@@ -57,6 +58,19 @@ pub fn run_with(args: Vec<OsString>, out: &mut dyn Write, err: &mut dyn Write) -
     match verbs::plan(cli.command, !cli.no_wait) {
         verbs::Plan::Remote(cmd) => verbs::run_remote(&socket, cmd, cli.json, &mut io),
         verbs::Plan::CheckConfig { paths, show } => check_config::run(&paths, show, io.out, io.err),
+        verbs::Plan::Trace {
+            argv,
+            timeout,
+            keep,
+        } => {
+            let args = trace::TraceArgs {
+                argv,
+                timeout,
+                keep,
+                json: cli.json,
+            };
+            trace::run(&args, io.out, io.err, &prog)
+        }
         verbs::Plan::Version => verbs::run_version(&socket, cli.json, io.out),
         verbs::Plan::NotImplemented(verb) => {
             verbs::fail(&mut io, &format!("{verb}: not implemented yet"))

@@ -17,6 +17,12 @@ pub enum Plan {
         show: bool,
     },
     Version,
+    /// `trace`: runs locally, no daemon involved.
+    Trace {
+        argv: Vec<String>,
+        timeout: std::time::Duration,
+        keep: bool,
+    },
     /// Verbs Upstart has that outset's protocol does not carry yet.
     NotImplemented(&'static str),
     /// The command line lacks something; the message says what.
@@ -93,6 +99,20 @@ pub fn plan(cmd: Command, wait: bool) -> Plan {
         Command::ShowConfig { job } => Proto::ShowConfig { job },
         Command::CheckConfig { show, paths } => return Plan::CheckConfig { paths, show },
         Command::Version => return Plan::Version,
+        Command::Trace {
+            timeout,
+            keep,
+            command,
+        } => {
+            return match std::time::Duration::try_from_secs_f64(timeout) {
+                Ok(timeout) => Plan::Trace {
+                    argv: command,
+                    timeout,
+                    keep,
+                },
+                Err(_) => Plan::Usage(format!("--timeout: bad number of seconds {timeout}")),
+            };
+        }
         Command::Log { .. } => return Plan::NotImplemented("log"),
         Command::Reexec => return Plan::NotImplemented("reexec"),
     };

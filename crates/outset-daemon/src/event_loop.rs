@@ -4,7 +4,8 @@
 use std::os::fd::AsFd;
 use std::time::Instant;
 
-use outset_engine::{Engine, ExitStatus, Millis, ReplyToken};
+use outset_engine::{Engine, ExitStatus, InstanceId, Millis, ReplyToken};
+use outset_job::{ListenAddr, ReadySource};
 use outset_proto::{Command, Response};
 use outset_sys::inotify::Inotify;
 use outset_sys::poll::Poller;
@@ -21,6 +22,11 @@ const TOKEN_LISTENER: u64 = 2;
 const TOKEN_INOTIFY: u64 = 3;
 /// Connection tokens start here.
 const TOKEN_CONN0: u64 = 1 << 32;
+/// Notify socket tokens: this plus the instance id.
+const TOKEN_NOTIFY0: u64 = 1 << 48;
+/// How often readiness sources are checked while a job waits for them (never when none
+/// does).
+const SOURCE_POLL: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// Signal numbers (the same on every architecture outset supports).
 pub mod sig {
@@ -150,12 +156,16 @@ impl Daemon {
                 log::info!("every job has stopped; exiting");
                 return 0;
             }
+            self.watch_new_notify_sockets();
+            let sources_pending = !self.engine.pending_sources().is_empty();
             let mut timeout = self.engine.next_deadline().map(|d| {
                 std::time::Duration::from_millis(d.saturating_sub(self.now()).saturating_add(1))
             });
             // Cleanup waits for a moment with nothing else to do.
             if self.host.tracker.has_retired() || self.busy {
                 timeout = Some(std::time::Duration::ZERO);
+            } else if sources_pending {
+                timeout = Some(timeout.map_or(SOURCE_POLL, |t| t.min(SOURCE_POLL)));
             } else if self.host.tracker.any_retired() {
                 // A cgroup that could not go yet is tried again shortly.
                 let retry = std::time::Duration::from_millis(50);
@@ -171,6 +181,7 @@ impl Daemon {
                     TOKEN_SIGNALS => self.on_signals(),
                     TOKEN_LISTENER => self.on_accept(),
                     TOKEN_INOTIFY => self.on_inotify(),
+                    t if t >= TOKEN_NOTIFY0 => self.on_notify(InstanceId(t - TOKEN_NOTIFY0)),
                     t if t >= TOKEN_CONN0 => self.on_conn(t),
                     _ => {}
                 }
@@ -180,6 +191,9 @@ impl Daemon {
                 self.engine.tick(&mut self.host);
             }
             self.sweep_conns();
+            if sources_pending {
+                self.check_sources();
+            }
             if ready.is_empty() && self.host.tracker.has_retired() {
                 self.host.tracker.sweep(32);
             } else if ready.is_empty() && self.busy {
@@ -223,6 +237,69 @@ impl Daemon {
         }
         if reap {
             self.reap();
+        }
+    }
+
+    fn watch_new_notify_sockets(&mut self) {
+        for id in std::mem::take(&mut self.host.new_notify) {
+            if let Some(s) = self.host.notify.get(&id)
+                && let Err(e) = self.poller.add(s.as_fd(), TOKEN_NOTIFY0 + id.0)
+            {
+                log::error!("watching a notify socket: {e}");
+            }
+        }
+    }
+
+    /// sd_notify messages for an instance; only its own processes are heard.
+    fn on_notify(&mut self, id: InstanceId) {
+        self.tick_clock();
+        loop {
+            let Some(socket) = self.host.notify.get(&id) else {
+                return;
+            };
+            match socket.recv() {
+                Ok(Some(d)) => {
+                    let ours = self.host.tracker.processes(id).contains(&d.pid);
+                    if !ours {
+                        log::warn!(
+                            "notify message from process {} (uid {}), which is not part of the job; ignored",
+                            d.pid,
+                            d.uid
+                        );
+                        continue;
+                    }
+                    self.engine.notify(id, d.uid, &d.text, &mut self.host);
+                }
+                Ok(None) => return,
+                Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                    log::warn!("{e}");
+                }
+                Err(e) => {
+                    log::error!("reading a notify socket: {e}");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Checks the readiness sources jobs wait for (bounded polling, only while one waits).
+    fn check_sources(&mut self) {
+        self.tick_clock();
+        for (id, src) in self.engine.pending_sources() {
+            let ok = match &src {
+                ReadySource::File(path) => std::path::Path::new(path).exists(),
+                ReadySource::Listening(addr) => {
+                    let pids = self.host.tracker.processes(id);
+                    outset_sys::net::held_by(&listen_spec(addr), &pids)
+                }
+                ReadySource::Dbus(name) => {
+                    log::debug!("dbus readiness ({name}) is not supported yet; it never holds");
+                    false
+                }
+            };
+            if ok {
+                self.engine.source_state(id, &src, true, &mut self.host);
+            }
         }
     }
 
@@ -465,5 +542,22 @@ impl Daemon {
                 self.engine.command(cmd, token, &mut self.host);
             }
         }
+    }
+}
+
+/// `listening …` as the Linux layer looks for it; a host name that is not an address
+/// matches any local address.
+fn listen_spec(addr: &ListenAddr) -> outset_sys::net::Listen {
+    let ip = |a: &Option<String>| a.as_deref().and_then(|a| a.parse().ok());
+    match addr {
+        ListenAddr::Tcp { addr, port } => outset_sys::net::Listen::Tcp {
+            addr: ip(addr),
+            port: *port,
+        },
+        ListenAddr::Udp { addr, port } => outset_sys::net::Listen::Udp {
+            addr: ip(addr),
+            port: *port,
+        },
+        ListenAddr::Unix(path) => outset_sys::net::Listen::Unix(path.clone()),
     }
 }

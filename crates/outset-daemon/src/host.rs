@@ -13,6 +13,10 @@ use crate::tracker::Tracker;
 
 pub struct Host {
     pub tracker: Tracker,
+    /// Each `expect notify` instance's NOTIFY_SOCKET.
+    pub notify: HashMap<InstanceId, outset_sys::notify::NotifySocket>,
+    /// Notify sockets made since the loop last looked (it adds them to its poller).
+    pub new_notify: Vec<InstanceId>,
     pub user_mode: bool,
     /// Open control connections by epoll token.
     pub conns: HashMap<u64, Conn>,
@@ -24,6 +28,8 @@ impl Host {
     pub fn new(tracker: Tracker, user_mode: bool) -> Host {
         Host {
             tracker,
+            notify: HashMap::new(),
+            new_notify: Vec::new(),
             user_mode,
             conns: HashMap::new(),
             routes: HashMap::new(),
@@ -57,6 +63,24 @@ impl Effects for Host {
             log::warn!("{}: {e}; tracking by process group", spec.job);
         }
         let cgroup = self.tracker.cgroup_path(inst).map(|p| p.to_path_buf());
+        let mut with_socket;
+        let spec = if spec.notify {
+            // Made before the fork, so the job can never send before it exists.
+            if let std::collections::hash_map::Entry::Vacant(slot) = self.notify.entry(inst) {
+                let name = format!("outset/{}/notify/{}", outset_sys::process::pid(), inst.0);
+                let socket = outset_sys::notify::NotifySocket::bind_abstract(&name)
+                    .map_err(|e| format!("notify socket: {e}"))?;
+                slot.insert(socket);
+                self.new_notify.push(inst);
+            }
+            with_socket = spec.clone();
+            if let Some(s) = self.notify.get(&inst) {
+                with_socket.env.push(("NOTIFY_SOCKET".into(), s.address()));
+            }
+            &with_socket
+        } else {
+            spec
+        };
         let spawned = spawn::spawn(spec, cgroup.as_deref(), self.user_mode)?;
         // A pidfd per job process would make every later spawn copy and close it; the
         // tracker opens one whenever it signals (see tracker.rs).
@@ -76,6 +100,8 @@ impl Effects for Host {
     }
 
     fn instance_removed(&mut self, inst: InstanceId) {
+        // Closing the socket also takes it out of the poller.
+        self.notify.remove(&inst);
         self.tracker.remove(inst);
     }
 

@@ -9,7 +9,7 @@
 
 use outset_job::expand::expand_env;
 use outset_job::fnmatch::fnmatch;
-use outset_job::{Arg, EventMatch, Expr};
+use outset_job::{Arg, EventMatch, Expr, ReadySource};
 
 use crate::types::{Env, EventId};
 
@@ -152,6 +152,86 @@ impl Condition {
         let ids = self.latched_events();
         self.latched.iter_mut().for_each(|l| *l = None);
         ids
+    }
+
+    /// For `ready on`: latches the event on the operands it matches (nothing is blocked:
+    /// readiness never holds an event back). Returns whether anything matched.
+    pub fn latch(&mut self, name: &str, env: &Env, expand: Option<&Env>) -> bool {
+        if !self.mentions(name) {
+            return false;
+        }
+        let mut ops = Vec::new();
+        operands(&self.expr, &mut ops);
+        let mut any = false;
+        for (i, op) in ops.iter().enumerate() {
+            if matches(op, name, env, expand) {
+                any = true;
+                self.latched[i] = Some(Matched {
+                    name: name.to_string(),
+                    env: env.clone(),
+                    event: None,
+                });
+            }
+        }
+        any
+    }
+
+    /// For `ready on`: whether the expression holds, given latched events, job states and
+    /// the state of each readiness source.
+    pub fn holds(
+        &self,
+        expand: Option<&Env>,
+        states: &dyn JobStates,
+        source: &dyn Fn(&ReadySource) -> bool,
+    ) -> bool {
+        let mut index = 0;
+        self.holds_at(&self.expr, &mut index, expand, states, source)
+    }
+
+    fn holds_at(
+        &self,
+        e: &Expr,
+        index: &mut usize,
+        expand: Option<&Env>,
+        states: &dyn JobStates,
+        source: &dyn Fn(&ReadySource) -> bool,
+    ) -> bool {
+        match e {
+            Expr::And(a, b) => {
+                let l = self.holds_at(a, index, expand, states, source);
+                let r = self.holds_at(b, index, expand, states, source);
+                l && r
+            }
+            Expr::Or(a, b) => {
+                let l = self.holds_at(a, index, expand, states, source);
+                let r = self.holds_at(b, index, expand, states, source);
+                l || r
+            }
+            Expr::Event(op) => {
+                let i = *index;
+                *index += 1;
+                matches!(self.latched.get(i), Some(Some(_)))
+                    || (is_job_state_operand(op) && states.in_state(op, expand).is_some())
+            }
+            Expr::Ready(src) => source(src),
+        }
+    }
+
+    /// The readiness sources the expression names.
+    pub fn sources(&self) -> Vec<ReadySource> {
+        fn walk(e: &Expr, out: &mut Vec<ReadySource>) {
+            match e {
+                Expr::And(a, b) | Expr::Or(a, b) => {
+                    walk(a, out);
+                    walk(b, out);
+                }
+                Expr::Ready(s) => out.push(s.clone()),
+                Expr::Event(_) => {}
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.expr, &mut out);
+        out
     }
 
     /// Offers the event `id` to the condition.

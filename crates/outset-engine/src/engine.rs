@@ -7,7 +7,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::rc::Rc;
 
 use outset_job::expand::expand_env;
-use outset_job::{EventMatch, ExitCode, Expect, JobConfig, ProcessKind, RespawnLimit, Signal};
+use outset_job::{
+    EventMatch, ExitCode, Expect, JobConfig, ProcessKind, ReadySource, RespawnLimit, Signal,
+};
 use outset_proto::{Body, Command, InstanceStatus, JobText, Member, ProcessStatus, Response};
 
 use crate::condition::{Condition, JobStates, Matched, matches};
@@ -51,6 +53,8 @@ struct RunEnd {
 struct Await {
     /// `expect stop`: up when the main process stops itself instead.
     stop: bool,
+    /// `expect notify`: up when the job sends READY=1.
+    notify: bool,
     needed: u32,
     seen: u32,
     settle: Option<Millis>,
@@ -94,6 +98,18 @@ struct Instance {
     draining: bool,
     /// When the main process was chosen from a launch chain's survivors.
     selected_at: Option<Millis>,
+    /// `ready on`, with its latched events.
+    ready: Option<Condition>,
+    /// Up (expect resolved) but waiting for `ready on` to hold.
+    readying: bool,
+    /// The readiness sources and their last known state.
+    sources: Vec<(ReadySource, bool)>,
+    /// A job not ready by then fails (`start timeout`).
+    start_deadline: Option<Millis>,
+    /// `watchdog`: the next WATCHDOG=1 is due by then.
+    watchdog_deadline: Option<Millis>,
+    /// The last STATUS= the job sent.
+    notify_status: Option<String>,
     /// The last job event this instance emitted, for level-triggered operands.
     last_event: Option<(String, Env)>,
 }
@@ -299,7 +315,14 @@ impl Engine {
     pub fn next_deadline(&self) -> Option<Millis> {
         self.instances
             .values()
-            .flat_map(|i| [i.kill_deadline, i.awaiting.and_then(|a| a.settle)])
+            .flat_map(|i| {
+                [
+                    i.kill_deadline,
+                    i.awaiting.and_then(|a| a.settle),
+                    i.start_deadline,
+                    i.watchdog_deadline,
+                ]
+            })
             .flatten()
             .min()
     }
@@ -526,6 +549,24 @@ impl Engine {
                 self.unblock(e, false);
             }
         }
+        let readying: Vec<InstanceId> = self
+            .instances
+            .iter()
+            .filter(|(_, i)| i.ready.as_ref().is_some_and(|c| c.mentions(&name)))
+            .map(|(id, _)| *id)
+            .collect();
+        for inst_id in readying {
+            let expand = self
+                .instances
+                .get(&inst_id)
+                .map(|i| full_env(&self.opts.base_env, &i.env));
+            if let Some(inst) = self.instances.get_mut(&inst_id)
+                && let Some(cond) = inst.ready.as_mut()
+                && cond.latch(&name, &env, expand.as_ref())
+            {
+                self.recheck_ready(inst_id);
+            }
+        }
         let jobs: Vec<String> = self.start_index.get(&name).cloned().unwrap_or_default();
         for job in jobs {
             let Some(class) = self.classes.get_mut(&job) else {
@@ -699,6 +740,14 @@ impl Engine {
         }
         let id = InstanceId(self.id());
         let stop_on = config.stop_on.clone().map(Condition::new);
+        let ready = config.ready_on.clone().map(Condition::new);
+        let sources: Vec<(ReadySource, bool)> = ready
+            .as_ref()
+            .map(|c| c.sources())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|s| (s, false))
+            .collect();
         self.instances.insert(
             id,
             Instance {
@@ -722,6 +771,12 @@ impl Engine {
                 awaiting: None,
                 draining: false,
                 selected_at: None,
+                sources,
+                ready,
+                readying: false,
+                start_deadline: None,
+                watchdog_deadline: None,
+                notify_status: None,
                 last_event: None,
             },
         );
@@ -747,9 +802,12 @@ impl Engine {
             (State::Waiting, Goal::Start) => Some(State::Starting),
             (State::Running, Goal::Stop) => Some(next_state(State::Running, Goal::Stop)),
             (State::Spawned, Goal::Stop)
-                if inst.awaiting.is_some() || !inst.pids.contains_key(&ProcessKind::Main) =>
+                if inst.awaiting.is_some()
+                    || inst.readying
+                    || !inst.pids.contains_key(&ProcessKind::Main) =>
             {
                 inst.awaiting = None;
+                inst.readying = false;
                 Some(State::Stopping)
             }
             _ => None,
@@ -844,6 +902,16 @@ impl Engine {
         if matches!(kind, ProcessKind::PreStop | ProcessKind::PostStop) {
             env_merge(&mut env, &inst.stop_env);
         }
+        if kind == ProcessKind::Main
+            && inst.config.expect == Expect::Notify
+            && let Some(w) = inst.config.watchdog
+        {
+            env_set(
+                &mut env,
+                "WATCHDOG_USEC",
+                &(u64::from(w) * 1_000_000).to_string(),
+            );
+        }
         // outset: post-stop, and pre-start after a run, learn how the last run ended.
         if matches!(kind, ProcessKind::PostStop | ProcessKind::PreStart)
             && let Some(end) = inst.end.or_else(|| {
@@ -889,6 +957,7 @@ impl Engine {
             nice: c.nice,
             oom_score: c.oom_score,
             umask: c.umask,
+            notify: kind == ProcessKind::Main && c.expect == Expect::Notify,
         };
         match fx.spawn(id, &spec) {
             Ok(pid) => {
@@ -969,46 +1038,59 @@ impl Engine {
                     }
                 }
                 State::Spawned => {
-                    if let Some(inst) = self.instances.get_mut(&id) {
-                        inst.main_exit = None;
-                    }
-                    let has_main = self
-                        .instances
-                        .get(&id)
-                        .is_some_and(|i| i.config.main.is_some());
-                    let awaiting = self.instances.get(&id).and_then(|i| match i.config.expect {
-                        Expect::Fork(n) | Expect::Exit(n) => Some((false, n)),
-                        Expect::Daemon => Some((false, 2)),
-                        Expect::Stop => Some((true, 0)),
-                        Expect::None | Expect::Notify => None,
-                    });
+                    let now = self.now;
+                    let Some(inst) = self.instances.get_mut(&id) else {
+                        return;
+                    };
+                    inst.main_exit = None;
+                    inst.start_deadline =
+                        inst.config.start_timeout.map(|t| now + u64::from(t) * 1000);
+                    let has_main = inst.config.main.is_some();
+                    let awaiting = match inst.config.expect {
+                        Expect::Fork(n) | Expect::Exit(n) => Some((false, false, n)),
+                        Expect::Daemon => Some((false, false, 2)),
+                        Expect::Stop => Some((true, false, 0)),
+                        Expect::Notify => Some((false, true, 0)),
+                        Expect::None => None,
+                    };
                     if has_main && self.spawn(id, ProcessKind::Main, fx) {
                         match awaiting {
-                            // Tracked by exit (or by its stop): wait for the launcher.
-                            Some((stop, needed)) => {
-                                let now = self.now;
+                            // Tracked by exit, by its stop or by its notification.
+                            Some((stop, notify, needed)) => {
                                 if let Some(inst) = self.instances.get_mut(&id) {
                                     // A launcher that never exits (a daemon run in the
                                     // foreground) is taken as the main process after the
                                     // start timeout rather than leaving the job stuck.
                                     let wait =
                                         inst.config.start_timeout.unwrap_or(LAUNCH_TIMEOUT_S);
+                                    let forks = !stop && !notify;
+                                    if forks {
+                                        inst.start_deadline = None;
+                                    }
                                     inst.awaiting = Some(Await {
                                         stop,
+                                        notify,
                                         needed,
                                         seen: 0,
-                                        settle: (!stop).then(|| now + u64::from(wait) * 1000),
+                                        settle: forks.then(|| now + u64::from(wait) * 1000),
                                     });
                                 }
                                 None
                             }
-                            None => self.following(id),
+                            None => {
+                                self.after_expect(id);
+                                None
+                            }
                         }
                     } else {
                         self.following(id)
                     }
                 }
                 State::PostStart => {
+                    if let Some(inst) = self.instances.get_mut(&id) {
+                        inst.start_deadline = None;
+                        inst.readying = false;
+                    }
                     if self.spawn(id, ProcessKind::PostStart, fx) {
                         None
                     } else {
@@ -1016,6 +1098,13 @@ impl Engine {
                     }
                 }
                 State::Running => {
+                    let now = self.now;
+                    if let Some(inst) = self.instances.get_mut(&id)
+                        && inst.config.expect == Expect::Notify
+                    {
+                        inst.watchdog_deadline =
+                            inst.config.watchdog.map(|w| now + u64::from(w) * 1000);
+                    }
                     self.job_event(id, "started", false);
                     let task = self.instances.get(&id).is_some_and(|i| i.config.task);
                     let main_alive = self
@@ -1088,6 +1177,13 @@ impl Engine {
                         inst.draining = false;
                         inst.kill_deadline = None;
                         inst.awaiting = None;
+                        inst.readying = false;
+                        inst.start_deadline = None;
+                        inst.watchdog_deadline = None;
+                        if let Some(c) = inst.ready.as_mut() {
+                            c.reset();
+                        }
+                        inst.sources.iter_mut().for_each(|s| s.1 = false);
                     }
                     if self.spawn(id, ProcessKind::PostStop, fx) {
                         None
@@ -1273,10 +1369,172 @@ impl Engine {
         if inst.awaiting.is_some_and(|a| a.stop) {
             inst.awaiting = None;
             fx.signal(id, pid, Signal(18), false);
-            let next = next_state(State::Spawned, inst.goal);
-            self.runnable.push_back((id, next));
+            self.after_expect(id);
             self.run(fx);
         }
+    }
+
+    /// The main process is known and up as `expect` says: ready now, or once `ready on`
+    /// holds.
+    fn after_expect(&mut self, id: InstanceId) {
+        let holds = self.ready_holds(id);
+        let Some(inst) = self.instances.get_mut(&id) else {
+            return;
+        };
+        if inst.goal == Goal::Stop {
+            self.runnable.push_back((id, State::Stopping));
+        } else if holds {
+            self.runnable.push_back((id, State::PostStart));
+        } else {
+            inst.readying = true;
+        }
+    }
+
+    /// Whether the instance's `ready on` holds (true without one).
+    fn ready_holds(&self, id: InstanceId) -> bool {
+        let Some(inst) = self.instances.get(&id) else {
+            return false;
+        };
+        let Some(cond) = &inst.ready else {
+            return true;
+        };
+        let states = States {
+            classes: &self.classes,
+            instances: &self.instances,
+        };
+        let expand = full_env(&self.opts.base_env, &inst.env);
+        let source = |src: &ReadySource| inst.sources.iter().any(|(s, ok)| s == src && *ok);
+        cond.holds(Some(&expand), &states, &source)
+    }
+
+    fn recheck_ready(&mut self, id: InstanceId) {
+        if self.instances.get(&id).is_some_and(|i| i.readying) && self.ready_holds(id) {
+            if let Some(inst) = self.instances.get_mut(&id) {
+                inst.readying = false;
+            }
+            self.runnable.push_back((id, State::PostStart));
+        }
+    }
+
+    /// The readiness sources the host should check now: those of instances waiting for
+    /// `ready on`, with the processes that may hold them. Empty when nothing waits, so the
+    /// host polls nothing while idle.
+    pub fn pending_sources(&self) -> Vec<(InstanceId, ReadySource)> {
+        self.instances
+            .values()
+            .filter(|i| i.readying)
+            .flat_map(|i| {
+                i.sources
+                    .iter()
+                    .filter(|(_, ok)| !ok)
+                    .map(move |(s, _)| (i.id, s.clone()))
+            })
+            .collect()
+    }
+
+    /// The host found a readiness source in this state.
+    pub fn source_state(
+        &mut self,
+        id: InstanceId,
+        src: &ReadySource,
+        ok: bool,
+        fx: &mut dyn Effects,
+    ) {
+        if let Some(inst) = self.instances.get_mut(&id) {
+            for (s, state) in inst.sources.iter_mut() {
+                if s == src {
+                    *state = ok;
+                }
+            }
+        }
+        self.recheck_ready(id);
+        self.run(fx);
+    }
+
+    /// An sd_notify datagram from a process of the instance (the host has checked that the
+    /// sender belongs to it). `sender_uid` 0 may name a MAINPID outside the job.
+    pub fn notify(&mut self, id: InstanceId, sender_uid: u32, message: &str, fx: &mut dyn Effects) {
+        let Some(name) = self
+            .instances
+            .get(&id)
+            .map(|i| display_name(&i.job, &i.name))
+        else {
+            return;
+        };
+        let mut ready = false;
+        for line in message.lines() {
+            let Some((key, value)) = line.split_once('=') else {
+                log::debug!("{name}: notify message without `=` ignored: {line:?}");
+                continue;
+            };
+            match key {
+                "READY" if value == "1" => ready = true,
+                "MAINPID" => match value.parse::<u32>() {
+                    Ok(pid) => self.notify_mainpid(id, pid, sender_uid, fx),
+                    Err(_) => log::warn!("{name}: bad MAINPID={value:?} ignored"),
+                },
+                "STATUS" | "ERRNO" => {
+                    if let Some(inst) = self.instances.get_mut(&id) {
+                        inst.notify_status = Some(format!("{key}={value}"));
+                    }
+                }
+                "STOPPING" if value == "1" => log::info!("{name} says it is stopping"),
+                "RELOADING" if value == "1" => log::info!("{name} says it is reloading"),
+                "EXTEND_TIMEOUT_USEC" => {
+                    if let (Ok(us), Some(inst)) =
+                        (value.parse::<u64>(), self.instances.get_mut(&id))
+                        && inst.start_deadline.is_some()
+                    {
+                        inst.start_deadline = Some(self.now + us / 1000);
+                    }
+                }
+                "WATCHDOG" if value == "1" => {
+                    let now = self.now;
+                    if let Some(inst) = self.instances.get_mut(&id)
+                        && inst.watchdog_deadline.is_some()
+                    {
+                        inst.watchdog_deadline =
+                            inst.config.watchdog.map(|w| now + u64::from(w) * 1000);
+                    }
+                }
+                _ => log::debug!("{name}: notify field {key} ignored"),
+            }
+        }
+        if ready
+            && let Some(inst) = self.instances.get_mut(&id)
+            && inst.awaiting.is_some_and(|a| a.notify)
+        {
+            inst.awaiting = None;
+            self.after_expect(id);
+        }
+        self.run(fx);
+    }
+
+    fn notify_mainpid(&mut self, id: InstanceId, pid: u32, sender_uid: u32, fx: &mut dyn Effects) {
+        let inside = fx.processes(id).contains(&pid);
+        let Some(inst) = self.instances.get_mut(&id) else {
+            return;
+        };
+        let name = display_name(&inst.job, &inst.name);
+        // Stricter than sd_notify allows for root senders: a main process outside the job's
+        // cgroup could not be stopped with it, and outset never signals what it did not start.
+        if !inside {
+            log::warn!(
+                "{name}: MAINPID={pid} (from uid {sender_uid}) is not a process of the job; ignored"
+            );
+            return;
+        }
+        if inst.pids.get(&ProcessKind::Main) == Some(&pid) {
+            return;
+        }
+        if let Some(old) = inst.pids.insert(ProcessKind::Main, pid) {
+            self.pids.remove(&old);
+            self.others.insert(old, id);
+        }
+        inst.history.push((ProcessKind::Main, pid));
+        self.others.remove(&pid);
+        self.pids.insert(pid, (id, ProcessKind::Main));
+        log::debug!("{name}: main process is {pid} (MAINPID)");
     }
 
     fn other_ended(&mut self, id: InstanceId, status: ExitStatus, fx: &mut dyn Effects) {
@@ -1285,6 +1543,7 @@ impl Engine {
         };
         if let Some(mut a) = inst.awaiting
             && !a.stop
+            && !a.notify
             && inst.main_exit.is_some()
         {
             if status.success() {
@@ -1324,13 +1583,12 @@ impl Engine {
                 inst.selected_at = Some(self.now);
                 inst.pids.insert(ProcessKind::Main, main);
                 inst.history.push((ProcessKind::Main, main));
-                let next = next_state(State::Spawned, inst.goal);
                 self.others.remove(&main);
                 self.pids.insert(main, (id, ProcessKind::Main));
                 for pid in procs.into_iter().skip(1) {
                     self.others.insert(pid, id);
                 }
-                self.runnable.push_back((id, next));
+                self.after_expect(id);
             }
         }
     }
@@ -1381,7 +1639,7 @@ impl Engine {
                     self.check_drained(id, fx);
                     return;
                 }
-                if let Some(mut a) = inst.awaiting.filter(|a| !a.stop) {
+                if let Some(mut a) = inst.awaiting.filter(|a| !a.stop && !a.notify) {
                     if status.success() {
                         // The launcher left: count it, and adopt what it left behind.
                         a.seen += 1;
@@ -1404,7 +1662,7 @@ impl Engine {
                     self.runnable.push_back((id, State::Stopping));
                     return;
                 }
-                inst.awaiting = None;
+                let was_awaiting = inst.awaiting.take().is_some();
                 // A chosen main process that exits cleanly right away was one more link of
                 // the chain (a fork count guessed one too low): its successor is the main one.
                 let recent = inst
@@ -1468,7 +1726,13 @@ impl Engine {
                 }
                 // Move on from where the main process was awaited; other states notice
                 // the missing main process when they finish.
-                if matches!(state, State::Running) {
+                // Up and running, or up and waiting for readiness: nothing else will move it.
+                let waiting_ready =
+                    was_awaiting || self.instances.get(&id).is_some_and(|i| i.readying);
+                if let Some(inst) = self.instances.get_mut(&id) {
+                    inst.readying = false;
+                }
+                if matches!(state, State::Running) || (state == State::Spawned && waiting_ready) {
                     let goal = self.instances.get(&id).map(|i| i.goal);
                     let next = match goal {
                         // Skip pre-stop: there is nothing left to stop.
@@ -1558,6 +1822,48 @@ impl Engine {
             .filter(|i| i.awaiting.and_then(|a| a.settle).is_some_and(|d| d <= now))
             .map(|i| i.id)
             .collect();
+        let late: Vec<InstanceId> = self
+            .instances
+            .values()
+            .filter(|i| i.start_deadline.is_some_and(|d| d <= now))
+            .map(|i| i.id)
+            .collect();
+        for id in late {
+            if let Some(inst) = self.instances.get_mut(&id) {
+                inst.start_deadline = None;
+                if inst.state == State::Spawned && (inst.readying || inst.awaiting.is_some()) {
+                    log::warn!(
+                        "{}: not ready within `start timeout`; stopping it",
+                        display_name(&inst.job, &inst.name)
+                    );
+                    inst.readying = false;
+                    inst.awaiting = None;
+                    inst.end = Some(RunEnd {
+                        failed: true,
+                        process: "main",
+                        status: None,
+                    });
+                    inst.goal = Goal::Stop;
+                    self.runnable.push_back((id, State::Stopping));
+                }
+            }
+        }
+        let starved: Vec<(InstanceId, u32)> = self
+            .instances
+            .values()
+            .filter(|i| i.watchdog_deadline.is_some_and(|d| d <= now))
+            .filter_map(|i| i.pids.get(&ProcessKind::Main).map(|p| (i.id, *p)))
+            .collect();
+        for (id, pid) in starved {
+            if let Some(inst) = self.instances.get_mut(&id) {
+                inst.watchdog_deadline = None;
+                log::warn!(
+                    "{}: no WATCHDOG=1 within `watchdog`; aborting the main process",
+                    display_name(&inst.job, &inst.name)
+                );
+            }
+            fx.signal(id, pid, Signal(6), false);
+        }
         for id in settled {
             let launcher = self
                 .instances
@@ -1572,8 +1878,7 @@ impl Engine {
                             display_name(&inst.job, &inst.name)
                         );
                         inst.awaiting = None;
-                        let next = next_state(State::Spawned, inst.goal);
-                        self.runnable.push_back((id, next));
+                        self.after_expect(id);
                     }
                 }
                 None => self.select_main(id, fx),
@@ -1914,7 +2219,10 @@ impl Engine {
             })
             .collect();
         processes.sort_by_key(|p| p.kind != "main");
-        let mut notes = Vec::new();
+        let mut notes: Vec<String> = inst.notify_status.iter().cloned().collect();
+        if inst.readying {
+            notes.push("waiting for `ready on`".into());
+        }
         if inst.config.console == outset_job::Console::Log {
             notes.push("console log: output is discarded until log capture is available".into());
         }

@@ -107,6 +107,8 @@ pub struct SpawnSpec {
     pub nice: Option<i32>,
     pub oom_score: Option<i32>,
     pub umask: Option<u32>,
+    /// The main process of an `expect notify` job: the host gives it a NOTIFY_SOCKET.
+    pub notify: bool,
 }
 
 /// The effects the engine asks for. The daemon carries them out on Linux; tests record them.

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use outset_engine::*;
-use outset_job::{ProcessKind, Signal, parse_job};
+use outset_job::{ProcessKind, ReadySource, Signal, parse_job};
 use outset_proto::{Body, Command, Response};
 
 #[derive(Default)]
@@ -962,4 +962,120 @@ fn deadlines_cover_exit_tracking() {
     t.advance(100);
     t.exit("d", Main, Exited(0));
     assert_eq!(t.e.next_deadline(), Some(100 + SETTLE_MS));
+}
+
+#[test]
+fn expect_notify_waits_for_ready() {
+    let mut t = T::new(&[(
+        "n",
+        "expect notify\nstart timeout 5\nwatchdog 2\nexec /bin/n",
+    )]);
+    let tok = t.start("n", &[]);
+    let id = inst_of(&t, "n");
+    let main = t.pid("n", Main);
+    assert!(t.spec("n", Main).notify);
+    assert_eq!(
+        get(&t.spec("n", Main).env, "WATCHDOG_USEC"),
+        Some("2000000")
+    );
+    t.e.notify(id, 1000, "STATUS=warming up\nREADY=0", &mut t.h);
+    assert!(t.reply(tok).is_none());
+    // A MAINPID outside the job from a non-root sender is ignored; inside is taken.
+    t.e.notify(id, 1000, "MAINPID=4242", &mut t.h);
+    t.h.procs.insert(id, vec![main, 4343]);
+    t.e.notify(id, 1000, "MAINPID=4343\nREADY=1", &mut t.h);
+    assert_eq!(
+        ok_instances(t.reply(tok)),
+        ["n start/running, process 4343"]
+    );
+    let v = t.cmd(Command::Status {
+        job: "n".into(),
+        instance: None,
+        env: vec![],
+        all: false,
+    });
+    match t.reply(v) {
+        Some(Response::Ok {
+            body: Body::Instances(i),
+        }) => {
+            assert_eq!(i[0].notes[0], "STATUS=warming up");
+        }
+        other => panic!("{other:?}"),
+    }
+    // The watchdog: WATCHDOG=1 keeps it; silence aborts the main process.
+    t.advance(1500);
+    t.e.notify(id, 1000, "WATCHDOG=1", &mut t.h);
+    t.advance(1500);
+    assert!(t.h.signals.is_empty());
+    t.advance(600);
+    assert_eq!(t.h.signals, [(4343, Signal(6))]);
+}
+
+#[test]
+fn start_timeout_fails_a_job_that_never_gets_ready() {
+    let mut t = T::new(&[("n", "expect notify\nstart timeout 2\nexec /bin/n")]);
+    let tok = t.start("n", &[]);
+    t.advance(1999);
+    assert!(t.reply(tok).is_none());
+    t.advance(1);
+    assert_eq!(t.h.signals, [(t.pid("n", Main), Signal::TERM)]);
+    t.exit("n", Main, Signaled(15));
+    assert_eq!(error(t.reply(tok)), "Job failed to start: n");
+}
+
+#[test]
+fn ready_on_sources_and_events() {
+    let mut t = T::new(&[(
+        "r",
+        "ready on file /run/r.ready and (listening tcp:8080 or r-up)\nexec /bin/r",
+    )]);
+    let tok = t.start("r", &[]);
+    let id = inst_of(&t, "r");
+    assert_eq!(
+        t.status("r", &[]),
+        format!("r start/spawned, process {}", t.pid("r", Main))
+    );
+    assert_eq!(t.e.pending_sources().len(), 2);
+    t.e.source_state(
+        id,
+        &ReadySource::File("/run/r.ready".into()),
+        true,
+        &mut t.h,
+    );
+    assert!(t.reply(tok).is_none());
+    assert_eq!(t.e.pending_sources().len(), 1);
+    t.emit("r-up", &[]);
+    assert!(ok_instances(t.reply(tok))[0].starts_with("r start/running"));
+    assert!(
+        t.e.pending_sources().is_empty(),
+        "nothing is polled once ready"
+    );
+    // `started` came after readiness.
+    let names: Vec<String> = t.e.take_events().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, ["starting", "r-up", "started"]);
+}
+
+#[test]
+fn a_job_that_dies_before_it_is_ready_fails() {
+    let mut t = T::new(&[("r", "ready on file /x\nexec /bin/r")]);
+    let tok = t.start("r", &[]);
+    t.exit("r", Main, Exited(1));
+    assert_eq!(error(t.reply(tok)), "Job failed to start: r");
+    assert!(t.e.pending_sources().is_empty());
+    // stop works while waiting for readiness
+    let tok = t.start("r", &[]);
+    assert!(t.status("r", &[]).starts_with("r start/spawned"));
+    let stop = t.stop("r", &[]);
+    t.exit("r", Main, Signaled(15));
+    assert!(matches!(t.reply(stop), Some(Response::Ok { .. })));
+    assert!(t.reply(tok).is_some());
+}
+
+#[test]
+fn a_notify_job_that_dies_before_ready_fails() {
+    let mut t = T::new(&[("n", "expect notify\nexec /bin/n")]);
+    let tok = t.start("n", &[]);
+    t.exit("n", Main, Exited(2));
+    assert_eq!(error(t.reply(tok)), "Job failed to start: n");
+    assert_eq!(t.status("n", &[]), "n stop/waiting");
 }

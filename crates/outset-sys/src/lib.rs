@@ -7,10 +7,13 @@
 
 pub mod cgroup;
 pub mod inotify;
+pub mod net;
+pub mod notify;
 pub mod pidfd;
 pub mod poll;
 pub mod process;
 pub mod procfs;
+pub mod ptrace;
 pub mod reap;
 pub mod signals;
 pub mod spawn;

@@ -1,0 +1,547 @@
+//! `outsetctl trace -- CMD ARGS…`: runs a command under the ptrace tracer, prints what its
+//! processes did, and recommends the `expect` stanza that matches how it starts.
+//!
+//! The recommendation follows outset's exit tracking: count the processes of the launch
+//! chain (the launched process and the daemon's other ancestors) that exited before the
+//! daemon was left alone. Helpers that are not ancestors of the daemon do not count.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use outset_sys::ptrace::{EventKind, ExitStatus, LeftProcess, TraceEnd, TraceOptions, TraceReport};
+use serde_json::{Value, json};
+
+/// What the user asked for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TraceArgs {
+    pub argv: Vec<String>,
+    pub timeout: Duration,
+    pub keep: bool,
+    pub json: bool,
+}
+
+/// Which kind of start-up the trace showed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// One launch-chain process exited: `expect fork`.
+    Fork,
+    /// Two: `expect daemon`.
+    Daemon,
+    /// N ≥ 3: `expect exit N`.
+    Exit(usize),
+    /// The launched process is still running: it is the main process, no `expect`.
+    Foreground,
+    /// Exited 0 and left nothing: a task.
+    Task,
+    /// The launched process failed.
+    Failed(String),
+    /// The command is a ptrace user (strace, gdb, …) and cannot be traced.
+    Ptrace(String),
+}
+
+/// A pid file named on the command line and what it says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PidFile {
+    pub path: PathBuf,
+    pub pid: Option<u32>,
+    pub names_daemon: bool,
+}
+
+/// The summary and recommendation drawn from a trace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Analysis {
+    /// The oldest process left (or the launcher while it runs).
+    pub daemon: Option<LeftProcess>,
+    /// Launch-chain processes (ancestors of the daemon) that exited, launcher first.
+    pub chain_exits: Vec<(u32, ExitStatus)>,
+    pub verdict: Verdict,
+    pub pid_files: Vec<PidFile>,
+}
+
+impl Analysis {
+    /// The stanza to put in the job file, if any.
+    pub fn stanza(&self) -> Option<String> {
+        match &self.verdict {
+            Verdict::Fork => Some("expect fork".into()),
+            Verdict::Daemon => Some("expect daemon".into()),
+            Verdict::Exit(n) => Some(format!("expect exit {n}")),
+            Verdict::Task => Some("task".into()),
+            Verdict::Foreground | Verdict::Failed(_) | Verdict::Ptrace(_) => None,
+        }
+    }
+
+    /// One line for the recommendation.
+    pub fn recommend_line(&self) -> String {
+        match &self.verdict {
+            Verdict::Foreground => "no expect stanza (foreground)".into(),
+            Verdict::Failed(_) => "none: the command failed".into(),
+            Verdict::Ptrace(_) => "none: the command uses ptrace".into(),
+            _ => self.stanza().unwrap_or_default(),
+        }
+    }
+
+    /// The reason, in one sentence.
+    pub fn reason(&self, report: &TraceReport, cmd: &str) -> String {
+        let links = self
+            .chain_exits
+            .iter()
+            .map(|(p, s)| format!("{p} exit {s}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let daemon = self
+            .daemon
+            .as_ref()
+            .map(|d| format!("{} ({})", d.pid, d.name))
+            .unwrap_or_default();
+        match &self.verdict {
+            Verdict::Fork | Verdict::Daemon | Verdict::Exit(_) => format!(
+                "the launched process exited 0 and {} process(es) of the launch chain exited \
+                 before the daemon {daemon} was left ({links}).",
+                self.chain_exits.len()
+            ),
+            Verdict::Foreground => format!(
+                "the launched process {daemon} was still running when tracing stopped, so it \
+                 is the main process itself: run it in the foreground with no expect stanza."
+            ),
+            Verdict::Task => "the command exited 0 and left no process behind: it is a task, \
+                              not a service."
+                .into(),
+            Verdict::Failed(status) => format!(
+                "the launched process {} exited with status {status}: fix the command before \
+                 choosing an expect stanza.",
+                report.launcher
+            ),
+            Verdict::Ptrace(tool) => {
+                let via = if tool == cmd {
+                    String::new()
+                } else {
+                    format!(" (it runs {tool})")
+                };
+                format!(
+                    "{cmd} uses ptrace itself{via}; tracing it under ptrace is not possible: \
+                     run it as a job, outset tracks it by cgroup without ptrace."
+                )
+            }
+        }
+    }
+}
+
+/// Draws the summary and recommendation from `report`; `argv` is the traced command.
+pub fn analyse(report: &TraceReport, argv: &[String]) -> Analysis {
+    let launcher_left = report.left.iter().find(|p| p.pid == report.launcher);
+    let daemon = launcher_left.or_else(|| report.left.first()).cloned();
+    let exits: std::collections::BTreeMap<u32, ExitStatus> = report
+        .events
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::Exit { status } => Some((e.pid, status)),
+            _ => None,
+        })
+        .collect();
+    let mut chain_exits = Vec::new();
+    if let Some(d) = &daemon {
+        let mut cur = d.pid;
+        // Bounded walk up the fork tree the tracer saw.
+        for _ in 0..4096 {
+            let Some(&parent) = report.parents.get(&cur) else {
+                break;
+            };
+            if let Some(&st) = exits.get(&parent) {
+                chain_exits.push((parent, st));
+            }
+            if parent == report.launcher {
+                break;
+            }
+            cur = parent;
+        }
+        chain_exits.reverse();
+    }
+    let verdict = if let Some(tool) = &report.uses_ptrace {
+        Verdict::Ptrace(tool.clone())
+    } else {
+        match report.launcher_exit {
+            None => Verdict::Foreground,
+            Some(st) if !st.success() => Verdict::Failed(st.to_string()),
+            Some(_) if daemon.is_none() => Verdict::Task,
+            Some(_) => match chain_exits.len() {
+                0 | 1 => Verdict::Fork,
+                2 => Verdict::Daemon,
+                n => Verdict::Exit(n),
+            },
+        }
+    };
+    let pid_files = pid_file_args(argv)
+        .into_iter()
+        .map(|path| {
+            let pid = std::fs::read_to_string(&path)
+                .ok()
+                .and_then(|t| t.split_whitespace().next().and_then(|w| w.parse().ok()));
+            let names_daemon = pid.is_some() && pid == daemon.as_ref().map(|d| d.pid);
+            PidFile {
+                path,
+                pid,
+                names_daemon,
+            }
+        })
+        .collect();
+    Analysis {
+        daemon,
+        chain_exits,
+        verdict,
+        pid_files,
+    }
+}
+
+/// Pid files named in the arguments (`--pidfile X`, `--pid-file=X`, `-P X`, `pid X`),
+/// also inside `sh -c` scripts, which are split on whitespace.
+pub fn pid_file_args(argv: &[String]) -> Vec<PathBuf> {
+    let tokens: Vec<&str> = argv
+        .iter()
+        .skip(1)
+        .flat_map(|a| a.split_whitespace())
+        .map(|t| t.trim_matches(|c| c == '"' || c == '\'' || c == ';'))
+        .collect();
+    let mut out: Vec<PathBuf> = Vec::new();
+    let mut it = tokens.iter().peekable();
+    while let Some(t) = it.next() {
+        let value = match *t {
+            "--pidfile" | "--pid-file" | "-pidfile" | "-P" | "pid" | "--pid" => {
+                it.peek().map(|v| v.to_string())
+            }
+            _ => ["--pidfile=", "--pid-file=", "--pid="]
+                .iter()
+                .find_map(|p| t.strip_prefix(p))
+                .map(str::to_string),
+        };
+        if let Some(v) = value
+            && !v.is_empty()
+            && !v.starts_with('-')
+        {
+            let p = PathBuf::from(v);
+            if !out.contains(&p) {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+fn kind_text(kind: &EventKind) -> String {
+    match kind {
+        EventKind::Fork { child } => format!("fork {child}"),
+        EventKind::Exec { new_name } => format!("exec {new_name}"),
+        EventKind::Exit { status } => format!("exit {status}"),
+    }
+}
+
+fn end_text(end: TraceEnd) -> &'static str {
+    match end {
+        TraceEnd::AllExited => "all-exited",
+        TraceEnd::Quiet => "quiet",
+        TraceEnd::Timeout => "timeout",
+    }
+}
+
+/// The text output: one line per event, then the summary.
+pub fn render_text(report: &TraceReport, a: &Analysis, cmd: &str, out: &mut dyn Write) {
+    let mut s = String::new();
+    for (i, e) in report.events.iter().enumerate() {
+        s.push_str(&format!(
+            "{} {} {} {}\n",
+            i + 1,
+            e.pid,
+            e.name,
+            kind_text(&e.kind)
+        ));
+    }
+    let launcher_name = report
+        .events
+        .iter()
+        .filter(|e| e.pid == report.launcher)
+        .find_map(|e| match &e.kind {
+            EventKind::Exec { new_name } => Some(new_name.as_str()),
+            _ => None,
+        })
+        .unwrap_or("?");
+    match report.launcher_exit {
+        Some(st) => s.push_str(&format!(
+            "launcher: {} {launcher_name} exit {st}\n",
+            report.launcher
+        )),
+        None => s.push_str(&format!(
+            "launcher: {} {launcher_name} still running\n",
+            report.launcher
+        )),
+    }
+    if report.left.is_empty() {
+        s.push_str("left: none\n");
+    } else {
+        let left: Vec<String> = report
+            .left
+            .iter()
+            .map(|p| format!("{} {}", p.pid, p.name))
+            .collect();
+        s.push_str(&format!("left: {}\n", left.join(", ")));
+    }
+    if let Some(d) = &a.daemon {
+        s.push_str(&format!("daemon: {} {}\n", d.pid, d.name));
+    }
+    for pf in &a.pid_files {
+        let what = match pf.pid {
+            Some(p) if pf.names_daemon => format!("{p} (the daemon)"),
+            Some(p) => format!("{p} (not the daemon)"),
+            None => "missing or empty".into(),
+        };
+        s.push_str(&format!("pid file: {} {what}\n", pf.path.display()));
+    }
+    s.push_str(&format!("ended: {}\n", end_text(report.end)));
+    if let Some(cg) = &report.cgroup {
+        let state = if cg.exists() { "kept" } else { "removed" };
+        s.push_str(&format!("cgroup: {} ({state})\n", cg.display()));
+    }
+    if let Some(note) = &report.cgroup_note {
+        s.push_str(&format!("note: ran without a cgroup ({note})\n"));
+    }
+    if report.kept && !report.left.is_empty() {
+        let place = report
+            .cgroup
+            .as_ref()
+            .map(|c| format!(" in cgroup {}", c.display()))
+            .unwrap_or_default();
+        s.push_str(&format!(
+            "kept: the processes left are still running{place}\n"
+        ));
+    }
+    for w in &report.warnings {
+        s.push_str(&format!("warning: {w}\n"));
+    }
+    s.push_str(&format!("recommend: {}\n", a.recommend_line()));
+    if let Some(pf) = a.pid_files.iter().find(|p| p.names_daemon)
+        && a.stanza().is_some_and(|st| st.starts_with("expect"))
+    {
+        s.push_str(&format!("also: pid file {}\n", pf.path.display()));
+    }
+    s.push_str(&format!("why: {}\n", a.reason(report, cmd)));
+    let _ = out.write_all(s.as_bytes());
+}
+
+/// The JSON output: one object with events, summary and recommendation.
+pub fn render_json(report: &TraceReport, a: &Analysis, cmd: &str, argv: &[String]) -> Value {
+    let events: Vec<Value> = report
+        .events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let mut v = json!({
+                "n": i + 1,
+                "pid": e.pid,
+                "name": e.name,
+                "time_ms": u64::try_from(e.at.as_millis()).unwrap_or(u64::MAX),
+            });
+            if let Some(o) = v.as_object_mut() {
+                match &e.kind {
+                    EventKind::Fork { child } => {
+                        o.insert("kind".into(), json!("fork"));
+                        o.insert("child".into(), json!(child));
+                    }
+                    EventKind::Exec { new_name } => {
+                        o.insert("kind".into(), json!("exec"));
+                        o.insert("new_name".into(), json!(new_name));
+                    }
+                    EventKind::Exit { status } => {
+                        o.insert("kind".into(), json!("exit"));
+                        o.insert("status".into(), json!(status.to_string()));
+                    }
+                }
+            }
+            v
+        })
+        .collect();
+    let proc_json = |p: &LeftProcess| json!({"pid": p.pid, "name": p.name, "parent": p.parent});
+    let kind = match &a.verdict {
+        Verdict::Fork => "fork",
+        Verdict::Daemon => "daemon",
+        Verdict::Exit(_) => "exit",
+        Verdict::Foreground => "foreground",
+        Verdict::Task => "task",
+        Verdict::Failed(_) => "failed",
+        Verdict::Ptrace(_) => "ptrace",
+    };
+    json!({
+        "command": argv,
+        "events": events,
+        "summary": {
+            "launcher": {
+                "pid": report.launcher,
+                "exit": report.launcher_exit.map(|s| s.to_string()),
+            },
+            "left": report.left.iter().map(proc_json).collect::<Vec<_>>(),
+            "daemon": a.daemon.as_ref().map(proc_json),
+            "chain_exits": a.chain_exits.iter()
+                .map(|(p, s)| json!({"pid": p, "status": s.to_string()}))
+                .collect::<Vec<_>>(),
+            "pid_files": a.pid_files.iter()
+                .map(|p| json!({"path": p.path, "pid": p.pid, "names_daemon": p.names_daemon}))
+                .collect::<Vec<_>>(),
+            "ended": end_text(report.end),
+            "cgroup": report.cgroup,
+            "cgroup_note": report.cgroup_note,
+            "kept": report.kept,
+            "uses_ptrace": report.uses_ptrace,
+            "warnings": report.warnings,
+        },
+        "recommendation": {
+            "kind": kind,
+            "stanza": a.stanza(),
+            "pid_file": a.pid_files.iter().find(|p| p.names_daemon).map(|p| &p.path),
+            "line": a.recommend_line(),
+            "reason": a.reason(report, cmd),
+        },
+    })
+}
+
+/// Runs `outsetctl trace`; returns the exit code (0: a recommendation, 1: the command
+/// failed, uses ptrace, or could not be traced).
+pub fn run(args: &TraceArgs, out: &mut dyn Write, err: &mut dyn Write, prog: &str) -> i32 {
+    // Orphaned daemons re-parent to us, so the clean-up can reap them (no zombies left for
+    // a PID 1 that may not reap).
+    if let Err(e) = outset_sys::reap::set_child_subreaper() {
+        let _ = writeln!(err, "{prog}: warning: cannot become a subreaper: {e}");
+    }
+    let mut opts = TraceOptions::new(args.argv.clone());
+    opts.timeout = args.timeout;
+    opts.keep = args.keep;
+    let cmd = args.argv.first().map_or("the command", |c| {
+        Path::new(c)
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or(c)
+    });
+    let report = match outset_sys::ptrace::trace(&opts) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = writeln!(err, "{prog}: trace: {e}");
+            return 1;
+        }
+    };
+    let a = analyse(&report, &args.argv);
+    if args.json {
+        let v = render_json(&report, &a, cmd, &args.argv);
+        let text = serde_json::to_string_pretty(&v).unwrap_or_default();
+        let _ = writeln!(out, "{text}");
+    } else {
+        render_text(&report, &a, cmd, out);
+    }
+    match a.verdict {
+        Verdict::Failed(_) | Verdict::Ptrace(_) => 1,
+        _ => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use outset_sys::ptrace::TraceEvent;
+
+    fn ev(pid: u32, name: &str, kind: EventKind) -> TraceEvent {
+        TraceEvent {
+            pid,
+            name: name.into(),
+            kind,
+            at: Duration::ZERO,
+        }
+    }
+
+    fn report(events: Vec<TraceEvent>, left: &[(u32, &str)], exit: Option<i32>) -> TraceReport {
+        let parents = events
+            .iter()
+            .filter_map(|e| match e.kind {
+                EventKind::Fork { child } => Some((child, e.pid)),
+                _ => None,
+            })
+            .collect();
+        TraceReport {
+            launcher: 10,
+            events,
+            launcher_exit: exit.map(ExitStatus::Code),
+            left: left
+                .iter()
+                .map(|(p, n)| LeftProcess {
+                    pid: *p,
+                    name: (*n).into(),
+                    parent: None,
+                })
+                .collect(),
+            parents,
+            end: TraceEnd::Quiet,
+            cgroup: None,
+            cgroup_note: None,
+            uses_ptrace: None,
+            kept: false,
+            warnings: Vec::new(),
+        }
+    }
+
+    fn exit(status: i32) -> EventKind {
+        EventKind::Exit {
+            status: ExitStatus::Code(status),
+        }
+    }
+
+    #[test]
+    fn counts_only_the_launch_chain() {
+        // 10 runs a helper 11 (exits), forks 12, which forks the daemon 13.
+        let r = report(
+            vec![
+                ev(10, "d", EventKind::Fork { child: 11 }),
+                ev(11, "d", exit(0)),
+                ev(10, "d", EventKind::Fork { child: 12 }),
+                ev(10, "d", exit(0)),
+                ev(12, "d", EventKind::Fork { child: 13 }),
+                ev(12, "d", exit(0)),
+            ],
+            &[(13, "d")],
+            Some(0),
+        );
+        let a = analyse(&r, &["d".into()]);
+        assert_eq!(a.verdict, Verdict::Daemon);
+        assert_eq!(a.stanza().as_deref(), Some("expect daemon"));
+        assert_eq!(a.daemon.map(|d| d.pid), Some(13));
+    }
+
+    #[test]
+    fn verdicts() {
+        let fg = report(vec![], &[(10, "d")], None);
+        assert_eq!(analyse(&fg, &[]).verdict, Verdict::Foreground);
+        let task = report(vec![ev(10, "d", exit(0))], &[], Some(0));
+        assert_eq!(analyse(&task, &[]).verdict, Verdict::Task);
+        let failed = report(vec![ev(10, "d", exit(3))], &[], Some(3));
+        assert_eq!(analyse(&failed, &[]).verdict, Verdict::Failed("3".into()));
+        let mut p = report(vec![], &[], Some(1));
+        p.uses_ptrace = Some("strace".into());
+        let a = analyse(&p, &["strace".into()]);
+        assert!(a.reason(&p, "strace").contains("uses ptrace itself"));
+    }
+
+    #[test]
+    fn pid_files() {
+        let argv: Vec<String> = ["d", "--pidfile", "/a", "-P", "/b", "--pid-file=/c"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(
+            pid_file_args(&argv),
+            vec![
+                PathBuf::from("/a"),
+                PathBuf::from("/b"),
+                PathBuf::from("/c")
+            ]
+        );
+        let sh: Vec<String> = ["sh", "-c", "true; exec d --pidfile /x; "]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(pid_file_args(&sh), vec![PathBuf::from("/x")]);
+    }
+}

@@ -1,0 +1,419 @@
+//! `outsetctl trace`: the real client traces the fake daemon (and a shell script, and strace)
+//! and must report the forks, execs and exits in order, recommend the right `expect`
+//! stanza, and leave no process and no cgroup behind.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{OUTSETCTL, TESTD, require_root_cgroup2};
+
+/// One `N PID NAME KIND ARG` line.
+#[derive(Debug, Clone)]
+struct Ev {
+    pid: u32,
+    name: String,
+    kind: String,
+    arg: String,
+}
+
+/// What `outsetctl trace` printed.
+#[derive(Debug)]
+struct Traced {
+    code: i32,
+    text: String,
+    events: Vec<Ev>,
+    /// `key: value` summary lines.
+    summary: BTreeMap<String, String>,
+}
+
+impl Traced {
+    fn get(&self, key: &str) -> &str {
+        self.summary
+            .get(key)
+            .map(String::as_str)
+            .unwrap_or_else(|| panic!("no {key}: line in\n{}", self.text))
+    }
+
+    /// The launched process (the pid of the first event).
+    fn launcher(&self) -> u32 {
+        self.events[0].pid
+    }
+
+    /// Each process's own events in order, children's inline at their fork:
+    /// deterministic although the processes race one another.
+    fn tree(&self) -> String {
+        self.tree_of(self.launcher())
+    }
+
+    fn tree_of(&self, pid: u32) -> String {
+        let parts: Vec<String> = self
+            .events
+            .iter()
+            .filter(|e| e.pid == pid)
+            .map(|e| match e.kind.as_str() {
+                "fork" => format!("fork({})", self.tree_of(e.arg.parse().unwrap())),
+                _ => format!("{} {} {}", e.name, e.kind, e.arg),
+            })
+            .collect();
+        parts.join(", ")
+    }
+
+    /// Checks that nothing the command started is left: its cgroup is gone and the pids
+    /// in `pids` are dead.
+    fn assert_nothing_left(&self, pids: &[u32]) {
+        let cg = self.get("cgroup");
+        let path = cg.split(' ').next().unwrap();
+        assert!(cg.ends_with("(removed)"), "{}", self.text);
+        assert!(!Path::new(path).exists(), "cgroup {path} left behind");
+        for pid in pids {
+            assert!(!alive(*pid), "process {pid} left alive\n{}", self.text);
+        }
+    }
+}
+
+/// Whether `pid` exists and is not a zombie.
+fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => s
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+fn trace(extra: &[&str], cmd: &[&str]) -> Traced {
+    let out = Command::new(OUTSETCTL)
+        .arg("trace")
+        .args(extra)
+        .arg("--")
+        .args(cmd)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut events = Vec::new();
+    let mut summary = BTreeMap::new();
+    for line in text.lines() {
+        let f: Vec<&str> = line.split(' ').collect();
+        if let Ok(n) = f[0].parse::<usize>() {
+            assert_eq!(n, events.len() + 1, "event count in {line:?}\n{text}");
+            assert_eq!(f.len(), 5, "event line {line:?}");
+            events.push(Ev {
+                pid: f[1].parse().unwrap(),
+                name: f[2].to_string(),
+                kind: f[3].to_string(),
+                arg: f[4].to_string(),
+            });
+        } else if let Some((k, v)) = line.split_once(": ") {
+            summary.insert(k.to_string(), v.to_string());
+        }
+    }
+    let t = Traced {
+        code: out.status.code().unwrap_or(-1),
+        text,
+        events,
+        summary,
+    };
+    eprintln!(
+        "{}\nstderr: {}",
+        t.text,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    t
+}
+
+fn pid_from(path: &Path) -> u32 {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// A temp dir and the pid file path inside it.
+fn pidfile() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("d.pid");
+    (dir, p)
+}
+
+/// The launched testd's own exec, as seen in every tree.
+const EXEC_TESTD: &str = "outset-testd exec outset-testd";
+
+fn launched(rest: &str) -> String {
+    // The launcher's first event is its exec from the tracer's copy (named after it).
+    format!("outsetctl exec outset-testd, {rest}")
+}
+
+/// Runs testd with `args` and checks the event tree, the recommendation and the clean-up.
+fn check_testd(args: &[&str], tree: &str, recommend: &str) -> Traced {
+    let (_dir, pf) = pidfile();
+    let pfs = pf.display().to_string();
+    let mut cmd = vec![TESTD];
+    cmd.extend_from_slice(args);
+    cmd.extend_from_slice(&["--pidfile", &pfs]);
+    let t = trace(&["--timeout", "3"], &cmd);
+    assert_eq!(t.tree(), tree, "{}", t.text);
+    assert_eq!(t.get("recommend"), recommend, "{}", t.text);
+    let daemon = pid_from(&pf);
+    assert_eq!(
+        t.get("daemon"),
+        format!("{daemon} outset-testd"),
+        "{}",
+        t.text
+    );
+    assert_eq!(
+        t.get("pid file"),
+        format!("{pfs} {daemon} (the daemon)"),
+        "{}",
+        t.text
+    );
+    t.assert_nothing_left(&[daemon, t.launcher()]);
+    t
+}
+
+#[test]
+fn no_fork_is_a_foreground_process() {
+    if require_root_cgroup2().is_none() {
+        return;
+    }
+    let (_dir, pf) = pidfile();
+    let pfs = pf.display().to_string();
+    let t = trace(&["--timeout", "1.5"], &[TESTD, "--pidfile", &pfs]);
+    assert_eq!(t.tree(), "outsetctl exec outset-testd", "{}", t.text);
+    assert_eq!(t.get("recommend"), "no expect stanza (foreground)");
+    assert!(t.get("launcher").ends_with("still running"), "{}", t.text);
+    assert_eq!(t.get("ended"), "timeout");
+    assert_eq!(t.code, 0);
+    let daemon = pid_from(&pf);
+    assert_eq!(daemon, t.launcher());
+    t.assert_nothing_left(&[daemon]);
+}
+
+#[test]
+fn one_fork_is_expect_fork() {
+    if require_root_cgroup2().is_none() {
+        return;
+    }
+    let t = check_testd(
+        &["--forks", "1"],
+        &launched(&format!("fork({EXEC_TESTD}), outset-testd exit 0")),
+        "expect fork",
+    );
+    assert_eq!(t.code, 0);
+    assert_eq!(t.get("ended"), "quiet");
+    assert!(t.get("also").starts_with("pid file "), "{}", t.text);
+}
+
+#[test]
+fn two_forks_is_expect_daemon() {
+    if require_root_cgroup2().is_none() {
+        return;
+    }
+    check_testd(
+        &["--forks", "2"],
+        &launched(&format!(
+            "fork({EXEC_TESTD}, fork({EXEC_TESTD}), outset-testd exit 0), outset-testd exit 0"
+        )),
+        "expect daemon",
+    );
+}
+
+#[test]
+fn three_forks_is_expect_exit_3() {
+    if require_root_cgroup2().is_none() {
+        return;
+    }
+    check_testd(
+        &["--forks", "3"],
+        &launched(&format!(
+            "fork({EXEC_TESTD}, fork({EXEC_TESTD}, fork({EXEC_TESTD}), outset-testd exit 0), \
+             outset-testd exit 0), outset-testd exit 0"
+        )),
+        "expect exit 3",
+    );
+}
+
+#[test]
+fn a_parent_that_waits_is_still_expect_fork() {
+    if require_root_cgroup2().is_none() {
+        return;
+    }
+    let t = check_testd(
+        &["--forks", "1", "--parent-wait-ms", "500"],
+        &launched(&format!("fork({EXEC_TESTD}), outset-testd exit 0")),
+        "expect fork",
+    );
+    // The launcher's exit comes last: the daemon runs 500 ms before its parent exits.
+    assert_eq!(t.events.last().unwrap().kind, "exit");
+    assert_eq!(t.events.last().unwrap().pid, t.launcher());
+}
+
+#[test]
+fn a_reaped_helper_does_not_count() {
+    if require_root_cgroup2().is_none() {
+        return;
+    }
+    check_testd(
+        &["--forks", "1", "--helper"],
+        &launched(&format!(
+            "fork(outset-testd exec true, true exit 0), fork({EXEC_TESTD}), outset-testd exit 0"
+        )),
+        "expect fork",
+    );
+}
+
+#[test]
+fn a_failing_launcher_is_reported() {
+    if require_root_cgroup2().is_none() {
+        return;
+    }
+    let (_dir, pf) = pidfile();
+    let pfs = pf.display().to_string();
+    let t = trace(
+        &["--timeout", "3"],
+        &[
+            TESTD,
+            "--forks",
+            "1",
+            "--parent-exit",
+            "3",
+            "--pidfile",
+            &pfs,
+        ],
+    );
+    assert_eq!(
+        t.tree(),
+        launched(&format!("fork({EXEC_TESTD}), outset-testd exit 3"))
+    );
+    assert_eq!(t.get("recommend"), "none: the command failed");
+    assert!(t.get("why").contains("exited with status 3"), "{}", t.text);
+    assert_eq!(t.code, 1);
+    t.assert_nothing_left(&[pid_from(&pf)]);
+}
+
+#[test]
+fn a_script_with_helpers_then_a_forking_daemon() {
+    if require_root_cgroup2().is_none() {
+        return;
+    }
+    let (_dir, pf) = pidfile();
+    let script = format!(
+        "/bin/true; /bin/echo starting >/dev/null; exec {TESTD} --forks 2 --pidfile {}",
+        pf.display()
+    );
+    let t = trace(&["--timeout", "3"], &["/bin/sh", "-c", &script]);
+    let sh = t.events[0].arg.clone();
+    assert_eq!(
+        t.tree(),
+        format!(
+            "outsetctl exec {sh}, fork({sh} exec true, true exit 0), \
+             fork({sh} exec echo, echo exit 0), {sh} exec outset-testd, \
+             fork({EXEC_TESTD}, fork({EXEC_TESTD}), outset-testd exit 0), outset-testd exit 0"
+        ),
+        "{}",
+        t.text
+    );
+    // The shell's forks are helpers, not links of the launch chain.
+    assert_eq!(t.get("recommend"), "expect daemon");
+    let daemon = pid_from(&pf);
+    assert_eq!(t.get("daemon"), format!("{daemon} outset-testd"));
+    t.assert_nothing_left(&[daemon]);
+}
+
+#[test]
+fn json_output_has_events_summary_and_recommendation() {
+    if require_root_cgroup2().is_none() {
+        return;
+    }
+    let (_dir, pf) = pidfile();
+    let pfs = pf.display().to_string();
+    let out = Command::new(OUTSETCTL)
+        .args(["trace", "--json", "--timeout", "3", "--"])
+        .args([TESTD, "--forks", "1", "--parent-wait-ms", "500"])
+        .args(["--pidfile", &pfs])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let kinds: Vec<&str> = v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["exec", "fork", "exec", "exit"], "{v:#}");
+    let exit = &v["events"][3];
+    assert!(exit["time_ms"].as_u64().unwrap() >= 500, "{v:#}");
+    assert_eq!(exit["status"], "0");
+    let daemon = pid_from(&pf);
+    assert_eq!(v["summary"]["daemon"]["pid"], daemon);
+    assert_eq!(v["summary"]["launcher"]["exit"], "0");
+    assert_eq!(v["recommendation"]["stanza"], "expect fork");
+    assert_eq!(v["recommendation"]["pid_file"], pfs);
+    let cg = v["summary"]["cgroup"].as_str().unwrap();
+    assert!(!Path::new(cg).exists());
+    assert!(!alive(daemon));
+}
+
+#[test]
+fn keep_leaves_the_daemon_running() {
+    let Some(mount) = require_root_cgroup2() else {
+        return;
+    };
+    let (_dir, pf) = pidfile();
+    let pfs = pf.display().to_string();
+    let t = trace(
+        &["--keep", "--timeout", "3"],
+        &[TESTD, "--forks", "1", "--pidfile", &pfs],
+    );
+    let daemon = pid_from(&pf);
+    let cg = t.get("cgroup").split(' ').next().unwrap().to_string();
+    let alive_then = alive(daemon);
+    let status = std::fs::read_to_string(format!("/proc/{daemon}/status")).unwrap_or_default();
+    let listed = std::fs::read_to_string(Path::new(&cg).join("cgroup.procs")).unwrap_or_default();
+    // Clean up before asserting: only our own cgroup, under the mount.
+    assert!(Path::new(&cg).starts_with(&mount));
+    common::destroy_cgroup_tree(Path::new(&cg));
+    assert!(
+        alive_then,
+        "kept daemon {daemon} is not running\n{}",
+        t.text
+    );
+    assert!(listed.contains(&daemon.to_string()), "{listed}");
+    assert!(t.get("kept").contains(&cg), "{}", t.text);
+    // Detached: no longer traced by anyone.
+    assert!(status.contains("TracerPid:\t0\n"), "{status}");
+    assert_eq!(t.get("recommend"), "expect fork");
+}
+
+#[test]
+fn strace_is_reported_as_using_ptrace() {
+    if require_root_cgroup2().is_none() {
+        return;
+    }
+    let have_strace = ["/usr/bin/strace", "/bin/strace"]
+        .iter()
+        .any(|p| Path::new(p).exists());
+    if !have_strace {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("strace is not installed, and CI=true forbids skipping");
+        }
+        eprintln!("SKIP: strace is not installed");
+        return;
+    }
+    let t = trace(&[], &["strace", "-f", "-o", "/dev/null", "true"]);
+    assert_eq!(t.get("recommend"), "none: the command uses ptrace");
+    assert!(
+        t.get("why").contains(
+            "strace uses ptrace itself; tracing it under ptrace is not possible: run it as a \
+             job, outset tracks it by cgroup without ptrace"
+        ),
+        "{}",
+        t.text
+    );
+    assert_eq!(t.code, 1);
+    t.assert_nothing_left(&[]);
+}
