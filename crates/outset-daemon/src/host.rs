@@ -109,6 +109,24 @@ impl Effects for Host {
         self.tracker.processes(inst)
     }
 
+    fn pid_file(&mut self, inst: InstanceId, path: &str) -> Option<u32> {
+        use std::os::unix::fs::MetadataExt;
+        let text = std::fs::read_to_string(path).ok()?;
+        let pid: u32 = text.split_whitespace().next()?.parse().ok()?;
+        if self.tracker.processes(inst).contains(&pid) {
+            return Some(pid);
+        }
+        // A root-owned file may name a process outside the job; it is then adopted.
+        let root_owned = std::fs::metadata(path).is_ok_and(|m| m.uid() == 0);
+        if root_owned && outset_sys::procfs::start_time(pid).is_some() {
+            log::warn!("pid file {path} names {pid}, outside the job's cgroup; trusted as root's");
+            self.tracker.adopt(inst, pid);
+            return Some(pid);
+        }
+        log::debug!("pid file {path} names {pid}, which is not the job's; not trusted yet");
+        None
+    }
+
     fn describe(&mut self, pids: &[u32]) -> Vec<(u32, String)> {
         pids.iter()
             .map(|&pid| (pid, outset_sys::procfs::cmdline(pid).unwrap_or_default()))

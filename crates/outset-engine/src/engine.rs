@@ -24,6 +24,9 @@ pub const SETTLE_MS: Millis = 2000;
 /// main process itself, when the job sets no `start timeout`.
 pub const LAUNCH_TIMEOUT_S: u32 = 10;
 
+/// How often a `pid file` is looked at while a job waits for it.
+pub const PIDFILE_POLL_MS: Millis = 50;
+
 /// Upstart's default PATH for jobs.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -58,6 +61,8 @@ struct Await {
     needed: u32,
     seen: u32,
     settle: Option<Millis>,
+    /// `pid file`: the file is watched until then, then the oldest process is taken.
+    pidfile_until: Option<Millis>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1073,6 +1078,7 @@ impl Engine {
                                         needed,
                                         seen: 0,
                                         settle: forks.then(|| now + u64::from(wait) * 1000),
+                                        pidfile_until: None,
                                     });
                                 }
                                 None
@@ -1562,12 +1568,36 @@ impl Engine {
     /// Once the launch chain has exited: the main process is the oldest one left.
     fn select_main(&mut self, id: InstanceId, fx: &mut dyn Effects) {
         let procs = fx.processes(id);
+        let now = self.now;
         let Some(inst) = self.instances.get_mut(&id) else {
             return;
         };
-        inst.awaiting = None;
         let name = display_name(&inst.job, &inst.name);
-        match procs.first().copied() {
+        // `pid file` names the main process, once it is there and trusted; a daemon may
+        // write it after its launcher exits, so it is watched for a while.
+        let mut chosen = procs.first().copied();
+        if let Some(path) = inst.config.pid_file.clone()
+            && !procs.is_empty()
+        {
+            match fx.pid_file(id, &path) {
+                Some(pid) => chosen = Some(pid),
+                None => {
+                    let wait = inst.config.start_timeout.unwrap_or(LAUNCH_TIMEOUT_S);
+                    if let Some(a) = inst.awaiting.as_mut() {
+                        let until = *a.pidfile_until.get_or_insert(now + u64::from(wait) * 1000);
+                        if now < until {
+                            a.settle = Some((now + PIDFILE_POLL_MS).min(until));
+                            return;
+                        }
+                    }
+                    log::warn!(
+                        "{name}: pid file {path} did not name a process of the job in time; taking the oldest"
+                    );
+                }
+            }
+        }
+        inst.awaiting = None;
+        match chosen {
             None => {
                 log::warn!("{name}: the main process exited and left no process behind");
                 inst.end = Some(RunEnd {
@@ -1585,7 +1615,7 @@ impl Engine {
                 inst.history.push((ProcessKind::Main, main));
                 self.others.remove(&main);
                 self.pids.insert(main, (id, ProcessKind::Main));
-                for pid in procs.into_iter().skip(1) {
+                for pid in procs.into_iter().filter(|p| *p != main) {
                     self.others.insert(pid, id);
                 }
                 self.after_expect(id);

@@ -125,6 +125,9 @@ pub trait Effects {
     /// The instance's live processes, oldest first (by start time, a parent before its
     /// child): its cgroup's members, or the processes the host knows of without cgroups.
     fn processes(&mut self, inst: InstanceId) -> Vec<u32>;
+    /// The PID a job's `pid file` names, if the file is there and to be trusted (the PID
+    /// is one of the instance's processes, or the file belongs to root).
+    fn pid_file(&mut self, inst: InstanceId, path: &str) -> Option<u32>;
     /// Each process's command line, for `status --all`.
     fn describe(&mut self, pids: &[u32]) -> Vec<(u32, String)>;
     /// Answers a waiting client.

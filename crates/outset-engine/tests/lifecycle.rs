@@ -19,6 +19,8 @@ struct Host {
     fail_spawn: Vec<String>,
     /// What `processes` reports per instance (the fake cgroup).
     procs: HashMap<InstanceId, Vec<u32>>,
+    /// What each pid file names (already checked).
+    pid_files: HashMap<String, u32>,
 }
 
 impl Effects for Host {
@@ -45,6 +47,9 @@ impl Effects for Host {
     }
     fn processes(&mut self, inst: InstanceId) -> Vec<u32> {
         self.procs.get(&inst).cloned().unwrap_or_default()
+    }
+    fn pid_file(&mut self, _: InstanceId, path: &str) -> Option<u32> {
+        self.pid_files.get(path).copied()
     }
     fn describe(&mut self, pids: &[u32]) -> Vec<(u32, String)> {
         pids.iter().map(|p| (*p, format!("proc{p}"))).collect()
@@ -1078,4 +1083,37 @@ fn a_notify_job_that_dies_before_ready_fails() {
     t.exit("n", Main, Exited(2));
     assert_eq!(error(t.reply(tok)), "Job failed to start: n");
     assert_eq!(t.status("n", &[]), "n stop/waiting");
+}
+
+#[test]
+fn pid_file_names_the_main_process_once_it_appears() {
+    let mut t = T::new(&[(
+        "p",
+        "expect fork\npid file /run/p.pid\nstart timeout 3\nexec /bin/p",
+    )]);
+    let tok = t.start("p", &[]);
+    let id = inst_of(&t, "p");
+    // The oldest process is a helper; the pid file, written late, names the daemon.
+    t.h.procs.insert(id, vec![800, 801]);
+    t.exit("p", Main, Exited(0));
+    assert!(t.reply(tok).is_none(), "waiting for the pid file");
+    t.advance(100);
+    assert!(t.reply(tok).is_none());
+    t.h.pid_files.insert("/run/p.pid".into(), 801);
+    t.advance(100);
+    assert_eq!(ok_instances(t.reply(tok)), ["p start/running, process 801"]);
+
+    // A pid file that never comes: the oldest process after the start timeout.
+    let mut t = T::new(&[(
+        "q",
+        "expect fork\npid file /run/q.pid\nstart timeout 1\nexec /bin/q",
+    )]);
+    let tok = t.start("q", &[]);
+    let id = inst_of(&t, "q");
+    t.h.procs.insert(id, vec![900]);
+    t.exit("q", Main, Exited(0));
+    for _ in 0..25 {
+        t.advance(50);
+    }
+    assert_eq!(ok_instances(t.reply(tok)), ["q start/running, process 900"]);
 }

@@ -247,3 +247,22 @@ fn which(cmd: &str) -> Option<std::path::PathBuf> {
         .map(|d| std::path::Path::new(d).join(cmd))
         .find(|p| p.is_file())
 }
+
+#[test]
+fn pid_file_names_the_daemon_even_when_it_is_not_the_oldest() {
+    let Some(d) = daemon(|d| {
+        let p = d.dir.path().display().to_string();
+        // An older companion process stays, and the pid file comes 300 ms after the launcher.
+        d.write_job(
+            "pf",
+            &format!(
+                "expect fork\npid file {p}/pf.pid\nexec sh -c 'sleep 100 & {TESTD} --forks 1 --pidfile {p}/pf.pid --pidfile-delay-ms 300'\n"
+            ),
+        );
+    }) else {
+        return;
+    };
+    let out = d.ctl_ok(&["start", "pf"]);
+    assert_eq!(main_pid(&out), Some(pidfile(&d, "pf.pid")), "{out}");
+    stop_leaves_nothing(&d, "pf");
+}
