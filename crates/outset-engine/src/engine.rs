@@ -115,14 +115,59 @@ struct Instance {
     watchdog_deadline: Option<Millis>,
     /// The last STATUS= the job sent.
     notify_status: Option<String>,
-    /// The last job event this instance emitted, for level-triggered operands.
-    last_event: Option<(String, Env)>,
+}
+
+/// A job's instances by name, sorted: a small vector, as most jobs have one instance (a
+/// map per job would cost hundreds of bytes each for a thousand jobs).
+#[derive(Default)]
+struct InstanceMap(Vec<(String, InstanceId)>);
+
+impl InstanceMap {
+    fn find(&self, name: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|(n, _)| n.as_str().cmp(name))
+    }
+
+    fn get(&self, name: &str) -> Option<&InstanceId> {
+        self.find(name).ok().map(|i| &self.0[i].1)
+    }
+
+    fn contains_key(&self, name: &str) -> bool {
+        self.find(name).is_ok()
+    }
+
+    fn insert(&mut self, name: String, id: InstanceId) {
+        match self.find(&name) {
+            Ok(i) => self.0[i].1 = id,
+            Err(i) => self.0.insert(i, (name, id)),
+        }
+    }
+
+    fn remove(&mut self, name: &str) {
+        if let Ok(i) = self.find(name) {
+            self.0.remove(i);
+        }
+        if self.0.is_empty() {
+            self.0 = Vec::new();
+        }
+    }
+
+    fn values(&self) -> impl Iterator<Item = &InstanceId> {
+        self.0.iter().map(|(_, id)| id)
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 struct Class {
     config: Rc<JobConfig>,
     start_on: Option<Condition>,
-    instances: BTreeMap<String, InstanceId>,
+    instances: InstanceMap,
     /// The `stopped` event env of instances that have stopped, by instance name.
     stopped: BTreeMap<String, Env>,
 }
@@ -151,7 +196,8 @@ pub struct Engine {
     opts: Options,
     now: Millis,
     classes: BTreeMap<String, Class>,
-    instances: BTreeMap<InstanceId, Instance>,
+    /// Boxed: a map node holds eleven slots, mostly empty, and an instance is large.
+    instances: BTreeMap<InstanceId, Box<Instance>>,
     pids: HashMap<u32, (InstanceId, ProcessKind)>,
     /// Processes found in an instance besides the ones it spawned (a daemon's chain).
     others: HashMap<u32, InstanceId>,
@@ -217,18 +263,41 @@ fn display_name(job: &str, instance: &str) -> String {
 
 struct States<'a> {
     classes: &'a BTreeMap<String, Class>,
-    instances: &'a BTreeMap<InstanceId, Instance>,
+    instances: &'a BTreeMap<InstanceId, Box<Instance>>,
+    base: &'a Env,
+}
+
+/// The job event an instance in `state` emitted last: what a level-triggered operand on
+/// that job compares with.
+fn last_job_event(state: State) -> Option<&'static str> {
+    match state {
+        State::Waiting => None,
+        State::Starting | State::PreStart | State::Spawned | State::PostStart => Some("starting"),
+        State::Running | State::PreStop => Some("started"),
+        State::Stopping | State::Killed | State::PostStop => Some("stopping"),
+    }
 }
 
 impl JobStates for States<'_> {
     fn in_state(&self, op: &EventMatch, expand: Option<&Env>) -> Option<Env> {
         for class in self.classes.values() {
             for id in class.instances.values() {
-                if let Some(inst) = self.instances.get(id)
-                    && let Some((name, env)) = &inst.last_event
-                    && matches(op, name, env, expand)
-                {
-                    return Some(env.clone());
+                let Some(inst) = self.instances.get(id) else {
+                    continue;
+                };
+                let Some(name) = last_job_event(inst.state).filter(|n| *n == op.name) else {
+                    continue;
+                };
+                let end = (name == "stopping").then(|| {
+                    inst.end.unwrap_or(RunEnd {
+                        failed: false,
+                        process: "main",
+                        status: None,
+                    })
+                });
+                let env = Engine::job_event_env(self.base, inst, end);
+                if matches(op, name, &env, expand) {
+                    return Some(env);
                 }
             }
             if op.name == "stopped" {
@@ -416,7 +485,7 @@ impl Engine {
                 Class {
                     start_on: config.start_on.clone().map(Condition::new),
                     config: Rc::new(config),
-                    instances: BTreeMap::new(),
+                    instances: InstanceMap::default(),
                     stopped: BTreeMap::new(),
                 },
             );
@@ -519,6 +588,7 @@ impl Engine {
             let states = States {
                 classes: &self.classes,
                 instances: &self.instances,
+                base: &self.opts.base_env,
             };
             let handled = cond.handle(id, &name, &env, Some(&expand), &states);
             if let Some(inst) = self.instances.get_mut(&inst_id) {
@@ -592,6 +662,7 @@ impl Engine {
             let states = States {
                 classes: &self.classes,
                 instances: &self.instances,
+                base: &self.opts.base_env,
             };
             let handled = cond.handle(id, &name, &env, Some(&defaults), &states);
             if let Some(class) = self.classes.get_mut(&job) {
@@ -755,7 +826,7 @@ impl Engine {
             .collect();
         self.instances.insert(
             id,
-            Instance {
+            Box::new(Instance {
                 id,
                 job: job.to_string(),
                 name: name.clone(),
@@ -782,8 +853,7 @@ impl Engine {
                 start_deadline: None,
                 watchdog_deadline: None,
                 notify_status: None,
-                last_event: None,
-            },
+            }),
         );
         if let Some(class) = self.classes.get_mut(job) {
             class.instances.insert(name, id);
@@ -873,7 +943,6 @@ impl Engine {
         };
         let eid = self.queue_event(name, env.clone(), origin);
         if let Some(inst) = self.instances.get_mut(&id) {
-            inst.last_event = Some((name.to_string(), env.clone()));
             if blocking {
                 inst.blocker = Some(eid);
             }
@@ -1407,6 +1476,7 @@ impl Engine {
         let states = States {
             classes: &self.classes,
             instances: &self.instances,
+            base: &self.opts.base_env,
         };
         let expand = full_env(&self.opts.base_env, &inst.env);
         let source = |src: &ReadySource| inst.sources.iter().any(|(s, ok)| s == src && *ok);
