@@ -942,10 +942,8 @@ impl Engine {
             Origin::Internal
         };
         let eid = self.queue_event(name, env.clone(), origin);
-        if let Some(inst) = self.instances.get_mut(&id) {
-            if blocking {
-                inst.blocker = Some(eid);
-            }
+        if blocking && let Some(inst) = self.instances.get_mut(&id) {
+            inst.blocker = Some(eid);
         }
         if name == "stopped" {
             let key = self
