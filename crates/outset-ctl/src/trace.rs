@@ -4,12 +4,20 @@
 //! The recommendation follows outset's exit tracking: count the processes of the launch
 //! chain (the launched process and the daemon's other ancestors) that exited before the
 //! daemon was left alone. Helpers that are not ancestors of the daemon do not count.
+//!
+//! On top of `expect` it recommends what the trace showed about readiness: `expect notify`
+//! for a launched process that stays and sends READY=1, `ready on listening …` for a socket
+//! that opened only after the launcher exited (outset would call the job running too early),
+//! and `pid file …` when a pid file named in the arguments names the daemon.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use outset_sys::ptrace::{EventKind, ExitStatus, LeftProcess, TraceEnd, TraceOptions, TraceReport};
+use outset_sys::ptrace::{
+    EventKind, ExitStatus, LeftProcess, ListenProto, ListenSeen, NotifyMessage, TraceEnd,
+    TraceOptions, TraceReport,
+};
 use serde_json::{Value, json};
 
 /// What the user asked for.
@@ -30,6 +38,8 @@ pub enum Verdict {
     Daemon,
     /// N ≥ 3: `expect exit N`.
     Exit(usize),
+    /// The launched process is still running and sent READY=1: `expect notify`.
+    Notify,
     /// The launched process is still running: it is the main process, no `expect`.
     Foreground,
     /// Exited 0 and left nothing: a task.
@@ -57,6 +67,12 @@ pub struct Analysis {
     pub chain_exits: Vec<(u32, ExitStatus)>,
     pub verdict: Verdict,
     pub pid_files: Vec<PidFile>,
+    /// The first READY=1 on the trace's NOTIFY_SOCKET.
+    pub ready: Option<NotifyMessage>,
+    /// The last MAINPID= sent.
+    pub mainpid: Option<u32>,
+    /// The listening socket to wait for: it appeared after the launcher exited.
+    pub ready_listen: Option<ListenSeen>,
 }
 
 impl Analysis {
@@ -66,12 +82,93 @@ impl Analysis {
             Verdict::Fork => Some("expect fork".into()),
             Verdict::Daemon => Some("expect daemon".into()),
             Verdict::Exit(n) => Some(format!("expect exit {n}")),
+            Verdict::Notify => Some("expect notify".into()),
             Verdict::Task => Some("task".into()),
             Verdict::Foreground | Verdict::Failed(_) | Verdict::Ptrace(_) => None,
         }
     }
 
-    /// One line for the recommendation.
+    /// Every stanza to put in the job file, the `expect` (or `task`) line first.
+    pub fn stanzas(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.stanza().into_iter().collect();
+        if let Some(l) = &self.ready_listen {
+            out.push(format!("ready on listening {}", l.addr.spec()));
+        }
+        if let Some(pf) = self.pid_file() {
+            out.push(format!("pid file {}", pf.path.display()));
+        }
+        out
+    }
+
+    /// The pid file to recommend: one that names the daemon, for a job whose main process
+    /// outset finds by counting forks (a foreground or notifying process is known anyway).
+    pub fn pid_file(&self) -> Option<&PidFile> {
+        let forking = matches!(
+            self.verdict,
+            Verdict::Fork | Verdict::Daemon | Verdict::Exit(_)
+        );
+        self.pid_files
+            .iter()
+            .find(|p| p.names_daemon)
+            .filter(|_| forking)
+    }
+
+    /// The recommendation lines: each stanza, or one line saying why there is none.
+    pub fn recommend_lines(&self) -> Vec<String> {
+        let stanzas = self.stanzas();
+        match &self.verdict {
+            Verdict::Foreground => {
+                let mut v = vec![self.recommend_line()];
+                v.extend(stanzas);
+                v
+            }
+            _ if stanzas.is_empty() => vec![self.recommend_line()],
+            _ => stanzas,
+        }
+    }
+
+    /// The reasons, one sentence for each recommendation line.
+    pub fn reasons(&self, report: &TraceReport, cmd: &str) -> Vec<String> {
+        let mut out = vec![self.reason(report, cmd)];
+        if let Some(r) = &self.ready
+            && matches!(
+                self.verdict,
+                Verdict::Fork | Verdict::Daemon | Verdict::Exit(_)
+            )
+        {
+            out.push(format!(
+                "process {} also sent READY=1 at {} ms, but the launched process exited, so \
+                 outset tracks the daemon by counting forks.",
+                r.pid,
+                r.at.as_millis()
+            ));
+        }
+        if let Some(l) = &self.ready_listen {
+            let after = match report.launcher_exit_at() {
+                Some(t) => format!("after the launched process exited at {} ms", t.as_millis()),
+                None => "after the process started".into(),
+            };
+            out.push(format!(
+                "{} {} began listening on {} at {} ms, {after}: the daemon is ready later \
+                 than that, so outset should wait for the socket.",
+                l.pid,
+                l.name,
+                l.addr.spec(),
+                l.at.as_millis()
+            ));
+        }
+        if let Some(pf) = self.pid_file() {
+            let pid = pf.pid.map(|p| p.to_string()).unwrap_or_default();
+            out.push(format!(
+                "the pid file {} names the daemon ({pid}), so outset can check the main \
+                 process it found against it.",
+                pf.path.display()
+            ));
+        }
+        out
+    }
+
+    /// One line for the recommendation (the `expect` line, or why there is none).
     pub fn recommend_line(&self) -> String {
         match &self.verdict {
             Verdict::Foreground => "no expect stanza (foreground)".into(),
@@ -100,6 +197,22 @@ impl Analysis {
                  before the daemon {daemon} was left ({links}).",
                 self.chain_exits.len()
             ),
+            Verdict::Notify => {
+                let (pid, at) = self
+                    .ready
+                    .as_ref()
+                    .map(|r| (r.pid, r.at.as_millis()))
+                    .unwrap_or_default();
+                let main = self
+                    .mainpid
+                    .map(|m| format!(" with MAINPID={m}"))
+                    .unwrap_or_default();
+                format!(
+                    "the launched process {daemon} was still running and process {pid} sent \
+                     READY=1{main} on NOTIFY_SOCKET at {at} ms: it supports sd_notify, so \
+                     outset can wait for READY=1."
+                )
+            }
             Verdict::Foreground => format!(
                 "the launched process {daemon} was still running when tracing stopped, so it \
                  is the main process itself: run it in the foreground with no expect stanza."
@@ -161,6 +274,7 @@ pub fn analyse(report: &TraceReport, argv: &[String]) -> Analysis {
         Verdict::Ptrace(tool.clone())
     } else {
         match report.launcher_exit {
+            None if report.ready().is_some() => Verdict::Notify,
             None => Verdict::Foreground,
             Some(st) if !st.success() => Verdict::Failed(st.to_string()),
             Some(_) if daemon.is_none() => Verdict::Task,
@@ -171,7 +285,13 @@ pub fn analyse(report: &TraceReport, argv: &[String]) -> Analysis {
             },
         }
     };
-    let pid_files = pid_file_args(argv)
+    let mut paths = pid_file_args(argv);
+    if let Some(p) = nginx_pid_file(argv)
+        && !paths.contains(&p)
+    {
+        paths.push(p);
+    }
+    let pid_files = paths
         .into_iter()
         .map(|path| {
             let pid = std::fs::read_to_string(&path)
@@ -185,17 +305,50 @@ pub fn analyse(report: &TraceReport, argv: &[String]) -> Analysis {
             }
         })
         .collect();
+    let ready_listen = match verdict {
+        Verdict::Fork | Verdict::Daemon | Verdict::Exit(_) | Verdict::Foreground => {
+            late_listener(report)
+        }
+        _ => None,
+    };
     Analysis {
         daemon,
         chain_exits,
         verdict,
         pid_files,
+        ready: report.ready().cloned(),
+        mainpid: report.mainpid(),
+        ready_listen,
     }
 }
 
-/// Pid files named in the arguments (`--pidfile X`, `--pid-file=X`, `-P X`, `pid X`),
-/// also inside `sh -c` scripts, which are split on whitespace.
+/// The listening socket that opened last after the launched process exited (or at all,
+/// while it runs), TCP before UDP before unix: the last to open is when the daemon serves.
+fn late_listener(report: &TraceReport) -> Option<ListenSeen> {
+    let since = report.launcher_exit_at().unwrap_or(Duration::ZERO);
+    let late: Vec<&ListenSeen> = report
+        .listening
+        .iter()
+        .filter(|l| report.launcher_exit.is_none() || l.at > since)
+        .collect();
+    [ListenProto::Tcp, ListenProto::Udp, ListenProto::Unix]
+        .iter()
+        .find_map(|proto| {
+            late.iter()
+                .filter(|l| l.addr.proto == *proto)
+                .max_by_key(|l| l.at)
+        })
+        .map(|l| (*l).clone())
+}
+
+/// Pid files named in the arguments (`--pidfile X`, `--pid-file=X`, `-P X`, `pid X`,
+/// `pidfile X`, and `-i X` for rsyslogd), also inside `sh -c` scripts, which are split on
+/// whitespace.
 pub fn pid_file_args(argv: &[String]) -> Vec<PathBuf> {
+    let rsyslogd = argv
+        .iter()
+        .flat_map(|a| a.split_whitespace())
+        .any(|t| Path::new(t).file_name().is_some_and(|n| n == "rsyslogd"));
     let tokens: Vec<&str> = argv
         .iter()
         .skip(1)
@@ -206,9 +359,10 @@ pub fn pid_file_args(argv: &[String]) -> Vec<PathBuf> {
     let mut it = tokens.iter().peekable();
     while let Some(t) = it.next() {
         let value = match *t {
-            "--pidfile" | "--pid-file" | "-pidfile" | "-P" | "pid" | "--pid" => {
+            "--pidfile" | "--pid-file" | "-pidfile" | "-P" | "pid" | "pidfile" | "--pid" => {
                 it.peek().map(|v| v.to_string())
             }
+            "-i" if rsyslogd => it.peek().map(|v| v.to_string()),
             _ => ["--pidfile=", "--pid-file=", "--pid="]
                 .iter()
                 .find_map(|p| t.strip_prefix(p))
@@ -227,6 +381,36 @@ pub fn pid_file_args(argv: &[String]) -> Vec<PathBuf> {
     out
 }
 
+/// nginx names its pid file in its configuration (`-c CONF`, `pid PATH;`, relative to the
+/// `-p` prefix), not in its arguments, and it is the most common forking daemon.
+pub fn nginx_pid_file(argv: &[String]) -> Option<PathBuf> {
+    let prog = argv.first()?;
+    if Path::new(prog).file_name()? != "nginx" {
+        return None;
+    }
+    let after = |flag: &str| {
+        argv.iter()
+            .position(|a| a == flag)
+            .and_then(|i| argv.get(i + 1))
+    };
+    let conf = std::fs::read_to_string(after("-c")?).ok()?;
+    let mut words = conf
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or(""))
+        .flat_map(|l| l.split(|c: char| c.is_whitespace() || c == ';' || c == '{' || c == '}'))
+        .filter(|w| !w.is_empty());
+    while let Some(w) = words.next() {
+        if w == "pid" {
+            let path = PathBuf::from(words.next()?);
+            return Some(match after("-p") {
+                Some(prefix) if path.is_relative() => Path::new(prefix).join(path),
+                _ => path,
+            });
+        }
+    }
+    None
+}
+
 fn kind_text(kind: &EventKind) -> String {
     match kind {
         EventKind::Fork { child } => format!("fork {child}"),
@@ -240,6 +424,7 @@ fn end_text(end: TraceEnd) -> &'static str {
         TraceEnd::AllExited => "all-exited",
         TraceEnd::Quiet => "quiet",
         TraceEnd::Timeout => "timeout",
+        TraceEnd::Notified => "ready",
     }
 }
 
@@ -295,6 +480,26 @@ pub fn render_text(report: &TraceReport, a: &Analysis, cmd: &str, out: &mut dyn 
         };
         s.push_str(&format!("pid file: {} {what}\n", pf.path.display()));
     }
+    if let Some(sock) = &report.notify_socket {
+        s.push_str(&format!("notify socket: {sock}\n"));
+    }
+    for m in &report.notifications {
+        let text = m.text.trim_end().replace('\n', " ");
+        s.push_str(&format!(
+            "notify: {} {text} at {} ms\n",
+            m.pid,
+            m.at.as_millis()
+        ));
+    }
+    for l in &report.listening {
+        s.push_str(&format!(
+            "listening: {} {} {} at {} ms\n",
+            l.addr.spec(),
+            l.pid,
+            l.name,
+            l.at.as_millis()
+        ));
+    }
     s.push_str(&format!("ended: {}\n", end_text(report.end)));
     if let Some(cg) = &report.cgroup {
         let state = if cg.exists() { "kept" } else { "removed" };
@@ -316,13 +521,12 @@ pub fn render_text(report: &TraceReport, a: &Analysis, cmd: &str, out: &mut dyn 
     for w in &report.warnings {
         s.push_str(&format!("warning: {w}\n"));
     }
-    s.push_str(&format!("recommend: {}\n", a.recommend_line()));
-    if let Some(pf) = a.pid_files.iter().find(|p| p.names_daemon)
-        && a.stanza().is_some_and(|st| st.starts_with("expect"))
-    {
-        s.push_str(&format!("also: pid file {}\n", pf.path.display()));
+    for line in a.recommend_lines() {
+        s.push_str(&format!("recommend: {line}\n"));
     }
-    s.push_str(&format!("why: {}\n", a.reason(report, cmd)));
+    for why in a.reasons(report, cmd) {
+        s.push_str(&format!("why: {why}\n"));
+    }
     let _ = out.write_all(s.as_bytes());
 }
 
@@ -363,6 +567,7 @@ pub fn render_json(report: &TraceReport, a: &Analysis, cmd: &str, argv: &[String
         Verdict::Fork => "fork",
         Verdict::Daemon => "daemon",
         Verdict::Exit(_) => "exit",
+        Verdict::Notify => "notify",
         Verdict::Foreground => "foreground",
         Verdict::Task => "task",
         Verdict::Failed(_) => "failed",
@@ -390,6 +595,13 @@ pub fn render_json(report: &TraceReport, a: &Analysis, cmd: &str, argv: &[String
             "kept": report.kept,
             "uses_ptrace": report.uses_ptrace,
             "warnings": report.warnings,
+            "notify": {
+                "socket": report.notify_socket,
+                "messages": report.notifications.iter().map(notify_json).collect::<Vec<_>>(),
+                "ready": a.ready.as_ref().map(notify_json),
+                "mainpid": a.mainpid,
+            },
+            "listening": report.listening.iter().map(listen_json).collect::<Vec<_>>(),
         },
         "recommendation": {
             "kind": kind,
@@ -397,7 +609,28 @@ pub fn render_json(report: &TraceReport, a: &Analysis, cmd: &str, argv: &[String
             "pid_file": a.pid_files.iter().find(|p| p.names_daemon).map(|p| &p.path),
             "line": a.recommend_line(),
             "reason": a.reason(report, cmd),
+            "stanzas": a.stanzas(),
+            "reasons": a.reasons(report, cmd),
+            "ready_on": a.ready_listen.as_ref().map(listen_json),
         },
+    })
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn notify_json(m: &NotifyMessage) -> Value {
+    json!({"pid": m.pid, "text": m.text, "time_ms": ms(m.at)})
+}
+
+fn listen_json(l: &ListenSeen) -> Value {
+    json!({
+        "proto": l.addr.proto.as_str(),
+        "address": l.addr.spec(),
+        "pid": l.pid,
+        "name": l.name,
+        "time_ms": ms(l.at),
     })
 }
 
@@ -480,6 +713,9 @@ mod tests {
             uses_ptrace: None,
             kept: false,
             warnings: Vec::new(),
+            notify_socket: None,
+            notifications: Vec::new(),
+            listening: Vec::new(),
         }
     }
 
@@ -525,6 +761,51 @@ mod tests {
     }
 
     #[test]
+    fn readiness_recommendations() {
+        use outset_sys::ptrace::ListenAddr;
+        // Foreground and READY=1: expect notify.
+        let mut n = report(vec![], &[(10, "d")], None);
+        n.notifications.push(NotifyMessage {
+            pid: 10,
+            text: "READY=1\nMAINPID=10".into(),
+            at: Duration::from_millis(30),
+        });
+        let a = analyse(&n, &["d".into()]);
+        assert_eq!(a.verdict, Verdict::Notify);
+        assert_eq!(a.stanzas(), ["expect notify"]);
+        assert_eq!(a.mainpid, Some(10));
+        // One fork, a socket before and one after the launcher's exit.
+        let mut exit_ev = ev(10, "d", exit(0));
+        exit_ev.at = Duration::from_millis(100);
+        let mut f = report(
+            vec![ev(10, "d", EventKind::Fork { child: 11 }), exit_ev],
+            &[(11, "d")],
+            Some(0),
+        );
+        let seen = |port: u16, at: u64| ListenSeen {
+            addr: ListenAddr {
+                proto: ListenProto::Tcp,
+                ip: Some("127.0.0.1".parse().unwrap()),
+                port,
+                path: String::new(),
+            },
+            pid: 11,
+            name: "d".into(),
+            at: Duration::from_millis(at),
+        };
+        f.listening.push(seen(81, 50));
+        let a = analyse(&f, &["d".into()]);
+        assert_eq!(a.stanzas(), ["expect fork"]);
+        f.listening.push(seen(82, 400));
+        let a = analyse(&f, &["d".into()]);
+        assert_eq!(
+            a.stanzas(),
+            ["expect fork", "ready on listening tcp:127.0.0.1:82"]
+        );
+        assert_eq!(a.reasons(&f, "d").len(), 2);
+    }
+
+    #[test]
     fn pid_files() {
         let argv: Vec<String> = ["d", "--pidfile", "/a", "-P", "/b", "--pid-file=/c"]
             .iter()
@@ -543,5 +824,32 @@ mod tests {
             .map(|s| s.to_string())
             .collect();
         assert_eq!(pid_file_args(&sh), vec![PathBuf::from("/x")]);
+        let rs: Vec<String> = ["/usr/sbin/rsyslogd", "-i", "/r", "-f", "/c"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(pid_file_args(&rs), vec![PathBuf::from("/r")]);
+        let other: Vec<String> = ["d", "-i", "/r", "pidfile", "/p"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(pid_file_args(&other), vec![PathBuf::from("/p")]);
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("n.conf");
+        std::fs::write(
+            &conf,
+            "# pid /no;\nworker_processes 1;\npid  run/n.pid;\nevents {}\n",
+        )
+        .unwrap();
+        let c = conf.display().to_string();
+        let nginx: Vec<String> = ["/usr/sbin/nginx", "-c", &c, "-p", "/srv"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(
+            nginx_pid_file(&nginx),
+            Some(PathBuf::from("/srv/run/n.pid"))
+        );
+        assert_eq!(nginx_pid_file(&["nginx".to_string()]), None);
     }
 }

@@ -97,6 +97,9 @@ impl Tracker {
         let result = match &self.root {
             Some(root) => {
                 let dir = root.join(cgroup_dir_name(job, instance));
+                // A restarted instance takes over its predecessor's directory if that has not
+                // been removed yet: it must never be swept (and killed) under the new one.
+                self.retired.retain(|(_, cg)| cg.path() != dir);
                 match Cgroup::create(&dir) {
                     Ok(cg) => {
                         if let Some(rel) = self.relative(&dir) {

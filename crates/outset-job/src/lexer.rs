@@ -269,8 +269,14 @@ impl Lexer {
 
     /// The cursor is on a newline: the newline and the whitespace around it become one space.
     fn collapse_newline(&mut self, out: &mut String) {
+        self.collapse_newline_keeping(out, 0);
+    }
+
+    /// As [`Lexer::collapse_newline`], never trimming `out` below `keep` bytes (an escaped
+    /// space is not whitespace to trim).
+    fn collapse_newline_keeping(&mut self, out: &mut String, keep: usize) {
         self.bump();
-        while out.ends_with([' ', '\t', '\r']) {
+        while out.len() > keep && out.ends_with([' ', '\t', '\r']) {
             out.pop();
         }
         while matches!(self.peek(), Some(c) if is_space(c)) {
@@ -286,6 +292,8 @@ impl Lexer {
         self.skip_ws()?;
         let mut out = String::new();
         let mut word_start = true;
+        // Everything up to here is escaped or quoted: trimming stops there.
+        let mut keep = 0;
         loop {
             match self.peek() {
                 None => break,
@@ -299,7 +307,7 @@ impl Lexer {
                 }
                 Some(_) if self.at_continuation() => {
                     self.bump();
-                    self.collapse_newline(&mut out);
+                    self.collapse_newline_keeping(&mut out, keep);
                     word_start = true;
                 }
                 Some('\\') => {
@@ -309,6 +317,7 @@ impl Lexer {
                         None => return Err(self.error("backslash at end of file")),
                         Some(c) => out.push(c),
                     }
+                    keep = out.len();
                     word_start = false;
                 }
                 Some(q @ ('"' | '\'')) => {
@@ -327,6 +336,7 @@ impl Lexer {
                             Some(c) if c == q => {
                                 out.push(c);
                                 self.bump();
+                                keep = out.len();
                                 break;
                             }
                             Some('\n') => self.collapse_newline(&mut out),
@@ -356,7 +366,8 @@ impl Lexer {
                 }
             }
         }
-        let trimmed = out.trim_matches([' ', '\t', '\r']);
+        let end = out.trim_end_matches([' ', '\t', '\r']).len().max(keep);
+        let trimmed = &out[..end];
         Ok((!trimmed.is_empty()).then(|| trimmed.to_string()))
     }
 
@@ -539,6 +550,14 @@ mod tests {
         let mut lx = Lexer::new("  /bin/x \"a b\" \\\n    -c # note\nnext");
         assert_eq!(lx.rest_raw().unwrap().unwrap(), "/bin/x \"a b\" -c");
         assert_eq!(lx.line(), 3);
+    }
+
+    #[test]
+    fn raw_rest_keeps_an_escaped_trailing_space() {
+        let mut lx = Lexer::new("a \\\\\\ \n");
+        assert_eq!(lx.rest_raw().unwrap().unwrap(), "a \\\\\\ ");
+        let mut lx = Lexer::new("a 'b ' \n");
+        assert_eq!(lx.rest_raw().unwrap().unwrap(), "a 'b '");
     }
 
     #[test]

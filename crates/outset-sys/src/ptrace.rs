@@ -5,12 +5,17 @@
 //! can see how a daemon starts (how many launch-chain processes exit before the daemon is
 //! left) and pick the right `expect` stanza.
 //!
+//! Besides the process tree it offers the command a `NOTIFY_SOCKET` (recording READY=1 and
+//! MAINPID=) and looks every [`SCAN_INTERVAL`] at which listening sockets the traced
+//! processes hold, so the readiness of a daemon can be told, not only its fork pattern.
+//!
 //! [`trace`] waits with `waitpid(-1, __WALL)`, so it must run in a process that has no other
 //! children it cares about (a CLI, or a dedicated test process), and every ptrace request
 //! comes from the calling thread, as the kernel requires.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -20,6 +25,7 @@ use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
 use crate::cgroup::Cgroup;
+use crate::notify::NotifySocket;
 use crate::pidfd::PidFd;
 use crate::spawn::{self, ProgramSpec, SpawnPlan, SpawnRequest, Stdio};
 
@@ -46,6 +52,13 @@ const MAX_SLICE: Duration = Duration::from_millis(50);
 /// with the parent /proc names (the parent may have been killed before reporting).
 const ORPHAN_GRACE: Duration = Duration::from_millis(200);
 
+/// How often the traced processes' listening sockets are looked at: often enough to time
+/// readiness against the launcher's exit, rarely enough to cost little.
+pub const SCAN_INTERVAL: Duration = Duration::from_millis(50);
+
+/// Notifications kept at most, so a chatty daemon cannot grow the report without end.
+const MAX_NOTIFICATIONS: usize = 256;
+
 /// How long detaching and cleaning up may take.
 const CLEANUP_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -67,6 +80,9 @@ pub struct TraceOptions {
     pub keep: bool,
     /// The cgroup2 mount to create the trace's cgroup under; `None` runs without one.
     pub cgroup_root: Option<PathBuf>,
+    /// Offer the command a `NOTIFY_SOCKET`, so daemons that support sd_notify say when
+    /// they are ready.
+    pub notify: bool,
 }
 
 impl TraceOptions {
@@ -79,6 +95,7 @@ impl TraceOptions {
             quiet: Duration::from_secs(1),
             keep: false,
             cgroup_root: crate::cgroup::cgroup2_mount(),
+            notify: true,
         }
     }
 }
@@ -155,6 +172,9 @@ pub enum TraceEnd {
     Quiet,
     /// The timeout passed.
     Timeout,
+    /// The launched process still runs, sent READY=1, and all stayed silent for the quiet
+    /// time: it is ready, waiting for the timeout would tell nothing more.
+    Notified,
 }
 
 /// A process still alive when tracing stopped.
@@ -164,6 +184,81 @@ pub struct LeftProcess {
     pub name: String,
     /// Its parent as seen by the tracer (the process that forked it).
     pub parent: Option<u32>,
+}
+
+/// One message the command sent to the trace's `NOTIFY_SOCKET`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifyMessage {
+    /// The sender, from its credentials.
+    pub pid: u32,
+    pub text: String,
+    /// Time since the command was started (when the tracer read it).
+    pub at: Duration,
+}
+
+impl NotifyMessage {
+    /// The value of `KEY=` in the message, if it has that line.
+    pub fn field(&self, key: &str) -> Option<&str> {
+        self.text
+            .lines()
+            .find_map(|l| l.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
+    }
+}
+
+/// The kind of a listening socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ListenProto {
+    Tcp,
+    Udp,
+    Unix,
+}
+
+impl ListenProto {
+    /// `tcp`, `udp` or `unix`, as in `ready on listening`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ListenProto::Tcp => "tcp",
+            ListenProto::Udp => "udp",
+            ListenProto::Unix => "unix",
+        }
+    }
+}
+
+/// A listening socket and where it listens.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ListenAddr {
+    pub proto: ListenProto,
+    /// The local address (`None` for unix sockets).
+    pub ip: Option<IpAddr>,
+    pub port: u16,
+    /// The unix socket path (`@name` for the abstract namespace); empty for TCP/UDP.
+    pub path: String,
+}
+
+impl ListenAddr {
+    /// The address as `ready on listening` takes it: `tcp:127.0.0.1:80`, `tcp:[::1]:80`,
+    /// `tcp:80` for a wildcard bind (any address), `unix:/run/x.sock`.
+    pub fn spec(&self) -> String {
+        let proto = self.proto.as_str();
+        match self.ip {
+            None => format!("{proto}:{}", self.path),
+            Some(ip) if ip.is_unspecified() => format!("{proto}:{}", self.port),
+            Some(IpAddr::V6(ip)) => format!("{proto}:[{ip}]:{}", self.port),
+            Some(IpAddr::V4(ip)) => format!("{proto}:{ip}:{}", self.port),
+        }
+    }
+}
+
+/// A listening socket seen held by a traced process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenSeen {
+    pub addr: ListenAddr,
+    /// The process first seen holding it.
+    pub pid: u32,
+    pub name: String,
+    /// Time since the command was started when it was first seen (at most
+    /// [`SCAN_INTERVAL`] after it began to listen).
+    pub at: Duration,
 }
 
 /// Everything the tracer saw.
@@ -190,6 +285,37 @@ pub struct TraceReport {
     pub kept: bool,
     /// Problems during detach or clean-up (nothing fatal).
     pub warnings: Vec<String>,
+    /// The `NOTIFY_SOCKET` value the command was given, if one could be bound.
+    pub notify_socket: Option<String>,
+    /// Messages received on it, in order.
+    pub notifications: Vec<NotifyMessage>,
+    /// Listening sockets of the traced processes, in the order they were first seen.
+    pub listening: Vec<ListenSeen>,
+}
+
+impl TraceReport {
+    /// The first message that said READY=1.
+    pub fn ready(&self) -> Option<&NotifyMessage> {
+        self.notifications
+            .iter()
+            .find(|m| m.field("READY") == Some("1"))
+    }
+
+    /// The last MAINPID= sent, if any.
+    pub fn mainpid(&self) -> Option<u32> {
+        self.notifications
+            .iter()
+            .rev()
+            .find_map(|m| m.field("MAINPID").and_then(|v| v.trim().parse().ok()))
+    }
+
+    /// When the launched process exited, if it did while traced.
+    pub fn launcher_exit_at(&self) -> Option<Duration> {
+        self.events
+            .iter()
+            .find(|e| e.pid == self.launcher && matches!(e.kind, EventKind::Exit { .. }))
+            .map(|e| e.at)
+    }
 }
 
 /// Why tracing could not run.
@@ -241,6 +367,12 @@ struct Tracer {
     last_event: Instant,
     uses_ptrace: Option<String>,
     warnings: Vec<String>,
+    notify: Option<NotifySocket>,
+    notifications: Vec<NotifyMessage>,
+    listening: Vec<ListenSeen>,
+    /// Addresses already in `listening`.
+    listen_seen: HashSet<ListenAddr>,
+    next_scan: Instant,
 }
 
 /// Runs `opts.argv` under ptrace and records what its processes do.
@@ -249,8 +381,26 @@ struct Tracer {
 /// `opts.keep`, every process the command left is killed before this returns.
 pub fn trace(opts: &TraceOptions) -> Result<TraceReport, TraceError> {
     let (cgroup, cgroup_note) = make_cgroup(opts.cgroup_root.as_deref());
+    let mut warnings = Vec::new();
+    let notify = if opts.notify {
+        let n = CGROUP_SEQ.fetch_add(1, Ordering::Relaxed);
+        let name = format!("outset-trace-notify-{}-{n}", std::process::id());
+        match NotifySocket::bind_abstract(&name) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                warnings.push(format!("no NOTIFY_SOCKET offered: binding @{name}: {e}"));
+                None
+            }
+        }
+    } else {
+        None
+    };
     let mut req = SpawnRequest::new(ProgramSpec::Argv(opts.argv.clone()));
     req.env = opts.env.clone();
+    if let Some(sock) = &notify {
+        req.env.retain(|(k, _)| k != "NOTIFY_SOCKET");
+        req.env.push(("NOTIFY_SOCKET".into(), sock.address()));
+    }
     req.stdio = Stdio::Null;
     req.cgroup = cgroup.as_ref().map(|c| c.path().to_path_buf());
     req.stop_before_exec = true;
@@ -297,7 +447,12 @@ pub fn trace(opts: &TraceOptions) -> Result<TraceReport, TraceError> {
         launcher_exit: None,
         last_event: now,
         uses_ptrace: None,
-        warnings: Vec::new(),
+        warnings,
+        notify,
+        notifications: Vec::new(),
+        listening: Vec::new(),
+        listen_seen: HashSet::new(),
+        next_scan: now,
     };
     t.tracees.insert(
         pid,
@@ -312,6 +467,9 @@ pub fn trace(opts: &TraceOptions) -> Result<TraceReport, TraceError> {
     );
     let mask = SigchldBlock::new();
     let end = t.run(opts.timeout, opts.quiet);
+    // A last look while the processes still exist.
+    t.poll_notify();
+    t.scan_listening();
     let left = t.left();
     // Pidfds first: once detached, a process that is not our child may be reaped by
     // someone else and its pid reused.
@@ -343,6 +501,9 @@ pub fn trace(opts: &TraceOptions) -> Result<TraceReport, TraceError> {
         uses_ptrace: t.uses_ptrace,
         kept: opts.keep,
         warnings: t.warnings,
+        notify_socket: t.notify.as_ref().map(NotifySocket::address),
+        notifications: t.notifications,
+        listening: t.listening,
     })
 }
 
@@ -488,21 +649,123 @@ impl Tracer {
                 }
             }
             self.release_orphans();
+            self.poll_notify();
             let now = Instant::now();
+            if now >= self.next_scan {
+                self.scan_listening();
+                self.next_scan = now + SCAN_INTERVAL;
+            }
             if self.tracees.is_empty() {
                 return Ok(TraceEnd::AllExited);
             }
-            if self.launcher_exit.is_some() && now.duration_since(self.last_event) >= quiet {
+            let silent = now.duration_since(self.last_event) >= quiet;
+            if self.launcher_exit.is_some() && silent {
                 return Ok(TraceEnd::Quiet);
+            }
+            if self.launcher_exit.is_none() && silent && self.ready_seen() {
+                return Ok(TraceEnd::Notified);
             }
             if now >= deadline {
                 return Ok(TraceEnd::Timeout);
             }
             let mut next = deadline.saturating_duration_since(now);
-            if self.launcher_exit.is_some() {
+            if self.launcher_exit.is_some() || self.ready_seen() {
                 next = next.min((self.last_event + quiet).saturating_duration_since(now));
             }
+            // Never zero: the scan is due at most one interval from now.
+            next = next.min(SCAN_INTERVAL);
             sleep_for_sigchld(next);
+        }
+    }
+
+    /// Whether a READY=1 arrived.
+    fn ready_seen(&self) -> bool {
+        self.notifications
+            .iter()
+            .any(|m| m.field("READY") == Some("1"))
+    }
+
+    /// Reads every pending notification (non-blocking); a message counts as activity.
+    fn poll_notify(&mut self) {
+        let Some(sock) = &self.notify else { return };
+        let mut got = Vec::new();
+        // Bounded: a flood cannot keep the tracer from its tracees.
+        for _ in 0..64 {
+            match sock.recv() {
+                Ok(Some(d)) => got.push(d),
+                Ok(None) => break,
+                Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                    self.warnings.push(format!("NOTIFY_SOCKET: {e}"));
+                }
+                Err(e) => {
+                    self.warnings.push(format!("NOTIFY_SOCKET: {e}"));
+                    break;
+                }
+            }
+        }
+        for d in got {
+            let now = Instant::now();
+            if self.notifications.len() < MAX_NOTIFICATIONS {
+                self.notifications.push(NotifyMessage {
+                    pid: d.pid,
+                    text: d.text,
+                    at: now.duration_since(self.start),
+                });
+            }
+            self.last_event = now;
+        }
+    }
+
+    /// Records listening sockets held by traced processes that were not seen before.
+    fn scan_listening(&mut self) {
+        let pids: Vec<u32> = self
+            .tracees
+            .values()
+            .filter(|t| !t.thread && !t.exit_recorded)
+            .map(|t| t.tgid)
+            .collect::<HashSet<u32>>()
+            .into_iter()
+            .collect();
+        let mut held: Vec<(u32, HashSet<u64>)> = self
+            .order
+            .iter()
+            .filter(|p| pids.contains(p))
+            .map(|&p| (p, crate::net::socket_inodes_of(p)))
+            .filter(|(_, s)| !s.is_empty())
+            .collect();
+        // A process that is still stopped at its exit may hold the socket too.
+        for (&tid, t) in &self.tracees {
+            if !t.thread && t.exit_recorded && tid == self.launcher {
+                let s = crate::net::socket_inodes_of(tid);
+                if !s.is_empty() {
+                    held.push((tid, s));
+                }
+            }
+        }
+        if held.is_empty() {
+            return;
+        }
+        let table = listening_sockets();
+        let at = Instant::now().duration_since(self.start);
+        let mut found = false;
+        for (pid, inodes) in held {
+            let mut addrs: Vec<&ListenAddr> = inodes.iter().filter_map(|i| table.get(i)).collect();
+            addrs.sort_by_key(|a| (a.proto, a.ip, a.port, a.path.clone()));
+            for addr in addrs {
+                if self.listen_seen.insert(addr.clone()) {
+                    let name = self.names.get(&pid).cloned().unwrap_or_else(|| "?".into());
+                    self.listening.push(ListenSeen {
+                        addr: addr.clone(),
+                        pid,
+                        name,
+                        at,
+                    });
+                    found = true;
+                }
+            }
+        }
+        if found {
+            self.last_event = Instant::now();
         }
     }
 
@@ -698,6 +961,11 @@ impl Tracer {
             return;
         }
         t.exit_recorded = true;
+        if tid == self.launcher {
+            // What listens before the launcher exits is ready at its exit; only what
+            // comes later needs `ready on listening`.
+            self.scan_listening();
+        }
         self.record(tid, EventKind::Exit { status: st });
         if tid == self.launcher {
             self.launcher_exit = Some(st);
@@ -851,6 +1119,86 @@ impl Tracer {
     }
 }
 
+/// Every listening socket in this network namespace, by inode: TCP in LISTEN, bound UDP
+/// (state 07 with a port), unix stream/seqpacket sockets that accept, with a path.
+pub fn listening_sockets() -> HashMap<u64, ListenAddr> {
+    let mut out = HashMap::new();
+    for (file, proto, state) in [
+        ("tcp", ListenProto::Tcp, "0A"),
+        ("tcp6", ListenProto::Tcp, "0A"),
+        ("udp", ListenProto::Udp, "07"),
+        ("udp6", ListenProto::Udp, "07"),
+    ] {
+        let text = std::fs::read_to_string(Path::new("/proc/net").join(file)).unwrap_or_default();
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let (Some(local), Some(st), Some(inode)) = (f.get(1), f.get(3), f.get(9)) else {
+                continue;
+            };
+            if *st != state {
+                continue;
+            }
+            if let Some((ip, port)) = parse_proc_addr(local)
+                && port != 0
+                && let Ok(inode) = inode.parse::<u64>()
+                && inode != 0
+            {
+                out.insert(
+                    inode,
+                    ListenAddr {
+                        proto,
+                        ip: Some(ip),
+                        port,
+                        path: String::new(),
+                    },
+                );
+            }
+        }
+    }
+    let text = std::fs::read_to_string("/proc/net/unix").unwrap_or_default();
+    for line in text.lines().skip(1) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        // Num RefCount Protocol Flags Type St Inode Path; flag 0x10000 = accepting.
+        let listening = f
+            .get(3)
+            .and_then(|x| u32::from_str_radix(x, 16).ok())
+            .is_some_and(|flags| flags & 0x10000 != 0);
+        if listening
+            && let (Some(inode), Some(path)) = (f.get(6).and_then(|i| i.parse().ok()), f.get(7))
+        {
+            out.insert(
+                inode,
+                ListenAddr {
+                    proto: ListenProto::Unix,
+                    ip: None,
+                    port: 0,
+                    path: (*path).to_string(),
+                },
+            );
+        }
+    }
+    out
+}
+
+/// Parses a `/proc/net/tcp*` address: hex IPv4 (one host-order word) or IPv6 (four).
+fn parse_proc_addr(hex: &str) -> Option<(IpAddr, u16)> {
+    let (ip, port) = hex.split_once(':')?;
+    let port = u16::from_str_radix(port, 16).ok()?;
+    let ip = match ip.len() {
+        8 => IpAddr::from(u32::from_str_radix(ip, 16).ok()?.to_ne_bytes()),
+        32 => {
+            let mut bytes = [0u8; 16];
+            for i in 0..4 {
+                let w = u32::from_str_radix(ip.get(i * 8..i * 8 + 8)?, 16).ok()?;
+                bytes[i * 4..i * 4 + 4].copy_from_slice(&w.to_ne_bytes());
+            }
+            IpAddr::from(bytes)
+        }
+        _ => return None,
+    };
+    Some((ip, port))
+}
+
 /// Sleeps until SIGCHLD (blocked by the caller's [`SigchldBlock`]) or `d` passes.
 fn sleep_for_sigchld(d: Duration) {
     let d = d.min(MAX_SLICE);
@@ -880,6 +1228,50 @@ mod tests {
         assert_eq!(ExitStatus::from_raw((19 << 8) | 0x7f), None);
         assert!(is_ptrace_tool("strace"));
         assert!(!is_ptrace_tool("sh"));
+    }
+
+    #[test]
+    fn ptrace_listen_addresses_and_notify_fields() {
+        let (ip, port) = parse_proc_addr("0100007F:1F90").unwrap();
+        let a = ListenAddr {
+            proto: ListenProto::Tcp,
+            ip: Some(ip),
+            port,
+            path: String::new(),
+        };
+        assert_eq!(a.spec(), "tcp:127.0.0.1:8080");
+        let (ip, port) = parse_proc_addr("00000000000000000000000001000000:0050").unwrap();
+        let v6 = ListenAddr {
+            proto: ListenProto::Udp,
+            ip: Some(ip),
+            port,
+            path: String::new(),
+        };
+        assert_eq!(v6.spec(), "udp:[::1]:80");
+        let any = ListenAddr {
+            ip: Some("0.0.0.0".parse().unwrap()),
+            ..a.clone()
+        };
+        assert_eq!(any.spec(), "tcp:8080");
+        assert!(parse_proc_addr("zz").is_none());
+        // Our own listener shows up in the table.
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let table = listening_sockets();
+        assert!(
+            table
+                .values()
+                .any(|a| a.spec() == format!("tcp:127.0.0.1:{port}")),
+            "{table:?}"
+        );
+        let m = NotifyMessage {
+            pid: 1,
+            text: "STATUS=x\nREADY=1\nMAINPID=42".into(),
+            at: Duration::ZERO,
+        };
+        assert_eq!(m.field("READY"), Some("1"));
+        assert_eq!(m.field("MAINPID"), Some("42"));
+        assert_eq!(m.field("MAIN"), None);
     }
 
     /// The real tracer needs a process of its own (it waits for any child), so the test

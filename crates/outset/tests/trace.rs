@@ -26,16 +26,26 @@ struct Traced {
     code: i32,
     text: String,
     events: Vec<Ev>,
-    /// `key: value` summary lines.
-    summary: BTreeMap<String, String>,
+    /// `key: value` summary lines; a key may repeat (`recommend:`, `why:`, `listening:`).
+    summary: BTreeMap<String, Vec<String>>,
 }
 
 impl Traced {
+    /// The first `key:` line's value.
     fn get(&self, key: &str) -> &str {
         self.summary
             .get(key)
+            .and_then(|v| v.first())
             .map(String::as_str)
             .unwrap_or_else(|| panic!("no {key}: line in\n{}", self.text))
+    }
+
+    /// Every `key:` line's value, in order.
+    fn all(&self, key: &str) -> Vec<&str> {
+        self.summary
+            .get(key)
+            .map(|v| v.iter().map(String::as_str).collect())
+            .unwrap_or_default()
     }
 
     /// The launched process (the pid of the first event).
@@ -108,7 +118,10 @@ fn trace(extra: &[&str], cmd: &[&str]) -> Traced {
                 arg: f[4].to_string(),
             });
         } else if let Some((k, v)) = line.split_once(": ") {
-            summary.insert(k.to_string(), v.to_string());
+            summary
+                .entry(k.to_string())
+                .or_insert_with(Vec::new)
+                .push(v.to_string());
         }
     }
     let t = Traced {
@@ -205,7 +218,13 @@ fn one_fork_is_expect_fork() {
     );
     assert_eq!(t.code, 0);
     assert_eq!(t.get("ended"), "quiet");
-    assert!(t.get("also").starts_with("pid file "), "{}", t.text);
+    let recs = t.all("recommend");
+    assert_eq!(recs.len(), 2, "{}", t.text);
+    assert!(recs[1].starts_with("pid file "), "{}", t.text);
+    assert_eq!(t.all("why").len(), 2, "{}", t.text);
+    // The command was offered a NOTIFY_SOCKET, but testd without --notify sends nothing.
+    assert!(t.get("notify socket").starts_with('@'), "{}", t.text);
+    assert!(t.all("notify").is_empty(), "{}", t.text);
 }
 
 #[test]
@@ -353,6 +372,14 @@ fn json_output_has_events_summary_and_recommendation() {
     assert_eq!(v["summary"]["launcher"]["exit"], "0");
     assert_eq!(v["recommendation"]["stanza"], "expect fork");
     assert_eq!(v["recommendation"]["pid_file"], pfs);
+    assert_eq!(
+        v["recommendation"]["stanzas"],
+        serde_json::json!(["expect fork", format!("pid file {pfs}")]),
+        "{v:#}"
+    );
+    assert_eq!(v["recommendation"]["reasons"].as_array().unwrap().len(), 2);
+    assert!(v["summary"]["notify"]["ready"].is_null(), "{v:#}");
+    assert_eq!(v["summary"]["listening"], serde_json::json!([]), "{v:#}");
     let cg = v["summary"]["cgroup"].as_str().unwrap();
     assert!(!Path::new(cg).exists());
     assert!(!alive(daemon));
@@ -416,4 +443,151 @@ fn strace_is_reported_as_using_ptrace() {
     );
     assert_eq!(t.code, 1);
     t.assert_nothing_left(&[]);
+}
+
+/// A free TCP port on 127.0.0.1 (free when asked; nothing else here binds it).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn notify_is_expect_notify() {
+    if require_root_cgroup2().is_none() {
+        return;
+    }
+    let (_dir, pf) = pidfile();
+    let pfs = pf.display().to_string();
+    let t = trace(
+        &["--timeout", "4"],
+        &[
+            TESTD,
+            "--notify",
+            "--notify-delay-ms",
+            "200",
+            "--status",
+            "warming",
+            "--pidfile",
+            &pfs,
+        ],
+    );
+    let daemon = pid_from(&pf);
+    assert_eq!(daemon, t.launcher());
+    assert_eq!(t.all("recommend"), ["expect notify"], "{}", t.text);
+    assert!(t.get("why").contains("sent READY=1"), "{}", t.text);
+    assert!(t.get("launcher").ends_with("still running"), "{}", t.text);
+    // READY=1 and the quiet time end the trace well before the timeout.
+    assert_eq!(t.get("ended"), "ready", "{}", t.text);
+    let notes = t.all("notify");
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.starts_with(&format!("{daemon} ")) && n.contains("READY=1")),
+        "{}",
+        t.text
+    );
+    assert!(
+        notes.iter().any(|n| n.contains("STATUS=warming")),
+        "{}",
+        t.text
+    );
+    assert_eq!(t.code, 0);
+    t.assert_nothing_left(&[daemon]);
+}
+
+#[test]
+fn notify_with_mainpid_in_json() {
+    if require_root_cgroup2().is_none() {
+        return;
+    }
+    let out = Command::new(OUTSETCTL)
+        .args(["trace", "--json", "--timeout", "4", "--"])
+        .args([TESTD, "--notify", "--mainpid", "4242"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let launcher = v["summary"]["launcher"]["pid"].as_u64().unwrap();
+    assert_eq!(v["recommendation"]["kind"], "notify", "{v:#}");
+    assert_eq!(v["recommendation"]["stanza"], "expect notify", "{v:#}");
+    assert_eq!(
+        v["recommendation"]["stanzas"],
+        serde_json::json!(["expect notify"])
+    );
+    assert_eq!(v["summary"]["notify"]["ready"]["pid"], launcher, "{v:#}");
+    assert_eq!(v["summary"]["notify"]["mainpid"], 4242, "{v:#}");
+    assert!(
+        v["summary"]["notify"]["socket"]
+            .as_str()
+            .unwrap()
+            .starts_with('@')
+    );
+    assert_eq!(v["summary"]["ended"], "ready");
+    assert!(!Path::new(v["summary"]["cgroup"].as_str().unwrap()).exists());
+}
+
+#[test]
+fn a_late_listener_after_one_fork_is_ready_on_listening() {
+    if require_root_cgroup2().is_none() {
+        return;
+    }
+    let port = free_port();
+    let ps = port.to_string();
+    let t = check_testd(
+        &["--forks", "1", "--listen", &ps, "--listen-delay-ms", "300"],
+        &launched(&format!("fork({EXEC_TESTD}), outset-testd exit 0")),
+        "expect fork",
+    );
+    let daemon = t.get("daemon").split(' ').next().unwrap().to_string();
+    let recs = t.all("recommend");
+    assert_eq!(
+        recs[..2],
+        [
+            "expect fork".to_string(),
+            format!("ready on listening tcp:127.0.0.1:{port}")
+        ],
+        "{}",
+        t.text
+    );
+    assert!(recs[2].starts_with("pid file "), "{}", t.text);
+    let listening = t.all("listening");
+    assert_eq!(listening.len(), 1, "{}", t.text);
+    assert!(
+        listening[0].starts_with(&format!("tcp:127.0.0.1:{port} {daemon} outset-testd at ")),
+        "{}",
+        t.text
+    );
+    // The socket came at least 300 ms after the fork, so after the launcher's exit.
+    let at: u64 = listening[0].rsplit(' ').nth(1).unwrap().parse().unwrap();
+    assert!(at >= 300, "{}", t.text);
+    assert!(
+        t.all("why")
+            .iter()
+            .any(|w| w.contains("began listening") && w.contains("after the launched process")),
+        "{}",
+        t.text
+    );
+}
+
+#[test]
+fn a_listener_before_the_launcher_exits_needs_no_ready_on() {
+    if require_root_cgroup2().is_none() {
+        return;
+    }
+    let port = free_port();
+    let ps = port.to_string();
+    // The daemon listens at once; its parent waits 500 ms before it exits.
+    let t = check_testd(
+        &["--forks", "1", "--listen", &ps, "--parent-wait-ms", "500"],
+        &launched(&format!("fork({EXEC_TESTD}), outset-testd exit 0")),
+        "expect fork",
+    );
+    assert_eq!(t.all("listening").len(), 1, "{}", t.text);
+    assert!(
+        !t.all("recommend").iter().any(|r| r.starts_with("ready on")),
+        "{}",
+        t.text
+    );
 }

@@ -266,3 +266,23 @@ fn pid_file_names_the_daemon_even_when_it_is_not_the_oldest() {
     assert_eq!(main_pid(&out), Some(pidfile(&d, "pf.pid")), "{out}");
     stop_leaves_nothing(&d, "pf");
 }
+
+#[test]
+fn a_restarted_instance_is_never_killed_with_its_predecessors_cgroup() {
+    let Some(d) = daemon(|d| {
+        d.write_job("again", &format!("exec {TESTD} --children 2\n"));
+    }) else {
+        return;
+    };
+    for _ in 0..5 {
+        d.ctl_ok(&["start", "again"]);
+        d.ctl_ok(&["stop", "again"]);
+        let out = d.ctl_ok(&["start", "again"]);
+        let main = main_pid(&out).unwrap();
+        // The old cgroup's removal comes when the loop is idle; it must not touch this one.
+        std::thread::sleep(Duration::from_millis(150));
+        assert!(pid_alive(main), "{}", d.stderr());
+        assert!(d.status(&["again"]).contains("start/running"));
+        d.ctl_ok(&["stop", "again"]);
+    }
+}
