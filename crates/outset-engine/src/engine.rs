@@ -101,6 +101,8 @@ struct Instance {
     awaiting: Option<Await>,
     /// Stopping: waiting for the instance's last process to go.
     draining: bool,
+    /// The processes left after the main one have had the kill signal.
+    rest_signalled: bool,
     /// When the main process was chosen from a launch chain's survivors.
     selected_at: Option<Millis>,
     /// `ready on`, with its latched events.
@@ -213,6 +215,8 @@ pub struct Engine {
     start_index: HashMap<String, Vec<String>>,
     /// Event name → instances whose `stop on` mentions it.
     stop_index: HashMap<String, BTreeSet<InstanceId>>,
+    /// Instances with a `ready on`, the only ones events are offered to for readiness.
+    with_ready: BTreeSet<InstanceId>,
 }
 
 fn parse_env_args(env: &[String]) -> Result<Env, String> {
@@ -329,6 +333,7 @@ impl Engine {
             seen: None,
             start_index: HashMap::new(),
             stop_index: HashMap::new(),
+            with_ready: BTreeSet::new(),
         }
     }
 
@@ -625,10 +630,15 @@ impl Engine {
             }
         }
         let readying: Vec<InstanceId> = self
-            .instances
+            .with_ready
             .iter()
-            .filter(|(_, i)| i.ready.as_ref().is_some_and(|c| c.mentions(&name)))
-            .map(|(id, _)| *id)
+            .filter(|id| {
+                self.instances
+                    .get(id)
+                    .and_then(|i| i.ready.as_ref())
+                    .is_some_and(|c| c.mentions(&name))
+            })
+            .copied()
             .collect();
         for inst_id in readying {
             let expand = self
@@ -846,6 +856,7 @@ impl Engine {
                 kill_deadline: None,
                 awaiting: None,
                 draining: false,
+                rest_signalled: false,
                 selected_at: None,
                 sources,
                 ready,
@@ -859,6 +870,9 @@ impl Engine {
             class.instances.insert(name, id);
         }
         self.index_stop(id, true);
+        if self.instances.get(&id).is_some_and(|i| i.ready.is_some()) {
+            self.with_ready.insert(id);
+        }
         self.change_goal(id, Goal::Start);
         Ok(id)
     }
@@ -1219,30 +1233,25 @@ impl Engine {
                     None
                 }
                 State::Killed => {
-                    let Some(inst) = self.instances.get(&id) else {
+                    let Some(inst) = self.instances.get_mut(&id) else {
                         return;
                     };
                     let main = inst.pids.get(&ProcessKind::Main).copied();
                     let (sig, timeout) = (inst.config.kill_signal, inst.config.kill_timeout);
-                    let rest = fx.processes(id);
-                    if main.is_none() && rest.is_empty() {
-                        self.following(id)
-                    } else {
-                        // The main process (and its group) first, then everything else the
-                        // instance still has; after `kill timeout`, every process is killed.
-                        if let Some(pid) = main {
+                    inst.kill_deadline = Some(self.now + u64::from(timeout) * 1000);
+                    inst.draining = true;
+                    match main {
+                        // The main process (and its group) first; whatever the instance
+                        // still has once it is gone is signalled then (`check_drained`), and
+                        // after `kill timeout` every process is killed.
+                        Some(pid) => {
                             fx.signal(id, pid, sig, true);
+                            None
                         }
-                        for pid in rest.into_iter().filter(|p| Some(*p) != main) {
-                            self.others.insert(pid, id);
-                            fx.signal(id, pid, sig, false);
+                        None => {
+                            self.check_drained(id, fx);
+                            None
                         }
-                        let deadline = self.now + u64::from(timeout) * 1000;
-                        if let Some(inst) = self.instances.get_mut(&id) {
-                            inst.kill_deadline = Some(deadline);
-                            inst.draining = true;
-                        }
-                        None
                     }
                 }
                 State::PostStop => {
@@ -1342,6 +1351,7 @@ impl Engine {
             return;
         }
         self.index_stop(id, false);
+        self.with_ready.remove(&id);
         let Some(inst) = self.instances.remove(&id) else {
             return;
         };
@@ -1494,8 +1504,9 @@ impl Engine {
     /// `ready on`, with the processes that may hold them. Empty when nothing waits, so the
     /// host polls nothing while idle.
     pub fn pending_sources(&self) -> Vec<(InstanceId, ReadySource)> {
-        self.instances
-            .values()
+        self.with_ready
+            .iter()
+            .filter_map(|id| self.instances.get(id))
             .filter(|i| i.readying)
             .flat_map(|i| {
                 i.sources
@@ -1702,19 +1713,28 @@ impl Engine {
 
     /// A stopping instance is stopped once nothing of it runs any more.
     fn check_drained(&mut self, id: InstanceId, fx: &mut dyn Effects) {
-        let main_alive = self
-            .instances
-            .get(&id)
-            .is_some_and(|i| i.pids.contains_key(&ProcessKind::Main));
-        if main_alive || !fx.processes(id).is_empty() {
+        let Some(inst) = self.instances.get(&id) else {
+            return;
+        };
+        if !inst.draining || inst.pids.contains_key(&ProcessKind::Main) {
             return;
         }
-        if let Some(inst) = self.instances.get_mut(&id)
-            && inst.draining
-        {
+        let rest = fx.processes(id);
+        let Some(inst) = self.instances.get_mut(&id) else {
+            return;
+        };
+        if rest.is_empty() {
             inst.draining = false;
             inst.kill_deadline = None;
+            inst.rest_signalled = false;
             self.runnable.push_back((id, State::PostStop));
+        } else if !inst.rest_signalled {
+            inst.rest_signalled = true;
+            let sig = inst.config.kill_signal;
+            for pid in rest {
+                self.others.insert(pid, id);
+                fx.signal(id, pid, sig, false);
+            }
         }
     }
 
