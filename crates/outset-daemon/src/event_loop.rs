@@ -24,6 +24,8 @@ const TOKEN_INOTIFY: u64 = 3;
 const TOKEN_CONN0: u64 = 1 << 32;
 /// Notify socket tokens: this plus the instance id.
 const TOKEN_NOTIFY0: u64 = 1 << 48;
+/// How long the loop must have been idle before it cleans up.
+const CLEANUP_AFTER: std::time::Duration = std::time::Duration::from_millis(30);
 /// How often readiness sources are checked while a job waits for them (never when none
 /// does).
 const SOURCE_POLL: std::time::Duration = std::time::Duration::from_millis(50);
@@ -68,6 +70,8 @@ pub struct Daemon {
     shutting_down: bool,
     /// Work was done since the loop was last idle (memory is trimmed once it is).
     busy: bool,
+    /// When the loop last had something to do.
+    last_active: Instant,
 }
 
 pub struct Setup {
@@ -113,6 +117,7 @@ impl Daemon {
             epoch: Instant::now(),
             shutting_down: false,
             busy: false,
+            last_active: Instant::now(),
         };
         if let Some(i) = &d.inotify {
             d.confdirs.watch(i);
@@ -161,10 +166,16 @@ impl Daemon {
             let mut timeout = self.engine.next_deadline().map(|d| {
                 std::time::Duration::from_millis(d.saturating_sub(self.now()).saturating_add(1))
             });
-            // Cleanup waits for a moment with nothing else to do.
-            if self.host.tracker.has_retired() || self.busy {
+            // Cleanup (cgroup removal, returning memory) waits until nothing has happened for
+            // a while, so it never competes with a burst of starts or stops.
+            let idle_for = self.last_active.elapsed();
+            if self.busy {
                 timeout = Some(std::time::Duration::ZERO);
-            } else if sources_pending {
+            } else if self.host.tracker.has_retired() {
+                let wait = CLEANUP_AFTER.saturating_sub(idle_for);
+                timeout = Some(timeout.map_or(wait, |t| t.min(wait)));
+            }
+            if sources_pending {
                 timeout = Some(timeout.map_or(SOURCE_POLL, |t| t.min(SOURCE_POLL)));
             } else if self.host.tracker.any_retired() {
                 // A cgroup that could not go yet is tried again shortly.
@@ -194,13 +205,16 @@ impl Daemon {
             if sources_pending {
                 self.check_sources();
             }
-            if ready.is_empty() && self.host.tracker.has_retired() {
-                self.host.tracker.sweep(32);
-            } else if ready.is_empty() && self.busy {
+            if !ready.is_empty() {
+                self.busy = true;
+                self.last_active = Instant::now();
+            } else if self.busy {
+                // The first idle moment after work: give freed memory back.
                 self.busy = false;
                 outset_sys::process::release_free_memory();
-            } else if !ready.is_empty() {
-                self.busy = true;
+            } else if self.last_active.elapsed() >= CLEANUP_AFTER && self.host.tracker.has_retired()
+            {
+                self.host.tracker.sweep(64);
             }
         }
     }

@@ -53,6 +53,8 @@ pub struct Tracker {
     mount: Option<PathBuf>,
     /// Instance by cgroup path relative to the mount (`/root/job.job`).
     by_cgroup: HashMap<String, InstanceId>,
+    /// The root directory, opened once: member lists are read relative to it.
+    root_fd: Option<std::os::fd::OwnedFd>,
 }
 
 impl Tracker {
@@ -61,6 +63,7 @@ impl Tracker {
             mount: root
                 .as_ref()
                 .and_then(|_| outset_sys::cgroup::cgroup2_mount()),
+            root_fd: root.as_ref().and_then(|r| Cgroup::open_dir(r).ok()),
             root,
             ..Tracker::default()
         }
@@ -180,7 +183,21 @@ impl Tracker {
             return Vec::new();
         };
         let pids: Vec<u32> = match &t.cgroup {
-            Some(cg) => cg.procs().unwrap_or_default(),
+            Some(cg) => {
+                let rel = self
+                    .root
+                    .as_ref()
+                    .and_then(|r| cg.path().strip_prefix(r).ok());
+                match (&self.root_fd, rel) {
+                    (Some(fd), Some(rel)) => {
+                        use std::os::fd::AsFd;
+                        Cgroup::procs_at(fd.as_fd(), rel)
+                            .or_else(|_| cg.procs())
+                            .unwrap_or_default()
+                    }
+                    _ => cg.procs().unwrap_or_default(),
+                }
+            }
             // Without a cgroup only the spawned processes are known.
             None => t
                 .pids

@@ -94,7 +94,11 @@ impl DaemonGuard {
 
     fn start(&mut self) {
         let stderr = File::create(&self.stderr_path).unwrap();
+        // A user-mode daemon hands its own environment to every job; both sides of the
+        // comparison give `sleep` the same small one (see `job_env`).
         let child = Command::new(OUTSET)
+            .env_clear()
+            .envs(job_env())
             .arg("--user")
             .arg("--no-startup-event")
             .arg("--confdir")
@@ -110,7 +114,8 @@ impl DaemonGuard {
             .unwrap();
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(30);
-        while !self.socket.exists() {
+        // The socket file appears at bind(), a moment before listen(): wait for a connect.
+        while std::os::unix::net::UnixStream::connect(&self.socket).is_err() {
             if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
                 panic!(
                     "daemon exited ({status}) before creating its socket; stderr tail:\n{}",
@@ -246,6 +251,14 @@ impl Drop for ChildrenGuard {
     }
 }
 
+/// The environment both the daemon's jobs and the baseline's children get.
+fn job_env() -> Vec<(String, String)> {
+    ["PATH", "HOME", "LANG"]
+        .iter()
+        .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
+        .collect()
+}
+
 /// The fork+exec baseline: time to spawn `JOBS` `sleep 1000` processes, and to end them
 /// (SIGTERM to each, then wait for each): the kernel's own floor for a stop.
 fn baseline() -> (Duration, Duration) {
@@ -253,6 +266,8 @@ fn baseline() -> (Duration, Duration) {
     let t = Instant::now();
     for _ in 0..JOBS {
         let c = Command::new("sleep")
+            .env_clear()
+            .envs(job_env())
             .arg("1000")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
