@@ -202,6 +202,7 @@ impl Daemon {
                 self.engine.tick(&mut self.host);
             }
             self.sweep_conns();
+            self.release_traced();
             if sources_pending {
                 self.check_sources();
             }
@@ -345,33 +346,67 @@ impl Daemon {
     /// reaped so exits of processes the daemon did not spawn count for their job.
     fn reap(&mut self) {
         self.tick_clock();
-        let batch: Vec<(u32, ChildEvent, Option<String>)> = if self.engine.tracking_exits() {
-            outset_sys::reap::reap_all_with_cgroup()
-        } else {
-            outset_sys::reap::reap_all()
-                .into_iter()
-                .map(|(p, e)| (p, e, None))
-                .collect()
-        };
-        for (pid, event, cgroup) in batch {
+        let raw = outset_sys::reap::reap_all_raw(self.engine.tracking_exits());
+        for (pid, raw_status, cgroup) in raw {
+            let Some(event) = outset_sys::reap::decode_status(raw_status) else {
+                continue;
+            };
             let status = match event {
                 ChildEvent::Exited(c) => ExitStatus::Exited(c),
                 ChildEvent::Signaled(s) => ExitStatus::Signaled(s),
                 ChildEvent::Stopped(_) => {
-                    self.engine.stopped(pid, &mut self.host);
+                    match self.host.ptrace.on_stop(pid, raw_status) {
+                        Some(out) => {
+                            if let Some((inst, child)) = out.forked {
+                                self.host.tracker.adopt(inst, child);
+                            }
+                            if out.group_stop {
+                                self.engine.stopped(pid, &mut self.host);
+                            }
+                        }
+                        None => self.engine.stopped(pid, &mut self.host),
+                    }
                     continue;
                 }
             };
+            let exiting = self.host.ptrace.take_exited(pid);
+            if self.host.ptrace.gone(pid) && outset_sys::procfs::start_time(pid).is_some() {
+                // A traced process that is not the daemon's child ended without an exit
+                // event (SIGKILL): its parent reaps it; without ptrace it would not be seen.
+                log::debug!("traced process {pid} ended ({status:?}); left to its parent");
+                continue;
+            }
             self.host.tracker.reaped(pid);
             if self.engine.exited(pid, status, &mut self.host) {
                 continue;
             }
-            match cgroup.and_then(|c| self.host.tracker.instance_of_cgroup(&c)) {
+            let inst = cgroup
+                .and_then(|c| self.host.tracker.instance_of_cgroup(&c))
+                .or(exiting);
+            match inst {
                 Some(inst) => self.engine.exited_in(inst, pid, status, &mut self.host),
                 None => log::debug!("reaped process {pid} ({status:?})"),
             }
         }
         self.engine.after_reap(&mut self.host);
+        self.release_traced();
+    }
+
+    /// `track ptrace`: once the engine knows an instance's main PID, its processes are let
+    /// go.
+    fn release_traced(&mut self) {
+        if self.host.ptrace.is_empty() {
+            return;
+        }
+        for inst in self.host.ptrace.instances() {
+            if let Some(main) = self.engine.main_pid(inst) {
+                log::debug!(
+                    "instance {}: main process {main} known; ptrace detached",
+                    inst.0
+                );
+                self.host.ptrace.detach_instance(inst);
+            }
+        }
     }
 
     fn on_inotify(&mut self) {

@@ -8,6 +8,7 @@ use outset_job::Signal;
 use outset_proto::Response;
 
 use crate::conn::Conn;
+use crate::ptrace_track::PtraceTrack;
 use crate::spawn;
 use crate::tracker::Tracker;
 
@@ -22,6 +23,8 @@ pub struct Host {
     pub conns: HashMap<u64, Conn>,
     /// Which connection each outstanding reply goes to.
     pub routes: HashMap<u64, u64>,
+    /// `track ptrace` jobs' processes followed until their main PID is known.
+    pub ptrace: PtraceTrack,
 }
 
 impl Host {
@@ -33,6 +36,7 @@ impl Host {
             user_mode,
             conns: HashMap::new(),
             routes: HashMap::new(),
+            ptrace: PtraceTrack::new(),
         }
     }
 
@@ -86,6 +90,17 @@ impl Effects for Host {
         // tracker opens one whenever it signals (see tracker.rs).
         drop(spawned.pidfd);
         self.tracker.adopt(inst, spawned.pid);
+        if spec.ptrace {
+            if let Err(e) = self.ptrace.start(inst, spawned.pid) {
+                log::warn!("{}: {e}; tracking without ptrace", spec.job);
+            }
+            // It stops itself to be seized. SIGCONT ends that group-stop whether or not it
+            // has begun (a later SIGSTOP is dropped by the tracer), so it cannot come back
+            // once the process is detached; untraced, it simply runs on.
+            if let Err(e) = self.tracker.signal(spawned.pid, 18, false) {
+                log::error!("{}: cannot continue process {}: {e}", spec.job, spawned.pid);
+            }
+        }
         Ok(spawned.pid)
     }
 
@@ -102,6 +117,7 @@ impl Effects for Host {
     fn instance_removed(&mut self, inst: InstanceId) {
         // Closing the socket also takes it out of the poller.
         self.notify.remove(&inst);
+        self.ptrace.instance_removed(inst);
         self.tracker.remove(inst);
     }
 

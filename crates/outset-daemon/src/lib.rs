@@ -7,6 +7,7 @@ mod event_loop;
 mod host;
 mod logger;
 pub mod paths;
+mod ptrace_track;
 mod spawn;
 mod tracker;
 

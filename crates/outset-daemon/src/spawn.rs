@@ -82,7 +82,8 @@ pub fn request(spec: &SpawnSpec, cgroup: Option<&Path>, user_mode: bool) -> Spaw
         umask: spec.umask,
         stdio,
         cgroup: cgroup.map(Path::to_path_buf),
-        stop_before_exec: false,
+        // `track ptrace`: stopped before exec so it can be seized before it runs anything.
+        stop_before_exec: spec.ptrace,
     }
 }
 

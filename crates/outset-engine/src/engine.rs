@@ -1044,6 +1044,7 @@ impl Engine {
             oom_score: c.oom_score,
             umask: c.umask,
             notify: kind == ProcessKind::Main && c.expect == Expect::Notify,
+            ptrace: kind == ProcessKind::Main && c.track == outset_job::Track::Ptrace,
         };
         match fx.spawn(id, &spec) {
             Ok(pid) => {
@@ -1417,6 +1418,16 @@ impl Engine {
             self.other_ended(id, status, fx);
             self.run(fx);
         }
+    }
+
+    /// The instance's main PID once it is known: the main process runs and no launch chain
+    /// is being tracked any more (`expect` has resolved). `None` before, or without one.
+    pub fn main_pid(&self, id: InstanceId) -> Option<u32> {
+        let inst = self.instances.get(&id)?;
+        if inst.awaiting.is_some() {
+            return None;
+        }
+        inst.pids.get(&ProcessKind::Main).copied()
     }
 
     /// Whether any instance is waiting for its launch chain to exit (the host then tells

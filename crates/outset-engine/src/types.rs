@@ -109,6 +109,9 @@ pub struct SpawnSpec {
     pub umask: Option<u32>,
     /// The main process of an `expect notify` job: the host gives it a NOTIFY_SOCKET.
     pub notify: bool,
+    /// The main process of a `track ptrace` job: the host follows its forks with ptrace
+    /// until the main PID is known.
+    pub ptrace: bool,
 }
 
 /// The effects the engine asks for. The daemon carries them out on Linux; tests record them.

@@ -610,6 +610,145 @@ impl Drop for SigchldBlock {
     }
 }
 
+// ---------------------------------------------------------------- job tracking (`track ptrace`)
+//
+// Plain wrappers for the daemon, which follows a job's forks with ptrace until its main PID
+// is known. Every request must come from the thread that seized the tracee.
+
+/// The options `track ptrace` seizes with: follow fork, vfork and clone; see exec and exit.
+pub const TRACK_OPTIONS: i32 = libc::PTRACE_O_TRACEFORK
+    | libc::PTRACE_O_TRACEVFORK
+    | libc::PTRACE_O_TRACECLONE
+    | libc::PTRACE_O_TRACEEXEC
+    | libc::PTRACE_O_TRACEEXIT;
+
+/// What a ptrace stop of a tracee is, from its raw wait status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TraceStop {
+    /// fork or vfork: the new process's id is read with [`geteventmsg`].
+    Fork,
+    /// clone without SIGCHLD as exit signal (mostly a new thread): its id likewise.
+    Clone,
+    /// The tracee executed a new program.
+    Exec,
+    /// The tracee is about to exit.
+    Exit,
+    /// `PTRACE_EVENT_STOP` with this signal: a new tracee's first stop, a group-stop
+    /// (SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU) or a stop after [`interrupt`].
+    Stop(i32),
+    /// A signal on its way to the tracee (signal-delivery-stop).
+    Signal(i32),
+}
+
+/// Classifies a raw wait status; `None` if it is not a stop.
+pub fn classify_stop(status: i32) -> Option<TraceStop> {
+    if !libc::WIFSTOPPED(status) {
+        return None;
+    }
+    let sig = libc::WSTOPSIG(status);
+    Some(match (status >> 16) & 0xffff {
+        libc::PTRACE_EVENT_FORK | libc::PTRACE_EVENT_VFORK => TraceStop::Fork,
+        libc::PTRACE_EVENT_CLONE => TraceStop::Clone,
+        libc::PTRACE_EVENT_EXEC => TraceStop::Exec,
+        libc::PTRACE_EVENT_EXIT => TraceStop::Exit,
+        0 => TraceStop::Signal(sig),
+        _ => TraceStop::Stop(sig),
+    })
+}
+
+/// Whether `sig` stops a process (a group-stop signal).
+pub fn is_stop_signal(sig: i32) -> bool {
+    matches!(
+        sig,
+        libc::SIGSTOP | libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU
+    )
+}
+
+fn raw_pid(pid: u32) -> io::Result<libc::pid_t> {
+    libc::pid_t::try_from(pid)
+        .ok()
+        .filter(|p| *p > 0)
+        .ok_or_else(|| io::Error::from_raw_os_error(libc::ESRCH))
+}
+
+/// One ptrace request whose `addr` and `data` are plain integers.
+fn request(req: libc::c_uint, pid: u32, addr: usize, data: usize) -> io::Result<()> {
+    let pid = raw_pid(pid)?;
+    // SAFETY: every request sent here (SEIZE, CONT, DETACH, INTERRUPT, LISTEN) takes
+    // integers in addr/data and dereferences no pointer.
+    let r = unsafe {
+        libc::ptrace(
+            req,
+            pid,
+            addr as *mut libc::c_void,
+            data as *mut libc::c_void,
+        )
+    };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// `PTRACE_SEIZE` with `options` (see [`TRACK_OPTIONS`]); the tracee keeps running.
+pub fn seize(pid: u32, options: i32) -> io::Result<()> {
+    request(
+        libc::PTRACE_SEIZE,
+        pid,
+        0,
+        usize::try_from(options).unwrap_or(0),
+    )
+}
+
+/// Resumes a stopped tracee, delivering `sig` (0 for none).
+pub fn cont(pid: u32, sig: i32) -> io::Result<()> {
+    request(libc::PTRACE_CONT, pid, 0, usize::try_from(sig).unwrap_or(0))
+}
+
+/// Lets a stopped tracee go, delivering `sig` (0 for none).
+pub fn detach(pid: u32, sig: i32) -> io::Result<()> {
+    request(
+        libc::PTRACE_DETACH,
+        pid,
+        0,
+        usize::try_from(sig).unwrap_or(0),
+    )
+}
+
+/// Stops a running (seized) tracee; the stop shows as [`TraceStop::Stop`].
+pub fn interrupt(pid: u32) -> io::Result<()> {
+    request(libc::PTRACE_INTERRUPT, pid, 0, 0)
+}
+
+/// Leaves a tracee in its group-stop while letting it see SIGCONT (`PTRACE_LISTEN`).
+pub fn listen(pid: u32) -> io::Result<()> {
+    request(libc::PTRACE_LISTEN, pid, 0, 0)
+}
+
+/// The event message of a stopped tracee: the new task's id after a fork event, the wait
+/// status after an exit event.
+pub fn geteventmsg(pid: u32) -> io::Result<u64> {
+    let pid = raw_pid(pid)?;
+    let mut msg: libc::c_ulong = 0;
+    // SAFETY: PTRACE_GETEVENTMSG writes one unsigned long to `data`, a valid local.
+    let r = unsafe {
+        libc::ptrace(
+            libc::PTRACE_GETEVENTMSG,
+            pid,
+            std::ptr::null_mut::<libc::c_void>(),
+            &mut msg as *mut libc::c_ulong,
+        )
+    };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        // c_ulong is u32 on 32-bit targets.
+        #[allow(clippy::useless_conversion)]
+        Ok(u64::from(msg))
+    }
+}
+
 /// Thread group id of `tid` from /proc; `None` if it is gone.
 fn tgid_of(tid: u32) -> Option<u32> {
     let text = std::fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
@@ -1228,6 +1367,44 @@ mod tests {
         assert_eq!(ExitStatus::from_raw((19 << 8) | 0x7f), None);
         assert!(is_ptrace_tool("strace"));
         assert!(!is_ptrace_tool("sh"));
+    }
+
+    #[test]
+    fn ptrace_classify_stops() {
+        let stop = |event: i32, sig: i32| (event << 16) | (sig << 8) | 0x7f;
+        let trap = libc::SIGTRAP;
+        assert_eq!(
+            classify_stop(stop(libc::PTRACE_EVENT_FORK, trap)),
+            Some(TraceStop::Fork)
+        );
+        assert_eq!(
+            classify_stop(stop(libc::PTRACE_EVENT_VFORK, trap)),
+            Some(TraceStop::Fork)
+        );
+        assert_eq!(
+            classify_stop(stop(libc::PTRACE_EVENT_CLONE, trap)),
+            Some(TraceStop::Clone)
+        );
+        assert_eq!(
+            classify_stop(stop(libc::PTRACE_EVENT_EXEC, trap)),
+            Some(TraceStop::Exec)
+        );
+        assert_eq!(
+            classify_stop(stop(libc::PTRACE_EVENT_EXIT, trap)),
+            Some(TraceStop::Exit)
+        );
+        assert_eq!(
+            classify_stop(stop(libc::PTRACE_EVENT_STOP, libc::SIGSTOP)),
+            Some(TraceStop::Stop(libc::SIGSTOP))
+        );
+        assert_eq!(
+            classify_stop(stop(0, libc::SIGTERM)),
+            Some(TraceStop::Signal(libc::SIGTERM))
+        );
+        assert_eq!(classify_stop(3 << 8), None);
+        assert!(is_stop_signal(libc::SIGTSTP));
+        assert!(!is_stop_signal(libc::SIGTERM));
+        assert!(seize(0, TRACK_OPTIONS).is_err());
     }
 
     #[test]

@@ -125,6 +125,63 @@ pub fn reap_all_with_cgroup() -> Vec<(u32, ChildEvent, Option<String>)> {
     out
 }
 
+/// Like [`reap_all`] (with `with_cgroup`, [`reap_all_with_cgroup`]) but gives the raw wait
+/// status, so ptrace stops keep their event bits (see `ptrace::classify_stop`).
+pub fn reap_all_raw(with_cgroup: bool) -> Vec<(u32, i32, Option<String>)> {
+    let mut out = Vec::new();
+    if with_cgroup {
+        while let Some(pid) = peek() {
+            let cgroup = cgroup_of(pid);
+            let Some(status) = wait_one(pid) else { break };
+            out.push((pid, status, cgroup));
+        }
+    }
+    loop {
+        let mut status = 0;
+        // SAFETY: waitpid writes only to `status`, a valid local.
+        let pid = unsafe {
+            libc::waitpid(
+                -1,
+                &mut status,
+                libc::WNOHANG | libc::WUNTRACED | libc::__WALL,
+            )
+        };
+        if pid > 0 {
+            if let Ok(pid) = u32::try_from(pid) {
+                out.push((pid, status, None));
+            }
+            continue;
+        }
+        if pid < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+            continue;
+        }
+        return out;
+    }
+}
+
+/// One non-blocking wait for `pid`: its raw status, `None` if it had nothing to report.
+fn wait_one(pid: u32) -> Option<i32> {
+    let raw = i32::try_from(pid).ok()?;
+    loop {
+        let mut status = 0;
+        // SAFETY: waitpid writes only to `status`, a valid local.
+        let r = unsafe {
+            libc::waitpid(
+                raw,
+                &mut status,
+                libc::WNOHANG | libc::WUNTRACED | libc::__WALL,
+            )
+        };
+        if r > 0 {
+            return Some(status);
+        }
+        if r < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+            continue;
+        }
+        return None;
+    }
+}
+
 /// Makes orphaned descendants re-parent to this process instead of PID 1,
 /// so a non-PID-1 supervisor can still reap daemonised jobs.
 pub fn set_child_subreaper() -> io::Result<()> {
