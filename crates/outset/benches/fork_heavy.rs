@@ -28,6 +28,17 @@ fn script() -> String {
     format!("i=0; while [ $i -lt {FORKS} ]; do /bin/true; i=$((i+1)); done")
 }
 
+/// The same workload as the launcher of a forking daemon under `track ptrace`: every one of
+/// its forks is followed until the launcher exits and the main PID is known.
+const PTRACE_JOB: &str = "forky-ptrace";
+
+fn ptrace_job_text() -> String {
+    format!(
+        "start on go\ntrack ptrace\nexpect fork\nconsole none\nexec sh -c '{}; sleep 1000 &'\n",
+        script()
+    )
+}
+
 fn job_text() -> String {
     format!(
         "start on go\ntask\nconsole none\nexec sh -c '{}'\n",
@@ -88,6 +99,11 @@ impl DaemonGuard {
         let confdir = dir.path().join("conf");
         std::fs::create_dir_all(&confdir).unwrap();
         std::fs::write(confdir.join(format!("{JOB}.conf")), job_text()).unwrap();
+        std::fs::write(
+            confdir.join(format!("{PTRACE_JOB}.conf")),
+            ptrace_job_text(),
+        )
+        .unwrap();
         let cgroup = mount.join(format!("outset-forkbench-{}-{round}", std::process::id()));
         // The guard exists before the cgroup does, so any later failure still cleans up.
         let guard = DaemonGuard {
@@ -259,6 +275,8 @@ struct OutsetRun {
     start: Duration,
     /// Wall time of one `outsetctl status`: the client round trip alone.
     round_trip: Duration,
+    /// Wall time of `outsetctl start` of the `track ptrace` launcher (returns when it runs).
+    ptrace: Duration,
 }
 
 fn outset_round(mount: &Path, round: usize) -> OutsetRun {
@@ -275,8 +293,21 @@ fn outset_round(mount: &Path, round: usize) -> OutsetRun {
         );
     }
     d.verify_cgroup_tracking();
+    let ptrace = d.timed_ctl(&["start", PTRACE_JOB]);
+    let status = d.ctl(&["status", PTRACE_JOB]);
+    if !status.contains("start/running") {
+        panic!(
+            "ptrace job not running: {status}\ndaemon stderr tail:\n{}",
+            d.stderr_tail()
+        );
+    }
+    d.ctl(&["stop", PTRACE_JOB]);
     drop(d);
-    OutsetRun { start, round_trip }
+    OutsetRun {
+        start,
+        round_trip,
+        ptrace,
+    }
 }
 
 fn ms(d: Duration) -> f64 {
@@ -332,6 +363,7 @@ fn main() {
     );
     let (mut outs, mut bases, mut trips, mut ratios) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut ptraces = Vec::new();
     for round in 0..rounds {
         // Even rounds run the unsupervised loop first, odd rounds outset first.
         let (run, base) = if round % 2 == 0 {
@@ -344,11 +376,13 @@ fn main() {
         let ratio = ms(run.start) / ms(base);
         println!(
             "round {round}: unsupervised {:.1} ms, outset (cgroup) {:.1} ms, ratio {ratio:.3}; \
-             client round trip {:.1} ms",
+             track ptrace {:.1} ms; client round trip {:.1} ms",
             ms(base),
             ms(run.start),
+            ms(run.ptrace),
             ms(run.round_trip)
         );
+        ptraces.push(ms(run.ptrace));
         outs.push(ms(run.start));
         bases.push(ms(base));
         trips.push(ms(run.round_trip));
@@ -373,7 +407,14 @@ fn main() {
         net / base,
         overhead * 100.0
     );
-    println!("ptrace: not available (track ptrace is not implemented)");
+    let ptrace = median(&ptraces) - trip;
+    println!(
+        "track ptrace (launch chain followed until the launcher exits): {:.1} ms, minus the client \
+         round trip {ptrace:.1} ms, ratio to unsupervised {:.3}, to cgroup tracking {:.3}",
+        median(&ptraces),
+        ptrace / base,
+        ptrace / net
+    );
     println!("targets (outset median minus the client round-trip median, against unsupervised):");
     println!(
         "target: cgroup tracking costs <= {:.0} %: {} ({:+.2} %)",
