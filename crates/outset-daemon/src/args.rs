@@ -32,6 +32,10 @@ pub struct Args {
     /// Read serialised state from this fd (re-exec).
     #[arg(long, value_name = "FD")]
     pub state_fd: Option<i32>,
+    /// How jobs are tracked: `cgroup` (each job's `track` stanza decides) or `ptrace` (every
+    /// job's launch chain is also followed with ptrace, as `track ptrace` does).
+    #[arg(long, value_name = "MODE", default_value = "cgroup", value_parser = ["cgroup", "ptrace"])]
+    pub track: String,
     /// Verbose logging.
     #[arg(long)]
     pub debug: bool,

@@ -146,6 +146,7 @@ fn run(args: Args) -> Result<i32, String> {
             env!("CARGO_PKG_VERSION"),
             tracker.mode()
         ),
+        track_ptrace: args.track == "ptrace",
     });
     let host = host::Host::new(tracker, user);
     let mut daemon = Daemon::new(Setup {

@@ -62,6 +62,7 @@ impl PtraceTrack {
     pub fn start(&mut self, inst: InstanceId, pid: u32) -> Result<(), String> {
         ptrace::seize(pid, ptrace::TRACK_OPTIONS)
             .map_err(|e| format!("cannot trace process {pid}: {e}"))?;
+        log::debug!("ptrace: following process {pid} until its main PID is known");
         self.traced.insert(
             pid,
             Traced {

@@ -39,6 +39,8 @@ pub struct Options {
     pub daemon_env: Env,
     /// The daemon's version, for the `version` command.
     pub version: String,
+    /// `outset --track ptrace`: every job's main process is followed as with `track ptrace`.
+    pub track_ptrace: bool,
 }
 
 /// Why a run failed, for RESULT/PROCESS/EXIT_* in events and in post-stop's environment.
@@ -1044,7 +1046,8 @@ impl Engine {
             oom_score: c.oom_score,
             umask: c.umask,
             notify: kind == ProcessKind::Main && c.expect == Expect::Notify,
-            ptrace: kind == ProcessKind::Main && c.track == outset_job::Track::Ptrace,
+            ptrace: kind == ProcessKind::Main
+                && (c.track == outset_job::Track::Ptrace || self.opts.track_ptrace),
         };
         match fx.spawn(id, &spec) {
             Ok(pid) => {

@@ -76,6 +76,7 @@ impl T {
             base_env: vec![("PATH".into(), DEFAULT_PATH.into())],
             daemon_env: vec![("HOME".into(), "/root".into())],
             version: "test".into(),
+            track_ptrace: false,
         });
         let mut h = Host::default();
         let configs = jobs.iter().map(|(n, t)| parse_job(n, t).unwrap()).collect();
@@ -1113,4 +1114,18 @@ fn pid_file_names_the_main_process_once_it_appears() {
         t.advance(50);
     }
     assert_eq!(ok_instances(t.reply(tok)), ["q start/running, process 900"]);
+}
+
+#[test]
+fn track_ptrace_marks_only_the_main_process() {
+    let mut t = T::new(&[
+        ("p", "track ptrace\npre-start exec /bin/pre\nexec /bin/p"),
+        ("c", "exec /bin/c"),
+    ]);
+    t.start("p", &[]);
+    assert!(!t.spec("p", PreStart).ptrace);
+    t.exit("p", PreStart, Exited(0));
+    assert!(t.spec("p", Main).ptrace);
+    t.start("c", &[]);
+    assert!(!t.spec("c", Main).ptrace);
 }

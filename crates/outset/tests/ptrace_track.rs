@@ -161,3 +161,27 @@ fn ptrace_track_with_expect_stop_continues_the_job() {
     stop_leaves_nothing(&d, "stopper");
     assert!(!pid_alive(main));
 }
+
+#[test]
+fn the_daemon_flag_traces_every_job() {
+    let Some(mount) = require_root_cgroup2() else {
+        return;
+    };
+    let mut d = TestDaemon::new(&mount);
+    let p = d.dir.path().display().to_string();
+    d.write_job(
+        "plain",
+        &format!("expect daemon\nexec {TESTD} --forks 2 --pidfile {p}/plain.pid\n"),
+    );
+    d.start(&["--no-startup-event", "--track", "ptrace"]);
+    let out = d.ctl_ok(&["start", "plain"]);
+    let main = main_pid(&out).unwrap();
+    assert_eq!(main, pidfile(&d, "plain.pid"), "{out}");
+    detached_and_running(&d, main);
+    assert!(
+        d.stderr().contains("ptrace") || d.stderr().contains("traced"),
+        "{}",
+        d.stderr()
+    );
+    stop_leaves_nothing(&d, "plain");
+}
