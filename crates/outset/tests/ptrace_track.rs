@@ -179,7 +179,7 @@ fn the_daemon_flag_traces_every_job() {
     assert_eq!(main, pidfile(&d, "plain.pid"), "{out}");
     detached_and_running(&d, main);
     assert!(
-        d.stderr().contains("ptrace") || d.stderr().contains("traced"),
+        d.stderr().contains("ptrace: following process"),
         "{}",
         d.stderr()
     );
