@@ -286,3 +286,34 @@ fn a_restarted_instance_is_never_killed_with_its_predecessors_cgroup() {
         d.ctl_ok(&["stop", "again"]);
     }
 }
+
+#[test]
+fn without_cgroup2_jobs_fall_back_to_process_groups_and_ptrace() {
+    let Some(mount) = require_root_cgroup2() else {
+        return;
+    };
+    let mut d = TestDaemon::new(&mount);
+    // A root outset cannot create: the daemon falls back and says so.
+    d.cgroup = std::path::PathBuf::from("/proc/outset-no-cgroup");
+    let p = d.dir.path().display().to_string();
+    d.write_job("plain", "exec sleep 600\n");
+    d.write_job(
+        "forking",
+        &format!("expect fork\nexec {TESTD} --forks 1 --pidfile {p}/forking.pid\n"),
+    );
+    d.start(&["--no-startup-event", "--track", "ptrace"]);
+    let version = d.ctl_ok(&["version"]);
+    assert!(version.contains("tracking by process groups"), "{version}");
+    let main = main_pid(&d.ctl_ok(&["start", "plain"])).unwrap();
+    assert!(pid_alive(main));
+    assert!(d.ctl_ok(&["stop", "plain"]).contains("stop/waiting"));
+    assert!(!pid_alive(main));
+    // ptrace follows the fork that no cgroup can show.
+    let out = d.ctl_ok(&["start", "forking"]);
+    let daemon_pid = pidfile(&d, "forking.pid");
+    assert_eq!(main_pid(&out), Some(daemon_pid), "{out}\n{}", d.stderr());
+    assert!(d.ctl_ok(&["stop", "forking"]).contains("stop/waiting"));
+    d.wait_for("the daemon to end", Duration::from_secs(5), || {
+        !pid_alive(daemon_pid)
+    });
+}
