@@ -72,6 +72,8 @@ pub struct Daemon {
     busy: bool,
     /// When the loop last had something to do.
     last_active: Instant,
+    /// Directories watched because a job waits for a file in (or below) them.
+    ready_watches: std::collections::HashMap<outset_sys::inotify::Wd, std::path::PathBuf>,
 }
 
 pub struct Setup {
@@ -118,6 +120,7 @@ impl Daemon {
             shutting_down: false,
             busy: false,
             last_active: Instant::now(),
+            ready_watches: std::collections::HashMap::new(),
         };
         if let Some(i) = &d.inotify {
             d.confdirs.watch(i);
@@ -162,7 +165,16 @@ impl Daemon {
                 return 0;
             }
             self.watch_new_notify_sockets();
-            let sources_pending = !self.engine.pending_sources().is_empty();
+            let pending = self.engine.pending_sources();
+            let sources_pending = !pending.is_empty();
+            // Files are watched with inotify; sockets (and files without inotify) are
+            // looked at every SOURCE_POLL, and only while a job waits.
+            let needs_poll = pending
+                .iter()
+                .any(|(_, src)| !matches!(src, ReadySource::File(_)) || self.inotify.is_none());
+            if !sources_pending && !self.ready_watches.is_empty() {
+                self.drop_ready_watches();
+            }
             let mut timeout = self.engine.next_deadline().map(|d| {
                 std::time::Duration::from_millis(d.saturating_sub(self.now()).saturating_add(1))
             });
@@ -175,7 +187,7 @@ impl Daemon {
                 let wait = CLEANUP_AFTER.saturating_sub(idle_for);
                 timeout = Some(timeout.map_or(wait, |t| t.min(wait)));
             }
-            if sources_pending {
+            if needs_poll {
                 timeout = Some(timeout.map_or(SOURCE_POLL, |t| t.min(SOURCE_POLL)));
             } else if self.host.tracker.any_retired() {
                 // A cgroup that could not go yet is tried again shortly.
@@ -302,7 +314,13 @@ impl Daemon {
         self.tick_clock();
         for (id, src) in self.engine.pending_sources() {
             let ok = match &src {
-                ReadySource::File(path) => std::path::Path::new(path).exists(),
+                ReadySource::File(path) => {
+                    let exists = std::path::Path::new(path).exists();
+                    if !exists {
+                        self.watch_for_file(std::path::Path::new(path));
+                    }
+                    exists
+                }
                 ReadySource::Listening(addr) => {
                     let pids = self.host.tracker.processes(id);
                     outset_sys::net::held_by(&listen_spec(addr), &pids)
@@ -314,6 +332,48 @@ impl Daemon {
             };
             if ok {
                 self.engine.source_state(id, &src, true, &mut self.host);
+            }
+        }
+    }
+
+    /// Watches the nearest existing directory on the way to `path`, so its creation (or that
+    /// of a missing directory above it) wakes the loop.
+    fn watch_for_file(&mut self, path: &std::path::Path) {
+        let Some(inotify) = &self.inotify else {
+            return;
+        };
+        let mut dir = path.parent();
+        while let Some(d) = dir {
+            if d.is_dir() {
+                break;
+            }
+            dir = d.parent();
+        }
+        let Some(dir) = dir else {
+            return;
+        };
+        if self.ready_watches.values().any(|w| w == dir) {
+            return;
+        }
+        use outset_sys::inotify::*;
+        // MASK_ADD: the directory may also be a conf dir, whose watch must keep its events.
+        let mask = IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE | IN_DELETE_SELF | IN_MASK_ADD;
+        match inotify.add_watch(dir, mask) {
+            Ok(wd) => {
+                self.ready_watches.insert(wd, dir.to_path_buf());
+            }
+            Err(e) => log::debug!("cannot watch {}: {e}", dir.display()),
+        }
+    }
+
+    /// No job waits for a file any more.
+    fn drop_ready_watches(&mut self) {
+        for (wd, _) in self.ready_watches.drain() {
+            // A directory the conf dirs also watch shares the descriptor: keep it.
+            if !self.confdirs.owns(wd)
+                && let Some(i) = &self.inotify
+            {
+                let _ = i.rm_watch(wd);
             }
         }
     }
@@ -419,10 +479,18 @@ impl Daemon {
             None => return,
         };
         let mut changed = false;
+        let mut ready_event = false;
         for ev in events {
             if ev.mask & outset_sys::inotify::IN_Q_OVERFLOW != 0 {
                 changed = true;
+                ready_event = true;
                 continue;
+            }
+            if self.ready_watches.contains_key(&ev.wd) {
+                ready_event = true;
+                if ev.mask & outset_sys::inotify::IN_IGNORED != 0 {
+                    self.ready_watches.remove(&ev.wd);
+                }
             }
             if !self.confdirs.owns(ev.wd) {
                 continue;
@@ -448,6 +516,9 @@ impl Daemon {
         if changed {
             log::debug!("job files changed; reloading");
             self.reload();
+        }
+        if ready_event {
+            self.check_sources();
         }
     }
 

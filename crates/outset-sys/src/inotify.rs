@@ -30,6 +30,8 @@ pub const IN_IGNORED: u32 = libc::IN_IGNORED;
 pub const IN_ISDIR: u32 = libc::IN_ISDIR;
 /// Events were dropped: the caller must rescan.
 pub const IN_Q_OVERFLOW: u32 = libc::IN_Q_OVERFLOW;
+/// Adds to an existing watch's events instead of replacing them.
+pub const IN_MASK_ADD: u32 = libc::IN_MASK_ADD;
 
 /// One inotify event, with the name owned so it outlives the read buffer.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -130,6 +130,12 @@ fn ready_on_file_listening_and_event() {
             &format!("ready on listening tcp:127.0.0.1:{port}\nexec {TESTD} --listen {port} --listen-delay-ms 400\n"),
         );
         d.write_job("evt", "ready on app-ready and file /\nexec sleep 100\n");
+        d.write_job(
+            "deep",
+            &format!(
+                "ready on file {p}/later/dir/flag\nexec sh -c 'sleep 0.3; mkdir -p {p}/later/dir; sleep 0.1; touch {p}/later/dir/flag; exec sleep 100'\n"
+            ),
+        );
     }) else {
         return;
     };
@@ -143,6 +149,12 @@ fn ready_on_file_listening_and_event() {
     assert!(t.elapsed() >= Duration::from_millis(350));
     // Ready means a client gets through at once.
     std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+
+    // A file in directories that do not exist yet: watched from the nearest one that does.
+    let t = Instant::now();
+    d.ctl_ok(&["start", "deep"]);
+    assert!(t.elapsed() >= Duration::from_millis(350));
+    assert!(d.path("later/dir/flag").exists());
 
     let _ = d.ctl(&["start", "--no-wait", "evt"]);
     std::thread::sleep(Duration::from_millis(200));
