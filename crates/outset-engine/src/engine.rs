@@ -2079,6 +2079,20 @@ impl Engine {
         Ok(class.instances.get(&name).copied())
     }
 
+    /// The running instance a command names: its env checked, then found by name or env.
+    fn resolve(
+        &self,
+        job: &str,
+        instance: Option<&str>,
+        env: &[String],
+    ) -> Result<(InstanceId, Env), String> {
+        let env = parse_env_args(env)?;
+        match self.find_instance(job, instance, &env)? {
+            Some(id) => Ok((id, env)),
+            None => Err(self.unknown_instance(job, instance, &env)),
+        }
+    }
+
     fn unknown_instance(&self, job: &str, instance: Option<&str>, env: &Env) -> String {
         if let Some(name) = instance {
             return format!("Unknown instance: {}", display_name(job, name));
@@ -2138,13 +2152,8 @@ impl Engine {
                 env,
                 wait,
             } => {
-                let env = match parse_env_args(&env) {
-                    Ok(e) => e,
-                    Err(e) => return err(e),
-                };
-                let id = match self.find_instance(&job, instance.as_deref(), &env) {
-                    Ok(Some(id)) => id,
-                    Ok(None) => return err(self.unknown_instance(&job, instance.as_deref(), &env)),
+                let (id, env) = match self.resolve(&job, instance.as_deref(), &env) {
+                    Ok(found) => found,
                     Err(e) => return err(e),
                 };
                 let Some(inst) = self.instances.get_mut(&id) else {
@@ -2173,13 +2182,8 @@ impl Engine {
                 env,
                 wait,
             } => {
-                let env = match parse_env_args(&env) {
-                    Ok(e) => e,
-                    Err(e) => return err(e),
-                };
-                let id = match self.find_instance(&job, instance.as_deref(), &env) {
-                    Ok(Some(id)) => id,
-                    Ok(None) => return err(self.unknown_instance(&job, instance.as_deref(), &env)),
+                let (id, env) = match self.resolve(&job, instance.as_deref(), &env) {
+                    Ok(found) => found,
                     Err(e) => return err(e),
                 };
                 let Some(inst) = self.instances.get_mut(&id) else {
@@ -2205,13 +2209,8 @@ impl Engine {
                 }
             }
             Command::Reload { job, instance, env } => {
-                let env = match parse_env_args(&env) {
-                    Ok(e) => e,
-                    Err(e) => return err(e),
-                };
-                let id = match self.find_instance(&job, instance.as_deref(), &env) {
-                    Ok(Some(id)) => id,
-                    Ok(None) => return err(self.unknown_instance(&job, instance.as_deref(), &env)),
+                let (id, _) = match self.resolve(&job, instance.as_deref(), &env) {
+                    Ok(found) => found,
                     Err(e) => return err(e),
                 };
                 let target = self.instances.get(&id).and_then(|i| {

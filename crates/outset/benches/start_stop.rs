@@ -6,6 +6,10 @@
 //! are reported, not turned into failures.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
+use support::{destroy_cgroup_tree, median, ms, verdict};
+
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -22,42 +26,6 @@ const SIGTERM: i32 = 15;
 const MAX_RATIO: f64 = 1.2;
 const MAX_RSS_KIB: u64 = 8 * 1024;
 const MAX_STOP_MS: f64 = 100.0;
-
-/// The first cgroup2 mount in /proc/self/mountinfo.
-fn cgroup2_mount() -> Option<PathBuf> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
-    for line in info.lines() {
-        let (pre, post) = line.split_once(" - ")?;
-        if post.split_whitespace().next() == Some("cgroup2") {
-            return pre.split_whitespace().nth(4).map(PathBuf::from);
-        }
-    }
-    None
-}
-
-/// Writes `cgroup.kill` and removes a cgroup subtree we created, children first, retrying
-/// briefly while the kernel still reports it busy.
-fn destroy_cgroup_tree(dir: &Path) {
-    if !dir.exists() {
-        return;
-    }
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for e in entries.flatten() {
-            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-                destroy_cgroup_tree(&e.path());
-            }
-        }
-    }
-    let _ = std::fs::write(dir.join("cgroup.kill"), "1");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline {
-        if std::fs::remove_dir(dir).is_ok() || !dir.exists() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    eprintln!("warning: could not remove cgroup {}", dir.display());
-}
 
 /// One daemon with its temp dir and cgroup subtree; Drop stops the daemon and removes both.
 struct DaemonGuard {
@@ -312,52 +280,10 @@ fn outset_round(mount: &Path, round: usize) -> OutsetRun {
     }
 }
 
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-fn median(v: &[f64]) -> f64 {
-    let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    let n = s.len();
-    if n == 0 {
-        f64::NAN
-    } else if n % 2 == 1 {
-        s[n / 2]
-    } else {
-        (s[n / 2 - 1] + s[n / 2]) / 2.0
-    }
-}
-
-fn verdict(ok: bool) -> &'static str {
-    if ok { "PASS" } else { "MISS" }
-}
-
 fn main() {
-    // `cargo bench` passes `--bench`; a test run of this target (`cargo test --benches`)
-    // does not, and then there is nothing to do.
-    let args: Vec<String> = std::env::args().collect();
-    if !args.iter().any(|a| a == "--bench") {
-        eprintln!("start_stop: not run with --bench; skipping");
-        return;
-    }
-    let is_root = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false);
-    let Some(mount) = cgroup2_mount().filter(|_| is_root) else {
-        eprintln!("start_stop: needs root and a cgroup2 mount; skipping");
+    let Some((mount, rounds)) = support::setup("start_stop", 5) else {
         return;
     };
-    let rounds: usize = std::env::var("BENCH_ROUNDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|&n| n > 0)
-        .unwrap_or(5);
 
     println!(
         "start_stop: {JOBS} jobs, {rounds} rounds, cgroup2 at {}",

@@ -8,15 +8,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-/// Starts a daemon on jobs written by `setup`; returns None when the test must skip.
-fn daemon(setup: impl FnOnce(&TestDaemon)) -> Option<TestDaemon> {
-    let mount = require_root_cgroup2()?;
-    let mut d = TestDaemon::new(&mount);
-    setup(&d);
-    d.start(&["--no-startup-event"]);
-    Some(d)
-}
-
 fn env_file(d: &TestDaemon, rel: &str) -> Vec<String> {
     d.wait_file(rel).lines().map(str::to_string).collect()
 }

@@ -9,14 +9,6 @@ use std::time::Duration;
 
 use common::*;
 
-fn daemon(setup: impl FnOnce(&TestDaemon)) -> Option<TestDaemon> {
-    let mount = require_root_cgroup2()?;
-    let mut d = TestDaemon::new(&mount);
-    setup(&d);
-    d.start(&["--no-startup-event"]);
-    Some(d)
-}
-
 #[test]
 fn credentials_directory_limits_priority_umask() {
     let Some(d) = daemon(|d| {

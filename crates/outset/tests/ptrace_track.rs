@@ -8,19 +8,6 @@ use std::time::Duration;
 
 use common::*;
 
-fn daemon(setup: impl FnOnce(&TestDaemon)) -> Option<TestDaemon> {
-    let mount = require_root_cgroup2()?;
-    let mut d = TestDaemon::new(&mount);
-    setup(&d);
-    d.start(&["--no-startup-event"]);
-    Some(d)
-}
-
-/// The pid a fake daemon wrote to its pid file.
-fn pidfile(d: &TestDaemon, rel: &str) -> u32 {
-    d.wait_file(rel).trim().parse().unwrap()
-}
-
 /// `TracerPid:` of a process (`None` if it is gone).
 fn tracer_pid(pid: u32) -> Option<u32> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -45,17 +32,6 @@ fn detached_and_running(d: &TestDaemon, pid: u32) {
     );
     let st = state(pid).unwrap();
     assert!(st != 'T' && st != 't', "process {pid} left stopped ({st})");
-}
-
-/// Stops `job` and checks that nothing of it is left in its cgroup.
-fn stop_leaves_nothing(d: &TestDaemon, job: &str) {
-    let out = d.ctl_ok(&["stop", job]);
-    assert!(out.contains("stop/waiting"), "{out}");
-    d.wait_for(
-        &format!("{job}'s cgroup to empty"),
-        Duration::from_secs(10),
-        || d.cgroup_pids().is_empty(),
-    );
 }
 
 #[test]

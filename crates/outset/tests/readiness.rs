@@ -19,14 +19,6 @@ fn daemon(setup: impl FnOnce(&TestDaemon, &str)) -> Option<TestDaemon> {
     Some(d)
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[test]
 fn notify_ready_late_never_ready_and_ready_then_dies() {
     let Some(d) = daemon(|d, p| {

@@ -28,14 +28,6 @@ fn find(bin: &str) -> Option<PathBuf> {
     found
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Starts `job`, checks the main PID against the pid file, stops it and checks that its
 /// cgroup is empty and the daemon gone.
 fn check(d: &TestDaemon, job: &str, pidfile: &str) {

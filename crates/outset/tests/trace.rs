@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{OUTSETCTL, TESTD, require_root_cgroup2};
+use common::{OUTSETCTL, TESTD, free_port, require_root_cgroup2};
 
 /// One `N PID NAME KIND ARG` line.
 #[derive(Debug, Clone)]
@@ -443,15 +443,6 @@ fn strace_is_reported_as_using_ptrace() {
     );
     assert_eq!(t.code, 1);
     t.assert_nothing_left(&[]);
-}
-
-/// A free TCP port on 127.0.0.1 (free when asked; nothing else here binds it).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[test]

@@ -28,14 +28,6 @@ fn find(bin: &str) -> Option<PathBuf> {
     found
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Whether `pid` exists and is not a zombie.
 fn alive(pid: u64) -> bool {
     u32::try_from(pid).is_ok_and(pid_alive)

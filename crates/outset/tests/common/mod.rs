@@ -312,3 +312,37 @@ impl Drop for TestDaemon {
         destroy_cgroup_tree(&self.cgroup);
     }
 }
+
+/// Starts a `--user` daemon on jobs written by `setup`; None when the test must skip.
+pub fn daemon(setup: impl FnOnce(&TestDaemon)) -> Option<TestDaemon> {
+    let mount = require_root_cgroup2()?;
+    let mut d = TestDaemon::new(&mount);
+    setup(&d);
+    d.start(&["--no-startup-event"]);
+    Some(d)
+}
+
+/// The pid a fake daemon wrote to its pid file.
+pub fn pidfile(d: &TestDaemon, rel: &str) -> u32 {
+    d.wait_file(rel).trim().parse().unwrap()
+}
+
+/// Stops `job` and checks that nothing of it is left in its cgroup.
+pub fn stop_leaves_nothing(d: &TestDaemon, job: &str) {
+    let out = d.ctl_ok(&["stop", job]);
+    assert!(out.contains("stop/waiting"), "{out}");
+    d.wait_for(
+        &format!("{job}'s cgroup to empty"),
+        Duration::from_secs(10),
+        || d.cgroup_pids().is_empty(),
+    );
+}
+
+/// A TCP port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

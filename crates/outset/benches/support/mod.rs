@@ -1,0 +1,91 @@
+//! What the benchmarks share: finding cgroup2, cleaning up, deciding whether to run, medians.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// The first cgroup2 mount in /proc/self/mountinfo.
+pub fn cgroup2_mount() -> Option<PathBuf> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    for line in info.lines() {
+        let (pre, post) = line.split_once(" - ")?;
+        if post.split_whitespace().next() == Some("cgroup2") {
+            return pre.split_whitespace().nth(4).map(PathBuf::from);
+        }
+    }
+    None
+}
+
+/// Writes `cgroup.kill` and removes a cgroup subtree we created, children first, retrying
+/// briefly while the kernel still reports it busy.
+pub fn destroy_cgroup_tree(dir: &Path) {
+    if !dir.exists() {
+        return;
+    }
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                destroy_cgroup_tree(&e.path());
+            }
+        }
+    }
+    let _ = std::fs::write(dir.join("cgroup.kill"), "1");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if std::fs::remove_dir(dir).is_ok() || !dir.exists() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    eprintln!("warning: could not remove cgroup {}", dir.display());
+}
+
+/// Whether to run, and where: the cgroup2 mount and the number of rounds (`BENCH_ROUNDS`, or
+/// `default_rounds`). `cargo bench` passes `--bench`; a test run of the target (`cargo test
+/// --benches`) does not, and then there is nothing to do. Root and cgroup2 are needed.
+pub fn setup(name: &str, default_rounds: usize) -> Option<(PathBuf, usize)> {
+    let args: Vec<String> = std::env::args().collect();
+    if !args.iter().any(|a| a == "--bench") {
+        eprintln!("{name}: not run with --bench; skipping");
+        return None;
+    }
+    let is_root = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false);
+    let Some(mount) = cgroup2_mount().filter(|_| is_root) else {
+        eprintln!("{name}: needs root and a cgroup2 mount; skipping");
+        return None;
+    };
+    let rounds = std::env::var("BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(default_rounds);
+    Some((mount, rounds))
+}
+
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+pub fn median(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    let n = s.len();
+    if n == 0 {
+        f64::NAN
+    } else if n % 2 == 1 {
+        s[n / 2]
+    } else {
+        (s[n / 2 - 1] + s[n / 2]) / 2.0
+    }
+}
+
+pub fn verdict(ok: bool) -> &'static str {
+    if ok { "PASS" } else { "MISS" }
+}
