@@ -20,7 +20,6 @@ const OUTSETCTL: &str = env!("CARGO_BIN_EXE_outsetctl");
 
 const JOBS: usize = 1000;
 const JOB_TEXT: &str = "start on go\nstop on halt\nconsole none\nexec sleep 1000\n";
-const SIGTERM: i32 = 15;
 
 /// Targets.
 const MAX_RATIO: f64 = 1.2;
@@ -171,28 +170,8 @@ impl DaemonGuard {
     }
 
     fn stop_daemon(&mut self) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
-        if let Ok(None) = child.try_wait() {
-            let termed = outset_sys::pidfd::PidFd::open(child.id())
-                .and_then(|fd| fd.signal(SIGTERM))
-                .is_ok();
-            let deadline = Instant::now() + Duration::from_secs(10);
-            loop {
-                match child.try_wait() {
-                    Ok(Some(_)) | Err(_) => break,
-                    Ok(None) if termed && Instant::now() < deadline => {
-                        std::thread::sleep(Duration::from_millis(10));
-                    }
-                    Ok(None) => {
-                        eprintln!("warning: daemon ignored SIGTERM; killing it");
-                        let _ = child.kill();
-                        let _ = child.wait();
-                        break;
-                    }
-                }
-            }
+        if let Some(mut child) = self.child.take() {
+            support::stop_daemon(&mut child);
         }
     }
 }

@@ -89,3 +89,28 @@ pub fn median(v: &[f64]) -> f64 {
 pub fn verdict(ok: bool) -> &'static str {
     if ok { "PASS" } else { "MISS" }
 }
+
+/// Ends a daemon this benchmark started: SIGTERM through a pidfd, then SIGKILL after 10 s.
+pub fn stop_daemon(child: &mut std::process::Child) {
+    const SIGTERM: i32 = 15;
+    if let Ok(None) = child.try_wait() {
+        let termed = outset_sys::pidfd::PidFd::open(child.id())
+            .and_then(|fd| fd.signal(SIGTERM))
+            .is_ok();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match child.try_wait() {
+                Ok(Some(_)) | Err(_) => break,
+                Ok(None) if termed && Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Ok(None) => {
+                    eprintln!("warning: daemon ignored SIGTERM; killing it");
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break;
+                }
+            }
+        }
+    }
+}
