@@ -326,8 +326,22 @@ impl Daemon {
                     outset_sys::net::held_by(&listen_spec(addr), &pids)
                 }
                 ReadySource::Dbus(name) => {
-                    log::debug!("dbus readiness ({name}) is not supported yet; it never holds");
-                    false
+                    // The session bus for a user supervisor, else the system bus.
+                    match outset_sys::dbus::bus_address(self.mode == Mode::User) {
+                        Some(address) => outset_sys::dbus::name_has_owner(
+                            &address,
+                            name,
+                            std::time::Duration::from_millis(200),
+                        )
+                        .unwrap_or_else(|e| {
+                            log::debug!("asking the bus about {name}: {e}");
+                            false
+                        }),
+                        None => {
+                            log::debug!("no session bus address; `dbus {name}` cannot hold");
+                            false
+                        }
+                    }
                 }
             };
             if ok {

@@ -6,6 +6,7 @@
 #![allow(unsafe_code)]
 
 pub mod cgroup;
+pub mod dbus;
 pub mod inotify;
 pub mod net;
 pub mod notify;

@@ -231,3 +231,49 @@ fn memcached_ready_on_listening() {
         d.ctl_ok(&["stop", "memcached"]);
     }
 }
+
+#[test]
+fn ready_on_dbus_waits_for_the_name_on_the_bus() {
+    let Some(bus_daemon) = real("dbus-daemon") else {
+        return;
+    };
+    let Some(mount) = require_root_cgroup2() else {
+        return;
+    };
+    let mut d = TestDaemon::new(&mount);
+    let address = format!("unix:path={}/bus", d.dir.path().display());
+    // Killed and reaped however the test ends.
+    struct Bus(std::process::Child);
+    impl Drop for Bus {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _bus = Bus(std::process::Command::new(&bus_daemon)
+        .args([
+            "--session",
+            "--nofork",
+            "--nopidfile",
+            &format!("--address={address}"),
+        ])
+        .spawn()
+        .unwrap());
+    d.wait_for("the private bus", Duration::from_secs(10), || {
+        d.path("bus").exists()
+    });
+    d.env.push(("DBUS_SESSION_BUS_ADDRESS".into(), address));
+    d.write_job(
+        "busy",
+        &format!("ready on dbus org.outset.Ready\nexec {TESTD} --dbus-name org.outset.Ready --dbus-delay-ms 400\n"),
+    );
+    d.start(&["--no-startup-event"]);
+    let t = Instant::now();
+    let out = d.ctl_ok(&["start", "busy"]);
+    assert!(out.contains("start/running"), "{out}");
+    assert!(
+        t.elapsed() >= Duration::from_millis(350),
+        "running before the name was owned"
+    );
+    d.ctl_ok(&["stop", "busy"]);
+}

@@ -21,6 +21,7 @@
 //! --stop-self          the daemon raises SIGSTOP once (expect stop)
 //! --exit-after-ms MS   the daemon exits after MS with --exit-code CODE (default 0)
 //! --touch PATH         the daemon creates PATH once ready (ready on file)
+//! --dbus-name NAME     the daemon owns NAME on $DBUS_SESSION_BUS_ADDRESS (after --dbus-delay-ms)
 //! ```
 
 use std::io::Write;
@@ -48,6 +49,8 @@ struct Opts {
     exit_after_ms: Option<u64>,
     exit_code: i32,
     touch: Option<String>,
+    dbus_name: Option<String>,
+    dbus_delay_ms: u64,
     /// Internal: marks a forked daemon-side copy, with the forks still to do.
     level: Option<u32>,
     /// Internal: run as a sleeping child.
@@ -86,6 +89,8 @@ fn parse(args: &[String]) -> Result<Opts, String> {
             "--exit-after-ms" => o.exit_after_ms = Some(num(val(&mut it, a)?, a)?),
             "--exit-code" => o.exit_code = num(val(&mut it, a)?, a)?,
             "--touch" => o.touch = Some(val(&mut it, a)?),
+            "--dbus-name" => o.dbus_name = Some(val(&mut it, a)?),
+            "--dbus-delay-ms" => o.dbus_delay_ms = num(val(&mut it, a)?, a)?,
             "--level" => o.level = Some(num(val(&mut it, a)?, a)?),
             "--sleeper" => o.sleeper = true,
             other => return Err(format!("unknown option {other}")),
@@ -225,6 +230,19 @@ fn daemon(o: &Opts, args: &[String]) -> Result<i32, String> {
     if let Some(path) = &o.touch {
         std::fs::write(path, b"ready\n").map_err(|e| format!("touch: {e}"))?;
     }
+    // Held (and so owned) for as long as the daemon lives.
+    let _bus_name = match &o.dbus_name {
+        Some(name) => {
+            sleep_ms(o.dbus_delay_ms);
+            let address = std::env::var("DBUS_SESSION_BUS_ADDRESS")
+                .map_err(|_| "DBUS_SESSION_BUS_ADDRESS not set".to_string())?;
+            Some(
+                outset_sys::dbus::request_name(&address, name, Duration::from_secs(2))
+                    .map_err(|e| format!("dbus: {e}"))?,
+            )
+        }
+        None => None,
+    };
     if let Some(ms) = o.exit_after_ms {
         sleep_ms(ms);
         return Ok(o.exit_code);

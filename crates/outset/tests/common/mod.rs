@@ -84,6 +84,8 @@ pub struct TestDaemon {
     pub cgroup: PathBuf,
     pub child: Option<Child>,
     pub stderr_path: PathBuf,
+    /// Extra environment for the daemon.
+    pub env: Vec<(String, String)>,
 }
 
 impl TestDaemon {
@@ -104,6 +106,7 @@ impl TestDaemon {
             logdir,
             cgroup,
             child: None,
+            env: Vec::new(),
         }
     }
 
@@ -154,6 +157,7 @@ impl TestDaemon {
             .arg("--debug")
             .args(extra)
             .env("OUTSET_TEST_DIR", self.dir.path())
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr);
