@@ -88,6 +88,10 @@ pub enum Command {
         /// Leave the processes the command left running instead of killing them.
         #[arg(long)]
         keep: bool,
+        /// A readiness source to watch for, as `ready on` takes it: `file PATH`,
+        /// `listening tcp:[ADDR:]PORT|udp:…|unix:PATH`.
+        #[arg(long, value_name = "SOURCE")]
+        ready: Option<String>,
         /// The command and its arguments (after `--`).
         #[arg(
             required = true,

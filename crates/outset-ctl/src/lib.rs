@@ -62,12 +62,14 @@ pub fn run_with(args: Vec<OsString>, out: &mut dyn Write, err: &mut dyn Write) -
             argv,
             timeout,
             keep,
+            ready,
         } => {
             let args = trace::TraceArgs {
                 argv,
                 timeout,
                 keep,
                 json: cli.json,
+                ready,
             };
             trace::run(&args, io.out, io.err, &prog)
         }

@@ -27,6 +27,49 @@ pub struct TraceArgs {
     pub timeout: Duration,
     pub keep: bool,
     pub json: bool,
+    /// `--ready SOURCE`: a readiness source the user wants watched.
+    pub ready: Option<String>,
+}
+
+/// Parses `--ready SOURCE` with the job-file grammar of `ready on`; one source only.
+fn parse_ready(src: &str) -> Result<outset_job::ReadySource, String> {
+    let job = outset_job::parse_job("trace", &format!("ready on {src}\n"))
+        .map_err(|e| format!("--ready: {}", e.message))?;
+    match job.ready_on {
+        Some(outset_job::Expr::Ready(s)) => Ok(s),
+        _ => Err(format!(
+            "--ready: expected one readiness source (file PATH, listening …), not {src:?}"
+        )),
+    }
+}
+
+/// When the source the user named held: for a socket, when the trace first saw it; for a
+/// file, whether it exists once the trace is over.
+fn ready_seen(src: &outset_job::ReadySource, report: &TraceReport) -> Option<String> {
+    match src {
+        outset_job::ReadySource::Listening(want) => {
+            let (proto, port, path) = match want {
+                outset_job::ListenAddr::Tcp { port, .. } => ("tcp", *port, None),
+                outset_job::ListenAddr::Udp { port, .. } => ("udp", *port, None),
+                outset_job::ListenAddr::Unix(p) => ("unix", 0, Some(p.as_str())),
+            };
+            report
+                .listening
+                .iter()
+                .find(|l| {
+                    l.addr.proto.as_str() == proto
+                        && match path {
+                            Some(p) => l.addr.path == p,
+                            None => l.addr.port == port,
+                        }
+                })
+                .map(|l| format!("at {} ms, held by {} {}", l.at.as_millis(), l.pid, l.name))
+        }
+        outset_job::ReadySource::File(path) => Path::new(path)
+            .exists()
+            .then(|| "the file exists after the trace".to_string()),
+        outset_job::ReadySource::Dbus(_) => None,
+    }
 }
 
 /// Which kind of start-up the trace showed.
@@ -642,6 +685,13 @@ pub fn run(args: &TraceArgs, out: &mut dyn Write, err: &mut dyn Write, prog: &st
     if let Err(e) = outset_sys::reap::set_child_subreaper() {
         let _ = writeln!(err, "{prog}: warning: cannot become a subreaper: {e}");
     }
+    let ready = match args.ready.as_deref().map(parse_ready).transpose() {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = writeln!(err, "{prog}: {e}");
+            return 2;
+        }
+    };
     let mut opts = TraceOptions::new(args.argv.clone());
     opts.timeout = args.timeout;
     opts.keep = args.keep;
@@ -659,12 +709,37 @@ pub fn run(args: &TraceArgs, out: &mut dyn Write, err: &mut dyn Write, prog: &st
         }
     };
     let a = analyse(&report, &args.argv);
+    let asked = ready.as_ref().map(|src| {
+        let spec = outset_job::render::render_expr(&outset_job::Expr::Ready(src.clone()));
+        (spec, ready_seen(src, &report))
+    });
     if args.json {
-        let v = render_json(&report, &a, cmd, &args.argv);
+        let mut v = render_json(&report, &a, cmd, &args.argv);
+        if let (Some((spec, seen)), Some(obj)) = (&asked, v.as_object_mut()) {
+            obj.insert(
+                "ready_source".into(),
+                serde_json::json!({ "source": spec, "held": seen.is_some(), "seen": seen }),
+            );
+        }
         let text = serde_json::to_string_pretty(&v).unwrap_or_default();
         let _ = writeln!(out, "{text}");
     } else {
         render_text(&report, &a, cmd, out);
+        if let Some((spec, seen)) = &asked {
+            match seen {
+                Some(when) => {
+                    let _ = writeln!(out, "ready: {spec} held ({when})");
+                    let _ = writeln!(out, "recommend: ready on {spec}");
+                    let _ = writeln!(
+                        out,
+                        "why: you asked for {spec}; it held during the trace, so `started` can wait for it."
+                    );
+                }
+                None => {
+                    let _ = writeln!(out, "ready: {spec} never held during the trace");
+                }
+            }
+        }
     }
     match a.verdict {
         Verdict::Failed(_) | Verdict::Ptrace(_) => 1,

@@ -22,6 +22,7 @@ pub enum Plan {
         argv: Vec<String>,
         timeout: std::time::Duration,
         keep: bool,
+        ready: Option<String>,
     },
     /// Verbs Upstart has that outset's protocol does not carry yet.
     NotImplemented(&'static str),
@@ -102,6 +103,7 @@ pub fn plan(cmd: Command, wait: bool) -> Plan {
         Command::Trace {
             timeout,
             keep,
+            ready,
             command,
         } => {
             return match std::time::Duration::try_from_secs_f64(timeout) {
@@ -109,6 +111,7 @@ pub fn plan(cmd: Command, wait: bool) -> Plan {
                     argv: command,
                     timeout,
                     keep,
+                    ready,
                 },
                 Err(_) => Plan::Usage(format!("--timeout: bad number of seconds {timeout}")),
             };

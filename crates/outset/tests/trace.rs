@@ -582,3 +582,39 @@ fn a_listener_before_the_launcher_exits_needs_no_ready_on() {
         t.text
     );
 }
+
+#[test]
+fn a_named_readiness_source_is_watched_and_recommended() {
+    if require_root_cgroup2().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let flag = dir.path().join("flag");
+    let flag_s = flag.display().to_string();
+    let t = trace(
+        &["--ready", &format!("file {flag_s}")],
+        &[TESTD, "--forks", "1", "--touch", &flag_s],
+    );
+    assert_eq!(t.code, 0, "{}", t.text);
+    assert!(t.get("ready").contains("held"), "{}", t.text);
+    assert!(
+        t.all("recommend")
+            .contains(&format!("ready on file {flag_s}").as_str()),
+        "{}",
+        t.text
+    );
+    // A source that never holds is said to, and not recommended.
+    let t = trace(
+        &["--ready", "file /nonexistent/outset-flag"],
+        &[TESTD, "--forks", "1"],
+    );
+    assert!(t.get("ready").contains("never held"), "{}", t.text);
+    assert!(!t.text.contains("recommend: ready on file"), "{}", t.text);
+    // Not a readiness source: a usage error.
+    let out = Command::new(OUTSETCTL)
+        .args(["trace", "--ready", "bogus thing", "--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--ready"));
+}
