@@ -238,6 +238,27 @@ fn env_set(env: &mut Env, key: &str, value: &str) {
     }
 }
 
+/// The environment a fired condition hands on: each matched event's variables in tree order,
+/// then `events_var` (`UPSTART_EVENTS` / `UPSTART_STOP_EVENTS`) naming them.
+fn matched_env(matched: &[Matched], events_var: &str) -> Env {
+    let mut env = Env::new();
+    for m in matched {
+        env_merge(&mut env, &m.env);
+    }
+    let names: Vec<&str> = matched.iter().map(|m| m.name.as_str()).collect();
+    env.push((events_var.into(), names.join(" ")));
+    env
+}
+
+/// The live events among those matched: they wait for the job they started or stopped.
+fn event_waiters(matched: &[Matched]) -> Vec<Waiter> {
+    matched
+        .iter()
+        .filter_map(|m| m.event)
+        .map(Waiter::Event)
+        .collect()
+}
+
 /// The base environment with an instance's own variables over it.
 fn full_env(base: &Env, overlay: &Env) -> Env {
     let mut env = base.clone();
@@ -319,6 +340,15 @@ impl JobStates for States<'_> {
 }
 
 impl Engine {
+    /// What level-triggered operands look at.
+    fn states(&self) -> States<'_> {
+        States {
+            classes: &self.classes,
+            instances: &self.instances,
+            base: &self.opts.base_env,
+        }
+    }
+
     pub fn new(opts: Options) -> Self {
         Engine {
             opts,
@@ -585,18 +615,11 @@ impl Engine {
             let Some(inst) = self.instances.get_mut(&inst_id) else {
                 continue;
             };
-            if !inst.stop_on.as_ref().is_some_and(|c| c.mentions(&name)) {
-                continue;
-            }
             let Some(mut cond) = inst.stop_on.take() else {
                 continue;
             };
             let expand = full_env(&self.opts.base_env, &inst.env);
-            let states = States {
-                classes: &self.classes,
-                instances: &self.instances,
-                base: &self.opts.base_env,
-            };
+            let states = self.states();
             let handled = cond.handle(id, &name, &env, Some(&expand), &states);
             if let Some(inst) = self.instances.get_mut(&inst_id) {
                 inst.stop_on = Some(cond);
@@ -605,17 +628,8 @@ impl Engine {
                 self.block(*e);
             }
             if let Some(matched) = handled.fired {
-                let mut stop_env = Env::new();
-                for m in &matched {
-                    env_merge(&mut stop_env, &m.env);
-                }
-                let names: Vec<&str> = matched.iter().map(|m| m.name.as_str()).collect();
-                stop_env.push(("UPSTART_STOP_EVENTS".into(), names.join(" ")));
-                let waiters: Vec<Waiter> = matched
-                    .iter()
-                    .filter_map(|m| m.event)
-                    .map(Waiter::Event)
-                    .collect();
+                let stop_env = matched_env(&matched, "UPSTART_STOP_EVENTS");
+                let waiters = event_waiters(&matched);
                 for w in &waiters {
                     if let Waiter::Event(e) = w {
                         self.block(*e);
@@ -659,9 +673,6 @@ impl Engine {
             let Some(class) = self.classes.get_mut(&job) else {
                 continue;
             };
-            if !class.start_on.as_ref().is_some_and(|c| c.mentions(&name)) {
-                continue;
-            }
             let Some(mut cond) = class.start_on.take() else {
                 continue;
             };
@@ -671,11 +682,7 @@ impl Engine {
                 .iter()
                 .filter_map(|e| e.value.clone().map(|v| (e.key.clone(), v)))
                 .collect();
-            let states = States {
-                classes: &self.classes,
-                instances: &self.instances,
-                base: &self.opts.base_env,
-            };
+            let states = self.states();
             let handled = cond.handle(id, &name, &env, Some(&defaults), &states);
             if let Some(class) = self.classes.get_mut(&job) {
                 class.start_on = Some(cond);
@@ -696,17 +703,8 @@ impl Engine {
     }
 
     fn start_from_event(&mut self, job: &str, matched: &[Matched]) {
-        let mut start_env = Env::new();
-        for m in matched {
-            env_merge(&mut start_env, &m.env);
-        }
-        let names: Vec<&str> = matched.iter().map(|m| m.name.as_str()).collect();
-        start_env.push(("UPSTART_EVENTS".into(), names.join(" ")));
-        let waiters: Vec<Waiter> = matched
-            .iter()
-            .filter_map(|m| m.event)
-            .map(Waiter::Event)
-            .collect();
+        let start_env = matched_env(matched, "UPSTART_EVENTS");
+        let waiters = event_waiters(matched);
         match self.start_instance(job, start_env, waiters.clone(), false) {
             Ok(_) => {
                 for w in waiters {
@@ -1495,11 +1493,7 @@ impl Engine {
         let Some(cond) = &inst.ready else {
             return true;
         };
-        let states = States {
-            classes: &self.classes,
-            instances: &self.instances,
-            base: &self.opts.base_env,
-        };
+        let states = self.states();
         let expand = full_env(&self.opts.base_env, &inst.env);
         let source = |src: &ReadySource| inst.sources.iter().any(|(s, ok)| s == src && *ok);
         cond.holds(Some(&expand), &states, &source)

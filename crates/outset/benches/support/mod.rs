@@ -4,16 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// The first cgroup2 mount in /proc/self/mountinfo.
+/// The first cgroup2 mount (outset's own lookup).
 pub fn cgroup2_mount() -> Option<PathBuf> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
-    for line in info.lines() {
-        let (pre, post) = line.split_once(" - ")?;
-        if post.split_whitespace().next() == Some("cgroup2") {
-            return pre.split_whitespace().nth(4).map(PathBuf::from);
-        }
-    }
-    None
+    outset_sys::cgroup::cgroup2_mount()
 }
 
 /// Writes `cgroup.kill` and removes a cgroup subtree we created, children first, retrying

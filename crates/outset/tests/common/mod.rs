@@ -42,16 +42,9 @@ pub fn require_root_cgroup2() -> Option<PathBuf> {
     mount
 }
 
-/// The first cgroup2 mount in /proc/self/mountinfo.
+/// The first cgroup2 mount (outset's own lookup).
 pub fn cgroup2_mount() -> Option<PathBuf> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
-    for line in info.lines() {
-        let (pre, post) = line.split_once(" - ")?;
-        if post.split_whitespace().next() == Some("cgroup2") {
-            return pre.split_whitespace().nth(4).map(PathBuf::from);
-        }
-    }
-    None
+    outset_sys::cgroup::cgroup2_mount()
 }
 
 /// Kills everything in a cgroup subtree we created and removes it, deepest first.
