@@ -37,6 +37,8 @@ struct Tracked {
     cgroup: Option<Cgroup>,
     /// Live PIDs known to belong to the instance (spawned by the daemon).
     pids: HashSet<u32>,
+    /// The cgroup's directory name below the root, for reads relative to `root_fd`.
+    dir_name: PathBuf,
 }
 
 #[derive(Default)]
@@ -96,10 +98,11 @@ impl Tracker {
             job: job.to_string(),
             cgroup: None,
             pids: HashSet::new(),
+            dir_name: PathBuf::from(cgroup_dir_name(job, instance)),
         };
         let result = match &self.root {
             Some(root) => {
-                let dir = root.join(cgroup_dir_name(job, instance));
+                let dir = root.join(&tracked.dir_name);
                 // A restarted instance takes over its predecessor's directory if that has not
                 // been removed yet: it must never be swept (and killed) under the new one.
                 self.retired.retain(|(_, cg)| cg.path() != dir);
@@ -183,21 +186,15 @@ impl Tracker {
             return Vec::new();
         };
         let pids: Vec<u32> = match &t.cgroup {
-            Some(cg) => {
-                let rel = self
-                    .root
-                    .as_ref()
-                    .and_then(|r| cg.path().strip_prefix(r).ok());
-                match (&self.root_fd, rel) {
-                    (Some(fd), Some(rel)) => {
-                        use std::os::fd::AsFd;
-                        Cgroup::procs_at(fd.as_fd(), rel)
-                            .or_else(|_| cg.procs())
-                            .unwrap_or_default()
-                    }
-                    _ => cg.procs().unwrap_or_default(),
+            Some(cg) => match &self.root_fd {
+                Some(fd) => {
+                    use std::os::fd::AsFd;
+                    Cgroup::procs_at(fd.as_fd(), &t.dir_name)
+                        .or_else(|_| cg.procs())
+                        .unwrap_or_default()
                 }
-            }
+                None => cg.procs().unwrap_or_default(),
+            },
             // Without a cgroup only the spawned processes are known.
             None => t
                 .pids

@@ -90,6 +90,37 @@ fn fnv1a(data: &[u8]) -> u64 {
     })
 }
 
+/// Decimal PIDs, one per line, read in chunks: a number cut by the end of one chunk carries
+/// on in the next. A number too large for a PID is dropped.
+#[derive(Default)]
+struct PidList {
+    pids: Vec<u32>,
+    current: Option<Option<u32>>,
+}
+
+impl PidList {
+    fn feed(&mut self, chunk: &[u8]) {
+        for &b in chunk {
+            if b.is_ascii_digit() {
+                let v = self.current.unwrap_or(Some(0));
+                self.current = Some(
+                    v.and_then(|v| v.checked_mul(10))
+                        .and_then(|v| v.checked_add(u32::from(b - b'0'))),
+                );
+            } else if let Some(v) = self.current.take() {
+                self.pids.extend(v);
+            }
+        }
+    }
+
+    fn finish(mut self) -> Vec<u32> {
+        if let Some(v) = self.current.take() {
+            self.pids.extend(v);
+        }
+        self.pids
+    }
+}
+
 /// A cgroup2 directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cgroup {
@@ -133,15 +164,39 @@ impl Cgroup {
     /// Like [`Cgroup::procs`], opened relative to `base` (a directory fd of an ancestor) and
     /// `rel` (this cgroup's path below it): a short lookup instead of a walk from `/`.
     pub fn procs_at(base: BorrowedFd<'_>, rel: &Path) -> io::Result<Vec<u32>> {
-        let fd = rustix::fs::openat(
-            base,
-            rel.join("cgroup.procs"),
-            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
-            rustix::fs::Mode::empty(),
-        )?;
-        let mut text = String::new();
-        io::Read::read_to_string(&mut fs::File::from(fd), &mut text)?;
-        Ok(text.lines().filter_map(|l| l.trim().parse().ok()).collect())
+        use std::os::unix::ffi::OsStrExt;
+        // Runs once per stopping instance: no heap path, no size probe, parsed in place.
+        const NAME: &[u8] = b"/cgroup.procs";
+        let rel = rel.as_os_str().as_bytes();
+        let mut path = [0u8; 256];
+        let fd = if !rel.is_empty() && rel.len() + NAME.len() < path.len() {
+            path[..rel.len()].copy_from_slice(rel);
+            path[rel.len()..rel.len() + NAME.len()].copy_from_slice(NAME);
+            let c = std::ffi::CStr::from_bytes_until_nul(&path)
+                .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+            rustix::fs::openat(
+                base,
+                c,
+                rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+                rustix::fs::Mode::empty(),
+            )?
+        } else {
+            rustix::fs::openat(
+                base,
+                Path::new(std::ffi::OsStr::from_bytes(rel)).join("cgroup.procs"),
+                rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+                rustix::fs::Mode::empty(),
+            )?
+        };
+        let mut pids = PidList::default();
+        let mut buf = [0u8; 1024];
+        loop {
+            let n = rustix::io::read(&fd, &mut buf)?;
+            if n == 0 {
+                return Ok(pids.finish());
+            }
+            pids.feed(&buf[..n]);
+        }
     }
 
     /// Opens a directory for [`Cgroup::procs_at`].
@@ -217,6 +272,12 @@ impl Cgroup {
     ///
     /// Fails with EBUSY while processes remain; a missing cgroup is fine.
     pub fn remove(&self) -> io::Result<()> {
+        // A job's cgroup rarely has children: try the directory alone first.
+        match fs::remove_dir(&self.path) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(_) => {}
+        }
         match self.children() {
             Ok(children) => {
                 for c in children {
@@ -237,6 +298,16 @@ impl Cgroup {
 mod tests {
     use super::*;
     use crate::testutil::TestCgroup;
+
+    #[test]
+    fn pid_list_across_chunks() {
+        let mut p = PidList::default();
+        for chunk in [&b"12"[..], b"3\n45\n", b"99999999999\n6", b"7"] {
+            p.feed(chunk);
+        }
+        assert_eq!(p.finish(), vec![123, 45, 67]);
+        assert!(PidList::default().finish().is_empty());
+    }
 
     #[test]
     fn mountinfo_line() {

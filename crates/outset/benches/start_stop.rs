@@ -1,5 +1,7 @@
 //! Start/stop benchmark: 1000 jobs started by one event and stopped by another, against a
-//! plain fork+exec loop spawning the same 1000 processes.
+//! plain fork+exec loop spawning the same 1000 processes. The stop is shown next to two
+//! floors: that loop's kill+wait, and the same with every process in its own process group
+//! and cgroup (what per-instance tracking costs the kernel before the daemon does anything).
 //!
 //! Run with `cargo bench -p outset --bench start_stop` (as root, with a writable cgroup2
 //! mount). `BENCH_ROUNDS` overrides the number of rounds (default 5). Targets that are missed
@@ -237,6 +239,49 @@ fn baseline() -> (Duration, Duration) {
     (spent, stop)
 }
 
+/// The kernel's floor for a stop by a daemon that tracks jobs by cgroup: the same kill+wait,
+/// with each `sleep` leading its own process group in a cgroup of its own, as a job's
+/// process does. The processes are placed before the clock starts; only the stop is timed.
+fn cgroup_floor(mount: &Path, round: usize) -> Duration {
+    struct Tree(PathBuf);
+    impl Drop for Tree {
+        fn drop(&mut self) {
+            destroy_cgroup_tree(&self.0);
+        }
+    }
+    let tree = Tree(mount.join(format!("outset-bench-floor-{}-{round}", std::process::id())));
+    std::fs::create_dir(&tree.0).unwrap();
+    let mut kids = ChildrenGuard(Vec::with_capacity(JOBS));
+    for i in 0..JOBS {
+        use std::os::unix::process::CommandExt;
+        let c = Command::new("sleep")
+            .env_clear()
+            .envs(job_env())
+            .arg("1000")
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let pid = c.id();
+        kids.0.push(c);
+        let cg = outset_sys::cgroup::Cgroup::create(&tree.0.join(format!("j{i:04}.job"))).unwrap();
+        cg.add_pid(pid).unwrap();
+    }
+    let t = Instant::now();
+    for c in &kids.0 {
+        outset_sys::process::signal_group(c.id(), 15).unwrap();
+    }
+    for c in &mut kids.0 {
+        let _ = c.wait();
+    }
+    let stop = t.elapsed();
+    kids.0.clear();
+    drop(tree);
+    stop
+}
+
 struct OutsetRun {
     start: Duration,
     stop: Duration,
@@ -270,27 +315,31 @@ fn main() {
     );
     let (mut starts, mut stops, mut rsss, mut bases, mut ratios) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let mut base_stops = Vec::new();
+    let (mut base_stops, mut floors) = (Vec::new(), Vec::new());
     for round in 0..rounds {
-        let (run, base) = if round % 2 == 0 {
+        let (run, base, floor) = if round % 2 == 0 {
             let base = baseline();
-            (outset_round(&mount, round), base)
+            let floor = cgroup_floor(&mount, round);
+            (outset_round(&mount, round), base, floor)
         } else {
             let run = outset_round(&mount, round);
-            (run, baseline())
+            let floor = cgroup_floor(&mount, round);
+            (run, baseline(), floor)
         };
         let (base, base_stop) = base;
         let ratio = ms(run.start) / ms(base);
         println!(
             "round {round}: start: outset {:.1} ms, fork+exec loop {:.1} ms, ratio {ratio:.2}; \
-             stop: {:.1} ms (kill+wait loop {:.1} ms); rss: {} KiB",
+             stop: {:.1} ms (kill+wait loop {:.1} ms, in cgroups {:.1} ms); rss: {} KiB",
             ms(run.start),
             ms(base),
             ms(run.stop),
             ms(base_stop),
+            ms(floor),
             run.rss_kib
         );
         base_stops.push(ms(base_stop));
+        floors.push(ms(floor));
         starts.push(ms(run.start));
         bases.push(ms(base));
         ratios.push(ratio);
@@ -313,8 +362,10 @@ fn main() {
         median(&ratios)
     );
     println!(
-        "stop: {stop:.1} ms (kill+wait loop {:.1} ms)",
-        median(&base_stops)
+        "stop: {stop:.1} ms (kill+wait loop {:.1} ms; the same with each process in its own \
+         process group and cgroup {:.1} ms)",
+        median(&base_stops),
+        median(&floors)
     );
     println!("rss: {rss:.0} KiB");
     println!("targets:");
