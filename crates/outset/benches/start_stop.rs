@@ -18,7 +18,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const OUTSET: &str = env!("CARGO_BIN_EXE_outset");
-const OUTSETCTL: &str = env!("CARGO_BIN_EXE_outsetctl");
 
 const JOBS: usize = 1000;
 const JOB_TEXT: &str = "start on go\nstop on halt\nconsole none\nexec sleep 1000\n";
@@ -106,40 +105,15 @@ impl DaemonGuard {
     }
 
     fn stderr_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.stderr_path).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        let from = lines.len().saturating_sub(30);
-        lines[from..].join("\n")
+        support::stderr_tail(&self.stderr_path)
     }
 
-    /// Runs `outsetctl --socket S ARGS…`, returning its stdout; panics on failure.
     fn ctl(&self, args: &[&str]) -> String {
-        let out = Command::new(OUTSETCTL)
-            .arg("--socket")
-            .arg(&self.socket)
-            .args(args)
-            .env_remove("UPSTART_JOB")
-            .env_remove("UPSTART_INSTANCE")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        if !out.status.success() {
-            panic!(
-                "outsetctl {args:?} failed: {}\nstdout: {}\nstderr: {}\ndaemon stderr tail:\n{}",
-                out.status,
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr),
-                self.stderr_tail()
-            );
-        }
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        support::ctl(&self.socket, &self.stderr_path, args)
     }
 
-    /// Times one `outsetctl` call.
     fn timed_ctl(&self, args: &[&str]) -> Duration {
-        let t = Instant::now();
-        self.ctl(args);
-        t.elapsed()
+        support::timed_ctl(&self.socket, &self.stderr_path, args)
     }
 
     /// Checks that `list` shows exactly `JOBS` lines containing `state`.

@@ -2,7 +2,49 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+const OUTSETCTL: &str = env!("CARGO_BIN_EXE_outsetctl");
+
+/// The last 30 lines of a daemon's stderr file, for failure messages.
+pub fn stderr_tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    let from = lines.len().saturating_sub(30);
+    lines[from..].join("\n")
+}
+
+/// Runs `outsetctl --socket S ARGS…`, returning its stdout; panics on failure with the
+/// daemon's stderr tail.
+pub fn ctl(socket: &Path, daemon_stderr: &Path, args: &[&str]) -> String {
+    let out = Command::new(OUTSETCTL)
+        .arg("--socket")
+        .arg(socket)
+        .args(args)
+        .env_remove("UPSTART_JOB")
+        .env_remove("UPSTART_INSTANCE")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        panic!(
+            "outsetctl {args:?} failed: {}\nstdout: {}\nstderr: {}\ndaemon stderr tail:\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            stderr_tail(daemon_stderr)
+        );
+    }
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Times one [`ctl`] call.
+pub fn timed_ctl(socket: &Path, daemon_stderr: &Path, args: &[&str]) -> Duration {
+    let t = Instant::now();
+    ctl(socket, daemon_stderr, args);
+    t.elapsed()
+}
 
 /// The first cgroup2 mount (outset's own lookup).
 pub fn cgroup2_mount() -> Option<PathBuf> {
