@@ -15,14 +15,20 @@ use outset_proto::{Body, Command, InstanceStatus, JobText, Member, ProcessStatus
 use crate::condition::{Condition, JobStates, Matched, matches};
 use crate::types::*;
 
-/// How long after the launcher's exit the rest of an expected fork chain may take to exit
-/// before the main process is chosen from what is left. A wrong fork count then costs this
-/// much, never a stuck job.
+/// A main process chosen from a launch chain that exits with 0 within this long was one more
+/// link of the chain (a fork count one too low): the oldest process left takes over.
 pub const SETTLE_MS: Millis = 2000;
 
-/// How long a launcher under `expect fork|daemon|exit` may run before it is taken to be the
-/// main process itself, when the job sets no `start timeout`.
+/// How long a launch chain under `expect fork|daemon|exit` may take to give its counted exits,
+/// from the launcher's spawn, when the job sets no `start timeout`. Then a launcher still
+/// running is taken to be the main process itself, or the main process is chosen from what
+/// is left: a wrong count costs this much, never a stuck job.
 pub const LAUNCH_TIMEOUT_S: u32 = 10;
+
+/// How long a job may wait for readiness (`expect notify`, `expect stop`, `ready on`) when it
+/// sets no `start timeout`: a job that never gets ready fails then, so `start` always returns.
+/// systemd's default start timeout, which is what daemons written for `READY=1` expect.
+pub const READY_TIMEOUT_S: u32 = 90;
 
 /// How often a `pid file` is looked at while a job waits for it.
 pub const PIDFILE_POLL_MS: Millis = 50;
@@ -119,6 +125,11 @@ struct Instance {
     watchdog_deadline: Option<Millis>,
     /// The last STATUS= the job sent.
     notify_status: Option<String>,
+    /// A hook (pre-start, post-start, pre-stop, post-stop) still running while the goal is
+    /// stop gets the kill signal by then, and SIGKILL `kill timeout` later.
+    hook_deadline: Option<Millis>,
+    /// The running hook has had the kill signal; SIGKILL is next.
+    hook_signalled: bool,
 }
 
 /// A job's instances by name, sorted: a small vector, as most jobs have one instance (a
@@ -219,6 +230,25 @@ pub struct Engine {
     stop_index: HashMap<String, BTreeSet<InstanceId>>,
     /// Instances with a `ready on`, the only ones events are offered to for readiness.
     with_ready: BTreeSet<InstanceId>,
+    /// `stop_all` was called: no goal turns to start any more (events are still delivered).
+    shutting_down: bool,
+}
+
+/// Why a start did not happen.
+enum NotStarted {
+    /// The instance's goal is already start.
+    Wanted(String),
+    /// The engine is shutting down.
+    ShuttingDown(String),
+    Failed(String),
+}
+
+impl NotStarted {
+    fn message(self) -> String {
+        match self {
+            NotStarted::Wanted(m) | NotStarted::ShuttingDown(m) | NotStarted::Failed(m) => m,
+        }
+    }
 }
 
 fn parse_env_args(env: &[String]) -> Result<Env, String> {
@@ -366,6 +396,7 @@ impl Engine {
             start_index: HashMap::new(),
             stop_index: HashMap::new(),
             with_ready: BTreeSet::new(),
+            shutting_down: false,
         }
     }
 
@@ -432,6 +463,7 @@ impl Engine {
                     i.awaiting.and_then(|a| a.settle),
                     i.start_deadline,
                     i.watchdog_deadline,
+                    i.hook_deadline,
                 ]
             })
             .flatten()
@@ -713,7 +745,10 @@ impl Engine {
                     }
                 }
             }
-            Err(e) => log::warn!("{job}: not started: {e}"),
+            // Upstart is silent about an event matching a job already wanted.
+            Err(NotStarted::Wanted(e)) => log::debug!("{job}: not started: {e}"),
+            Err(NotStarted::ShuttingDown(e)) => log::info!("{job}: not started: {e}"),
+            Err(NotStarted::Failed(e)) => log::warn!("{job}: not started: {e}"),
         }
     }
 
@@ -787,19 +822,19 @@ impl Engine {
         start_env: Env,
         waiters: Vec<Waiter>,
         from_command: bool,
-    ) -> Result<InstanceId, String> {
+    ) -> Result<InstanceId, NotStarted> {
         let class = self
             .classes
             .get(job)
-            .ok_or_else(|| format!("Unknown job: {job}"))?;
+            .ok_or_else(|| NotStarted::Failed(format!("Unknown job: {job}")))?;
         let config = class.config.clone();
         let mut env = self.job_env(&config, &start_env);
         let name = match &config.instance {
             Some(t) => expand_env(t, &full_env(&self.opts.base_env, &env)).map_err(|e| {
-                match &config.usage {
+                NotStarted::Failed(match &config.usage {
                     Some(u) => format!("{e}\nUsage: {u}"),
                     None => e.to_string(),
-                }
+                })
             })?,
             None => String::new(),
         };
@@ -807,22 +842,38 @@ impl Engine {
         env_set(&mut env, "UPSTART_INSTANCE", &name);
         if let Some(id) = class.instances.get(&name).copied() {
             let Some(inst) = self.instances.get_mut(&id) else {
-                return Err(format!("Unknown job: {job}"));
+                return Err(NotStarted::Failed(format!("Unknown job: {job}")));
             };
             if inst.goal == Goal::Start {
                 if from_command {
-                    return Err(format!(
+                    return Err(NotStarted::Wanted(format!(
                         "Job is already running: {}",
                         display_name(job, &name)
-                    ));
+                    )));
                 }
                 // Already wanted: the event does not wait on it.
-                return Err(format!("{} is already running", display_name(job, &name)));
+                return Err(NotStarted::Wanted(format!(
+                    "{} is already running",
+                    display_name(job, &name)
+                )));
             }
-            inst.env = env;
+            if self.shutting_down {
+                return Err(Self::refused(job, &name));
+            }
+            // As Upstart's start env: it takes effect at the next `starting`. An instance
+            // still in its run (a `start` from its own pre-stop) keeps the run's environment.
+            if matches!(
+                inst.state,
+                State::Waiting | State::Stopping | State::Killed | State::PostStop
+            ) {
+                inst.env = env;
+            }
             inst.waiters.extend(waiters);
             self.change_goal(id, Goal::Start);
             return Ok(id);
+        }
+        if self.shutting_down {
+            return Err(Self::refused(job, &name));
         }
         let id = InstanceId(self.id());
         let stop_on = config.stop_on.clone().map(Condition::new);
@@ -864,6 +915,8 @@ impl Engine {
                 start_deadline: None,
                 watchdog_deadline: None,
                 notify_status: None,
+                hook_deadline: None,
+                hook_signalled: false,
             }),
         );
         if let Some(class) = self.classes.get_mut(job) {
@@ -877,7 +930,19 @@ impl Engine {
         Ok(id)
     }
 
+    /// The refusal of a start while shutting down.
+    fn refused(job: &str, name: &str) -> NotStarted {
+        NotStarted::ShuttingDown(format!(
+            "Shutting down: not starting {}",
+            display_name(job, name)
+        ))
+    }
+
     fn change_goal(&mut self, id: InstanceId, goal: Goal) {
+        // Shutting down: nothing turns back to start (issue 9 item 1).
+        if goal == Goal::Start && self.shutting_down {
+            return;
+        }
         let Some(inst) = self.instances.get_mut(&id) else {
             return;
         };
@@ -885,6 +950,15 @@ impl Engine {
             return;
         }
         inst.goal = goal;
+        if goal == Goal::Start {
+            inst.hook_deadline = None;
+            inst.hook_signalled = false;
+        }
+        let now = self.now;
+        Self::arm_hook_deadline(inst, now);
+        let Some(inst) = self.instances.get_mut(&id) else {
+            return;
+        };
         // Only the resting states move on their own; the others move when their process
         // or event finishes, and then follow the new goal.
         let next = match (inst.state, goal) {
@@ -903,6 +977,25 @@ impl Engine {
         };
         if let Some(next) = next {
             self.runnable.push_back((id, next));
+        }
+    }
+
+    /// The hook the instance is running, if any (one runs at a time).
+    fn running_hook(inst: &Instance) -> Option<(ProcessKind, u32)> {
+        inst.pids
+            .iter()
+            .find(|(k, _)| **k != ProcessKind::Main)
+            .map(|(k, p)| (*k, *p))
+    }
+
+    /// A hook that runs while the goal is stop has `kill timeout` to end (issue 9 item 3).
+    fn arm_hook_deadline(inst: &mut Instance, now: Millis) {
+        if inst.goal == Goal::Stop
+            && inst.hook_deadline.is_none()
+            && !inst.hook_signalled
+            && Self::running_hook(inst).is_some()
+        {
+            inst.hook_deadline = Some(now + u64::from(inst.config.kill_timeout) * 1000);
         }
     }
 
@@ -1055,9 +1148,11 @@ impl Engine {
                     kind.as_str()
                 );
                 self.pids.insert(pid, (id, kind));
+                let now = self.now;
                 if let Some(inst) = self.instances.get_mut(&id) {
                     inst.pids.insert(kind, pid);
                     inst.history.push((kind, pid));
+                    Self::arm_hook_deadline(inst, now);
                 }
                 true
             }
@@ -1131,8 +1226,15 @@ impl Engine {
                         return;
                     };
                     inst.main_exit = None;
-                    inst.start_deadline =
-                        inst.config.start_timeout.map(|t| now + u64::from(t) * 1000);
+                    // Every readiness wait ends: without `start timeout`, at READY_TIMEOUT_S
+                    // (issue 9 item 4). Launch chains have their own deadline below.
+                    let readiness = matches!(inst.config.expect, Expect::Stop | Expect::Notify)
+                        || inst.ready.is_some();
+                    inst.start_deadline = inst
+                        .config
+                        .start_timeout
+                        .or(readiness.then_some(READY_TIMEOUT_S))
+                        .map(|t| now + u64::from(t) * 1000);
                     let has_main = inst.config.main.is_some();
                     let awaiting = match inst.config.expect {
                         Expect::Fork(n) | Expect::Exit(n) => Some((false, false, n)),
@@ -1185,6 +1287,19 @@ impl Engine {
                     } else {
                         self.following(id)
                     }
+                }
+                State::Running if from == State::PreStop => {
+                    // A `start` during pre-stop cancelled the stop (Upstart): the run goes
+                    // on with the same main process, and `started` is not emitted again.
+                    if let Some(inst) = self.instances.get_mut(&id) {
+                        inst.stop_env = Env::new();
+                    }
+                    self.release_waiters(id, false, fx);
+                    let gone = self
+                        .instances
+                        .get(&id)
+                        .is_some_and(|i| !i.pids.contains_key(&ProcessKind::Main));
+                    if gone { self.following(id) } else { None }
                 }
                 State::Running => {
                     let now = self.now;
@@ -1386,9 +1501,15 @@ impl Engine {
         let Some((id, kind)) = self.pids.remove(&pid) else {
             return false;
         };
+        let mut killed_hook = false;
         if let Some(inst) = self.instances.get_mut(&id) {
             if inst.pids.get(&kind) == Some(&pid) {
                 inst.pids.remove(&kind);
+                if kind != ProcessKind::Main {
+                    killed_hook = inst.hook_signalled;
+                    inst.hook_deadline = None;
+                    inst.hook_signalled = false;
+                }
             }
             log::debug!(
                 "{} {} process ({pid}) ended: {status:?}",
@@ -1396,7 +1517,17 @@ impl Engine {
                 kind.as_str()
             );
         }
+        // A hook ended by the stop itself did not fail.
+        let status = if killed_hook {
+            ExitStatus::Exited(0)
+        } else {
+            status
+        };
         self.process_ended(id, kind, status, fx);
+        let now = self.now;
+        if let Some(inst) = self.instances.get_mut(&id) {
+            Self::arm_hook_deadline(inst, now);
+        }
         self.run(fx);
         true
     }
@@ -1482,6 +1613,11 @@ impl Engine {
             self.runnable.push_back((id, State::PostStart));
         } else {
             inst.readying = true;
+            // After a launch chain (which had its own deadline), `ready on` gets its own.
+            if inst.start_deadline.is_none() {
+                let wait = inst.config.start_timeout.unwrap_or(READY_TIMEOUT_S);
+                inst.start_deadline = Some(self.now + u64::from(wait) * 1000);
+            }
         }
     }
 
@@ -1638,13 +1774,28 @@ impl Engine {
             && !a.stop
             && !a.notify
             && inst.main_exit.is_some()
+            && a.seen < a.needed
         {
-            if status.success() {
+            if !status.success() {
+                // A link of the launch chain failed: so did the start (issue 9 item 6).
+                log::warn!(
+                    "{}: a process of the launch chain exited with {status:?} before the job was up",
+                    display_name(&inst.job, &inst.name)
+                );
+                inst.awaiting = None;
+                inst.end = Some(RunEnd {
+                    failed: true,
+                    process: "main",
+                    status: Some(status),
+                });
+                inst.goal = Goal::Stop;
+                self.runnable.push_back((id, State::Stopping));
+            } else {
                 a.seen += 1;
-            }
-            inst.awaiting = Some(a);
-            if a.seen >= a.needed {
-                self.select_main(id, fx);
+                inst.awaiting = Some(a);
+                if a.seen >= a.needed {
+                    self.select_main(id, fx);
+                }
             }
         }
         if self.instances.get(&id).is_some_and(|i| i.draining) {
@@ -1767,9 +1918,9 @@ impl Engine {
                 }
                 if let Some(mut a) = inst.awaiting.filter(|a| !a.stop && !a.notify) {
                     if status.success() {
-                        // The launcher left: count it, and adopt what it left behind.
+                        // The launcher left: count it, and adopt what it left behind. The
+                        // rest of the chain has until the launch deadline (`settle`).
                         a.seen += 1;
-                        a.settle = Some(self.now + SETTLE_MS);
                         inst.awaiting = Some(a);
                         self.adopt_processes(id, fx);
                         if a.seen >= a.needed {
@@ -2000,15 +2151,42 @@ impl Engine {
                 Some(pid) => {
                     if let Some(inst) = self.instances.get_mut(&id) {
                         log::warn!(
-                            "{}: the launcher ({pid}) never exited as `expect` says; taking it as the main process",
-                            display_name(&inst.job, &inst.name)
+                            "{}: the launcher ({pid}) never exited as `{}` says ({}); taking it as the main process",
+                            display_name(&inst.job, &inst.name),
+                            expect_stanza(inst.config.expect),
+                            match_hint(0)
                         );
                         inst.awaiting = None;
                         self.after_expect(id);
                     }
                 }
-                None => self.select_main(id, fx),
+                None => {
+                    if let Some(inst) = self.instances.get(&id)
+                        && let Some(a) = inst.awaiting
+                        && a.seen < a.needed
+                        && a.pidfile_until.is_none()
+                    {
+                        log::warn!(
+                            "{}: only {} of the {} exits `{}` expects came within the start timeout ({}); choosing the main process from what is left",
+                            display_name(&inst.job, &inst.name),
+                            a.seen,
+                            a.needed,
+                            expect_stanza(inst.config.expect),
+                            match_hint(a.seen)
+                        );
+                    }
+                    self.select_main(id, fx)
+                }
             }
+        }
+        let hung: Vec<InstanceId> = self
+            .instances
+            .values()
+            .filter(|i| i.hook_deadline.is_some_and(|d| d <= now))
+            .map(|i| i.id)
+            .collect();
+        for id in hung {
+            self.kill_hook(id, fx);
         }
         let due: Vec<InstanceId> = self
             .instances
@@ -2029,10 +2207,45 @@ impl Engine {
         self.run(fx);
     }
 
+    /// A hook outlived `kill timeout` under a stop: the kill signal first, then SIGKILL.
+    fn kill_hook(&mut self, id: InstanceId, fx: &mut dyn Effects) {
+        let now = self.now;
+        let Some(inst) = self.instances.get_mut(&id) else {
+            return;
+        };
+        inst.hook_deadline = None;
+        let Some((kind, pid)) = Self::running_hook(inst) else {
+            inst.hook_signalled = false;
+            return;
+        };
+        let name = display_name(&inst.job, &inst.name);
+        let timeout = inst.config.kill_timeout;
+        if inst.hook_signalled {
+            log::warn!(
+                "{name} {} process ({pid}) ignored {} for {timeout}s; killing it (SIGKILL)",
+                kind.as_str(),
+                inst.config.kill_signal
+            );
+            fx.signal(id, pid, Signal(9), true);
+        } else {
+            let sig = inst.config.kill_signal;
+            log::warn!(
+                "{name} {} process ({pid}) still running {timeout}s after the stop was asked for; sending {sig} so the stop can go on",
+                kind.as_str()
+            );
+            inst.hook_signalled = true;
+            inst.hook_deadline = Some(now + u64::from(timeout) * 1000);
+            fx.signal(id, pid, sig, true);
+        }
+    }
+
     // ---------------------------------------------------------------- commands
 
-    /// Sets every instance's goal to stop (shutdown).
+    /// Sets every instance's goal to stop (shutdown). From now on no goal turns to start:
+    /// events are still delivered (and `stop on` still acts), but nothing new starts, no
+    /// instance respawns and `start`/`restart` are refused, so the engine ends up idle.
     pub fn stop_all(&mut self, fx: &mut dyn Effects) {
+        self.shutting_down = true;
         for id in self.instance_ids() {
             self.change_goal(id, Goal::Stop);
         }
@@ -2087,9 +2300,10 @@ impl Engine {
         }
     }
 
+    /// Upstart's error names the instance only (empty for a job without `instance`).
     fn unknown_instance(&self, job: &str, instance: Option<&str>, env: &Env) -> String {
         if let Some(name) = instance {
-            return format!("Unknown instance: {}", display_name(job, name));
+            return format!("Unknown instance: {name}");
         }
         let name = self
             .classes
@@ -2104,7 +2318,7 @@ impl Engine {
                 .ok()
             })
             .unwrap_or_default();
-        format!("Unknown instance: {}", display_name(job, &name))
+        format!("Unknown instance: {name}")
     }
 
     /// Carries out a client's command. `reload-configuration` is the host's to do.
@@ -2137,7 +2351,7 @@ impl Engine {
                 match self.start_instance(&job, env, waiters, true) {
                     Ok(id) if !wait => Some(self.instances_reply(vec![id])),
                     Ok(_) => None,
-                    Err(e) => err(e),
+                    Err(e) => err(e.message()),
                 }
             }
             Command::Stop {
@@ -2375,6 +2589,30 @@ impl Engine {
             body: Body::Instances(ids.into_iter().filter_map(|i| self.status_of(i)).collect()),
         }
     }
+}
+
+/// The `expect` stanza as written in a job file.
+fn expect_stanza(expect: Expect) -> String {
+    match expect {
+        Expect::Fork(1) => "expect fork".into(),
+        Expect::Fork(n) => format!("expect fork {n}"),
+        Expect::Daemon => "expect daemon".into(),
+        Expect::Exit(n) => format!("expect exit {n}"),
+        Expect::Stop => "expect stop".into(),
+        Expect::Notify => "expect notify".into(),
+        Expect::None => "expect none".into(),
+    }
+}
+
+/// Which stanza would have matched a chain that gave `seen` exits.
+fn match_hint(seen: u32) -> String {
+    let stanza = match seen {
+        0 => "expect none".to_string(),
+        1 => "expect fork".to_string(),
+        2 => "expect daemon".to_string(),
+        n => format!("expect exit {n}"),
+    };
+    format!("`{stanza}` would have matched")
 }
 
 /// Upstart's `job_next_state`.

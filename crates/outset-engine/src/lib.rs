@@ -7,5 +7,7 @@ pub mod condition;
 pub mod engine;
 pub mod types;
 
-pub use engine::{DEFAULT_PATH, Engine, LAUNCH_TIMEOUT_S, Options, SETTLE_MS, next_state};
+pub use engine::{
+    DEFAULT_PATH, Engine, LAUNCH_TIMEOUT_S, Options, READY_TIMEOUT_S, SETTLE_MS, next_state,
+};
 pub use types::*;

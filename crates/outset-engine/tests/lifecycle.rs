@@ -225,10 +225,7 @@ fn service_start_stop_cycle() {
     assert!(t.reply(tok).is_none(), "waits for pre-start");
     assert_eq!(
         t.status("web", &[]),
-        format!(
-            "web start/pre-start\n\tpre-start process {}",
-            t.pid("web", PreStart)
-        )
+        format!("web start/pre-start, process {}", t.pid("web", PreStart))
     );
     t.exit("web", PreStart, Exited(0));
     let main = t.pid("web", Main);
@@ -476,7 +473,7 @@ fn instances_and_their_errors() {
         "Unknown parameter: N\nUsage: start w N=name"
     );
     let tok = t.stop("w", &["N=three"]);
-    assert_eq!(error(t.reply(tok)), "Unknown instance: w (three)");
+    assert_eq!(error(t.reply(tok)), "Unknown instance: three");
     let tok = t.start("w", &["bad"]);
     assert_eq!(error(t.reply(tok)), "Env must be KEY=VALUE pairs");
     let tok = t.start("nope", &[]);
@@ -766,7 +763,7 @@ fn list_show_config_version_reload() {
         instance: None,
         env: vec![],
     });
-    assert_eq!(error(t.reply(tok)), "Unknown instance: b");
+    assert_eq!(error(t.reply(tok)), "Unknown instance: ");
     let tok = t.cmd(Command::ShowConfig {
         job: Some("b".into()),
     });
@@ -854,14 +851,14 @@ fn expect_daemon_waits_for_the_intermediate_to_exit() {
 
 #[test]
 fn a_wrong_fork_count_settles_instead_of_sticking() {
-    // One fork too many: after the settle time the oldest process left is the main one.
+    // One fork too many: at the start timeout the oldest process left is the main one.
     let mut t = T::new(&[("d", "expect fork 3\nexec /bin/daemon")]);
     let tok = t.start("d", &[]);
     let id = inst_of(&t, "d");
     t.h.procs.insert(id, vec![700]);
     t.exit("d", Main, Exited(0));
     assert!(t.reply(tok).is_none());
-    t.advance(SETTLE_MS);
+    t.advance(u64::from(LAUNCH_TIMEOUT_S) * 1000);
     assert_eq!(ok_instances(t.reply(tok)), ["d start/running, process 700"]);
 
     // A foreground daemon under `expect daemon`: the launcher becomes the main process after
@@ -881,7 +878,7 @@ fn a_wrong_fork_count_settles_instead_of_sticking() {
     let mut t = T::new(&[("g", "expect fork\nexec /bin/gone")]);
     let tok = t.start("g", &[]);
     t.exit("g", Main, Exited(0));
-    t.advance(SETTLE_MS);
+    t.advance(u64::from(LAUNCH_TIMEOUT_S) * 1000);
     assert_eq!(error(t.reply(tok)), "Job failed to start: g");
 }
 
@@ -964,7 +961,11 @@ fn deadlines_cover_exit_tracking() {
     t.h.procs.insert(id, vec![10]);
     t.advance(100);
     t.exit("d", Main, Exited(0));
-    assert_eq!(t.e.next_deadline(), Some(100 + SETTLE_MS));
+    // The rest of the chain has until the launch deadline, counted from the spawn.
+    assert_eq!(
+        t.e.next_deadline(),
+        Some(u64::from(LAUNCH_TIMEOUT_S) * 1000)
+    );
 }
 
 #[test]
@@ -1128,4 +1129,374 @@ fn track_ptrace_marks_only_the_main_process() {
     assert!(t.spec("p", Main).ptrace);
     t.start("c", &[]);
     assert!(!t.spec("c", Main).ptrace);
+}
+
+// ---------------------------------------------------------------- issue 9
+
+/// Log records of the current test's thread (tests run on parallel threads).
+mod logs {
+    use std::cell::RefCell;
+
+    thread_local! {
+        static LINES: RefCell<Vec<(log::Level, String)>> = const { RefCell::new(Vec::new()) };
+    }
+
+    struct Capture;
+
+    impl log::Log for Capture {
+        fn enabled(&self, _: &log::Metadata) -> bool {
+            true
+        }
+        fn log(&self, r: &log::Record) {
+            LINES.with(|l| l.borrow_mut().push((r.level(), r.args().to_string())));
+        }
+        fn flush(&self) {}
+    }
+
+    static CAPTURE: Capture = Capture;
+
+    /// Starts capturing (once per process) and forgets what this thread logged so far.
+    pub fn start() {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            let _ = log::set_logger(&CAPTURE);
+            log::set_max_level(log::LevelFilter::Trace);
+        });
+        LINES.with(|l| l.borrow_mut().clear());
+    }
+
+    /// What this thread logged at `level` or more severe.
+    pub fn at(level: log::Level) -> Vec<String> {
+        LINES.with(|l| {
+            l.borrow()
+                .iter()
+                .filter(|(lv, _)| *lv <= level)
+                .map(|(_, m)| m.clone())
+                .collect()
+        })
+    }
+}
+
+fn event_names(t: &mut T) -> Vec<String> {
+    t.e.take_events().into_iter().map(|(n, _)| n).collect()
+}
+
+#[test]
+fn issue9_item1_shutdown_starts_nothing_and_ends() {
+    let mut t = T::new(&[
+        ("a", "exec /bin/a"),
+        ("b", "start on stopped a\nexec /bin/b"),
+        ("c", "start on go\nexec /bin/c"),
+        ("r", "respawn\nexec /bin/r"),
+    ]);
+    t.start("a", &[]);
+    t.start("r", &[]);
+    t.e.stop_all(&mut t.h);
+    event_names(&mut t);
+    // A stops: `stopped a` is emitted and delivered, but b does not start.
+    t.exit("a", Main, Signaled(15));
+    assert!(event_names(&mut t).contains(&"stopped".to_string()));
+    assert_eq!(t.spawns("b", Main), 0, "nothing starts while shutting down");
+    // The respawning job dies: no respawn.
+    t.exit("r", Main, Exited(1));
+    assert_eq!(t.spawns("r", Main), 1, "no respawn while shutting down");
+    assert!(t.e.is_idle(), "every instance is gone");
+    // `emit` is still answered; what it would start is not started.
+    let tok = t.emit("go", &[]);
+    assert!(matches!(t.reply(tok), Some(Response::Ok { .. })));
+    assert_eq!(t.spawns("c", Main), 0);
+    // Neither is a `start`.
+    let tok = t.start("c", &[]);
+    assert_eq!(error(t.reply(tok)), "Shutting down: not starting c");
+    assert!(t.e.is_idle());
+}
+
+#[test]
+fn issue9_item2_start_in_pre_stop_cancels_the_stop_without_a_second_started() {
+    let mut t = T::new(&[(
+        "p",
+        "pre-stop exec /bin/ps\npost-stop exec /bin/po\nexec /bin/p",
+    )]);
+    t.start("p", &["K=1"]);
+    let main = t.pid("p", Main);
+    event_names(&mut t);
+    let stop = t.stop("p", &[]);
+    assert_eq!(t.spawns("p", PreStop), 1);
+    // The pre-stop runs `start` on its own job (outsetctl does not wait from inside a job).
+    let start = t.cmd(Command::Start {
+        job: "p".into(),
+        env: vec![],
+        wait: false,
+    });
+    assert!(matches!(t.reply(start), Some(Response::Ok { .. })));
+    t.exit("p", PreStop, Exited(0));
+    assert_eq!(
+        t.status("p", &[]),
+        format!("p start/running, process {main}")
+    );
+    assert!(t.h.signals.is_empty(), "the main process was not stopped");
+    assert_eq!(
+        event_names(&mut t),
+        Vec::<String>::new(),
+        "no second `started`"
+    );
+    assert!(matches!(t.reply(stop), Some(Response::Ok { .. })));
+    // The run keeps its environment.
+    let id = inst_of(&t, "p");
+    t.h.procs.insert(id, vec![main]);
+
+    // A stop-all is never cancelled by it.
+    t.e.stop_all(&mut t.h);
+    assert_eq!(t.spawns("p", PreStop), 2);
+    let tok = t.cmd(Command::Start {
+        job: "p".into(),
+        env: vec![],
+        wait: false,
+    });
+    assert_eq!(error(t.reply(tok)), "Shutting down: not starting p");
+    t.exit("p", PreStop, Exited(0));
+    assert_eq!(t.h.signals, [(main, Signal::TERM)]);
+    t.h.procs.insert(id, vec![]);
+    t.exit("p", Main, Signaled(15));
+    assert_eq!(get(&t.spec("p", PostStop).env, "K"), Some("1"));
+    t.exit("p", PostStop, Exited(0));
+    assert!(t.e.is_idle());
+    assert!(!event_names(&mut t).contains(&"started".to_string()));
+}
+
+#[test]
+fn issue9_item3_a_hung_hook_gets_the_kill_signal_then_sigkill() {
+    logs::start();
+    let kill = Signal(9);
+    for hook in [PreStart, PostStart, PreStop, PostStop] {
+        let job = format!(
+            "{} exec /bin/hang\nexec /bin/m\nkill timeout 2\nkill signal INT",
+            hook.as_str()
+        );
+        let mut t = T::new(&[("h", &job)]);
+        let start = t.start("h", &[]);
+        let stop = t.stop("h", &[]);
+        if hook == PostStop {
+            t.exit("h", Main, Signaled(2));
+        }
+        let pid = t.pid("h", hook);
+        let before: Vec<_> = t.h.signals.clone();
+        t.advance(1999);
+        assert_eq!(t.h.signals, before, "{hook:?}: not before `kill timeout`");
+        t.advance(1);
+        let mut want = before.clone();
+        want.push((pid, Signal(2)));
+        assert_eq!(t.h.signals, want, "{hook:?}: the kill signal");
+        t.advance(2000);
+        want.push((pid, kill));
+        assert_eq!(t.h.signals, want, "{hook:?}: then SIGKILL");
+        t.exit("h", hook, Signaled(9));
+        // The stop carries on.
+        if t.h.spawned.iter().any(|(_, s, _)| s.kind == Main) && hook != PostStop {
+            assert!(
+                t.h.signals.contains(&(t.pid("h", Main), Signal(2))),
+                "{hook:?}: main signalled"
+            );
+            t.exit("h", Main, Signaled(2));
+        }
+        assert_eq!(t.status("h", &[]), "h stop/waiting", "{hook:?}");
+        assert!(ok_instances(t.reply(stop)).contains(&"h stop/waiting".to_string()));
+        let _ = start;
+        // A hook killed by the stop is not a failure.
+        let stopped = t.e.take_events().into_iter().rfind(|(n, _)| n == "stopped");
+        assert_eq!(get(&stopped.unwrap().1, "RESULT"), Some("ok"), "{hook:?}");
+    }
+    let warned = logs::at(log::Level::Warn);
+    assert!(
+        warned
+            .iter()
+            .any(|l| l.contains("pre-stop process") && l.contains("after the stop was asked for")),
+        "{warned:?}"
+    );
+    assert!(warned.iter().any(|l| l.contains("SIGKILL")), "{warned:?}");
+}
+
+#[test]
+fn a_hook_that_ends_in_time_is_left_alone() {
+    let mut t = T::new(&[("h", "pre-stop exec /bin/ps\nexec /bin/m\nkill timeout 2")]);
+    t.start("h", &[]);
+    t.stop("h", &[]);
+    t.advance(1000);
+    t.exit("h", PreStop, Exited(0));
+    let main = t.pid("h", Main);
+    assert_eq!(t.h.signals, [(main, Signal::TERM)]);
+    t.advance(5000);
+    assert!(
+        !t.h.signals.contains(&(t.pid("h", PreStop), Signal(9))),
+        "no deadline left behind"
+    );
+}
+
+#[test]
+fn issue9_item4_every_readiness_wait_has_a_default_start_timeout() {
+    let file = ReadySource::File("/run/x".into());
+    let _ = file;
+    for (job, text) in [
+        ("n", "expect notify\nexec /bin/n"),
+        ("s", "expect stop\nexec /bin/s"),
+        ("r", "ready on file /run/x\nexec /bin/r"),
+    ] {
+        let mut t = T::new(&[(job, text)]);
+        let tok = t.start(job, &[]);
+        t.advance(u64::from(READY_TIMEOUT_S) * 1000 - 1);
+        assert!(t.reply(tok).is_none(), "{job}: still waiting");
+        t.advance(1);
+        assert_eq!(t.h.signals, [(t.pid(job, Main), Signal::TERM)], "{job}");
+        t.exit(job, Main, Signaled(15));
+        assert_eq!(error(t.reply(tok)), format!("Job failed to start: {job}"));
+    }
+    // After a launch chain, `ready on` gets the timeout too.
+    let mut t = T::new(&[("f", "expect fork\nready on file /run/x\nexec /bin/f")]);
+    let tok = t.start("f", &[]);
+    let id = inst_of(&t, "f");
+    t.h.procs.insert(id, vec![800]);
+    t.exit("f", Main, Exited(0));
+    assert_eq!(t.e.pending_sources().len(), 1);
+    t.advance(u64::from(READY_TIMEOUT_S) * 1000);
+    assert_eq!(t.h.signals, [(800, Signal::TERM)]);
+    t.h.procs.insert(id, vec![]);
+    assert!(t.e.exited(800, Signaled(15), &mut t.h));
+    assert_eq!(error(t.reply(tok)), "Job failed to start: f");
+}
+
+#[test]
+fn issue9_item6_started_waits_for_the_counted_exits() {
+    // The middle process of a daemon chain exits 3 s after the launcher.
+    for text in [
+        "expect daemon\nexec /bin/d",
+        "expect exit 2\nstart timeout 30\nexec /bin/d",
+    ] {
+        let mut t = T::new(&[("d", text)]);
+        let tok = t.start("d", &[]);
+        let id = inst_of(&t, "d");
+        t.h.procs.insert(id, vec![600, 601]);
+        t.exit("d", Main, Exited(0));
+        t.advance(3000);
+        assert!(t.reply(tok).is_none(), "{text}: the middle one still runs");
+        assert!(!event_names(&mut t).contains(&"started".to_string()));
+        t.h.procs.insert(id, vec![601]);
+        assert!(t.e.exited(600, Exited(0), &mut t.h));
+        assert_eq!(ok_instances(t.reply(tok)), ["d start/running, process 601"]);
+    }
+}
+
+#[test]
+fn issue9_item6_a_counted_process_that_fails_fails_the_start() {
+    let mut t = T::new(&[("d", "expect exit 2\nstart timeout 30\nexec /bin/d")]);
+    let tok = t.start("d", &[]);
+    let id = inst_of(&t, "d");
+    t.h.procs.insert(id, vec![600, 601]);
+    t.exit("d", Main, Exited(0));
+    t.advance(3000);
+    t.h.procs.insert(id, vec![601]);
+    assert!(t.e.exited(600, Exited(1), &mut t.h));
+    assert!(t.reply(tok).is_none(), "what is left is stopped first");
+    assert_eq!(t.h.signals, [(601, Signal::TERM)]);
+    t.h.procs.insert(id, vec![]);
+    assert!(t.e.exited(601, Signaled(15), &mut t.h));
+    assert_eq!(error(t.reply(tok)), "Job failed to start: d");
+    let stopped = t.e.take_events().into_iter().rfind(|(n, _)| n == "stopped");
+    assert_eq!(get(&stopped.unwrap().1, "EXIT_STATUS"), Some("1"));
+}
+
+#[test]
+fn issue9_item6_a_wrong_count_ends_at_the_start_timeout_and_names_the_stanza() {
+    logs::start();
+    // `expect daemon` on a program that forks once.
+    let mut t = T::new(&[("d", "expect daemon\nstart timeout 5\nexec /bin/d")]);
+    let tok = t.start("d", &[]);
+    let id = inst_of(&t, "d");
+    t.h.procs.insert(id, vec![700]);
+    t.advance(1000);
+    t.exit("d", Main, Exited(0));
+    t.advance(3999);
+    assert!(t.reply(tok).is_none());
+    t.advance(1);
+    assert_eq!(ok_instances(t.reply(tok)), ["d start/running, process 700"]);
+    let warned = logs::at(log::Level::Warn);
+    assert!(
+        warned.iter().any(
+            |l| l.contains("`expect daemon`") && l.contains("`expect fork` would have matched")
+        ),
+        "{warned:?}"
+    );
+}
+
+#[test]
+fn issue9_item13_status_lines_match_initctl() {
+    let mut t = T::new(&[
+        (
+            "j",
+            "pre-start exec /bin/a\npost-start exec /bin/b\npre-stop exec /bin/c\npost-stop exec /bin/d\nexec /bin/m",
+        ),
+        ("q", "post-start exec /bin/b"),
+        ("w", "instance $N\nexec /bin/w"),
+    ]);
+    t.start("j", &[]);
+    let pid = |t: &T, k| t.pid("j", k);
+    assert_eq!(
+        t.status("j", &[]),
+        format!("j start/pre-start, process {}", pid(&t, PreStart))
+    );
+    t.exit("j", PreStart, Exited(0));
+    assert_eq!(
+        t.status("j", &[]),
+        format!(
+            "j start/post-start, process {}\n\tpost-start process {}",
+            pid(&t, Main),
+            pid(&t, PostStart)
+        )
+    );
+    t.exit("j", PostStart, Exited(0));
+    t.stop("j", &[]);
+    assert_eq!(
+        t.status("j", &[]),
+        format!(
+            "j stop/pre-stop, process {}\n\tpre-stop process {}",
+            pid(&t, Main),
+            pid(&t, PreStop)
+        )
+    );
+    t.exit("j", PreStop, Exited(0));
+    t.exit("j", Main, Signaled(15));
+    assert_eq!(
+        t.status("j", &[]),
+        format!("j stop/post-stop, process {}", pid(&t, PostStop))
+    );
+    // A post-start without a main process is shown the way initctl shows it.
+    t.start("q", &[]);
+    assert_eq!(
+        t.status("q", &[]),
+        format!(
+            "q start/post-start, (post-start) process {}",
+            t.pid("q", PostStart)
+        )
+    );
+    // Unknown instances are named by their instance name alone.
+    let tok = t.stop("w", &["N=x"]);
+    assert_eq!(error(t.reply(tok)), "Unknown instance: x");
+    let tok = t.stop("j", &[]);
+    let _ = tok;
+}
+
+#[test]
+fn issue9_item16_a_repeated_event_for_a_running_job_is_not_a_warning() {
+    logs::start();
+    let mut t = T::new(&[("j", "start on tick\nexec /bin/j")]);
+    for _ in 0..3 {
+        t.emit("tick", &[]);
+    }
+    assert_eq!(t.spawns("j", Main), 1);
+    let warned = logs::at(log::Level::Warn);
+    assert!(warned.is_empty(), "{warned:?}");
+    assert!(
+        logs::at(log::Level::Debug)
+            .iter()
+            .any(|l| l.contains("already running"))
+    );
 }

@@ -194,19 +194,32 @@ pub struct JobText {
 }
 
 impl InstanceStatus {
-    /// Upstart's status line: `job (inst) start/running, process 123`, then a tab-indented
-    /// line per other process.
+    /// initctl's status line (`job_status`): `job (inst) start/running, process 123`. The
+    /// first process (main, pre-start, post-start, pre-stop, post-stop, in that order) goes on
+    /// the first line, its type in parentheses unless it is main, pre-start or post-stop;
+    /// every other process gets a tab-indented line `TYPE process PID`.
     pub fn upstart_line(&self) -> String {
+        const ORDER: [&str; 5] = ["main", "pre-start", "post-start", "pre-stop", "post-stop"];
         let mut s = self.job.clone();
         if !self.instance.is_empty() {
             s.push_str(&format!(" ({})", self.instance));
         }
         s.push_str(&format!(" {}/{}", self.goal, self.state));
-        if let Some(p) = self.processes.iter().find(|p| p.kind == "main") {
-            s.push_str(&format!(", process {}", p.pid));
-        }
-        for p in self.processes.iter().filter(|p| p.kind != "main") {
-            s.push_str(&format!("\n\t{} process {}", p.kind, p.pid));
+        let mut procs: Vec<&ProcessStatus> = self.processes.iter().collect();
+        procs.sort_by_key(|p| {
+            ORDER
+                .iter()
+                .position(|k| *k == p.kind)
+                .unwrap_or(ORDER.len())
+        });
+        for (i, p) in procs.iter().enumerate() {
+            match (i, p.kind.as_str()) {
+                (0, "main" | "pre-start" | "post-stop") => {
+                    s.push_str(&format!(", process {}", p.pid));
+                }
+                (0, kind) => s.push_str(&format!(", ({kind}) process {}", p.pid)),
+                (_, kind) => s.push_str(&format!("\n\t{kind} process {}", p.pid)),
+            }
         }
         for m in &self.members {
             s.push_str(&format!("\n\t{} {}", m.pid, m.command));
@@ -316,5 +329,47 @@ mod tests {
             ..s
         };
         assert_eq!(w.upstart_line(), "web stop/waiting");
+    }
+
+    /// Issue 9 item 13: initctl's `job_status` for every process type shown first.
+    #[test]
+    fn issue9_item13_first_process_as_initctl_shows_it() {
+        let line = |procs: &[(&str, u32)]| {
+            InstanceStatus {
+                job: "job".into(),
+                instance: String::new(),
+                goal: "start".into(),
+                state: "x".into(),
+                processes: procs
+                    .iter()
+                    .map(|(k, p)| ProcessStatus {
+                        kind: (*k).into(),
+                        pid: *p,
+                    })
+                    .collect(),
+                notes: vec![],
+                history: vec![],
+                members: vec![],
+            }
+            .upstart_line()
+        };
+        assert_eq!(line(&[("pre-start", 5)]), "job start/x, process 5");
+        assert_eq!(line(&[("post-stop", 5)]), "job start/x, process 5");
+        assert_eq!(
+            line(&[("post-start", 5)]),
+            "job start/x, (post-start) process 5"
+        );
+        assert_eq!(
+            line(&[("pre-stop", 5)]),
+            "job start/x, (pre-stop) process 5"
+        );
+        assert_eq!(
+            line(&[("post-start", 6), ("main", 5)]),
+            "job start/x, process 5\n\tpost-start process 6"
+        );
+        assert_eq!(
+            line(&[("pre-stop", 6), ("main", 5)]),
+            "job start/x, process 5\n\tpre-stop process 6"
+        );
     }
 }
