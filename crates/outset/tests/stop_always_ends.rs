@@ -132,10 +132,10 @@ fn issue9_item2_start_in_pre_stop_cancels_stop_but_never_shutdown() {
     assert!(out.contains("start/running"), "{out}");
     assert_eq!(main_pid(&d.status(&["p"])), Some(main));
     assert!(pid_alive(main));
-    // `w` would have run by the time a second `started` is handled; give it that time.
-    let _ = d.ctl_ok(&["emit", "--no-wait", "settle"]);
-    std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(d.wait_file("started.count"), "x\n", "a second `started`");
+    // The daemon logs every event (`--debug`) before it answers the stop.
+    let started = d.stderr().matches(r#"event started [("JOB", "p")"#).count();
+    assert_eq!(started, 1, "a second `started`:\n{}", d.stderr());
+    assert_eq!(d.wait_file("started.count"), "x\n");
 
     // A shutdown is never cancelled by it: the daemon exits and the job is gone.
     let status = terminate(&mut d);
