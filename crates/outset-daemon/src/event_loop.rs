@@ -286,7 +286,16 @@ impl Daemon {
             };
             match socket.recv() {
                 Ok(Some(d)) => {
-                    let ours = self.host.tracker.processes(id).contains(&d.pid);
+                    if d.fds_closed > 0
+                        && !self.host.fdstore_warned
+                        && d.text.lines().any(|l| l == "FDSTORE=1")
+                    {
+                        self.host.fdstore_warned = true;
+                        log::warn!("FDSTORE=1 is not supported; the descriptors sent are closed");
+                    }
+                    use std::os::fd::AsFd;
+                    let pidfd = d.pidfd.as_ref().map(|f| f.as_fd());
+                    let ours = self.host.tracker.sent_by_member(id, d.pid, pidfd);
                     if !ours {
                         log::warn!(
                             "notify message from process {} (uid {}), which is not part of the job; ignored",
@@ -321,10 +330,13 @@ impl Daemon {
                     }
                     exists
                 }
-                ReadySource::Listening(addr) => {
-                    let pids = self.host.tracker.processes(id);
-                    outset_sys::net::held_by(&listen_spec(addr), &pids)
-                }
+                ReadySource::Listening(addr) => match self.host.tracker.processes(id) {
+                    Ok(pids) => outset_sys::net::held_by(&listen_spec(addr), &pids),
+                    Err(e) => {
+                        log::debug!("`listening` check: {e}");
+                        false
+                    }
+                },
                 ReadySource::Dbus(name) => {
                     // The session bus for a user supervisor, else the system bus.
                     match outset_sys::dbus::bus_address(self.mode == Mode::User) {
