@@ -450,6 +450,7 @@ impl Daemon {
                                 self.engine.stopped(pid, &mut self.host);
                             }
                         }
+                        None if self.host.ptrace.release_unasked(pid, raw_status) => {}
                         None => self.engine.stopped(pid, &mut self.host),
                     }
                     continue;

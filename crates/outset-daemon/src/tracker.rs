@@ -327,20 +327,94 @@ mod tests {
         assert_ne!(cgroup_dir_name("a", "b/c"), cgroup_dir_name("a", "b_c"));
     }
 
+    /// Needs root and a cgroup2 mount; None (a skip, refused under CI=true) otherwise.
+    fn root_cgroup2() -> Option<PathBuf> {
+        let is_root = nix::unistd::geteuid().is_root();
+        let mount = outset_sys::cgroup::cgroup2_mount();
+        if let (true, Some(mount)) = (is_root, mount) {
+            return Some(mount);
+        }
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "this test needs root and cgroup2, and CI=true forbids skipping"
+        );
+        eprintln!("SKIP: needs root and cgroup2");
+        None
+    }
+
+    /// Issue 9 item 7: a helper that sent READY=1 and has exited and been reaped since is
+    /// still known as the job's, from the pidfd the kernel attached to its message; a
+    /// sender outside the cgroup is not.
+    #[test]
+    fn issue9_item7_exited_sender_is_a_member() {
+        use std::io::Write;
+        let Some(mount) = root_cgroup2() else {
+            return;
+        };
+        struct Cleanup(PathBuf);
+        impl Drop for Cleanup {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir(self.0.join(cgroup_dir_name("j", "")));
+                let _ = std::fs::remove_dir(&self.0);
+            }
+        }
+        let root = mount.join(format!("outset-tracker-notify-{}", std::process::id()));
+        std::fs::create_dir(&root).unwrap();
+        let _cleanup = Cleanup(root.clone());
+        let mut t = Tracker::new(Some(root.clone()));
+        let inst = InstanceId(1);
+        t.create(inst, "j", "").unwrap();
+        let sock = outset_sys::notify::NotifySocket::bind_random("outset-test").unwrap();
+        let addr = sock.address();
+        // The helper waits for a line (by then it is in the job's cgroup), sends, exits.
+        let mut helper = std::process::Command::new("python3")
+            .args([
+                "-c",
+                "import socket, sys\nsys.stdin.readline()\n\
+                 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n\
+                 s.sendto(b'READY=1', '\\0' + sys.argv[1])\n",
+                addr.strip_prefix('@').unwrap(),
+            ])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let moved = std::fs::write(
+            root.join(cgroup_dir_name("j", "")).join("cgroup.procs"),
+            helper.id().to_string(),
+        );
+        let _ = helper.stdin.take().unwrap().write_all(b"go\n");
+        let status = helper.wait().unwrap();
+        moved.unwrap();
+        assert!(status.success());
+        let d = sock.recv().unwrap().unwrap();
+        assert_eq!(d.text, "READY=1");
+        // Reaped: its PID is in no cgroup any more.
+        assert!(!t.processes(inst).unwrap().contains(&d.pid));
+        use std::os::fd::AsFd;
+        let pidfd = d.pidfd.as_ref().map(|f| f.as_fd());
+        assert!(pidfd.is_some(), "no SCM_PIDFD from this kernel");
+        assert!(t.sent_by_member(inst, d.pid, pidfd));
+
+        // The test process itself is not in the job.
+        let client = std::os::unix::net::UnixDatagram::unbound().unwrap();
+        use std::os::linux::net::SocketAddrExt;
+        let a = std::os::unix::net::SocketAddr::from_abstract_name(
+            addr.strip_prefix('@').unwrap().as_bytes(),
+        )
+        .unwrap();
+        client.send_to_addr(b"READY=1", &a).unwrap();
+        let d = sock.recv().unwrap().unwrap();
+        let pidfd = d.pidfd.as_ref().map(|f| f.as_fd());
+        assert!(!t.sent_by_member(inst, d.pid, pidfd));
+    }
+
     /// Issue 9 item 10: a failed read of `cgroup.procs` (here: no descriptor left to open
     /// it) is an error, not an empty job.
     #[test]
     fn issue9_item10_unreadable_cgroup_is_an_error() {
         use nix::sys::resource::{Resource, getrlimit, setrlimit};
-        let is_root = nix::unistd::geteuid().is_root();
-        let mount = outset_sys::cgroup::cgroup2_mount();
-        let (true, Some(mount)) = (is_root, mount) else {
-            assert_ne!(
-                std::env::var("CI").as_deref(),
-                Ok("true"),
-                "this test needs root and cgroup2, and CI=true forbids skipping"
-            );
-            eprintln!("SKIP: needs root and cgroup2");
+        let Some(mount) = root_cgroup2() else {
             return;
         };
         /// Kills the sleeper and removes the cgroups, even when an assertion fails.
