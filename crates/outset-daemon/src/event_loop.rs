@@ -20,6 +20,7 @@ use crate::host::Host;
 const TOKEN_SIGNALS: u64 = 1;
 const TOKEN_LISTENER: u64 = 2;
 const TOKEN_INOTIFY: u64 = 3;
+const TOKEN_BUS: u64 = 4;
 /// Connection tokens start here.
 const TOKEN_CONN0: u64 = 1 << 32;
 /// Notify socket tokens: this plus the instance id.
@@ -74,6 +75,8 @@ pub struct Daemon {
     last_active: Instant,
     /// Directories watched because a job waits for a file in (or below) them.
     ready_watches: std::collections::HashMap<outset_sys::inotify::Wd, std::path::PathBuf>,
+    /// The bus connection `ready on dbus` checks use.
+    bus: crate::bus_ready::BusReady,
 }
 
 pub struct Setup {
@@ -121,6 +124,7 @@ impl Daemon {
             busy: false,
             last_active: Instant::now(),
             ready_watches: std::collections::HashMap::new(),
+            bus: Default::default(),
         };
         if let Some(i) = &d.inotify {
             d.confdirs.watch(i);
@@ -175,6 +179,12 @@ impl Daemon {
             if !sources_pending && !self.ready_watches.is_empty() {
                 self.drop_ready_watches();
             }
+            if !pending
+                .iter()
+                .any(|(_, src)| matches!(src, ReadySource::Dbus(_)))
+            {
+                self.bus.idle(&self.poller);
+            }
             let mut timeout = self.engine.next_deadline().map(|d| {
                 std::time::Duration::from_millis(d.saturating_sub(self.now()).saturating_add(1))
             });
@@ -204,6 +214,7 @@ impl Daemon {
                     TOKEN_SIGNALS => self.on_signals(),
                     TOKEN_LISTENER => self.on_accept(),
                     TOKEN_INOTIFY => self.on_inotify(),
+                    TOKEN_BUS if self.bus.on_readable(&self.poller) => self.check_sources(),
                     t if t >= TOKEN_NOTIFY0 => self.on_notify(InstanceId(t - TOKEN_NOTIFY0)),
                     t if t >= TOKEN_CONN0 => self.on_conn(t),
                     _ => {}
@@ -337,23 +348,11 @@ impl Daemon {
                         false
                     }
                 },
+                // The session bus for a user supervisor, else the system bus; answered
+                // from the loop's watch, never by waiting for the bus.
                 ReadySource::Dbus(name) => {
-                    // The session bus for a user supervisor, else the system bus.
-                    match outset_sys::dbus::bus_address(self.mode == Mode::User) {
-                        Some(address) => outset_sys::dbus::name_has_owner(
-                            &address,
-                            name,
-                            std::time::Duration::from_millis(200),
-                        )
-                        .unwrap_or_else(|e| {
-                            log::debug!("asking the bus about {name}: {e}");
-                            false
-                        }),
-                        None => {
-                            log::debug!("no session bus address; `dbus {name}` cannot hold");
-                            false
-                        }
-                    }
+                    self.bus
+                        .owned(name, self.mode == Mode::User, &self.poller, TOKEN_BUS)
                 }
             };
             if ok {
