@@ -20,6 +20,7 @@ use crate::host::Host;
 const TOKEN_SIGNALS: u64 = 1;
 const TOKEN_LISTENER: u64 = 2;
 const TOKEN_INOTIFY: u64 = 3;
+const TOKEN_BUS: u64 = 4;
 /// Connection tokens start here.
 const TOKEN_CONN0: u64 = 1 << 32;
 /// Notify socket tokens: this plus the instance id.
@@ -74,6 +75,8 @@ pub struct Daemon {
     last_active: Instant,
     /// Directories watched because a job waits for a file in (or below) them.
     ready_watches: std::collections::HashMap<outset_sys::inotify::Wd, std::path::PathBuf>,
+    /// The bus connection `ready on dbus` checks use.
+    bus: crate::bus_ready::BusReady,
 }
 
 pub struct Setup {
@@ -121,6 +124,7 @@ impl Daemon {
             busy: false,
             last_active: Instant::now(),
             ready_watches: std::collections::HashMap::new(),
+            bus: Default::default(),
         };
         if let Some(i) = &d.inotify {
             d.confdirs.watch(i);
@@ -175,6 +179,12 @@ impl Daemon {
             if !sources_pending && !self.ready_watches.is_empty() {
                 self.drop_ready_watches();
             }
+            if !pending
+                .iter()
+                .any(|(_, src)| matches!(src, ReadySource::Dbus(_)))
+            {
+                self.bus.idle(&self.poller);
+            }
             let mut timeout = self.engine.next_deadline().map(|d| {
                 std::time::Duration::from_millis(d.saturating_sub(self.now()).saturating_add(1))
             });
@@ -204,6 +214,7 @@ impl Daemon {
                     TOKEN_SIGNALS => self.on_signals(),
                     TOKEN_LISTENER => self.on_accept(),
                     TOKEN_INOTIFY => self.on_inotify(),
+                    TOKEN_BUS if self.bus.on_readable(&self.poller) => self.check_sources(),
                     t if t >= TOKEN_NOTIFY0 => self.on_notify(InstanceId(t - TOKEN_NOTIFY0)),
                     t if t >= TOKEN_CONN0 => self.on_conn(t),
                     _ => {}
@@ -286,7 +297,16 @@ impl Daemon {
             };
             match socket.recv() {
                 Ok(Some(d)) => {
-                    let ours = self.host.tracker.processes(id).contains(&d.pid);
+                    if d.fds_closed > 0
+                        && !self.host.fdstore_warned
+                        && d.text.lines().any(|l| l == "FDSTORE=1")
+                    {
+                        self.host.fdstore_warned = true;
+                        log::warn!("FDSTORE=1 is not supported; the descriptors sent are closed");
+                    }
+                    use std::os::fd::AsFd;
+                    let pidfd = d.pidfd.as_ref().map(|f| f.as_fd());
+                    let ours = self.host.tracker.sent_by_member(id, d.pid, pidfd);
                     if !ours {
                         log::warn!(
                             "notify message from process {} (uid {}), which is not part of the job; ignored",
@@ -321,27 +341,18 @@ impl Daemon {
                     }
                     exists
                 }
-                ReadySource::Listening(addr) => {
-                    let pids = self.host.tracker.processes(id);
-                    outset_sys::net::held_by(&listen_spec(addr), &pids)
-                }
-                ReadySource::Dbus(name) => {
-                    // The session bus for a user supervisor, else the system bus.
-                    match outset_sys::dbus::bus_address(self.mode == Mode::User) {
-                        Some(address) => outset_sys::dbus::name_has_owner(
-                            &address,
-                            name,
-                            std::time::Duration::from_millis(200),
-                        )
-                        .unwrap_or_else(|e| {
-                            log::debug!("asking the bus about {name}: {e}");
-                            false
-                        }),
-                        None => {
-                            log::debug!("no session bus address; `dbus {name}` cannot hold");
-                            false
-                        }
+                ReadySource::Listening(addr) => match self.host.tracker.processes(id) {
+                    Ok(pids) => outset_sys::net::held_by(&listen_spec(addr), &pids),
+                    Err(e) => {
+                        log::debug!("`listening` check: {e}");
+                        false
                     }
+                },
+                // The session bus for a user supervisor, else the system bus; answered
+                // from the loop's watch, never by waiting for the bus.
+                ReadySource::Dbus(name) => {
+                    self.bus
+                        .owned(name, self.mode == Mode::User, &self.poller, TOKEN_BUS)
                 }
             };
             if ok {
@@ -438,6 +449,7 @@ impl Daemon {
                                 self.engine.stopped(pid, &mut self.host);
                             }
                         }
+                        None if self.host.ptrace.release_unasked(pid, raw_status) => {}
                         None => self.engine.stopped(pid, &mut self.host),
                     }
                     continue;

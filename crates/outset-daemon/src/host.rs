@@ -1,7 +1,7 @@
 //! The engine's effects carried out on Linux: spawning into cgroups, signals through pidfds,
 //! replies to waiting clients.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use outset_engine::{Effects, InstanceId, ReplyToken, SpawnSpec};
 use outset_job::Signal;
@@ -25,6 +25,10 @@ pub struct Host {
     pub routes: HashMap<u64, u64>,
     /// `track ptrace` jobs' processes followed until their main PID is known.
     pub ptrace: PtraceTrack,
+    /// Pid files found naming an outsider, reported once per instance and PID.
+    pid_file_warned: HashSet<(InstanceId, u32)>,
+    /// `FDSTORE=1` (not supported: its fds are closed) was reported.
+    pub fdstore_warned: bool,
 }
 
 impl Host {
@@ -37,6 +41,8 @@ impl Host {
             conns: HashMap::new(),
             routes: HashMap::new(),
             ptrace: PtraceTrack::new(),
+            pid_file_warned: HashSet::new(),
+            fdstore_warned: false,
         }
     }
 
@@ -71,8 +77,8 @@ impl Effects for Host {
         let spec = if spec.notify {
             // Made before the fork, so the job can never send before it exists.
             if let std::collections::hash_map::Entry::Vacant(slot) = self.notify.entry(inst) {
-                let name = format!("outset/{}/notify/{}", outset_sys::process::pid(), inst.0);
-                let socket = outset_sys::notify::NotifySocket::bind_abstract(&name)
+                // A random name: a predictable one could be bound first by any local user.
+                let socket = outset_sys::notify::NotifySocket::bind_random("outset/notify")
                     .map_err(|e| format!("notify socket: {e}"))?;
                 slot.insert(socket);
                 self.new_notify.push(inst);
@@ -117,30 +123,36 @@ impl Effects for Host {
     fn instance_removed(&mut self, inst: InstanceId) {
         // Closing the socket also takes it out of the poller.
         self.notify.remove(&inst);
+        self.pid_file_warned.retain(|(i, _)| *i != inst);
         self.ptrace.instance_removed(inst);
         self.tracker.remove(inst);
     }
 
-    fn processes(&mut self, inst: InstanceId) -> Vec<u32> {
+    fn processes(&mut self, inst: InstanceId) -> Result<Vec<u32>, String> {
         self.tracker.processes(inst)
     }
 
     fn pid_file(&mut self, inst: InstanceId, path: &str) -> Option<u32> {
-        use std::os::unix::fs::MetadataExt;
         let text = std::fs::read_to_string(path).ok()?;
         let pid: u32 = text.split_whitespace().next()?.parse().ok()?;
-        if self.tracker.processes(inst).contains(&pid) {
-            return Some(pid);
+        match self.tracker.processes(inst) {
+            Ok(pids) if pids.contains(&pid) => Some(pid),
+            // Whoever owns the file, a process outside the job's cgroup is never adopted
+            // (it could not be stopped with the job, and outset never signals what it did
+            // not start): a stale file naming an unrelated process is reported and ignored.
+            Ok(_) => {
+                if self.pid_file_warned.insert((inst, pid)) {
+                    log::warn!(
+                        "pid file {path} names process {pid}, which is not part of the job; ignored"
+                    );
+                }
+                None
+            }
+            Err(e) => {
+                log::warn!("pid file {path}: {e}");
+                None
+            }
         }
-        // A root-owned file may name a process outside the job; it is then adopted.
-        let root_owned = std::fs::metadata(path).is_ok_and(|m| m.uid() == 0);
-        if root_owned && outset_sys::procfs::start_time(pid).is_some() {
-            log::warn!("pid file {path} names {pid}, outside the job's cgroup; trusted as root's");
-            self.tracker.adopt(inst, pid);
-            return Some(pid);
-        }
-        log::debug!("pid file {path} names {pid}, which is not the job's; not trusted yet");
-        None
     }
 
     fn describe(&mut self, pids: &[u32]) -> Vec<(u32, String)> {

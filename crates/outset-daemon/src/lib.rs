@@ -1,6 +1,7 @@
 //! The outset daemon: one single-threaded epoll loop wiring the engine to the Linux layer.
 
 pub mod args;
+mod bus_ready;
 mod confdirs;
 mod conn;
 mod event_loop;

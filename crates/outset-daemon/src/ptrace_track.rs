@@ -16,6 +16,9 @@ use outset_engine::InstanceId;
 use outset_sys::ptrace::{self, TraceStop};
 
 const SIGSTOP: i32 = 19;
+const SIGTRAP: i32 = 5;
+/// `si_code` of a signal sent with kill().
+const SI_USER: i32 = 0;
 
 #[derive(Debug)]
 struct Traced {
@@ -203,6 +206,35 @@ impl PtraceTrack {
             }
         }
         Some(out)
+    }
+
+    /// A stop of a process outset never meant to trace, which made the daemon its tracer
+    /// itself (`PTRACE_TRACEME`, as some daemons do to keep debuggers away). Left as it is,
+    /// every signal would park it in a tracing stop (SIGTERM would never arrive): it is
+    /// detached at once and the signal passed on. Returns whether `pid` was such a tracee.
+    pub fn release_unasked(&mut self, pid: u32, status: i32) -> bool {
+        if self.traced.contains_key(&pid) {
+            return false;
+        }
+        let Some(TraceStop::Signal(sig)) = ptrace::classify_stop(status) else {
+            return false;
+        };
+        // After an exec under PTRACE_TRACEME the kernel sends the process a SIGTRAP from
+        // itself (SI_USER): meant for a debugger, and fatal if passed on.
+        let exec_trap = sig == SIGTRAP
+            && ptrace::signal_origin(pid).is_ok_and(|(code, from)| code == SI_USER && from == pid);
+        let pass = if exec_trap { 0 } else { sig };
+        // Fails (ESRCH) unless the daemon is its tracer and it is in a tracing stop: a
+        // plain stopped child is left to the caller.
+        match ptrace::detach(pid, pass) {
+            Ok(()) => {
+                log::warn!(
+                    "process {pid} made outset its tracer (PTRACE_TRACEME); detached, signal {pass} passed on"
+                );
+                true
+            }
+            Err(_) => false,
+        }
     }
 
     /// `pid` forked or cloned: the new task is traced too (it reports an attach stop).

@@ -39,6 +39,8 @@ struct Tracked {
     pids: HashSet<u32>,
     /// The cgroup's directory name below the root, for reads relative to `root_fd`.
     dir_name: PathBuf,
+    /// The cgroup's id (its directory's inode number), as a pidfd reports it.
+    cgroup_id: Option<u64>,
 }
 
 #[derive(Default)]
@@ -99,6 +101,7 @@ impl Tracker {
             cgroup: None,
             pids: HashSet::new(),
             dir_name: PathBuf::from(cgroup_dir_name(job, instance)),
+            cgroup_id: None,
         };
         let result = match &self.root {
             Some(root) => {
@@ -111,6 +114,8 @@ impl Tracker {
                         if let Some(rel) = self.relative(&dir) {
                             self.by_cgroup.insert(rel, inst);
                         }
+                        use std::os::unix::fs::MetadataExt;
+                        tracked.cgroup_id = std::fs::metadata(&dir).ok().map(|m| m.ino());
                         tracked.cgroup = Some(cg);
                         Ok(())
                     }
@@ -181,20 +186,38 @@ impl Tracker {
     }
 
     /// The instance's live processes, oldest first, each adopted so it may be signalled.
-    pub fn processes(&mut self, inst: InstanceId) -> Vec<u32> {
+    /// A cgroup whose members cannot be read is an error, never "no process left", unless
+    /// `cgroup.events` says it is empty or the cgroup is gone.
+    pub fn processes(&mut self, inst: InstanceId) -> Result<Vec<u32>, String> {
         let Some(t) = self.instances.get(&inst) else {
-            return Vec::new();
+            return Ok(Vec::new());
         };
         let pids: Vec<u32> = match &t.cgroup {
-            Some(cg) => match &self.root_fd {
-                Some(fd) => {
-                    use std::os::fd::AsFd;
-                    Cgroup::procs_at(fd.as_fd(), &t.dir_name)
-                        .or_else(|_| cg.procs())
-                        .unwrap_or_default()
+            Some(cg) => {
+                let read = match &self.root_fd {
+                    Some(fd) => {
+                        use std::os::fd::AsFd;
+                        Cgroup::procs_at(fd.as_fd(), &t.dir_name).or_else(|_| cg.procs())
+                    }
+                    None => cg.procs(),
+                };
+                match read {
+                    Ok(p) => p,
+                    // A cgroup that no longer exists holds no process.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound && !cg.path().exists() => {
+                        Vec::new()
+                    }
+                    Err(e) => match cg.populated() {
+                        Ok(false) => Vec::new(),
+                        _ => {
+                            return Err(format!(
+                                "cannot read {}/cgroup.procs: {e}",
+                                cg.path().display()
+                            ));
+                        }
+                    },
                 }
-                None => cg.procs().unwrap_or_default(),
-            },
+            }
             // Without a cgroup only the spawned processes are known.
             None => t
                 .pids
@@ -211,7 +234,33 @@ impl Tracker {
         for &pid in &ordered {
             self.adopt(inst, pid);
         }
-        ordered
+        Ok(ordered)
+    }
+
+    /// Whether the sender of a notify message belongs to the instance. With the sender's
+    /// pidfd (SO_PASSPIDFD) its cgroup is known even after it has exited and been reaped, so
+    /// a short-lived helper is never mistaken for an outsider; without one, its PID must be
+    /// in the cgroup now or be a process the tracker knows.
+    pub fn sent_by_member(
+        &mut self,
+        inst: InstanceId,
+        pid: u32,
+        pidfd: Option<std::os::fd::BorrowedFd<'_>>,
+    ) -> bool {
+        let Some(t) = self.instances.get(&inst) else {
+            return false;
+        };
+        if let (Some(id), Some(fd)) = (t.cgroup_id, pidfd) {
+            match outset_sys::pidfd::cgroup_id(fd) {
+                // Not adopted: it may have exited and its PID been reused already.
+                Ok(sender) => return sender == id,
+                Err(e) => log::debug!("cgroup of notify sender {pid}: {e}"),
+            }
+        }
+        if t.pids.contains(&pid) {
+            return true;
+        }
+        self.processes(inst).is_ok_and(|p| p.contains(&pid))
     }
 
     /// Records a process of the instance.
@@ -276,5 +325,131 @@ mod tests {
         assert!(!cgroup_dir_name("../x", "").contains('/'));
         assert_ne!(cgroup_dir_name("cgroup.procs", ""), "cgroup.procs");
         assert_ne!(cgroup_dir_name("a", "b/c"), cgroup_dir_name("a", "b_c"));
+    }
+
+    /// Needs root and a cgroup2 mount; None (a skip, refused under CI=true) otherwise.
+    fn root_cgroup2() -> Option<PathBuf> {
+        let is_root = nix::unistd::geteuid().is_root();
+        let mount = outset_sys::cgroup::cgroup2_mount();
+        if let (true, Some(mount)) = (is_root, mount) {
+            return Some(mount);
+        }
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "this test needs root and cgroup2, and CI=true forbids skipping"
+        );
+        eprintln!("SKIP: needs root and cgroup2");
+        None
+    }
+
+    /// Issue 9 item 7: a helper that sent READY=1 and has exited and been reaped since is
+    /// still known as the job's, from the pidfd the kernel attached to its message; a
+    /// sender outside the cgroup is not.
+    #[test]
+    fn issue9_item7_exited_sender_is_a_member() {
+        use std::io::Write;
+        let Some(mount) = root_cgroup2() else {
+            return;
+        };
+        struct Cleanup(PathBuf);
+        impl Drop for Cleanup {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir(self.0.join(cgroup_dir_name("j", "")));
+                let _ = std::fs::remove_dir(&self.0);
+            }
+        }
+        let root = mount.join(format!("outset-tracker-notify-{}", std::process::id()));
+        std::fs::create_dir(&root).unwrap();
+        let _cleanup = Cleanup(root.clone());
+        let mut t = Tracker::new(Some(root.clone()));
+        let inst = InstanceId(1);
+        t.create(inst, "j", "").unwrap();
+        let sock = outset_sys::notify::NotifySocket::bind_random("outset-test").unwrap();
+        let addr = sock.address();
+        // The helper waits for a line (by then it is in the job's cgroup), sends, exits.
+        let mut helper = std::process::Command::new("python3")
+            .args([
+                "-c",
+                "import socket, sys\nsys.stdin.readline()\n\
+                 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n\
+                 s.sendto(b'READY=1', '\\0' + sys.argv[1])\n",
+                addr.strip_prefix('@').unwrap(),
+            ])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let moved = std::fs::write(
+            root.join(cgroup_dir_name("j", "")).join("cgroup.procs"),
+            helper.id().to_string(),
+        );
+        let _ = helper.stdin.take().unwrap().write_all(b"go\n");
+        let status = helper.wait().unwrap();
+        moved.unwrap();
+        assert!(status.success());
+        let d = sock.recv().unwrap().unwrap();
+        assert_eq!(d.text, "READY=1");
+        // Reaped: its PID is in no cgroup any more.
+        assert!(!t.processes(inst).unwrap().contains(&d.pid));
+        use std::os::fd::AsFd;
+        let pidfd = d.pidfd.as_ref().map(|f| f.as_fd());
+        assert!(pidfd.is_some(), "no SCM_PIDFD from this kernel");
+        assert!(t.sent_by_member(inst, d.pid, pidfd));
+
+        // The test process itself is not in the job.
+        let client = std::os::unix::net::UnixDatagram::unbound().unwrap();
+        use std::os::linux::net::SocketAddrExt;
+        let a = std::os::unix::net::SocketAddr::from_abstract_name(
+            addr.strip_prefix('@').unwrap().as_bytes(),
+        )
+        .unwrap();
+        client.send_to_addr(b"READY=1", &a).unwrap();
+        let d = sock.recv().unwrap().unwrap();
+        let pidfd = d.pidfd.as_ref().map(|f| f.as_fd());
+        assert!(!t.sent_by_member(inst, d.pid, pidfd));
+    }
+
+    /// Issue 9 item 10: a failed read of `cgroup.procs` (here: no descriptor left to open
+    /// it) is an error, not an empty job.
+    #[test]
+    fn issue9_item10_unreadable_cgroup_is_an_error() {
+        use nix::sys::resource::{Resource, getrlimit, setrlimit};
+        let Some(mount) = root_cgroup2() else {
+            return;
+        };
+        /// Kills the sleeper and removes the cgroups, even when an assertion fails.
+        struct Cleanup(PathBuf, std::process::Child);
+        impl Drop for Cleanup {
+            fn drop(&mut self) {
+                let _ = self.1.kill();
+                let _ = self.1.wait();
+                let _ = std::fs::remove_dir(self.0.join(cgroup_dir_name("j", "")));
+                let _ = std::fs::remove_dir(&self.0);
+            }
+        }
+        let root = mount.join(format!("outset-tracker-test-{}", std::process::id()));
+        std::fs::create_dir(&root).unwrap();
+        let child = std::process::Command::new("sleep").arg("30").spawn();
+        let mut guard = Cleanup(root.clone(), child.unwrap());
+        let pid = guard.1.id();
+        let mut t = Tracker::new(Some(root.clone()));
+        let inst = InstanceId(1);
+        t.create(inst, "j", "").unwrap();
+        let dir = root.join(cgroup_dir_name("j", ""));
+        std::fs::write(dir.join("cgroup.procs"), pid.to_string()).unwrap();
+        assert_eq!(t.processes(inst), Ok(vec![pid]));
+        // Every descriptor below 3 is taken: the next open fails with EMFILE.
+        let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+        setrlimit(Resource::RLIMIT_NOFILE, 3, hard).unwrap();
+        let unreadable = t.processes(inst);
+        setrlimit(Resource::RLIMIT_NOFILE, soft, hard).unwrap();
+        let err = unreadable.unwrap_err();
+        assert!(err.contains("cgroup.procs"), "{err}");
+        let _ = guard.1.kill();
+        let _ = guard.1.wait();
+        // Empty, and once gone, it is known to be empty.
+        assert_eq!(t.processes(inst), Ok(vec![]));
+        std::fs::remove_dir(&dir).unwrap();
+        assert_eq!(t.processes(inst), Ok(vec![]));
     }
 }

@@ -1740,7 +1740,7 @@ impl Engine {
     }
 
     fn notify_mainpid(&mut self, id: InstanceId, pid: u32, sender_uid: u32, fx: &mut dyn Effects) {
-        let inside = fx.processes(id).contains(&pid);
+        let inside = fx.processes(id).is_ok_and(|p| p.contains(&pid));
         let Some(inst) = self.instances.get_mut(&id) else {
             return;
         };
@@ -1811,6 +1811,17 @@ impl Engine {
             return;
         };
         let name = display_name(&inst.job, &inst.name);
+        // Members that could not be read are not "none left": try again shortly.
+        let procs = match procs {
+            Ok(p) => p,
+            Err(e) => {
+                log::warn!("{name}: cannot list the job's processes ({e}); trying again");
+                if let Some(a) = inst.awaiting.as_mut() {
+                    a.settle = Some(now + PIDFILE_POLL_MS);
+                }
+                return;
+            }
+        };
         // `pid file` names the main process, once it is there and trusted; a daemon may
         // write it after its launcher exits, so it is watched for a while.
         let mut chosen = procs.first().copied();
@@ -1863,7 +1874,17 @@ impl Engine {
 
     /// Adopts whatever the instance has running now, so their exits count.
     fn adopt_processes(&mut self, id: InstanceId, fx: &mut dyn Effects) {
-        for pid in fx.processes(id) {
+        let procs = match fx.processes(id) {
+            Ok(p) => p,
+            Err(e) => {
+                log::warn!(
+                    "cannot list instance {}'s processes to adopt them: {e}",
+                    id.0
+                );
+                return;
+            }
+        };
+        for pid in procs {
             if !self.pids.contains_key(&pid) {
                 self.others.insert(pid, id);
             }
@@ -1881,6 +1902,18 @@ impl Engine {
         let rest = fx.processes(id);
         let Some(inst) = self.instances.get_mut(&id) else {
             return;
+        };
+        // Not knowing what is left is not "nothing left": the instance keeps draining (the
+        // kill timeout still ends it) and is looked at again after the next reap.
+        let rest = match rest {
+            Ok(r) => r,
+            Err(e) => {
+                log::warn!(
+                    "{}: cannot list the job's processes ({e}); still stopping",
+                    display_name(&inst.job, &inst.name)
+                );
+                return;
+            }
         };
         if rest.is_empty() {
             inst.draining = false;
@@ -1947,7 +1980,7 @@ impl Engine {
                     .is_some_and(|t| self.now.saturating_sub(t) < SETTLE_MS);
                 if recent && status.success() && matches!(state, State::PostStart | State::Running)
                 {
-                    let next = fx.processes(id).first().copied();
+                    let next = fx.processes(id).ok().and_then(|p| p.first().copied());
                     if let (Some(main), Some(inst)) = (next, self.instances.get_mut(&id)) {
                         log::debug!(
                             "{}: main process {main} takes over from a launcher link",
@@ -2468,7 +2501,10 @@ impl Engine {
                     ids.iter().filter_map(|id| self.status_of(*id)).collect();
                 if all {
                     for (st, id) in list.iter_mut().zip(&ids) {
-                        let pids = fx.processes(*id);
+                        let pids = fx.processes(*id).unwrap_or_else(|e| {
+                            log::warn!("status: cannot list processes: {e}");
+                            Vec::new()
+                        });
                         st.members = fx
                             .describe(&pids)
                             .into_iter()

@@ -127,9 +127,10 @@ pub trait Effects {
     fn instance_removed(&mut self, inst: InstanceId);
     /// The instance's live processes, oldest first (by start time, a parent before its
     /// child): its cgroup's members, or the processes the host knows of without cgroups.
-    fn processes(&mut self, inst: InstanceId) -> Vec<u32>;
-    /// The PID a job's `pid file` names, if the file is there and to be trusted (the PID
-    /// is one of the instance's processes, or the file belongs to root).
+    /// An error when they could not be read, which never means "none left".
+    fn processes(&mut self, inst: InstanceId) -> Result<Vec<u32>, String>;
+    /// The PID a job's `pid file` names, if the file is there and to be trusted: the PID
+    /// is one of the instance's processes (whoever owns the file).
     fn pid_file(&mut self, inst: InstanceId, path: &str) -> Option<u32>;
     /// Each process's command line, for `status --all`.
     fn describe(&mut self, pids: &[u32]) -> Vec<(u32, String)>;

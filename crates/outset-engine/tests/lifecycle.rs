@@ -21,6 +21,8 @@ struct Host {
     procs: HashMap<InstanceId, Vec<u32>>,
     /// What each pid file names (already checked).
     pid_files: HashMap<String, u32>,
+    /// Instances whose processes cannot be read (a failed read of `cgroup.procs`).
+    unreadable: Vec<InstanceId>,
 }
 
 impl Effects for Host {
@@ -45,8 +47,11 @@ impl Effects for Host {
     fn instance_removed(&mut self, inst: InstanceId) {
         self.removed.push(inst);
     }
-    fn processes(&mut self, inst: InstanceId) -> Vec<u32> {
-        self.procs.get(&inst).cloned().unwrap_or_default()
+    fn processes(&mut self, inst: InstanceId) -> Result<Vec<u32>, String> {
+        if self.unreadable.contains(&inst) {
+            return Err("Input/output error".into());
+        }
+        Ok(self.procs.get(&inst).cloned().unwrap_or_default())
     }
     fn pid_file(&mut self, _: InstanceId, path: &str) -> Option<u32> {
         self.pid_files.get(path).copied()
@@ -916,6 +921,51 @@ fn stop_from_spawned_and_stop_waits_for_every_process() {
     t.h.procs.insert(id, vec![]);
     t.e.after_reap(&mut t.h);
     assert_eq!(ok_instances(t.reply(tok)), ["s stop/waiting"]);
+}
+
+/// Issue 9 item 10: members that cannot be read are not "none left": a stopping instance
+/// keeps waiting for them, and a launch chain's main process is not chosen from nothing.
+#[test]
+fn issue9_item10_unreadable_members_are_not_empty() {
+    let mut t = T::new(&[("s", "exec /bin/s\nkill timeout 2")]);
+    t.start("s", &[]);
+    let id = inst_of(&t, "s");
+    let main = t.pid("s", Main);
+    t.h.procs.insert(id, vec![main, 900]);
+    let tok = t.stop("s", &[]);
+    t.h.procs.insert(id, vec![900]);
+    t.h.unreadable.push(id);
+    t.exit("s", Main, Signaled(15));
+    assert!(t.reply(tok).is_none(), "stopped although 900 may be left");
+    assert_eq!(t.status("s", &[]), "s stop/killed");
+    t.e.after_reap(&mut t.h);
+    assert!(t.reply(tok).is_none());
+    // Readable again: 900 is still there and gets the kill signal; then it is gone.
+    t.h.unreadable.clear();
+    t.e.after_reap(&mut t.h);
+    assert_eq!(t.h.signals, [(main, Signal::TERM), (900, Signal::TERM)]);
+    t.h.procs.insert(id, vec![]);
+    assert!(t.e.exited(900, Signaled(15), &mut t.h));
+    assert_eq!(ok_instances(t.reply(tok)), ["s stop/waiting"]);
+
+    // A launcher exits while the cgroup cannot be read: no failure for lack of a daemon.
+    let mut t = T::new(&[("d", "expect fork\nexec /bin/daemon")]);
+    let tok = t.start("d", &[]);
+    let id = inst_of(&t, "d");
+    t.h.procs.insert(id, vec![5000]);
+    t.h.unreadable.push(id);
+    t.exit("d", Main, Exited(0));
+    t.advance(SETTLE_MS);
+    assert!(
+        t.reply(tok).is_none(),
+        "decided without knowing the members"
+    );
+    t.h.unreadable.clear();
+    t.advance(50);
+    assert_eq!(
+        ok_instances(t.reply(tok)),
+        ["d start/running, process 5000"]
+    );
 }
 
 #[test]

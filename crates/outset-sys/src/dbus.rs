@@ -1,6 +1,7 @@
-//! Just enough of the D-Bus wire protocol to ask the bus whether a name has an owner (for
-//! `ready on dbus NAME`) and, for tests and tools, to own one: connect, authenticate with
-//! EXTERNAL, `Hello`, then one method call. No library, no threads, short timeouts.
+//! Just enough of the D-Bus wire protocol for `ready on dbus NAME`: [`BusWatch`], the
+//! daemon's non-blocking connection that follows `NameOwnerChanged`; and, for tests and
+//! tools, blocking one-shot calls with short timeouts ([`name_has_owner`], [`request_name`]).
+//! Authentication is EXTERNAL. No library, no threads.
 
 use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream;
@@ -229,6 +230,333 @@ pub fn bus_address(session: bool) -> Option<String> {
     }
 }
 
+/// The header fields of a message that [`BusWatch`] looks at.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Header {
+    kind: u8,
+    reply_serial: Option<u32>,
+    member: Option<String>,
+    interface: Option<String>,
+}
+
+/// A string at `at` (u32 length, bytes, NUL); returns it and the offset after it.
+fn str_at(b: &[u8], at: usize) -> Option<(String, usize)> {
+    let at = at.div_ceil(4) * 4;
+    let len = u32_at(b, at)? as usize;
+    let bytes = b.get(at + 4..at + 4 + len)?;
+    Some((
+        String::from_utf8_lossy(bytes).into_owned(),
+        at + 4 + len + 1,
+    ))
+}
+
+/// Splits the first complete message off `buf`: `Ok(None)` while it is incomplete, its
+/// header and body once it is there.
+fn take_message(buf: &mut Vec<u8>) -> io::Result<Option<(Header, Vec<u8>)>> {
+    let invalid = |what: &str| io::Error::new(io::ErrorKind::InvalidData, what.to_string());
+    if buf.len() < 16 {
+        return Ok(None);
+    }
+    if buf[0] != b'l' {
+        return Err(invalid("big-endian bus messages are not supported"));
+    }
+    let body_len = u32_at(buf, 4).ok_or_else(|| invalid("short header"))? as usize;
+    let fields_len = u32_at(buf, 12).ok_or_else(|| invalid("short header"))? as usize;
+    if body_len > 1 << 20 || fields_len > 1 << 16 {
+        return Err(invalid("bus message too large"));
+    }
+    let body_at = (16 + fields_len).div_ceil(8) * 8;
+    if buf.len() < body_at + body_len {
+        return Ok(None);
+    }
+    let mut header = Header {
+        kind: buf[1],
+        ..Header::default()
+    };
+    let fields = &buf[..16 + fields_len];
+    let mut at = 16;
+    while at < fields.len() {
+        at = at.div_ceil(8) * 8;
+        let (Some(&code), Some(&sig_len)) = (fields.get(at), fields.get(at + 1)) else {
+            break;
+        };
+        let sig = fields.get(at + 2).copied().unwrap_or(0);
+        at += 2 + sig_len as usize + 1;
+        match sig {
+            b'u' => {
+                at = at.div_ceil(4) * 4;
+                if code == 5 {
+                    header.reply_serial = u32_at(fields, at);
+                }
+                at += 4;
+            }
+            b'g' => {
+                let len = fields.get(at).copied().unwrap_or(0) as usize;
+                at += 1 + len + 1;
+            }
+            _ => {
+                let Some((value, next)) = str_at(fields, at) else {
+                    break;
+                };
+                match code {
+                    2 => header.interface = Some(value),
+                    3 => header.member = Some(value),
+                    _ => {}
+                }
+                at = next;
+            }
+        }
+    }
+    let body = buf[body_at..body_at + body_len].to_vec();
+    buf.drain(..body_at + body_len);
+    Ok(Some((header, body)))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Waiting for the answer to `AUTH EXTERNAL`.
+    Auth,
+    /// Authenticated; `Hello`, the `NameOwnerChanged` match and name queries are sent.
+    Running,
+}
+
+/// One non-blocking bus connection kept by the daemon's loop for `ready on dbus NAME`: it
+/// asks `NameHasOwner` once per name and then follows `NameOwnerChanged` signals, so no
+/// check ever waits for the bus. [`BusWatch::owned`] answers from what was heard so far; a
+/// bus that accepts but never answers simply leaves every name unowned.
+pub struct BusWatch {
+    stream: UnixStream,
+    phase: Phase,
+    input: Vec<u8>,
+    output: Vec<u8>,
+    serial: u32,
+    /// The owner state of each watched name (`None` until the bus has said).
+    names: std::collections::HashMap<String, Option<bool>>,
+    /// Outstanding `NameHasOwner` calls.
+    asked: std::collections::HashMap<u32, String>,
+}
+
+/// How much a watch may buffer in either direction before the connection is dropped.
+const MAX_BUFFERED: usize = 1 << 20;
+
+impl BusWatch {
+    /// Connects (non-blocking) to the bus at `address` and starts authenticating.
+    pub fn connect(address: &str) -> io::Result<BusWatch> {
+        let stream = connect_nonblocking(address)?;
+        let uid = rustix::process::geteuid().as_raw().to_string();
+        let hex: String = uid.bytes().map(|b| format!("{b:02x}")).collect();
+        let mut w = BusWatch {
+            stream,
+            phase: Phase::Auth,
+            input: Vec::new(),
+            output: format!("\0AUTH EXTERNAL {hex}\r\n").into_bytes(),
+            serial: 0,
+            names: std::collections::HashMap::new(),
+            asked: std::collections::HashMap::new(),
+        };
+        w.flush()?;
+        Ok(w)
+    }
+
+    fn next_serial(&mut self) -> u32 {
+        self.serial = self.serial.wrapping_add(1).max(1);
+        self.serial
+    }
+
+    /// Writes what is pending without blocking.
+    fn flush(&mut self) -> io::Result<()> {
+        while !self.output.is_empty() {
+            match self.stream.write(&self.output) {
+                Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero)),
+                Ok(n) => {
+                    self.output.drain(..n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if self.output.len() > MAX_BUFFERED {
+            return Err(io::Error::other("the bus does not read its input"));
+        }
+        Ok(())
+    }
+
+    fn ask(&mut self, name: &str) {
+        let serial = self.next_serial();
+        let mut body = Vec::new();
+        put_str(&mut body, name);
+        self.output
+            .extend_from_slice(&call(serial, "NameHasOwner", "s", &body));
+        self.asked.insert(serial, name.to_string());
+    }
+
+    /// Whether `name` has an owner as far as the bus has told; starts watching it.
+    /// Never blocks. An error means the connection is unusable and should be dropped.
+    pub fn owned(&mut self, name: &str) -> io::Result<bool> {
+        if !self.names.contains_key(name) {
+            self.names.insert(name.to_string(), None);
+            if self.phase == Phase::Running {
+                self.ask(name);
+            }
+        }
+        self.flush()?;
+        Ok(self.names.get(name).copied().flatten().unwrap_or(false))
+    }
+
+    /// Stops watching names not in `keep`.
+    pub fn retain(&mut self, keep: &[&str]) {
+        self.names.retain(|n, _| keep.contains(&n.as_str()));
+    }
+
+    /// Reads what the bus sent (call when its fd is readable). Returns whether a name's
+    /// state changed; an error means the connection is unusable and should be dropped.
+    pub fn on_readable(&mut self) -> io::Result<bool> {
+        let mut buf = [0u8; 4096];
+        loop {
+            match self.stream.read(&mut buf) {
+                Ok(0) => return Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
+                Ok(n) => self.input.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+            if self.input.len() > MAX_BUFFERED {
+                return Err(io::Error::other("bus input too large"));
+            }
+        }
+        let changed = self.process()?;
+        self.flush()?;
+        Ok(changed)
+    }
+
+    fn process(&mut self) -> io::Result<bool> {
+        if self.phase == Phase::Auth {
+            let Some(end) = self.input.windows(2).position(|w| w == b"\r\n") else {
+                if self.input.len() > 512 {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "bus auth reply too long",
+                    ));
+                }
+                return Ok(false);
+            };
+            let line: Vec<u8> = self.input.drain(..end + 2).collect();
+            if !line.starts_with(b"OK ") {
+                return Err(io::Error::new(
+                    io::ErrorKind::PermissionDenied,
+                    format!(
+                        "bus refused authentication: {}",
+                        String::from_utf8_lossy(&line).trim()
+                    ),
+                ));
+            }
+            self.phase = Phase::Running;
+            self.output.extend_from_slice(b"BEGIN\r\n");
+            let hello = self.next_serial();
+            self.output
+                .extend_from_slice(&call(hello, "Hello", "", &[]));
+            let serial = self.next_serial();
+            let mut rule = Vec::new();
+            put_str(
+                &mut rule,
+                "type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop.DBus',member='NameOwnerChanged'",
+            );
+            self.output
+                .extend_from_slice(&call(serial, "AddMatch", "s", &rule));
+            let names: Vec<String> = self.names.keys().cloned().collect();
+            for n in names {
+                self.ask(&n);
+            }
+        }
+        let mut changed = false;
+        while let Some((header, body)) = take_message(&mut self.input)? {
+            match header.kind {
+                // A method return or an error: the answer to a NameHasOwner.
+                2 | 3 => {
+                    let Some(name) = header.reply_serial.and_then(|s| self.asked.remove(&s)) else {
+                        continue;
+                    };
+                    let owned = header.kind == 2 && u32_at(&body, 0) == Some(1);
+                    // A signal heard since the question was asked is newer: kept.
+                    if let Some(state) = self.names.get_mut(&name)
+                        && state.is_none()
+                    {
+                        *state = Some(owned);
+                        changed = true;
+                    }
+                }
+                // A signal: NameOwnerChanged (name, old owner, new owner).
+                4 if header.member.as_deref() == Some("NameOwnerChanged")
+                    && header.interface.as_deref() == Some("org.freedesktop.DBus") =>
+                {
+                    let Some((name, next)) = str_at(&body, 0) else {
+                        continue;
+                    };
+                    let Some((_old, next)) = str_at(&body, next) else {
+                        continue;
+                    };
+                    let Some((new, _)) = str_at(&body, next) else {
+                        continue;
+                    };
+                    if let Some(state) = self.names.get_mut(&name) {
+                        let owned = !new.is_empty();
+                        if *state != Some(owned) {
+                            *state = Some(owned);
+                            changed = true;
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(changed)
+    }
+}
+
+impl std::os::fd::AsFd for BusWatch {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.stream.as_fd()
+    }
+}
+
+/// Like [`connect`], but the socket is non-blocking from the start, so even a connect to
+/// a bus whose listen backlog is full returns at once.
+fn connect_nonblocking(address: &str) -> io::Result<UnixStream> {
+    use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
+    for entry in address.split(';') {
+        let Some(params) = entry.strip_prefix("unix:") else {
+            continue;
+        };
+        for kv in params.split(',') {
+            let addr = if let Some(path) = kv.strip_prefix("path=") {
+                SocketAddrUnix::new(path)?
+            } else if let Some(name) = kv.strip_prefix("abstract=") {
+                SocketAddrUnix::new_abstract_name(name.as_bytes())?
+            } else {
+                continue;
+            };
+            let fd = rustix::net::socket_with(
+                AddressFamily::UNIX,
+                SocketType::STREAM,
+                SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
+                None,
+            )?;
+            match rustix::net::connect(&fd, &addr) {
+                Ok(()) => {}
+                // A stream connect in progress completes on its own; writes wait for it.
+                Err(rustix::io::Errno::INPROGRESS) => {}
+                Err(e) => return Err(e.into()),
+            }
+            return Ok(UnixStream::from(fd));
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("unsupported bus address {address:?}"),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -287,7 +615,49 @@ mod tests {
         drop(owner);
         std::thread::sleep(Duration::from_millis(100));
         assert!(!name_has_owner(&address, "org.outset.Test", t).unwrap());
+
+        // Issue 9 item 9: the loop's watch learns the same without ever blocking.
+        let mut watch = BusWatch::connect(&address).unwrap();
+        let name = "org.outset.Watched";
+        let wait_for = |watch: &mut BusWatch, want: bool| {
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            loop {
+                let _ = watch.on_readable().unwrap();
+                if watch.owned(name).unwrap() == want && watch.names[name].is_some() {
+                    return;
+                }
+                assert!(std::time::Instant::now() < deadline, "never saw {want}");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        };
+        assert!(!watch.owned(name).unwrap());
+        wait_for(&mut watch, false);
+        let owner = request_name(&address, name, t).unwrap();
+        wait_for(&mut watch, true);
+        drop(owner);
+        wait_for(&mut watch, false);
         let _ = bus.kill();
         let _ = bus.wait();
+        // The bus is gone: the watch says so instead of waiting.
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(watch.on_readable().is_err());
+    }
+
+    /// Issue 9 item 9: a bus that accepts but never answers costs nothing to ask.
+    #[test]
+    fn issue9_item9_silent_bus_never_blocks() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bus");
+        // Listening, never accepting, never answering.
+        let _listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let address = format!("unix:path={}", path.display());
+        let start = std::time::Instant::now();
+        let mut watch = BusWatch::connect(&address).unwrap();
+        for _ in 0..100 {
+            assert!(!watch.owned("org.outset.Silent").unwrap());
+            assert!(!watch.on_readable().unwrap());
+        }
+        // A hang check, not a measure: a blocking check would take 100 × its timeout.
+        assert!(start.elapsed() < Duration::from_secs(5));
     }
 }

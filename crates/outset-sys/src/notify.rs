@@ -1,5 +1,16 @@
 //! sd_notify receiver: one datagram socket per job instance, in the abstract namespace (no
-//! file to clean up), with the sender's credentials attached to every message.
+//! file to clean up), with the sender's credentials and a pidfd for it attached to every
+//! message.
+//!
+//! Names are random (128 bits from getrandom): any local user can bind an abstract name, so a
+//! predictable one could be taken first and keep a job from starting. A taken name is retried
+//! with a fresh one.
+//!
+//! Every file descriptor a message carries (`FDSTORE=1`, `BARRIER=1`, or anything else) is
+//! owned from the moment it is received and closed before [`NotifySocket::recv`] returns:
+//! the daemon keeps none, and closing a barrier's fd is what `sd_notify_barrier` waits for.
+//! rustix's `recvmsg` would own `SCM_RIGHTS` but skip `SCM_PIDFD` unclosed, so the control
+//! messages are walked here.
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
@@ -7,12 +18,28 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 /// The largest message accepted; longer ones are dropped (sd_notify messages are tiny).
 pub const MAX_MESSAGE: usize = 4096;
 
+/// Descriptors received per message beyond this are closed by the kernel (MSG_CTRUNC).
+const MAX_FDS: usize = 64;
+
+/// `SO_PASSPIDFD` / `SCM_PIDFD` (Linux 6.5), not in the libc crate yet.
+const SO_PASSPIDFD: libc::c_int = 76;
+const SCM_PIDFD: libc::c_int = 0x04;
+
+/// Tries at binding a fresh random name before giving up.
+const BIND_TRIES: usize = 16;
+
 /// One received notification.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct Datagram {
     pub text: String,
     pub pid: u32,
     pub uid: u32,
+    /// The sender, as a pidfd the kernel made when the message was sent: it names that
+    /// process even after it has exited and its PID was reused (`None` on kernels without
+    /// SO_PASSPIDFD).
+    pub pidfd: Option<OwnedFd>,
+    /// How many other descriptors came with the message; all are closed already.
+    pub fds_closed: usize,
 }
 
 pub struct NotifySocket {
@@ -20,8 +47,61 @@ pub struct NotifySocket {
     name: String,
 }
 
+/// `bytes` random bytes from the kernel, as lower-case hex.
+fn random_hex(bytes: usize) -> io::Result<String> {
+    let mut buf = vec![0u8; bytes];
+    let mut filled = 0;
+    while filled < buf.len() {
+        let rest = &mut buf[filled..];
+        // SAFETY: getrandom writes at most `rest.len()` bytes into `rest`, which is live.
+        let n = unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), 0) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        filled += n as usize;
+    }
+    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn set_flag(fd: &OwnedFd, option: libc::c_int) -> io::Result<()> {
+    let one: libc::c_int = 1;
+    // SAFETY: `one` is a valid c_int for the duration of the call.
+    let r = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            option,
+            (&raw const one).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 impl NotifySocket {
-    /// Binds `@name`, non-blocking and close-on-exec, with SO_PASSCRED on.
+    /// Binds `@<prefix>/<random>`, retrying with another name while one is taken.
+    pub fn bind_random(prefix: &str) -> io::Result<NotifySocket> {
+        let mut last = None;
+        for _ in 0..BIND_TRIES {
+            let name = format!("{prefix}/{}", random_hex(16)?);
+            match NotifySocket::bind_abstract(&name) {
+                Ok(s) => return Ok(s),
+                Err(e) if e.raw_os_error() == Some(libc::EADDRINUSE) => last = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| io::Error::from_raw_os_error(libc::EADDRINUSE)))
+    }
+
+    /// Binds `@name`, non-blocking and close-on-exec, with SO_PASSCRED (and SO_PASSPIDFD
+    /// where the kernel has it) on.
     pub fn bind_abstract(name: &str) -> io::Result<NotifySocket> {
         // SAFETY: socket() takes plain integers and returns a new descriptor or -1.
         let raw = unsafe {
@@ -36,19 +116,10 @@ impl NotifySocket {
         }
         // SAFETY: `raw` is a fresh descriptor owned by nothing else.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        let one: libc::c_int = 1;
-        // SAFETY: `one` is a valid c_int for the duration of the call.
-        let r = unsafe {
-            libc::setsockopt(
-                fd.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_PASSCRED,
-                (&raw const one).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        if r != 0 {
-            return Err(io::Error::last_os_error());
+        set_flag(&fd, libc::SO_PASSCRED)?;
+        if let Err(e) = set_flag(&fd, SO_PASSPIDFD) {
+            // Older kernels: membership falls back to the sender's PID.
+            log::debug!("SO_PASSPIDFD unavailable: {e}");
         }
         // SAFETY: an all-zero sockaddr_un is valid; it is filled in below.
         let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
@@ -88,11 +159,18 @@ impl NotifySocket {
     }
 
     /// The next datagram, `None` when there is none. Oversized or credential-less messages
-    /// come back as errors of kind InvalidData, to be logged and ignored.
+    /// come back as errors of kind InvalidData, to be logged and ignored; the descriptors
+    /// they carried are closed all the same.
     pub fn recv(&self) -> io::Result<Option<Datagram>> {
         let mut buf = vec![0u8; MAX_MESSAGE + 1];
-        // Room for one SCM_CREDENTIALS message, 8-byte aligned.
-        let mut control = [0u64; 8];
+        // SAFETY: CMSG_SPACE only computes a size.
+        let space = unsafe {
+            libc::CMSG_SPACE(std::mem::size_of::<libc::ucred>() as u32)
+                + libc::CMSG_SPACE(std::mem::size_of::<libc::c_int>() as u32)
+                + libc::CMSG_SPACE((MAX_FDS * std::mem::size_of::<libc::c_int>()) as u32)
+        } as usize;
+        // u64 elements: the cmsghdr alignment.
+        let mut control = vec![0u64; space.div_ceil(8)];
         let mut iov = libc::iovec {
             iov_base: buf.as_mut_ptr().cast(),
             iov_len: buf.len(),
@@ -102,9 +180,15 @@ impl NotifySocket {
         msg.msg_iov = &raw mut iov;
         msg.msg_iovlen = 1;
         msg.msg_control = control.as_mut_ptr().cast();
-        msg.msg_controllen = std::mem::size_of_val(&control);
+        msg.msg_controllen = control.len() * 8;
         // SAFETY: `msg` points at live buffers of the sizes it states.
-        let n = unsafe { libc::recvmsg(self.fd.as_raw_fd(), &mut msg, libc::MSG_TRUNC) };
+        let n = unsafe {
+            libc::recvmsg(
+                self.fd.as_raw_fd(),
+                &mut msg,
+                libc::MSG_TRUNC | libc::MSG_CMSG_CLOEXEC,
+            )
+        };
         if n < 0 {
             let e = io::Error::last_os_error();
             return match e.kind() {
@@ -113,23 +197,50 @@ impl NotifySocket {
             };
         }
         let n = n as usize;
+        let mut cred = None;
+        let mut pidfd = None;
+        let mut fds: Vec<OwnedFd> = Vec::new();
+        // SAFETY: CMSG_* walk the control buffer recvmsg filled, within msg_controllen;
+        // every descriptor the kernel installed is taken into an OwnedFd exactly once.
+        unsafe {
+            let mut c = libc::CMSG_FIRSTHDR(&msg);
+            while !c.is_null() {
+                let data = libc::CMSG_DATA(c);
+                let len = ((*c).cmsg_len as usize).saturating_sub(libc::CMSG_LEN(0) as usize);
+                match ((*c).cmsg_level, (*c).cmsg_type) {
+                    (libc::SOL_SOCKET, libc::SCM_CREDENTIALS)
+                        if len >= std::mem::size_of::<libc::ucred>() =>
+                    {
+                        cred = Some(std::ptr::read_unaligned(data.cast::<libc::ucred>()));
+                    }
+                    (libc::SOL_SOCKET, SCM_PIDFD) if len >= std::mem::size_of::<libc::c_int>() => {
+                        let raw = std::ptr::read_unaligned(data.cast::<libc::c_int>());
+                        if raw >= 0 {
+                            pidfd = Some(OwnedFd::from_raw_fd(raw));
+                        }
+                    }
+                    (libc::SOL_SOCKET, libc::SCM_RIGHTS) => {
+                        let count = len / std::mem::size_of::<libc::c_int>();
+                        for i in 0..count {
+                            let raw = std::ptr::read_unaligned(data.cast::<libc::c_int>().add(i));
+                            if raw >= 0 {
+                                fds.push(OwnedFd::from_raw_fd(raw));
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+                c = libc::CMSG_NXTHDR(&msg, c);
+            }
+        }
+        let fds_closed = fds.len();
+        // Closed here: nothing the sender passes stays open in the daemon.
+        drop(fds);
         if n > MAX_MESSAGE {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 format!("notify message of {n} bytes dropped (limit {MAX_MESSAGE})"),
             ));
-        }
-        let mut cred = None;
-        // SAFETY: CMSG_* walk the control buffer recvmsg filled, within msg_controllen.
-        unsafe {
-            let mut c = libc::CMSG_FIRSTHDR(&msg);
-            while !c.is_null() {
-                if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_CREDENTIALS {
-                    let u: libc::ucred = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast());
-                    cred = Some(u);
-                }
-                c = libc::CMSG_NXTHDR(&msg, c);
-            }
         }
         let Some(cred) = cred else {
             return Err(io::Error::new(
@@ -141,10 +252,11 @@ impl NotifySocket {
             text: String::from_utf8_lossy(&buf[..n]).into_owned(),
             pid: u32::try_from(cred.pid).unwrap_or(0),
             uid: cred.uid,
+            pidfd,
+            fds_closed,
         }))
     }
 }
-
 impl AsFd for NotifySocket {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
@@ -157,23 +269,130 @@ mod tests {
     use std::os::linux::net::SocketAddrExt;
     use std::os::unix::net::UnixDatagram;
 
+    fn abstract_addr(sock: &NotifySocket) -> std::os::unix::net::SocketAddr {
+        let name = sock.address();
+        let name = name.strip_prefix('@').unwrap();
+        std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap()
+    }
+
+    fn open_fds() -> usize {
+        std::fs::read_dir("/proc/self/fd").unwrap().count()
+    }
+
     #[test]
     fn receives_with_credentials() {
-        let name = format!("outset-notify-test-{}", std::process::id());
-        let sock = NotifySocket::bind_abstract(&name).unwrap();
-        assert_eq!(sock.address(), format!("@{name}"));
+        let sock = NotifySocket::bind_random("outset-test").unwrap();
         assert!(sock.recv().unwrap().is_none());
         let client = UnixDatagram::unbound().unwrap();
-        // Abstract address: a leading NUL byte.
-        let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+        let addr = abstract_addr(&sock);
         client.send_to_addr(b"READY=1\nSTATUS=hi", &addr).unwrap();
         let d = sock.recv().unwrap().unwrap();
         assert_eq!(d.text, "READY=1\nSTATUS=hi");
         assert_eq!(d.pid, std::process::id());
+        assert_eq!(d.fds_closed, 0);
         client
             .send_to_addr(&vec![b'x'; MAX_MESSAGE + 10], &addr)
             .unwrap();
         assert_eq!(sock.recv().unwrap_err().kind(), io::ErrorKind::InvalidData);
         assert!(sock.recv().unwrap().is_none());
+    }
+
+    /// Issue 10 item 7: names are random, and one taken by someone else is not reused.
+    #[test]
+    fn issue10_item7_names_are_unguessable() {
+        let a = NotifySocket::bind_random("outset-test").unwrap();
+        let b = NotifySocket::bind_random("outset-test").unwrap();
+        assert_ne!(a.address(), b.address());
+        let tail = a.address().rsplit('/').next().unwrap().to_string();
+        assert_eq!(tail.len(), 32);
+        assert!(tail.bytes().all(|c| c.is_ascii_hexdigit()));
+        // Taking a bound name fails with EADDRINUSE, which bind_random retries past.
+        let taken = a.address();
+        let err = NotifySocket::bind_abstract(taken.strip_prefix('@').unwrap()).err();
+        assert_eq!(err.and_then(|e| e.raw_os_error()), Some(libc::EADDRINUSE));
+    }
+
+    /// Issue 9 item 8: descriptors sent with a message (FDSTORE=1, BARRIER=1) are closed,
+    /// so the daemon's table does not grow and a barrier's peer sees the hang-up.
+    #[test]
+    fn issue9_item8_passed_fds_are_closed() {
+        use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
+        let sock = NotifySocket::bind_random("outset-test").unwrap();
+        let client = UnixDatagram::unbound().unwrap();
+        client.connect_addr(&abstract_addr(&sock)).unwrap();
+        let before = open_fds();
+        for round in 0..20 {
+            let (barrier_read, barrier_write) = rustix::pipe::pipe().unwrap();
+            let extra = std::fs::File::open("/dev/null").unwrap();
+            {
+                let fds = [barrier_write.as_fd(), extra.as_fd()];
+                let mut space =
+                    [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(2))];
+                let mut cmsg = SendAncillaryBuffer::new(&mut space);
+                assert!(cmsg.push(SendAncillaryMessage::ScmRights(&fds)));
+                let text: &[u8] = if round % 2 == 0 {
+                    b"BARRIER=1"
+                } else {
+                    b"FDSTORE=1"
+                };
+                rustix::net::sendmsg(
+                    &client,
+                    &[std::io::IoSlice::new(text)],
+                    &mut cmsg,
+                    SendFlags::empty(),
+                )
+                .unwrap();
+            }
+            drop(barrier_write);
+            drop(extra);
+            let d = sock.recv().unwrap().unwrap();
+            assert_eq!(d.fds_closed, 2);
+            drop(d);
+            // The barrier returns: every write end is closed, so the read end sees EOF.
+            let mut b = [0u8; 1];
+            assert_eq!(rustix::io::read(&barrier_read, &mut b).unwrap(), 0);
+        }
+        assert!(
+            open_fds() <= before,
+            "descriptors leaked: {before} -> {}",
+            open_fds()
+        );
+    }
+
+    /// Issue 9 item 7: the sender's pidfd names its cgroup even after it has exited and been
+    /// reaped, so a short-lived helper's READY=1 can be told to its job.
+    #[test]
+    fn issue9_item7_sender_cgroup_known_after_exit() {
+        use std::os::unix::fs::MetadataExt;
+        let (mount, own) = (crate::cgroup::cgroup2_mount(), crate::process::own_cgroup());
+        let (Some(mount), Some(own)) = (mount, own) else {
+            crate::testutil::require(false, "needs a cgroup2 mount");
+            return;
+        };
+        let sock = NotifySocket::bind_random("outset-test").unwrap();
+        let name = sock.address();
+        let status = std::process::Command::new("python3")
+            .args([
+                "-c",
+                "import socket,sys; s=socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); \
+                 s.sendto(b'READY=1', '\\0' + sys.argv[1])",
+                name.strip_prefix('@').unwrap(),
+            ])
+            .status();
+        match status {
+            Ok(s) => assert!(s.success()),
+            Err(e) => {
+                crate::testutil::require(false, &format!("needs python3: {e}"));
+                return;
+            }
+        }
+        let d = sock.recv().unwrap().unwrap();
+        assert_eq!(d.text, "READY=1");
+        let Some(pidfd) = d.pidfd else {
+            crate::testutil::require(false, "needs SO_PASSPIDFD (Linux 6.5)");
+            return;
+        };
+        let id = crate::pidfd::cgroup_id(pidfd.as_fd()).unwrap();
+        assert_eq!(id, std::fs::metadata(mount.join(own)).unwrap().ino());
     }
 }

@@ -44,6 +44,55 @@ impl PidFd {
     }
 }
 
+/// `struct pidfd_info` as of Linux 6.13 (PIDFD_INFO_SIZE_VER0); the ioctl takes its size.
+#[repr(C)]
+#[derive(Default)]
+struct PidfdInfo {
+    mask: u64,
+    cgroupid: u64,
+    pid: u32,
+    tgid: u32,
+    ppid: u32,
+    ruid: u32,
+    rgid: u32,
+    euid: u32,
+    egid: u32,
+    suid: u32,
+    sgid: u32,
+    fsuid: u32,
+    fsgid: u32,
+    exit_code: i32,
+}
+
+const PIDFD_INFO_CGROUPID: u64 = 1 << 2;
+const PIDFD_INFO_EXIT: u64 = 1 << 3;
+/// `_IOWR(0xFF, 11, struct pidfd_info)`.
+const PIDFD_GET_INFO: libc::c_ulong =
+    (3 << 30) | ((std::mem::size_of::<PidfdInfo>() as libc::c_ulong) << 16) | (0xFF << 8) | 11;
+
+/// The id of the cgroup v2 the process behind `pidfd` is in, or was in when it exited (the
+/// kernel keeps it for a pidfd made before the exit, such as one from `SCM_PIDFD`). It is
+/// the inode number of the cgroup's directory. Needs Linux 6.13 (6.15 once exited).
+pub fn cgroup_id(pidfd: BorrowedFd<'_>) -> io::Result<u64> {
+    let mut info = PidfdInfo {
+        mask: PIDFD_INFO_CGROUPID | PIDFD_INFO_EXIT,
+        ..PidfdInfo::default()
+    };
+    // SAFETY: PIDFD_GET_INFO writes at most size_of::<PidfdInfo>() bytes (encoded in the
+    // request) into `info`, which is live and properly aligned.
+    let r = unsafe { libc::ioctl(pidfd.as_raw_fd(), PIDFD_GET_INFO, &raw mut info) };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if info.mask & PIDFD_INFO_CGROUPID == 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "the kernel gave no cgroup id for the process",
+        ));
+    }
+    Ok(info.cgroupid)
+}
+
 impl From<OwnedFd> for PidFd {
     fn from(fd: OwnedFd) -> Self {
         PidFd(fd)
@@ -80,5 +129,25 @@ mod tests {
         // Reaped: ESRCH is swallowed.
         p.signal(libc::SIGTERM).unwrap();
         assert!(PidFd::open(0).is_err());
+    }
+
+    #[test]
+    fn cgroup_id_is_the_cgroup_directory_inode() {
+        use std::os::unix::fs::MetadataExt;
+        let (Some(mount), Some(own)) =
+            (crate::cgroup::cgroup2_mount(), crate::process::own_cgroup())
+        else {
+            crate::testutil::require(false, "needs a cgroup2 mount");
+            return;
+        };
+        let p = PidFd::open(std::process::id()).unwrap();
+        let id = match cgroup_id(p.as_fd()) {
+            Ok(id) => id,
+            Err(e) => {
+                crate::testutil::require(false, &format!("needs PIDFD_GET_INFO: {e}"));
+                return;
+            }
+        };
+        assert_eq!(id, std::fs::metadata(mount.join(own)).unwrap().ino());
     }
 }

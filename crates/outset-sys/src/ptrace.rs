@@ -749,6 +749,37 @@ pub fn geteventmsg(pid: u32) -> io::Result<u64> {
     }
 }
 
+/// Where the signal a tracee in signal-delivery-stop is about to get comes from: its
+/// `si_code` and, for signals sent by a process, the sender's PID (0 otherwise).
+pub fn signal_origin(pid: u32) -> io::Result<(i32, u32)> {
+    let raw = raw_pid(pid)?;
+    // SAFETY: an all-zero siginfo_t is a valid value for the kernel to fill in.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: PTRACE_GETSIGINFO writes one siginfo_t to `data`, a valid local.
+    let r = unsafe {
+        libc::ptrace(
+            libc::PTRACE_GETSIGINFO,
+            raw,
+            std::ptr::null_mut::<libc::c_void>(),
+            &raw mut info,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let sender = if matches!(
+        info.si_code,
+        libc::SI_USER | libc::SI_TKILL | libc::SI_QUEUE
+    ) {
+        // SAFETY: for these codes the kernel filled the _kill/_rt member, whose si_pid
+        // this reads.
+        u32::try_from(unsafe { info.si_pid() }).unwrap_or(0)
+    } else {
+        0
+    };
+    Ok((info.si_code, sender))
+}
+
 /// Thread group id of `tid` from /proc; `None` if it is gone.
 fn tgid_of(tid: u32) -> Option<u32> {
     let text = std::fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
