@@ -124,3 +124,136 @@ fn issue10_item12_oversize_environment_is_refused_at_load() {
     assert_eq!((e.line, e.col), (1, 5));
     assert!(e.message.contains("too long"), "{e}");
 }
+
+// The hardening suite's bounded property run (issue 10): generated job files with random
+// nesting, long chains and odd tokens never panic the parser; what parses renders back to
+// itself; what does not gets an error positioned inside the file.
+
+use proptest::prelude::*;
+
+/// Checks one text: no panic, a round trip for what parses, a position for what does not.
+fn judge(text: &str) -> Result<JobConfig, ParseError> {
+    let r = parse_job("t", text);
+    match &r {
+        Ok(j) => {
+            let rendered = render(j);
+            assert_eq!(parse_job("t", &rendered).as_ref(), Ok(j), "{rendered}");
+        }
+        Err(e) => {
+            let lines = text.split('\n').count();
+            assert!(e.line >= 1 && e.line <= lines, "{e} (of {lines} lines)");
+            assert!(e.col >= 1, "{e}");
+            assert!(!e.message.is_empty());
+        }
+    }
+    r
+}
+
+fn odd_token() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[a-z]{1,6}",
+        Just("\"and\"".to_string()),
+        Just("'or'".to_string()),
+        Just("\"\"".to_string()),
+        Just("\\(".to_string()),
+        Just("K=v".to_string()),
+        Just("K!=".to_string()),
+        Just("=v".to_string()),
+        Just("J=${A:-${B:+x}}".to_string()),
+        Just("${".to_string()),
+        Just("[!06]".to_string()),
+        Just("é☃".to_string()),
+        Just("a\tb".to_string()),
+        Just("\\\n".to_string()),
+        Just("#c".to_string()),
+        Just("\r".to_string()),
+        Just("\u{0}".to_string()),
+    ]
+}
+
+/// An expression: `open` parentheses, a chain of operands (some with odd arguments) joined by
+/// random operators and line breaks, then `close` parentheses.
+fn expression() -> impl Strategy<Value = (usize, usize, String)> {
+    (
+        0usize..300,
+        -2isize..2,
+        prop::collection::vec(
+            (
+                "[a-z]{1,4}",
+                prop::collection::vec(odd_token(), 0..2),
+                prop_oneof![Just(" and "), Just(" or "), Just(" and\n"), Just(" or\n  ")],
+            ),
+            1..320,
+        ),
+    )
+        .prop_map(|(open, skew, ops)| {
+            let close = open.saturating_add_signed(skew);
+            let n = ops.len();
+            let mut s = "(".repeat(open);
+            for (i, (name, args, op)) in ops.into_iter().enumerate() {
+                s.push_str(&name);
+                for a in args {
+                    s.push(' ');
+                    s.push_str(&a);
+                }
+                if i + 1 < n {
+                    s.push_str(op);
+                }
+            }
+            s.push_str(&")".repeat(close));
+            (open, n, s)
+        })
+}
+
+fn stanza() -> impl Strategy<Value = String> {
+    prop_oneof![
+        expression().prop_map(|(_, _, e)| format!("start on {e}")),
+        expression().prop_map(|(_, _, e)| format!("stop on {e}")),
+        (0usize..40, odd_token()).prop_map(|(n, t)| format!(
+            "instance {}{t}{}",
+            "${A:-".repeat(n),
+            "}".repeat(n)
+        )),
+        prop::collection::vec(
+            prop_oneof![
+                "-?[0-9]{1,3}",
+                "\\+[0-9]",
+                "(SIG)?[A-Z]{2,5}",
+                "SIG[0-9]{1,2}",
+                odd_token()
+            ],
+            1..4
+        )
+        .prop_map(|v| format!("normal exit {}", v.join(" "))),
+        ("-?[0-9]{1,2}|[A-Z]{3,4}|SIG[0-9]{1,2}").prop_map(|s| format!("kill signal {s}")),
+        (odd_token(), odd_token()).prop_map(|(k, v)| format!("env {k}={v}")),
+        (1usize..3000).prop_map(|n| (0..n)
+            .map(|i| format!("env V{i}=x"))
+            .collect::<Vec<_>>()
+            .join("\n")),
+        odd_token().prop_map(|t| format!("exec /bin/{t}")),
+        prop::collection::vec(odd_token(), 0..4)
+            .prop_map(|v| format!("script\n  {}\nend script", v.join(" "))),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    #[test]
+    fn issue10_generated_expressions_parse_or_fail_clearly((open, n, e) in expression()) {
+        let r = judge(&format!("start on {e}\n"));
+        if let Err(err) = &r
+            && err.message.contains("too deep")
+        {
+            prop_assert!(open > MAX_EXPR_DEPTH || n > MAX_EXPR_DEPTH, "{err}");
+        }
+    }
+
+    #[test]
+    fn issue10_generated_job_files_parse_or_fail_clearly(
+        stanzas in prop::collection::vec(stanza(), 0..6)
+    ) {
+        let _ = judge(&stanzas.join("\n"));
+    }
+}
