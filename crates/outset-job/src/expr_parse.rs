@@ -13,8 +13,8 @@ use crate::error::ParseError;
 use crate::expr::{Arg, EventMatch, Expr, ListenAddr, ReadySource};
 use crate::lexer::{Lexer, Token};
 
-/// The deepest expression tree accepted: far beyond any real job (the deepest in the Upstart
-/// corpus is under 10), and shallow enough that recursing over it is safe on any thread.
+/// The deepest expression tree accepted: far beyond what real jobs write, and shallow enough
+/// that recursing over it is safe on any thread.
 pub const MAX_EXPR_DEPTH: usize = 256;
 
 /// Reads the rest of the stanza as an expression. `ready` allows readiness sources.
