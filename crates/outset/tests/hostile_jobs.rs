@@ -120,3 +120,29 @@ fn issue10_item12_oversize_environment_is_refused_at_load() {
     d.ctl_ok(&["start", "small"]);
     assert!(alive(&mut d));
 }
+
+// Issue 10 item 11: `normal exit -0` was taken as signal 0 and shown as `normal exit SIG0`,
+// which does not parse back. It is refused at load; real signals still show and parse back.
+#[test]
+fn issue10_item11_signal_zero_is_refused_and_signals_round_trip() {
+    let Some(d) = daemon(|d| {
+        d.write_job("zero", "normal exit -0\nexec true\n");
+        d.write_job("sigs", "normal exit 0 TERM SIG40\nexec true\n");
+    }) else {
+        return;
+    };
+    d.wait_status(&["sigs"], "stop/waiting");
+    let conf = d.confdir.display().to_string();
+    wait_log(
+        &d,
+        &format!("{conf}/zero.conf:1:13: `-0` is neither an exit status nor a signal"),
+    );
+    assert!(d.status(&["zero"]).contains("Unknown job"));
+    let shown = d.ctl_ok(&["show-config", "sigs"]);
+    let line = shown
+        .lines()
+        .find(|l| l.contains("normal exit"))
+        .unwrap_or_else(|| panic!("{shown}"));
+    let reparsed = outset_job::parse_job("sigs", &format!("{}\n", line.trim())).unwrap();
+    assert_eq!(reparsed.normal_exit.len(), 3, "{line}");
+}
