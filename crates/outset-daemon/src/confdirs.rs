@@ -1,22 +1,39 @@
 //! Job directories: loading, and watching them so changes apply without a reload.
+//!
+//! Every directory of every conf dir's tree is watched; a directory created or moved in later
+//! makes the loop reload, which watches it too (and loads what was written into it before its
+//! watch existed). A conf dir that does not exist is logged, and its nearest existing ancestor
+//! is watched for the next path component, so the conf dir is picked up when it appears, as
+//! Upstart does for `/etc/init`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use outset_job::JobConfig;
-use outset_sys::inotify::{Inotify, Wd};
+use outset_sys::inotify::{self as ino, Event, Inotify, Wd};
 
 /// The inotify events that mean "a job file may have changed".
-const MASK: u32 = outset_sys::inotify::IN_CLOSE_WRITE
-    | outset_sys::inotify::IN_MOVED_TO
-    | outset_sys::inotify::IN_MOVED_FROM
-    | outset_sys::inotify::IN_DELETE
-    | outset_sys::inotify::IN_CREATE
-    | outset_sys::inotify::IN_DELETE_SELF;
+const MASK: u32 = ino::IN_CLOSE_WRITE
+    | ino::IN_MOVED_TO
+    | ino::IN_MOVED_FROM
+    | ino::IN_DELETE
+    | ino::IN_CREATE
+    | ino::IN_DELETE_SELF;
+
+/// On the ancestor of a missing conf dir: an entry appeared, or the ancestor went away.
+/// `IN_MASK_ADD` keeps whatever else the same directory is watched for.
+const ANCESTOR_MASK: u32 =
+    ino::IN_CREATE | ino::IN_MOVED_TO | ino::IN_DELETE_SELF | ino::IN_MASK_ADD;
 
 pub struct ConfDirs {
     pub dirs: Vec<PathBuf>,
+    /// Watched directories of the conf dir trees.
     watches: HashMap<Wd, PathBuf>,
+    /// Watched ancestors of missing conf dirs, with the entry names that lead to one.
+    ancestors: HashMap<Wd, HashSet<OsString>>,
+    /// Conf dirs found missing (logged once until they appear).
+    missing: HashSet<PathBuf>,
 }
 
 impl ConfDirs {
@@ -24,11 +41,26 @@ impl ConfDirs {
         ConfDirs {
             dirs,
             watches: HashMap::new(),
+            ancestors: HashMap::new(),
+            missing: HashSet::new(),
         }
     }
 
-    /// Loads every job; logs each bad file as `file:line:column: message`.
-    pub fn load(&self) -> Vec<JobConfig> {
+    /// Loads every job; logs each bad file as `file:line:column: message`, and each conf dir
+    /// that is missing (once) or has appeared.
+    pub fn load(&mut self) -> Vec<JobConfig> {
+        for dir in &self.dirs {
+            if dir.is_dir() {
+                if self.missing.remove(dir) {
+                    log::info!("job directory {} appeared; loading it", dir.display());
+                }
+            } else if self.missing.insert(dir.clone()) {
+                log::warn!(
+                    "job directory {} does not exist; it is loaded when it appears",
+                    dir.display()
+                );
+            }
+        }
         let loaded = outset_job::confdir::load_dirs(&self.dirs);
         for d in &loaded.errors {
             log::error!("{d}");
@@ -36,29 +68,36 @@ impl ConfDirs {
         loaded.jobs.into_iter().map(|j| j.config).collect()
     }
 
-    /// (Re)adds watches on every directory and subdirectory.
+    /// Adds watches on every directory and subdirectory not yet watched, and on the nearest
+    /// existing ancestor of each missing conf dir.
     pub fn watch(&mut self, inotify: &Inotify) {
+        self.ancestors.clear();
         let dirs = self.dirs.clone();
         for dir in dirs {
-            self.watch_tree(inotify, &dir);
+            if dir.is_dir() {
+                self.watch_tree(inotify, &dir);
+            } else {
+                self.watch_ancestor(inotify, &dir);
+            }
         }
     }
 
     fn watch_tree(&mut self, inotify: &Inotify, dir: &Path) {
-        if self.watches.values().any(|d| d == dir) {
-            return;
-        }
-        match inotify.add_watch(dir, MASK) {
-            Ok(wd) => {
-                self.watches.insert(wd, dir.to_path_buf());
-            }
-            Err(e) => {
-                log::debug!("cannot watch {}: {e}", dir.display());
-                return;
+        // An already watched directory is still walked: subdirectories may be new.
+        if !self.watches.values().any(|d| d == dir) {
+            match inotify.add_watch(dir, MASK) {
+                Ok(wd) => {
+                    self.watches.insert(wd, dir.to_path_buf());
+                }
+                Err(e) => {
+                    log::debug!("cannot watch {}: {e}", dir.display());
+                    return;
+                }
             }
         }
         if let Ok(entries) = std::fs::read_dir(dir) {
             for e in entries.flatten() {
+                // Symlinked directories are not followed (nor loaded), so loops cannot trap us.
                 if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
                     self.watch_tree(inotify, &e.path());
                 }
@@ -66,13 +105,119 @@ impl ConfDirs {
         }
     }
 
-    /// Whether a watch descriptor is one of ours.
-    pub fn owns(&self, wd: Wd) -> bool {
-        self.watches.contains_key(&wd)
+    /// Watches the nearest existing ancestor of the missing `dir` for the entry leading to it.
+    fn watch_ancestor(&mut self, inotify: &Inotify, dir: &Path) {
+        let mut child = dir;
+        while let Some(parent) = child.parent() {
+            let parent = if parent.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                parent
+            };
+            if parent.is_dir() {
+                let Some(name) = child.file_name() else {
+                    return;
+                };
+                match inotify.add_watch(parent, ANCESTOR_MASK) {
+                    Ok(wd) => {
+                        self.ancestors
+                            .entry(wd)
+                            .or_default()
+                            .insert(name.to_os_string());
+                    }
+                    Err(e) => log::debug!("cannot watch {}: {e}", parent.display()),
+                }
+                return;
+            }
+            child = parent;
+        }
     }
 
-    /// A watched directory went away.
-    pub fn forget(&mut self, wd: Wd) {
-        self.watches.remove(&wd);
+    /// Whether a watch descriptor is one of ours.
+    pub fn owns(&self, wd: Wd) -> bool {
+        self.watches.contains_key(&wd) || self.ancestors.contains_key(&wd)
+    }
+
+    /// Takes note of an event on one of our watches; returns whether the jobs must be
+    /// reloaded (which also re-adds watches).
+    pub fn on_event(&mut self, ev: &Event) -> bool {
+        let gone = ev.mask & (ino::IN_DELETE_SELF | ino::IN_IGNORED) != 0;
+        let mut changed = false;
+        if let Some(names) = self.ancestors.get(&ev.wd) {
+            // The path towards a missing conf dir grew, or the ancestor itself went away.
+            changed |= gone || ev.name.as_ref().is_some_and(|n| names.contains(n));
+            if gone {
+                self.ancestors.remove(&ev.wd);
+            }
+        }
+        if self.watches.contains_key(&ev.wd) {
+            let name = ev
+                .name
+                .as_ref()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            changed |= name.ends_with(".conf")
+                || name.ends_with(".override")
+                || ev.mask & ino::IN_ISDIR != 0;
+            if gone {
+                self.watches.remove(&ev.wd);
+                changed = true;
+            }
+        }
+        changed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn drain(ino: &mut Inotify, dirs: &mut ConfDirs) -> bool {
+        let mut changed = false;
+        for ev in ino.read_events().unwrap() {
+            changed |= dirs.owns(ev.wd) && dirs.on_event(&ev);
+        }
+        changed
+    }
+
+    // Issue 9 item 14: a subdirectory made after start-up was never watched, because the walk
+    // stopped at the already watched conf dir.
+    #[test]
+    fn issue9_item14_new_subdirectory_is_watched_after_a_reload() {
+        let root = tempfile::tempdir().unwrap();
+        let mut ino = Inotify::new().unwrap();
+        let mut dirs = ConfDirs::new(vec![root.path().to_path_buf()]);
+        dirs.watch(&ino);
+        std::fs::create_dir(root.path().join("sub")).unwrap();
+        assert!(drain(&mut ino, &mut dirs), "a new directory means a reload");
+        dirs.watch(&ino);
+        std::fs::write(root.path().join("sub/j.conf"), "exec true\n").unwrap();
+        assert!(drain(&mut ino, &mut dirs), "a job file in it is seen");
+        std::fs::write(root.path().join("sub/notes.txt"), "x").unwrap();
+        assert!(!drain(&mut ino, &mut dirs), "other files are not");
+    }
+
+    // Issue 9 item 15: a missing conf dir is picked up when it appears, however deep.
+    #[test]
+    fn issue9_item15_missing_conf_dir_is_awaited() {
+        let root = tempfile::tempdir().unwrap();
+        let conf = root.path().join("a/b");
+        let mut ino = Inotify::new().unwrap();
+        let mut dirs = ConfDirs::new(vec![conf.clone()]);
+        assert!(dirs.load().is_empty());
+        assert!(dirs.missing.contains(&conf));
+        dirs.watch(&ino);
+        std::fs::create_dir(root.path().join("unrelated")).unwrap();
+        assert!(!drain(&mut ino, &mut dirs));
+        std::fs::create_dir(root.path().join("a")).unwrap();
+        assert!(drain(&mut ino, &mut dirs));
+        dirs.watch(&ino);
+        std::fs::create_dir(&conf).unwrap();
+        assert!(drain(&mut ino, &mut dirs));
+        dirs.watch(&ino);
+        std::fs::write(conf.join("j.conf"), "exec true\n").unwrap();
+        assert!(drain(&mut ino, &mut dirs));
+        assert_eq!(dirs.load().len(), 1);
+        assert!(dirs.missing.is_empty());
     }
 }

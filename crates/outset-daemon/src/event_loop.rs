@@ -518,24 +518,7 @@ impl Daemon {
                     self.ready_watches.remove(&ev.wd);
                 }
             }
-            if !self.confdirs.owns(ev.wd) {
-                continue;
-            }
-            let name = ev
-                .name
-                .as_ref()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            if name.ends_with(".conf")
-                || name.ends_with(".override")
-                || ev.mask & outset_sys::inotify::IN_ISDIR != 0
-            {
-                changed = true;
-            }
-            if ev.mask & (outset_sys::inotify::IN_DELETE_SELF | outset_sys::inotify::IN_IGNORED)
-                != 0
-            {
-                self.confdirs.forget(ev.wd);
+            if self.confdirs.owns(ev.wd) && self.confdirs.on_event(&ev) {
                 changed = true;
             }
         }

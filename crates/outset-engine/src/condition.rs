@@ -454,6 +454,47 @@ mod tests {
         assert!(h.fired.is_none());
     }
 
+    // Issue 10 item 10: a 50,000-term chain overflowed the stack in evaluation and Drop. The
+    // parser bounds the tree at MAX_EXPR_DEPTH; a condition that deep is evaluated, fired and
+    // dropped well within a small thread stack (a quarter of a test thread's).
+    #[test]
+    fn issue10_item10_deepest_condition_fits_a_small_stack() {
+        let n = outset_job::MAX_EXPR_DEPTH + 1;
+        let text = (0..n)
+            .map(|i| format!("e{i}"))
+            .collect::<Vec<_>>()
+            .join(" and ");
+        std::thread::Builder::new()
+            .stack_size(512 * 1024)
+            .spawn(move || {
+                let mut c = cond(&text);
+                for i in 0..n - 1 {
+                    let h = c.handle(
+                        EventId(i as u64),
+                        &format!("e{i}"),
+                        &Env::new(),
+                        None,
+                        &NoJobs,
+                    );
+                    assert!(h.fired.is_none());
+                }
+                let last = n - 1;
+                let h = c.handle(
+                    EventId(last as u64),
+                    &format!("e{last}"),
+                    &Env::new(),
+                    None,
+                    &NoJobs,
+                );
+                assert_eq!(h.fired.unwrap().len(), n);
+                assert!(!c.holds(None, &NoJobs, &|_| true));
+                drop(c);
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+    }
+
     #[test]
     fn or_collects_every_true_side() {
         let mut c = cond("a or b");

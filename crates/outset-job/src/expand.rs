@@ -1,12 +1,43 @@
 //! Shell-style `$VAR` expansion, as Upstart applies it to `instance` names and to the values
 //! of `stop on` matches: `$VAR`, `${VAR}`, `${VAR:-word}`, `${VAR-word}`, `${VAR:+word}`,
 //! `${VAR+word}`. An unset variable without a default is an error ("Unknown parameter").
+//!
+//! A default may itself hold expansions (`${A:-${B:-x}}`); the expander recurses into them, so
+//! nesting is bounded by [`MAX_EXPAND_DEPTH`] (job files are checked at load with
+//! [`check_depth`], and the expander refuses deeper input by itself too).
+
+/// The deepest nesting of `${…}` accepted.
+pub const MAX_EXPAND_DEPTH: usize = 32;
 
 /// Expands `s` with `lookup`. Errors name the unknown variable or the bad syntax.
 pub fn expand(s: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, ExpandError> {
     let chars: Vec<char> = s.chars().collect();
-    let (out, _) = expand_until(&chars, 0, None, lookup)?;
+    let (out, _) = expand_until(&chars, 0, None, 0, lookup)?;
     Ok(out)
+}
+
+/// Refuses `${…}` nested deeper than [`MAX_EXPAND_DEPTH`], in one pass without recursion.
+/// Only the nesting is judged: other syntax is reported when the text is expanded.
+pub fn check_depth(s: &str) -> Result<(), ExpandError> {
+    let mut depth = 0usize;
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if chars.peek() == Some(&'$') => {
+                chars.next();
+            }
+            '$' if chars.peek() == Some(&'{') => {
+                chars.next();
+                depth += 1;
+                if depth > MAX_EXPAND_DEPTH {
+                    return Err(ExpandError::TooDeep);
+                }
+            }
+            '}' if depth > 0 => depth -= 1,
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -15,6 +46,8 @@ pub enum ExpandError {
     Unknown(String),
     #[error("bad parameter expansion in `{0}`")]
     Syntax(String),
+    #[error("parameter expansions nested too deep (more than {MAX_EXPAND_DEPTH})")]
+    TooDeep,
 }
 
 fn is_name(c: char) -> bool {
@@ -22,13 +55,17 @@ fn is_name(c: char) -> bool {
 }
 
 /// Expands from `i` up to `stop` (the `}` that closes an enclosing `${…}`); returns the text
-/// and the index after it.
+/// and the index after it. `depth` is how many `${…}` enclose `i`.
 fn expand_until(
     c: &[char],
     mut i: usize,
     stop: Option<char>,
+    depth: usize,
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<(String, usize), ExpandError> {
+    if depth > MAX_EXPAND_DEPTH {
+        return Err(ExpandError::TooDeep);
+    }
     let mut out = String::new();
     let whole = || c.iter().collect::<String>();
     while i < c.len() {
@@ -71,7 +108,8 @@ fn expand_until(
                             Some(&o @ ('-' | '+')) => o,
                             _ => return Err(ExpandError::Syntax(whole())),
                         };
-                        let (word, next) = expand_until(c, op_at + 1, Some('}'), lookup)?;
+                        let (word, next) =
+                            expand_until(c, op_at + 1, Some('}'), depth + 1, lookup)?;
                         if next > c.len() || c.get(next - 1) != Some(&'}') {
                             return Err(ExpandError::Syntax(whole()));
                         }
@@ -163,5 +201,27 @@ mod tests {
         assert!(matches!(x("${}"), Err(ExpandError::Syntax(_))));
         assert!(matches!(x("${A:-x"), Err(ExpandError::Syntax(_))));
         assert!(matches!(x("${A?x}"), Err(ExpandError::Syntax(_))));
+    }
+
+    fn nested(n: usize) -> String {
+        format!("{}x{}", "${A:-".repeat(n), "}".repeat(n))
+    }
+
+    // Issue 10 item 10: a 100,000-deep `${A:-…}` overflowed the stack.
+    #[test]
+    fn issue10_item10_deep_nesting_is_refused_not_recursed() {
+        assert_eq!(x(&nested(MAX_EXPAND_DEPTH)).unwrap(), "1");
+        assert_eq!(check_depth(&nested(MAX_EXPAND_DEPTH)), Ok(()));
+        assert_eq!(x(&nested(MAX_EXPAND_DEPTH + 1)), Err(ExpandError::TooDeep));
+        assert_eq!(
+            check_depth(&nested(MAX_EXPAND_DEPTH + 1)),
+            Err(ExpandError::TooDeep)
+        );
+        let deep = nested(100_000);
+        assert_eq!(x(&deep), Err(ExpandError::TooDeep));
+        assert_eq!(check_depth(&deep), Err(ExpandError::TooDeep));
+        // Siblings are not nesting.
+        assert_eq!(check_depth(&"${A}".repeat(1000)), Ok(()));
+        assert_eq!(check_depth(&"\\${".repeat(1000)), Ok(()));
     }
 }

@@ -3,10 +3,19 @@
 //! Upstart's grammar: operands are an event name and its arguments; `and` and `or` have equal
 //! precedence and group left to right; parentheses group, and while one is open the
 //! expression continues on the next line.
+//!
+//! Every later pass over an [`Expr`] (rendering, the engine's conditions, comparing, dropping)
+//! walks it recursively, so the parser bounds the tree: at most [`MAX_EXPR_DEPTH`] levels,
+//! counting both open parentheses and the operators of a chain (`a and b and c` is two levels
+//! deep, as it groups to the left). Deeper input is an error at the token that crossed the bound.
 
 use crate::error::ParseError;
 use crate::expr::{Arg, EventMatch, Expr, ListenAddr, ReadySource};
 use crate::lexer::{Lexer, Token};
+
+/// The deepest expression tree accepted: far beyond what real jobs write, and shallow enough
+/// that recursing over it is safe on any thread.
+pub const MAX_EXPR_DEPTH: usize = 256;
 
 /// Reads the rest of the stanza as an expression. `ready` allows readiness sources.
 pub fn parse_expr(lx: &mut Lexer, ready: bool) -> Result<Expr, ParseError> {
@@ -21,7 +30,7 @@ pub fn parse_expr(lx: &mut Lexer, ready: bool) -> Result<Expr, ParseError> {
     if p.tokens.is_empty() {
         return Err(ParseError::new(line, col, "expected event"));
     }
-    p.sequence(None)
+    p.sequence(None, 0).map(|(e, _)| e)
 }
 
 /// Collects the expression's tokens, reading on past line ends while a parenthesis is open.
@@ -75,21 +84,25 @@ impl ExprParser {
     }
 
     /// `primary (op primary)*`, ending at the end of input (top level) or at the `)` that
-    /// closes `open`.
-    fn sequence(&mut self, open: Option<&Token>) -> Result<Expr, ParseError> {
-        let mut left = self.primary()?;
+    /// closes `open`. `parens` is how many parentheses are open; returns the tree and its depth.
+    fn sequence(
+        &mut self,
+        open: Option<&Token>,
+        parens: usize,
+    ) -> Result<(Expr, usize), ParseError> {
+        let (mut left, mut depth) = self.primary(parens)?;
         loop {
             let Some(t) = self.peek().cloned() else {
                 return match open {
                     Some(o) => Err(ParseError::new(o.line, o.col, "mismatched parentheses")),
-                    None => Ok(left),
+                    None => Ok((left, depth)),
                 };
             };
             if t.is_word(")") {
                 return match open {
                     Some(_) => {
                         self.pos += 1;
-                        Ok(left)
+                        Ok((left, depth))
                     }
                     None => Err(ParseError::new(t.line, t.col, "mismatched parentheses")),
                 };
@@ -98,7 +111,15 @@ impl ExprParser {
                 return Err(ParseError::new(t.line, t.col, "expected operator"));
             }
             self.pos += 1;
-            let right = self.primary()?;
+            let (right, right_depth) = self.primary(parens)?;
+            depth = depth.max(right_depth) + 1;
+            if depth > MAX_EXPR_DEPTH {
+                return Err(ParseError::new(
+                    t.line,
+                    t.col,
+                    format!("expression too deep (more than {MAX_EXPR_DEPTH} nested operators)"),
+                ));
+            }
             left = if t.text == "and" {
                 Expr::And(Box::new(left), Box::new(right))
             } else {
@@ -107,13 +128,20 @@ impl ExprParser {
         }
     }
 
-    fn primary(&mut self) -> Result<Expr, ParseError> {
+    fn primary(&mut self, parens: usize) -> Result<(Expr, usize), ParseError> {
         let Some(t) = self.peek().cloned() else {
             return Err(self.err_here("expected event"));
         };
         if t.is_word("(") {
+            if parens >= MAX_EXPR_DEPTH {
+                return Err(ParseError::new(
+                    t.line,
+                    t.col,
+                    format!("parentheses nested too deep (more than {MAX_EXPR_DEPTH})"),
+                ));
+            }
             self.pos += 1;
-            return self.sequence(Some(&t));
+            return self.sequence(Some(&t), parens + 1);
         }
         if t.is_word(")") || is_operator(&t) {
             return Err(self.err_here("expected event"));
@@ -129,14 +157,17 @@ impl ExprParser {
         }
         if self.ready && !t.quoted {
             match t.text.as_str() {
-                "file" | "listening" | "dbus" => return ready_source(&t, &args),
+                "file" | "listening" | "dbus" => return Ok((ready_source(&t, &args)?, 0)),
                 _ => {}
             }
         }
-        Ok(Expr::Event(EventMatch {
-            name: t.text,
-            args: event_args(&args)?,
-        }))
+        Ok((
+            Expr::Event(EventMatch {
+                name: t.text,
+                args: event_args(&args)?,
+            }),
+            0,
+        ))
     }
 }
 
@@ -145,6 +176,10 @@ fn event_args(tokens: &[Token]) -> Result<Vec<Arg>, ParseError> {
     let mut args = Vec::new();
     let mut named = false;
     for t in tokens {
+        if t.text.contains("${") {
+            crate::expand::check_depth(&t.text)
+                .map_err(|e| ParseError::new(t.line, t.col, e.to_string()))?;
+        }
         match t.text.split_once('=') {
             Some((key, value)) => {
                 let (key, ne) = match key.strip_suffix('!') {

@@ -17,7 +17,7 @@ pub mod signal;
 
 pub use error::{Diagnostic, ParseError};
 pub use expr::{Arg, EventMatch, Expr, ListenAddr, ReadySource};
-pub use expr_parse::parse_listen;
+pub use expr_parse::{MAX_EXPR_DEPTH, parse_listen};
 pub use model::*;
 pub use parse::{parse_into, parse_job};
 pub use render::render;

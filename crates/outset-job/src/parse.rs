@@ -150,6 +150,52 @@ fn signal(lx: &mut Lexer, kw: &Token) -> Result<Signal, ParseError> {
     parse_signal(&t.text).ok_or_else(|| err(&t, format!("unknown signal `{}`", t.text)))
 }
 
+/// Most `env` stanzas a job may have. The kernel refuses an exec whose environment passes
+/// about 2 MiB (a quarter of the default stack limit), and the daemon adds its own variables
+/// and the event's: a job is refused at load, not at every spawn.
+pub const MAX_ENV_ENTRIES: usize = 4096;
+
+/// Most bytes of `KEY=VALUE` text (each with its NUL) a job's `env` stanzas may add up to; a
+/// single entry must also stay below the kernel's 128 KiB limit for one string.
+pub const MAX_ENV_BYTES: usize = 1024 * 1024;
+
+/// Refuses the `env` stanza `t` when it would take the job past [`MAX_ENV_ENTRIES`] or
+/// [`MAX_ENV_BYTES`] (issue 10 item 12).
+fn check_env_size(job: &JobConfig, t: &Token) -> Result<(), ParseError> {
+    // Counted with the key `env` would add (an override may replace entries later; the bound
+    // is on what the file says).
+    if job.env.len() >= MAX_ENV_ENTRIES {
+        return Err(err(
+            t,
+            format!("too many `env` stanzas (more than {MAX_ENV_ENTRIES})"),
+        ));
+    }
+    const MAX_ONE: usize = 128 * 1024;
+    if t.text.len() + 1 > MAX_ONE {
+        return Err(err(
+            t,
+            format!("`env` value too long (more than {} KiB)", MAX_ONE / 1024),
+        ));
+    }
+    let total: usize = job
+        .env
+        .iter()
+        .map(|e| e.key.len() + e.value.as_ref().map_or(0, |v| v.len() + 1) + 1)
+        .sum::<usize>()
+        + t.text.len()
+        + 1;
+    if total > MAX_ENV_BYTES {
+        return Err(err(
+            t,
+            format!(
+                "`env` stanzas too large (more than {} KiB in all)",
+                MAX_ENV_BYTES / 1024
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn stanza(job: &mut JobConfig, lx: &mut Lexer, kw: &Token) -> Result<(), ParseError> {
     if kw.quoted {
         return Err(err(kw, format!("unknown stanza `{}`", kw.text)));
@@ -163,7 +209,13 @@ fn stanza(job: &mut JobConfig, lx: &mut Lexer, kw: &Token) -> Result<(), ParseEr
         "export" => job.export.extend(many(lx, kw, "a variable name")?),
         "import" => job.imports.extend(many(lx, kw, "a variable name")?),
         "tmpfiles" => job.tmpfiles.extend(many(lx, kw, "a path")?),
-        "instance" => job.instance = Some(one(lx, kw, "an instance name")?),
+        "instance" => {
+            let t = need(lx, kw, "an instance name")?;
+            lx.end_stanza()?;
+            // Checked here so a template the expander would refuse is an error at load.
+            crate::expand::check_depth(&t.text).map_err(|e| err(&t, e.to_string()))?;
+            job.instance = Some(t.text);
+        }
         "setuid" => job.setuid = Some(one(lx, kw, "a user")?),
         "setgid" => job.setgid = Some(one(lx, kw, "a group")?),
         "chdir" => job.chdir = Some(one(lx, kw, "a directory")?),
@@ -244,12 +296,15 @@ fn stanza(job: &mut JobConfig, lx: &mut Lexer, kw: &Token) -> Result<(), ParseEr
                 let code = if a.text.bytes().all(|b| b.is_ascii_digit()) {
                     ExitCode::Status(number(&a, 0, 255)? as i32)
                 } else {
-                    ExitCode::Signal(parse_signal(&a.text).ok_or_else(|| {
-                        err(
-                            &a,
-                            format!("`{}` is neither an exit status nor a signal", a.text),
-                        )
-                    })?)
+                    // Signal 0 is no signal: a process cannot die of it (issue 10 item 11).
+                    ExitCode::Signal(parse_signal(&a.text).filter(|s| s.0 > 0).ok_or_else(
+                        || {
+                            err(
+                                &a,
+                                format!("`{}` is neither an exit status nor a signal", a.text),
+                            )
+                        },
+                    )?)
                 };
                 job.normal_exit.push(code);
             }
@@ -328,6 +383,7 @@ fn stanza(job: &mut JobConfig, lx: &mut Lexer, kw: &Token) -> Result<(), ParseEr
             if key.is_empty() {
                 return Err(err(&t, "expected variable name before `=`"));
             }
+            check_env_size(job, &t)?;
             job.env.push(EnvEntry { key, value });
         }
         "limit" => {

@@ -42,14 +42,20 @@ const NAMES: &[(&str, i32)] = &[
 /// The highest signal number accepted (real-time signals included).
 pub const MAX_SIGNAL: i32 = 64;
 
-/// Parses `TERM`, `SIGTERM` or a number from 0 to 64.
+/// Parses `TERM`, `SIGTERM`, `SIG40` or a number from 0 to 64. Numbers are plain digits: no
+/// sign, so `-0` or `+15` are not signals.
 pub fn parse_signal(s: &str) -> Option<Signal> {
-    if let Ok(n) = s.parse::<i32>() {
+    let number = |s: &str| {
+        (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse::<i32>().ok())
+            .flatten()
+    };
+    if let Some(n) = number(s) {
         return (0..=MAX_SIGNAL).contains(&n).then_some(Signal(n));
     }
     let upper = s.to_ascii_uppercase();
     let name = upper.strip_prefix("SIG").unwrap_or(&upper);
-    if let Ok(n) = name.parse::<i32>() {
+    if let Some(n) = number(name) {
         return (1..=MAX_SIGNAL).contains(&n).then_some(Signal(n));
     }
     NAMES
@@ -84,6 +90,10 @@ mod tests {
         assert_eq!(parse_signal("sigusr1"), Some(Signal(10)));
         assert_eq!(parse_signal("0"), Some(Signal(0)));
         assert_eq!(parse_signal("65"), None);
+        // Issue 10 item 11: signs are not part of a signal number.
+        assert_eq!(parse_signal("-0"), None);
+        assert_eq!(parse_signal("+15"), None);
+        assert_eq!(parse_signal("SIG-5"), None);
         assert_eq!(parse_signal("BOGUS"), None);
         assert_eq!(parse_signal("SIG40"), Some(Signal(40)));
         assert_eq!(Signal(15).to_string(), "TERM");

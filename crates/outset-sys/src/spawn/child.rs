@@ -49,10 +49,11 @@ pub(crate) enum Stage {
     CloseRange,
     Stop,
     Exec,
+    ScriptFd,
 }
 
 /// Stage names, indexed by the `Stage` discriminant.
-const STAGE_NAMES: [&str; 15] = [
+const STAGE_NAMES: [&str; 16] = [
     "setsid",
     "signals",
     "stdio",
@@ -68,6 +69,7 @@ const STAGE_NAMES: [&str; 15] = [
     "close_range",
     "stop",
     "exec",
+    "script fd",
 ];
 
 /// Name of a stage byte read back from the report pipe.
@@ -98,6 +100,8 @@ pub(crate) struct ChildCtx<'a> {
     pub uid: Option<libc::uid_t>,
     pub stop_before_exec: bool,
     pub report_fd: RawFd,
+    /// An fd the program needs (a long script's memfd): kept open across exec.
+    pub keep_fd: Option<RawFd>,
 }
 
 /// Current errno, without allocating.
@@ -238,6 +242,11 @@ fn setup_and_exec(ctx: &ChildCtx<'_>) -> Result<std::convert::Infallible, (Stage
         check(r, Stage::Setuid)?;
     }
     mark_fds_cloexec()?;
+    if let Some(fd) = ctx.keep_fd {
+        // SAFETY: fcntl on an fd of this process; only this child's fd table changes.
+        let r = unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
+        check(c_long::from(r), Stage::ScriptFd)?;
+    }
     if ctx.stop_before_exec {
         // Tell the parent not to wait for exec: we stay stopped until resumed.
         report(ctx.report_fd, STOP_MARKER, 0);

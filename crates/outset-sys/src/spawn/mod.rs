@@ -24,7 +24,8 @@ use crate::pidfd::PidFd;
 pub enum ProgramSpec {
     /// A program and its arguments; `argv[0]` is searched in PATH.
     Argv(Vec<String>),
-    /// A shell script, run as `/bin/sh -e -c script`.
+    /// A shell script, run as `/bin/sh -e -c script`, or when longer than
+    /// [`plan::SCRIPT_ARG_MAX`] as `/bin/sh -e /dev/fd/N` reading it from a memfd.
     Shell {
         /// The script text.
         script: String,
@@ -227,6 +228,7 @@ pub fn spawn(plan: &SpawnPlan) -> Result<Spawned, SpawnError> {
         uid: plan.uid,
         stop_before_exec: plan.stop_before_exec,
         report_fd: wr.as_raw_fd(),
+        keep_fd: plan.script_fd.as_ref().map(AsRawFd::as_raw_fd),
     };
     let cgroup_fd = plan.cgroup.as_ref().map(AsRawFd::as_raw_fd);
 

@@ -2,7 +2,7 @@
 //! and fd opening happen here, in the parent.
 
 use std::ffi::CString;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -11,6 +11,11 @@ use nix::unistd::{Gid, Group, Uid, User};
 
 use super::child::{RLIM_INFINITY, RawRlimit};
 use super::{ProgramSpec, SpawnError, SpawnRequest, Stdio};
+
+/// The longest script passed to the shell as its `-c` argument. Linux refuses a single argument
+/// of 128 KiB or more (`MAX_ARG_STRLEN`, E2BIG); longer scripts are read by the shell from
+/// `/dev/fd/N`, a memfd holding the text, as Upstart did with a pipe.
+pub const SCRIPT_ARG_MAX: usize = 64 * 1024;
 
 /// PATH used when the job's environment has none.
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -32,13 +37,16 @@ pub struct SpawnPlan {
     pub(super) umask: Option<libc::mode_t>,
     pub(super) devnull: Option<OwnedFd>,
     pub(super) cgroup: Option<OwnedFd>,
+    /// A long script's text, close-on-exec here; the child clears that flag just before exec
+    /// so the shell can open it as `/dev/fd/N`.
+    pub(super) script_fd: Option<OwnedFd>,
     pub(super) stop_before_exec: bool,
 }
 
 impl SpawnPlan {
     /// Resolves the program, environment, credentials and fds of `req`.
     pub fn new(req: &SpawnRequest) -> Result<SpawnPlan, SpawnError> {
-        let (path, argv) = program(req)?;
+        let (path, argv, script_fd) = program(req)?;
         let envp = req
             .env
             .iter()
@@ -83,6 +91,7 @@ impl SpawnPlan {
             umask: req.umask,
             devnull,
             cgroup,
+            script_fd,
             stop_before_exec: req.stop_before_exec,
         })
     }
@@ -115,16 +124,25 @@ fn open(path: &Path, dir: bool) -> Result<OwnedFd, SpawnError> {
     })
 }
 
-/// Resolves the executable path and argv.
-fn program(req: &SpawnRequest) -> Result<(CString, Vec<CString>), SpawnError> {
+type Program = (CString, Vec<CString>, Option<OwnedFd>);
+
+/// Resolves the executable path and argv, and for a long script the fd it is read from.
+fn program(req: &SpawnRequest) -> Result<Program, SpawnError> {
     let args: Vec<String> = match &req.program {
         ProgramSpec::Shell { script } => {
-            let argv = ["/bin/sh", "-e", "-c", script].map(str::to_owned).to_vec();
-            let argv = argv
+            let (last, fd) = if script.len() > SCRIPT_ARG_MAX {
+                let fd = script_memfd(script)?;
+                let path = format!("/dev/fd/{}", fd.as_raw_fd());
+                (vec![path], Some(fd))
+            } else {
+                (vec!["-c".to_owned(), script.clone()], None)
+            };
+            let argv = ["/bin/sh".to_owned(), "-e".to_owned()]
                 .into_iter()
+                .chain(last)
                 .map(|a| cstring(a.into_bytes(), "argument"))
                 .collect::<Result<_, _>>()?;
-            return Ok((c"/bin/sh".to_owned(), argv));
+            return Ok((c"/bin/sh".to_owned(), argv, fd));
         }
         ProgramSpec::Argv(v) => v.clone(),
     };
@@ -151,7 +169,31 @@ fn program(req: &SpawnRequest) -> Result<(CString, Vec<CString>), SpawnError> {
         .into_iter()
         .map(|a| cstring(a.into_bytes(), "argument"))
         .collect::<Result<_, _>>()?;
-    Ok((path_cstring(&path)?, argv))
+    Ok((path_cstring(&path)?, argv, None))
+}
+
+/// A close-on-exec memfd holding `script`, numbered above the standard fds (which the child
+/// replaces).
+fn script_memfd(script: &str) -> Result<OwnedFd, SpawnError> {
+    let fail = |e: rustix::io::Errno| SpawnError::Open {
+        what: "a memfd for the script".into(),
+        source: e.into(),
+    };
+    let fd =
+        rustix::fs::memfd_create("outset-script", rustix::fs::MemfdFlags::CLOEXEC).map_err(fail)?;
+    let mut rest = script.as_bytes();
+    while !rest.is_empty() {
+        match rustix::io::write(&fd, rest) {
+            Ok(0) => return Err(fail(rustix::io::Errno::IO)),
+            Ok(n) => rest = rest.get(n..).unwrap_or_default(),
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(fail(e)),
+        }
+    }
+    if fd.as_raw_fd() > 2 {
+        return Ok(fd);
+    }
+    rustix::io::fcntl_dupfd_cloexec(&fd, 3).map_err(fail)
 }
 
 /// `p` as seen from outside a chroot at `root`.

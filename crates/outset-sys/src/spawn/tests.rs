@@ -44,6 +44,52 @@ fn exit_code() {
     assert_eq!(wait(s.pid), ChildEvent::Exited(3));
 }
 
+/// A script of `size` bytes that writes `$0` and its size to `out`, padded with comments.
+fn long_script(out: &std::path::Path, size: usize) -> String {
+    let head = format!(
+        "printf '%s\\n' \"$0\" > {o}\nprintf ok >> {o}\n",
+        o = out.display()
+    );
+    let pad = "# padding padding padding padding padding padding padding padding\n";
+    let mut s = head;
+    while s.len() < size {
+        s.push_str(pad);
+    }
+    s.push_str("exit 4\n");
+    s
+}
+
+// Issue 10 item 12: a script over 128 KiB failed with E2BIG as an argument.
+#[test]
+fn issue10_item12_long_script_runs_from_a_memfd() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let s = run(&sh(&long_script(&out, 200 * 1024)));
+    assert_eq!(wait(s.pid), ChildEvent::Exited(4));
+    let text = fs::read_to_string(&out).unwrap();
+    assert!(text.starts_with("/dev/fd/"), "{text}");
+    assert!(text.ends_with("\nok"), "{text}");
+    // Short scripts still go as `-c`.
+    let s = run(&sh(&long_script(&out, 1000)));
+    assert_eq!(wait(s.pid), ChildEvent::Exited(4));
+    assert!(fs::read_to_string(&out).unwrap().starts_with("/bin/sh\n"));
+}
+
+#[test]
+fn issue10_item12_long_script_runs_as_another_user() {
+    if !require(is_root(), "needs root to change user") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o777)).unwrap();
+    let out = dir.path().join("out");
+    let mut req = sh(&long_script(&out, 200 * 1024));
+    req.user = Some("nobody".into());
+    let s = run(&req);
+    assert_eq!(wait(s.pid), ChildEvent::Exited(4));
+    assert!(fs::read_to_string(&out).unwrap().ends_with("\nok"));
+}
+
 #[test]
 fn shell_is_errexit() {
     let s = run(&sh("false; exit 0"));
@@ -294,6 +340,7 @@ fn fork_fallback_joins_cgroup() {
         uid: None,
         stop_before_exec: false,
         report_fd: wr.as_raw_fd(),
+        keep_fd: None,
     };
     let pid = fork(&ctx).unwrap();
     drop(wr);
@@ -330,6 +377,7 @@ fn clone3_into_cgroup_directly() {
         uid: None,
         stop_before_exec: false,
         report_fd: wr.as_raw_fd(),
+        keep_fd: None,
     };
     let r = clone3(plan.cgroup.as_ref().map(AsRawFd::as_raw_fd), &ctx);
     drop(wr);
