@@ -27,9 +27,9 @@ impl Effects for Host {
     fn signal(&mut self, _: InstanceId, _: u32, _: Signal, _: bool) {}
     fn kill_all(&mut self, _: InstanceId) {}
     fn instance_removed(&mut self, _: InstanceId) {}
-    fn processes(&mut self, _: InstanceId) -> Vec<u32> {
+    fn processes(&mut self, _: InstanceId) -> Result<Vec<u32>, String> {
         // The spawned main process and one more, so a MAINPID can name a process of the job.
-        vec![1001, 4343]
+        Ok(vec![1001, 4343])
     }
     fn pid_file(&mut self, _: InstanceId, _: &str) -> Option<u32> {
         None
