@@ -92,6 +92,10 @@ pub enum Command {
         /// `listening tcp:[ADDR:]PORT|udp:…|unix:PATH`.
         #[arg(long, value_name = "SOURCE")]
         ready: Option<String>,
+        /// Run the command in a new cgroup below this cgroup2 directory (which must exist)
+        /// instead of below the cgroup2 mount's root.
+        #[arg(long, value_name = "DIR")]
+        cgroup_root: Option<std::path::PathBuf>,
         /// The command and its arguments (after `--`).
         #[arg(
             required = true,

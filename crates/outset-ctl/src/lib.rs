@@ -63,6 +63,7 @@ pub fn run_with(args: Vec<OsString>, out: &mut dyn Write, err: &mut dyn Write) -
             timeout,
             keep,
             ready,
+            cgroup_root,
         } => {
             let args = trace::TraceArgs {
                 argv,
@@ -70,6 +71,7 @@ pub fn run_with(args: Vec<OsString>, out: &mut dyn Write, err: &mut dyn Write) -
                 keep,
                 json: cli.json,
                 ready,
+                cgroup_root,
             };
             trace::run(&args, io.out, io.err, &prog)
         }

@@ -29,6 +29,8 @@ pub struct TraceArgs {
     pub json: bool,
     /// `--ready SOURCE`: a readiness source the user wants watched.
     pub ready: Option<String>,
+    /// `--cgroup-root DIR`: where the trace's cgroup goes (default: the cgroup2 mount).
+    pub cgroup_root: Option<PathBuf>,
 }
 
 /// Parses `--ready SOURCE` with the job-file grammar of `ready on`; one source only.
@@ -65,9 +67,9 @@ fn ready_seen(src: &outset_job::ReadySource, report: &TraceReport) -> Option<Str
                 })
                 .map(|l| format!("at {} ms, held by {} {}", l.at.as_millis(), l.pid, l.name))
         }
-        outset_job::ReadySource::File(path) => Path::new(path)
-            .exists()
-            .then(|| "the file exists after the trace".to_string()),
+        outset_job::ReadySource::File(path) => (report.files_at_end.contains_key(Path::new(path))
+            || Path::new(path).exists())
+        .then(|| "the file existed when tracing stopped".to_string()),
         outset_job::ReadySource::Dbus(_) => None,
     }
 }
@@ -263,11 +265,18 @@ impl Analysis {
             Verdict::Task => "the command exited 0 and left no process behind: it is a task, \
                               not a service."
                 .into(),
-            Verdict::Failed(status) => format!(
-                "the launched process {} exited with status {status}: fix the command before \
-                 choosing an expect stanza.",
-                report.launcher
-            ),
+            Verdict::Failed(status) => {
+                let seen = if report.stderr.trim().is_empty() {
+                    "it wrote nothing to stderr"
+                } else {
+                    "see its stderr"
+                };
+                format!(
+                    "the launched process {} exited with status {status} ({seen}): fix the \
+                     command before choosing an expect stanza.",
+                    report.launcher
+                )
+            }
             Verdict::Ptrace(tool) => {
                 let via = if tool == cmd {
                     String::new()
@@ -328,18 +337,16 @@ pub fn analyse(report: &TraceReport, argv: &[String]) -> Analysis {
             },
         }
     };
-    let mut paths = pid_file_args(argv);
-    if let Some(p) = nginx_pid_file(argv)
-        && !paths.contains(&p)
-    {
-        paths.push(p);
-    }
-    let pid_files = paths
+    let pid_files = pid_file_paths(argv)
         .into_iter()
         .map(|path| {
-            let pid = std::fs::read_to_string(&path)
-                .ok()
-                .and_then(|t| t.split_whitespace().next().and_then(|w| w.parse().ok()));
+            // As the file was when tracing stopped (the daemon removes it when it is ended),
+            // else as it is now.
+            let text = match report.files_at_end.get(&path) {
+                Some(t) => Some(t.clone()),
+                None => std::fs::read_to_string(&path).ok(),
+            };
+            let pid = text.and_then(|t| t.split_whitespace().next().and_then(|w| w.parse().ok()));
             let names_daemon = pid.is_some() && pid == daemon.as_ref().map(|d| d.pid);
             PidFile {
                 path,
@@ -363,6 +370,17 @@ pub fn analyse(report: &TraceReport, argv: &[String]) -> Analysis {
         mainpid: report.mainpid(),
         ready_listen,
     }
+}
+
+/// The pid files the command names: in its arguments, or in nginx's configuration.
+fn pid_file_paths(argv: &[String]) -> Vec<PathBuf> {
+    let mut paths = pid_file_args(argv);
+    if let Some(p) = nginx_pid_file(argv)
+        && !paths.contains(&p)
+    {
+        paths.push(p);
+    }
+    paths
 }
 
 /// The listening socket that opened last after the launched process exited (or at all,
@@ -535,8 +553,14 @@ pub fn render_text(report: &TraceReport, a: &Analysis, cmd: &str, out: &mut dyn 
         ));
     }
     for l in &report.listening {
+        // A daemon bound to any address on IPv4 and on IPv6 holds two sockets with one
+        // spec (`tcp:80`): say which is which.
+        let family = match (l.addr.ip, l.addr.family()) {
+            (Some(ip), Some(f)) if ip.is_unspecified() => format!(" ({f})"),
+            _ => String::new(),
+        };
         s.push_str(&format!(
-            "listening: {} {} {} at {} ms\n",
+            "listening: {}{family} {} {} at {} ms\n",
             l.addr.spec(),
             l.pid,
             l.name,
@@ -563,6 +587,18 @@ pub fn render_text(report: &TraceReport, a: &Analysis, cmd: &str, out: &mut dyn 
     }
     for w in &report.warnings {
         s.push_str(&format!("warning: {w}\n"));
+    }
+    if let Some(f) = &report.stderr_file {
+        s.push_str(&format!(
+            "stderr file: {} (the kept processes write their stderr there)\n",
+            f.display()
+        ));
+    }
+    // A failing command's own words say best what to fix.
+    if matches!(a.verdict, Verdict::Failed(_)) {
+        for line in report.stderr.lines() {
+            s.push_str(&format!("stderr: {line}\n"));
+        }
     }
     for line in a.recommend_lines() {
         s.push_str(&format!("recommend: {line}\n"));
@@ -645,6 +681,8 @@ pub fn render_json(report: &TraceReport, a: &Analysis, cmd: &str, argv: &[String
                 "mainpid": a.mainpid,
             },
             "listening": report.listening.iter().map(listen_json).collect::<Vec<_>>(),
+            "stderr": report.stderr,
+            "stderr_file": report.stderr_file,
         },
         "recommendation": {
             "kind": kind,
@@ -670,6 +708,7 @@ fn notify_json(m: &NotifyMessage) -> Value {
 fn listen_json(l: &ListenSeen) -> Value {
     json!({
         "proto": l.addr.proto.as_str(),
+        "family": l.addr.family(),
         "address": l.addr.spec(),
         "pid": l.pid,
         "name": l.name,
@@ -695,6 +734,13 @@ pub fn run(args: &TraceArgs, out: &mut dyn Write, err: &mut dyn Write, prog: &st
     let mut opts = TraceOptions::new(args.argv.clone());
     opts.timeout = args.timeout;
     opts.keep = args.keep;
+    opts.read_at_end = pid_file_paths(&args.argv);
+    if let Some(outset_job::ReadySource::File(f)) = &ready {
+        opts.read_at_end.push(PathBuf::from(f));
+    }
+    if let Some(root) = &args.cgroup_root {
+        opts.cgroup_root = Some(root.clone());
+    }
     let cmd = args.argv.first().map_or("the command", |c| {
         Path::new(c)
             .file_name()
@@ -751,6 +797,7 @@ pub fn run(args: &TraceArgs, out: &mut dyn Write, err: &mut dyn Write, prog: &st
 mod tests {
     use super::*;
     use outset_sys::ptrace::TraceEvent;
+    use std::collections::BTreeMap;
 
     fn ev(pid: u32, name: &str, kind: EventKind) -> TraceEvent {
         TraceEvent {
@@ -791,6 +838,9 @@ mod tests {
             notify_socket: None,
             notifications: Vec::new(),
             listening: Vec::new(),
+            stderr: String::new(),
+            stderr_file: None,
+            files_at_end: BTreeMap::new(),
         }
     }
 
@@ -878,6 +928,45 @@ mod tests {
             ["expect fork", "ready on listening tcp:127.0.0.1:82"]
         );
         assert_eq!(a.reasons(&f, "d").len(), 2);
+    }
+
+    /// Issue 9 item 21: a daemon bound to any address on both IPv4 and IPv6 shows two
+    /// `listening:` lines that say which family each is (before: `tcp:80` twice).
+    #[test]
+    fn issue9_item21_listening_lines_show_the_family() {
+        use outset_sys::ptrace::ListenAddr;
+        let mut r = report(vec![], &[(10, "nginx")], None);
+        for ip in ["0.0.0.0", "::", "127.0.0.1"] {
+            r.listening.push(ListenSeen {
+                addr: ListenAddr {
+                    proto: ListenProto::Tcp,
+                    ip: Some(ip.parse().unwrap()),
+                    port: 80,
+                    path: String::new(),
+                },
+                pid: 10,
+                name: "nginx".into(),
+                at: Duration::from_millis(5),
+            });
+        }
+        let a = analyse(&r, &["nginx".into()]);
+        let mut out = Vec::new();
+        render_text(&r, &a, "nginx", &mut out);
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("listening:"))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "listening: tcp:80 (IPv4) 10 nginx at 5 ms",
+                "listening: tcp:80 (IPv6) 10 nginx at 5 ms",
+                "listening: tcp:127.0.0.1:80 10 nginx at 5 ms",
+            ]
+        );
+        let v = render_json(&r, &a, "nginx", &["nginx".into()]);
+        assert_eq!(v["summary"]["listening"][1]["family"], "IPv6");
     }
 
     #[test]

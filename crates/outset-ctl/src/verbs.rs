@@ -23,6 +23,7 @@ pub enum Plan {
         timeout: std::time::Duration,
         keep: bool,
         ready: Option<String>,
+        cgroup_root: Option<PathBuf>,
     },
     /// Verbs Upstart has that outset's protocol does not carry yet.
     NotImplemented(&'static str),
@@ -104,6 +105,7 @@ pub fn plan(cmd: Command, wait: bool) -> Plan {
             timeout,
             keep,
             ready,
+            cgroup_root,
             command,
         } => {
             return match std::time::Duration::try_from_secs_f64(timeout) {
@@ -112,6 +114,7 @@ pub fn plan(cmd: Command, wait: bool) -> Plan {
                     timeout,
                     keep,
                     ready,
+                    cgroup_root,
                 },
                 Err(_) => Plan::Usage(format!("--timeout: bad number of seconds {timeout}")),
             };

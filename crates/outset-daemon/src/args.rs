@@ -14,7 +14,8 @@ pub struct Args {
     /// Directory of job files; repeatable, searched in order (the first owning a name wins).
     #[arg(long = "confdir", value_name = "DIR")]
     pub confdirs: Vec<PathBuf>,
-    /// Directory for job output logs.
+    /// Directory for job output logs. Not used yet: no job log is written, and `console log`
+    /// output is discarded until log capture lands.
     #[arg(long, value_name = "DIR")]
     pub logdir: Option<PathBuf>,
     /// Control socket path.

@@ -1,27 +1,21 @@
 //! Every job file of the shared corpus parses, and its rendering parses back to the same job.
 //!
-//! The corpus lives outside the project (`../shared/corpus/upstart-jobs` from the project
-//! root, or `$OUTSET_CORPUS`) and is read in place.
+//! The corpus lives outside the project (`$OUTSET_CORPUS`, or `../shared/corpus/upstart-jobs`
+//! from the project root) and is read in place; see `corpus_dir`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod corpus_dir;
+
 use std::fs;
 use std::path::{Path, PathBuf};
+
+use corpus_dir::resolve;
 
 use outset_job::{
     Arg, EnvEntry, EventMatch, Expect, Expr, JobConfig, Process, RespawnLimit, confdir, parse_job,
     render,
 };
-
-fn corpus_dir() -> Option<PathBuf> {
-    if let Ok(p) = std::env::var("OUTSET_CORPUS") {
-        return Some(PathBuf::from(p));
-    }
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .map(|a| a.join("shared/corpus/upstart-jobs"))
-        .find(|p| p.is_dir())
-}
 
 fn files(dir: &Path, out: &mut Vec<PathBuf>) {
     for e in fs::read_dir(dir).unwrap() {
@@ -51,13 +45,7 @@ impl Corpus {
 }
 
 fn load() -> Option<Corpus> {
-    let Some(root) = corpus_dir() else {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("the job corpus (../shared/corpus/upstart-jobs) is missing under CI");
-        }
-        eprintln!("SKIP: job corpus not found; set OUTSET_CORPUS");
-        return None;
-    };
+    let root = corpus_dir::corpus_dir()?;
     let mut paths = Vec::new();
     files(&root, &mut paths);
     paths.sort();
@@ -227,4 +215,27 @@ fn corpus_sample_values() {
     let j = c.job("ubports-location-service/ubuntu-location-service-trust-stored.conf.in");
     let r = outset_job::render::render_expr(j.start_on.as_ref().unwrap());
     assert!(r.ends_with("ARG2!=)"), "{r}");
+}
+
+/// Issue 9 item 17: a clone with only the repository skips the corpus checks (saying so),
+/// CI with no corpus fails, and `OUTSET_CORPUS` wins and must exist.
+#[test]
+fn issue9_item17_corpus_location() {
+    let empty = tempfile::tempdir().unwrap();
+    let clone = empty.path().join("outset/crates/outset-job");
+    fs::create_dir_all(&clone).unwrap();
+    assert_eq!(resolve(None, false, &clone), Ok(None));
+    assert!(resolve(None, true, &clone).unwrap_err().contains("CI=true"));
+    assert!(resolve(Some(""), true, &clone).is_err());
+    let missing = empty.path().join("nowhere").display().to_string();
+    assert!(resolve(Some(&missing), false, &clone).is_err());
+
+    // `../shared/corpus/upstart-jobs` beside the checkout is found, and so is OUTSET_CORPUS.
+    let shared = empty.path().join("shared/corpus/upstart-jobs");
+    fs::create_dir_all(&shared).unwrap();
+    assert_eq!(resolve(None, true, &clone), Ok(Some(shared.clone())));
+    let elsewhere = empty.path().join("elsewhere");
+    fs::create_dir_all(&elsewhere).unwrap();
+    let e = elsewhere.display().to_string();
+    assert_eq!(resolve(Some(&e), true, &clone), Ok(Some(elsewhere)));
 }

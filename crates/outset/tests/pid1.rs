@@ -99,3 +99,29 @@ fn container_init_reaps_orphans_and_shuts_down_on_sigterm() {
     }
     assert!(d.stderr().contains("every job has stopped; exiting"));
 }
+
+/// Issue 9 item 18: the suite's check catches a daemon that outlives its test. Killing only
+/// the `unshare` wrapper (what the harness used to do) leaves the namespace's init running;
+/// the daemon's own cgroup shows it, and the harness's drop would fail the test.
+#[test]
+fn issue9_item18_a_daemon_left_behind_by_its_wrapper_is_caught() {
+    let Some(mount) = require_root_cgroup2() else {
+        return;
+    };
+    let mut d = TestDaemon::new(&mount);
+    d.start_under(
+        &["unshare", "--pid", "--fork", "--mount-proc"],
+        &["--no-startup-event"],
+    );
+    let init = daemon_pid(d.child.as_ref().unwrap().id());
+    // The old clean-up: the wrapper only.
+    let mut wrapper = d.child.take().unwrap();
+    wrapper.kill().unwrap();
+    wrapper.wait().unwrap();
+    let left = d.daemon_leftovers(Duration::from_millis(500));
+    assert_eq!(left, vec![init], "the orphaned init is not seen");
+    // Clean up what the old way left, so this test's own drop check passes.
+    destroy_cgroup_tree(&d.daemon_cgroup);
+    assert!(!pid_alive(init));
+    assert!(d.daemon_leftovers(Duration::ZERO).is_empty());
+}

@@ -125,4 +125,21 @@ fn a_recycled_main_pid_is_never_signalled() {
         pid_alive(sleeper),
         "outset signalled a process that merely reused a PID"
     );
+
+    // Issue 9 item 18: ending the test ends the namespace's init (the daemon), not only
+    // the `unshare` wrapper; before, an `outset` stayed behind under the host's init.
+    assert!(pid_alive(init));
+    drop(squatter);
+    drop(d);
+    assert!(
+        !is_outset(init),
+        "the daemon ({init}) outlived the test as an orphan"
+    );
+}
+
+/// Whether `pid` is alive and runs the outset binary.
+fn is_outset(pid: u32) -> bool {
+    pid_alive(pid)
+        && std::fs::read_link(format!("/proc/{pid}/exe"))
+            .is_ok_and(|e| e == std::path::Path::new(OUTSET))
 }

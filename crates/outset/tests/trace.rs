@@ -401,9 +401,14 @@ fn keep_leaves_the_daemon_running() {
     let alive_then = alive(daemon);
     let status = std::fs::read_to_string(format!("/proc/{daemon}/status")).unwrap_or_default();
     let listed = std::fs::read_to_string(Path::new(&cg).join("cgroup.procs")).unwrap_or_default();
-    // Clean up before asserting: only our own cgroup, under the mount.
+    // Clean up before asserting: only our own cgroup, under the mount, and the file the
+    // kept daemon writes its stderr to (issue 9 item 21).
     assert!(Path::new(&cg).starts_with(&mount));
     common::destroy_cgroup_tree(Path::new(&cg));
+    let stderr_file = t.get("stderr file").split(' ').next().unwrap().to_string();
+    let stderr_kept = Path::new(&stderr_file).is_file();
+    let _ = std::fs::remove_file(&stderr_file);
+    assert!(stderr_kept, "{}", t.text);
     assert!(
         alive_then,
         "kept daemon {daemon} is not running\n{}",
@@ -617,4 +622,130 @@ fn a_named_readiness_source_is_watched_and_recommended() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--ready"));
+}
+
+/// Issue 9 item 21: what the command left gets SIGTERM first, so a daemon can clean up (a
+/// real one removes its pid file); before, it got SIGKILL at once.
+#[test]
+fn issue9_item21_leftovers_get_term_before_kill() {
+    if require_root_cgroup2().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let said = dir.path().join("term");
+    let pf = dir.path().join("d.pid");
+    // A forking "daemon" that writes its pid file and, on SIGTERM, notes it and removes it.
+    let daemon = dir.path().join("daemon.sh");
+    std::fs::write(
+        &daemon,
+        "echo $$ > \"$2\"\ntrap 'echo term > \"$1\"; rm -f \"$2\"; exit 0' TERM\n\
+         while :; do sleep 0.05; done\n",
+    )
+    .unwrap();
+    let t = trace(
+        &["--timeout", "3"],
+        &[
+            "sh",
+            "-c",
+            r#"sh "$0" "$1" "$2" & exit 0"#,
+            &daemon.display().to_string(),
+            &said.display().to_string(),
+            &pf.display().to_string(),
+        ],
+    );
+    assert_eq!(t.get("recommend"), "expect fork", "{}", t.text);
+    let daemon_pid: u32 = t.get("daemon").split(' ').next().unwrap().parse().unwrap();
+    assert_eq!(std::fs::read_to_string(&said).unwrap(), "term\n");
+    assert!(
+        !pf.exists(),
+        "the daemon did not get to remove its pid file"
+    );
+    t.assert_nothing_left(&[daemon_pid]);
+}
+
+/// Issue 9 item 21: a daemon that ignores SIGTERM is still killed (after the grace).
+#[test]
+fn issue9_item21_a_daemon_ignoring_term_is_killed() {
+    if require_root_cgroup2().is_none() {
+        return;
+    }
+    let (_dir, pf) = pidfile();
+    let pfs = pf.display().to_string();
+    let t = trace(
+        &["--timeout", "3"],
+        &[TESTD, "--forks", "1", "--ignore-term", "--pidfile", &pfs],
+    );
+    assert_eq!(t.get("recommend"), "expect fork", "{}", t.text);
+    assert!(t.all("warning").is_empty(), "{}", t.text);
+    t.assert_nothing_left(&[pid_from(&pf)]);
+}
+
+/// Issue 9 item 21: `--cgroup-root` says where the trace's cgroup goes.
+#[test]
+fn issue9_item21_cgroup_root_is_chosen() {
+    let Some(mount) = require_root_cgroup2() else {
+        return;
+    };
+    let root = mount.join(format!("outset-test-trace-root-{}", std::process::id()));
+    std::fs::create_dir(&root).unwrap();
+    struct Remove(PathBuf);
+    impl Drop for Remove {
+        fn drop(&mut self) {
+            common::destroy_cgroup_tree(&self.0);
+        }
+    }
+    let _guard = Remove(root.clone());
+    let roots = root.display().to_string();
+    let t = trace(
+        &["--cgroup-root", &roots, "--timeout", "2"],
+        &[TESTD, "--forks", "1"],
+    );
+    let cg = t.get("cgroup").split(' ').next().unwrap().to_string();
+    assert_eq!(Path::new(&cg).parent(), Some(root.as_path()), "{}", t.text);
+    t.assert_nothing_left(&[]);
+    assert_eq!(
+        std::fs::read_dir(&root)
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_type().unwrap().is_dir())
+            .count(),
+        0
+    );
+
+    // A root that does not exist: the trace runs without a cgroup and says why.
+    let t = trace(
+        &["--cgroup-root", "/nonexistent/outset", "--timeout", "2"],
+        &["true"],
+    );
+    assert!(t.get("note").contains("/nonexistent/outset"), "{}", t.text);
+}
+
+/// Issue 9 item 21: a failing command's own stderr is shown, not only "fix the command".
+#[test]
+fn issue9_item21_a_failing_command_shows_its_stderr() {
+    if require_root_cgroup2().is_none() {
+        return;
+    }
+    let t = trace(
+        &["--timeout", "2"],
+        &[
+            "sh",
+            "-c",
+            "echo starting; echo 'd: cannot open /etc/d.conf: No such file' >&2; exit 3",
+        ],
+    );
+    assert_eq!(t.code, 1, "{}", t.text);
+    assert_eq!(
+        t.all("stderr"),
+        ["d: cannot open /etc/d.conf: No such file"],
+        "{}",
+        t.text
+    );
+    assert!(t.get("why").contains("see its stderr"), "{}", t.text);
+    // JSON carries it too, whatever the verdict.
+    let out = Command::new(OUTSETCTL)
+        .args(["--json", "trace", "--", "sh", "-c", "echo hello >&2"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["summary"]["stderr"], "hello\n", "{v:#}");
 }

@@ -94,7 +94,8 @@ fn trace_stanzas(case: &Case) -> Vec<String> {
 fn run_case(d: &mut TestDaemon, case: &Case) -> Vec<String> {
     let stanzas = trace_stanzas(case);
     if let Some(pf) = case.pidfile {
-        // The traced daemon was killed and left its pid file: the job must write its own.
+        // A traced daemon that does not remove its pid file when ended leaves it: the job
+        // must write its own.
         let _ = std::fs::remove_file(d.path(pf));
         if case.expect != "expect notify" {
             let want = format!("pid file {}", d.path(pf).display());
@@ -310,5 +311,56 @@ fn dnsmasq() {
             port: Some(port),
             pidfile: Some("d.pid"),
         },
+    );
+}
+
+/// Issue 9 item 21, on a real daemon: nginx listening on any address over IPv4 and IPv6
+/// shows one `listening:` line per family (not `tcp:PORT` twice), and the clean-up sends
+/// SIGTERM first, so nginx removes its pid file (SIGKILL at once left it behind).
+#[test]
+fn issue9_item21_nginx_on_both_families_ends_cleanly() {
+    let Some(bin) = find("nginx") else { return };
+    if require_root_cgroup2().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let p = dir.path().display().to_string();
+    let port = free_port();
+    let conf = format!("{p}/nginx.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "pid {p}/nginx.pid;\nerror_log {p}/err;\nevents {{}}\nhttp {{ access_log off; \
+             client_body_temp_path {p}/b; proxy_temp_path {p}/p; fastcgi_temp_path {p}/f; \
+             uwsgi_temp_path {p}/u; scgi_temp_path {p}/s; \
+             server {{ listen {port}; listen [::]:{port} ipv6only=on; }} }}\n"
+        ),
+    )
+    .unwrap();
+    let out = Command::new(OUTSETCTL)
+        .args(["trace", "--timeout", "8", "--"])
+        .args([&bin.display().to_string(), "-c", &conf, "-p", &p])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    eprintln!("{text}\nstderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{text}");
+    let mut families: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix(&format!("listening: tcp:{port} (")))
+        .filter_map(|rest| rest.split(')').next())
+        .collect();
+    families.sort_unstable();
+    assert_eq!(families, ["IPv4", "IPv6"], "{text}");
+    assert!(text.contains("recommend: expect fork"), "{text}");
+    // The pid file is read when tracing stops, before nginx is ended and removes it.
+    assert!(
+        text.contains(&format!("recommend: pid file {p}/nginx.pid\n")),
+        "{text}"
+    );
+    assert!(
+        !Path::new(&format!("{p}/nginx.pid")).exists(),
+        "nginx did not get SIGTERM first: its pid file is left\n{text}"
     );
 }

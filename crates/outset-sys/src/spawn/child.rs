@@ -87,6 +87,8 @@ pub(crate) struct ChildCtx<'a> {
     pub argv: *const *const c_char,
     pub envp: *const *const c_char,
     pub devnull: Option<RawFd>,
+    /// Dup'ed onto fd 2 after `devnull` (always above 2 itself).
+    pub stderr: Option<RawFd>,
     /// Set only when the child must join the cgroup itself (fork fallback).
     pub join_cgroup: Option<RawFd>,
     pub rlimits: &'a [(c_int, RawRlimit)],
@@ -177,6 +179,10 @@ fn setup_and_exec(ctx: &ChildCtx<'_>) -> Result<std::convert::Infallible, (Stage
             };
             check(c_long::from(r), Stage::Stdio)?;
         }
+    }
+    if let Some(fd) = ctx.stderr {
+        // SAFETY: dup2 between fds valid in this process; `fd` is above 2 (see plan).
+        check(c_long::from(unsafe { libc::dup2(fd, 2) }), Stage::Stdio)?;
     }
     if let Some(cg) = ctx.join_cgroup {
         // Writing "0" moves the writing process itself.

@@ -33,12 +33,16 @@ pub enum ProgramSpec {
 }
 
 /// Where the job's standard fds point.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Stdio {
     /// `/dev/null` for stdin, stdout and stderr.
     Null,
     /// The daemon's own fds 0-2.
     Inherit,
+    /// `/dev/null` for stdin and stdout; stderr appended to this file, which must exist
+    /// and is not followed if it is a symlink (`outsetctl trace` shows a failing
+    /// command's stderr).
+    NullStderrTo(std::path::PathBuf),
 }
 
 /// Resource limits settable for a job (RLIMIT_*).
@@ -216,6 +220,7 @@ pub fn spawn(plan: &SpawnPlan) -> Result<Spawned, SpawnError> {
         argv: argv.as_ptr(),
         envp: envp.as_ptr(),
         devnull: plan.devnull.as_ref().map(AsRawFd::as_raw_fd),
+        stderr: plan.stderr.as_ref().map(AsRawFd::as_raw_fd),
         join_cgroup: None,
         rlimits: &plan.rlimits,
         nice: plan.nice,

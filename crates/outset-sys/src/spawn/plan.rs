@@ -36,6 +36,7 @@ pub struct SpawnPlan {
     pub(super) oom_score_adj: Option<Vec<u8>>,
     pub(super) umask: Option<libc::mode_t>,
     pub(super) devnull: Option<OwnedFd>,
+    pub(super) stderr: Option<OwnedFd>,
     pub(super) cgroup: Option<OwnedFd>,
     /// A long script's text, close-on-exec here; the child clears that flag just before exec
     /// so the shell can open it as `/dev/fd/N`.
@@ -71,9 +72,13 @@ impl SpawnPlan {
                 )
             })
             .collect();
-        let devnull = match req.stdio {
-            Stdio::Null => Some(open("/dev/null".as_ref(), false)?),
+        let devnull = match &req.stdio {
+            Stdio::Null | Stdio::NullStderrTo(_) => Some(open("/dev/null".as_ref(), false)?),
             Stdio::Inherit => None,
+        };
+        let stderr = match &req.stdio {
+            Stdio::NullStderrTo(p) => Some(open_append(p)?),
+            Stdio::Null | Stdio::Inherit => None,
         };
         let cgroup = req.cgroup.as_deref().map(|p| open(p, true)).transpose()?;
         Ok(SpawnPlan {
@@ -90,6 +95,7 @@ impl SpawnPlan {
             oom_score_adj: req.oom_score_adj.map(|n| format!("{n}\n").into_bytes()),
             umask: req.umask,
             devnull,
+            stderr,
             cgroup,
             script_fd,
             stop_before_exec: req.stop_before_exec,
@@ -270,4 +276,19 @@ fn lookup_group(name: &str) -> Result<u32, SpawnError> {
     by_id
         .map(|g| g.gid.as_raw())
         .ok_or_else(|| SpawnError::UnknownGroup(name.to_owned()))
+}
+
+/// Opens an existing file for appending, close-on-exec, not through a symlink, as an fd
+/// above 2 (so putting /dev/null on fds 0-2 in the child cannot overwrite it).
+fn open_append(path: &Path) -> Result<OwnedFd, SpawnError> {
+    use rustix::fs::{Mode, OFlags};
+    let flags = OFlags::WRONLY | OFlags::APPEND | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let fd = rustix::fs::open(path, flags, Mode::empty()).map_err(|e| SpawnError::Open {
+        what: path.display().to_string(),
+        source: e.into(),
+    })?;
+    rustix::io::fcntl_dupfd_cloexec(&fd, 3).map_err(|e| SpawnError::Open {
+        what: path.display().to_string(),
+        source: e.into(),
+    })
 }

@@ -328,6 +328,7 @@ fn fork_fallback_joins_cgroup() {
         argv: argv_p.as_ptr(),
         envp: envp_p.as_ptr(),
         devnull: None,
+        stderr: None,
         join_cgroup: plan.cgroup.as_ref().map(AsRawFd::as_raw_fd),
         rlimits: &[],
         nice: None,
@@ -365,6 +366,7 @@ fn clone3_into_cgroup_directly() {
         argv: argv_p.as_ptr(),
         envp: envp_p.as_ptr(),
         devnull: None,
+        stderr: None,
         join_cgroup: None,
         rlimits: &[],
         nice: None,
@@ -390,4 +392,26 @@ fn clone3_into_cgroup_directly() {
     assert_eq!(cg.procs().unwrap(), vec![pid]);
     pidfd.unwrap().signal(libc::SIGKILL).unwrap();
     assert_eq!(wait(pid), ChildEvent::Signaled(libc::SIGKILL));
+}
+
+/// Issue 9 item 21: stderr can go to a file while stdin and stdout stay /dev/null (what
+/// `outsetctl trace` shows of a failing command); a symlink is refused.
+#[test]
+fn issue9_item21_stderr_to_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = dir.path().join("err");
+    fs::write(&err, "before\n").unwrap();
+    let mut req = sh("echo out; echo oops >&2; readlink /proc/self/fd/0 >&2");
+    req.stdio = Stdio::NullStderrTo(err.clone());
+    let s = run(&req);
+    assert_eq!(wait(s.pid), ChildEvent::Exited(0));
+    let text = fs::read_to_string(&err).unwrap();
+    assert!(text.starts_with("before\noops\n"), "{text}");
+    assert!(text.ends_with("oops\n/dev/null\n"), "{text}");
+    assert!(!text.contains("out\n"), "{text}");
+
+    let link = dir.path().join("link");
+    std::os::unix::fs::symlink(&err, &link).unwrap();
+    req.stdio = Stdio::NullStderrTo(link);
+    assert!(SpawnPlan::new(&req).is_err());
 }

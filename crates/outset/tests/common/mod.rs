@@ -75,6 +75,11 @@ pub struct TestDaemon {
     pub socket: PathBuf,
     pub logdir: PathBuf,
     pub cgroup: PathBuf,
+    /// The cgroup the daemon itself (and any wrapper it runs under) lives in, beside
+    /// `cgroup`: whatever is left in it when the test ends outlived the test (issue 9 item 18).
+    pub daemon_cgroup: PathBuf,
+    /// Started through a wrapper (`unshare --fork`): the daemon is the wrapper's child.
+    pub wrapped: bool,
     pub child: Option<Child>,
     pub stderr_path: PathBuf,
     /// Extra environment for the daemon.
@@ -91,7 +96,10 @@ impl TestDaemon {
         std::fs::create_dir_all(&logdir).unwrap();
         let n = SEQ.fetch_add(1, Ordering::SeqCst);
         let cgroup = mount.join(format!("outset-test-{}-{n}", std::process::id()));
+        let daemon_cgroup = mount.join(format!("outset-test-{}-{n}.daemon", std::process::id()));
         TestDaemon {
+            daemon_cgroup,
+            wrapped: false,
             socket: dir.path().join("control.sock"),
             stderr_path: dir.path().join("daemon.stderr"),
             dir,
@@ -131,14 +139,16 @@ impl TestDaemon {
     /// Starts the daemon through a wrapper command (`unshare …`) and waits for its socket.
     pub fn start_under(&mut self, wrapper: &[&str], extra: &[&str]) {
         let stderr = std::fs::File::create(&self.stderr_path).unwrap();
-        let mut cmd = match wrapper.split_first() {
-            Some((first, rest)) => {
-                let mut c = Command::new(first);
-                c.args(rest).arg(OUTSET);
-                c
-            }
-            None => Command::new(OUTSET),
-        };
+        // The shell joins the daemon's own cgroup and execs the wrapper or the daemon, so
+        // everything the daemon side starts outside job cgroups is found there at the end.
+        std::fs::create_dir_all(&self.daemon_cgroup).unwrap();
+        let mut cmd = Command::new("/bin/sh");
+        cmd.arg("-c")
+            .arg(r#"echo $$ > "$0/cgroup.procs" && exec "$@""#)
+            .arg(&self.daemon_cgroup)
+            .args(wrapper)
+            .arg(OUTSET);
+        self.wrapped = !wrapper.is_empty();
         cmd.arg("--confdir")
             .arg(&self.confdir)
             .arg("--socket")
@@ -300,13 +310,88 @@ pub fn main_pid(status: &str) -> Option<u32> {
         .ok()
 }
 
+/// The children of `pid` (all its threads' children).
+pub fn children_of(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+        for t in tasks.flatten() {
+            let list = std::fs::read_to_string(t.path().join("children")).unwrap_or_default();
+            out.extend(
+                list.split_whitespace()
+                    .filter_map(|p| p.parse::<u32>().ok()),
+            );
+        }
+    }
+    out
+}
+
+/// Pids in one cgroup (not its children).
+fn procs(cgroup: &Path) -> Vec<u32> {
+    std::fs::read_to_string(cgroup.join("cgroup.procs"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
+}
+
+impl TestDaemon {
+    /// Ends the daemon the test started. Under a wrapper (`unshare --pid --fork`) the daemon
+    /// is the wrapper's child and PID 1 of its namespace: killing only the wrapper would leave
+    /// it running under the host's init (issue 9 item 18), so it is killed first, by its
+    /// host PID, which also ends everything else in its namespace.
+    pub fn kill_daemon(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        if self.wrapped {
+            for pid in children_of(child.id()) {
+                let _ = Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status();
+            }
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    /// The processes still in the daemon's own cgroup, after waiting up to `timeout` for
+    /// them to go: empty once the daemon and its wrapper are gone.
+    pub fn daemon_leftovers(&self, timeout: Duration) -> Vec<u32> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = procs(&self.daemon_cgroup);
+            if left.is_empty() || Instant::now() >= deadline {
+                return left;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
 impl Drop for TestDaemon {
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.kill_daemon();
+        // The suite's check that no test's daemon outlives it (issue 9 item 18): whatever
+        // is still in the daemon's cgroup is killed, and the test fails saying so.
+        let left = self.daemon_leftovers(Duration::from_secs(5));
+        let described: Vec<String> = left
+            .iter()
+            .map(|p| {
+                let exe = std::fs::read_link(format!("/proc/{p}/exe"))
+                    .map(|e| e.display().to_string())
+                    .unwrap_or_else(|_| "?".into());
+                format!("{p} ({exe})")
+            })
+            .collect();
+        destroy_cgroup_tree(&self.daemon_cgroup);
         destroy_cgroup_tree(&self.cgroup);
+        if !left.is_empty() && !std::thread::panicking() {
+            panic!(
+                "the test's daemon outlived the test: {} still running in {}",
+                described.join(", "),
+                self.daemon_cgroup.display()
+            );
+        }
     }
 }
 
