@@ -168,7 +168,10 @@ fn check_testd(args: &[&str], tree: &str, recommend: &str) -> Traced {
     let mut cmd = vec![TESTD];
     cmd.extend_from_slice(args);
     cmd.extend_from_slice(&["--pidfile", &pfs]);
-    let t = trace(&["--timeout", "3"], &cmd);
+    // The trace ends 1 s after the last event once the launcher has exited; the timeout only
+    // guards against a hang, generous so a loaded machine cannot cut a launch chain short.
+    let t = trace(&["--timeout", "30"], &cmd);
+    assert_eq!(t.get("ended"), "quiet", "{}", t.text);
     assert_eq!(t.tree(), tree, "{}", t.text);
     assert_eq!(t.get("recommend"), recommend, "{}", t.text);
     let daemon = pid_from(&pf);

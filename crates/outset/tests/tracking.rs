@@ -188,7 +188,8 @@ fn status_all_and_history_show_every_pid() {
     let Some(d) = daemon(|d| {
         d.write_job(
             "hist",
-            &format!("respawn\npre-start exec true\nexec {TESTD} --children 2 --exit-after-ms 300 --exit-code 1\n"),
+            // No respawn limit: polling under load must not outlast it and stop the job.
+            &format!("respawn\nrespawn limit unlimited\npre-start exec true\nexec {TESTD} --children 2 --exit-after-ms 300 --exit-code 1\n"),
         );
     }) else {
         return;
@@ -201,8 +202,28 @@ fn status_all_and_history_show_every_pid() {
             .as_array()
             .is_some_and(|h| h.iter().filter(|p| p["kind"] == "main").count() >= 2)
     });
-    let v: serde_json::Value =
-        serde_json::from_str(&d.ctl_ok(&["--json", "status", "--all", "hist"])).unwrap();
+    // The respawned main spawns its children a moment after it starts (and the next respawn
+    // runs pre-start again): wait for a snapshot of a running main with its two children.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let v = loop {
+        let v: serde_json::Value =
+            serde_json::from_str(&d.ctl_ok(&["--json", "status", "--all", "hist"])).unwrap();
+        let main = v[0]["processes"][0]["pid"].clone();
+        let members = v[0]["members"].as_array().map_or(&[][..], Vec::as_slice);
+        if v[0]["state"] == "running"
+            && v[0]["processes"][0]["kind"] == "main"
+            && members.len() >= 3
+            && members.iter().any(|m| m["pid"] == main)
+        {
+            break v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no running main with its children in time; last: {v}\ndaemon stderr:\n{}",
+            d.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
     let history = v[0]["history"].as_array().unwrap();
     assert!(history.iter().any(|p| p["kind"] == "pre-start"), "{v}");
     let members = v[0]["members"].as_array().unwrap();
