@@ -17,6 +17,8 @@ const MASK: u32 = outset_sys::inotify::IN_CLOSE_WRITE
 pub struct ConfDirs {
     pub dirs: Vec<PathBuf>,
     watches: HashMap<Wd, PathBuf>,
+    /// Each loaded job's files (`.conf`, then `.override` if any), for read-permission checks.
+    pub sources: HashMap<String, Vec<PathBuf>>,
 }
 
 impl ConfDirs {
@@ -24,16 +26,26 @@ impl ConfDirs {
         ConfDirs {
             dirs,
             watches: HashMap::new(),
+            sources: HashMap::new(),
         }
     }
 
     /// Loads every job; logs each bad file as `file:line:column: message`.
-    pub fn load(&self) -> Vec<JobConfig> {
+    pub fn load(&mut self) -> Vec<JobConfig> {
         let loaded = outset_job::confdir::load_dirs(&self.dirs);
         for d in &loaded.errors {
             log::error!("{d}");
         }
-        loaded.jobs.into_iter().map(|j| j.config).collect()
+        self.sources.clear();
+        loaded
+            .jobs
+            .into_iter()
+            .map(|j| {
+                let files = std::iter::once(j.path).chain(j.override_path).collect();
+                self.sources.insert(j.name, files);
+                j.config
+            })
+            .collect()
     }
 
     /// (Re)adds watches on every directory and subdirectory.
