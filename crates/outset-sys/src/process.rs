@@ -68,21 +68,6 @@ pub fn disable_ctrl_alt_del() -> io::Result<()> {
     rustix::system::reboot(rustix::system::RebootCommand::CadOff).map_err(Into::into)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn own_facts() {
-        assert_eq!(pid(), std::process::id());
-        let _ = euid();
-        let _ = in_initial_pid_namespace();
-        assert!(own_cgroup().is_some());
-        assert!(!signal_group(0x3fff_fff0, 0).unwrap());
-        assert!(signal_group(1, 0).is_err());
-    }
-}
-
 /// Raises the soft limit on open files to the hard limit, so the daemon's own fds (control
 /// connections, pidfds, notify sockets) do not run out at a default of 1024. Returns the
 /// new soft limit.
@@ -99,4 +84,19 @@ pub fn raise_nofile_limit() -> u64 {
         }
     }
     lim.current.unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_facts() {
+        assert_eq!(pid(), std::process::id());
+        let _ = euid();
+        let _ = in_initial_pid_namespace();
+        assert!(own_cgroup().is_some());
+        assert!(!signal_group(0x3fff_fff0, 0).unwrap());
+        assert!(signal_group(1, 0).is_err());
+    }
 }
