@@ -53,8 +53,12 @@ pub struct Conn {
     pub gid: u32,
     pub pid: u32,
     rbuf: Vec<u8>,
-    /// How much of `rbuf` is known to hold no newline (never searched twice).
+    /// How much of `rbuf` has been taken as requests.
+    rpos: usize,
+    /// How much of `rbuf` is known to hold no newline after `rpos` (never searched twice).
     scanned: usize,
+    /// Requests taken in this loop turn.
+    taken: usize,
     /// Complete requests are waiting in `rbuf` (the per-turn limit was reached).
     backlog: bool,
     wbuf: Vec<u8>,
@@ -82,7 +86,9 @@ impl Conn {
             gid,
             pid,
             rbuf: Vec::new(),
+            rpos: 0,
             scanned: 0,
+            taken: 0,
             backlog: false,
             wbuf: Vec::new(),
             wpos: 0,
@@ -95,16 +101,69 @@ impl Conn {
         })
     }
 
-    /// Reads what this turn allows and returns the complete requests (at most
-    /// [`LINES_PER_TURN`]; the rest wait in the buffer for the next turn).
-    pub fn read(&mut self) -> Vec<Incoming> {
+    /// Starts a loop turn for this connection: sends what the socket takes, then reads at
+    /// most [`READ_PER_TURN`] bytes unless requests already wait or output is over the bound.
+    pub fn begin_turn(&mut self) {
+        self.flush();
+        self.taken = 0;
+        if self.rpos > 0 {
+            // One move per turn of what is left, never one per line.
+            self.rbuf.drain(..self.rpos);
+            self.scanned -= self.rpos;
+            self.rpos = 0;
+        }
         if !self.eof && !self.backlog && !self.over_bound() {
             self.fill();
         }
-        if self.over_bound() {
-            return Vec::new();
+    }
+
+    /// The next complete request of this turn; `None` once the turn's share
+    /// ([`LINES_PER_TURN`]) is used, output is over the bound, or no full line is left.
+    pub fn next_request(&mut self) -> Option<Incoming> {
+        loop {
+            if self.taken >= LINES_PER_TURN || self.over_bound() {
+                self.backlog = self.rbuf[self.scanned..].contains(&b'\n');
+                return None;
+            }
+            let Some(off) = self.rbuf[self.scanned..].iter().position(|&b| b == b'\n') else {
+                self.scanned = self.rbuf.len();
+                self.backlog = false;
+                if self.rbuf.len() - self.rpos > MAX_LINE {
+                    self.rbuf = Vec::new();
+                    self.rpos = 0;
+                    self.scanned = 0;
+                    self.eof = true;
+                    self.taken += 1;
+                    return Some(Incoming::TooLong);
+                }
+                return None;
+            };
+            let end = self.scanned + off;
+            let start = self.rpos;
+            self.rpos = end + 1;
+            self.scanned = end + 1;
+            let line = &self.rbuf[start..end];
+            let item = if line.len() > MAX_LINE {
+                Incoming::TooLong
+            } else {
+                match std::str::from_utf8(line) {
+                    // Blank lines cost a scan, no turn share: they are bounded by the bytes
+                    // read per turn.
+                    Ok(s) if s.trim().is_empty() => continue,
+                    Ok(s) => Incoming::Line(s.to_owned()),
+                    Err(_) => Incoming::NotUtf8,
+                }
+            };
+            self.taken += 1;
+            return Some(item);
         }
-        self.take_lines()
+    }
+
+    /// One turn's requests at once (for tests).
+    #[cfg(test)]
+    fn read(&mut self) -> Vec<Incoming> {
+        self.begin_turn();
+        std::iter::from_fn(|| self.next_request()).collect()
     }
 
     fn fill(&mut self) {
@@ -128,42 +187,6 @@ impl Conn {
                 }
             }
         }
-    }
-
-    /// Splits complete lines off the buffer in one pass (one move of the rest at the end).
-    fn take_lines(&mut self) -> Vec<Incoming> {
-        let mut out = Vec::new();
-        let mut start = 0;
-        let mut from = self.scanned;
-        self.backlog = false;
-        while let Some(off) = self.rbuf[from..].iter().position(|&b| b == b'\n') {
-            let end = from + off;
-            let line = &self.rbuf[start..end];
-            start = end + 1;
-            from = start;
-            if line.len() > MAX_LINE {
-                out.push(Incoming::TooLong);
-            } else {
-                match std::str::from_utf8(line) {
-                    Ok(s) if s.trim().is_empty() => {}
-                    Ok(s) => out.push(Incoming::Line(s.to_owned())),
-                    Err(_) => out.push(Incoming::NotUtf8),
-                }
-            }
-            if out.len() >= LINES_PER_TURN {
-                self.backlog = self.rbuf[start..].contains(&b'\n');
-                break;
-            }
-        }
-        self.rbuf.drain(..start);
-        self.scanned = if self.backlog { 0 } else { self.rbuf.len() };
-        if !self.backlog && self.rbuf.len() > MAX_LINE {
-            self.rbuf = Vec::new();
-            self.scanned = 0;
-            self.eof = true;
-            out.push(Incoming::TooLong);
-        }
-        out
     }
 
     /// Queues one reply line and tries to send it.
@@ -515,6 +538,7 @@ mod tests {
         }
         let want: Vec<Incoming> = (0..100).map(|i| Incoming::Line(format!("{i}"))).collect();
         assert_eq!(got, want);
+        c.begin_turn();
         assert!(c.rbuf.is_empty());
     }
 

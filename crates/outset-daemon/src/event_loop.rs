@@ -555,15 +555,19 @@ impl Daemon {
         });
     }
 
+    /// One turn of a connection: its output flushed, then its share of requests, each
+    /// taken only while its replies still fit (conn.rs bounds both).
     fn on_conn(&mut self, token: u64) {
-        let lines = match self.host.conns.get_mut(&token) {
-            Some(c) => {
-                c.flush();
-                c.read()
-            }
+        match self.host.conns.get_mut(&token) {
+            Some(c) => c.begin_turn(),
             None => return,
-        };
-        for incoming in lines {
+        }
+        while let Some(incoming) = self
+            .host
+            .conns
+            .get_mut(&token)
+            .and_then(|c| c.next_request())
+        {
             self.request(token, incoming);
         }
     }
