@@ -25,7 +25,7 @@ use outset_sys::unix_socket::Listener;
 /// Reply bytes a connection may have waiting before its requests stop being read.
 pub const OUT_BOUND: usize = 256 * 1024;
 /// Bytes read from one connection per loop turn.
-pub const READ_PER_TURN: usize = 64 * 1024;
+pub const READ_PER_TURN: usize = 16 * 1024;
 /// Requests taken from one connection per loop turn.
 pub const LINES_PER_TURN: usize = 32;
 /// How long a connection may stay over [`OUT_BOUND`] without reading anything.
@@ -125,6 +125,15 @@ impl Conn {
                 self.backlog = self.rbuf[self.scanned..].contains(&b'\n');
                 return None;
             }
+            if self.scanned == self.rpos {
+                // Runs of bare newlines (a cheap flood) are skipped in one tight pass.
+                let blank = self.rbuf[self.rpos..]
+                    .iter()
+                    .take_while(|&&b| b == b'\n')
+                    .count();
+                self.rpos += blank;
+                self.scanned = self.rpos;
+            }
             let Some(off) = self.rbuf[self.scanned..].iter().position(|&b| b == b'\n') else {
                 self.scanned = self.rbuf.len();
                 self.backlog = false;
@@ -167,7 +176,7 @@ impl Conn {
     }
 
     fn fill(&mut self) {
-        let mut chunk = [0u8; 16 * 1024];
+        let mut chunk = [0u8; READ_PER_TURN];
         let mut got = 0;
         while got < READ_PER_TURN {
             match self.stream.read(&mut chunk) {
@@ -314,16 +323,17 @@ impl Conns {
         self.map.get_mut(token)
     }
 
-    /// Accepts every pending connection. `privileged` says whether a uid may change things
-    /// (such callers are never turned away for the count).
+    /// Accepts every pending connection and returns their tokens. `privileged` says whether
+    /// a uid may change things (such callers are never turned away for the count).
     pub fn accept(
         &mut self,
         listener: &Listener,
         poller: &Poller,
         privileged: impl Fn(u32) -> bool,
-    ) {
+    ) -> Vec<u64> {
+        let mut new = Vec::new();
         if self.paused_until.is_some() {
-            return;
+            return new;
         }
         loop {
             let c = match listener.accept() {
@@ -340,7 +350,7 @@ impl Conns {
                     // Level-triggered: a listener left watched would wake the loop at once.
                     let _ = poller.delete(listener.as_fd());
                     self.paused_until = Some(Instant::now() + ACCEPT_PAUSE);
-                    return;
+                    return new;
                 }
                 Err(e) => {
                     log::warn!("accept: {e}");
@@ -400,7 +410,9 @@ impl Conns {
                 self.unprivileged += 1;
             }
             self.map.insert(token, conn);
+            new.push(token);
         }
+        new
     }
 
     /// Connections whose buffered requests wait for a turn.

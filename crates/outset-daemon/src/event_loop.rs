@@ -548,11 +548,16 @@ impl Daemon {
         }
     }
 
+    /// Accepts new connections and serves what they already sent (a client's request is
+    /// usually there with its connect), saving each a loop turn.
     fn on_accept(&mut self) {
         let (mode, owner) = (self.mode, self.owner_uid);
-        self.host.conns.accept(&self.listener, &self.poller, |uid| {
+        let new = self.host.conns.accept(&self.listener, &self.poller, |uid| {
             may_change(mode, owner, uid)
         });
+        for token in new {
+            self.on_conn(token);
+        }
     }
 
     /// One turn of a connection: its output flushed, then its share of requests, each
