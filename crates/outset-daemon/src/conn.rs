@@ -34,6 +34,11 @@ pub const STALL_LIMIT: Duration = Duration::from_secs(10);
 pub const PER_UID: usize = 64;
 /// The most connections all unprivileged uids together may hold.
 const UNPRIVILEGED_MAX: usize = 1024;
+/// Connections accepted per loop turn (a connect flood must not keep the loop in accept).
+const ACCEPTS_PER_TURN: usize = 16;
+/// Connections turned away per loop turn: refusing costs the loop too, so a flood of them
+/// waits in the kernel's backlog instead of taking the turn from everyone else.
+const REFUSALS_PER_TURN: usize = 4;
 /// How long the listener rests after running out of file descriptors.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 
@@ -332,10 +337,11 @@ impl Conns {
         privileged: impl Fn(u32) -> bool,
     ) -> Vec<u64> {
         let mut new = Vec::new();
+        let mut refused = 0;
         if self.paused_until.is_some() {
             return new;
         }
-        loop {
+        for _ in 0..ACCEPTS_PER_TURN {
             let c = match listener.accept() {
                 Ok(Some(c)) => c,
                 Ok(None) => break,
@@ -390,6 +396,10 @@ impl Conns {
                         .unwrap_or_default();
                     let mut s = c.stream;
                     let _ = s.write(format!("{line}\n").as_bytes());
+                    refused += 1;
+                    if refused >= REFUSALS_PER_TURN {
+                        break;
+                    }
                     continue;
                 }
             }
