@@ -301,8 +301,8 @@ pub struct Conns {
     unprivileged_max: usize,
     /// The listener rests (out of file descriptors) until then.
     paused_until: Option<Instant>,
-    /// Accepts that failed for lack of file descriptors in the current shortage.
-    fd_refusals: u64,
+    /// Accepts that failed (mostly for lack of file descriptors) since the last success.
+    accept_failures: u64,
 }
 
 impl Conns {
@@ -316,7 +316,7 @@ impl Conns {
             unprivileged: 0,
             unprivileged_max: half.clamp(PER_UID, UNPRIVILEGED_MAX),
             paused_until: None,
-            fd_refusals: 0,
+            accept_failures: 0,
         }
     }
 
@@ -345,30 +345,32 @@ impl Conns {
             let c = match listener.accept() {
                 Ok(Some(c)) => c,
                 Ok(None) => break,
-                Err(e) if outset_sys::unix_socket::out_of_fds(&e) => {
-                    self.fd_refusals += 1;
-                    if self.fd_refusals == 1 {
+                Err(e) => {
+                    // Out of descriptors (or any other failure that would repeat at once):
+                    // a level-triggered listener left watched would spin the loop.
+                    self.accept_failures += 1;
+                    if self.accept_failures == 1 {
+                        let why = if outset_sys::unix_socket::out_of_fds(&e) {
+                            "until descriptors are free"
+                        } else {
+                            "while it keeps failing"
+                        };
                         log::warn!(
-                            "accept: {e}; not accepting control connections for {} ms at a time until descriptors are free",
+                            "accept: {e}; not accepting control connections for {} ms at a time {why}",
                             ACCEPT_PAUSE.as_millis()
                         );
                     }
-                    // Level-triggered: a listener left watched would wake the loop at once.
                     let _ = poller.delete(listener.as_fd());
                     self.paused_until = Some(Instant::now() + ACCEPT_PAUSE);
                     return new;
                 }
-                Err(e) => {
-                    log::warn!("accept: {e}");
-                    break;
-                }
             };
-            if self.fd_refusals > 0 {
+            if self.accept_failures > 0 {
                 log::info!(
-                    "accepting control connections again ({} attempts failed for lack of file descriptors)",
-                    self.fd_refusals
+                    "accepting control connections again ({} attempts failed meanwhile)",
+                    self.accept_failures
                 );
-                self.fd_refusals = 0;
+                self.accept_failures = 0;
             }
             let pid = u32::try_from(c.pid).unwrap_or(0);
             let privileged = privileged(c.uid);

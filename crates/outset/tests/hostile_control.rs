@@ -481,8 +481,22 @@ fn issue10_item8_socket_dirs_others_can_write_are_refused_both_ways() {
         .permissions()
         .mode();
     assert_eq!(mode & 0o777, 0o600);
-    // A socket another user made (and answers on) is not trusted by the client.
+    // Even where another uid can reach it, it cannot connect (issue 10 item 6, user mode).
     std::fs::set_permissions(d.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = Command::new(OUTSETCTL)
+        .arg("--socket")
+        .arg(&d.socket)
+        .args(["show-config"])
+        .uid(NOBODY)
+        .gid(NOBODY)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Permission denied"),
+        "{out:?}"
+    );
+    // A socket another user made (and answers on) is not trusted by the client.
     let theirs = d.path("theirs");
     std::fs::create_dir(&theirs).unwrap();
     std::os::unix::fs::chown(&theirs, Some(NOBODY), Some(NOBODY)).unwrap();
@@ -504,5 +518,57 @@ fn issue10_item8_socket_dirs_others_can_write_are_refused_both_ways() {
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("Refusing to talk to outset"),
         "{out:?}"
+    );
+}
+
+#[test]
+fn issue9_item11_a_second_daemon_does_not_take_a_live_socket() {
+    if nobody_side() {
+        return;
+    }
+    let Some(d) = system_daemon(|d| d.write_job("j", "exec sleep 600\n")) else {
+        return;
+    };
+    d.ctl_ok(&["start", "j"]);
+    let out = Command::new(OUTSET)
+        .args(["--no-startup-event", "--confdir"])
+        .arg(&d.confdir)
+        .arg("--socket")
+        .arg(&d.socket)
+        .arg("--cgroup-root")
+        .arg(d.cgroup.join("second"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("another daemon answers"), "{err}");
+    // The first daemon still owns the socket and its job.
+    assert!(d.status(&["j"]).contains("j start/running"));
+}
+
+#[test]
+fn issue9_item12_outsetctl_inside_a_job_finds_its_daemon() {
+    if nobody_side() {
+        return;
+    }
+    let Some(d) = system_daemon(|d| {
+        let out = d.path("out");
+        d.write_job("other", "exec sleep 600\n");
+        d.write_job(
+            "caller",
+            &format!(
+                "task\nscript\n  \"{OUTSETCTL}\" start -n other > {o}.tmp 2>&1\n  \"{OUTSETCTL}\" status other >> {o}.tmp 2>&1\n  echo \"socket=$OUTSET_SOCKET\" >> {o}.tmp\n  mv {o}.tmp {o}\nend script\n",
+                o = out.display()
+            ),
+        );
+    }) else {
+        return;
+    };
+    d.ctl_ok(&["start", "caller"]);
+    let out = d.wait_file("out");
+    assert!(out.contains("other start/running"), "{out}");
+    assert!(
+        out.contains(&format!("socket={}", d.socket.display())),
+        "{out}"
     );
 }
