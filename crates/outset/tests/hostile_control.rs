@@ -65,9 +65,45 @@ fn settled_fds(d: &TestDaemon) -> usize {
     last
 }
 
-/// Root's `version` through outsetctl answers (the daemon is neither frozen nor blind).
+/// Root's `version` is answered (the daemon is neither frozen nor blind). A raw socket with
+/// a read timeout, so a frozen daemon fails the test instead of hanging it.
 fn root_is_served(d: &TestDaemon) {
-    assert!(d.ctl_ok(&["version"]).contains("outset daemon"));
+    let mut s = UnixStream::connect(&d.socket).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.write_all(b"{\"v\":1,\"cmd\":\"version\"}\n").unwrap();
+    let reply = one_reply(&mut s);
+    assert_eq!(reply["body"]["kind"], "version", "{reply}");
+}
+
+/// Runs a daemon that is expected to refuse to start; one that keeps running fails the
+/// test (and is killed, so nothing is left behind).
+fn refused_start(cmd: &mut Command) -> String {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err)
+                .unwrap();
+            assert!(!status.success(), "{err}");
+            return err;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the daemon started where it should have refused to");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 fn connect(d: &TestDaemon) -> UnixStream {
@@ -460,17 +496,15 @@ fn issue10_item8_socket_dirs_others_can_write_are_refused_both_ways() {
     std::fs::create_dir(&open).unwrap();
     std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
     d.socket = open.join("control");
-    let out = Command::new(OUTSET)
-        .args(["--user", "--no-startup-event", "--confdir"])
-        .arg(&d.confdir)
-        .arg("--socket")
-        .arg(&d.socket)
-        .arg("--cgroup-root")
-        .arg(&d.cgroup)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = refused_start(
+        Command::new(OUTSET)
+            .args(["--user", "--no-startup-event", "--confdir"])
+            .arg(&d.confdir)
+            .arg("--socket")
+            .arg(&d.socket)
+            .arg("--cgroup-root")
+            .arg(&d.cgroup),
+    );
     assert!(err.contains("writable by others"), "{err}");
     assert!(!d.socket.exists());
     // In a private directory a user daemon's socket is the owner's alone.
@@ -530,17 +564,15 @@ fn issue9_item11_a_second_daemon_does_not_take_a_live_socket() {
         return;
     };
     d.ctl_ok(&["start", "j"]);
-    let out = Command::new(OUTSET)
-        .args(["--no-startup-event", "--confdir"])
-        .arg(&d.confdir)
-        .arg("--socket")
-        .arg(&d.socket)
-        .arg("--cgroup-root")
-        .arg(d.cgroup.join("second"))
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = refused_start(
+        Command::new(OUTSET)
+            .args(["--no-startup-event", "--confdir"])
+            .arg(&d.confdir)
+            .arg("--socket")
+            .arg(&d.socket)
+            .arg("--cgroup-root")
+            .arg(d.cgroup.join("second")),
+    );
     assert!(err.contains("another daemon answers"), "{err}");
     // The first daemon still owns the socket and its job.
     assert!(d.status(&["j"]).contains("j start/running"));
