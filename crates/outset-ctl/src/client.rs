@@ -16,6 +16,8 @@ pub enum ClientError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("Refusing to talk to outset at {}: {reason}", path.display())]
+    Untrusted { path: PathBuf, reason: String },
     #[error("Lost connection to outset: {0}")]
     Io(#[from] std::io::Error),
     #[error("outset closed the connection without replying")]
@@ -27,10 +29,7 @@ pub enum ClientError {
 /// Sends `cmd` to the daemon at `socket` and waits for its reply. There is deliberately no
 /// timeout: a waiting start or stop takes as long as the job does.
 pub fn request(socket: &Path, cmd: Command) -> Result<Response, ClientError> {
-    let mut stream = UnixStream::connect(socket).map_err(|source| ClientError::Connect {
-        path: socket.to_path_buf(),
-        source,
-    })?;
+    let mut stream = connect(socket)?;
     let mut line = serde_json::to_string(&Request::new(cmd))?;
     line.push('\n');
     stream.write_all(line.as_bytes())?;
@@ -41,6 +40,37 @@ pub fn request(socket: &Path, cmd: Command) -> Result<Response, ClientError> {
         return Err(ClientError::NoReply);
     }
     Ok(serde_json::from_str(reply.trim_end())?)
+}
+
+/// Connects to the daemon at `socket` after checking that nobody but the caller or root
+/// could have put it there (the socket and its directory), and that the process answering
+/// runs as the caller or root: a forged daemon's answers are never printed.
+pub fn connect(socket: &Path) -> Result<UnixStream, ClientError> {
+    let me = outset_sys::process::euid();
+    let untrusted = |reason: String| ClientError::Untrusted {
+        path: socket.to_path_buf(),
+        reason,
+    };
+    match outset_sys::unix_socket::check_socket(socket, me) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            return Err(untrusted(e.to_string()));
+        }
+        // A missing socket (or directory) is the connect error below.
+        Err(_) => {}
+    }
+    let stream = UnixStream::connect(socket).map_err(|source| ClientError::Connect {
+        path: socket.to_path_buf(),
+        source,
+    })?;
+    let peer = outset_sys::unix_socket::peer_cred(&stream)?;
+    if peer.uid != me && peer.uid != 0 {
+        return Err(untrusted(format!(
+            "the process listening runs as uid {}, not as uid {me} or root",
+            peer.uid
+        )));
+    }
+    Ok(stream)
 }
 
 /// The real user id, read from `/proc/self`'s owner to avoid libc; `None` without procfs.
@@ -94,6 +124,23 @@ mod tests {
             socket_for(true, Some(1000), Some("".into())),
             Path::new("/tmp/outset-1000/control")
         );
+    }
+
+    #[test]
+    fn issue10_item8_client_refuses_a_socket_in_a_dir_others_can_write() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let open = dir.path().join("outset-x");
+        std::fs::create_dir(&open).unwrap();
+        let path = open.join("control");
+        let _l = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let err = request(&path, Command::Version).unwrap_err();
+        assert!(matches!(err, ClientError::Untrusted { .. }), "{err}");
+        assert!(err.to_string().contains("writable by others"), "{err}");
+        // The same socket in a private directory is trusted (and answered by its owner).
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o700)).unwrap();
+        assert!(connect(&path).is_ok());
     }
 
     #[test]

@@ -34,6 +34,8 @@ pub struct ConfDirs {
     ancestors: HashMap<Wd, HashSet<OsString>>,
     /// Conf dirs found missing (logged once until they appear).
     missing: HashSet<PathBuf>,
+    /// Each loaded job's files (`.conf`, then `.override` if any), for read-permission checks.
+    pub sources: HashMap<String, Vec<PathBuf>>,
 }
 
 impl ConfDirs {
@@ -43,6 +45,7 @@ impl ConfDirs {
             watches: HashMap::new(),
             ancestors: HashMap::new(),
             missing: HashSet::new(),
+            sources: HashMap::new(),
         }
     }
 
@@ -65,7 +68,16 @@ impl ConfDirs {
         for d in &loaded.errors {
             log::error!("{d}");
         }
-        loaded.jobs.into_iter().map(|j| j.config).collect()
+        self.sources.clear();
+        loaded
+            .jobs
+            .into_iter()
+            .map(|j| {
+                let files = std::iter::once(j.path).chain(j.override_path).collect();
+                self.sources.insert(j.name, files);
+                j.config
+            })
+            .collect()
     }
 
     /// Adds watches on every directory and subdirectory not yet watched, and on the nearest

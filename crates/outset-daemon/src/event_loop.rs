@@ -14,7 +14,7 @@ use outset_sys::signals::SignalFd;
 use outset_sys::unix_socket::Listener;
 
 use crate::confdirs::ConfDirs;
-use crate::conn::{Conn, Incoming};
+use crate::conn::{Conns, Incoming};
 use crate::host::Host;
 
 const TOKEN_SIGNALS: u64 = 1;
@@ -64,7 +64,6 @@ pub struct Daemon {
     signals: SignalFd,
     listener: Listener,
     inotify: Option<Inotify>,
-    next_conn: u64,
     next_reply: u64,
     epoch: Instant,
     /// A shutdown was asked for; the loop ends when every job has stopped.
@@ -87,10 +86,13 @@ pub struct Setup {
     pub confdirs: ConfDirs,
     pub signals: SignalFd,
     pub listener: Listener,
+    /// The daemon's open-file limit (connection limits are derived from it).
+    pub fd_limit: u64,
 }
 
 impl Daemon {
-    pub fn new(setup: Setup) -> std::io::Result<Daemon> {
+    pub fn new(mut setup: Setup) -> std::io::Result<Daemon> {
+        setup.host.conns = Conns::new(TOKEN_CONN0, setup.fd_limit);
         let poller = Poller::new()?;
         poller.add(setup.signals.as_fd(), TOKEN_SIGNALS)?;
         poller.add(setup.listener.as_fd(), TOKEN_LISTENER)?;
@@ -117,7 +119,6 @@ impl Daemon {
             signals: setup.signals,
             listener: setup.listener,
             inotify,
-            next_conn: TOKEN_CONN0,
             next_reply: 1,
             epoch: Instant::now(),
             shutting_down: false,
@@ -191,7 +192,12 @@ impl Daemon {
             // Cleanup (cgroup removal, returning memory) waits until nothing has happened for
             // a while, so it never competes with a burst of starts or stops.
             let idle_for = self.last_active.elapsed();
-            if self.busy {
+            if let Some(at) = self.host.conns.next_wake() {
+                let wait = at.saturating_duration_since(Instant::now());
+                timeout = Some(timeout.map_or(wait, |t| t.min(wait)));
+            }
+            let backlog = self.host.conns.with_backlog();
+            if self.busy || !backlog.is_empty() {
                 timeout = Some(std::time::Duration::ZERO);
             } else if self.host.tracker.has_retired() {
                 let wait = CLEANUP_AFTER.saturating_sub(idle_for);
@@ -218,6 +224,12 @@ impl Daemon {
                     t if t >= TOKEN_NOTIFY0 => self.on_notify(InstanceId(t - TOKEN_NOTIFY0)),
                     t if t >= TOKEN_CONN0 => self.on_conn(t),
                     _ => {}
+                }
+            }
+            // Requests left over from a connection's earlier turns, after everyone else's.
+            for token in backlog {
+                if !ready.contains(&token) {
+                    self.on_conn(token);
                 }
             }
             if self.engine.next_deadline().is_some_and(|d| d <= self.now()) {
@@ -531,70 +543,43 @@ impl Daemon {
         }
     }
 
+    /// Accepts new connections and serves what they already sent (a client's request is
+    /// usually there with its connect), saving each a loop turn.
     fn on_accept(&mut self) {
-        loop {
-            match self.listener.accept() {
-                Ok(Some(c)) => {
-                    let pid = u32::try_from(c.pid).unwrap_or(0);
-                    match Conn::new(c.stream, c.uid, pid) {
-                        Ok(conn) => {
-                            log::debug!(
-                                "control connection from uid {} pid {}",
-                                conn.uid,
-                                conn.pid
-                            );
-                            let token = self.next_conn;
-                            self.next_conn += 1;
-                            if let Err(e) = self.poller.add(conn.stream.as_fd(), token) {
-                                log::error!("watching a control connection: {e}");
-                                continue;
-                            }
-                            self.host.conns.insert(token, conn);
-                        }
-                        Err(e) => log::warn!("control connection: {e}"),
-                    }
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    log::warn!("accept: {e}");
-                    break;
-                }
-            }
+        let (mode, owner) = (self.mode, self.owner_uid);
+        let new = self.host.conns.accept(&self.listener, &self.poller, |uid| {
+            may_change(mode, owner, uid)
+        });
+        for token in new {
+            self.on_conn(token);
         }
     }
 
+    /// One turn of a connection: its output flushed, then its share of requests, each
+    /// taken only while its replies still fit (conn.rs bounds both).
     fn on_conn(&mut self, token: u64) {
-        let lines = match self.host.conns.get_mut(&token) {
-            Some(c) => {
-                c.flush();
-                c.read()
-            }
+        match self.host.conns.get_mut(&token) {
+            Some(c) => c.begin_turn(),
             None => return,
-        };
-        for incoming in lines {
+        }
+        while let Some(incoming) = self
+            .host
+            .conns
+            .get_mut(&token)
+            .and_then(|c| c.next_request())
+        {
             self.request(token, incoming);
         }
     }
 
-    /// Drops finished connections; stops watching those whose peer is done but which still
-    /// owe replies (a closed peer would wake a level-triggered poll forever).
+    /// Updates what each connection is watched for and drops those that are done.
     fn sweep_conns(&mut self) {
-        let mut gone = Vec::new();
-        for (token, c) in self.host.conns.iter_mut() {
-            if c.broken() || c.finished() {
-                gone.push(*token);
-            } else if c.eof && !c.unwatched {
-                let _ = self.poller.delete(c.stream.as_fd());
-                c.unwatched = true;
-            }
-        }
-        for token in gone {
-            if let Some(c) = self.host.conns.remove(&token) {
-                if !c.unwatched {
-                    let _ = self.poller.delete(c.stream.as_fd());
-                }
-                self.host.routes.retain(|_, conn| *conn != token);
-            }
+        let gone = self
+            .host
+            .conns
+            .sync(&self.poller, &self.listener, TOKEN_LISTENER);
+        if !gone.is_empty() {
+            self.host.routes.retain(|_, conn| !gone.contains(conn));
         }
     }
 
@@ -615,7 +600,33 @@ impl Daemon {
     }
 
     fn may_change(&self, uid: u32) -> bool {
-        uid == 0 || (self.mode == Mode::User && uid == self.owner_uid)
+        may_change(self.mode, self.owner_uid, uid)
+    }
+
+    /// The jobs (all, or just `job`) whose files `uid` could not read, with the reason.
+    fn unreadable_jobs(
+        &self,
+        job: Option<&str>,
+        uid: u32,
+        gid: u32,
+    ) -> std::collections::HashMap<String, String> {
+        self.confdirs
+            .sources
+            .iter()
+            .filter(|(name, _)| job.is_none_or(|j| j == name.as_str()))
+            .filter_map(|(name, files)| {
+                let closed = files
+                    .iter()
+                    .find(|f| !crate::access::may_read(f, uid, gid))?;
+                Some((
+                    name.clone(),
+                    format!(
+                        "{} is not readable by uid {uid}; its job's text is shown only to those who can read it",
+                        closed.display()
+                    ),
+                ))
+            })
+            .collect()
     }
 
     fn request(&mut self, conn: u64, incoming: Incoming) {
@@ -634,25 +645,43 @@ impl Daemon {
                 return self.respond(conn, Response::error("malformed request: not UTF-8"));
             }
         };
-        let request = match outset_proto::parse_request(&line) {
-            Ok(r) => r,
-            Err(e) => return self.respond(conn, Response::error(e)),
-        };
-        let uid = self
+        let (uid, gid) = self
             .host
             .conns
             .get(&conn)
-            .map(|c| c.uid)
-            .unwrap_or(u32::MAX);
-        if request.command.is_change() && !self.may_change(uid) {
-            let who = match self.mode {
-                Mode::User => "the owner of this session",
-                _ => "root",
-            };
-            return self.respond(
-                conn,
-                Response::error(format!("Permission denied: only {who} may do that")),
-            );
+            .map(|c| (c.uid, c.gid))
+            .unwrap_or((u32::MAX, u32::MAX));
+        let request = match outset_proto::parse_request_as(&line, self.may_change(uid)) {
+            Ok(r) => r,
+            Err(outset_proto::Refusal::Invalid(e)) => {
+                return self.respond(conn, Response::error(e));
+            }
+            Err(outset_proto::Refusal::Denied) => {
+                let who = match self.mode {
+                    Mode::User => "the owner of this session",
+                    _ => "root",
+                };
+                return self.respond(
+                    conn,
+                    Response::error(format!("Permission denied: only {who} may do that")),
+                );
+            }
+        };
+        if let Command::ShowConfig { job } = &request.command
+            && !self.may_change(uid)
+        {
+            let hidden = self.unreadable_jobs(job.as_deref(), uid, gid);
+            if let Some(j) = job
+                && let Some(why) = hidden.get(j)
+            {
+                return self.respond(conn, Response::error(format!("Permission denied: {why}")));
+            }
+            if !hidden.is_empty() {
+                let token = self.route(conn);
+                self.host.withheld.insert(token.0, hidden);
+                self.tick_clock();
+                return self.engine.command(request.command, token, &mut self.host);
+            }
         }
         self.tick_clock();
         match request.command {
@@ -672,6 +701,11 @@ impl Daemon {
             }
         }
     }
+}
+
+/// Whether `uid` may change state: root, and in `--user` mode the session's owner.
+fn may_change(mode: Mode, owner: u32, uid: u32) -> bool {
+    uid == 0 || (mode == Mode::User && uid == owner)
 }
 
 /// `listening …` as the Linux layer looks for it; a host name that is not an address

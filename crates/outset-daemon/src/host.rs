@@ -7,7 +7,7 @@ use outset_engine::{Effects, InstanceId, ReplyToken, SpawnSpec};
 use outset_job::Signal;
 use outset_proto::Response;
 
-use crate::conn::Conn;
+use crate::conn::Conns;
 use crate::ptrace_track::PtraceTrack;
 use crate::spawn;
 use crate::tracker::Tracker;
@@ -20,7 +20,9 @@ pub struct Host {
     pub new_notify: Vec<InstanceId>,
     pub user_mode: bool,
     /// Open control connections by epoll token.
-    pub conns: HashMap<u64, Conn>,
+    pub conns: Conns,
+    /// `show-config` replies whose jobs' texts the caller may not read: job name → why.
+    pub withheld: HashMap<u64, HashMap<String, String>>,
     /// Which connection each outstanding reply goes to.
     pub routes: HashMap<u64, u64>,
     /// `track ptrace` jobs' processes followed until their main PID is known.
@@ -38,7 +40,8 @@ impl Host {
             notify: HashMap::new(),
             new_notify: Vec::new(),
             user_mode,
-            conns: HashMap::new(),
+            conns: Conns::new(1 << 32, 1024),
+            withheld: HashMap::new(),
             routes: HashMap::new(),
             ptrace: PtraceTrack::new(),
             pid_file_warned: HashSet::new(),
@@ -48,9 +51,18 @@ impl Host {
 
     /// Writes a reply line to the connection behind `token`.
     pub fn send(&mut self, token: ReplyToken, response: &Response) {
+        let withheld = self.withheld.remove(&token.0);
         let Some(conn_id) = self.routes.remove(&token.0) else {
             log::debug!("reply {} has no client any more", token.0);
             return;
+        };
+        let redacted;
+        let response = match withheld {
+            Some(hidden) => {
+                redacted = crate::access::withhold(response, &hidden);
+                &redacted
+            }
+            None => response,
         };
         let line = match serde_json::to_string(response) {
             Ok(l) => l,

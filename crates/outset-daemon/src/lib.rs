@@ -1,5 +1,6 @@
 //! The outset daemon: one single-threaded epoll loop wiring the engine to the Linux layer.
 
+mod access;
 pub mod args;
 mod bus_ready;
 mod confdirs;
@@ -116,12 +117,17 @@ fn run(args: Args) -> Result<i32, String> {
         sig::SIGPWR,
     ])
     .map_err(|e| format!("signalfd: {e}"))?;
+    let fd_limit = outset_sys::process::raise_nofile_limit();
     let socket = args
         .socket
         .clone()
         .unwrap_or_else(|| paths::default_socket(user, uid));
-    // Anyone may connect and read; changes are checked against the caller's uid.
-    let listener = outset_sys::unix_socket::Listener::bind(&socket, 0o666)
+    // Jobs find the daemon through OUTSET_SOCKET, whatever their working directory.
+    let socket = std::path::absolute(&socket).unwrap_or(socket);
+    // System mode: anyone may connect and read; changes are checked against the caller's
+    // uid. User mode: the socket is the owner's alone.
+    let (socket_mode, dir_mode) = if user { (0o600, 0o700) } else { (0o666, 0o755) };
+    let listener = outset_sys::unix_socket::Listener::bind(&socket, socket_mode, dir_mode)
         .map_err(|e| format!("control socket {}: {e}", socket.display()))?;
     let confdirs = if args.confdirs.is_empty() {
         paths::default_confdirs(user)
@@ -130,7 +136,7 @@ fn run(args: Args) -> Result<i32, String> {
     };
     let root = cgroup_root(&args, mode);
     let daemon_env: Vec<(String, String)> = std::env::vars().collect();
-    let base_env = if user {
+    let mut base_env = if user {
         daemon_env.clone()
     } else {
         vec![
@@ -138,6 +144,12 @@ fn run(args: Args) -> Result<i32, String> {
             ("TERM".to_string(), "linux".to_string()),
         ]
     };
+    // `initctl`, `start`, `stop` run by a job reach this daemon without setup.
+    base_env.retain(|(k, _)| k != paths::SOCKET_ENV);
+    base_env.push((
+        paths::SOCKET_ENV.to_string(),
+        socket.to_string_lossy().into_owned(),
+    ));
     let tracker = tracker::Tracker::new(root.clone());
     let engine = outset_engine::Engine::new(outset_engine::Options {
         base_env,
@@ -158,6 +170,7 @@ fn run(args: Args) -> Result<i32, String> {
         confdirs: confdirs::ConfDirs::new(confdirs),
         signals,
         listener,
+        fd_limit,
     })
     .map_err(|e| format!("event loop: {e}"))?;
     log::info!(

@@ -4,6 +4,9 @@ use std::path::PathBuf;
 
 /// System-mode control socket.
 pub const SYSTEM_SOCKET: &str = "/run/outset/control";
+/// The variable naming the control socket: outsetctl reads it, and every job process gets
+/// the daemon's own.
+pub const SOCKET_ENV: &str = "OUTSET_SOCKET";
 /// System-mode log directory.
 pub const SYSTEM_LOGDIR: &str = "/var/log/outset";
 /// System-mode job directory.

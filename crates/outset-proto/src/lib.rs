@@ -9,8 +9,16 @@ use serde::{Deserialize, Serialize};
 /// The protocol version this build speaks.
 pub const VERSION: u32 = 1;
 
-/// The longest request line a daemon accepts.
+/// The longest request line a daemon accepts: the cap on a request's total size.
 pub const MAX_LINE: usize = 1 << 20;
+
+/// The most `env` entries one request may carry (an event or a job's environment, not a
+/// place to move data in bulk).
+pub const MAX_ENV: usize = 1024;
+
+/// The longest single `env` entry: the kernel's `MAX_ARG_STRLEN`, past which no process
+/// could be given it anyway.
+pub const MAX_ENV_ENTRY: usize = 128 * 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Request {
@@ -103,6 +111,15 @@ pub enum Command {
     },
     /// The daemon's version.
     Version,
+}
+
+/// Whether the verb `cmd` changes state: known from the request's `cmd` alone, so the
+/// caller's right to it is checked before anything else of the request is looked at.
+pub fn is_change_verb(cmd: &str) -> bool {
+    matches!(
+        cmd,
+        "start" | "stop" | "restart" | "reload" | "emit" | "reload-configuration"
+    )
 }
 
 impl Command {
@@ -228,20 +245,70 @@ impl InstanceStatus {
     }
 }
 
+/// Why a request line is not carried out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// Malformed, another version, or over a limit; the text is what the daemon replies.
+    Invalid(String),
+    /// A change verb from a caller without the right to change anything.
+    Denied,
+}
+
 /// Parses one request line; the error text is what the daemon replies.
 pub fn parse_request(line: &str) -> Result<Request, String> {
+    parse_request_as(line, true).map_err(|r| match r {
+        Refusal::Invalid(e) => e,
+        Refusal::Denied => "Permission denied".into(),
+    })
+}
+
+/// Parses one request line for a caller who may (or may not) change state. The order is
+/// the cheapest first: JSON syntax, version, the verb's permission, the size of `env`,
+/// and only then the command's fields.
+pub fn parse_request_as(line: &str, may_change: bool) -> Result<Request, Refusal> {
+    let invalid = |e: String| Refusal::Invalid(e);
     let value: serde_json::Value =
-        serde_json::from_str(line).map_err(|e| format!("malformed request: {e}"))?;
+        serde_json::from_str(line).map_err(|e| invalid(format!("malformed request: {e}")))?;
     match value.get("v").and_then(|v| v.as_u64()) {
         Some(v) if v == u64::from(VERSION) => {}
         Some(v) => {
-            return Err(format!(
+            return Err(invalid(format!(
                 "unsupported protocol version {v} (this daemon speaks {VERSION})"
+            )));
+        }
+        None => {
+            return Err(invalid(
+                "malformed request: missing protocol version `v`".into(),
             ));
         }
-        None => return Err("malformed request: missing protocol version `v`".into()),
     }
-    serde_json::from_value(value).map_err(|e| format!("bad request: {e}"))
+    if !may_change
+        && value
+            .get("cmd")
+            .and_then(|c| c.as_str())
+            .is_some_and(is_change_verb)
+    {
+        return Err(Refusal::Denied);
+    }
+    if let Some(env) = value.get("env").and_then(|e| e.as_array()) {
+        if env.len() > MAX_ENV {
+            return Err(invalid(format!(
+                "request refused: {} env entries (the limit is {MAX_ENV})",
+                env.len()
+            )));
+        }
+        if let Some(long) = env
+            .iter()
+            .filter_map(|e| e.as_str())
+            .find(|e| e.len() > MAX_ENV_ENTRY)
+        {
+            return Err(invalid(format!(
+                "request refused: an env entry of {} bytes (the limit is {MAX_ENV_ENTRY})",
+                long.len()
+            )));
+        }
+    }
+    serde_json::from_value(value).map_err(|e| invalid(format!("bad request: {e}")))
 }
 
 #[cfg(test)]
@@ -294,6 +361,77 @@ mod tests {
                 .unwrap_err()
                 .starts_with("bad request")
         );
+    }
+
+    #[test]
+    fn issue10_item4_permission_and_env_caps_come_before_the_fields() {
+        // A change verb is refused on its name alone, even when the rest is nonsense.
+        assert_eq!(
+            parse_request_as(r#"{"v":1,"cmd":"start","env":7}"#, false),
+            Err(Refusal::Denied)
+        );
+        assert!(parse_request_as(r#"{"v":1,"cmd":"start","job":"a"}"#, true).is_ok());
+        assert!(parse_request_as(r#"{"v":1,"cmd":"status","job":"a"}"#, false).is_ok());
+        let many: Vec<String> = (0..=MAX_ENV).map(|i| format!("K{i}=v")).collect();
+        let line = serde_json::json!({"v":1,"cmd":"status","job":"a","env":many}).to_string();
+        match parse_request_as(&line, false) {
+            Err(Refusal::Invalid(e)) => assert!(e.contains("the limit is 1024"), "{e}"),
+            other => panic!("{other:?}"),
+        }
+        let long = format!("K={}", "x".repeat(MAX_ENV_ENTRY));
+        let line = serde_json::json!({"v":1,"cmd":"emit","event":"e","env":[long]}).to_string();
+        match parse_request_as(&line, true) {
+            Err(Refusal::Invalid(e)) => assert!(e.contains("env entry of"), "{e}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn change_verbs_agree_with_commands() {
+        let all = [
+            Command::Start {
+                job: "j".into(),
+                env: vec![],
+                wait: false,
+            },
+            Command::Stop {
+                job: "j".into(),
+                instance: None,
+                env: vec![],
+                wait: false,
+            },
+            Command::Restart {
+                job: "j".into(),
+                instance: None,
+                env: vec![],
+                wait: false,
+            },
+            Command::Reload {
+                job: "j".into(),
+                instance: None,
+                env: vec![],
+            },
+            Command::Status {
+                job: "j".into(),
+                instance: None,
+                env: vec![],
+                all: false,
+            },
+            Command::List,
+            Command::Emit {
+                event: "e".into(),
+                env: vec![],
+                wait: false,
+            },
+            Command::ReloadConfiguration,
+            Command::ShowConfig { job: None },
+            Command::Version,
+        ];
+        for c in all {
+            let v = serde_json::to_value(Request::new(c.clone())).unwrap();
+            let verb = v["cmd"].as_str().unwrap();
+            assert_eq!(is_change_verb(verb), c.is_change(), "{verb}");
+        }
     }
 
     #[test]

@@ -9,6 +9,28 @@ use rustix::event::{Timespec, epoll};
 /// How many ready events one `wait` call collects at most.
 const BATCH: usize = 64;
 
+/// What a connection is watched for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Interest {
+    /// Data (or the peer's end of stream) to read.
+    pub read: bool,
+    /// Room to write queued output.
+    pub write: bool,
+}
+
+impl Interest {
+    fn flags(self) -> epoll::EventFlags {
+        let mut f = epoll::EventFlags::empty();
+        if self.read {
+            f |= epoll::EventFlags::IN;
+        }
+        if self.write {
+            f |= epoll::EventFlags::OUT;
+        }
+        f
+    }
+}
+
 /// An epoll instance; each registered fd carries a caller-chosen token.
 #[derive(Debug)]
 pub struct Poller {
@@ -29,6 +51,28 @@ impl Poller {
             fd,
             epoll::EventData::new_u64(token),
             epoll::EventFlags::IN,
+        )?;
+        Ok(())
+    }
+
+    /// Watches `fd` for readability and/or writability (level-triggered), reporting `token`.
+    pub fn add_with(&self, fd: BorrowedFd<'_>, token: u64, interest: Interest) -> io::Result<()> {
+        epoll::add(
+            &self.fd,
+            fd,
+            epoll::EventData::new_u64(token),
+            interest.flags(),
+        )?;
+        Ok(())
+    }
+
+    /// Changes what a watched `fd` is watched for.
+    pub fn modify(&self, fd: BorrowedFd<'_>, token: u64, interest: Interest) -> io::Result<()> {
+        epoll::modify(
+            &self.fd,
+            fd,
+            epoll::EventData::new_u64(token),
+            interest.flags(),
         )?;
         Ok(())
     }
@@ -91,5 +135,23 @@ mod tests {
         p.delete(r.as_fd()).unwrap();
         p.wait(&mut out, Some(Duration::ZERO)).unwrap();
         assert!(out.is_empty());
+    }
+
+    #[test]
+    fn write_interest_is_reported_until_dropped() {
+        let p = Poller::new().unwrap();
+        let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).unwrap();
+        let write = Interest {
+            read: false,
+            write: true,
+        };
+        p.add_with(w.as_fd(), 3, write).unwrap();
+        let mut out = Vec::new();
+        p.wait(&mut out, Some(Duration::ZERO)).unwrap();
+        assert_eq!(out, vec![3]);
+        p.modify(w.as_fd(), 3, Interest::default()).unwrap();
+        p.wait(&mut out, Some(Duration::ZERO)).unwrap();
+        assert!(out.is_empty());
+        drop(r);
     }
 }

@@ -68,6 +68,24 @@ pub fn disable_ctrl_alt_del() -> io::Result<()> {
     rustix::system::reboot(rustix::system::RebootCommand::CadOff).map_err(Into::into)
 }
 
+/// Raises the soft limit on open files to the hard limit, so the daemon's own fds (control
+/// connections, pidfds, notify sockets) do not run out at a default of 1024. Returns the
+/// new soft limit.
+pub fn raise_nofile_limit() -> u64 {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut lim = getrlimit(Resource::Nofile);
+    if lim.current != lim.maximum {
+        let wanted = rustix::process::Rlimit {
+            current: lim.maximum,
+            maximum: lim.maximum,
+        };
+        if setrlimit(Resource::Nofile, wanted).is_ok() {
+            lim = getrlimit(Resource::Nofile);
+        }
+    }
+    lim.current.unwrap_or(u64::MAX)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,7 +4,7 @@
 use std::fs;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
-use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 
@@ -21,33 +21,123 @@ pub struct Conn {
     pub stream: UnixStream,
     /// Peer's user id at connect time.
     pub uid: u32,
+    /// Peer's primary group id at connect time.
+    pub gid: u32,
     /// Peer's process id at connect time.
     pub pid: i32,
 }
 
+/// The credentials SO_PEERCRED gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerCred {
+    pub uid: u32,
+    pub gid: u32,
+    /// 0 when the peer lives in a PID namespace this process cannot see.
+    pub pid: i32,
+}
+
+fn untrusted(what: String) -> io::Error {
+    io::Error::new(io::ErrorKind::PermissionDenied, what)
+}
+
+/// Checks that `dir` can only be changed by `uid` or root: owned by one of them (and so is
+/// the symlink, if `dir` is one), and not group- or world-writable unless sticky (as `/tmp`,
+/// where nobody can remove or rename another user's file). Anyone else able to write there
+/// could swap the socket for their own.
+pub fn check_dir(dir: &Path, uid: u32) -> io::Result<()> {
+    let link = fs::symlink_metadata(dir)?;
+    if link.file_type().is_symlink() && link.uid() != uid && link.uid() != 0 {
+        return Err(untrusted(format!(
+            "{} is a symlink owned by uid {}, not by uid {uid} or root",
+            dir.display(),
+            link.uid()
+        )));
+    }
+    let meta = fs::metadata(dir)?;
+    if !meta.is_dir() {
+        return Err(untrusted(format!("{} is not a directory", dir.display())));
+    }
+    if meta.uid() != uid && meta.uid() != 0 {
+        return Err(untrusted(format!(
+            "{} is owned by uid {}, not by uid {uid} or root",
+            dir.display(),
+            meta.uid()
+        )));
+    }
+    let sticky = meta.mode() & 0o1000 != 0;
+    if meta.mode() & 0o022 != 0 && !sticky {
+        return Err(untrusted(format!(
+            "{} is writable by others (mode {:o})",
+            dir.display(),
+            meta.mode() & 0o7777
+        )));
+    }
+    Ok(())
+}
+
+/// Checks that the socket at `path` was made by `uid` or root in a directory only they can
+/// change ([`check_dir`]), so a client never talks to a socket someone else put there.
+pub fn check_socket(path: &Path, uid: u32) -> io::Result<()> {
+    let meta = fs::symlink_metadata(path)?;
+    if !meta.file_type().is_socket() {
+        return Err(untrusted(format!("{} is not a socket", path.display())));
+    }
+    if meta.uid() != uid && meta.uid() != 0 {
+        return Err(untrusted(format!(
+            "{} is owned by uid {}, not by uid {uid} or root",
+            path.display(),
+            meta.uid()
+        )));
+    }
+    match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(dir) => check_dir(dir, uid),
+        None => check_dir(Path::new("."), uid),
+    }
+}
+
 impl Listener {
-    /// Binds `path`, replacing a stale socket left by an earlier run.
+    /// Binds `path` with permissions `mode`, replacing a stale socket left by an earlier run.
     ///
-    /// Creates the parent directory (0755) if needed and sets the socket
-    /// file's permissions to `mode`. A non-socket file at `path` is kept and
-    /// makes the bind fail rather than being deleted.
-    pub fn bind(path: &Path, mode: u32) -> io::Result<Listener> {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+    /// A missing parent directory is created with `dir_mode`; the parent must pass
+    /// [`check_dir`] for this process's euid. A socket at `path` that still answers belongs
+    /// to a live daemon: binding fails with `AddrInUse` rather than taking it over. A
+    /// non-socket file at `path` is kept and makes the bind fail rather than being deleted.
+    /// The mode is applied through the umask at creation, so nothing is ever chmod-ed by
+    /// path (which would follow a symlink swapped in meanwhile).
+    pub fn bind(path: &Path, mode: u32, dir_mode: u32) -> io::Result<Listener> {
+        let euid = rustix::process::geteuid().as_raw();
+        let parent = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        if fs::symlink_metadata(parent).is_err() {
             fs::DirBuilder::new()
                 .recursive(true)
-                .mode(0o755)
+                .mode(dir_mode)
                 .create(parent)?;
         }
+        check_dir(parent, euid)?;
         match fs::symlink_metadata(path) {
-            Ok(meta) if meta.file_type().is_socket() => fs::remove_file(path)?,
+            Ok(meta) if meta.file_type().is_socket() => {
+                if UnixStream::connect(path).is_ok() {
+                    return Err(io::Error::new(
+                        io::ErrorKind::AddrInUse,
+                        "another daemon answers on this socket; not taking it over",
+                    ));
+                }
+                fs::remove_file(path)?;
+            }
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(e),
         }
+        let mask = rustix::fs::Mode::from_bits_truncate(!mode & 0o777);
+        let old = rustix::process::umask(mask);
         // std creates the socket with SOCK_CLOEXEC.
-        let inner = UnixListener::bind(path)?;
+        let bound = UnixListener::bind(path);
+        rustix::process::umask(old);
+        let inner = bound?;
         inner.set_nonblocking(true)?;
-        fs::set_permissions(path, fs::Permissions::from_mode(mode))?;
         Ok(Listener { inner })
     }
 
@@ -57,8 +147,13 @@ impl Listener {
             match self.inner.accept() {
                 Ok((stream, _)) => {
                     stream.set_nonblocking(true)?;
-                    let (uid, pid) = peer_cred(&stream)?;
-                    return Ok(Some(Conn { stream, uid, pid }));
+                    let cred = peer_cred(&stream)?;
+                    return Ok(Some(Conn {
+                        stream,
+                        uid: cred.uid,
+                        gid: cred.gid,
+                        pid: cred.pid,
+                    }));
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -70,9 +165,17 @@ impl Listener {
     }
 }
 
-/// The peer's uid and pid from SO_PEERCRED. The pid is 0 when the peer lives in a PID
-/// namespace this process cannot see (a client outside a container whose init we are).
-fn peer_cred(stream: &UnixStream) -> io::Result<(u32, i32)> {
+/// Whether an accept error means the process (EMFILE) or system (ENFILE) is out of file
+/// descriptors (or the kernel of buffers): waiting is the only cure.
+pub fn out_of_fds(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
+}
+
+/// The peer's credentials from SO_PEERCRED.
+pub fn peer_cred(stream: &UnixStream) -> io::Result<PeerCred> {
     use std::os::fd::AsRawFd;
     let mut cred = libc::ucred {
         pid: 0,
@@ -93,7 +196,11 @@ fn peer_cred(stream: &UnixStream) -> io::Result<(u32, i32)> {
     if r != 0 {
         return Err(io::Error::last_os_error());
     }
-    Ok((cred.uid, cred.pid))
+    Ok(PeerCred {
+        uid: cred.uid,
+        gid: cred.gid,
+        pid: cred.pid,
+    })
 }
 
 impl AsFd for Listener {
@@ -105,22 +212,71 @@ impl AsFd for Listener {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn bind_accept_peercred() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sub/ctl.sock");
-        let l = Listener::bind(&path, 0o600).unwrap();
-        let meta = fs::metadata(&path).unwrap();
+        let l = Listener::bind(&path, 0o600, 0o700).unwrap();
+        let meta = fs::symlink_metadata(&path).unwrap();
         assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        let sub = fs::metadata(dir.path().join("sub")).unwrap();
+        assert_eq!(sub.permissions().mode() & 0o077, 0);
         assert!(l.accept().unwrap().is_none());
         let _c = UnixStream::connect(&path).unwrap();
         let conn = l.accept().unwrap().unwrap();
         assert_eq!(conn.uid, rustix::process::getuid().as_raw());
+        assert_eq!(conn.gid, rustix::process::getgid().as_raw());
         assert_eq!(conn.pid, i32::try_from(std::process::id()).unwrap());
         drop(l);
-        // Stale socket is replaced.
-        let _l2 = Listener::bind(&path, 0o666).unwrap();
+        // A stale socket (nobody listening) is replaced, with the new mode.
+        let _l2 = Listener::bind(&path, 0o666, 0o700).unwrap();
+        let meta = fs::symlink_metadata(&path).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o666);
+        check_socket(&path, rustix::process::getuid().as_raw()).unwrap();
+    }
+
+    #[test]
+    fn issue9_item11_live_socket_is_not_taken_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ctl.sock");
+        let live = Listener::bind(&path, 0o600, 0o700).unwrap();
+        let err = Listener::bind(&path, 0o600, 0o700).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
+        // The first listener still gets connections.
+        let _c = UnixStream::connect(&path).unwrap();
+        assert!(live.accept().unwrap().is_some());
+    }
+
+    #[test]
+    fn issue10_item8_writable_or_foreign_dirs_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = dir.path().join("open");
+        fs::create_dir(&open).unwrap();
+        fs::set_permissions(&open, fs::Permissions::from_mode(0o777)).unwrap();
+        let err = Listener::bind(&open.join("ctl.sock"), 0o600, 0o700).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::PermissionDenied, "{err}");
+        assert!(!open.join("ctl.sock").exists());
+        // Sticky and world-writable (as /tmp) is fine: nobody can swap another's file.
+        fs::set_permissions(&open, fs::Permissions::from_mode(0o1777)).unwrap();
+        check_dir(&open, rustix::process::getuid().as_raw()).unwrap();
+        // Owned by someone else.
+        if rustix::process::getuid().is_root() {
+            let theirs = dir.path().join("theirs");
+            fs::create_dir(&theirs).unwrap();
+            std::os::unix::fs::chown(&theirs, Some(65534), None).unwrap();
+            let err = check_dir(&theirs, 0).unwrap_err();
+            assert!(err.to_string().contains("owned by uid 65534"), "{err}");
+            // A symlink someone else owns, to a good directory, is refused too.
+            let good = dir.path().join("good");
+            fs::create_dir(&good).unwrap();
+            let link = dir.path().join("link");
+            std::os::unix::fs::symlink(&good, &link).unwrap();
+            std::os::unix::fs::lchown(&link, Some(65534), None).unwrap();
+            assert!(check_dir(&link, 0).is_err());
+            assert!(check_dir(&good, 0).is_ok());
+        }
     }
 
     #[test]
@@ -128,7 +284,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("file");
         fs::write(&path, b"data").unwrap();
-        assert!(Listener::bind(&path, 0o600).is_err());
+        assert!(Listener::bind(&path, 0o600, 0o700).is_err());
         assert_eq!(fs::read(&path).unwrap(), b"data");
+        assert!(check_socket(&path, 0).is_err());
     }
 }

@@ -340,7 +340,7 @@ fn pre_start_calling_stop_cancels_the_start() {
         d.write_job(
             "cancel",
             &format!(
-                "pre-start script\n  {OUTSETCTL} --socket {p}/control.sock stop\n  echo ok > {p}/stop.ok\nend script\n\
+                "pre-start script\n  {OUTSETCTL} --socket {p}/run/control.sock stop\n  echo ok > {p}/stop.ok\nend script\n\
                  exec touch {p}/cancel.ran\n"
             ),
         );

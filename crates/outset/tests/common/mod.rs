@@ -100,7 +100,9 @@ impl TestDaemon {
         TestDaemon {
             daemon_cgroup,
             wrapped: false,
-            socket: dir.path().join("control.sock"),
+            // In a directory of its own, which the daemon creates: tests may open the temp
+            // dir to other users, and a daemon refuses a socket directory others can write.
+            socket: dir.path().join("run/control.sock"),
             stderr_path: dir.path().join("daemon.stderr"),
             dir,
             confdir,
