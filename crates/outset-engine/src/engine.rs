@@ -8,11 +8,12 @@ use std::rc::Rc;
 
 use outset_job::expand::expand_env;
 use outset_job::{
-    EventMatch, ExitCode, Expect, JobConfig, ProcessKind, ReadySource, RespawnLimit, Signal,
+    Arg, EventMatch, ExitCode, Expect, JobConfig, ProcessKind, ReadySource, RespawnLimit, Signal,
 };
 use outset_proto::{Body, Command, InstanceStatus, JobText, Member, ProcessStatus, Response};
 
 use crate::condition::{Condition, JobStates, Matched, matches};
+use crate::history::Stopped;
 use crate::types::*;
 
 /// How long after the launcher's exit the rest of an expected fork chain may take to exit
@@ -172,8 +173,10 @@ struct Class {
     config: Rc<JobConfig>,
     start_on: Option<Condition>,
     instances: InstanceMap,
-    /// The `stopped` event env of instances that have stopped, by instance name.
-    stopped: BTreeMap<String, Env>,
+    /// The `stopped` event env of the latest instances that have stopped and gone.
+    stopped: Stopped,
+    /// Gone from disk: removed when its last instance stops.
+    deleted: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -266,9 +269,56 @@ fn full_env(base: &Env, overlay: &Env) -> Env {
     env
 }
 
+/// Sets every pair of `more` in `env` as `env_set` would, one after another, in time linear
+/// in both sizes (issue 10 item 14: an event with 30,000 variables took seconds).
 fn env_merge(env: &mut Env, more: &Env) {
-    for (k, v) in more {
-        env_set(env, k, v);
+    // Small merges (the usual case) are cheaper without building an index.
+    if more
+        .len()
+        .saturating_mul(env.len().saturating_add(more.len()))
+        <= 256
+    {
+        for (k, v) in more {
+            env_set(env, k, v);
+        }
+        return;
+    }
+    enum Step {
+        Set(usize, usize),
+        Push(usize),
+    }
+    let steps: Vec<Step> = {
+        // Each key's first position, as `env_set` finds the first.
+        let mut index: HashMap<&str, usize> = HashMap::with_capacity(env.len() + more.len());
+        for (i, (k, _)) in env.iter().enumerate() {
+            index.entry(k.as_str()).or_insert(i);
+        }
+        let mut next = env.len();
+        more.iter()
+            .enumerate()
+            .map(|(j, (k, _))| match index.get(k.as_str()) {
+                Some(&i) => Step::Set(i, j),
+                None => {
+                    index.insert(k.as_str(), next);
+                    next += 1;
+                    Step::Push(j)
+                }
+            })
+            .collect()
+    };
+    for step in steps {
+        match step {
+            Step::Set(i, j) => {
+                if let (Some(slot), Some((_, v))) = (env.get_mut(i), more.get(j)) {
+                    slot.1.clone_from(v);
+                }
+            }
+            Step::Push(j) => {
+                if let Some(pair) = more.get(j) {
+                    env.push(pair.clone());
+                }
+            }
+        }
     }
 }
 
@@ -305,37 +355,95 @@ fn last_job_event(state: State) -> Option<&'static str> {
     }
 }
 
-impl JobStates for States<'_> {
-    fn in_state(&self, op: &EventMatch, expand: Option<&Env>) -> Option<Env> {
-        for class in self.classes.values() {
-            for id in class.instances.values() {
-                let Some(inst) = self.instances.get(id) else {
-                    continue;
-                };
-                let Some(name) = last_job_event(inst.state).filter(|n| *n == op.name) else {
-                    continue;
-                };
-                let end = (name == "stopping").then(|| {
-                    inst.end.unwrap_or(RunEnd {
-                        failed: false,
-                        process: "main",
-                        status: None,
-                    })
-                });
-                let env = Engine::job_event_env(self.base, inst, end);
-                if matches(op, name, &env, expand) {
-                    return Some(env);
-                }
-            }
-            if op.name == "stopped" {
-                for (name, env) in &class.stopped {
-                    if !class.instances.contains_key(name) && matches(op, "stopped", env, expand) {
-                        return Some(env.clone());
-                    }
-                }
+/// The literal value an operand pins positional argument `position` or `key` to, if it
+/// pins one: no pattern characters and no `$` to expand.
+fn pinned<'a>(op: &'a EventMatch, position: usize, key: &str) -> Option<&'a str> {
+    let literal = |p: &'a String| (!p.contains(['*', '?', '[', '\\', '$'])).then_some(p.as_str());
+    let mut pos = 0;
+    op.args.iter().find_map(|arg| match arg {
+        Arg::Positional(p) => {
+            pos += 1;
+            if pos == position + 1 {
+                literal(p)
+            } else {
+                None
             }
         }
-        None
+        Arg::Eq(k, p) if k == key => literal(p),
+        _ => None,
+    })
+}
+
+impl States<'_> {
+    /// A level-true match among one job's instances and stopped instances.
+    fn in_class(
+        &self,
+        class: &Class,
+        op: &EventMatch,
+        instance: Option<&str>,
+        expand: Option<&Env>,
+    ) -> Option<Env> {
+        let live = match instance {
+            Some(name) => {
+                Box::new(class.instances.get(name).into_iter()) as Box<dyn Iterator<Item = _>>
+            }
+            None => Box::new(class.instances.values()),
+        };
+        for id in live {
+            let Some(inst) = self.instances.get(id) else {
+                continue;
+            };
+            let Some(name) = last_job_event(inst.state).filter(|n| *n == op.name) else {
+                continue;
+            };
+            let end = (name == "stopping").then(|| {
+                inst.end.unwrap_or(RunEnd {
+                    failed: false,
+                    process: "main",
+                    status: None,
+                })
+            });
+            let env = Engine::job_event_env(self.base, inst, end);
+            if matches(op, name, &env, expand) {
+                return Some(env);
+            }
+        }
+        if op.name != "stopped" {
+            return None;
+        }
+        let gone = |name: &str, env: &Env| {
+            !class.instances.contains_key(name) && matches(op, "stopped", env, expand)
+        };
+        match instance {
+            Some(name) => class
+                .stopped
+                .get(name)
+                .filter(|env| gone(name, env))
+                .cloned(),
+            None => class
+                .stopped
+                .iter()
+                .find(|(name, env)| gone(name, env))
+                .map(|(_, env)| env.clone()),
+        }
+    }
+}
+
+impl JobStates for States<'_> {
+    fn in_state(&self, op: &EventMatch, expand: Option<&Env>) -> Option<Env> {
+        // The job event env is JOB then INSTANCE: a literal job or instance is looked up
+        // by name instead of scanned for.
+        let instance = pinned(op, 1, "INSTANCE");
+        match pinned(op, 0, "JOB") {
+            Some(job) => self
+                .classes
+                .get(job)
+                .and_then(|class| self.in_class(class, op, instance, expand)),
+            None => self
+                .classes
+                .values()
+                .find_map(|class| self.in_class(class, op, instance, expand)),
+        }
     }
 }
 
@@ -463,6 +571,12 @@ impl Engine {
             .unwrap_or_default()
     }
 
+    /// How many stopped-and-gone instances all jobs remember for level-triggered `stopped`
+    /// operands (bounded per job; see `history.rs`).
+    pub fn stopped_history_len(&self) -> usize {
+        self.classes.values().map(|c| c.stopped.len()).sum()
+    }
+
     /// The jobs' current definitions.
     pub fn configs(&self) -> impl Iterator<Item = &JobConfig> {
         self.classes.values().map(|c| c.config.as_ref())
@@ -511,7 +625,7 @@ impl Engine {
                         gone.start_on = None;
                         gone.manual = true;
                         class.config = Rc::new(gone);
-                        class.stopped.insert("\0deleted".into(), Env::new());
+                        class.deleted = true;
                     }
                 }
             }
@@ -523,7 +637,8 @@ impl Engine {
                     start_on: config.start_on.clone().map(Condition::new),
                     config: Rc::new(config),
                     instances: InstanceMap::default(),
-                    stopped: BTreeMap::new(),
+                    stopped: Stopped::default(),
+                    deleted: false,
                 },
             );
         }
@@ -1367,7 +1482,7 @@ impl Engine {
         }
         if let Some(class) = self.classes.get_mut(&inst.job) {
             class.instances.remove(&inst.name);
-            if class.instances.is_empty() && class.stopped.contains_key("\0deleted") {
+            if class.instances.is_empty() && class.deleted {
                 self.classes.remove(&inst.job);
             }
         }

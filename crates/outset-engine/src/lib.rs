@@ -5,6 +5,7 @@
 
 pub mod condition;
 pub mod engine;
+pub mod history;
 pub mod types;
 
 pub use engine::{DEFAULT_PATH, Engine, LAUNCH_TIMEOUT_S, Options, SETTLE_MS, next_state};
