@@ -20,6 +20,7 @@ use crate::host::Host;
 const TOKEN_SIGNALS: u64 = 1;
 const TOKEN_LISTENER: u64 = 2;
 const TOKEN_INOTIFY: u64 = 3;
+const TOKEN_SPAWN_REPORTS: u64 = 4;
 /// Connection tokens start here.
 const TOKEN_CONN0: u64 = 1 << 32;
 /// Notify socket tokens: this plus the instance id.
@@ -91,6 +92,9 @@ impl Daemon {
         let poller = Poller::new()?;
         poller.add(setup.signals.as_fd(), TOKEN_SIGNALS)?;
         poller.add(setup.listener.as_fd(), TOKEN_LISTENER)?;
+        if let Some(r) = &setup.host.spawn_reports {
+            poller.add(r.as_fd(), TOKEN_SPAWN_REPORTS)?;
+        }
         let inotify = match Inotify::new() {
             Ok(i) => match poller.add(i.as_fd(), TOKEN_INOTIFY) {
                 Ok(()) => Some(i),
@@ -204,6 +208,7 @@ impl Daemon {
                     TOKEN_SIGNALS => self.on_signals(),
                     TOKEN_LISTENER => self.on_accept(),
                     TOKEN_INOTIFY => self.on_inotify(),
+                    TOKEN_SPAWN_REPORTS => self.host.collect_spawn_failures(),
                     t if t >= TOKEN_NOTIFY0 => self.on_notify(InstanceId(t - TOKEN_NOTIFY0)),
                     t if t >= TOKEN_CONN0 => self.on_conn(t),
                     _ => {}
@@ -420,6 +425,9 @@ impl Daemon {
     /// reaped so exits of processes the daemon did not spawn count for their job.
     fn reap(&mut self) {
         self.tick_clock();
+        // A child writes its failure report before it exits: read now, every reaped child
+        // that failed before exec is known as such.
+        self.host.collect_spawn_failures();
         let raw = outset_sys::reap::reap_all_raw(self.engine.tracking_exits());
         for (pid, raw_status, cgroup) in raw {
             let Some(event) = outset_sys::reap::decode_status(raw_status) else {
@@ -451,6 +459,11 @@ impl Daemon {
                 continue;
             }
             self.host.tracker.reaped(pid);
+            if let Some(error) = self.host.spawn_failures.remove(&pid)
+                && self.engine.spawn_failed(pid, &error, &mut self.host)
+            {
+                continue;
+            }
             if self.engine.exited(pid, status, &mut self.host) {
                 continue;
             }

@@ -1516,6 +1516,40 @@ impl Engine {
         true
     }
 
+    /// A process that [`Effects::spawn`] reported as started failed before it ran its
+    /// program: a host that does not wait for each exec learns this afterwards, from the
+    /// child. The host gives this instead of [`Engine::exited`] for that PID. The run fails
+    /// as when the spawn itself fails (no exit status, goal stop, no respawn), and the
+    /// instance moves on as from a process that ended. Returns false for an unknown PID.
+    pub fn spawn_failed(&mut self, pid: u32, error: &str, fx: &mut dyn Effects) -> bool {
+        let Some(&(id, kind)) = self.pids.get(&pid) else {
+            return false;
+        };
+        if let Some(inst) = self.instances.get(&id) {
+            log::warn!(
+                "{}: failed to spawn {} process: {error}",
+                display_name(&inst.job, &inst.name),
+                kind.as_str()
+            );
+        }
+        self.process_failed(id, kind, None);
+        let kept = self.instances.get(&id).map(|i| (i.main_exit, i.end));
+        self.pids.remove(&pid);
+        if let Some(inst) = self.instances.get_mut(&id)
+            && inst.pids.get(&kind) == Some(&pid)
+        {
+            inst.pids.remove(&kind);
+        }
+        // The child exits with 127; that status is the spawn's, not the program's.
+        self.process_ended(id, kind, ExitStatus::Exited(127), fx);
+        if let (Some((main_exit, end)), Some(inst)) = (kept, self.instances.get_mut(&id)) {
+            inst.main_exit = main_exit;
+            inst.end = end;
+        }
+        self.run(fx);
+        true
+    }
+
     /// A process the engine did not know ended inside the instance (the host found it in the
     /// instance's cgroup): it counts towards an expected fork chain.
     pub fn exited_in(
