@@ -229,6 +229,7 @@ impl Daemon {
             } else if self.busy {
                 // The first idle moment after work: give freed memory back.
                 self.busy = false;
+                self.engine.shrink();
                 outset_sys::process::release_free_memory();
             } else if self.last_active.elapsed() >= CLEANUP_AFTER && self.host.tracker.has_retired()
             {

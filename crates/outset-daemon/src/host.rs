@@ -104,7 +104,7 @@ impl Effects for Host {
             // Tracking falls back to the process group; the job still runs.
             log::warn!("{}: {e}; tracking by process group", spec.job);
         }
-        let cgroup = self.tracker.cgroup_path(inst).map(|p| p.to_path_buf());
+        let cgroup = self.tracker.cgroup_path(inst);
         let mut with_socket;
         let spec = if spec.notify {
             // Made before the fork, so the job can never send before it exists.

@@ -11,8 +11,9 @@
 //! its group. No pidfd is held per process: that keeps the fd table, which every spawn
 //! copies, small.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use outset_engine::InstanceId;
@@ -31,14 +32,16 @@ pub fn cgroup_dir_name(job: &str, instance: &str) -> String {
     }
 }
 
-/// Per-instance tracking state.
+/// Per-instance tracking state, kept small (memory per running job): the cgroup's path is
+/// the root joined with `dir_name`, made when needed.
 struct Tracked {
-    job: String,
-    cgroup: Option<Cgroup>,
-    /// Live PIDs known to belong to the instance (spawned by the daemon).
-    pids: HashSet<u32>,
-    /// The cgroup's directory name below the root, for reads relative to `root_fd`.
-    dir_name: PathBuf,
+    /// The instance has its cgroup (`root/dir_name`).
+    in_cgroup: bool,
+    /// Live PIDs known to belong to the instance (spawned or adopted); a few at most.
+    pids: Vec<u32>,
+    /// The cgroup's directory name below the root, for reads relative to `root_fd`; shared
+    /// with `by_cgroup`.
+    dir_name: Rc<str>,
 }
 
 #[derive(Default)]
@@ -53,27 +56,40 @@ pub struct Tracker {
     pause_until: Option<Instant>,
     /// The cgroup2 mount, to turn `/proc/PID/cgroup` paths into instances.
     mount: Option<PathBuf>,
-    /// Instance by cgroup path relative to the mount (`/root/job.job`).
-    by_cgroup: HashMap<String, InstanceId>,
+    /// Instance by cgroup directory name (`job.job`).
+    by_cgroup: HashMap<Rc<str>, InstanceId>,
+    /// The root's path relative to the mount (`/root`), as `/proc/PID/cgroup` shows it.
+    root_rel: Option<String>,
     /// The root directory, opened once: member lists are read relative to it.
     root_fd: Option<std::os::fd::OwnedFd>,
 }
 
 impl Tracker {
     pub fn new(root: Option<PathBuf>) -> Tracker {
-        Tracker {
+        let mut t = Tracker {
             mount: root
                 .as_ref()
                 .and_then(|_| outset_sys::cgroup::cgroup2_mount()),
             root_fd: root.as_ref().and_then(|r| Cgroup::open_dir(r).ok()),
             root,
             ..Tracker::default()
-        }
+        };
+        t.root_rel = t.root.as_deref().and_then(|r| t.relative(r));
+        t
     }
 
     /// The instance whose cgroup is `rel` (as `/proc/PID/cgroup` names it).
     pub fn instance_of_cgroup(&self, rel: &str) -> Option<InstanceId> {
-        self.by_cgroup.get(rel).copied()
+        let root = self.root_rel.as_deref()?;
+        let root = root.strip_suffix('/').unwrap_or(root);
+        let dir = rel.strip_prefix(root)?.strip_prefix('/')?;
+        self.by_cgroup.get(dir).copied()
+    }
+
+    /// The instance's cgroup, if it has one.
+    fn cgroup(&self, t: &Tracked) -> Option<Cgroup> {
+        let root = self.root.as_ref().filter(|_| t.in_cgroup)?;
+        Some(Cgroup::at(root.join(&*t.dir_name)))
     }
 
     fn relative(&self, path: &Path) -> Option<String> {
@@ -95,23 +111,20 @@ impl Tracker {
             return Ok(());
         }
         let mut tracked = Tracked {
-            job: job.to_string(),
-            cgroup: None,
-            pids: HashSet::new(),
-            dir_name: PathBuf::from(cgroup_dir_name(job, instance)),
+            in_cgroup: false,
+            pids: Vec::new(),
+            dir_name: cgroup_dir_name(job, instance).into(),
         };
         let result = match &self.root {
             Some(root) => {
-                let dir = root.join(&tracked.dir_name);
+                let dir = root.join(&*tracked.dir_name);
                 // A restarted instance takes over its predecessor's directory if that has not
                 // been removed yet: it must never be swept (and killed) under the new one.
                 self.retired.retain(|(_, cg)| cg.path() != dir);
                 match Cgroup::create(&dir) {
-                    Ok(cg) => {
-                        if let Some(rel) = self.relative(&dir) {
-                            self.by_cgroup.insert(rel, inst);
-                        }
-                        tracked.cgroup = Some(cg);
+                    Ok(_) => {
+                        self.by_cgroup.insert(Rc::clone(&tracked.dir_name), inst);
+                        tracked.in_cgroup = true;
                         Ok(())
                     }
                     Err(e) => Err(format!("cgroup {}: {e}", dir.display())),
@@ -126,14 +139,12 @@ impl Tracker {
     /// Forgets the instance; its cgroup is removed later by [`Tracker::sweep`].
     pub fn remove(&mut self, inst: InstanceId) {
         if let Some(t) = self.instances.remove(&inst) {
-            for pid in t.pids {
-                self.owner.remove(&pid);
+            for pid in &t.pids {
+                self.owner.remove(pid);
             }
-            if let Some(cg) = t.cgroup {
-                if let Some(rel) = self.relative(cg.path()) {
-                    self.by_cgroup.remove(&rel);
-                }
-                self.retired.push_back((t.job, cg));
+            if let Some(cg) = self.cgroup(&t) {
+                self.by_cgroup.remove(&t.dir_name);
+                self.retired.push_back((t.dir_name.to_string(), cg));
             }
         }
     }
@@ -173,11 +184,9 @@ impl Tracker {
         }
     }
 
-    pub fn cgroup_path(&self, inst: InstanceId) -> Option<&Path> {
-        self.instances
-            .get(&inst)
-            .and_then(|t| t.cgroup.as_ref())
-            .map(|c| c.path())
+    pub fn cgroup_path(&self, inst: InstanceId) -> Option<PathBuf> {
+        let t = self.instances.get(&inst).filter(|t| t.in_cgroup)?;
+        Some(self.root.as_ref()?.join(&*t.dir_name))
     }
 
     /// The instance's live processes, oldest first, each adopted so it may be signalled.
@@ -185,11 +194,11 @@ impl Tracker {
         let Some(t) = self.instances.get(&inst) else {
             return Vec::new();
         };
-        let pids: Vec<u32> = match &t.cgroup {
+        let pids: Vec<u32> = match self.cgroup(t) {
             Some(cg) => match &self.root_fd {
                 Some(fd) => {
                     use std::os::fd::AsFd;
-                    Cgroup::procs_at(fd.as_fd(), &t.dir_name)
+                    Cgroup::procs_at(fd.as_fd(), Path::new(&*t.dir_name))
                         .or_else(|_| cg.procs())
                         .unwrap_or_default()
                 }
@@ -217,7 +226,9 @@ impl Tracker {
     /// Records a process of the instance.
     pub fn adopt(&mut self, inst: InstanceId, pid: u32) {
         if let Some(t) = self.instances.get_mut(&inst) {
-            t.pids.insert(pid);
+            if !t.pids.contains(&pid) {
+                t.pids.push(pid);
+            }
             self.owner.insert(pid, inst);
         }
     }
@@ -227,7 +238,7 @@ impl Tracker {
         if let Some(inst) = self.owner.remove(&pid)
             && let Some(t) = self.instances.get_mut(&inst)
         {
-            t.pids.remove(&pid);
+            t.pids.retain(|p| *p != pid);
         }
     }
 
@@ -250,13 +261,13 @@ impl Tracker {
         let Some(t) = self.instances.get(&inst) else {
             return;
         };
-        if let Some(cg) = &t.cgroup {
+        if let Some(cg) = self.cgroup(t) {
             match cg.kill() {
                 Ok(()) => return,
                 Err(e) => log::warn!("cgroup.kill on {}: {e}", cg.path().display()),
             }
         }
-        let pids: Vec<u32> = t.pids.iter().copied().collect();
+        let pids: Vec<u32> = t.pids.to_vec();
         for pid in pids {
             if let Err(e) = self.signal(pid, 9, true) {
                 log::debug!("SIGKILL to {pid}: {e}");

@@ -14,6 +14,7 @@ use outset_proto::{Body, Command, InstanceStatus, JobText, Member, ProcessStatus
 
 use crate::condition::{Condition, JobStates, Matched, matches};
 use crate::history::Stopped;
+use crate::slots::Slots;
 use crate::types::*;
 
 /// How long after the launcher's exit the rest of an expected fork chain may take to exit
@@ -87,7 +88,7 @@ struct Instance {
     env: Env,
     stop_env: Env,
     stop_on: Option<Condition>,
-    pids: BTreeMap<ProcessKind, u32>,
+    pids: Slots,
     /// Every PID this instance has had, by process type.
     history: Vec<(ProcessKind, u32)>,
     /// The job event this instance is waiting on (its `starting` or `stopping`).
@@ -109,7 +110,8 @@ struct Instance {
     /// When the main process was chosen from a launch chain's survivors.
     selected_at: Option<Millis>,
     /// `ready on`, with its latched events.
-    ready: Option<Condition>,
+    /// Boxed: rare, and an instance is kept small (memory per running job).
+    ready: Option<Box<Condition>>,
     /// Up (expect resolved) but waiting for `ready on` to hold.
     readying: bool,
     /// The readiness sources and their last known state.
@@ -202,7 +204,8 @@ struct Event {
 pub struct Engine {
     opts: Options,
     now: Millis,
-    classes: BTreeMap<String, Class>,
+    /// Boxed: a map node holds eleven slots, and a class is large (memory per job).
+    classes: BTreeMap<String, Box<Class>>,
     /// Boxed: a map node holds eleven slots, mostly empty, and an instance is large.
     instances: BTreeMap<InstanceId, Box<Instance>>,
     pids: HashMap<u32, (InstanceId, ProcessKind)>,
@@ -339,7 +342,7 @@ fn display_name(job: &str, instance: &str) -> String {
 }
 
 struct States<'a> {
-    classes: &'a BTreeMap<String, Class>,
+    classes: &'a BTreeMap<String, Box<Class>>,
     instances: &'a BTreeMap<InstanceId, Box<Instance>>,
     base: &'a Env,
 }
@@ -571,6 +574,18 @@ impl Engine {
             .unwrap_or_default()
     }
 
+    /// Gives back the spare capacity a burst left in the engine's queues and tables (a
+    /// thousand jobs starting at once have thousands of job events alive together). The
+    /// host calls it when idle; it changes nothing else.
+    pub fn shrink(&mut self) {
+        self.events.shrink_to_fit();
+        self.pending.shrink_to_fit();
+        self.done.shrink_to_fit();
+        self.runnable.shrink_to_fit();
+        self.pids.shrink_to_fit();
+        self.others.shrink_to_fit();
+    }
+
     /// How many stopped-and-gone instances all jobs remember for level-triggered `stopped`
     /// operands (bounded per job; see `history.rs`).
     pub fn stopped_history_len(&self) -> usize {
@@ -633,13 +648,13 @@ impl Engine {
         for (name, config) in incoming {
             self.classes.insert(
                 name,
-                Class {
+                Box::new(Class {
                     start_on: config.start_on.clone().map(Condition::new),
                     config: Rc::new(config),
                     instances: InstanceMap::default(),
                     stopped: Stopped::default(),
                     deleted: false,
-                },
+                }),
             );
         }
         self.reindex_start();
@@ -920,6 +935,8 @@ impl Engine {
         };
         env_set(&mut env, "UPSTART_JOB", job);
         env_set(&mut env, "UPSTART_INSTANCE", &name);
+        // Held for the instance's life: no spare capacity (memory per running job).
+        env.shrink_to_fit();
         if let Some(id) = class.instances.get(&name).copied() {
             let Some(inst) = self.instances.get_mut(&id) else {
                 return Err(format!("Unknown job: {job}"));
@@ -941,7 +958,7 @@ impl Engine {
         }
         let id = InstanceId(self.id());
         let stop_on = config.stop_on.clone().map(Condition::new);
-        let ready = config.ready_on.clone().map(Condition::new);
+        let ready = config.ready_on.clone().map(Condition::new).map(Box::new);
         let sources: Vec<(ReadySource, bool)> = ready
             .as_ref()
             .map(|c| c.sources())
@@ -961,7 +978,7 @@ impl Engine {
                 env,
                 stop_env: Env::new(),
                 stop_on,
-                pids: BTreeMap::new(),
+                pids: Slots::default(),
                 history: Vec::new(),
                 blocker: None,
                 waiters,

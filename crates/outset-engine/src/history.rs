@@ -14,9 +14,13 @@ use crate::types::Env;
 /// limits jobs with `instance`.
 pub const KEEP: usize = 64;
 
-/// The stopped instances of one job, by name, with the order they stopped in.
+/// The stopped instances of one job, by name, with the order they stopped in. Nothing is
+/// allocated, and one pointer is held, until an instance of the job has stopped.
 #[derive(Default)]
-pub struct Stopped {
+pub struct Stopped(Option<Box<Inner>>);
+
+#[derive(Default)]
+struct Inner {
     /// Instance name → (stop sequence number, its `stopped` event env).
     by_name: BTreeMap<String, (u64, Env)>,
     /// Stop sequence number → instance name, oldest first: what to forget first.
@@ -28,6 +32,42 @@ impl Stopped {
     /// Remembers that instance `name` stopped with `env`, forgetting the oldest beyond
     /// [`KEEP`].
     pub fn insert(&mut self, name: String, env: Env) {
+        self.0.get_or_insert_with(Box::default).insert(name, env);
+    }
+
+    /// Forgets instance `name` (it is starting again).
+    pub fn remove(&mut self, name: &str) {
+        if let Some(inner) = &mut self.0 {
+            inner.remove(name);
+            if inner.by_name.is_empty() {
+                self.0 = None;
+            }
+        }
+    }
+
+    /// The env instance `name` stopped with.
+    pub fn get(&self, name: &str) -> Option<&Env> {
+        self.0.as_ref()?.by_name.get(name).map(|(_, env)| env)
+    }
+
+    /// Every remembered instance, by name.
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &Env)> {
+        self.0
+            .iter()
+            .flat_map(|inner| inner.by_name.iter().map(|(name, (_, env))| (name, env)))
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.as_ref().map_or(0, |inner| inner.by_name.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Inner {
+    fn insert(&mut self, name: String, env: Env) {
         let seq = self.next;
         self.next += 1;
         if let Some((old, _)) = self.by_name.insert(name.clone(), (seq, env)) {
@@ -44,29 +84,10 @@ impl Stopped {
         }
     }
 
-    /// Forgets instance `name` (it is starting again).
-    pub fn remove(&mut self, name: &str) {
+    fn remove(&mut self, name: &str) {
         if let Some((seq, _)) = self.by_name.remove(name) {
             self.order.remove(&seq);
         }
-    }
-
-    /// The env instance `name` stopped with.
-    pub fn get(&self, name: &str) -> Option<&Env> {
-        self.by_name.get(name).map(|(_, env)| env)
-    }
-
-    /// Every remembered instance, by name.
-    pub fn iter(&self) -> impl Iterator<Item = (&String, &Env)> {
-        self.by_name.iter().map(|(name, (_, env))| (name, env))
-    }
-
-    pub fn len(&self) -> usize {
-        self.by_name.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.by_name.is_empty()
     }
 }
 
@@ -92,6 +113,12 @@ mod tests {
         s.remove("new");
         assert!(s.get("new").is_none());
         assert_eq!(s.len(), KEEP - 1);
-        assert_eq!(s.order.len(), KEEP - 1);
+        assert_eq!(s.0.as_ref().unwrap().order.len(), KEEP - 1);
+        for i in 0..2000 {
+            s.remove(&format!("i{i}"));
+        }
+        s.remove("i999");
+        assert!(s.is_empty());
+        assert!(s.0.is_none(), "nothing held once empty");
     }
 }

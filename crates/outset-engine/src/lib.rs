@@ -6,6 +6,7 @@
 pub mod condition;
 pub mod engine;
 pub mod history;
+pub mod slots;
 pub mod types;
 
 pub use engine::{DEFAULT_PATH, Engine, LAUNCH_TIMEOUT_S, Options, SETTLE_MS, next_state};

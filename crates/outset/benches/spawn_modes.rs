@@ -8,6 +8,8 @@
 //!   report pipe until the child execs).
 //! - `fork, detached`: `spawn_detached` (fork-style clone3 into the cgroup; failures come
 //!   later through one shared pipe; the parent never waits for the child).
+//! - `detached+barrier`: the same, then one wait until the whole batch has exec'd
+//!   (`FailureReports::wait_exec`), as the daemon does before it answers a client.
 //!
 //! Every outset child calls `setsid()`, as a job's process does. Run with
 //! `cargo bench -p outset --bench spawn_modes` (root, cgroup2). `BENCH_ROUNDS` (default 5)
@@ -24,7 +26,13 @@ use outset_sys::spawn::{FailureReports, ProgramSpec, SpawnPlan, SpawnRequest};
 use support::{BusyLoops, destroy_cgroup_tree, median, ms};
 
 const N: usize = 1000;
-const MODES: [&str; 4] = ["floor", "vfork+wait", "fork+wait", "fork, detached"];
+const MODES: [&str; 5] = [
+    "floor",
+    "vfork+wait",
+    "fork+wait",
+    "fork, detached",
+    "detached+barrier",
+];
 
 /// Processes a mode started, killed and reaped by PID on drop, and their cgroup removed.
 struct Spawned {
@@ -107,7 +115,12 @@ fn run_mode(mode: &str, mount: &Path, tag: &str, reports: &mut FailureReports) -
             ),
         }
     }
+    if mode == "detached+barrier" {
+        reports.wait_exec().unwrap();
+    }
     let spent = t.elapsed();
+    // Not timed: the other detached mode leaves its batch open.
+    reports.wait_exec().unwrap();
     assert!(reports.take().is_empty(), "a detached spawn failed");
     drop(out);
     spent

@@ -191,7 +191,10 @@ fn issue11_wait_exec_waits_for_the_whole_batch() {
     assert_eq!(f.len(), 1);
     assert_eq!((f[0].pid, f[0].stage), (failed, "chdir"));
     for &pid in &good {
-        crate::pidfd::PidFd::open(pid).unwrap().signal(libc::SIGKILL).unwrap();
+        crate::pidfd::PidFd::open(pid)
+            .unwrap()
+            .signal(libc::SIGKILL)
+            .unwrap();
         assert_eq!(wait(pid), ChildEvent::Signaled(libc::SIGKILL));
     }
     assert_eq!(wait(failed), ChildEvent::Exited(127));
