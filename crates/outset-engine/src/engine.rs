@@ -225,6 +225,9 @@ pub struct Engine {
     stop_index: HashMap<String, BTreeSet<InstanceId>>,
     /// Instances with a `ready on`, the only ones events are offered to for readiness.
     with_ready: BTreeSet<InstanceId>,
+    /// Draining instances whose main process has gone but that still had processes when
+    /// `check_drained` last looked (a superset: `after_reap` drops the others).
+    draining: BTreeSet<InstanceId>,
 }
 
 fn parse_env_args(env: &[String]) -> Result<Env, String> {
@@ -477,6 +480,7 @@ impl Engine {
             start_index: HashMap::new(),
             stop_index: HashMap::new(),
             with_ready: BTreeSet::new(),
+            draining: BTreeSet::new(),
         }
     }
 
@@ -1606,12 +1610,12 @@ impl Engine {
     /// After a batch of reaping: instances being stopped move on once their last process
     /// is gone.
     pub fn after_reap(&mut self, fx: &mut dyn Effects) {
-        let draining: Vec<InstanceId> = self
-            .instances
-            .iter()
-            .filter(|(_, i)| i.draining)
-            .map(|(id, _)| *id)
-            .collect();
+        // Only the draining instances whose main process is gone and that still had
+        // processes when last checked, not every instance: a stop of 5000 jobs reaps in many
+        // batches, and an instance's main exit already checks it (`process_ended`).
+        self.draining
+            .retain(|id| self.instances.get(id).is_some_and(|i| i.draining));
+        let draining: Vec<InstanceId> = self.draining.iter().copied().collect();
         for id in draining {
             self.check_drained(id, fx);
         }
@@ -1897,6 +1901,11 @@ impl Engine {
         let Some(inst) = self.instances.get_mut(&id) else {
             return;
         };
+        if rest.is_empty() {
+            self.draining.remove(&id);
+        } else {
+            self.draining.insert(id);
+        }
         if rest.is_empty() {
             inst.draining = false;
             inst.kill_deadline = None;
