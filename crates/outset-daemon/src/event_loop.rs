@@ -429,7 +429,20 @@ impl Daemon {
         // A child writes its failure report before it exits: read now, every reaped child
         // that failed before exec is known as such.
         self.host.collect_spawn_failures();
-        let raw = outset_sys::reap::reap_all_raw(self.engine.tracking_exits());
+        let signalled = self.host.tracker.take_signalled();
+        let tracking = self.engine.tracking_exits();
+        // Processes the daemon signalled are waited for by PID first (a stop of thousands of
+        // jobs would otherwise scan every child per reaped one); while a launch chain is
+        // tracked every child's cgroup is read first, so that path takes them all.
+        let mut raw: Vec<(u32, i32, Option<String>)> = if tracking {
+            Vec::new()
+        } else {
+            outset_sys::reap::reap_these(&signalled)
+                .into_iter()
+                .map(|(pid, status)| (pid, status, None))
+                .collect()
+        };
+        raw.extend(outset_sys::reap::reap_all_raw(tracking));
         for (pid, raw_status, cgroup) in raw {
             let Some(event) = outset_sys::reap::decode_status(raw_status) else {
                 continue;

@@ -60,6 +60,9 @@ pub struct Tracker {
     by_cgroup: HashMap<Rc<str>, InstanceId>,
     /// The root's path relative to the mount (`/root`), as `/proc/PID/cgroup` shows it.
     root_rel: Option<String>,
+    /// Processes signalled since the last reaping, in order: the next reaping waits for
+    /// each by PID first (`reap::reap_these`).
+    signalled: Vec<u32>,
     /// The root directory, opened once: member lists are read relative to it.
     root_fd: Option<std::os::fd::OwnedFd>,
 }
@@ -242,11 +245,21 @@ impl Tracker {
         }
     }
 
+    /// Takes the processes signalled since the last call.
+    pub fn take_signalled(&mut self) -> Vec<u32> {
+        std::mem::take(&mut self.signalled)
+    }
+
     /// Signals one of the instances' processes, and with `group` the process group it leads.
-    pub fn signal(&self, pid: u32, signal: i32, group: bool) -> Result<(), String> {
+    pub fn signal(&mut self, pid: u32, signal: i32, group: bool) -> Result<(), String> {
         if !self.owner.contains_key(&pid) {
             return Err(format!("process {pid} is not a tracked job process"));
         }
+        // Bounded: a loop that signals without reaping (reload signals) keeps the newest.
+        if self.signalled.len() >= 65_536 {
+            self.signalled.clear();
+        }
+        self.signalled.push(pid);
         if group && let Ok(true) = outset_sys::process::signal_group(pid, signal) {
             return Ok(());
         }

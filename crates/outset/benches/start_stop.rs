@@ -196,10 +196,10 @@ fn job_env() -> Vec<(String, String)> {
 
 /// The fork+exec baseline: time to spawn `JOBS` `sleep 1000` processes, and to end them
 /// (SIGTERM to each, then wait for each): the kernel's own floor for a stop.
-fn baseline() -> (Duration, Duration) {
-    let mut kids = ChildrenGuard(Vec::with_capacity(JOBS));
+fn baseline(jobs: usize) -> (Duration, Duration) {
+    let mut kids = ChildrenGuard(Vec::with_capacity(jobs));
     let t = Instant::now();
-    for _ in 0..JOBS {
+    for _ in 0..jobs {
         let c = Command::new("sleep")
             .env_clear()
             .envs(job_env())
@@ -310,13 +310,13 @@ fn run_mode(mount: &Path, rounds: usize, busy: usize) -> Mode {
     for round in 0..rounds {
         let tag = format!("{busy}-{round}");
         let (run, base, floor) = if round % 2 == 0 {
-            let base = baseline();
+            let base = baseline(JOBS);
             let floor = cgroup_floor(mount, &tag, JOBS);
             (outset_round(mount, &tag, JOBS), base, floor)
         } else {
             let run = outset_round(mount, &tag, JOBS);
             let floor = cgroup_floor(mount, &tag, JOBS);
-            (run, baseline(), floor)
+            (run, baseline(JOBS), floor)
         };
         let (base, base_stop) = base;
         let ratio = ms(run.start) / ms(base);
@@ -365,9 +365,12 @@ fn run_mode(mount: &Path, rounds: usize, busy: usize) -> Mode {
     m
 }
 
-/// Medians at one job count: RSS while all run, the stop, and the stop's floor.
+/// Medians at one job count: the start and its floor, RSS while all run, the stop and its
+/// floor.
 struct Scale {
     jobs: usize,
+    start: f64,
+    base: f64,
     rss: f64,
     stop: f64,
     floor: f64,
@@ -375,29 +378,37 @@ struct Scale {
 
 fn run_scale(mount: &Path, rounds: usize, jobs: usize) -> Scale {
     let (mut rsss, mut stops, mut floors) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut starts, mut bases) = (Vec::new(), Vec::new());
     for round in 0..rounds {
         let tag = format!("n{jobs}-{round}");
-        let (run, floor) = if round % 2 == 0 {
+        let (run, floor, base) = if round % 2 == 0 {
+            let base = baseline(jobs).0;
             let floor = cgroup_floor(mount, &tag, jobs);
-            (outset_round(mount, &tag, jobs), floor)
+            (outset_round(mount, &tag, jobs), floor, base)
         } else {
             let run = outset_round(mount, &tag, jobs);
-            (run, cgroup_floor(mount, &tag, jobs))
+            let floor = cgroup_floor(mount, &tag, jobs);
+            (run, floor, baseline(jobs).0)
         };
         println!(
-            "{jobs} jobs, round {round}: start {:.1} ms; stop {:.1} ms (floor in cgroups \
-             {:.1} ms); rss {} KiB",
+            "{jobs} jobs, round {round}: start {:.1} ms (fork+exec loop {:.1} ms); stop {:.1} ms \
+             (floor in cgroups {:.1} ms); rss {} KiB",
             ms(run.start),
+            ms(base),
             ms(run.stop),
             ms(floor),
             run.rss_kib
         );
+        starts.push(ms(run.start));
+        bases.push(ms(base));
         rsss.push(run.rss_kib as f64);
         stops.push(ms(run.stop));
         floors.push(ms(floor));
     }
     Scale {
         jobs,
+        start: median(&starts),
+        base: median(&bases),
         rss: median(&rsss),
         stop: median(&stops),
         floor: median(&floors),
@@ -441,29 +452,41 @@ fn main() {
             m.rss
         );
     }
-    println!("| jobs | rss | stop | stop floor in cgroups | stop ÷ floor |");
-    println!("|---|---|---|---|---|");
-    let quiet_rss = modes.first().map_or(0.0, |m| m.rss);
-    let quiet_stop = modes.first().map_or(0.0, |m| m.stop);
-    let quiet_floor = modes.first().map_or(1.0, |m| m.floor);
-    let mut rows: Vec<(usize, f64, f64, f64)> = scales
-        .iter()
-        .map(|s| (s.jobs, s.rss, s.stop, s.floor))
-        .collect();
-    rows.push((JOBS, quiet_rss, quiet_stop, quiet_floor));
-    rows.sort_by_key(|r| r.0);
-    for (jobs, rss, stop, floor) in &rows {
+    println!(
+        "| jobs | start | fork+exec loop | start ratio | rss | stop | stop floor in cgroups | stop ÷ floor |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    let mut rows: Vec<Scale> = scales;
+    if let Some(q) = modes.first() {
+        rows.push(Scale {
+            jobs: JOBS,
+            start: q.start,
+            base: q.base,
+            rss: q.rss,
+            stop: q.stop,
+            floor: q.floor,
+        });
+    }
+    rows.sort_by_key(|r| r.jobs);
+    for r in &rows {
         println!(
-            "| {jobs} | {rss:.0} KiB | {stop:.1} ms | {floor:.1} ms | {:.2} |",
-            stop / floor
+            "| {} | {:.1} ms | {:.1} ms | {:.2} | {:.0} KiB | {:.1} ms | {:.1} ms | {:.2} |",
+            r.jobs,
+            r.start,
+            r.base,
+            r.start / r.base,
+            r.rss,
+            r.stop,
+            r.floor,
+            r.stop / r.floor
         );
     }
     if let [a, .., b] = rows.as_slice() {
         println!(
             "rss per job between {} and {} jobs: {:.2} KiB",
-            a.0,
-            b.0,
-            (b.1 - a.1) / (b.0 - a.0) as f64
+            a.jobs,
+            b.jobs,
+            (b.rss - a.rss) / (b.jobs - a.jobs) as f64
         );
     }
     println!("targets:");
@@ -495,7 +518,7 @@ fn main() {
             q.rss
         );
     }
-    for s in scales.iter().filter(|s| s.jobs == 5000) {
+    for s in rows.iter().filter(|s| s.jobs == 5000) {
         println!(
             "  rss at 5000 <= {} MiB: {} ({:.0} KiB); stop at 5000 <= {MAX_STOP_RATIO}x floor: {} ({:.2})",
             MAX_RSS_5000_KIB / 1024,
