@@ -243,7 +243,13 @@ mod targeted_tests {
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
             loop {
                 let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-                if stat.rsplit(')').next().unwrap().trim_start().starts_with('Z') {
+                if stat
+                    .rsplit(')')
+                    .next()
+                    .unwrap()
+                    .trim_start()
+                    .starts_with('Z')
+                {
                     break;
                 }
                 assert!(std::time::Instant::now() < deadline, "{pid} never ended");
@@ -255,7 +261,10 @@ mod targeted_tests {
         assert_eq!(got[0].0, pa);
         assert_eq!(decode_status(got[0].1), Some(ChildEvent::Exited(0)));
         // b was not named: still there to be reaped; c still runs.
-        assert_eq!(reap_these(&[pb]).iter().map(|r| r.0).collect::<Vec<_>>(), [pb]);
+        assert_eq!(
+            reap_these(&[pb]).iter().map(|r| r.0).collect::<Vec<_>>(),
+            [pb]
+        );
         assert!(reap_these(&[pc]).is_empty());
         c.kill().unwrap();
         c.wait().unwrap();

@@ -4,18 +4,89 @@
 //! `start_stop` benchmark's kind. The daemon's own per-instance data (process tracker,
 //! cgroup names) is the rest of the RSS that `start_stop` prints.
 //!
+//! Then 10,000 start/stop cycles of a job with a new instance name each time (issue 10 item
+//! 13): the heap and the time per 1000 cycles, first and last, and how many stopped
+//! instances the engine still remembers.
+//!
 //! Run with `cargo bench -p outset --bench memory`. Needs nothing special.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use outset_engine::{Effects, Engine, InstanceId, Options, ReplyToken, SpawnSpec};
 use outset_job::{Signal, parse_job};
 use outset_proto::{Command, Response};
+use std::time::Instant;
 
 const JOB_TEXT: &str = "start on go\nstop on halt\nconsole none\nexec sleep 1000\n";
 
 #[derive(Default)]
 struct Host {
     next: u32,
+}
+
+/// 10,000 start/stop cycles with unique instance names.
+fn instance_churn() {
+    let mut host = Host::default();
+    let mut e = Engine::new(Options {
+        base_env: vec![("PATH".into(), outset_engine::DEFAULT_PATH.into())],
+        daemon_env: Vec::new(),
+        version: "bench".into(),
+        track_ptrace: false,
+    });
+    let jobs = vec![
+        parse_job("w", "instance $N\nexec /bin/w\n").unwrap(),
+        parse_job(
+            "after",
+            "start on go and stopped w INSTANCE=n0\nexec /bin/a\n",
+        )
+        .unwrap(),
+    ];
+    e.set_jobs(jobs, &mut host);
+    let h0 = heap();
+    let mut per_thousand = Vec::new();
+    let mut t = Instant::now();
+    for i in 0..10_000u32 {
+        e.command(
+            Command::Start {
+                job: "w".into(),
+                env: vec![format!("N=n{i}")],
+                wait: false,
+            },
+            ReplyToken(1),
+            &mut host,
+        );
+        e.exited(
+            10_000 + host.next,
+            outset_engine::ExitStatus::Exited(0),
+            &mut host,
+        );
+        // A level-triggered `stopped` check each cycle, as an event would cause.
+        e.command(
+            Command::Emit {
+                event: "go".into(),
+                env: Vec::new(),
+                wait: false,
+            },
+            ReplyToken(2),
+            &mut host,
+        );
+        if i % 1000 == 999 {
+            per_thousand.push(t.elapsed());
+            t = Instant::now();
+        }
+    }
+    e.shrink();
+    println!(
+        "10,000 unique instance start/stop cycles: heap +{:.0} KiB, {} stopped instances \
+         remembered; 1000 cycles took {:.1} ms first, {:.1} ms last",
+        (heap() - h0) / 1024.0,
+        e.stopped_history_len(),
+        per_thousand
+            .first()
+            .map_or(0.0, |d| d.as_secs_f64() * 1000.0),
+        per_thousand
+            .last()
+            .map_or(0.0, |d| d.as_secs_f64() * 1000.0),
+    );
 }
 
 impl Effects for Host {
@@ -96,4 +167,5 @@ fn main() {
         );
         drop(e);
     }
+    instance_churn();
 }

@@ -26,6 +26,15 @@ const OUTSET: &str = env!("CARGO_BIN_EXE_outset");
 const JOBS: usize = 1000;
 /// Job counts of the scale rounds (RSS and stop).
 const SCALES: [usize; 2] = [100, 5000];
+
+/// A list of numbers from the environment (`BENCH_MODES=0,2`, `BENCH_SCALES=5000`), to run
+/// part of the benchmark; the default otherwise.
+fn from_env(name: &str, default: &[usize]) -> Vec<usize> {
+    std::env::var(name)
+        .ok()
+        .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .unwrap_or_else(|| default.to_vec())
+}
 const JOB_TEXT: &str = "start on go\nstop on halt\nconsole none\nexec sleep 1000\n";
 
 /// Targets.
@@ -127,8 +136,21 @@ impl DaemonGuard {
         support::timed_ctl(&self.socket, &self.stderr_path, args)
     }
 
-    /// Checks that `list` shows exactly `JOBS` lines containing `state`.
+    /// Checks that `list` shows exactly `JOBS` lines containing `state`. Above 1000 jobs
+    /// `list`'s reply outgrows the socket buffer, which the daemon does not always flush yet
+    /// (issue 10 item 1), so there the check counts the processes in the jobs' cgroups
+    /// instead: one per job while running, none once stopped.
     fn verify_all(&self, state: &str) {
+        if self.jobs > 1000 {
+            let want = if state.contains("running") {
+                self.jobs
+            } else {
+                0
+            };
+            let n = self.processes_in_cgroups();
+            assert_eq!(n, want, "processes in the jobs' cgroups ({state})");
+            return;
+        }
         let list = self.ctl(&["list"]);
         let n = list.lines().filter(|l| l.contains(state)).count();
         if n != self.jobs {
@@ -144,6 +166,20 @@ impl DaemonGuard {
                 self.stderr_tail()
             );
         }
+    }
+
+    /// Processes in the instance cgroups below the daemon's root.
+    fn processes_in_cgroups(&self) -> usize {
+        std::fs::read_dir(&self.cgroup)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.path().is_dir())
+            .map(|e| {
+                std::fs::read_to_string(e.path().join("cgroup.procs"))
+                    .map(|t| t.lines().count())
+                    .unwrap_or(0)
+            })
+            .sum()
     }
 
     /// VmRSS of the daemon, in KiB.
@@ -419,16 +455,20 @@ fn main() {
     let Some((mount, rounds)) = support::setup("start_stop", 5) else {
         return;
     };
+    let (busy, scales) = (
+        from_env("BENCH_MODES", &[0, 1, 2]),
+        from_env("BENCH_SCALES", &SCALES),
+    );
     println!(
-        "start_stop: {JOBS} jobs, {rounds} rounds per mode (quiet, 1 and 2 busy loops), \
-         then {SCALES:?} jobs; cgroup2 at {}",
+        "start_stop: {JOBS} jobs, {rounds} rounds per mode (busy loops: {busy:?}), then \
+         {scales:?} jobs; cgroup2 at {}",
         mount.display()
     );
-    let modes: Vec<Mode> = [0, 1, 2]
+    let modes: Vec<Mode> = busy
         .into_iter()
         .map(|busy| run_mode(&mount, rounds, busy))
         .collect();
-    let scales: Vec<Scale> = SCALES
+    let scales: Vec<Scale> = scales
         .into_iter()
         .map(|jobs| run_scale(&mount, rounds, jobs))
         .collect();
@@ -457,7 +497,7 @@ fn main() {
     );
     println!("|---|---|---|---|---|---|---|---|");
     let mut rows: Vec<Scale> = scales;
-    if let Some(q) = modes.first() {
+    if let Some(q) = modes.iter().find(|m| m.busy == 0) {
         rows.push(Scale {
             jobs: JOBS,
             start: q.start,
@@ -505,7 +545,7 @@ fn main() {
             m.stop / m.floor
         );
     }
-    if let Some(q) = modes.first() {
+    if let Some(q) = modes.iter().find(|m| m.busy == 0) {
         println!(
             "  stop {JOBS} quiet <= {MAX_STOP_MS} ms: {} ({:.1} ms)",
             verdict(q.stop <= MAX_STOP_MS),

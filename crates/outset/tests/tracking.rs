@@ -204,10 +204,14 @@ fn status_all_and_history_show_every_pid() {
     // The respawned main process forks its two children once it runs: wait for them (the
     // reply comes once it has exec'd, not once it has forked).
     let mut v = serde_json::Value::Null;
-    d.wait_for("the respawned process's children", Duration::from_secs(10), || {
-        v = serde_json::from_str(&d.ctl_ok(&["--json", "status", "--all", "hist"])).unwrap();
-        v[0]["members"].as_array().is_some_and(|m| m.len() >= 3)
-    });
+    d.wait_for(
+        "the respawned process's children",
+        Duration::from_secs(10),
+        || {
+            v = serde_json::from_str(&d.ctl_ok(&["--json", "status", "--all", "hist"])).unwrap();
+            v[0]["members"].as_array().is_some_and(|m| m.len() >= 3)
+        },
+    );
     let history = v[0]["history"].as_array().unwrap();
     assert!(history.iter().any(|p| p["kind"] == "pre-start"), "{v}");
     let members = v[0]["members"].as_array().unwrap();
