@@ -76,6 +76,11 @@ fn issue10_item13_stopped_history_is_bounded() {
                 "start on go and stopped w INSTANCE=n9999\nexec /bin/r\n",
             ),
             ("after_old", "start on go and stopped w n0\nexec /bin/o\n"),
+            // A pattern for the job: every job is looked at, not only one by name.
+            (
+                "glob_after",
+                "start on go and stopped w* n99?9\nexec /bin/g\n",
+            ),
         ],
         &mut h,
     );
@@ -114,7 +119,7 @@ fn issue10_item13_stopped_history_is_bounded() {
         .map(|(j, ..)| j.as_str())
         .collect();
     // n0 stopped 9,999 instances ago: forgotten, by design.
-    assert_eq!(started, ["after_recent"]);
+    assert_eq!(started, ["after_recent", "glob_after"]);
 }
 
 /// Issue 10 item 14: an event with 100,000 variables that starts a job is handled in linear
