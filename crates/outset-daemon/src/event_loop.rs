@@ -21,6 +21,7 @@ const TOKEN_SIGNALS: u64 = 1;
 const TOKEN_LISTENER: u64 = 2;
 const TOKEN_INOTIFY: u64 = 3;
 const TOKEN_BUS: u64 = 4;
+const TOKEN_SPAWN_REPORTS: u64 = 5;
 /// Connection tokens start here.
 const TOKEN_CONN0: u64 = 1 << 32;
 /// Notify socket tokens: this plus the instance id.
@@ -96,6 +97,9 @@ impl Daemon {
         let poller = Poller::new()?;
         poller.add(setup.signals.as_fd(), TOKEN_SIGNALS)?;
         poller.add(setup.listener.as_fd(), TOKEN_LISTENER)?;
+        if let Some(r) = &setup.host.spawn_reports {
+            poller.add(r.as_fd(), TOKEN_SPAWN_REPORTS)?;
+        }
         let inotify = match Inotify::new() {
             Ok(i) => match poller.add(i.as_fd(), TOKEN_INOTIFY) {
                 Ok(()) => Some(i),
@@ -221,6 +225,7 @@ impl Daemon {
                     TOKEN_LISTENER => self.on_accept(),
                     TOKEN_INOTIFY => self.on_inotify(),
                     TOKEN_BUS if self.bus.on_readable(&self.poller) => self.check_sources(),
+                    TOKEN_SPAWN_REPORTS => self.host.collect_spawn_failures(),
                     t if t >= TOKEN_NOTIFY0 => self.on_notify(InstanceId(t - TOKEN_NOTIFY0)),
                     t if t >= TOKEN_CONN0 => self.on_conn(t),
                     _ => {}
@@ -247,6 +252,7 @@ impl Daemon {
             } else if self.busy {
                 // The first idle moment after work: give freed memory back.
                 self.busy = false;
+                self.engine.shrink();
                 outset_sys::process::release_free_memory();
             } else if self.last_active.elapsed() >= CLEANUP_AFTER && self.host.tracker.has_retired()
             {
@@ -443,7 +449,23 @@ impl Daemon {
     /// reaped so exits of processes the daemon did not spawn count for their job.
     fn reap(&mut self) {
         self.tick_clock();
-        let raw = outset_sys::reap::reap_all_raw(self.engine.tracking_exits());
+        // A child writes its failure report before it exits: read now, every reaped child
+        // that failed before exec is known as such.
+        self.host.collect_spawn_failures();
+        let signalled = self.host.tracker.take_signalled();
+        let tracking = self.engine.tracking_exits();
+        // Processes the daemon signalled are waited for by PID first (a stop of thousands of
+        // jobs would otherwise scan every child per reaped one); while a launch chain is
+        // tracked every child's cgroup is read first, so that path takes them all.
+        let mut raw: Vec<(u32, i32, Option<String>)> = if tracking {
+            Vec::new()
+        } else {
+            outset_sys::reap::reap_these(&signalled)
+                .into_iter()
+                .map(|(pid, status)| (pid, status, None))
+                .collect()
+        };
+        raw.extend(outset_sys::reap::reap_all_raw(tracking));
         for (pid, raw_status, cgroup) in raw {
             let Some(event) = outset_sys::reap::decode_status(raw_status) else {
                 continue;
@@ -475,6 +497,11 @@ impl Daemon {
                 continue;
             }
             self.host.tracker.reaped(pid);
+            if let Some(error) = self.host.spawn_failures.remove(&pid)
+                && self.engine.spawn_failed(pid, &error, &mut self.host)
+            {
+                continue;
+            }
             if self.engine.exited(pid, status, &mut self.host) {
                 continue;
             }

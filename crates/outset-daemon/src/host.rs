@@ -31,6 +31,11 @@ pub struct Host {
     pid_file_warned: HashSet<(InstanceId, u32)>,
     /// `FDSTORE=1` (not supported: its fds are closed) was reported.
     pub fdstore_warned: bool,
+    /// Where spawned children report a failure before exec, so a spawn never waits for
+    /// the child to run (`None`: the pipe could not be made; spawns then wait).
+    pub spawn_reports: Option<outset_sys::spawn::FailureReports>,
+    /// Children that reported a failure and are not reaped yet, with the failure.
+    pub spawn_failures: HashMap<u32, String>,
 }
 
 impl Host {
@@ -46,11 +51,44 @@ impl Host {
             ptrace: PtraceTrack::new(),
             pid_file_warned: HashSet::new(),
             fdstore_warned: false,
+            spawn_reports: match outset_sys::spawn::FailureReports::new() {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    log::warn!("no spawn report pipe ({e}); each spawn waits for its exec");
+                    None
+                }
+            },
+            spawn_failures: HashMap::new(),
+        }
+    }
+
+    /// Takes the failures children have reported so far; each is handed to the engine when
+    /// its child is reaped (the child reports before it exits).
+    pub fn collect_spawn_failures(&mut self) {
+        let Some(reports) = &mut self.spawn_reports else {
+            return;
+        };
+        for f in reports.take() {
+            log::debug!("{f}");
+            self.spawn_failures.insert(f.pid, f.to_string());
+        }
+    }
+
+    /// Waits until every process spawned so far has exec'd (or failed): a client told that
+    /// a job runs, or shown its command lines, sees the job's program and not a copy of the
+    /// daemon on its way to exec. One wait covers a whole batch of spawns.
+    fn wait_exec(&mut self) {
+        if let Some(reports) = &mut self.spawn_reports
+            && reports.pending()
+            && let Err(e) = reports.wait_exec()
+        {
+            log::warn!("waiting for spawned processes to exec: {e}");
         }
     }
 
     /// Writes a reply line to the connection behind `token`.
     pub fn send(&mut self, token: ReplyToken, response: &Response) {
+        self.wait_exec();
         let withheld = self.withheld.remove(&token.0);
         let Some(conn_id) = self.routes.remove(&token.0) else {
             log::debug!("reply {} has no client any more", token.0);
@@ -84,7 +122,7 @@ impl Effects for Host {
             // Tracking falls back to the process group; the job still runs.
             log::warn!("{}: {e}; tracking by process group", spec.job);
         }
-        let cgroup = self.tracker.cgroup_path(inst).map(|p| p.to_path_buf());
+        let cgroup = self.tracker.cgroup_path(inst);
         let mut with_socket;
         let spec = if spec.notify {
             // Made before the fork, so the job can never send before it exists.
@@ -103,7 +141,12 @@ impl Effects for Host {
         } else {
             spec
         };
-        let spawned = spawn::spawn(spec, cgroup.as_deref(), self.user_mode)?;
+        let spawned = spawn::spawn(
+            spec,
+            cgroup.as_deref(),
+            self.user_mode,
+            self.spawn_reports.as_mut(),
+        )?;
         // A pidfd per job process would make every later spawn copy and close it; the
         // tracker opens one whenever it signals (see tracker.rs).
         drop(spawned.pidfd);
@@ -168,6 +211,7 @@ impl Effects for Host {
     }
 
     fn describe(&mut self, pids: &[u32]) -> Vec<(u32, String)> {
+        self.wait_exec();
         pids.iter()
             .map(|&pid| (pid, outset_sys::procfs::cmdline(pid).unwrap_or_default()))
             .collect()

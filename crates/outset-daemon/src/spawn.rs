@@ -4,7 +4,9 @@ use std::path::{Path, PathBuf};
 
 use outset_engine::SpawnSpec;
 use outset_job::{Console, LimitValue, Process, Resource};
-use outset_sys::spawn::{ProgramSpec, Rlimit, SpawnPlan, SpawnRequest, Spawned, Stdio};
+use outset_sys::spawn::{
+    FailureReports, ProgramSpec, Rlimit, SpawnPlan, SpawnRequest, Spawned, Stdio,
+};
 
 /// Upstart's command rule: a `script`, or an `exec` line holding shell characters, runs
 /// through `/bin/sh -e`; such an `exec` line is prefixed with `exec ` so the shell replaces
@@ -87,11 +89,21 @@ pub fn request(spec: &SpawnSpec, cgroup: Option<&Path>, user_mode: bool) -> Spaw
     }
 }
 
-/// Spawns the process; the error says why in words for the log.
-pub fn spawn(spec: &SpawnSpec, cgroup: Option<&Path>, user_mode: bool) -> Result<Spawned, String> {
+/// Spawns the process; the error says why in words for the log. With `reports`, the spawn
+/// does not wait for the child to exec: a failure in the child arrives there later.
+pub fn spawn(
+    spec: &SpawnSpec,
+    cgroup: Option<&Path>,
+    user_mode: bool,
+    reports: Option<&mut FailureReports>,
+) -> Result<Spawned, String> {
     let req = request(spec, cgroup, user_mode);
     let plan = SpawnPlan::new(&req).map_err(|e| e.to_string())?;
-    outset_sys::spawn::spawn(&plan).map_err(|e| e.to_string())
+    match reports {
+        Some(r) => outset_sys::spawn::spawn_detached(&plan, r),
+        None => outset_sys::spawn::spawn(&plan),
+    }
+    .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

@@ -11,8 +11,9 @@
 //! its group. No pidfd is held per process: that keeps the fd table, which every spawn
 //! copies, small.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use outset_engine::InstanceId;
@@ -31,14 +32,16 @@ pub fn cgroup_dir_name(job: &str, instance: &str) -> String {
     }
 }
 
-/// Per-instance tracking state.
+/// Per-instance tracking state, kept small (memory per running job): the cgroup's path is
+/// the root joined with `dir_name`, made when needed.
 struct Tracked {
-    job: String,
-    cgroup: Option<Cgroup>,
-    /// Live PIDs known to belong to the instance (spawned by the daemon).
-    pids: HashSet<u32>,
-    /// The cgroup's directory name below the root, for reads relative to `root_fd`.
-    dir_name: PathBuf,
+    /// The instance has its cgroup (`root/dir_name`).
+    in_cgroup: bool,
+    /// Live PIDs known to belong to the instance (spawned or adopted); a few at most.
+    pids: Vec<u32>,
+    /// The cgroup's directory name below the root, for reads relative to `root_fd`; shared
+    /// with `by_cgroup`.
+    dir_name: Rc<str>,
     /// The cgroup's id (its directory's inode number), as a pidfd reports it.
     cgroup_id: Option<u64>,
 }
@@ -55,27 +58,43 @@ pub struct Tracker {
     pause_until: Option<Instant>,
     /// The cgroup2 mount, to turn `/proc/PID/cgroup` paths into instances.
     mount: Option<PathBuf>,
-    /// Instance by cgroup path relative to the mount (`/root/job.job`).
-    by_cgroup: HashMap<String, InstanceId>,
+    /// Instance by cgroup directory name (`job.job`).
+    by_cgroup: HashMap<Rc<str>, InstanceId>,
+    /// The root's path relative to the mount (`/root`), as `/proc/PID/cgroup` shows it.
+    root_rel: Option<String>,
+    /// Processes signalled since the last reaping, in order: the next reaping waits for
+    /// each by PID first (`reap::reap_these`).
+    signalled: Vec<u32>,
     /// The root directory, opened once: member lists are read relative to it.
     root_fd: Option<std::os::fd::OwnedFd>,
 }
 
 impl Tracker {
     pub fn new(root: Option<PathBuf>) -> Tracker {
-        Tracker {
+        let mut t = Tracker {
             mount: root
                 .as_ref()
                 .and_then(|_| outset_sys::cgroup::cgroup2_mount()),
             root_fd: root.as_ref().and_then(|r| Cgroup::open_dir(r).ok()),
             root,
             ..Tracker::default()
-        }
+        };
+        t.root_rel = t.root.as_deref().and_then(|r| t.relative(r));
+        t
     }
 
     /// The instance whose cgroup is `rel` (as `/proc/PID/cgroup` names it).
     pub fn instance_of_cgroup(&self, rel: &str) -> Option<InstanceId> {
-        self.by_cgroup.get(rel).copied()
+        let root = self.root_rel.as_deref()?;
+        let root = root.strip_suffix('/').unwrap_or(root);
+        let dir = rel.strip_prefix(root)?.strip_prefix('/')?;
+        self.by_cgroup.get(dir).copied()
+    }
+
+    /// The instance's cgroup, if it has one.
+    fn cgroup(&self, t: &Tracked) -> Option<Cgroup> {
+        let root = self.root.as_ref().filter(|_| t.in_cgroup)?;
+        Some(Cgroup::at(root.join(&*t.dir_name)))
     }
 
     fn relative(&self, path: &Path) -> Option<String> {
@@ -97,26 +116,23 @@ impl Tracker {
             return Ok(());
         }
         let mut tracked = Tracked {
-            job: job.to_string(),
-            cgroup: None,
-            pids: HashSet::new(),
-            dir_name: PathBuf::from(cgroup_dir_name(job, instance)),
+            in_cgroup: false,
+            pids: Vec::new(),
+            dir_name: cgroup_dir_name(job, instance).into(),
             cgroup_id: None,
         };
         let result = match &self.root {
             Some(root) => {
-                let dir = root.join(&tracked.dir_name);
+                let dir = root.join(&*tracked.dir_name);
                 // A restarted instance takes over its predecessor's directory if that has not
                 // been removed yet: it must never be swept (and killed) under the new one.
                 self.retired.retain(|(_, cg)| cg.path() != dir);
                 match Cgroup::create(&dir) {
-                    Ok(cg) => {
-                        if let Some(rel) = self.relative(&dir) {
-                            self.by_cgroup.insert(rel, inst);
-                        }
+                    Ok(_) => {
+                        self.by_cgroup.insert(Rc::clone(&tracked.dir_name), inst);
+                        tracked.in_cgroup = true;
                         use std::os::unix::fs::MetadataExt;
                         tracked.cgroup_id = std::fs::metadata(&dir).ok().map(|m| m.ino());
-                        tracked.cgroup = Some(cg);
                         Ok(())
                     }
                     Err(e) => Err(format!("cgroup {}: {e}", dir.display())),
@@ -131,14 +147,12 @@ impl Tracker {
     /// Forgets the instance; its cgroup is removed later by [`Tracker::sweep`].
     pub fn remove(&mut self, inst: InstanceId) {
         if let Some(t) = self.instances.remove(&inst) {
-            for pid in t.pids {
-                self.owner.remove(&pid);
+            for pid in &t.pids {
+                self.owner.remove(pid);
             }
-            if let Some(cg) = t.cgroup {
-                if let Some(rel) = self.relative(cg.path()) {
-                    self.by_cgroup.remove(&rel);
-                }
-                self.retired.push_back((t.job, cg));
+            if let Some(cg) = self.cgroup(&t) {
+                self.by_cgroup.remove(&t.dir_name);
+                self.retired.push_back((t.dir_name.to_string(), cg));
             }
         }
     }
@@ -178,11 +192,9 @@ impl Tracker {
         }
     }
 
-    pub fn cgroup_path(&self, inst: InstanceId) -> Option<&Path> {
-        self.instances
-            .get(&inst)
-            .and_then(|t| t.cgroup.as_ref())
-            .map(|c| c.path())
+    pub fn cgroup_path(&self, inst: InstanceId) -> Option<PathBuf> {
+        let t = self.instances.get(&inst).filter(|t| t.in_cgroup)?;
+        Some(self.root.as_ref()?.join(&*t.dir_name))
     }
 
     /// The instance's live processes, oldest first, each adopted so it may be signalled.
@@ -192,12 +204,13 @@ impl Tracker {
         let Some(t) = self.instances.get(&inst) else {
             return Ok(Vec::new());
         };
-        let pids: Vec<u32> = match &t.cgroup {
+        let pids: Vec<u32> = match self.cgroup(t) {
             Some(cg) => {
                 let read = match &self.root_fd {
                     Some(fd) => {
                         use std::os::fd::AsFd;
-                        Cgroup::procs_at(fd.as_fd(), &t.dir_name).or_else(|_| cg.procs())
+                        Cgroup::procs_at(fd.as_fd(), Path::new(&*t.dir_name))
+                            .or_else(|_| cg.procs())
                     }
                     None => cg.procs(),
                 };
@@ -266,7 +279,9 @@ impl Tracker {
     /// Records a process of the instance.
     pub fn adopt(&mut self, inst: InstanceId, pid: u32) {
         if let Some(t) = self.instances.get_mut(&inst) {
-            t.pids.insert(pid);
+            if !t.pids.contains(&pid) {
+                t.pids.push(pid);
+            }
             self.owner.insert(pid, inst);
         }
     }
@@ -276,15 +291,25 @@ impl Tracker {
         if let Some(inst) = self.owner.remove(&pid)
             && let Some(t) = self.instances.get_mut(&inst)
         {
-            t.pids.remove(&pid);
+            t.pids.retain(|p| *p != pid);
         }
     }
 
+    /// Takes the processes signalled since the last call.
+    pub fn take_signalled(&mut self) -> Vec<u32> {
+        std::mem::take(&mut self.signalled)
+    }
+
     /// Signals one of the instances' processes, and with `group` the process group it leads.
-    pub fn signal(&self, pid: u32, signal: i32, group: bool) -> Result<(), String> {
+    pub fn signal(&mut self, pid: u32, signal: i32, group: bool) -> Result<(), String> {
         if !self.owner.contains_key(&pid) {
             return Err(format!("process {pid} is not a tracked job process"));
         }
+        // Bounded: a loop that signals without reaping (reload signals) keeps the newest.
+        if self.signalled.len() >= 65_536 {
+            self.signalled.clear();
+        }
+        self.signalled.push(pid);
         if group && let Ok(true) = outset_sys::process::signal_group(pid, signal) {
             return Ok(());
         }
@@ -299,13 +324,13 @@ impl Tracker {
         let Some(t) = self.instances.get(&inst) else {
             return;
         };
-        if let Some(cg) = &t.cgroup {
+        if let Some(cg) = self.cgroup(t) {
             match cg.kill() {
                 Ok(()) => return,
                 Err(e) => log::warn!("cgroup.kill on {}: {e}", cg.path().display()),
             }
         }
-        let pids: Vec<u32> = t.pids.iter().copied().collect();
+        let pids: Vec<u32> = t.pids.to_vec();
         for pid in pids {
             if let Err(e) = self.signal(pid, 9, true) {
                 log::debug!("SIGKILL to {pid}: {e}");

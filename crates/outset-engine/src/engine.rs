@@ -8,11 +8,13 @@ use std::rc::Rc;
 
 use outset_job::expand::expand_env;
 use outset_job::{
-    EventMatch, ExitCode, Expect, JobConfig, ProcessKind, ReadySource, RespawnLimit, Signal,
+    Arg, EventMatch, ExitCode, Expect, JobConfig, ProcessKind, ReadySource, RespawnLimit, Signal,
 };
 use outset_proto::{Body, Command, InstanceStatus, JobText, Member, ProcessStatus, Response};
 
 use crate::condition::{Condition, JobStates, Matched, matches};
+use crate::history::Stopped;
+use crate::slots::Slots;
 use crate::types::*;
 
 /// A main process chosen from a launch chain that exits with 0 within this long was one more
@@ -92,7 +94,7 @@ struct Instance {
     env: Env,
     stop_env: Env,
     stop_on: Option<Condition>,
-    pids: BTreeMap<ProcessKind, u32>,
+    pids: Slots,
     /// Every PID this instance has had, by process type.
     history: Vec<(ProcessKind, u32)>,
     /// The job event this instance is waiting on (its `starting` or `stopping`).
@@ -114,7 +116,8 @@ struct Instance {
     /// When the main process was chosen from a launch chain's survivors.
     selected_at: Option<Millis>,
     /// `ready on`, with its latched events.
-    ready: Option<Condition>,
+    /// Boxed: rare, and an instance is kept small (memory per running job).
+    ready: Option<Box<Condition>>,
     /// Up (expect resolved) but waiting for `ready on` to hold.
     readying: bool,
     /// The readiness sources and their last known state.
@@ -183,8 +186,10 @@ struct Class {
     config: Rc<JobConfig>,
     start_on: Option<Condition>,
     instances: InstanceMap,
-    /// The `stopped` event env of instances that have stopped, by instance name.
-    stopped: BTreeMap<String, Env>,
+    /// The `stopped` event env of the latest instances that have stopped and gone.
+    stopped: Stopped,
+    /// Gone from disk: removed when its last instance stops.
+    deleted: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -210,7 +215,8 @@ struct Event {
 pub struct Engine {
     opts: Options,
     now: Millis,
-    classes: BTreeMap<String, Class>,
+    /// Boxed: a map node holds eleven slots, and a class is large (memory per job).
+    classes: BTreeMap<String, Box<Class>>,
     /// Boxed: a map node holds eleven slots, mostly empty, and an instance is large.
     instances: BTreeMap<InstanceId, Box<Instance>>,
     pids: HashMap<u32, (InstanceId, ProcessKind)>,
@@ -230,6 +236,9 @@ pub struct Engine {
     stop_index: HashMap<String, BTreeSet<InstanceId>>,
     /// Instances with a `ready on`, the only ones events are offered to for readiness.
     with_ready: BTreeSet<InstanceId>,
+    /// Draining instances whose main process has gone but that still had processes when
+    /// `check_drained` last looked (a superset: `after_reap` drops the others).
+    draining: BTreeSet<InstanceId>,
     /// `stop_all` was called: no goal turns to start any more (events are still delivered).
     shutting_down: bool,
 }
@@ -296,9 +305,56 @@ fn full_env(base: &Env, overlay: &Env) -> Env {
     env
 }
 
+/// Sets every pair of `more` in `env` as `env_set` would, one after another, in time linear
+/// in both sizes (issue 10 item 14: an event with 30,000 variables took seconds).
 fn env_merge(env: &mut Env, more: &Env) {
-    for (k, v) in more {
-        env_set(env, k, v);
+    // Small merges (the usual case) are cheaper without building an index.
+    if more
+        .len()
+        .saturating_mul(env.len().saturating_add(more.len()))
+        <= 256
+    {
+        for (k, v) in more {
+            env_set(env, k, v);
+        }
+        return;
+    }
+    enum Step {
+        Set(usize, usize),
+        Push(usize),
+    }
+    let steps: Vec<Step> = {
+        // Each key's first position, as `env_set` finds the first.
+        let mut index: HashMap<&str, usize> = HashMap::with_capacity(env.len() + more.len());
+        for (i, (k, _)) in env.iter().enumerate() {
+            index.entry(k.as_str()).or_insert(i);
+        }
+        let mut next = env.len();
+        more.iter()
+            .enumerate()
+            .map(|(j, (k, _))| match index.get(k.as_str()) {
+                Some(&i) => Step::Set(i, j),
+                None => {
+                    index.insert(k.as_str(), next);
+                    next += 1;
+                    Step::Push(j)
+                }
+            })
+            .collect()
+    };
+    for step in steps {
+        match step {
+            Step::Set(i, j) => {
+                if let (Some(slot), Some((_, v))) = (env.get_mut(i), more.get(j)) {
+                    slot.1.clone_from(v);
+                }
+            }
+            Step::Push(j) => {
+                if let Some(pair) = more.get(j) {
+                    env.push(pair.clone());
+                }
+            }
+        }
     }
 }
 
@@ -319,7 +375,7 @@ fn display_name(job: &str, instance: &str) -> String {
 }
 
 struct States<'a> {
-    classes: &'a BTreeMap<String, Class>,
+    classes: &'a BTreeMap<String, Box<Class>>,
     instances: &'a BTreeMap<InstanceId, Box<Instance>>,
     base: &'a Env,
 }
@@ -335,37 +391,95 @@ fn last_job_event(state: State) -> Option<&'static str> {
     }
 }
 
-impl JobStates for States<'_> {
-    fn in_state(&self, op: &EventMatch, expand: Option<&Env>) -> Option<Env> {
-        for class in self.classes.values() {
-            for id in class.instances.values() {
-                let Some(inst) = self.instances.get(id) else {
-                    continue;
-                };
-                let Some(name) = last_job_event(inst.state).filter(|n| *n == op.name) else {
-                    continue;
-                };
-                let end = (name == "stopping").then(|| {
-                    inst.end.unwrap_or(RunEnd {
-                        failed: false,
-                        process: "main",
-                        status: None,
-                    })
-                });
-                let env = Engine::job_event_env(self.base, inst, end);
-                if matches(op, name, &env, expand) {
-                    return Some(env);
-                }
-            }
-            if op.name == "stopped" {
-                for (name, env) in &class.stopped {
-                    if !class.instances.contains_key(name) && matches(op, "stopped", env, expand) {
-                        return Some(env.clone());
-                    }
-                }
+/// The literal value an operand pins positional argument `position` or `key` to, if it
+/// pins one: no pattern characters and no `$` to expand.
+fn pinned<'a>(op: &'a EventMatch, position: usize, key: &str) -> Option<&'a str> {
+    let literal = |p: &'a String| (!p.contains(['*', '?', '[', '\\', '$'])).then_some(p.as_str());
+    let mut pos = 0;
+    op.args.iter().find_map(|arg| match arg {
+        Arg::Positional(p) => {
+            pos += 1;
+            if pos == position + 1 {
+                literal(p)
+            } else {
+                None
             }
         }
-        None
+        Arg::Eq(k, p) if k == key => literal(p),
+        _ => None,
+    })
+}
+
+impl States<'_> {
+    /// A level-true match among one job's instances and stopped instances.
+    fn in_class(
+        &self,
+        class: &Class,
+        op: &EventMatch,
+        instance: Option<&str>,
+        expand: Option<&Env>,
+    ) -> Option<Env> {
+        let live = match instance {
+            Some(name) => {
+                Box::new(class.instances.get(name).into_iter()) as Box<dyn Iterator<Item = _>>
+            }
+            None => Box::new(class.instances.values()),
+        };
+        for id in live {
+            let Some(inst) = self.instances.get(id) else {
+                continue;
+            };
+            let Some(name) = last_job_event(inst.state).filter(|n| *n == op.name) else {
+                continue;
+            };
+            let end = (name == "stopping").then(|| {
+                inst.end.unwrap_or(RunEnd {
+                    failed: false,
+                    process: "main",
+                    status: None,
+                })
+            });
+            let env = Engine::job_event_env(self.base, inst, end);
+            if matches(op, name, &env, expand) {
+                return Some(env);
+            }
+        }
+        if op.name != "stopped" {
+            return None;
+        }
+        let gone = |name: &str, env: &Env| {
+            !class.instances.contains_key(name) && matches(op, "stopped", env, expand)
+        };
+        match instance {
+            Some(name) => class
+                .stopped
+                .get(name)
+                .filter(|env| gone(name, env))
+                .cloned(),
+            None => class
+                .stopped
+                .iter()
+                .find(|(name, env)| gone(name, env))
+                .map(|(_, env)| env.clone()),
+        }
+    }
+}
+
+impl JobStates for States<'_> {
+    fn in_state(&self, op: &EventMatch, expand: Option<&Env>) -> Option<Env> {
+        // The job event env is JOB then INSTANCE: a literal job or instance is looked up
+        // by name instead of scanned for.
+        let instance = pinned(op, 1, "INSTANCE");
+        match pinned(op, 0, "JOB") {
+            Some(job) => self
+                .classes
+                .get(job)
+                .and_then(|class| self.in_class(class, op, instance, expand)),
+            None => self
+                .classes
+                .values()
+                .find_map(|class| self.in_class(class, op, instance, expand)),
+        }
     }
 }
 
@@ -397,6 +511,7 @@ impl Engine {
             stop_index: HashMap::new(),
             with_ready: BTreeSet::new(),
             shutting_down: false,
+            draining: BTreeSet::new(),
         }
     }
 
@@ -495,6 +610,24 @@ impl Engine {
             .unwrap_or_default()
     }
 
+    /// Gives back the spare capacity a burst left in the engine's queues and tables (a
+    /// thousand jobs starting at once have thousands of job events alive together). The
+    /// host calls it when idle; it changes nothing else.
+    pub fn shrink(&mut self) {
+        self.events.shrink_to_fit();
+        self.pending.shrink_to_fit();
+        self.done.shrink_to_fit();
+        self.runnable.shrink_to_fit();
+        self.pids.shrink_to_fit();
+        self.others.shrink_to_fit();
+    }
+
+    /// How many stopped-and-gone instances all jobs remember for level-triggered `stopped`
+    /// operands (bounded per job; see `history.rs`).
+    pub fn stopped_history_len(&self) -> usize {
+        self.classes.values().map(|c| c.stopped.len()).sum()
+    }
+
     /// The jobs' current definitions.
     pub fn configs(&self) -> impl Iterator<Item = &JobConfig> {
         self.classes.values().map(|c| c.config.as_ref())
@@ -543,7 +676,7 @@ impl Engine {
                         gone.start_on = None;
                         gone.manual = true;
                         class.config = Rc::new(gone);
-                        class.stopped.insert("\0deleted".into(), Env::new());
+                        class.deleted = true;
                     }
                 }
             }
@@ -551,12 +684,13 @@ impl Engine {
         for (name, config) in incoming {
             self.classes.insert(
                 name,
-                Class {
+                Box::new(Class {
                     start_on: config.start_on.clone().map(Condition::new),
                     config: Rc::new(config),
                     instances: InstanceMap::default(),
-                    stopped: BTreeMap::new(),
-                },
+                    stopped: Stopped::default(),
+                    deleted: false,
+                }),
             );
         }
         self.reindex_start();
@@ -840,6 +974,8 @@ impl Engine {
         };
         env_set(&mut env, "UPSTART_JOB", job);
         env_set(&mut env, "UPSTART_INSTANCE", &name);
+        // Held for the instance's life: no spare capacity (memory per running job).
+        env.shrink_to_fit();
         if let Some(id) = class.instances.get(&name).copied() {
             let Some(inst) = self.instances.get_mut(&id) else {
                 return Err(NotStarted::Failed(format!("Unknown job: {job}")));
@@ -877,7 +1013,7 @@ impl Engine {
         }
         let id = InstanceId(self.id());
         let stop_on = config.stop_on.clone().map(Condition::new);
-        let ready = config.ready_on.clone().map(Condition::new);
+        let ready = config.ready_on.clone().map(Condition::new).map(Box::new);
         let sources: Vec<(ReadySource, bool)> = ready
             .as_ref()
             .map(|c| c.sources())
@@ -897,7 +1033,7 @@ impl Engine {
                 env,
                 stop_env: Env::new(),
                 stop_on,
-                pids: BTreeMap::new(),
+                pids: Slots::default(),
                 history: Vec::new(),
                 blocker: None,
                 waiters,
@@ -984,8 +1120,8 @@ impl Engine {
     fn running_hook(inst: &Instance) -> Option<(ProcessKind, u32)> {
         inst.pids
             .iter()
-            .find(|(k, _)| **k != ProcessKind::Main)
-            .map(|(k, p)| (*k, *p))
+            .find(|(k, _)| *k != ProcessKind::Main)
+            .map(|(k, p)| (k, *p))
     }
 
     /// A hook that runs while the goal is stop has `kill timeout` to end (issue 9 item 3).
@@ -1482,7 +1618,7 @@ impl Engine {
         }
         if let Some(class) = self.classes.get_mut(&inst.job) {
             class.instances.remove(&inst.name);
-            if class.instances.is_empty() && class.stopped.contains_key("\0deleted") {
+            if class.instances.is_empty() && class.deleted {
                 self.classes.remove(&inst.job);
             }
         }
@@ -1532,6 +1668,40 @@ impl Engine {
         true
     }
 
+    /// A process that [`Effects::spawn`] reported as started failed before it ran its
+    /// program: a host that does not wait for each exec learns this afterwards, from the
+    /// child. The host gives this instead of [`Engine::exited`] for that PID. The run fails
+    /// as when the spawn itself fails (no exit status, goal stop, no respawn), and the
+    /// instance moves on as from a process that ended. Returns false for an unknown PID.
+    pub fn spawn_failed(&mut self, pid: u32, error: &str, fx: &mut dyn Effects) -> bool {
+        let Some(&(id, kind)) = self.pids.get(&pid) else {
+            return false;
+        };
+        if let Some(inst) = self.instances.get(&id) {
+            log::warn!(
+                "{}: failed to spawn {} process: {error}",
+                display_name(&inst.job, &inst.name),
+                kind.as_str()
+            );
+        }
+        self.process_failed(id, kind, None);
+        let kept = self.instances.get(&id).map(|i| (i.main_exit, i.end));
+        self.pids.remove(&pid);
+        if let Some(inst) = self.instances.get_mut(&id)
+            && inst.pids.get(&kind) == Some(&pid)
+        {
+            inst.pids.remove(&kind);
+        }
+        // The child exits with 127; that status is the spawn's, not the program's.
+        self.process_ended(id, kind, ExitStatus::Exited(127), fx);
+        if let (Some((main_exit, end)), Some(inst)) = (kept, self.instances.get_mut(&id)) {
+            inst.main_exit = main_exit;
+            inst.end = end;
+        }
+        self.run(fx);
+        true
+    }
+
     /// A process the engine did not know ended inside the instance (the host found it in the
     /// instance's cgroup): it counts towards an expected fork chain.
     pub fn exited_in(
@@ -1571,12 +1741,12 @@ impl Engine {
     /// After a batch of reaping: instances being stopped move on once their last process
     /// is gone.
     pub fn after_reap(&mut self, fx: &mut dyn Effects) {
-        let draining: Vec<InstanceId> = self
-            .instances
-            .iter()
-            .filter(|(_, i)| i.draining)
-            .map(|(id, _)| *id)
-            .collect();
+        // Only the draining instances whose main process is gone and that still had
+        // processes when last checked, not every instance: a stop of 5000 jobs reaps in many
+        // batches, and an instance's main exit already checks it (`process_ended`).
+        self.draining
+            .retain(|id| self.instances.get(id).is_some_and(|i| i.draining));
+        let draining: Vec<InstanceId> = self.draining.iter().copied().collect();
         for id in draining {
             self.check_drained(id, fx);
         }
@@ -1912,9 +2082,15 @@ impl Engine {
                     "{}: cannot list the job's processes ({e}); still stopping",
                     display_name(&inst.job, &inst.name)
                 );
+                self.draining.insert(id);
                 return;
             }
         };
+        if rest.is_empty() {
+            self.draining.remove(&id);
+        } else {
+            self.draining.insert(id);
+        }
         if rest.is_empty() {
             inst.draining = false;
             inst.kill_deadline = None;

@@ -5,6 +5,8 @@
 
 pub mod condition;
 pub mod engine;
+pub mod history;
+pub mod slots;
 pub mod types;
 
 pub use engine::{

@@ -63,6 +63,21 @@ pub fn release_free_memory() {
     }
 }
 
+/// Bytes of heap in use (allocations with their allocator overhead), for memory benchmarks.
+/// `None` where the C library cannot say.
+pub fn heap_in_use() -> Option<u64> {
+    #[cfg(target_env = "gnu")]
+    {
+        // SAFETY: mallinfo2 only reads the allocator's own counters.
+        let info = unsafe { libc::mallinfo2() };
+        u64::try_from(info.uordblks + info.hblkhd).ok()
+    }
+    #[cfg(not(target_env = "gnu"))]
+    {
+        None
+    }
+}
+
 /// Makes Ctrl-Alt-Del send SIGINT to init instead of rebooting at once (init only).
 pub fn disable_ctrl_alt_del() -> io::Result<()> {
     rustix::system::reboot(rustix::system::RebootCommand::CadOff).map_err(Into::into)

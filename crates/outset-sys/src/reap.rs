@@ -159,6 +159,16 @@ pub fn reap_all_raw(with_cgroup: bool) -> Vec<(u32, i32, Option<String>)> {
     }
 }
 
+/// Non-blocking waits for these PIDs only, each by its PID: the raw status of each that had
+/// one. A wait for any child scans every child the caller has, so reaping thousands of
+/// just-signalled processes that way costs time in their square; a wait by PID does not.
+/// Follow with [`reap_all_raw`] for anything else.
+pub fn reap_these(pids: &[u32]) -> Vec<(u32, i32)> {
+    pids.iter()
+        .filter_map(|&pid| wait_one(pid).map(|status| (pid, status)))
+        .collect()
+}
+
 /// One non-blocking wait for `pid`: its raw status, `None` if it had nothing to report.
 fn wait_one(pid: u32) -> Option<i32> {
     let raw = i32::try_from(pid).ok()?;
@@ -207,5 +217,59 @@ mod tests {
             Some(ChildEvent::Stopped(19))
         );
         assert_eq!(decode_status(0xffff), None);
+    }
+}
+
+#[cfg(test)]
+mod targeted_tests {
+    use super::*;
+
+    /// Issue 11 item 4: waiting by PID reaps exactly the given children that ended, and
+    /// leaves the others (running or not named) to a later wait.
+    #[test]
+    fn issue11_item4_reap_these_takes_only_the_named_children() {
+        let spawn = |secs: &str| {
+            std::process::Command::new("sleep")
+                .arg(secs)
+                .spawn()
+                .unwrap()
+        };
+        let mut a = spawn("0");
+        let mut b = spawn("0");
+        let mut c = spawn("1000");
+        let (pa, pb, pc) = (a.id(), b.id(), c.id());
+        // Wait (without reaping) until a and b have ended.
+        for pid in [pa, pb] {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            loop {
+                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+                if stat
+                    .rsplit(')')
+                    .next()
+                    .unwrap()
+                    .trim_start()
+                    .starts_with('Z')
+                {
+                    break;
+                }
+                assert!(std::time::Instant::now() < deadline, "{pid} never ended");
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        }
+        let got = reap_these(&[pa, pc]);
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(got[0].0, pa);
+        assert_eq!(decode_status(got[0].1), Some(ChildEvent::Exited(0)));
+        // b was not named: still there to be reaped; c still runs.
+        assert_eq!(
+            reap_these(&[pb]).iter().map(|r| r.0).collect::<Vec<_>>(),
+            [pb]
+        );
+        assert!(reap_these(&[pc]).is_empty());
+        c.kill().unwrap();
+        c.wait().unwrap();
+        // a and b are gone: waiting on their Child handles finds nothing left.
+        assert!(a.try_wait().is_err() || a.try_wait().unwrap().is_none());
+        assert!(b.try_wait().is_err() || b.try_wait().unwrap().is_none());
     }
 }

@@ -24,8 +24,10 @@ pub(crate) const RLIM_INFINITY: u64 = u64::MAX;
 /// Marker record: the child is about to SIGSTOP itself before exec.
 pub(crate) const STOP_MARKER: u8 = 0xff;
 
-/// Size of one report record: stage byte + native-endian errno.
-pub(crate) const REPORT_LEN: usize = 5;
+/// Size of one report record: stage byte, native-endian errno, native-endian pid. The pid
+/// tells apart the records of the children that share one pipe (`spawn_detached`); a record
+/// is below `PIPE_BUF`, so it is written whole.
+pub(crate) const REPORT_LEN: usize = 9;
 
 /// `CLOSE_RANGE_CLOEXEC` from linux/close_range.h.
 const CLOSE_RANGE_CLOEXEC: c_long = 1 << 2;
@@ -114,7 +116,10 @@ fn errno() -> c_int {
 /// Sends a report record to the parent; errors are ignored (nothing to do).
 fn report(fd: RawFd, stage: u8, err: c_int) {
     let e = err.to_ne_bytes();
-    let buf = [stage, e[0], e[1], e[2], e[3]];
+    // SAFETY: raw getpid; glibc's cached pid may be the parent's in a raw clone child.
+    let pid = unsafe { libc::syscall(libc::SYS_getpid) } as u32;
+    let p = pid.to_ne_bytes();
+    let buf = [stage, e[0], e[1], e[2], e[3], p[0], p[1], p[2], p[3]];
     // SAFETY: writes REPORT_LEN bytes from a local buffer to our pipe fd.
     unsafe { libc::write(fd, buf.as_ptr().cast(), REPORT_LEN) };
 }

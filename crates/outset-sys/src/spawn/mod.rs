@@ -4,8 +4,16 @@
 //! ways (path search, user lookup, opening fds) in the parent; [`spawn`]
 //! then clones and the child only performs async-signal-safe setup before
 //! exec. Exec failures come back through a close-on-exec pipe.
+//!
+//! [`spawn`] waits until the child has exec'd (or failed) and so reports a failure as its
+//! own result. [`spawn_detached`] returns as soon as the child exists: under CPU contention
+//! waiting costs the parent a scheduling round per child, as the child must run before the
+//! parent resumes. Its children report a failure into one shared [`FailureReports`] pipe,
+//! which the caller reads later.
 
 mod child;
+#[cfg(test)]
+mod detached_tests;
 mod plan;
 #[cfg(test)]
 mod tests;
@@ -209,13 +217,212 @@ fn ptr_array(v: &[std::ffi::CString]) -> Vec<*const c_char> {
         .collect()
 }
 
-/// Starts the process described by `plan`.
-pub fn spawn(plan: &SpawnPlan) -> Result<Spawned, SpawnError> {
+/// A child of [`spawn_detached`] that failed before exec. It exits with status 127 right
+/// after writing its report, so the report is readable before the child can be reaped.
+#[derive(Debug)]
+pub struct ChildFailure {
+    pub pid: u32,
+    pub stage: &'static str,
+    pub error: io::Error,
+}
+
+impl std::fmt::Display for ChildFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "process {} failed at {}: {}",
+            self.pid, self.stage, self.error
+        )
+    }
+}
+
+/// The pipe the children of [`spawn_detached`] report failures into: one for all of them,
+/// so a spawn creates no fd of its own. Both ends are close-on-exec, so a child that execs
+/// holds neither; the read end is non-blocking, for an event loop to poll.
+///
+/// It also holds the exec barrier of the current batch: a pipe whose write end every child
+/// spawned since the last [`FailureReports::wait_exec`] inherits (close-on-exec). Once the
+/// parent drops its own copy, the read end sees EOF exactly when every one of those children
+/// has exec'd or died: one wait for a whole batch instead of one per child.
+#[derive(Debug)]
+pub struct FailureReports {
+    rd: OwnedFd,
+    wr: OwnedFd,
+    barrier: Option<(OwnedFd, OwnedFd)>,
+    /// Reports read while waiting at the barrier, handed out by the next `take`.
+    held: Vec<ChildFailure>,
+}
+
+/// How long [`FailureReports::wait_exec`] waits for a batch before giving up on it.
+const EXEC_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+impl FailureReports {
+    pub fn new() -> io::Result<FailureReports> {
+        let (rd, wr) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
+        // Only the read end: a failing child blocks (before exiting) rather than lose its
+        // report when the pipe is full, until the parent reads.
+        rustix::fs::fcntl_setfl(&rd, rustix::fs::OFlags::NONBLOCK)?;
+        Ok(FailureReports {
+            rd,
+            wr,
+            barrier: None,
+            held: Vec::new(),
+        })
+    }
+
+    /// Whether children spawned since the last [`FailureReports::wait_exec`] may still be
+    /// on their way to exec.
+    pub fn pending(&self) -> bool {
+        self.barrier.is_some()
+    }
+
+    /// Waits until every child spawned since the last call has exec'd or died (each failed
+    /// one has then written its report). Reports that arrive meanwhile are kept for `take`,
+    /// so a child blocked on a full report pipe cannot stall the wait. Gives up after
+    /// [`EXEC_WAIT`] (a child that stopped itself before exec, say) with an error.
+    pub fn wait_exec(&mut self) -> io::Result<()> {
+        let Some((rd, wr)) = self.barrier.take() else {
+            return Ok(());
+        };
+        drop(wr);
+        let deadline = std::time::Instant::now() + EXEC_WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "children did not exec within 10 s",
+                ));
+            }
+            let mut fds = [
+                rustix::event::PollFd::new(&rd, rustix::event::PollFlags::IN),
+                rustix::event::PollFd::new(&self.rd, rustix::event::PollFlags::IN),
+            ];
+            let timeout = rustix::event::Timespec {
+                tv_sec: i64::try_from(left.as_secs()).unwrap_or(i64::MAX),
+                tv_nsec: i64::from(left.subsec_nanos()),
+            };
+            match rustix::event::poll(&mut fds, Some(&timeout)) {
+                Ok(_) | Err(rustix::io::Errno::INTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+            let reports_ready = !fds[1].revents().is_empty();
+            let barrier_ready = !fds[0].revents().is_empty();
+            if reports_ready {
+                let more = self.read_reports();
+                self.held.extend(more);
+            }
+            if barrier_ready {
+                let mut byte = [0u8; 1];
+                match rustix::io::read(&rd, &mut byte) {
+                    Ok(0) => return Ok(()),
+                    // Nothing writes to the barrier; data there is harmless.
+                    Ok(_) | Err(rustix::io::Errno::INTR | rustix::io::Errno::AGAIN) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+    }
+
+    /// The barrier's write end for the next child, made with the batch's first child.
+    fn barrier_fd(&mut self) -> io::Result<RawFd> {
+        if self.barrier.is_none() {
+            self.barrier = Some(rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?);
+        }
+        match &self.barrier {
+            Some((_, wr)) => Ok(wr.as_raw_fd()),
+            None => Err(io::Error::from_raw_os_error(libc::EBADF)),
+        }
+    }
+
+    /// The end to poll for reports.
+    pub fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        use std::os::fd::AsFd;
+        self.rd.as_fd()
+    }
+
+    /// Every failure reported so far; never blocks.
+    pub fn take(&mut self) -> Vec<ChildFailure> {
+        let mut out = std::mem::take(&mut self.held);
+        out.extend(self.read_reports());
+        out
+    }
+
+    fn read_reports(&self) -> Vec<ChildFailure> {
+        let mut out = Vec::new();
+        let mut buf = [0u8; child::REPORT_LEN * 64];
+        loop {
+            // Records are written whole and the buffer holds whole records, so a read
+            // never splits one.
+            let n = match rustix::io::read(&self.rd, &mut buf) {
+                Ok(0) | Err(rustix::io::Errno::AGAIN) => break,
+                Ok(n) => n,
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => {
+                    log::error!("reading spawn failure reports: {e}");
+                    break;
+                }
+            };
+            for rec in buf[..n].chunks_exact(child::REPORT_LEN) {
+                let errno = i32::from_ne_bytes([rec[1], rec[2], rec[3], rec[4]]);
+                out.push(ChildFailure {
+                    pid: u32::from_ne_bytes([rec[5], rec[6], rec[7], rec[8]]),
+                    stage: child::stage_name(rec[0]),
+                    error: io::Error::from_raw_os_error(errno),
+                });
+            }
+            if n % child::REPORT_LEN != 0 {
+                log::error!("spawn failure report of {n} bytes is not whole records");
+            }
+        }
+        out
+    }
+}
+
+/// Starts the process described by `plan` without waiting for it to exec: a fork-style
+/// `clone3` straight into the cgroup (nothing shared, so the parent runs on at once), or
+/// `fork` with the child joining the cgroup itself where `clone3` is unavailable. A failure
+/// in the child comes later through `reports`, with its stage. The result carries no pidfd.
+/// A plan that stops before exec needs the parent to wait, and goes through [`spawn`].
+pub fn spawn_detached(
+    plan: &SpawnPlan,
+    reports: &mut FailureReports,
+) -> Result<Spawned, SpawnError> {
+    if plan.stop_before_exec {
+        // A child that stops before exec would hold the batch's barrier open.
+        if let Err(e) = reports.wait_exec() {
+            log::warn!("waiting for spawned processes to exec: {e}");
+        }
+        return spawn(plan);
+    }
+    // Held by the child until it execs; only the parent's copy is ever closed early.
+    reports.barrier_fd().map_err(SpawnError::Fork)?;
     let argv = ptr_array(&plan.argv);
     let envp = ptr_array(&plan.envp);
-    let (rd, wr) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
-        .map_err(|e| SpawnError::Fork(e.into()))?;
-    let mut ctx = child::ChildCtx {
+    let mut ctx = child_ctx(plan, &argv, &envp, reports.wr.as_raw_fd());
+    let cgroup_fd = plan.cgroup.as_ref().map(AsRawFd::as_raw_fd);
+    let pid = match clone3_with(cgroup_fd, &ctx, false) {
+        Ok((pid, _)) => pid,
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EAGAIN | libc::ENOMEM)) => {
+            return Err(SpawnError::Fork(e));
+        }
+        Err(e) => {
+            log::debug!("clone3 failed ({e}), falling back to fork");
+            ctx.join_cgroup = cgroup_fd;
+            fork(&ctx).map_err(SpawnError::Fork)?
+        }
+    };
+    Ok(Spawned { pid, pidfd: None })
+}
+
+/// The child's view of `plan`, reporting to `report_fd`.
+fn child_ctx<'a>(
+    plan: &'a SpawnPlan,
+    argv: &[*const c_char],
+    envp: &[*const c_char],
+    report_fd: RawFd,
+) -> child::ChildCtx<'a> {
+    child::ChildCtx {
         path: plan.path.as_ptr(),
         argv: argv.as_ptr(),
         envp: envp.as_ptr(),
@@ -232,15 +439,35 @@ pub fn spawn(plan: &SpawnPlan) -> Result<Spawned, SpawnError> {
         gid: plan.gid,
         uid: plan.uid,
         stop_before_exec: plan.stop_before_exec,
-        report_fd: wr.as_raw_fd(),
+        report_fd,
         keep_fd: plan.script_fd.as_ref().map(AsRawFd::as_raw_fd),
-    };
+    }
+}
+
+/// Starts the process described by `plan` and waits until it has exec'd.
+pub fn spawn(plan: &SpawnPlan) -> Result<Spawned, SpawnError> {
+    spawn_waiting(plan, true)
+}
+
+/// As [`spawn`], always with a fork-style clone (the parent's memory is copied, not
+/// shared, and the parent waits on the report pipe rather than being suspended). Kept to
+/// compare spawn mechanisms (`benches/spawn_modes.rs`).
+pub fn spawn_forked(plan: &SpawnPlan) -> Result<Spawned, SpawnError> {
+    spawn_waiting(plan, false)
+}
+
+fn spawn_waiting(plan: &SpawnPlan, vfork: bool) -> Result<Spawned, SpawnError> {
+    let argv = ptr_array(&plan.argv);
+    let envp = ptr_array(&plan.envp);
+    let (rd, wr) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+        .map_err(|e| SpawnError::Fork(e.into()))?;
+    let mut ctx = child_ctx(plan, &argv, &envp, wr.as_raw_fd());
     let cgroup_fd = plan.cgroup.as_ref().map(AsRawFd::as_raw_fd);
 
     // The fast path shares the daemon's memory until exec (like posix_spawn), so no page
     // table is copied however large the daemon is. A child that stops before exec would
     // hold the daemon suspended, so that case takes the fork-like path.
-    if !plan.stop_before_exec {
+    if vfork && !plan.stop_before_exec {
         #[cfg(target_arch = "x86_64")]
         match clone3_vfork(cgroup_fd, &ctx) {
             Ok((pid, pidfd)) => {
@@ -439,13 +666,24 @@ fn clone_vfork(ctx: &child::ChildCtx<'_>) -> io::Result<(u32, Option<PidFd>)> {
 
 /// clone3 with a pidfd, directly into the cgroup; the child runs `ctx`.
 fn clone3(cgroup: Option<RawFd>, ctx: &child::ChildCtx<'_>) -> io::Result<(u32, Option<PidFd>)> {
+    clone3_with(cgroup, ctx, true)
+}
+
+/// Fork-style clone3 directly into the cgroup, with a pidfd if `want_pidfd`.
+fn clone3_with(
+    cgroup: Option<RawFd>,
+    ctx: &child::ChildCtx<'_>,
+    want_pidfd: bool,
+) -> io::Result<(u32, Option<PidFd>)> {
     let mut pidfd: libc::c_int = -1;
     let mut args = CloneArgs {
-        flags: libc::CLONE_PIDFD as u64,
-        pidfd: &raw mut pidfd as u64,
         exit_signal: libc::SIGCHLD as u64,
         ..CloneArgs::default()
     };
+    if want_pidfd {
+        args.flags |= libc::CLONE_PIDFD as u64;
+        args.pidfd = &raw mut pidfd as u64;
+    }
     if let Some(fd) = cgroup {
         args.flags |= CLONE_INTO_CGROUP;
         args.cgroup = u64::try_from(fd).map_err(|_| io::Error::from_raw_os_error(libc::EBADF))?;

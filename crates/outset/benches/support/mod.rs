@@ -149,3 +149,38 @@ pub fn stop_daemon(child: &mut std::process::Child) {
         }
     }
 }
+
+/// `n` busy-loop processes for the contended modes, each in a session (and so a scheduler
+/// autogroup) of its own, as the services of a booting machine are. Drop kills each by PID
+/// and reaps it, also when the round panics.
+pub struct BusyLoops(Vec<std::process::Child>);
+
+impl BusyLoops {
+    pub fn start(n: usize) -> BusyLoops {
+        let mut loops = BusyLoops(Vec::with_capacity(n));
+        for _ in 0..n {
+            let child = std::process::Command::new("setsid")
+                .args(["sh", "-c", "while :; do :; done"])
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            loops.0.push(child);
+        }
+        // Let them reach the CPU before anything is measured.
+        std::thread::sleep(Duration::from_millis(200));
+        loops
+    }
+}
+
+impl Drop for BusyLoops {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+        }
+        for c in &mut self.0 {
+            let _ = c.wait();
+        }
+    }
+}
