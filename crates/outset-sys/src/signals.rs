@@ -103,8 +103,9 @@ impl Drop for SigchldWait {
     }
 }
 
-/// Sends `sig` to the single process `pid` (never a group: `pid` must be positive). For a
-/// child of ours with no pidfd; everything else is signalled through its pidfd.
+/// Sends `sig`, a named signal (rustix has no safe value for real-time ones), to the single
+/// process `pid` (never a group: `pid` must be positive). For a child of ours with no pidfd;
+/// everything else is signalled through its pidfd.
 pub fn kill(pid: u32, sig: i32) -> io::Result<()> {
     let pid = i32::try_from(pid)
         .ok()
