@@ -899,6 +899,21 @@ mod tests {
         if let Some(cg) = &r.cgroup {
             assert!(!cg.exists(), "cgroup left behind");
         }
+        // Issue 12 item 4: a real-time signal on its way to a tracee is delivered (with
+        // nix's `Signal`, which names no real-time signal, the tracer dropped it).
+        let mut opts = TraceOptions::new(vec![
+            "/bin/sh".into(),
+            "-c".into(),
+            "trap 'exit 7' 40; kill -40 $$; sleep 5; exit 1".into(),
+        ]);
+        opts.quiet = Duration::from_millis(300);
+        let r = trace(&opts).unwrap();
+        assert_eq!(
+            r.launcher_exit,
+            Some(ExitStatus::Exited(7)),
+            "{:?}",
+            r.events
+        );
         println!("PTRACE-CHILD-OK");
     }
 }
