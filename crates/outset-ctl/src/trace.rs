@@ -14,9 +14,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use outset_sys::ptrace::{
+use outset_trace::{
     EventKind, ExitStatus, LeftProcess, ListenProto, ListenSeen, NotifyMessage, TraceEnd,
-    TraceOptions, TraceReport,
+    TraceOptions, TraceReport, status_text,
 };
 use serde_json::{Value, json};
 
@@ -228,7 +228,7 @@ impl Analysis {
         let links = self
             .chain_exits
             .iter()
-            .map(|(p, s)| format!("{p} exit {s}"))
+            .map(|(p, s)| format!("{p} exit {}", status_text(*s)))
             .collect::<Vec<_>>()
             .join(", ");
         let daemon = self
@@ -328,7 +328,7 @@ pub fn analyse(report: &TraceReport, argv: &[String]) -> Analysis {
         match report.launcher_exit {
             None if report.ready().is_some() => Verdict::Notify,
             None => Verdict::Foreground,
-            Some(st) if !st.success() => Verdict::Failed(st.to_string()),
+            Some(st) if !st.success() => Verdict::Failed(status_text(st)),
             Some(_) if daemon.is_none() => Verdict::Task,
             Some(_) => match chain_exits.len() {
                 0 | 1 => Verdict::Fork,
@@ -476,7 +476,7 @@ fn kind_text(kind: &EventKind) -> String {
     match kind {
         EventKind::Fork { child } => format!("fork {child}"),
         EventKind::Exec { new_name } => format!("exec {new_name}"),
-        EventKind::Exit { status } => format!("exit {status}"),
+        EventKind::Exit { status } => format!("exit {}", status_text(*status)),
     }
 }
 
@@ -512,8 +512,9 @@ pub fn render_text(report: &TraceReport, a: &Analysis, cmd: &str, out: &mut dyn 
         .unwrap_or("?");
     match report.launcher_exit {
         Some(st) => s.push_str(&format!(
-            "launcher: {} {launcher_name} exit {st}\n",
-            report.launcher
+            "launcher: {} {launcher_name} exit {}\n",
+            report.launcher,
+            status_text(st)
         )),
         None => s.push_str(&format!(
             "launcher: {} {launcher_name} still running\n",
@@ -634,7 +635,7 @@ pub fn render_json(report: &TraceReport, a: &Analysis, cmd: &str, argv: &[String
                     }
                     EventKind::Exit { status } => {
                         o.insert("kind".into(), json!("exit"));
-                        o.insert("status".into(), json!(status.to_string()));
+                        o.insert("status".into(), json!(status_text(*status)));
                     }
                 }
             }
@@ -658,12 +659,12 @@ pub fn render_json(report: &TraceReport, a: &Analysis, cmd: &str, argv: &[String
         "summary": {
             "launcher": {
                 "pid": report.launcher,
-                "exit": report.launcher_exit.map(|s| s.to_string()),
+                "exit": report.launcher_exit.map(status_text),
             },
             "left": report.left.iter().map(proc_json).collect::<Vec<_>>(),
             "daemon": a.daemon.as_ref().map(proc_json),
             "chain_exits": a.chain_exits.iter()
-                .map(|(p, s)| json!({"pid": p, "status": s.to_string()}))
+                .map(|(p, s)| json!({"pid": p, "status": status_text(*s)}))
                 .collect::<Vec<_>>(),
             "pid_files": a.pid_files.iter()
                 .map(|p| json!({"path": p.path, "pid": p.pid, "names_daemon": p.names_daemon}))
@@ -747,7 +748,7 @@ pub fn run(args: &TraceArgs, out: &mut dyn Write, err: &mut dyn Write, prog: &st
             .and_then(|n| n.to_str())
             .unwrap_or(c)
     });
-    let report = match outset_sys::ptrace::trace(&opts) {
+    let report = match outset_trace::trace(&opts) {
         Ok(r) => r,
         Err(e) => {
             let _ = writeln!(err, "{prog}: trace: {e}");
@@ -796,7 +797,7 @@ pub fn run(args: &TraceArgs, out: &mut dyn Write, err: &mut dyn Write, prog: &st
 #[cfg(test)]
 mod tests {
     use super::*;
-    use outset_sys::ptrace::TraceEvent;
+    use outset_trace::TraceEvent;
     use std::collections::BTreeMap;
 
     fn ev(pid: u32, name: &str, kind: EventKind) -> TraceEvent {
@@ -819,7 +820,7 @@ mod tests {
         TraceReport {
             launcher: 10,
             events,
-            launcher_exit: exit.map(ExitStatus::Code),
+            launcher_exit: exit.map(ExitStatus::Exited),
             left: left
                 .iter()
                 .map(|(p, n)| LeftProcess {
@@ -846,7 +847,7 @@ mod tests {
 
     fn exit(status: i32) -> EventKind {
         EventKind::Exit {
-            status: ExitStatus::Code(status),
+            status: ExitStatus::Exited(status),
         }
     }
 
@@ -887,7 +888,7 @@ mod tests {
 
     #[test]
     fn readiness_recommendations() {
-        use outset_sys::ptrace::ListenAddr;
+        use outset_trace::ListenAddr;
         // Foreground and READY=1: expect notify.
         let mut n = report(vec![], &[(10, "d")], None);
         n.notifications.push(NotifyMessage {
@@ -934,7 +935,7 @@ mod tests {
     /// `listening:` lines that say which family each is (before: `tcp:80` twice).
     #[test]
     fn issue9_item21_listening_lines_show_the_family() {
-        use outset_sys::ptrace::ListenAddr;
+        use outset_trace::ListenAddr;
         let mut r = report(vec![], &[(10, "nginx")], None);
         for ip in ["0.0.0.0", "::", "127.0.0.1"] {
             r.listening.push(ListenSeen {

@@ -4,12 +4,11 @@
 use std::os::fd::AsFd;
 use std::time::Instant;
 
-use outset_engine::{Engine, ExitStatus, InstanceId, Millis, ReplyToken};
+use outset_engine::{Engine, InstanceId, Millis, ReplyToken};
 use outset_job::{ListenAddr, ReadySource};
 use outset_proto::{Command, Response};
 use outset_sys::inotify::Inotify;
 use outset_sys::poll::Poller;
-use outset_sys::reap::ChildEvent;
 use outset_sys::signals::SignalFd;
 use outset_sys::unix_socket::Listener;
 
@@ -467,13 +466,10 @@ impl Daemon {
         };
         raw.extend(outset_sys::reap::reap_all_raw(tracking));
         for (pid, raw_status, cgroup) in raw {
-            let Some(event) = outset_sys::reap::decode_status(raw_status) else {
-                continue;
-            };
-            let status = match event {
-                ChildEvent::Exited(c) => ExitStatus::Exited(c),
-                ChildEvent::Signaled(s) => ExitStatus::Signaled(s),
-                ChildEvent::Stopped(_) => {
+            let status = match outset_sys::reap::exit_status(raw_status) {
+                Some(status) => status,
+                None if outset_sys::reap::stop_signal(raw_status).is_none() => continue,
+                None => {
                     match self.host.ptrace.on_stop(pid, raw_status) {
                         Some(out) => {
                             if let Some((inst, child)) = out.forked {

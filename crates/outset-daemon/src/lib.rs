@@ -48,7 +48,7 @@ pub fn main() -> i32 {
 fn reap_forever() -> ! {
     log::error!("setup failed; only reaping orphans from now on");
     loop {
-        let _ = outset_sys::reap::reap_all();
+        let _ = outset_sys::reap::reap_all_raw(false);
         std::thread::sleep(std::time::Duration::from_secs(1));
     }
 }

@@ -9,13 +9,17 @@
 //! A traced process is never left stopped: every stop is answered while the batch of wait
 //! statuses it came in is handled. A process is let go at its exit event, so the exits the
 //! daemon sees stay those it would see without ptrace (its own children and orphans).
+//!
+//! The rules for answering a stop (the launcher's own SIGSTOP, group-stops, a fork's new
+//! task) are those of `outsetctl trace`, shared in `outset_trace::stops`; the requests
+//! are `outset_sys::ptrace`'s thin wrappers.
 
 use std::collections::HashMap;
 
 use outset_engine::InstanceId;
 use outset_sys::ptrace::{self, TraceStop};
+use outset_trace::stops;
 
-const SIGSTOP: i32 = 19;
 const SIGTRAP: i32 = 5;
 /// `si_code` of a signal sent with kill().
 const SI_USER: i32 = 0;
@@ -188,21 +192,20 @@ impl PtraceTrack {
                 if let Some(t) = self.traced.get_mut(&pid) {
                     t.started = true;
                 }
-                if !started || pre_exec || !ptrace::is_stop_signal(sig) {
-                    // The attach stop of a new process, the launcher's own SIGSTOP, or an
-                    // interrupt we did not ask for.
-                    self.resume(pid, 0);
-                } else {
+                if started && stops::keeps_group_stop(sig, pre_exec) {
                     // A group-stop: keep it stopped, but let SIGCONT reach it.
                     if let Err(e) = ptrace::listen(pid) {
                         log::debug!("ptrace: cannot listen on {pid}: {e}");
                     }
                     out.group_stop = true;
+                } else {
+                    // The attach stop of a new process, the launcher's own SIGSTOP, or an
+                    // interrupt we did not ask for.
+                    self.resume(pid, 0);
                 }
             }
             TraceStop::Signal(sig) => {
-                let sig = if pre_exec && sig == SIGSTOP { 0 } else { sig };
-                self.resume(pid, sig);
+                self.resume(pid, stops::signal_to_deliver(sig, pre_exec));
             }
         }
         Some(out)
@@ -246,16 +249,10 @@ impl PtraceTrack {
         process: bool,
         out: &mut StopOutcome,
     ) {
-        let child = match ptrace::geteventmsg(pid) {
-            Ok(c) => u32::try_from(c).unwrap_or(0),
-            Err(e) => {
-                log::debug!("ptrace: no event message from {pid}: {e}");
-                return;
-            }
-        };
-        if child == 0 {
+        let Some(child) = stops::new_task(pid) else {
+            log::debug!("ptrace: no event message from {pid}");
             return;
-        }
+        };
         let t = self.traced.entry(child).or_insert(Traced {
             inst: None,
             pre_exec: false,
@@ -282,7 +279,7 @@ impl PtraceTrack {
             // The launcher before its exec may still raise its own SIGSTOP, which would
             // leave it stopped untraced: it is let go at its exec (or exit) event.
             let sig = match stop {
-                TraceStop::Signal(s) if s != SIGSTOP => s,
+                TraceStop::Signal(s) => stops::signal_to_deliver(s, true),
                 _ => 0,
             };
             self.resume(pid, sig);

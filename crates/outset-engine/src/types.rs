@@ -21,20 +21,18 @@ pub struct EventId(pub u64);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ReplyToken(pub u64);
 
-/// How a process ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum ExitStatus {
-    Exited(i32),
-    Signaled(i32),
+/// How a process ended: the one exit-status type, shared with the Linux layer that decodes
+/// wait statuses into it (see `outset_proto::ExitStatus`).
+pub use outset_proto::ExitStatus;
+
+/// The job-event variables for an exit status.
+pub trait ExitEnv {
+    /// `EXIT_STATUS=N` or `EXIT_SIGNAL=NAME`, as in job events.
+    fn env_pair(self) -> (String, String);
 }
 
-impl ExitStatus {
-    pub fn success(self) -> bool {
-        self == ExitStatus::Exited(0)
-    }
-
-    /// `EXIT_STATUS=N` or `EXIT_SIGNAL=NAME`, as in job events.
-    pub fn env_pair(self) -> (String, String) {
+impl ExitEnv for ExitStatus {
+    fn env_pair(self) -> (String, String) {
         match self {
             ExitStatus::Exited(c) => ("EXIT_STATUS".into(), c.to_string()),
             ExitStatus::Signaled(s) => ("EXIT_SIGNAL".into(), Signal(s).to_string()),

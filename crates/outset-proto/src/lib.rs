@@ -6,6 +6,9 @@
 
 use serde::{Deserialize, Serialize};
 
+mod exit;
+pub use exit::ExitStatus;
+
 /// The protocol version this build speaks.
 pub const VERSION: u32 = 1;
 

@@ -9,8 +9,10 @@
 //! Every file descriptor a message carries (`FDSTORE=1`, `BARRIER=1`, or anything else) is
 //! owned from the moment it is received and closed before [`NotifySocket::recv`] returns:
 //! the daemon keeps none, and closing a barrier's fd is what `sd_notify_barrier` waits for.
-//! rustix's `recvmsg` would own `SCM_RIGHTS` but skip `SCM_PIDFD` unclosed, so the control
-//! messages are walked here.
+//! rustix's `recvmsg` (1.1) would own `SCM_RIGHTS` but skip `SCM_PIDFD` unclosed, leaking
+//! that fd, so the receive and the control-message walk stay on libc here; the socket's
+//! set-up uses rustix's safe calls (only `SO_PASSPIDFD`, which rustix does not name, and
+//! `getrandom`, whose rustix feature outset does not build, stay on libc).
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
@@ -67,6 +69,7 @@ fn random_hex(bytes: usize) -> io::Result<String> {
     Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// Sets a boolean socket option rustix has no call for (`SO_PASSPIDFD`).
 fn set_flag(fd: &OwnedFd, option: libc::c_int) -> io::Result<()> {
     let one: libc::c_int = 1;
     // SAFETY: `one` is a valid c_int for the duration of the call.
@@ -103,50 +106,29 @@ impl NotifySocket {
     /// Binds `@name`, non-blocking and close-on-exec, with SO_PASSCRED (and SO_PASSPIDFD
     /// where the kernel has it) on.
     pub fn bind_abstract(name: &str) -> io::Result<NotifySocket> {
-        // SAFETY: socket() takes plain integers and returns a new descriptor or -1.
-        let raw = unsafe {
-            libc::socket(
-                libc::AF_UNIX,
-                libc::SOCK_DGRAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
-                0,
-            )
-        };
-        if raw < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `raw` is a fresh descriptor owned by nothing else.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        set_flag(&fd, libc::SO_PASSCRED)?;
+        use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
+        let fd = rustix::net::socket_with(
+            AddressFamily::UNIX,
+            SocketType::DGRAM,
+            SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
+            None,
+        )?;
+        rustix::net::sockopt::set_socket_passcred(&fd, true)?;
         if let Err(e) = set_flag(&fd, SO_PASSPIDFD) {
             // Older kernels: membership falls back to the sender's PID.
             log::debug!("SO_PASSPIDFD unavailable: {e}");
         }
-        // SAFETY: an all-zero sockaddr_un is valid; it is filled in below.
-        let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
-        addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
-        let bytes = name.as_bytes();
-        if bytes.len() + 1 > addr.sun_path.len() {
+        // sun_path holds the leading 0 of the abstract namespace and the name.
+        let sun_path =
+            std::mem::size_of::<libc::sockaddr_un>() - std::mem::size_of::<libc::sa_family_t>();
+        if name.len() + 1 > sun_path {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "notify socket name too long",
             ));
         }
-        // sun_path[0] stays 0: the abstract namespace.
-        for (i, b) in bytes.iter().enumerate() {
-            addr.sun_path[i + 1] = *b as libc::c_char;
-        }
-        let len = std::mem::size_of::<libc::sa_family_t>() + 1 + bytes.len();
-        // SAFETY: `addr` is a valid sockaddr_un and `len` does not exceed its size.
-        let r = unsafe {
-            libc::bind(
-                fd.as_raw_fd(),
-                (&raw const addr).cast(),
-                len as libc::socklen_t,
-            )
-        };
-        if r != 0 {
-            return Err(io::Error::last_os_error());
-        }
+        let addr = SocketAddrUnix::new_abstract_name(name.as_bytes())?;
+        rustix::net::bind(&fd, &addr)?;
         Ok(NotifySocket {
             fd,
             name: name.to_string(),
@@ -163,12 +145,8 @@ impl NotifySocket {
     /// they carried are closed all the same.
     pub fn recv(&self) -> io::Result<Option<Datagram>> {
         let mut buf = vec![0u8; MAX_MESSAGE + 1];
-        // SAFETY: CMSG_SPACE only computes a size.
-        let space = unsafe {
-            libc::CMSG_SPACE(std::mem::size_of::<libc::ucred>() as u32)
-                + libc::CMSG_SPACE(std::mem::size_of::<libc::c_int>() as u32)
-                + libc::CMSG_SPACE((MAX_FDS * std::mem::size_of::<libc::c_int>()) as u32)
-        } as usize;
+        // Credentials, one pidfd (an int, as one SCM_RIGHTS descriptor) and MAX_FDS more.
+        let space = rustix::cmsg_space!(ScmCredentials(1), ScmRights(1), ScmRights(MAX_FDS));
         // u64 elements: the cmsghdr alignment.
         let mut control = vec![0u64; space.div_ceil(8)];
         let mut iov = libc::iovec {

@@ -1,59 +1,68 @@
 //! Child reaping for a subreaper / PID 1: collect every status change on
 //! SIGCHLD, including orphans re-parented to us.
+//!
+//! Wait statuses are decoded into the one exit-status type, [`ExitStatus`] (from
+//! `outset-proto`, which the engine uses too); a stop is not an ending and is read with
+//! [`stop_signal`] (or, for a tracee, `ptrace::classify_stop`).
 
 use std::io;
 
-/// What happened to a child.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ChildEvent {
-    /// Exited with this status code.
-    Exited(i32),
-    /// Killed by this signal.
-    Signaled(i32),
-    /// Stopped by this signal (or a ptrace stop).
-    Stopped(i32),
-}
+pub use outset_proto::ExitStatus;
+use rustix::io::Errno;
+use rustix::process::{Pid, WaitOptions};
 
-/// Decodes a raw wait status; `None` for statuses we do not report (continued).
-pub fn decode_status(status: i32) -> Option<ChildEvent> {
+/// How the process of a raw wait status ended; `None` if it did not end (a stop, or
+/// continued).
+pub fn exit_status(status: i32) -> Option<ExitStatus> {
     if libc::WIFEXITED(status) {
-        Some(ChildEvent::Exited(libc::WEXITSTATUS(status)))
+        Some(ExitStatus::Exited(libc::WEXITSTATUS(status)))
     } else if libc::WIFSIGNALED(status) {
-        Some(ChildEvent::Signaled(libc::WTERMSIG(status)))
-    } else if libc::WIFSTOPPED(status) {
-        Some(ChildEvent::Stopped(libc::WSTOPSIG(status)))
+        Some(ExitStatus::Signaled(libc::WTERMSIG(status)))
     } else {
         None
     }
 }
 
-/// Collects all pending child status changes without blocking.
-///
-/// Stops are reported too (WUNTRACED), so jobs that stop themselves or are
-/// traced are visible.
-pub fn reap_all() -> Vec<(u32, ChildEvent)> {
-    let mut out = Vec::new();
+/// The signal that stopped the process of a raw wait status (a ptrace stop included);
+/// `None` if it is not a stop.
+pub fn stop_signal(status: i32) -> Option<i32> {
+    libc::WIFSTOPPED(status).then(|| libc::WSTOPSIG(status))
+}
+
+/// `waitpid` options from libc's flags. `__WALL` (children of any kind, tracees created
+/// by clone included) has no rustix name; the flags type passes it through.
+fn wait_options(flags: libc::c_int) -> WaitOptions {
+    // The flags are bit masks: the cast keeps their bits.
+    WaitOptions::from_bits_retain(flags as u32)
+}
+
+/// One `waitpid(pid or -1, flags)`, retried on EINTR: `Ok(None)` when nothing is pending
+/// (with `WNOHANG`).
+pub(crate) fn wait_raw(pid: Option<u32>, flags: libc::c_int) -> io::Result<Option<(u32, i32)>> {
+    let opts = wait_options(flags);
+    let target = match pid {
+        Some(p) => Some(
+            i32::try_from(p)
+                .ok()
+                .and_then(Pid::from_raw)
+                .ok_or_else(|| io::Error::from_raw_os_error(libc::ECHILD))?,
+        ),
+        None => None,
+    };
     loop {
-        let mut status = 0;
-        // SAFETY: waitpid writes only to `status`, a valid local.
-        let pid = unsafe {
-            libc::waitpid(
-                -1,
-                &mut status,
-                libc::WNOHANG | libc::WUNTRACED | libc::__WALL,
-            )
+        // `waitpid(None)` would mean our process group, so "any child" is `wait`.
+        let r = match target {
+            Some(p) => rustix::process::waitpid(Some(p), opts),
+            None => rustix::process::wait(opts),
         };
-        if pid > 0 {
-            if let (Ok(pid), Some(ev)) = (u32::try_from(pid), decode_status(status)) {
-                out.push((pid, ev));
+        match r {
+            Ok(Some((p, st))) => {
+                return Ok(Some((p.as_raw_nonzero().get().unsigned_abs(), st.as_raw())));
             }
-            continue;
+            Ok(None) => return Ok(None),
+            Err(Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
         }
-        if pid < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
-            continue;
-        }
-        // 0: children exist but none changed; ECHILD: no children at all.
-        return out;
     }
 }
 
@@ -61,6 +70,7 @@ pub fn reap_all() -> Vec<(u32, ChildEvent)> {
 /// `/proc` entry can still be read.
 fn peek() -> Option<u32> {
     loop {
+        // rustix's waitid does not tell which child it saw, so this one stays on libc.
         // SAFETY: zeroed siginfo_t is a valid value for waitid to fill in.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
         // SAFETY: waitid writes only to `info`, a valid local.
@@ -92,71 +102,30 @@ pub fn cgroup_of(pid: u32) -> Option<String> {
         .map(str::to_string)
 }
 
-/// Like [`reap_all`], but reads each child's cgroup before reaping it, so an exit can be
+/// Collects every pending child status change without blocking, as raw wait statuses (so
+/// ptrace stops keep their event bits, see `ptrace::classify_stop`). Stops are reported
+/// too (WUNTRACED), so jobs that stop themselves or are traced are visible.
+///
+/// With `with_cgroup`, each child's cgroup is read before it is reaped, so an exit can be
 /// told to the job it belonged to even when the process was not one the caller knew.
-pub fn reap_all_with_cgroup() -> Vec<(u32, ChildEvent, Option<String>)> {
-    let mut out = Vec::new();
-    while let Some(pid) = peek() {
-        let cgroup = cgroup_of(pid);
-        let mut status = 0;
-        let Ok(raw) = i32::try_from(pid) else {
-            break;
-        };
-        // SAFETY: waitpid writes only to `status`, a valid local.
-        let r = unsafe {
-            libc::waitpid(
-                raw,
-                &mut status,
-                libc::WNOHANG | libc::WUNTRACED | libc::__WALL,
-            )
-        };
-        if r <= 0 {
-            if r < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
-                continue;
-            }
-            break;
-        }
-        if let Some(ev) = decode_status(status) {
-            out.push((pid, ev, cgroup));
-        }
-    }
-    // Anything peek could not see (it never misses, but never leave a zombie behind).
-    out.extend(reap_all().into_iter().map(|(p, e)| (p, e, None)));
-    out
-}
-
-/// Like [`reap_all`] (with `with_cgroup`, [`reap_all_with_cgroup`]) but gives the raw wait
-/// status, so ptrace stops keep their event bits (see `ptrace::classify_stop`).
 pub fn reap_all_raw(with_cgroup: bool) -> Vec<(u32, i32, Option<String>)> {
+    const FLAGS: libc::c_int = libc::WNOHANG | libc::WUNTRACED | libc::__WALL;
     let mut out = Vec::new();
     if with_cgroup {
         while let Some(pid) = peek() {
             let cgroup = cgroup_of(pid);
-            let Some(status) = wait_one(pid) else { break };
+            let Ok(Some((_, status))) = wait_raw(Some(pid), FLAGS) else {
+                break;
+            };
             out.push((pid, status, cgroup));
         }
     }
-    loop {
-        let mut status = 0;
-        // SAFETY: waitpid writes only to `status`, a valid local.
-        let pid = unsafe {
-            libc::waitpid(
-                -1,
-                &mut status,
-                libc::WNOHANG | libc::WUNTRACED | libc::__WALL,
-            )
-        };
-        if pid > 0 {
-            if let Ok(pid) = u32::try_from(pid) {
-                out.push((pid, status, None));
-            }
-            continue;
-        }
-        if pid < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
-            continue;
-        }
-        return out;
+    // Anything peek could not see (it never misses, but never leave a zombie behind).
+    // 0 pending: children exist but none changed; ECHILD: no children at all.
+    while let Ok(Some((pid, status))) = wait_raw(None, FLAGS) {
+        out.push((pid, status, None));
     }
+    out
 }
 
 /// Non-blocking waits for these PIDs only, each by its PID: the raw status of each that had
@@ -164,44 +133,20 @@ pub fn reap_all_raw(with_cgroup: bool) -> Vec<(u32, i32, Option<String>)> {
 /// just-signalled processes that way costs time in their square; a wait by PID does not.
 /// Follow with [`reap_all_raw`] for anything else.
 pub fn reap_these(pids: &[u32]) -> Vec<(u32, i32)> {
+    const FLAGS: libc::c_int = libc::WNOHANG | libc::WUNTRACED | libc::__WALL;
     pids.iter()
-        .filter_map(|&pid| wait_one(pid).map(|status| (pid, status)))
+        .filter_map(|&pid| match wait_raw(Some(pid), FLAGS) {
+            Ok(Some((_, status))) => Some((pid, status)),
+            _ => None,
+        })
         .collect()
-}
-
-/// One non-blocking wait for `pid`: its raw status, `None` if it had nothing to report.
-fn wait_one(pid: u32) -> Option<i32> {
-    let raw = i32::try_from(pid).ok()?;
-    loop {
-        let mut status = 0;
-        // SAFETY: waitpid writes only to `status`, a valid local.
-        let r = unsafe {
-            libc::waitpid(
-                raw,
-                &mut status,
-                libc::WNOHANG | libc::WUNTRACED | libc::__WALL,
-            )
-        };
-        if r > 0 {
-            return Some(status);
-        }
-        if r < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
-            continue;
-        }
-        return None;
-    }
 }
 
 /// Makes orphaned descendants re-parent to this process instead of PID 1,
 /// so a non-PID-1 supervisor can still reap daemonised jobs.
 pub fn set_child_subreaper() -> io::Result<()> {
-    // SAFETY: PR_SET_CHILD_SUBREAPER takes a plain integer argument.
-    let r = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1 as libc::c_ulong, 0, 0, 0) };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    // rustix takes the prctl flag as an optional (nonzero) pid: any `Some` sets it.
+    rustix::process::set_child_subreaper(Some(rustix::process::getpid())).map_err(io::Error::from)
 }
 
 #[cfg(test)]
@@ -210,13 +155,13 @@ mod tests {
 
     #[test]
     fn decode() {
-        assert_eq!(decode_status(3 << 8), Some(ChildEvent::Exited(3)));
-        assert_eq!(decode_status(9), Some(ChildEvent::Signaled(9)));
-        assert_eq!(
-            decode_status((19 << 8) | 0x7f),
-            Some(ChildEvent::Stopped(19))
-        );
-        assert_eq!(decode_status(0xffff), None);
+        assert_eq!(exit_status(3 << 8), Some(ExitStatus::Exited(3)));
+        assert_eq!(exit_status(9), Some(ExitStatus::Signaled(9)));
+        assert_eq!(exit_status((19 << 8) | 0x7f), None);
+        assert_eq!(stop_signal((19 << 8) | 0x7f), Some(19));
+        assert_eq!(stop_signal(3 << 8), None);
+        assert_eq!(exit_status(0xffff), None);
+        assert_eq!(stop_signal(0xffff), None);
     }
 }
 
@@ -259,7 +204,7 @@ mod targeted_tests {
         let got = reap_these(&[pa, pc]);
         assert_eq!(got.len(), 1, "{got:?}");
         assert_eq!(got[0].0, pa);
-        assert_eq!(decode_status(got[0].1), Some(ChildEvent::Exited(0)));
+        assert_eq!(exit_status(got[0].1), Some(ExitStatus::Exited(0)));
         // b was not named: still there to be reaped; c still runs.
         assert_eq!(
             reap_these(&[pb]).iter().map(|r| r.0).collect::<Vec<_>>(),

@@ -50,6 +50,72 @@ impl AsFd for SignalFd {
     }
 }
 
+/// Blocks SIGCHLD in the calling thread while it lives, so [`sleep`](Self::sleep) wakes
+/// when a child changes state (a tracer's waits); the old mask comes back on drop.
+pub struct SigchldWait {
+    old: Option<SigSet>,
+}
+
+impl SigchldWait {
+    /// Longest single sleep, so a missed SIGCHLD only delays, never hangs.
+    pub const MAX_SLICE: std::time::Duration = std::time::Duration::from_millis(50);
+
+    pub fn new() -> SigchldWait {
+        let mut set = SigSet::empty();
+        set.add(Signal::SIGCHLD);
+        let mut old = SigSet::empty();
+        let ok =
+            nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), Some(&mut old))
+                .is_ok();
+        SigchldWait {
+            old: ok.then_some(old),
+        }
+    }
+
+    /// Sleeps until SIGCHLD arrives or `d` (at most [`Self::MAX_SLICE`]) passes. It
+    /// wakes early only while a `SigchldWait` lives in this thread; otherwise it just sleeps.
+    pub fn sleep(d: std::time::Duration) {
+        let d = d.min(Self::MAX_SLICE);
+        let mut set = SigSet::empty();
+        set.add(Signal::SIGCHLD);
+        let ts = libc::timespec {
+            tv_sec: 0,
+            // Below 10^9, so it fits a c_long of any width.
+            tv_nsec: d.subsec_nanos() as libc::c_long,
+        };
+        // SAFETY: sigtimedwait only reads the signal set and the timeout; a null siginfo
+        // pointer is allowed. If SIGCHLD is not blocked it simply times out.
+        unsafe { libc::sigtimedwait(set.as_ref(), std::ptr::null_mut(), &ts) };
+    }
+}
+
+impl Default for SigchldWait {
+    fn default() -> SigchldWait {
+        SigchldWait::new()
+    }
+}
+
+impl Drop for SigchldWait {
+    fn drop(&mut self) {
+        if let Some(old) = &self.old {
+            let _ = nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(old), None);
+        }
+    }
+}
+
+/// Sends `sig`, a named signal (rustix has no safe value for real-time ones), to the single
+/// process `pid` (never a group: `pid` must be positive). For a child of ours with no pidfd;
+/// everything else is signalled through its pidfd.
+pub fn kill(pid: u32, sig: i32) -> io::Result<()> {
+    let pid = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+        .ok_or_else(|| io::Error::from_raw_os_error(libc::ESRCH))?;
+    let sig = rustix::process::Signal::from_named_raw(sig)
+        .ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
+    rustix::process::kill_process(pid, sig).map_err(io::Error::from)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

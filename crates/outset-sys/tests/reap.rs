@@ -1,10 +1,8 @@
-//! reap_all waits for any child, so it runs in its own test binary where no
+//! reap_all_raw waits for any child, so it runs in its own test binary where no
 //! other test's children can be stolen.
 #![allow(clippy::unwrap_used)]
 
-use outset_sys::reap::{
-    ChildEvent, cgroup_of, reap_all, reap_all_with_cgroup, set_child_subreaper,
-};
+use outset_sys::reap::{ExitStatus, cgroup_of, exit_status, reap_all_raw, set_child_subreaper};
 use outset_sys::spawn::{ProgramSpec, SpawnPlan, SpawnRequest, spawn};
 use std::time::{Duration, Instant};
 
@@ -15,6 +13,16 @@ fn sh(script: &str) -> u32 {
     spawn(&SpawnPlan::new(&req).unwrap()).unwrap().pid
 }
 
+/// The reaped children, their exits decoded, and the cgroup read for each.
+fn reap(with_cgroup: bool) -> Vec<(u32, ExitStatus, Option<String>)> {
+    reap_all_raw(with_cgroup)
+        .into_iter()
+        .map(|(pid, raw, cg)| (pid, exit_status(raw).unwrap(), cg))
+        .collect()
+}
+
+/// Issue 12 item 5: one reap loop (`reap_all_raw`), tested with and without reading the
+/// cgroup first, as the daemon calls it.
 #[test]
 fn reaps_children_and_orphans() {
     set_child_subreaper().unwrap();
@@ -25,18 +33,18 @@ fn reaps_children_and_orphans() {
     let mut seen = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(10);
     while seen.len() < 4 && Instant::now() < deadline {
-        seen.extend(reap_all());
+        seen.extend(reap(false));
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert!(seen.contains(&(a, ChildEvent::Exited(5))), "{seen:?}");
+    assert!(seen.contains(&(a, ExitStatus::Exited(5), None)), "{seen:?}");
     assert!(
-        seen.contains(&(b, ChildEvent::Signaled(libc::SIGTERM))),
+        seen.contains(&(b, ExitStatus::Signaled(libc::SIGTERM), None)),
         "{seen:?}"
     );
-    assert!(seen.contains(&(c, ChildEvent::Exited(0))), "{seen:?}");
+    assert!(seen.contains(&(c, ExitStatus::Exited(0), None)), "{seen:?}");
     // The orphaned sleep.
     assert_eq!(seen.len(), 4, "{seen:?}");
-    assert!(reap_all().is_empty());
+    assert!(reap_all_raw(false).is_empty());
 
     // Reaping with the cgroup read first: the orphan's exit names its cgroup too.
     let own = cgroup_of(std::process::id()).unwrap();
@@ -44,11 +52,11 @@ fn reaps_children_and_orphans() {
     let mut seen = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(10);
     while seen.len() < 2 && Instant::now() < deadline {
-        seen.extend(reap_all_with_cgroup());
+        seen.extend(reap(true));
         std::thread::sleep(Duration::from_millis(20));
     }
     assert!(
-        seen.contains(&(d, ChildEvent::Exited(3), Some(own.clone()))),
+        seen.contains(&(d, ExitStatus::Exited(3), Some(own.clone()))),
         "{seen:?}"
     );
     assert_eq!(seen.len(), 2, "{seen:?}");
@@ -57,4 +65,5 @@ fn reaps_children_and_orphans() {
             .all(|(_, _, cg)| cg.as_deref() == Some(own.as_str())),
         "{seen:?}"
     );
+    assert!(reap_all_raw(true).is_empty());
 }

@@ -56,7 +56,7 @@ impl Drop for Spawned {
         let mut left: std::collections::HashSet<u32> = self.pids.iter().copied().collect();
         let deadline = Instant::now() + Duration::from_secs(20);
         while !left.is_empty() && Instant::now() < deadline {
-            for (pid, _) in outset_sys::reap::reap_all() {
+            for (pid, _, _) in outset_sys::reap::reap_all_raw(false) {
                 left.remove(&pid);
             }
             std::thread::sleep(Duration::from_millis(1));

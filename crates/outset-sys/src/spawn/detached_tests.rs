@@ -5,7 +5,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
 use super::*;
-use crate::reap::{ChildEvent, decode_status};
+use crate::reap::{ExitStatus, exit_status, stop_signal};
 use crate::testutil::TestCgroup;
 
 fn sh(script: &str) -> SpawnRequest {
@@ -14,13 +14,13 @@ fn sh(script: &str) -> SpawnRequest {
     })
 }
 
-fn wait(pid: u32) -> ChildEvent {
+fn wait(pid: u32) -> ExitStatus {
     let mut status = 0;
     loop {
         // SAFETY: waits only for our own child `pid`.
         let r = unsafe { libc::waitpid(pid as i32, &mut status, 0) };
         if r == pid as i32 {
-            return decode_status(status).unwrap();
+            return exit_status(status).unwrap();
         }
         assert_eq!(
             std::io::Error::last_os_error().raw_os_error(),
@@ -30,7 +30,7 @@ fn wait(pid: u32) -> ChildEvent {
 }
 
 /// Spawns `req` detached, waits for it, and returns its exit and the reports.
-fn run(req: &SpawnRequest, reports: &mut FailureReports) -> (u32, ChildEvent, Vec<ChildFailure>) {
+fn run(req: &SpawnRequest, reports: &mut FailureReports) -> (u32, ExitStatus, Vec<ChildFailure>) {
     let s = spawn_detached(&SpawnPlan::new(req).unwrap(), reports).unwrap();
     assert!(s.pidfd.is_none());
     let ev = wait(s.pid);
@@ -42,13 +42,13 @@ fn run(req: &SpawnRequest, reports: &mut FailureReports) -> (u32, ChildEvent, Ve
 fn issue11_detached_reports_each_stage_after_the_fact() {
     let mut reports = FailureReports::new().unwrap();
     let (_, ev, failures) = run(&sh("exit 3"), &mut reports);
-    assert_eq!(ev, ChildEvent::Exited(3));
+    assert_eq!(ev, ExitStatus::Exited(3));
     assert!(failures.is_empty(), "{failures:?}");
 
     let mut req = sh("exit 0");
     req.rlimits = vec![(Rlimit::Nofile, Some(200), Some(100))];
     let (pid, ev, failures) = run(&req, &mut reports);
-    assert_eq!(ev, ChildEvent::Exited(127));
+    assert_eq!(ev, ExitStatus::Exited(127));
     assert_eq!(failures.len(), 1);
     assert_eq!((failures[0].pid, failures[0].stage), (pid, "rlimit"));
     assert_eq!(failures[0].error.raw_os_error(), Some(libc::EINVAL));
@@ -69,7 +69,7 @@ fn issue11_detached_reports_each_stage_after_the_fact() {
     fs::set_permissions(&prog, fs::Permissions::from_mode(0o755)).unwrap();
     let req = SpawnRequest::new(ProgramSpec::Argv(vec![prog.display().to_string()]));
     let (pid, ev, failures) = run(&req, &mut reports);
-    assert_eq!(ev, ChildEvent::Exited(127));
+    assert_eq!(ev, ExitStatus::Exited(127));
     assert_eq!((failures[0].pid, failures[0].stage), (pid, "exec"));
     assert_eq!(failures[0].error.raw_os_error(), Some(libc::ENOEXEC));
 }
@@ -84,7 +84,7 @@ fn issue11_detached_reports_of_many_children_keep_their_pids() {
         .map(|_| spawn_detached(&plan, &mut reports).unwrap().pid)
         .collect();
     for &pid in &pids {
-        assert_eq!(wait(pid), ChildEvent::Exited(127));
+        assert_eq!(wait(pid), ExitStatus::Exited(127));
     }
     let mut reported: Vec<u32> = reports.take().iter().map(|f| f.pid).collect();
     pids.sort_unstable();
@@ -117,7 +117,7 @@ fn issue11_detached_child_starts_in_its_cgroup() {
     assert!(text.contains(&name), "{text}");
     assert!(cg.procs().unwrap().contains(&s.pid));
     cg.kill().unwrap();
-    assert_eq!(wait(s.pid), ChildEvent::Signaled(libc::SIGKILL));
+    assert_eq!(wait(s.pid), ExitStatus::Signaled(libc::SIGKILL));
     assert!(reports.take().is_empty());
 }
 
@@ -135,7 +135,7 @@ fn issue11_detached_no_fd_leaks() {
     );
     // SAFETY: closing the fd opened above.
     unsafe { libc::close(raw) };
-    assert_eq!(ev, ChildEvent::Exited(0));
+    assert_eq!(ev, ExitStatus::Exited(0));
     assert!(failures.is_empty());
     let text = fs::read_to_string(&out).unwrap();
     let fds: Vec<u32> = text.lines().map(|l| l.parse().unwrap()).collect();
@@ -154,12 +154,9 @@ fn issue11_detached_stop_before_exec_waits() {
     // SAFETY: waits only for our own child.
     let r = unsafe { libc::waitpid(s.pid as i32, &mut status, libc::WUNTRACED) };
     assert_eq!(r, s.pid as i32);
-    assert_eq!(
-        decode_status(status),
-        Some(ChildEvent::Stopped(libc::SIGSTOP))
-    );
+    assert_eq!(stop_signal(status), Some(libc::SIGSTOP));
     s.pidfd.as_ref().unwrap().signal(libc::SIGCONT).unwrap();
-    assert_eq!(wait(s.pid), ChildEvent::Exited(4));
+    assert_eq!(wait(s.pid), ExitStatus::Exited(4));
 }
 
 #[test]
@@ -195,9 +192,9 @@ fn issue11_wait_exec_waits_for_the_whole_batch() {
             .unwrap()
             .signal(libc::SIGKILL)
             .unwrap();
-        assert_eq!(wait(pid), ChildEvent::Signaled(libc::SIGKILL));
+        assert_eq!(wait(pid), ExitStatus::Signaled(libc::SIGKILL));
     }
-    assert_eq!(wait(failed), ChildEvent::Exited(127));
+    assert_eq!(wait(failed), ExitStatus::Exited(127));
     // Nothing pending: returns at once.
     reports.wait_exec().unwrap();
 }

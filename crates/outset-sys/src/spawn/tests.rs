@@ -4,7 +4,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
 use super::*;
-use crate::reap::{ChildEvent, decode_status};
+use crate::reap::{ExitStatus, exit_status, stop_signal};
 use crate::testutil::{TestCgroup, is_root, require};
 
 fn argv(a: &[&str]) -> ProgramSpec {
@@ -21,14 +21,19 @@ fn run(req: &SpawnRequest) -> Spawned {
     spawn(&SpawnPlan::new(req).unwrap()).unwrap()
 }
 
-/// Blocks until `pid` changes state (stops included).
-fn wait(pid: u32) -> ChildEvent {
+/// Blocks until `pid` ends.
+fn wait(pid: u32) -> ExitStatus {
+    exit_status(wait_raw(pid)).unwrap()
+}
+
+/// Blocks until `pid` changes state (stops included): its raw wait status.
+fn wait_raw(pid: u32) -> i32 {
     let mut status = 0;
     loop {
         // SAFETY: waits only for our own child `pid`.
         let r = unsafe { libc::waitpid(pid as i32, &mut status, libc::WUNTRACED) };
         if r == pid as i32 {
-            return decode_status(status).unwrap();
+            return status;
         }
         assert_eq!(
             std::io::Error::last_os_error().raw_os_error(),
@@ -41,7 +46,7 @@ fn wait(pid: u32) -> ChildEvent {
 fn exit_code() {
     let s = run(&sh("exit 3"));
     assert!(s.pidfd.is_some());
-    assert_eq!(wait(s.pid), ChildEvent::Exited(3));
+    assert_eq!(wait(s.pid), ExitStatus::Exited(3));
 }
 
 /// A script of `size` bytes that writes `$0` and its size to `out`, padded with comments.
@@ -65,13 +70,13 @@ fn issue10_item12_long_script_runs_from_a_memfd() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let s = run(&sh(&long_script(&out, 200 * 1024)));
-    assert_eq!(wait(s.pid), ChildEvent::Exited(4));
+    assert_eq!(wait(s.pid), ExitStatus::Exited(4));
     let text = fs::read_to_string(&out).unwrap();
     assert!(text.starts_with("/dev/fd/"), "{text}");
     assert!(text.ends_with("\nok"), "{text}");
     // Short scripts still go as `-c`.
     let s = run(&sh(&long_script(&out, 1000)));
-    assert_eq!(wait(s.pid), ChildEvent::Exited(4));
+    assert_eq!(wait(s.pid), ExitStatus::Exited(4));
     assert!(fs::read_to_string(&out).unwrap().starts_with("/bin/sh\n"));
 }
 
@@ -86,14 +91,14 @@ fn issue10_item12_long_script_runs_as_another_user() {
     let mut req = sh(&long_script(&out, 200 * 1024));
     req.user = Some("nobody".into());
     let s = run(&req);
-    assert_eq!(wait(s.pid), ChildEvent::Exited(4));
+    assert_eq!(wait(s.pid), ExitStatus::Exited(4));
     assert!(fs::read_to_string(&out).unwrap().ends_with("\nok"));
 }
 
 #[test]
 fn shell_is_errexit() {
     let s = run(&sh("false; exit 0"));
-    assert_eq!(wait(s.pid), ChildEvent::Exited(1));
+    assert_eq!(wait(s.pid), ExitStatus::Exited(1));
 }
 
 #[test]
@@ -112,7 +117,7 @@ fn argv_path_search_env_cwd_umask() {
     req.cwd = Some(dir.path().to_path_buf());
     req.umask = Some(0o027);
     let s = run(&req);
-    assert_eq!(wait(s.pid), ChildEvent::Exited(0));
+    assert_eq!(wait(s.pid), ExitStatus::Exited(0));
     let text = fs::read_to_string(&out).unwrap();
     let cwd = dir.path().canonicalize().unwrap();
     // Only the given variables (sh adds PWD, maybe SHLVL/_).
@@ -132,7 +137,7 @@ fn rlimit_nofile_and_nice() {
     req.rlimits = vec![(Rlimit::Nofile, Some(100), Some(200))];
     req.nice = Some(5);
     let s = run(&req);
-    assert_eq!(wait(s.pid), ChildEvent::Exited(0));
+    assert_eq!(wait(s.pid), ExitStatus::Exited(0));
     let text = fs::read_to_string(&out).unwrap();
     let base = crate::procfs::start_time(std::process::id()).map(|_| ());
     assert!(base.is_some());
@@ -152,7 +157,7 @@ fn bad_rlimit_is_child_failure() {
     };
     assert_eq!(stage, "rlimit");
     assert_eq!(error.raw_os_error(), Some(libc::EINVAL));
-    assert_eq!(wait(pid), ChildEvent::Exited(127));
+    assert_eq!(wait(pid), ExitStatus::Exited(127));
 }
 
 #[test]
@@ -184,7 +189,7 @@ fn exec_failure_reported_by_child() {
     };
     assert_eq!(stage, "exec");
     assert_eq!(error.raw_os_error(), Some(libc::ENOEXEC));
-    assert_eq!(wait(pid), ChildEvent::Exited(127));
+    assert_eq!(wait(pid), ExitStatus::Exited(127));
 }
 
 #[test]
@@ -193,7 +198,7 @@ fn bad_chdir() {
     req.cwd = Some("/no/such/dir".into());
     let err = spawn(&SpawnPlan::new(&req).unwrap()).unwrap_err();
     assert!(err.to_string().contains("chdir"), "{err}");
-    assert_eq!(wait(err.child_pid().unwrap()), ChildEvent::Exited(127));
+    assert_eq!(wait(err.child_pid().unwrap()), ExitStatus::Exited(127));
 }
 
 #[test]
@@ -228,7 +233,7 @@ fn no_fd_leaks() {
     let raw = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY) };
     assert!(raw >= 0);
     let s = run(&sh(&format!("ls /proc/self/fd > {}", out.display())));
-    assert_eq!(wait(s.pid), ChildEvent::Exited(0));
+    assert_eq!(wait(s.pid), ExitStatus::Exited(0));
     // SAFETY: closing the fd opened above.
     unsafe { libc::close(raw) };
     let text = fs::read_to_string(&out).unwrap();
@@ -250,7 +255,7 @@ fn signals_reset() {
         "grep -E '^Sig(Blk|Ign)' /proc/self/status > {}",
         out.display()
     )));
-    assert_eq!(wait(s.pid), ChildEvent::Exited(0));
+    assert_eq!(wait(s.pid), ExitStatus::Exited(0));
     set.thread_unblock().unwrap();
     let text = fs::read_to_string(&out).unwrap();
     assert!(text.contains("SigBlk:\t0000000000000000"), "{text}");
@@ -263,9 +268,9 @@ fn stop_before_exec() {
     let mut req = sh("exit 4");
     req.stop_before_exec = true;
     let s = run(&req);
-    assert_eq!(wait(s.pid), ChildEvent::Stopped(libc::SIGSTOP));
+    assert_eq!(stop_signal(wait_raw(s.pid)), Some(libc::SIGSTOP));
     s.pidfd.as_ref().unwrap().signal(libc::SIGCONT).unwrap();
-    assert_eq!(wait(s.pid), ChildEvent::Exited(4));
+    assert_eq!(wait(s.pid), ExitStatus::Exited(4));
 }
 
 #[test]
@@ -283,7 +288,7 @@ fn user_and_oom_score() {
     req.user = Some("nobody".into());
     req.oom_score_adj = Some(100);
     let s = run(&req);
-    assert_eq!(wait(s.pid), ChildEvent::Exited(0));
+    assert_eq!(wait(s.pid), ExitStatus::Exited(0));
     let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap();
     let text = fs::read_to_string(&out).unwrap();
     assert_eq!(text.trim(), format!("{} {} 100", nobody.uid, nobody.gid));
@@ -310,7 +315,7 @@ fn into_cgroup() {
     let s = run(&req);
     assert_eq!(cg.procs().unwrap(), vec![s.pid]);
     cg.kill().unwrap();
-    assert_eq!(wait(s.pid), ChildEvent::Signaled(libc::SIGKILL));
+    assert_eq!(wait(s.pid), ExitStatus::Signaled(libc::SIGKILL));
 }
 
 #[test]
@@ -348,7 +353,7 @@ fn fork_fallback_joins_cgroup() {
     assert!(read_report(&rd).unwrap().is_none());
     assert_eq!(cg.procs().unwrap(), vec![pid]);
     cg.kill().unwrap();
-    assert_eq!(wait(pid), ChildEvent::Signaled(libc::SIGKILL));
+    assert_eq!(wait(pid), ExitStatus::Signaled(libc::SIGKILL));
 }
 
 #[test]
@@ -391,7 +396,7 @@ fn clone3_into_cgroup_directly() {
     assert!(read_report(&rd).unwrap().is_none());
     assert_eq!(cg.procs().unwrap(), vec![pid]);
     pidfd.unwrap().signal(libc::SIGKILL).unwrap();
-    assert_eq!(wait(pid), ChildEvent::Signaled(libc::SIGKILL));
+    assert_eq!(wait(pid), ExitStatus::Signaled(libc::SIGKILL));
 }
 
 /// Issue 9 item 21: stderr can go to a file while stdin and stdout stay /dev/null (what
@@ -404,7 +409,7 @@ fn issue9_item21_stderr_to_a_file() {
     let mut req = sh("echo out; echo oops >&2; readlink /proc/self/fd/0 >&2");
     req.stdio = Stdio::NullStderrTo(err.clone());
     let s = run(&req);
-    assert_eq!(wait(s.pid), ChildEvent::Exited(0));
+    assert_eq!(wait(s.pid), ExitStatus::Exited(0));
     let text = fs::read_to_string(&err).unwrap();
     assert!(text.starts_with("before\noops\n"), "{text}");
     assert!(text.ends_with("oops\n/dev/null\n"), "{text}");
