@@ -6,6 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod socket;
+
 /// The protocol version this build speaks.
 pub const VERSION: u32 = 1;
 
