@@ -311,45 +311,6 @@ fn credentials_and_paths() {
     assert_eq!(error("setuid"), "1:7: expected a user after `setuid`");
 }
 
-/// Issue 12 item 5: one resource table serves the parser and the renderer; every name
-/// Upstart accepts parses to a resource that renders back under the same name.
-#[test]
-fn issue12_item5_every_resource_name_parses_and_renders() {
-    let names = [
-        "as",
-        "core",
-        "cpu",
-        "data",
-        "fsize",
-        "memlock",
-        "msgqueue",
-        "nice",
-        "nofile",
-        "nproc",
-        "rss",
-        "rtprio",
-        "sigpending",
-        "stack",
-    ];
-    assert_eq!(names.len(), Resource::ALL.len());
-    for name in names {
-        let j = job(&format!("limit {name} 1 2\n"));
-        assert_eq!(j.limits.len(), 1, "{name}");
-        let r = j.limits[0].resource;
-        assert_eq!(r.name(), name);
-        assert_eq!(Resource::from_name(name), Some(r));
-        assert!(
-            Resource::ALL.contains(&r),
-            "{name} missing from Resource::ALL"
-        );
-        assert!(
-            render(&j).contains(&format!("limit {name} 1 2\n")),
-            "{name}"
-        );
-    }
-    assert_eq!(Resource::from_name("files"), None);
-}
-
 #[test]
 fn limits() {
     let j = job("limit nofile 1024 4096\nlimit as 1000000000 unlimited\nlimit nofile 10 20\n");
@@ -368,6 +329,7 @@ fn limits() {
             },
         ]
     );
+    let mut count = 0;
     for r in [
         "as",
         "core",
@@ -384,12 +346,24 @@ fn limits() {
         "sigpending",
         "stack",
     ] {
-        assert_eq!(
-            job(&format!("limit {r} unlimited unlimited")).limits.len(),
-            1,
+        let j = job(&format!("limit {r} 1 unlimited"));
+        assert_eq!(j.limits.len(), 1, "{r}");
+        // Issue 12 item 5: one resource table serves the parser, the renderer and the Linux
+        // layer: every name parses to a resource listed in `Resource::ALL` that renders
+        // back under the same name.
+        let res = j.limits[0].resource;
+        assert_eq!((res.name(), Resource::from_name(r)), (r, Some(res)));
+        assert!(
+            Resource::ALL.contains(&res),
+            "{r} missing from Resource::ALL"
+        );
+        assert!(
+            render(&j).contains(&format!("limit {r} 1 unlimited\n")),
             "{r}"
         );
+        count += 1;
     }
+    assert_eq!(count, Resource::ALL.len());
     assert_eq!(
         error("limit nofile 65536"),
         "1:19: expected a hard limit after `nofile`"
