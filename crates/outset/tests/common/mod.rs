@@ -47,27 +47,7 @@ pub fn cgroup2_mount() -> Option<PathBuf> {
     outset_sys::cgroup::cgroup2_mount()
 }
 
-/// Kills everything in a cgroup subtree we created and removes it, deepest first.
-pub fn destroy_cgroup_tree(dir: &Path) {
-    if !dir.exists() {
-        return;
-    }
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for e in entries.flatten() {
-            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-                destroy_cgroup_tree(&e.path());
-            }
-        }
-    }
-    let _ = std::fs::write(dir.join("cgroup.kill"), "1");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline {
-        if std::fs::remove_dir(dir).is_ok() || !dir.exists() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
+pub use outset_testkit::cgroup::destroy_cgroup_tree;
 
 pub struct TestDaemon {
     pub dir: tempfile::TempDir,
