@@ -177,7 +177,7 @@ fn run(args: Args) -> Result<i32, String> {
         "outset {} starting ({mode:?} mode, socket {}, {})",
         env!("CARGO_PKG_VERSION"),
         socket.display(),
-        daemon.host.tracker.mode()
+        daemon.host.tracking()
     );
     daemon.reload();
     if !args.no_startup_event {
