@@ -62,14 +62,7 @@ pub fn setup(name: &str, default_rounds: usize) -> Option<(PathBuf, usize)> {
         eprintln!("{name}: not run with --bench; skipping");
         return None;
     }
-    let is_root = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false);
+    let is_root = outset_testkit::privilege::is_root();
     let Some(mount) = cgroup2_mount().filter(|_| is_root) else {
         eprintln!("{name}: needs root and a cgroup2 mount; skipping");
         return None;

@@ -16,14 +16,7 @@ static SEQ: AtomicU32 = AtomicU32::new(0);
 /// Whether this process may create cgroups and ptrace: root with a writable cgroup2 mount.
 /// Without it the caller skips, except under `CI=true`, where that is a failure.
 pub fn require_root_cgroup2() -> Option<PathBuf> {
-    let root = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false);
+    let root = outset_testkit::privilege::is_root();
     let mount = cgroup2_mount();
     let why = if !root {
         Some("not root".to_string())
