@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 pub struct Cli {
     /// The daemon's control socket (default: the system or, for --user and non-root, the
     /// per-user daemon's).
-    #[arg(long, global = true, env = "OUTSET_SOCKET", value_name = "PATH")]
+    #[arg(long, global = true, env = outset_proto::socket::SOCKET_ENV, value_name = "PATH")]
     pub socket: Option<PathBuf>,
     /// Print read verbs' results as JSON.
     #[arg(long, global = true)]

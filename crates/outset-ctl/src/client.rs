@@ -1,6 +1,6 @@
 //! Talking to the daemon: one request line out, one response line back.
 
-use std::ffi::OsString;
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::UnixStream;
@@ -81,47 +81,32 @@ fn current_uid() -> Option<u32> {
 /// The socket to use when none is given: the per-user daemon's for `--user` or any non-root
 /// user, the system daemon's otherwise.
 pub fn default_socket(user: bool) -> PathBuf {
-    let uid = current_uid();
-    socket_for(user, uid, std::env::var_os("XDG_RUNTIME_DIR"))
+    socket_for(
+        user,
+        current_uid(),
+        std::env::var_os("XDG_RUNTIME_DIR").as_deref(),
+    )
 }
 
 /// [`default_socket`] with its inputs explicit, for testing. An unknown uid counts as root.
-fn socket_for(user: bool, uid: Option<u32>, runtime_dir: Option<OsString>) -> PathBuf {
+fn socket_for(user: bool, uid: Option<u32>, runtime_dir: Option<&OsStr>) -> PathBuf {
     let uid = uid.unwrap_or(0);
-    if !user && uid == 0 {
-        return PathBuf::from("/run/outset/control");
-    }
-    // The daemon's own choice (outset-daemon's paths.rs): the runtime dir, else /tmp.
-    match runtime_dir.filter(|d| !d.is_empty()) {
-        Some(dir) => PathBuf::from(dir).join("outset/control"),
-        None => PathBuf::from(format!("/tmp/outset-{uid}/control")),
-    }
+    outset_proto::socket::default_socket(user || uid != 0, uid, runtime_dir)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// The rule itself is `outset_proto::socket`'s; the client adds that a non-root caller
+    /// without `--user` means its own daemon, and that an unknown uid counts as root.
     #[test]
     fn default_sockets() {
-        assert_eq!(
-            socket_for(false, Some(0), Some("/x".into())),
-            Path::new("/run/outset/control")
-        );
-        assert_eq!(
-            socket_for(false, None, None),
-            Path::new("/run/outset/control")
-        );
-        assert_eq!(
-            socket_for(true, Some(0), Some("/x".into())),
-            Path::new("/x/outset/control")
-        );
+        let x = Some(OsStr::new("/x"));
+        assert_eq!(socket_for(false, None, x), Path::new("/run/outset/control"));
+        assert_eq!(socket_for(true, Some(0), x), Path::new("/x/outset/control"));
         assert_eq!(
             socket_for(false, Some(1000), None),
-            Path::new("/tmp/outset-1000/control")
-        );
-        assert_eq!(
-            socket_for(true, Some(1000), Some("".into())),
             Path::new("/tmp/outset-1000/control")
         );
     }

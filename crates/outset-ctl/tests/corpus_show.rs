@@ -3,32 +3,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-// One rule for where the corpus is, shared with outset-job's corpus tests.
-#[path = "../../outset-job/tests/corpus_dir/mod.rs"]
-mod corpus_dir;
+use std::path::Path;
 
-use std::fs;
-use std::path::{Path, PathBuf};
-
-fn files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for e in fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            files(&p, out);
-        } else if p.file_name().unwrap() != "SOURCES.tsv" {
-            out.push(p);
-        }
-    }
-}
+use outset_testkit::corpus::{corpus_dir, job_files};
 
 #[test]
 fn show_output_reparses_for_the_whole_corpus() {
-    let Some(root) = corpus_dir::corpus_dir() else {
+    let Some(root) = corpus_dir() else {
         return;
     };
-    let mut paths = Vec::new();
-    files(&root, &mut paths);
-    paths.sort();
+    let paths = job_files(&root);
     assert_eq!(paths.len(), 400);
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let code = outset_ctl::check_config::run(&paths, true, &mut out, &mut err);

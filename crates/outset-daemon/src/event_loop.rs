@@ -92,13 +92,15 @@ pub struct Setup {
 
 impl Daemon {
     pub fn new(mut setup: Setup) -> std::io::Result<Daemon> {
-        setup.host.conns = Conns::new(TOKEN_CONN0, setup.fd_limit);
+        setup
+            .host
+            .set_conns(Conns::new(TOKEN_CONN0, setup.fd_limit));
         let poller = Poller::new()?;
         poller.add(setup.signals.as_fd(), TOKEN_SIGNALS)?;
         poller.add(setup.listener.as_fd(), TOKEN_LISTENER)?;
-        if let Some(r) = &setup.host.spawn_reports {
-            poller.add(r.as_fd(), TOKEN_SPAWN_REPORTS)?;
-        }
+        setup
+            .host
+            .watch_spawn_reports(&poller, TOKEN_SPAWN_REPORTS)?;
         let inotify = match Inotify::new() {
             Ok(i) => match poller.add(i.as_fd(), TOKEN_INOTIFY) {
                 Ok(()) => Some(i),
@@ -195,20 +197,20 @@ impl Daemon {
             // Cleanup (cgroup removal, returning memory) waits until nothing has happened for
             // a while, so it never competes with a burst of starts or stops.
             let idle_for = self.last_active.elapsed();
-            if let Some(at) = self.host.conns.next_wake() {
+            if let Some(at) = self.host.next_conn_wake() {
                 let wait = at.saturating_duration_since(Instant::now());
                 timeout = Some(timeout.map_or(wait, |t| t.min(wait)));
             }
-            let backlog = self.host.conns.with_backlog();
+            let backlog = self.host.conns_with_backlog();
             if self.busy || !backlog.is_empty() {
                 timeout = Some(std::time::Duration::ZERO);
-            } else if self.host.tracker.has_retired() {
+            } else if self.host.has_retired() {
                 let wait = CLEANUP_AFTER.saturating_sub(idle_for);
                 timeout = Some(timeout.map_or(wait, |t| t.min(wait)));
             }
             if needs_poll {
                 timeout = Some(timeout.map_or(SOURCE_POLL, |t| t.min(SOURCE_POLL)));
-            } else if self.host.tracker.any_retired() {
+            } else if self.host.any_retired() {
                 // A cgroup that could not go yet is tried again shortly.
                 let retry = std::time::Duration::from_millis(50);
                 timeout = Some(timeout.map_or(retry, |t| t.min(retry)));
@@ -253,9 +255,8 @@ impl Daemon {
                 self.busy = false;
                 self.engine.shrink();
                 outset_sys::process::release_free_memory();
-            } else if self.last_active.elapsed() >= CLEANUP_AFTER && self.host.tracker.has_retired()
-            {
-                self.host.tracker.sweep(64);
+            } else if self.last_active.elapsed() >= CLEANUP_AFTER && self.host.has_retired() {
+                self.host.sweep_retired(64);
             }
         }
     }
@@ -296,35 +297,19 @@ impl Daemon {
     }
 
     fn watch_new_notify_sockets(&mut self) {
-        for id in std::mem::take(&mut self.host.new_notify) {
-            if let Some(s) = self.host.notify.get(&id)
-                && let Err(e) = self.poller.add(s.as_fd(), TOKEN_NOTIFY0 + id.0)
-            {
-                log::error!("watching a notify socket: {e}");
-            }
-        }
+        self.host.watch_new_notify(&self.poller, TOKEN_NOTIFY0);
     }
 
     /// sd_notify messages for an instance; only its own processes are heard.
     fn on_notify(&mut self, id: InstanceId) {
         self.tick_clock();
         loop {
-            let Some(socket) = self.host.notify.get(&id) else {
+            let Some(received) = self.host.recv_notify(id) else {
                 return;
             };
-            match socket.recv() {
+            match received {
                 Ok(Some(d)) => {
-                    if d.fds_closed > 0
-                        && !self.host.fdstore_warned
-                        && d.text.lines().any(|l| l == "FDSTORE=1")
-                    {
-                        self.host.fdstore_warned = true;
-                        log::warn!("FDSTORE=1 is not supported; the descriptors sent are closed");
-                    }
-                    use std::os::fd::AsFd;
-                    let pidfd = d.pidfd.as_ref().map(|f| f.as_fd());
-                    let ours = self.host.tracker.sent_by_member(id, d.pid, pidfd);
-                    if !ours {
+                    if !self.host.sent_by_member(id, &d) {
                         log::warn!(
                             "notify message from process {} (uid {}), which is not part of the job; ignored",
                             d.pid,
@@ -358,7 +343,7 @@ impl Daemon {
                     }
                     exists
                 }
-                ReadySource::Listening(addr) => match self.host.tracker.processes(id) {
+                ReadySource::Listening(addr) => match self.host.instance_processes(id) {
                     Ok(pids) => outset_sys::net::held_by(&listen_spec(addr), &pids),
                     Err(e) => {
                         log::debug!("`listening` check: {e}");
@@ -423,10 +408,10 @@ impl Daemon {
     /// Removes the last cgroups before exiting, giving killed leftovers a moment to die.
     fn drain_retired(&mut self) {
         for _ in 0..100 {
-            if !self.host.tracker.any_retired() {
+            if !self.host.any_retired() {
                 return;
             }
-            self.host.tracker.sweep(usize::MAX);
+            self.host.sweep_retired(usize::MAX);
             self.reap();
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
@@ -451,7 +436,7 @@ impl Daemon {
         // A child writes its failure report before it exits: read now, every reaped child
         // that failed before exec is known as such.
         self.host.collect_spawn_failures();
-        let signalled = self.host.tracker.take_signalled();
+        let signalled = self.host.take_signalled();
         let tracking = self.engine.tracking_exits();
         // Processes the daemon signalled are waited for by PID first (a stop of thousands of
         // jobs would otherwise scan every child per reaped one); while a launch chain is
@@ -470,30 +455,19 @@ impl Daemon {
                 Some(status) => status,
                 None if outset_sys::reap::stop_signal(raw_status).is_none() => continue,
                 None => {
-                    match self.host.ptrace.on_stop(pid, raw_status) {
-                        Some(out) => {
-                            if let Some((inst, child)) = out.forked {
-                                self.host.tracker.adopt(inst, child);
-                            }
-                            if out.group_stop {
-                                self.engine.stopped(pid, &mut self.host);
-                            }
-                        }
-                        None if self.host.ptrace.release_unasked(pid, raw_status) => {}
-                        None => self.engine.stopped(pid, &mut self.host),
+                    if self.host.child_stopped(pid, raw_status) {
+                        self.engine.stopped(pid, &mut self.host);
                     }
                     continue;
                 }
             };
-            let exiting = self.host.ptrace.take_exited(pid);
-            if self.host.ptrace.gone(pid) && outset_sys::procfs::start_time(pid).is_some() {
+            let Some(exiting) = self.host.child_ended(pid) else {
                 // A traced process that is not the daemon's child ended without an exit
                 // event (SIGKILL): its parent reaps it; without ptrace it would not be seen.
                 log::debug!("traced process {pid} ended ({status:?}); left to its parent");
                 continue;
-            }
-            self.host.tracker.reaped(pid);
-            if let Some(error) = self.host.spawn_failures.remove(&pid)
+            };
+            if let Some(error) = self.host.take_spawn_failure(pid)
                 && self.engine.spawn_failed(pid, &error, &mut self.host)
             {
                 continue;
@@ -502,7 +476,7 @@ impl Daemon {
                 continue;
             }
             let inst = cgroup
-                .and_then(|c| self.host.tracker.instance_of_cgroup(&c))
+                .and_then(|c| self.host.instance_of_cgroup(&c))
                 .or(exiting);
             match inst {
                 Some(inst) => self.engine.exited_in(inst, pid, status, &mut self.host),
@@ -516,18 +490,8 @@ impl Daemon {
     /// `track ptrace`: once the engine knows an instance's main PID, its processes are let
     /// go.
     fn release_traced(&mut self) {
-        if self.host.ptrace.is_empty() {
-            return;
-        }
-        for inst in self.host.ptrace.instances() {
-            if let Some(main) = self.engine.main_pid(inst) {
-                log::debug!(
-                    "instance {}: main process {main} known; ptrace detached",
-                    inst.0
-                );
-                self.host.ptrace.detach_instance(inst);
-            }
-        }
+        let engine = &self.engine;
+        self.host.release_traced(|inst| engine.main_pid(inst));
     }
 
     fn on_inotify(&mut self) {
@@ -570,7 +534,7 @@ impl Daemon {
     /// usually there with its connect), saving each a loop turn.
     fn on_accept(&mut self) {
         let (mode, owner) = (self.mode, self.owner_uid);
-        let new = self.host.conns.accept(&self.listener, &self.poller, |uid| {
+        let new = self.host.accept_conns(&self.listener, &self.poller, |uid| {
             may_change(mode, owner, uid)
         });
         for token in new {
@@ -581,29 +545,18 @@ impl Daemon {
     /// One turn of a connection: its output flushed, then its share of requests, each
     /// taken only while its replies still fit (conn.rs bounds both).
     fn on_conn(&mut self, token: u64) {
-        match self.host.conns.get_mut(&token) {
-            Some(c) => c.begin_turn(),
-            None => return,
+        if !self.host.begin_conn_turn(token) {
+            return;
         }
-        while let Some(incoming) = self
-            .host
-            .conns
-            .get_mut(&token)
-            .and_then(|c| c.next_request())
-        {
+        while let Some(incoming) = self.host.next_request(token) {
             self.request(token, incoming);
         }
     }
 
     /// Updates what each connection is watched for and drops those that are done.
     fn sweep_conns(&mut self) {
-        let gone = self
-            .host
-            .conns
-            .sync(&self.poller, &self.listener, TOKEN_LISTENER);
-        if !gone.is_empty() {
-            self.host.routes.retain(|_, conn| !gone.contains(conn));
-        }
+        self.host
+            .sweep_conns(&self.poller, &self.listener, TOKEN_LISTENER);
     }
 
     fn respond(&mut self, conn: u64, response: Response) {
@@ -613,13 +566,10 @@ impl Daemon {
 
     /// A reply token routed to a connection.
     fn route(&mut self, conn: u64) -> ReplyToken {
-        let t = self.next_reply;
+        let token = ReplyToken(self.next_reply);
         self.next_reply += 1;
-        self.host.routes.insert(t, conn);
-        if let Some(c) = self.host.conns.get_mut(&conn) {
-            c.pending += 1;
-        }
-        ReplyToken(t)
+        self.host.route(token, conn);
+        token
     }
 
     fn may_change(&self, uid: u32) -> bool {
@@ -668,12 +618,7 @@ impl Daemon {
                 return self.respond(conn, Response::error("malformed request: not UTF-8"));
             }
         };
-        let (uid, gid) = self
-            .host
-            .conns
-            .get(&conn)
-            .map(|c| (c.uid, c.gid))
-            .unwrap_or((u32::MAX, u32::MAX));
+        let (uid, gid) = self.host.conn_credentials(conn);
         let request = match outset_proto::parse_request_as(&line, self.may_change(uid)) {
             Ok(r) => r,
             Err(outset_proto::Refusal::Invalid(e)) => {
@@ -701,7 +646,7 @@ impl Daemon {
             }
             if !hidden.is_empty() {
                 let token = self.route(conn);
-                self.host.withheld.insert(token.0, hidden);
+                self.host.withhold(token, hidden);
                 self.tick_clock();
                 return self.engine.command(request.command, token, &mut self.host);
             }

@@ -7,35 +7,43 @@ use outset_engine::{Effects, InstanceId, ReplyToken, SpawnSpec};
 use outset_job::Signal;
 use outset_proto::Response;
 
-use crate::conn::Conns;
+use std::os::fd::AsFd;
+
+use outset_sys::notify::Datagram;
+use outset_sys::poll::Poller;
+use outset_sys::unix_socket::Listener;
+
+use crate::conn::{Conns, Incoming};
 use crate::ptrace_track::PtraceTrack;
 use crate::spawn;
 use crate::tracker::Tracker;
 
+/// What the engine's effects need between calls. The fields are the host's own; the loop
+/// reaches them only through the methods below, named for what it needs.
 pub struct Host {
-    pub tracker: Tracker,
+    tracker: Tracker,
     /// Each `expect notify` instance's NOTIFY_SOCKET.
-    pub notify: HashMap<InstanceId, outset_sys::notify::NotifySocket>,
+    notify: HashMap<InstanceId, outset_sys::notify::NotifySocket>,
     /// Notify sockets made since the loop last looked (it adds them to its poller).
-    pub new_notify: Vec<InstanceId>,
-    pub user_mode: bool,
+    new_notify: Vec<InstanceId>,
+    user_mode: bool,
     /// Open control connections by epoll token.
-    pub conns: Conns,
+    conns: Conns,
     /// `show-config` replies whose jobs' texts the caller may not read: job name → why.
-    pub withheld: HashMap<u64, HashMap<String, String>>,
+    withheld: HashMap<u64, HashMap<String, String>>,
     /// Which connection each outstanding reply goes to.
-    pub routes: HashMap<u64, u64>,
+    routes: HashMap<u64, u64>,
     /// `track ptrace` jobs' processes followed until their main PID is known.
-    pub ptrace: PtraceTrack,
+    ptrace: PtraceTrack,
     /// Pid files found naming an outsider, reported once per instance and PID.
     pid_file_warned: HashSet<(InstanceId, u32)>,
     /// `FDSTORE=1` (not supported: its fds are closed) was reported.
-    pub fdstore_warned: bool,
+    fdstore_warned: bool,
     /// Where spawned children report a failure before exec, so a spawn never waits for
     /// the child to run (`None`: the pipe could not be made; spawns then wait).
-    pub spawn_reports: Option<outset_sys::spawn::FailureReports>,
+    spawn_reports: Option<outset_sys::spawn::FailureReports>,
     /// Children that reported a failure and are not reaped yet, with the failure.
-    pub spawn_failures: HashMap<u32, String>,
+    spawn_failures: HashMap<u32, String>,
 }
 
 impl Host {
@@ -84,6 +92,201 @@ impl Host {
         {
             log::warn!("waiting for spawned processes to exec: {e}");
         }
+    }
+
+    /// Takes the control connections the loop set up (their tokens and limits are the
+    /// loop's).
+    pub fn set_conns(&mut self, conns: Conns) {
+        self.conns = conns;
+    }
+
+    /// How processes are tracked (for the start-up line).
+    pub fn tracking(&self) -> String {
+        self.tracker.mode()
+    }
+
+    /// When a stalled connection should be looked at again.
+    pub fn next_conn_wake(&self) -> Option<std::time::Instant> {
+        self.conns.next_wake()
+    }
+
+    /// Connections holding requests not yet served.
+    pub fn conns_with_backlog(&self) -> Vec<u64> {
+        self.conns.with_backlog()
+    }
+
+    /// Accepts pending connections; returns their tokens.
+    pub fn accept_conns(
+        &mut self,
+        listener: &Listener,
+        poller: &Poller,
+        privileged: impl Fn(u32) -> bool,
+    ) -> Vec<u64> {
+        self.conns.accept(listener, poller, privileged)
+    }
+
+    /// Starts a connection's turn (flushing its output); false if it is gone.
+    pub fn begin_conn_turn(&mut self, conn: u64) -> bool {
+        match self.conns.get_mut(&conn) {
+            Some(c) => {
+                c.begin_turn();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The connection's next request this turn, if it may take one.
+    pub fn next_request(&mut self, conn: u64) -> Option<Incoming> {
+        self.conns.get_mut(&conn).and_then(|c| c.next_request())
+    }
+
+    /// The connecting process's uid and gid (`u32::MAX` for a connection that is gone).
+    pub fn conn_credentials(&self, conn: u64) -> (u32, u32) {
+        self.conns
+            .get(&conn)
+            .map(|c| (c.uid, c.gid))
+            .unwrap_or((u32::MAX, u32::MAX))
+    }
+
+    /// Updates what each connection is watched for and forgets those that are done, with
+    /// the replies still routed to them.
+    pub fn sweep_conns(&mut self, poller: &Poller, listener: &Listener, listener_token: u64) {
+        let gone = self.conns.sync(poller, listener, listener_token);
+        if !gone.is_empty() {
+            self.routes.retain(|_, conn| !gone.contains(conn));
+        }
+    }
+
+    /// Routes reply `token` to connection `conn`, which now waits for one more reply.
+    pub fn route(&mut self, token: ReplyToken, conn: u64) {
+        self.routes.insert(token.0, conn);
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.pending += 1;
+        }
+    }
+
+    /// The reply behind `token` leaves out the texts of these jobs (job name → why).
+    pub fn withhold(&mut self, token: ReplyToken, hidden: HashMap<String, String>) {
+        self.withheld.insert(token.0, hidden);
+    }
+
+    /// Whether cgroups of ended instances wait to be removed.
+    pub fn has_retired(&self) -> bool {
+        self.tracker.has_retired()
+    }
+
+    /// Whether any cgroup of an ended instance is left, even one that could not go yet.
+    pub fn any_retired(&self) -> bool {
+        self.tracker.any_retired()
+    }
+
+    /// Removes up to `max` cgroups of ended instances.
+    pub fn sweep_retired(&mut self, max: usize) {
+        self.tracker.sweep(max);
+    }
+
+    /// The instance's processes as the tracker sees them.
+    pub fn instance_processes(&mut self, inst: InstanceId) -> Result<Vec<u32>, String> {
+        self.tracker.processes(inst)
+    }
+
+    /// Adds the notify sockets made since the last call to the poller, each under
+    /// `token0` plus its instance id.
+    pub fn watch_new_notify(&mut self, poller: &Poller, token0: u64) {
+        for id in std::mem::take(&mut self.new_notify) {
+            if let Some(s) = self.notify.get(&id)
+                && let Err(e) = poller.add(s.as_fd(), token0 + id.0)
+            {
+                log::error!("watching a notify socket: {e}");
+            }
+        }
+    }
+
+    /// The next message on the instance's notify socket: `None` when it has none.
+    pub fn recv_notify(&mut self, inst: InstanceId) -> Option<std::io::Result<Option<Datagram>>> {
+        let result = self.notify.get(&inst)?.recv();
+        if let Ok(Some(d)) = &result
+            && d.fds_closed > 0
+            && !self.fdstore_warned
+            && d.text.lines().any(|l| l == "FDSTORE=1")
+        {
+            self.fdstore_warned = true;
+            log::warn!("FDSTORE=1 is not supported; the descriptors sent are closed");
+        }
+        Some(result)
+    }
+
+    /// Whether a notify message's sender is one of the instance's processes.
+    pub fn sent_by_member(&mut self, inst: InstanceId, d: &Datagram) -> bool {
+        let pidfd = d.pidfd.as_ref().map(|f| f.as_fd());
+        self.tracker.sent_by_member(inst, d.pid, pidfd)
+    }
+
+    /// A reaped child stopped rather than ended: ptrace's view of it (a fork of a traced
+    /// process joins its job). True when the engine should hear of the stop.
+    pub fn child_stopped(&mut self, pid: u32, raw_status: i32) -> bool {
+        match self.ptrace.on_stop(pid, raw_status) {
+            Some(out) => {
+                if let Some((inst, child)) = out.forked {
+                    self.tracker.adopt(inst, child);
+                }
+                out.group_stop
+            }
+            None => !self.ptrace.release_unasked(pid, raw_status),
+        }
+    }
+
+    /// A child ended: `Some` with the instance ptrace saw it exit from (if any) when it is
+    /// the daemon's to count, `None` for a traced process that is not the daemon's child
+    /// and ended without an exit event (SIGKILL), which its parent reaps.
+    pub fn child_ended(&mut self, pid: u32) -> Option<Option<InstanceId>> {
+        let exiting = self.ptrace.take_exited(pid);
+        if self.ptrace.gone(pid) && outset_sys::procfs::start_time(pid).is_some() {
+            return None;
+        }
+        self.tracker.reaped(pid);
+        Some(exiting)
+    }
+
+    /// The instance whose cgroup is `cgroup`.
+    pub fn instance_of_cgroup(&self, cgroup: &str) -> Option<InstanceId> {
+        self.tracker.instance_of_cgroup(cgroup)
+    }
+
+    /// `track ptrace`: lets go of the processes of each instance whose main PID `main_pid`
+    /// says is known.
+    pub fn release_traced(&mut self, main_pid: impl Fn(InstanceId) -> Option<u32>) {
+        if self.ptrace.is_empty() {
+            return;
+        }
+        for inst in self.ptrace.instances() {
+            if let Some(main) = main_pid(inst) {
+                log::debug!(
+                    "instance {}: main process {main} known; ptrace detached",
+                    inst.0
+                );
+                self.ptrace.detach_instance(inst);
+            }
+        }
+    }
+
+    /// Adds the pipe where children report failures before exec to the poller.
+    pub fn watch_spawn_reports(&self, poller: &Poller, token: u64) -> std::io::Result<()> {
+        match &self.spawn_reports {
+            Some(r) => poller.add(r.as_fd(), token),
+            None => Ok(()),
+        }
+    }
+
+    /// The failure a reaped child reported before exec, if it did.
+    pub fn take_spawn_failure(&mut self, pid: u32) -> Option<String> {
+        self.spawn_failures.remove(&pid)
+    }
+
+    /// The processes signalled since the last reaping, to be waited for by PID.
+    pub fn take_signalled(&mut self) -> Vec<u32> {
+        self.tracker.take_signalled()
     }
 
     /// Writes a reply line to the connection behind `token`.
@@ -219,5 +422,31 @@ impl Effects for Host {
 
     fn reply(&mut self, token: ReplyToken, response: Response) {
         self.send(token, &response);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 12 item 6: the loop's questions to the host have answers when the connection,
+    /// notify socket or traced process they name is gone (it reads no field of the host).
+    #[test]
+    fn issue12_item6_host_answers_the_loop_for_what_is_gone() {
+        let mut h = Host::new(Tracker::new(None), false);
+        assert_eq!(h.conn_credentials(5), (u32::MAX, u32::MAX));
+        assert!(!h.begin_conn_turn(5));
+        assert!(h.next_request(5).is_none());
+        assert!(h.conns_with_backlog().is_empty());
+        assert!(h.recv_notify(InstanceId(1)).is_none());
+        assert!(!h.has_retired() && !h.any_retired());
+        // An untraced child is the daemon's to count, with no instance from ptrace.
+        assert_eq!(h.child_ended(u32::MAX - 1), Some(None));
+        // A reply routed to a connection that closed is dropped, with what it withheld.
+        h.route(ReplyToken(7), 5);
+        h.withhold(ReplyToken(7), HashMap::new());
+        h.send(ReplyToken(7), &Response::error("gone"));
+        assert!(h.routes.is_empty() && h.withheld.is_empty());
+        h.release_traced(|_| panic!("nothing is traced"));
     }
 }

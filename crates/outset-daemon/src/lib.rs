@@ -118,10 +118,10 @@ fn run(args: Args) -> Result<i32, String> {
     ])
     .map_err(|e| format!("signalfd: {e}"))?;
     let fd_limit = outset_sys::process::raise_nofile_limit();
-    let socket = args
-        .socket
-        .clone()
-        .unwrap_or_else(|| paths::default_socket(user, uid));
+    let socket = args.socket.clone().unwrap_or_else(|| {
+        let runtime_dir = std::env::var_os("XDG_RUNTIME_DIR");
+        outset_proto::socket::default_socket(user, uid, runtime_dir.as_deref())
+    });
     // Jobs find the daemon through OUTSET_SOCKET, whatever their working directory.
     let socket = std::path::absolute(&socket).unwrap_or(socket);
     // System mode: anyone may connect and read; changes are checked against the caller's
@@ -145,9 +145,9 @@ fn run(args: Args) -> Result<i32, String> {
         ]
     };
     // `initctl`, `start`, `stop` run by a job reach this daemon without setup.
-    base_env.retain(|(k, _)| k != paths::SOCKET_ENV);
+    base_env.retain(|(k, _)| k != outset_proto::socket::SOCKET_ENV);
     base_env.push((
-        paths::SOCKET_ENV.to_string(),
+        outset_proto::socket::SOCKET_ENV.to_string(),
         socket.to_string_lossy().into_owned(),
     ));
     let tracker = tracker::Tracker::new(root.clone());
@@ -177,7 +177,7 @@ fn run(args: Args) -> Result<i32, String> {
         "outset {} starting ({mode:?} mode, socket {}, {})",
         env!("CARGO_PKG_VERSION"),
         socket.display(),
-        daemon.host.tracker.mode()
+        daemon.host.tracking()
     );
     daemon.reload();
     if !args.no_startup_event {

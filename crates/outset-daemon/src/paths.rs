@@ -1,33 +1,12 @@
-//! Default locations for system and user mode.
+//! Default locations for system and user mode (the control socket's is the protocol's:
+//! `outset_proto::socket`).
 
 use std::path::PathBuf;
 
-/// System-mode control socket.
-pub const SYSTEM_SOCKET: &str = "/run/outset/control";
-/// The variable naming the control socket: outsetctl reads it, and every job process gets
-/// the daemon's own.
-pub const SOCKET_ENV: &str = "OUTSET_SOCKET";
 /// System-mode log directory.
 pub const SYSTEM_LOGDIR: &str = "/var/log/outset";
 /// System-mode job directory.
 pub const SYSTEM_CONFDIR: &str = "/etc/init";
-
-/// Where user-mode state lives: `$XDG_RUNTIME_DIR/outset`, else `/tmp/outset-<uid>`.
-pub fn user_runtime_dir(uid: u32) -> PathBuf {
-    match std::env::var_os("XDG_RUNTIME_DIR") {
-        Some(dir) if !dir.is_empty() => PathBuf::from(dir).join("outset"),
-        _ => PathBuf::from(format!("/tmp/outset-{uid}")),
-    }
-}
-
-/// The default control socket for the mode.
-pub fn default_socket(user: bool, uid: u32) -> PathBuf {
-    if user {
-        user_runtime_dir(uid).join("control")
-    } else {
-        PathBuf::from(SYSTEM_SOCKET)
-    }
-}
 
 /// The default job directories for the mode, in priority order (Upstart's user-mode search
 /// order, with outset's own directory names).

@@ -3,10 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use outset_engine::SpawnSpec;
-use outset_job::{Console, LimitValue, Process, Resource};
-use outset_sys::spawn::{
-    FailureReports, ProgramSpec, Rlimit, SpawnPlan, SpawnRequest, Spawned, Stdio,
-};
+use outset_job::{Console, LimitValue, Process};
+use outset_sys::spawn::{FailureReports, ProgramSpec, SpawnPlan, SpawnRequest, Spawned, Stdio};
 
 /// Upstart's command rule: a `script`, or an `exec` line holding shell characters, runs
 /// through `/bin/sh -e`; such an `exec` line is prefixed with `exec ` so the shell replaces
@@ -25,25 +23,6 @@ pub fn program(process: &Process) -> ProgramSpec {
         Process::Script(body) => ProgramSpec::Shell {
             script: body.clone(),
         },
-    }
-}
-
-fn rlimit(r: Resource) -> Rlimit {
-    match r {
-        Resource::As => Rlimit::As,
-        Resource::Core => Rlimit::Core,
-        Resource::Cpu => Rlimit::Cpu,
-        Resource::Data => Rlimit::Data,
-        Resource::Fsize => Rlimit::Fsize,
-        Resource::Memlock => Rlimit::Memlock,
-        Resource::Msgqueue => Rlimit::Msgqueue,
-        Resource::Nice => Rlimit::Nice,
-        Resource::Nofile => Rlimit::Nofile,
-        Resource::Nproc => Rlimit::Nproc,
-        Resource::Rss => Rlimit::Rss,
-        Resource::Rtprio => Rlimit::Rtprio,
-        Resource::Sigpending => Rlimit::Sigpending,
-        Resource::Stack => Rlimit::Stack,
     }
 }
 
@@ -77,7 +56,7 @@ pub fn request(spec: &SpawnSpec, cgroup: Option<&Path>, user_mode: bool) -> Spaw
         rlimits: spec
             .limits
             .iter()
-            .map(|l| (rlimit(l.resource), limit(l.soft), limit(l.hard)))
+            .map(|l| (l.resource, limit(l.soft), limit(l.hard)))
             .collect(),
         nice: spec.nice,
         oom_score_adj: spec.oom_score,

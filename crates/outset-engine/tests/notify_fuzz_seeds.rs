@@ -7,24 +7,20 @@
 #[path = "support/notify_harness.rs"]
 mod harness;
 
-use std::fs;
-use std::path::Path;
+use outset_testkit::corpus::fuzz_seeds;
 
 use proptest::prelude::*;
 
 #[test]
 fn notify_fuzz_seed_corpus() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/notify_message");
     let mut seen = 0;
-    for entry in fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        let data = fs::read(&path).unwrap();
+    for (path, data) in fuzz_seeds("notify_message") {
         if let Err(e) = std::panic::catch_unwind(|| harness::run(&data)) {
             panic!("{}: {e:?}", path.display());
         }
         seen += 1;
     }
-    assert!(seen >= 10, "seed corpus missing: {}", dir.display());
+    assert!(seen >= 10, "seed corpus notify_message missing");
 }
 
 /// Lines an sd_notify sender might write, right and wrong.

@@ -285,6 +285,52 @@ pub enum Resource {
     Stack,
 }
 
+impl Resource {
+    /// Every resource, in the order Upstart's documentation lists them.
+    pub const ALL: [Resource; 14] = [
+        Resource::As,
+        Resource::Core,
+        Resource::Cpu,
+        Resource::Data,
+        Resource::Fsize,
+        Resource::Memlock,
+        Resource::Msgqueue,
+        Resource::Nice,
+        Resource::Nofile,
+        Resource::Nproc,
+        Resource::Rss,
+        Resource::Rtprio,
+        Resource::Sigpending,
+        Resource::Stack,
+    ];
+
+    /// The resource's name in a `limit` stanza: the one name table the parser and the
+    /// renderer share (the Linux layer maps each resource to its `RLIMIT_*`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Resource::As => "as",
+            Resource::Core => "core",
+            Resource::Cpu => "cpu",
+            Resource::Data => "data",
+            Resource::Fsize => "fsize",
+            Resource::Memlock => "memlock",
+            Resource::Msgqueue => "msgqueue",
+            Resource::Nice => "nice",
+            Resource::Nofile => "nofile",
+            Resource::Nproc => "nproc",
+            Resource::Rss => "rss",
+            Resource::Rtprio => "rtprio",
+            Resource::Sigpending => "sigpending",
+            Resource::Stack => "stack",
+        }
+    }
+
+    /// The resource named `name` in a `limit` stanza.
+    pub fn from_name(name: &str) -> Option<Resource> {
+        Resource::ALL.into_iter().find(|r| r.name() == name)
+    }
+}
+
 /// A limit value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum LimitValue {

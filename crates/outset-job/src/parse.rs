@@ -113,23 +113,8 @@ fn script(lx: &mut Lexer, kw: &Token) -> Result<Process, ParseError> {
 }
 
 fn resource(t: &Token) -> Result<Resource, ParseError> {
-    Ok(match t.text.as_str() {
-        "as" => Resource::As,
-        "core" => Resource::Core,
-        "cpu" => Resource::Cpu,
-        "data" => Resource::Data,
-        "fsize" => Resource::Fsize,
-        "memlock" => Resource::Memlock,
-        "msgqueue" => Resource::Msgqueue,
-        "nice" => Resource::Nice,
-        "nofile" => Resource::Nofile,
-        "nproc" => Resource::Nproc,
-        "rss" => Resource::Rss,
-        "rtprio" => Resource::Rtprio,
-        "sigpending" => Resource::Sigpending,
-        "stack" => Resource::Stack,
-        other => return Err(err(t, format!("unknown resource `{other}` for `limit`"))),
-    })
+    Resource::from_name(&t.text)
+        .ok_or_else(|| err(t, format!("unknown resource `{}` for `limit`", t.text)))
 }
 
 fn limit_value(t: &Token) -> Result<LimitValue, ParseError> {

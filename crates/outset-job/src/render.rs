@@ -109,25 +109,6 @@ fn limit_value(v: LimitValue) -> String {
     }
 }
 
-fn resource_name(r: Resource) -> &'static str {
-    match r {
-        Resource::As => "as",
-        Resource::Core => "core",
-        Resource::Cpu => "cpu",
-        Resource::Data => "data",
-        Resource::Fsize => "fsize",
-        Resource::Memlock => "memlock",
-        Resource::Msgqueue => "msgqueue",
-        Resource::Nice => "nice",
-        Resource::Nofile => "nofile",
-        Resource::Nproc => "nproc",
-        Resource::Rss => "rss",
-        Resource::Rtprio => "rtprio",
-        Resource::Sigpending => "sigpending",
-        Resource::Stack => "stack",
-    }
-}
-
 /// The job as a job file. Defaults are written out too, so the output says everything the
 /// job will do.
 pub fn render(job: &JobConfig) -> String {
@@ -273,7 +254,7 @@ pub fn render(job: &JobConfig) -> String {
             &mut o,
             format!(
                 "limit {} {} {}",
-                resource_name(l.resource),
+                l.resource.name(),
                 limit_value(l.soft),
                 limit_value(l.hard)
             ),

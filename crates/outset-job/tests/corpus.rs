@@ -5,28 +5,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod corpus_dir;
-
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use corpus_dir::resolve;
+use outset_testkit::corpus::{corpus_dir, job_files, resolve};
 
 use outset_job::{
     Arg, EnvEntry, EventMatch, Expect, Expr, JobConfig, Process, RespawnLimit, confdir, parse_job,
     render,
 };
-
-fn files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for e in fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            files(&p, out);
-        } else if p.file_name().unwrap() != "SOURCES.tsv" {
-            out.push(p);
-        }
-    }
-}
 
 struct Corpus {
     root: PathBuf,
@@ -45,10 +32,8 @@ impl Corpus {
 }
 
 fn load() -> Option<Corpus> {
-    let root = corpus_dir::corpus_dir()?;
-    let mut paths = Vec::new();
-    files(&root, &mut paths);
-    paths.sort();
+    let root = corpus_dir()?;
+    let paths = job_files(&root);
     let mut jobs = Vec::new();
     let mut errors = Vec::new();
     for p in &paths {

@@ -3,17 +3,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::fs;
-use std::path::Path;
+use outset_testkit::corpus::fuzz_seeds;
 
 #[test]
 fn fuzz_seed_corpus() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/parse_job");
     let mut seen = 0;
     let mut parsed = 0;
-    for entry in fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        let text = String::from_utf8_lossy(&fs::read(&path).unwrap()).into_owned();
+    for (path, data) in fuzz_seeds("parse_job") {
+        let text = String::from_utf8_lossy(&data).into_owned();
         seen += 1;
         if let Ok(job) = outset_job::parse_job("fuzz", &text) {
             parsed += 1;
@@ -26,7 +23,7 @@ fn fuzz_seed_corpus() {
             );
         }
     }
-    assert!(seen >= 10, "seed corpus missing: {}", dir.display());
+    assert!(seen >= 10, "seed corpus parse_job missing");
     assert!(
         parsed >= 8 && parsed < seen,
         "{parsed} of {seen} seeds parsed"

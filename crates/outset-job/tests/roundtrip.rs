@@ -110,29 +110,16 @@ fn limit() -> impl Strategy<Value = Limit> {
         Just(LimitValue::Unlimited),
         any::<u64>().prop_map(LimitValue::Value)
     ];
-    (0usize..14, value.clone(), value).prop_map(|(r, soft, hard)| {
-        let resource = [
-            Resource::As,
-            Resource::Core,
-            Resource::Cpu,
-            Resource::Data,
-            Resource::Fsize,
-            Resource::Memlock,
-            Resource::Msgqueue,
-            Resource::Nice,
-            Resource::Nofile,
-            Resource::Nproc,
-            Resource::Rss,
-            Resource::Rtprio,
-            Resource::Sigpending,
-            Resource::Stack,
-        ][r];
-        Limit {
+    (
+        prop::sample::select(Resource::ALL.to_vec()),
+        value.clone(),
+        value,
+    )
+        .prop_map(|(resource, soft, hard)| Limit {
             resource,
             soft,
             hard,
-        }
-    })
+        })
 }
 
 prop_compose! {

@@ -329,6 +329,7 @@ fn limits() {
             },
         ]
     );
+    let mut count = 0;
     for r in [
         "as",
         "core",
@@ -345,12 +346,24 @@ fn limits() {
         "sigpending",
         "stack",
     ] {
-        assert_eq!(
-            job(&format!("limit {r} unlimited unlimited")).limits.len(),
-            1,
+        let j = job(&format!("limit {r} 1 unlimited"));
+        assert_eq!(j.limits.len(), 1, "{r}");
+        // Issue 12 item 5: one resource table serves the parser, the renderer and the Linux
+        // layer: every name parses to a resource listed in `Resource::ALL` that renders
+        // back under the same name.
+        let res = j.limits[0].resource;
+        assert_eq!((res.name(), Resource::from_name(r)), (r, Some(res)));
+        assert!(
+            Resource::ALL.contains(&res),
+            "{r} missing from Resource::ALL"
+        );
+        assert!(
+            render(&j).contains(&format!("limit {r} 1 unlimited\n")),
             "{r}"
         );
+        count += 1;
     }
+    assert_eq!(count, Resource::ALL.len());
     assert_eq!(
         error("limit nofile 65536"),
         "1:19: expected a hard limit after `nofile`"

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 mod exit;
 pub use exit::ExitStatus;
+pub mod socket;
 
 /// The protocol version this build speaks.
 pub const VERSION: u32 = 1;

@@ -5,10 +5,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::fs;
-use std::path::Path;
-
 use outset_proto::{Refusal, parse_request, parse_request_as};
+use outset_testkit::corpus::fuzz_seeds;
 
 /// The fuzz target's body (fuzz/fuzz_targets/parse_request.rs); true when the line parsed.
 pub fn check(line: &str) -> bool {
@@ -30,16 +28,14 @@ pub fn check(line: &str) -> bool {
 
 #[test]
 fn request_fuzz_seed_corpus() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/parse_request");
     let mut seen = 0;
     let mut parsed = 0;
-    for entry in fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        let line = String::from_utf8_lossy(&fs::read(&path).unwrap()).into_owned();
+    for (_, data) in fuzz_seeds("parse_request") {
+        let line = String::from_utf8_lossy(&data).into_owned();
         seen += 1;
         parsed += usize::from(check(&line));
     }
-    assert!(seen >= 15, "seed corpus missing: {}", dir.display());
+    assert!(seen >= 15, "seed corpus parse_request missing");
     assert!(
         parsed >= 10 && parsed < seen,
         "{parsed} of {seen} seeds parsed"

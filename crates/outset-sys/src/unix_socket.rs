@@ -175,6 +175,10 @@ pub fn out_of_fds(e: &io::Error) -> bool {
 }
 
 /// The peer's credentials from SO_PEERCRED.
+///
+/// Not rustix's `socket_peercred`: its `UCred` holds a non-zero `Pid`, but the kernel reports
+/// pid 0 for a peer outside this process's PID namespace (a host client of outset running as
+/// a container's init), which that type cannot hold.
 pub fn peer_cred(stream: &UnixStream) -> io::Result<PeerCred> {
     use std::os::fd::AsRawFd;
     let mut cred = libc::ucred {

@@ -46,7 +46,7 @@ fn issue11_detached_reports_each_stage_after_the_fact() {
     assert!(failures.is_empty(), "{failures:?}");
 
     let mut req = sh("exit 0");
-    req.rlimits = vec![(Rlimit::Nofile, Some(200), Some(100))];
+    req.rlimits = vec![(outset_job::Resource::Nofile, Some(200), Some(100))];
     let (pid, ev, failures) = run(&req, &mut reports);
     assert_eq!(ev, ExitStatus::Exited(127));
     assert_eq!(failures.len(), 1);

@@ -22,6 +22,7 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use libc::c_char;
+use outset_job::Resource;
 
 pub use plan::SpawnPlan;
 
@@ -53,48 +54,28 @@ pub enum Stdio {
     NullStderrTo(std::path::PathBuf),
 }
 
-/// Resource limits settable for a job (RLIMIT_*).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Rlimit {
-    As,
-    Core,
-    Cpu,
-    Data,
-    Fsize,
-    Memlock,
-    Msgqueue,
-    Nice,
-    Nofile,
-    Nproc,
-    Rss,
-    Rtprio,
-    Sigpending,
-    Stack,
-}
-
-impl Rlimit {
-    /// The `RLIMIT_*` resource number.
-    fn resource(self) -> libc::c_int {
-        // The constants' type differs between libcs; all are small.
-        #[allow(clippy::unnecessary_cast)]
-        let r = match self {
-            Rlimit::As => libc::RLIMIT_AS,
-            Rlimit::Core => libc::RLIMIT_CORE,
-            Rlimit::Cpu => libc::RLIMIT_CPU,
-            Rlimit::Data => libc::RLIMIT_DATA,
-            Rlimit::Fsize => libc::RLIMIT_FSIZE,
-            Rlimit::Memlock => libc::RLIMIT_MEMLOCK,
-            Rlimit::Msgqueue => libc::RLIMIT_MSGQUEUE,
-            Rlimit::Nice => libc::RLIMIT_NICE,
-            Rlimit::Nofile => libc::RLIMIT_NOFILE,
-            Rlimit::Nproc => libc::RLIMIT_NPROC,
-            Rlimit::Rss => libc::RLIMIT_RSS,
-            Rlimit::Rtprio => libc::RLIMIT_RTPRIO,
-            Rlimit::Sigpending => libc::RLIMIT_SIGPENDING,
-            Rlimit::Stack => libc::RLIMIT_STACK,
-        } as libc::c_int;
-        r
-    }
+/// The `RLIMIT_*` number of a job's `limit` resource: the one place the job file's
+/// resources meet the kernel's.
+fn rlimit_number(r: Resource) -> libc::c_int {
+    // The constants' type differs between libcs; all are small.
+    #[allow(clippy::unnecessary_cast)]
+    let n = match r {
+        Resource::As => libc::RLIMIT_AS,
+        Resource::Core => libc::RLIMIT_CORE,
+        Resource::Cpu => libc::RLIMIT_CPU,
+        Resource::Data => libc::RLIMIT_DATA,
+        Resource::Fsize => libc::RLIMIT_FSIZE,
+        Resource::Memlock => libc::RLIMIT_MEMLOCK,
+        Resource::Msgqueue => libc::RLIMIT_MSGQUEUE,
+        Resource::Nice => libc::RLIMIT_NICE,
+        Resource::Nofile => libc::RLIMIT_NOFILE,
+        Resource::Nproc => libc::RLIMIT_NPROC,
+        Resource::Rss => libc::RLIMIT_RSS,
+        Resource::Rtprio => libc::RLIMIT_RTPRIO,
+        Resource::Sigpending => libc::RLIMIT_SIGPENDING,
+        Resource::Stack => libc::RLIMIT_STACK,
+    } as libc::c_int;
+    n
 }
 
 /// A request to start a process, as described by a job.
@@ -109,7 +90,7 @@ pub struct SpawnRequest {
     pub user: Option<String>,
     pub group: Option<String>,
     /// (resource, soft, hard); `None` means unlimited.
-    pub rlimits: Vec<(Rlimit, Option<u64>, Option<u64>)>,
+    pub rlimits: Vec<(Resource, Option<u64>, Option<u64>)>,
     pub nice: Option<i32>,
     pub oom_score_adj: Option<i32>,
     pub umask: Option<u32>,

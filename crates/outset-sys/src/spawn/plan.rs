@@ -64,7 +64,7 @@ impl SpawnPlan {
             .iter()
             .map(|&(r, soft, hard)| {
                 (
-                    r.resource(),
+                    super::rlimit_number(r),
                     RawRlimit {
                         cur: soft.unwrap_or(RLIM_INFINITY),
                         max: hard.unwrap_or(RLIM_INFINITY),

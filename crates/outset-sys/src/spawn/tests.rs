@@ -134,7 +134,7 @@ fn rlimit_nofile_and_nice() {
         "echo $(ulimit -Sn) $(ulimit -Hn) $(cut -d' ' -f19 /proc/self/stat) > {}",
         out.display()
     ));
-    req.rlimits = vec![(Rlimit::Nofile, Some(100), Some(200))];
+    req.rlimits = vec![(Resource::Nofile, Some(100), Some(200))];
     req.nice = Some(5);
     let s = run(&req);
     assert_eq!(wait(s.pid), ExitStatus::Exited(0));
@@ -150,7 +150,7 @@ fn rlimit_nofile_and_nice() {
 #[test]
 fn bad_rlimit_is_child_failure() {
     let mut req = sh("exit 0");
-    req.rlimits = vec![(Rlimit::Nofile, Some(200), Some(100))];
+    req.rlimits = vec![(Resource::Nofile, Some(200), Some(100))];
     let err = spawn(&SpawnPlan::new(&req).unwrap()).unwrap_err();
     let SpawnError::ChildFailed { pid, stage, error } = err else {
         panic!("unexpected {err}");

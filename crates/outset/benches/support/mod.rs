@@ -51,29 +51,7 @@ pub fn cgroup2_mount() -> Option<PathBuf> {
     outset_sys::cgroup::cgroup2_mount()
 }
 
-/// Writes `cgroup.kill` and removes a cgroup subtree we created, children first, retrying
-/// briefly while the kernel still reports it busy.
-pub fn destroy_cgroup_tree(dir: &Path) {
-    if !dir.exists() {
-        return;
-    }
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for e in entries.flatten() {
-            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-                destroy_cgroup_tree(&e.path());
-            }
-        }
-    }
-    let _ = std::fs::write(dir.join("cgroup.kill"), "1");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline {
-        if std::fs::remove_dir(dir).is_ok() || !dir.exists() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    eprintln!("warning: could not remove cgroup {}", dir.display());
-}
+pub use outset_testkit::cgroup::destroy_cgroup_tree;
 
 /// Whether to run, and where: the cgroup2 mount and the number of rounds (`BENCH_ROUNDS`, or
 /// `default_rounds`). `cargo bench` passes `--bench`; a test run of the target (`cargo test
@@ -84,14 +62,7 @@ pub fn setup(name: &str, default_rounds: usize) -> Option<(PathBuf, usize)> {
         eprintln!("{name}: not run with --bench; skipping");
         return None;
     }
-    let is_root = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false);
+    let is_root = outset_testkit::privilege::is_root();
     let Some(mount) = cgroup2_mount().filter(|_| is_root) else {
         eprintln!("{name}: needs root and a cgroup2 mount; skipping");
         return None;

@@ -16,14 +16,7 @@ static SEQ: AtomicU32 = AtomicU32::new(0);
 /// Whether this process may create cgroups and ptrace: root with a writable cgroup2 mount.
 /// Without it the caller skips, except under `CI=true`, where that is a failure.
 pub fn require_root_cgroup2() -> Option<PathBuf> {
-    let root = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false);
+    let root = outset_testkit::privilege::is_root();
     let mount = cgroup2_mount();
     let why = if !root {
         Some("not root".to_string())
@@ -47,27 +40,7 @@ pub fn cgroup2_mount() -> Option<PathBuf> {
     outset_sys::cgroup::cgroup2_mount()
 }
 
-/// Kills everything in a cgroup subtree we created and removes it, deepest first.
-pub fn destroy_cgroup_tree(dir: &Path) {
-    if !dir.exists() {
-        return;
-    }
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for e in entries.flatten() {
-            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-                destroy_cgroup_tree(&e.path());
-            }
-        }
-    }
-    let _ = std::fs::write(dir.join("cgroup.kill"), "1");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline {
-        if std::fs::remove_dir(dir).is_ok() || !dir.exists() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
+pub use outset_testkit::cgroup::destroy_cgroup_tree;
 
 pub struct TestDaemon {
     pub dir: tempfile::TempDir,

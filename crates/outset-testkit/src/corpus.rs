@@ -1,11 +1,12 @@
-//! Where the shared job corpus is, for the corpus tests of `outset-job` and `outset-ctl`.
+//! The job corpus and the fuzz targets' seed corpora, for the corpus tests of every crate.
 //!
-//! The corpus lives outside the repository and is read in place. `.ci/run` exports
+//! The job corpus lives outside the repository and is read in place. `.ci/run` exports
 //! `OUTSET_CORPUS` (`../shared/corpus/upstart-jobs`); without it the tests look for
 //! `shared/corpus/upstart-jobs` beside the checkout or above it. A clone with only the
 //! repository has no corpus: the tests then say that they skip, except under `CI=true`,
 //! where a missing corpus is a failure (issue 9 item 17).
 
+use std::fs;
 use std::path::{Path, PathBuf};
 
 /// The corpus directory, `Ok(None)` to skip, `Err` for a failure.
@@ -56,4 +57,39 @@ pub fn corpus_dir() -> Option<PathBuf> {
         }
         Err(e) => panic!("{e}"),
     }
+}
+
+/// Every job file under the corpus root, sorted (its `SOURCES.tsv` index is not a job).
+pub fn job_files(root: &Path) -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for e in fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.file_name().unwrap() != "SOURCES.tsv" {
+                out.push(p);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(root, &mut out);
+    out.sort();
+    out
+}
+
+/// The seed inputs of fuzz target `target` (`fuzz/corpus/<target>`), each with its path.
+pub fn fuzz_seeds(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fuzz/corpus")
+        .join(target);
+    let mut seeds: Vec<(PathBuf, Vec<u8>)> = fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("seed corpus {}: {e}", dir.display()))
+        .map(|e| {
+            let path = e.unwrap().path();
+            let data = fs::read(&path).unwrap();
+            (path, data)
+        })
+        .collect();
+    seeds.sort();
+    seeds
 }
