@@ -1,13 +1,10 @@
 //! What a job process gets: credentials, directory, limits, priority, umask, environment,
 //! and no descriptor of the daemon.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 #[test]
 fn credentials_directory_limits_priority_umask() {

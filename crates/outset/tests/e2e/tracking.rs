@@ -1,12 +1,9 @@
 //! Exact process tracking with real processes: exit tracking for forking daemons, the main
 //! PID, every process of a job, and a stop that always ends.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 #[test]
 fn expect_fork_and_daemon_track_the_daemon_not_the_launcher() {

@@ -3,14 +3,11 @@
 //!
 //! The daemon runs as PID 1 of its own PID namespace, where the test can steer which PID the
 //! next process gets (`ns_last_pid`) without touching the rest of the machine.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 fn children(pid: u32) -> Vec<u32> {
     std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))

@@ -1,6 +1,5 @@
 //! Shared harness for the end-to-end tests: a real `outset` daemon in a temp dir with its own
 //! socket and its own cgroup subtree, driven by the real `outsetctl`.
-#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

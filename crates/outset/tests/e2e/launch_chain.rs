@@ -1,9 +1,6 @@
 //! Issue 9 item 6 end to end: `expect daemon` waits for the counted exits of a slow chain.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 /// A launcher that exits at once, leaving a middle process that exits with `$CODE` three
 /// seconds later, after starting the daemon (`sleep 600`).

@@ -1,12 +1,9 @@
 //! End-to-end job lifecycle: the real daemon driven by the real `outsetctl`.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 fn env_file(d: &TestDaemon, rel: &str) -> Vec<String> {
     d.wait_file(rel).lines().map(str::to_string).collect()

@@ -1,15 +1,12 @@
 //! `outsetctl trace`: the real client traces the fake daemon (and a shell script, and strace)
 //! and must report the forks, execs and exits in order, recommend the right `expect`
 //! stanza, and leave no process and no cgroup behind.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{OUTSETCTL, TESTD, free_port, require_root_cgroup2};
+use crate::common::{OUTSETCTL, TESTD, free_port, require_root_cgroup2};
 
 /// One `N PID NAME KIND ARG` line.
 #[derive(Debug, Clone)]
@@ -407,7 +404,7 @@ fn keep_leaves_the_daemon_running() {
     // Clean up before asserting: only our own cgroup, under the mount, and the file the
     // kept daemon writes its stderr to (issue 9 item 21).
     assert!(Path::new(&cg).starts_with(&mount));
-    common::destroy_cgroup_tree(Path::new(&cg));
+    crate::common::destroy_cgroup_tree(Path::new(&cg));
     let stderr_file = t.get("stderr file").split(' ').next().unwrap().to_string();
     let stderr_kept = Path::new(&stderr_file).is_file();
     let _ = std::fs::remove_file(&stderr_file);
@@ -694,7 +691,7 @@ fn issue9_item21_cgroup_root_is_chosen() {
     struct Remove(PathBuf);
     impl Drop for Remove {
         fn drop(&mut self) {
-            common::destroy_cgroup_tree(&self.0);
+            crate::common::destroy_cgroup_tree(&self.0);
         }
     }
     let _guard = Remove(root.clone());

@@ -1,11 +1,8 @@
 //! The daemon as PID 1 of a new PID namespace (a container's init).
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 /// The host PID of the daemon: the only child of the `unshare --fork` wrapper.
 fn daemon_pid(wrapper: u32) -> u32 {

@@ -1,7 +1,4 @@
 //! The control socket under bad input and unprivileged callers.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -10,7 +7,7 @@ use std::os::unix::process::CommandExt;
 use std::process::Command;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 fn daemon(extra: &[&str], setup: impl FnOnce(&TestDaemon)) -> Option<TestDaemon> {
     let mount = require_root_cgroup2()?;

@@ -1,13 +1,10 @@
 //! `outsetctl` against the real daemon: Upstart's names and output, JSON, check-config,
 //! reload, restart and configuration reloads.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::process::Command;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 #[test]
 fn upstart_names_work_through_argv0() {

@@ -1,15 +1,12 @@
 //! Hostile local input against the Linux layer (issue 10): another uid squatting notify
 //! socket names, and pid files naming processes outside the job.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 /// A process the test started, killed and reaped when the test ends (even on failure).
 struct Owned(Child);

@@ -2,16 +2,13 @@
 //! with the same command, must make the real outset start the daemon correctly (running
 //! only once it serves, main PID as in its pid file) and stop it without a trace left.
 //! A missing daemon skips its test (a failure under CI=true).
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 /// The daemon's binary, or None (the test skips; under CI=true that fails).
 fn find(bin: &str) -> Option<PathBuf> {

@@ -4,9 +4,6 @@
 //! The unprivileged side is this same test binary run again as uid 65534 with
 //! `HOSTILE_ACTION` set: each test that needs one re-runs itself (`--exact NAME`), and at its
 //! top hands over to [`nobody_side`] when that variable is present.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -16,7 +13,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 const NOBODY: u32 = 65534;
 
@@ -118,10 +115,15 @@ fn one_reply(s: &mut UnixStream) -> serde_json::Value {
     serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"))
 }
 
-/// Runs test `name` of this binary again as uid/gid 65534 with `action`.
+/// Runs test `name` of this module again as uid/gid 65534 with `action`.
 fn spawn_nobody(name: &str, action: &str, socket: &Path) -> Child {
     Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            &test_path(name),
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("HOSTILE_ACTION", action)
         .env("HOSTILE_SOCKET", socket)
         .uid(NOBODY)
@@ -131,6 +133,14 @@ fn spawn_nobody(name: &str, action: &str, socket: &Path) -> Child {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap()
+}
+
+/// The name libtest knows test `name` of this module by: its module path without the crate.
+fn test_path(name: &str) -> String {
+    match module_path!().split_once("::") {
+        Some((_, module)) => format!("{module}::{name}"),
+        None => name.to_string(),
+    }
 }
 
 /// What the unprivileged side printed after `RESULT ` (libtest may start the line with

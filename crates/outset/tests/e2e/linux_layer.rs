@@ -1,12 +1,9 @@
 //! The Linux layer under jobs that misbehave (issue 9): notify senders that exit at once or
 //! pass descriptors, a job that makes the daemon its tracer, readiness checks on a bus.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 /// The number of descriptors the daemon has open.
 fn daemon_fds(d: &TestDaemon) -> usize {

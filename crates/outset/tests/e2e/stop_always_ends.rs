@@ -1,13 +1,10 @@
 //! Issue 9 items 1–3 end to end: a stop and a shutdown always end, whatever the jobs do.
 //! Bounds are generous: they detect hangs, they do not measure speed.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 /// Long enough for every stop below (kill timeouts of 1 s), short of a hang.
 const BOUND: Duration = Duration::from_secs(30);

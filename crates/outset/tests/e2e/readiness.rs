@@ -1,14 +1,11 @@
 //! `started` means ready: sd_notify, `ready on` sources and events, `start timeout`, and
 //! real daemons that a client can use the moment `outsetctl start` returns.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::io::{Read, Write};
 use std::os::linux::net::SocketAddrExt;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 fn daemon(setup: impl FnOnce(&TestDaemon, &str)) -> Option<TestDaemon> {
     let mount = require_root_cgroup2()?;

@@ -1,13 +1,10 @@
 //! The README and docs say what the code does: the claims that drifted before (issue 9
 //! items 19 and 20) are checked against the code here.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{OUTSET, OUTSETCTL, require_root_cgroup2};
+use crate::common::{OUTSET, OUTSETCTL, require_root_cgroup2};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")

@@ -1,13 +1,10 @@
 //! Hostile job files against a running daemon (issue 10): input that used to abort the daemon
 //! or fail only at spawn is refused at load with a `file:line:column` error, and the daemon
 //! keeps answering and loading other jobs.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 fn alive(d: &mut TestDaemon) -> bool {
     d.child.as_mut().unwrap().try_wait().unwrap().is_none()

@@ -1,15 +1,12 @@
 //! Real Debian daemons in their default forking mode: outset's main PID is the one each
 //! daemon writes to its own pid file, and stopping leaves no process behind.
 //! `.ci/run` installs them; elsewhere a missing daemon skips its test (a failure under CI).
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 /// The daemon's binary, or None (the test skips; under CI=true that fails).
 fn find(bin: &str) -> Option<PathBuf> {

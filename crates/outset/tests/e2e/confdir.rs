@@ -1,11 +1,8 @@
 //! Conf dirs end to end: directories that appear after start-up are watched and loaded.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 // Issue 9 item 14: a job file in a subdirectory created after start-up was not seen.
 #[test]

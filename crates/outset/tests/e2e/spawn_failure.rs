@@ -1,13 +1,10 @@
 //! A process that fails between clone and exec (issue 11 item 1): the daemon does not wait
 //! for each child's exec, so such a failure is read afterwards from the child's report,
 //! with its stage, and counts as a failed spawn: no exit status, no respawn.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 #[test]
 fn issue11_child_stage_failures_fail_the_job_like_a_failed_spawn() {

@@ -1,12 +1,9 @@
 //! `track ptrace`: the main process is followed with ptrace until the main PID is known,
 //! then detached; the job is still tracked by cgroup and exit.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 /// `TracerPid:` of a process (`None` if it is gone).
 fn tracer_pid(pid: u32) -> Option<u32> {

@@ -1,0 +1,28 @@
+//! outset's end-to-end tests, one integration binary: the real `outset` daemon in a temp dir
+//! with its own socket and cgroup subtree, driven by the real `outsetctl`. Each module holds
+//! one area; `common` holds the harness they share. A new area is a new module here.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+mod client;
+mod confdir;
+mod control;
+mod docs;
+mod hostile_control;
+mod hostile_jobs;
+mod hostile_linux;
+mod launch_chain;
+mod lifecycle;
+mod linux_layer;
+mod pid1;
+mod pid_reuse;
+mod process_setup;
+mod ptrace_track;
+mod readiness;
+mod real_daemons;
+mod spawn_failure;
+mod stop_always_ends;
+mod trace;
+mod trace_real;
+mod tracking;
