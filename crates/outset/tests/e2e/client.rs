@@ -1,5 +1,5 @@
-//! `outsetctl` against the real daemon: Upstart's names and output, JSON, check-config,
-//! reload, restart and configuration reloads.
+//! `outsetctl` against the real daemon: Upstart's names and output, JSON, reload, restart
+//! and configuration reloads. `check-config` is tested by case folders (`tests/cases/`).
 
 use std::process::Command;
 use std::time::Duration;
@@ -79,43 +79,6 @@ fn json_on_read_verbs() {
     assert!(text.contains("exec sleep 600"), "{text}");
     let v: serde_json::Value = serde_json::from_str(&d.ctl_ok(&["--json", "version"])).unwrap();
     assert!(v["daemon"].as_str().unwrap().starts_with("outset "));
-}
-
-#[test]
-fn check_config_needs_no_daemon() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("good.conf"),
-        "start on a or b and c\nexec /bin/x\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.path().join("bad.conf"),
-        "exec /bin/y\nexpect sometimes\n",
-    )
-    .unwrap();
-    let out = Command::new(OUTSETCTL)
-        .args(["--socket", "/nonexistent/socket", "check-config", "--show"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains(&format!(
-            "{}:2:8: unknown expect value `sometimes`",
-            dir.path().join("bad.conf").display()
-        )),
-        "{err}"
-    );
-    let shown = String::from_utf8_lossy(&out.stdout);
-    assert!(shown.contains("start on ((a or b) and c)\n"), "{shown}");
-    let good = Command::new(OUTSETCTL)
-        .arg("check-config")
-        .arg(dir.path().join("good.conf"))
-        .output()
-        .unwrap();
-    assert_eq!(good.status.code(), Some(0));
 }
 
 #[test]

@@ -82,54 +82,6 @@ fn partial_and_waits_for_both_events() {
 }
 
 #[test]
-fn instances_and_their_errors() {
-    let Some(d) = daemon(|d| {
-        d.write_job(
-            "inst",
-            "instance $N\nusage \"start inst N=<n>\"\nexec sleep 1000\n",
-        );
-    }) else {
-        return;
-    };
-    let one = d.ctl_ok(&["start", "inst", "N=1"]);
-    assert!(one.starts_with("inst (1) start/running, process "), "{one}");
-    let two = d.ctl_ok(&["start", "inst", "N=2"]);
-    assert!(two.starts_with("inst (2) start/running, process "), "{two}");
-    assert_ne!(main_pid(&one), main_pid(&two));
-    let st = d.status(&["inst", "N=1"]);
-    assert_eq!(main_pid(&st), main_pid(&one), "{st}");
-
-    let again = d.ctl(&["start", "inst", "N=1"]);
-    assert!(!again.status.success());
-    let err = String::from_utf8_lossy(&again.stderr);
-    assert!(err.contains("Job is already running: inst (1)"), "{err}");
-
-    let missing = d.ctl(&["start", "inst"]);
-    assert!(!missing.status.success());
-    let err = String::from_utf8_lossy(&missing.stderr);
-    assert!(err.contains("Unknown parameter"), "{err}");
-
-    let unknown = d.ctl(&["stop", "inst", "N=3"]);
-    assert!(!unknown.status.success());
-    let err = String::from_utf8_lossy(&unknown.stderr);
-    assert!(err.contains("Unknown instance"), "{err}");
-
-    let bad = d.ctl(&["start", "inst", "junk"]);
-    assert!(!bad.status.success());
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("Env must be KEY=VALUE pairs"));
-
-    let nojob = d.ctl(&["start", "nosuchjob"]);
-    assert!(String::from_utf8_lossy(&nojob.stderr).contains("Unknown job: nosuchjob"));
-
-    let stopped = d.ctl_ok(&["stop", "inst", "N=1"]);
-    assert!(stopped.starts_with("inst (1) stop/waiting"), "{stopped}");
-    let pid1 = main_pid(&one).unwrap();
-    assert!(!pid_alive(pid1));
-    d.ctl_ok(&["stop", "inst", "N=2"]);
-    assert!(!pid_alive(main_pid(&two).unwrap()));
-}
-
-#[test]
 fn starting_blocks_until_the_jobs_it_starts_have_settled() {
     let Some(d) = daemon(|d| {
         let p = d.dir.path().display().to_string();

@@ -5,6 +5,7 @@
 
 mod common;
 
+mod cases;
 mod client;
 mod confdir;
 mod control;
