@@ -320,6 +320,16 @@ impl Conns {
         }
     }
 
+    /// Takes `conn` under the next token, as `accept` does (tests hand in one end of a
+    /// socket pair).
+    #[cfg(test)]
+    pub fn insert(&mut self, conn: Conn) -> u64 {
+        let token = self.next;
+        self.next += 1;
+        self.map.insert(token, conn);
+        token
+    }
+
     pub fn get(&self, token: &u64) -> Option<&Conn> {
         self.map.get(token)
     }

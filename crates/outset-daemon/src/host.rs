@@ -428,6 +428,10 @@ impl Effects for Host {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::conn::Conn;
+    use outset_proto::{Body, JobText};
+    use std::io::{BufRead, BufReader, Read};
+    use std::os::unix::net::UnixStream;
 
     /// Issue 12 item 6: the loop's questions to the host have answers when the connection,
     /// notify socket or traced process they name is gone (it reads no field of the host).
@@ -448,5 +452,125 @@ mod tests {
         h.send(ReplyToken(7), &Response::error("gone"));
         assert!(h.routes.is_empty() && h.withheld.is_empty());
         h.release_traced(|_| panic!("nothing is traced"));
+    }
+
+    /// A host with `n` fake client connections: the daemon's ends of socket pairs, whose
+    /// other ends the test reads.
+    fn with_clients(n: usize) -> (Host, Vec<(u64, BufReader<UnixStream>)>) {
+        let mut h = Host::new(Tracker::new(None), false);
+        let mut conns = Conns::new(100, 1024);
+        let clients = (0..n)
+            .map(|_| {
+                let (ours, theirs) = UnixStream::pair().unwrap();
+                theirs
+                    .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+                    .unwrap();
+                let token = conns.insert(Conn::new(ours, 0, 0, 0).unwrap());
+                (token, BufReader::new(theirs))
+            })
+            .collect();
+        h.set_conns(conns);
+        (h, clients)
+    }
+
+    fn read_reply(client: &mut BufReader<UnixStream>) -> Response {
+        let mut line = String::new();
+        client.read_line(&mut line).unwrap();
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"))
+    }
+
+    /// Nothing more is waiting to be read by the client.
+    fn nothing_more(client: &mut BufReader<UnixStream>) -> bool {
+        let s = client.get_mut();
+        s.set_nonblocking(true).unwrap();
+        let mut b = [0u8; 1];
+        let none = matches!(s.read(&mut b), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock);
+        s.set_nonblocking(false).unwrap();
+        none && client.buffer().is_empty()
+    }
+
+    fn pending(h: &Host, conn: u64) -> usize {
+        h.conns.get(&conn).unwrap().pending
+    }
+
+    fn configs(names: &[&str]) -> Response {
+        Response::Ok {
+            body: Body::Configs(
+                names
+                    .iter()
+                    .map(|n| JobText {
+                        name: n.to_string(),
+                        text: format!("exec /bin/{n}\n"),
+                    })
+                    .collect(),
+            ),
+        }
+    }
+
+    #[test]
+    fn replies_go_to_the_connection_their_token_was_routed_to() {
+        let (mut h, mut clients) = with_clients(2);
+        let (a, b) = (clients[0].0, clients[1].0);
+        h.route(ReplyToken(1), a);
+        h.route(ReplyToken(2), b);
+        h.route(ReplyToken(3), a);
+        assert_eq!((pending(&h, a), pending(&h, b)), (2, 1));
+        // Answered out of order: each reply still reaches its own client.
+        h.reply(ReplyToken(2), Response::error("for b"));
+        h.reply(ReplyToken(3), Response::error("for a, second"));
+        h.reply(ReplyToken(1), Response::error("for a, first"));
+        assert_eq!(read_reply(&mut clients[1].1), Response::error("for b"));
+        assert_eq!(
+            read_reply(&mut clients[0].1),
+            Response::error("for a, second")
+        );
+        assert_eq!(
+            read_reply(&mut clients[0].1),
+            Response::error("for a, first")
+        );
+        assert_eq!((pending(&h, a), pending(&h, b)), (0, 0));
+        // A token answers once: a second reply behind it goes nowhere.
+        h.reply(ReplyToken(1), Response::error("again"));
+        assert!(clients.iter_mut().all(|(_, c)| nothing_more(c)));
+        assert!(h.routes.is_empty());
+    }
+
+    #[test]
+    fn withheld_texts_are_left_out_of_that_reply_only() {
+        let (mut h, mut clients) = with_clients(1);
+        let conn = clients[0].0;
+        h.route(ReplyToken(1), conn);
+        h.withhold(
+            ReplyToken(1),
+            HashMap::from([("secret".to_string(), "not readable by you".to_string())]),
+        );
+        h.route(ReplyToken(2), conn);
+        h.send(ReplyToken(1), &configs(&["public", "secret"]));
+        h.send(ReplyToken(2), &configs(&["public", "secret"]));
+        let Response::Ok {
+            body: Body::Configs(first),
+        } = read_reply(&mut clients[0].1)
+        else {
+            panic!("not configs")
+        };
+        assert_eq!(first[0].text, "exec /bin/public\n");
+        assert_eq!(first[1].name, "secret");
+        assert_eq!(first[1].text, "# not shown: not readable by you\n");
+        // The next reply to the same client withholds nothing: it was not asked to.
+        assert_eq!(
+            read_reply(&mut clients[0].1),
+            configs(&["public", "secret"])
+        );
+        assert!(h.withheld.is_empty());
+    }
+
+    #[test]
+    fn a_reply_without_a_route_is_dropped() {
+        let (mut h, mut clients) = with_clients(1);
+        h.withhold(ReplyToken(9), HashMap::new());
+        h.send(ReplyToken(9), &Response::error("nobody asked"));
+        assert!(nothing_more(&mut clients[0].1));
+        assert!(h.withheld.is_empty());
+        assert_eq!(pending(&h, clients[0].0), 0);
     }
 }
