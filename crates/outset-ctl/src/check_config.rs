@@ -2,6 +2,7 @@
 //!
 //! Directories are searched recursively for `.conf` files with their `.override`s, as the
 //! daemon loads them; a file named on the command line is checked whatever its extension.
+//! Its output is tested by the case folders in `crates/outset/tests/cases/`.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -67,50 +68,4 @@ pub fn run(paths: &[PathBuf], show: bool, out: &mut dyn Write, err: &mut dyn Wri
         if errors == 1 { "" } else { "s" }
     );
     i32::from(errors > 0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reports_errors_and_shows_jobs() {
-        let d = tempfile::tempdir().unwrap();
-        std::fs::write(
-            d.path().join("good.conf"),
-            "start on a or b and c\nexec /bin/x\n",
-        )
-        .unwrap();
-        std::fs::write(d.path().join("bad.conf"), "exec /bin/y\nbogus\n").unwrap();
-        let (mut out, mut err) = (Vec::new(), Vec::new());
-        let code = run(&[d.path().to_path_buf()], true, &mut out, &mut err);
-        let (out, err) = (
-            String::from_utf8(out).unwrap(),
-            String::from_utf8(err).unwrap(),
-        );
-        assert_eq!(code, 1);
-        assert!(
-            err.contains("bad.conf:2:1: unknown stanza `bogus`\n"),
-            "{err}"
-        );
-        assert!(err.contains("1 job checked, 1 error"), "{err}");
-        assert!(out.starts_with("# job: good (from "), "{out}");
-        assert!(out.contains("start on ((a or b) and c)\n"), "{out}");
-        let code = run(
-            &[d.path().join("good.conf")],
-            false,
-            &mut Vec::new(),
-            &mut Vec::new(),
-        );
-        assert_eq!(code, 0);
-        assert_eq!(
-            run(
-                &[d.path().join("nope")],
-                false,
-                &mut Vec::new(),
-                &mut Vec::new()
-            ),
-            1
-        );
-    }
 }
