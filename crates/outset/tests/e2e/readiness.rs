@@ -158,25 +158,9 @@ fn ready_on_file_listening_and_event() {
     assert!(d.ctl_ok(&["stop", "stuck"]).contains("stop/waiting"));
 }
 
-fn real(bin: &str) -> Option<String> {
-    let path = ["/usr/bin", "/usr/sbin"]
-        .iter()
-        .map(|d| format!("{d}/{bin}"))
-        .find(|p| std::path::Path::new(p).is_file());
-    if path.is_none() {
-        assert_ne!(
-            std::env::var("CI").as_deref(),
-            Ok("true"),
-            "{bin} must be installed under CI"
-        );
-        eprintln!("SKIP: {bin} is not installed");
-    }
-    path
-}
-
 #[test]
 fn redis_under_expect_notify_serves_as_soon_as_started() {
-    let Some(bin) = real("redis-server") else {
+    let Some(bin) = installed("redis-server").map(|p| p.display().to_string()) else {
         return;
     };
     let port = free_port();
@@ -205,7 +189,9 @@ fn redis_under_expect_notify_serves_as_soon_as_started() {
 
 #[test]
 fn memcached_ready_on_listening() {
-    let Some(bin) = real("memcached") else { return };
+    let Some(bin) = installed("memcached").map(|p| p.display().to_string()) else {
+        return;
+    };
     let port = free_port();
     let Some(d) = daemon(|d, _| {
         d.write_job(
@@ -231,7 +217,7 @@ fn memcached_ready_on_listening() {
 
 #[test]
 fn ready_on_dbus_waits_for_the_name_on_the_bus() {
-    let Some(bus_daemon) = real("dbus-daemon") else {
+    let Some(bus_daemon) = installed("dbus-daemon").map(|p| p.display().to_string()) else {
         return;
     };
     let Some(mount) = require_root_cgroup2() else {

@@ -3,27 +3,10 @@
 //! `.ci/run` installs them; elsewhere a missing daemon skips its test (a failure under CI).
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
+
 use std::time::Duration;
 
 use crate::common::*;
-
-/// The daemon's binary, or None (the test skips; under CI=true that fails).
-fn find(bin: &str) -> Option<PathBuf> {
-    let found = ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]
-        .iter()
-        .map(|d| PathBuf::from(d).join(bin))
-        .find(|p| p.is_file());
-    if found.is_none() {
-        assert_ne!(
-            std::env::var("CI").as_deref(),
-            Ok("true"),
-            "{bin} must be installed under CI (.ci/run installs it)"
-        );
-        eprintln!("SKIP: {bin} is not installed");
-    }
-    found
-}
 
 /// Starts `job`, checks the main PID against the pid file, stops it and checks that its
 /// cgroup is empty and the daemon gone.
@@ -58,7 +41,9 @@ fn daemon(setup: impl FnOnce(&TestDaemon, &str)) -> Option<TestDaemon> {
 
 #[test]
 fn nginx() {
-    let Some(bin) = find("nginx") else { return };
+    let Some(bin) = installed("nginx") else {
+        return;
+    };
     let Some(d) = daemon(|d, p| {
         let port = free_port();
         std::fs::write(
@@ -86,7 +71,9 @@ fn nginx() {
 
 #[test]
 fn memcached() {
-    let Some(bin) = find("memcached") else { return };
+    let Some(bin) = installed("memcached") else {
+        return;
+    };
     let Some(d) = daemon(|d, p| {
         d.write_job(
             "memcached",
@@ -104,7 +91,7 @@ fn memcached() {
 
 #[test]
 fn redis() {
-    let Some(bin) = find("redis-server") else {
+    let Some(bin) = installed("redis-server") else {
         return;
     };
     let Some(d) = daemon(|d, p| {
@@ -125,7 +112,9 @@ fn redis() {
 
 #[test]
 fn dnsmasq() {
-    let Some(bin) = find("dnsmasq") else { return };
+    let Some(bin) = installed("dnsmasq") else {
+        return;
+    };
     let Some(d) = daemon(|d, p| {
         d.write_job(
             "dnsmasq",
@@ -144,7 +133,9 @@ fn dnsmasq() {
 
 #[test]
 fn rsyslogd() {
-    let Some(bin) = find("rsyslogd") else { return };
+    let Some(bin) = installed("rsyslogd") else {
+        return;
+    };
     let Some(d) = daemon(|d, p| {
         std::fs::write(
             d.path("rsyslog.conf"),

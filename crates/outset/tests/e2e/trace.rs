@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::common::{OUTSETCTL, TESTD, free_port, require_root_cgroup2};
+use crate::common::{OUTSETCTL, TESTD, free_port, pid_alive, require_root_cgroup2};
 
 /// One `N PID NAME KIND ARG` line.
 #[derive(Debug, Clone)]
@@ -77,18 +77,8 @@ impl Traced {
         assert!(cg.ends_with("(removed)"), "{}", self.text);
         assert!(!Path::new(path).exists(), "cgroup {path} left behind");
         for pid in pids {
-            assert!(!alive(*pid), "process {pid} left alive\n{}", self.text);
+            assert!(!pid_alive(*pid), "process {pid} left alive\n{}", self.text);
         }
-    }
-}
-
-/// Whether `pid` exists and is not a zombie.
-fn alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(s) => s
-            .rsplit_once(')')
-            .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')),
-        Err(_) => false,
     }
 }
 
@@ -382,7 +372,7 @@ fn json_output_has_events_summary_and_recommendation() {
     assert_eq!(v["summary"]["listening"], serde_json::json!([]), "{v:#}");
     let cg = v["summary"]["cgroup"].as_str().unwrap();
     assert!(!Path::new(cg).exists());
-    assert!(!alive(daemon));
+    assert!(!pid_alive(daemon));
 }
 
 #[test]
@@ -398,7 +388,7 @@ fn keep_leaves_the_daemon_running() {
     );
     let daemon = pid_from(&pf);
     let cg = t.get("cgroup").split(' ').next().unwrap().to_string();
-    let alive_then = alive(daemon);
+    let alive_then = pid_alive(daemon);
     let status = std::fs::read_to_string(format!("/proc/{daemon}/status")).unwrap_or_default();
     let listed = std::fs::read_to_string(Path::new(&cg).join("cgroup.procs")).unwrap_or_default();
     // Clean up before asserting: only our own cgroup, under the mount, and the file the

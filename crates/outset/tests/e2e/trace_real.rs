@@ -4,31 +4,11 @@
 //! A missing daemon skips its test (a failure under CI=true).
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use crate::common::*;
-
-/// The daemon's binary, or None (the test skips; under CI=true that fails).
-fn find(bin: &str) -> Option<PathBuf> {
-    let found = ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]
-        .iter()
-        .map(|d| PathBuf::from(d).join(bin))
-        .find(|p| p.is_file());
-    if found.is_none() {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("{bin} is not installed, and CI=true forbids skipping");
-        }
-        eprintln!("SKIP: {bin} is not installed");
-    }
-    found
-}
-
-/// Whether `pid` exists and is not a zombie.
-fn alive(pid: u64) -> bool {
-    u32::try_from(pid).is_ok_and(pid_alive)
-}
 
 /// One argument as the job file's `exec` line takes it (run by a shell when quoted).
 fn quote(a: &str) -> String {
@@ -71,7 +51,10 @@ fn trace_stanzas(case: &Case) -> Vec<String> {
     assert!(!Path::new(cg).exists(), "cgroup {cg} left behind");
     for p in v["summary"]["left"].as_array().unwrap() {
         let pid = p["pid"].as_u64().unwrap();
-        assert!(!alive(pid), "traced process {pid} left alive");
+        assert!(
+            !u32::try_from(pid).is_ok_and(pid_alive),
+            "traced process {pid} left alive"
+        );
     }
     let stanzas: Vec<String> = v["recommendation"]["stanzas"]
         .as_array()
@@ -149,7 +132,9 @@ fn strings(v: &[&str]) -> Vec<String> {
 
 #[test]
 fn nginx() {
-    let Some(bin) = find("nginx") else { return };
+    let Some(bin) = installed("nginx") else {
+        return;
+    };
     let Some(mut d) = setup() else { return };
     let p = d.dir.path().display().to_string();
     let port = free_port();
@@ -180,7 +165,9 @@ fn nginx() {
 
 #[test]
 fn memcached() {
-    let Some(bin) = find("memcached") else { return };
+    let Some(bin) = installed("memcached") else {
+        return;
+    };
     let Some(mut d) = setup() else { return };
     let p = d.dir.path().display().to_string();
     let port = free_port();
@@ -212,7 +199,7 @@ fn memcached() {
 
 #[test]
 fn redis_forking() {
-    let Some(bin) = find("redis-server") else {
+    let Some(bin) = installed("redis-server") else {
         return;
     };
     let Some(mut d) = setup() else { return };
@@ -249,7 +236,7 @@ fn redis_forking() {
 
 #[test]
 fn redis_notify() {
-    let Some(bin) = find("redis-server") else {
+    let Some(bin) = installed("redis-server") else {
         return;
     };
     let Some(mut d) = setup() else { return };
@@ -285,7 +272,9 @@ fn redis_notify() {
 
 #[test]
 fn dnsmasq() {
-    let Some(bin) = find("dnsmasq") else { return };
+    let Some(bin) = installed("dnsmasq") else {
+        return;
+    };
     let Some(mut d) = setup() else { return };
     let p = d.dir.path().display().to_string();
     let port = free_port();
@@ -316,7 +305,9 @@ fn dnsmasq() {
 /// SIGTERM first, so nginx removes its pid file (SIGKILL at once left it behind).
 #[test]
 fn issue9_item21_nginx_on_both_families_ends_cleanly() {
-    let Some(bin) = find("nginx") else { return };
+    let Some(bin) = installed("nginx") else {
+        return;
+    };
     if require_root_cgroup2().is_none() {
         return;
     }

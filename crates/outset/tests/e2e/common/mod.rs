@@ -34,6 +34,22 @@ pub fn require_root_cgroup2() -> Option<PathBuf> {
     mount
 }
 
+/// An installed program (`.ci/run` installs the Debian packages the tests drive), or None:
+/// the test skips, which under `CI=true` is a failure.
+pub fn installed(bin: &str) -> Option<PathBuf> {
+    let found = ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]
+        .iter()
+        .map(|d| Path::new(d).join(bin))
+        .find(|p| p.is_file());
+    if found.is_none() {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("{bin} is not installed, and CI=true forbids skipping (.ci/run installs it)");
+        }
+        eprintln!("SKIP: {bin} is not installed");
+    }
+    found
+}
+
 /// The first cgroup2 mount (outset's own lookup).
 pub fn cgroup2_mount() -> Option<PathBuf> {
     outset_sys::cgroup::cgroup2_mount()
