@@ -692,3 +692,66 @@ fn listen_spec(addr: &ListenAddr) -> outset_sys::net::Listen {
         ListenAddr::Unix(path) => outset_sys::net::Listen::Unix(path.clone()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use outset_sys::net::Listen;
+
+    #[test]
+    fn who_may_change_state() {
+        for mode in [Mode::Init, Mode::Container, Mode::System, Mode::User] {
+            assert!(may_change(mode, 1000, 0), "{mode:?}: root");
+            assert!(!may_change(mode, 1000, 1001), "{mode:?}: another uid");
+        }
+        // The session's owner only in `--user` mode: elsewhere the owner field is moot.
+        assert!(may_change(Mode::User, 1000, 1000));
+        assert!(!may_change(Mode::System, 1000, 1000));
+    }
+
+    #[test]
+    fn listening_sources_as_the_linux_layer_takes_them() {
+        let tcp = |addr: Option<&str>| ListenAddr::Tcp {
+            addr: addr.map(String::from),
+            port: 80,
+        };
+        assert_eq!(
+            listen_spec(&tcp(Some("127.0.0.1"))),
+            Listen::Tcp {
+                addr: Some("127.0.0.1".parse().unwrap()),
+                port: 80
+            }
+        );
+        assert_eq!(
+            listen_spec(&tcp(Some("::1"))),
+            Listen::Tcp {
+                addr: Some("::1".parse().unwrap()),
+                port: 80
+            }
+        );
+        // A host name is not resolved: any local address will do.
+        for addr in [None, Some("localhost")] {
+            assert_eq!(
+                listen_spec(&tcp(addr)),
+                Listen::Tcp {
+                    addr: None,
+                    port: 80
+                }
+            );
+        }
+        assert_eq!(
+            listen_spec(&ListenAddr::Udp {
+                addr: Some("0.0.0.0".into()),
+                port: 53
+            }),
+            Listen::Udp {
+                addr: Some("0.0.0.0".parse().unwrap()),
+                port: 53
+            }
+        );
+        assert_eq!(
+            listen_spec(&ListenAddr::Unix("/run/x.sock".into())),
+            Listen::Unix("/run/x.sock".into())
+        );
+    }
+}
