@@ -233,9 +233,19 @@ impl Cgroup {
     /// Uses `cgroup.kill` (Linux 5.14+) which cannot miss forking
     /// processes; on older kernels falls back to killing the listed pids.
     pub fn kill(&self) -> io::Result<()> {
-        match fs::write(self.path.join("cgroup.kill"), b"1") {
+        let file = self.path.join("cgroup.kill");
+        match fs::write(&file, b"1") {
             Ok(()) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => self.kill_listed(),
+            // Before Linux 5.14 there is no `cgroup.kill`; creating a file on cgroupfs fails
+            // with EACCES rather than ENOENT, so ask whether the file is there at all.
+            Err(e)
+                if e.kind() == io::ErrorKind::NotFound
+                    || (e.kind() == io::ErrorKind::PermissionDenied
+                        && self.path.is_dir()
+                        && !file.exists()) =>
+            {
+                self.kill_listed()
+            }
             Err(e) => Err(e),
         }
     }

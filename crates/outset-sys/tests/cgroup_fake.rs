@@ -210,6 +210,46 @@ fn kill_without_cgroup_kill_signals_the_listed_subtree() {
     }
 }
 
+/// Before Linux 5.14 there is no `cgroup.kill`, and creating it on cgroupfs fails with
+/// EACCES, not ENOENT: that too must fall back to signalling the listed PIDs. The write is
+/// sent through a link into a real cgroup (of the test's own) where no such file exists;
+/// this part needs root and cgroup2 (a skip, refused under CI=true).
+#[test]
+fn kill_falls_back_when_cgroupfs_refuses_to_create_cgroup_kill() {
+    use std::os::unix::process::ExitStatusExt;
+    let mount = outset_sys::cgroup::cgroup2_mount();
+    let Some(mount) = mount.filter(|_| rustix::process::geteuid().is_root()) else {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "this test needs root and cgroup2, and CI=true forbids skipping"
+        );
+        eprintln!("SKIP: needs root and cgroup2");
+        return;
+    };
+    struct Gone(PathBuf);
+    impl Drop for Gone {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir(&self.0);
+        }
+    }
+    let real = Gone(mount.join(format!("outset-fake-kill-{}", std::process::id())));
+    std::fs::create_dir(&real.0).unwrap();
+    let f = Fake::new();
+    std::os::unix::fs::symlink(real.0.join("no-such-file"), f.root.join("cgroup.kill")).unwrap();
+    let mut child = std::process::Command::new("sleep")
+        .arg("600")
+        .spawn()
+        .unwrap();
+    f.write("cgroup.procs", &format!("{}\n", child.id()));
+    let killed = f.cgroup().kill();
+    if killed.is_err() {
+        let _ = child.kill();
+    }
+    killed.unwrap();
+    assert_eq!(child.wait().unwrap().signal(), Some(libc::SIGKILL));
+}
+
 #[test]
 fn remove_takes_the_tree_deepest_first() {
     // cgroupfs directories can be removed with their interface files in them; plain
