@@ -158,7 +158,7 @@ impl Effects for Host {
             // It stops itself to be seized. SIGCONT ends that group-stop whether or not it
             // has begun (a later SIGSTOP is dropped by the tracer), so it cannot come back
             // once the process is detached; untraced, it simply runs on.
-            if let Err(e) = self.tracker.signal(spawned.pid, 18, false) {
+            if let Err(e) = self.tracker.signal(spawned.pid, Signal::CONT.0, false) {
                 log::error!("{}: cannot continue process {}: {e}", spec.job, spawned.pid);
             }
         }

@@ -93,210 +93,230 @@ impl Engine {
         self.run(fx);
     }
 
+    /// A command's immediate reply, or `None` when the client waits for the goal.
     pub(super) fn command_inner(
         &mut self,
         cmd: Command,
         token: ReplyToken,
         fx: &mut dyn Effects,
     ) -> Option<Response> {
-        let err = |e: String| Some(Response::error(e));
-        match cmd {
-            Command::Start { job, env, wait } => {
-                let env = match parse_env_args(&env) {
-                    Ok(e) => e,
-                    Err(e) => return err(e),
-                };
-                let waiters = if wait {
-                    vec![Waiter::Command(token, Goal::Start)]
-                } else {
-                    vec![]
-                };
-                match self.start_instance(&job, env, waiters, true) {
-                    Ok(id) if !wait => Some(self.instances_reply(vec![id])),
-                    Ok(_) => None,
-                    Err(e) => err(e.message()),
-                }
-            }
+        let reply = match cmd {
+            Command::Start { job, env, wait } => self.cmd_start(&job, &env, wait, token),
             Command::Stop {
                 job,
                 instance,
                 env,
                 wait,
-            } => {
-                let (id, env) = match self.resolve(&job, instance.as_deref(), &env) {
-                    Ok(found) => found,
-                    Err(e) => return err(e),
-                };
-                let Some(inst) = self.instances.get_mut(&id) else {
-                    return err(self.unknown_instance(&job, instance.as_deref(), &env));
-                };
-                if inst.goal == Goal::Stop {
-                    return err(format!(
-                        "Job has already been stopped: {}",
-                        display_name(&inst.job, &inst.name)
-                    ));
-                }
-                inst.stop_env = env;
-                if wait {
-                    inst.waiters.push(Waiter::Command(token, Goal::Stop));
-                }
-                self.change_goal(id, Goal::Stop);
-                if wait {
-                    None
-                } else {
-                    Some(self.instances_reply(vec![id]))
-                }
-            }
+            } => self.cmd_stop(&job, instance.as_deref(), &env, wait.then_some(token)),
             Command::Restart {
                 job,
                 instance,
                 env,
                 wait,
-            } => {
-                let (id, env) = match self.resolve(&job, instance.as_deref(), &env) {
-                    Ok(found) => found,
-                    Err(e) => return err(e),
-                };
-                let Some(inst) = self.instances.get_mut(&id) else {
-                    return err(self.unknown_instance(&job, instance.as_deref(), &env));
-                };
-                if inst.goal != Goal::Start {
-                    return err(format!(
-                        "Job is not running: {}",
-                        display_name(&inst.job, &inst.name)
-                    ));
-                }
-                if wait {
-                    inst.waiters.push(Waiter::Command(token, Goal::Start));
-                }
-                if inst.state == State::Running {
-                    // Down and up again with the same environment, like a respawn.
-                    self.runnable.push_back((id, State::Stopping));
-                }
-                if wait {
-                    None
-                } else {
-                    Some(self.instances_reply(vec![id]))
-                }
-            }
+            } => self.cmd_restart(&job, instance.as_deref(), &env, wait.then_some(token)),
             Command::Reload { job, instance, env } => {
-                let (id, _) = match self.resolve(&job, instance.as_deref(), &env) {
-                    Ok(found) => found,
-                    Err(e) => return err(e),
-                };
-                let target = self.instances.get(&id).and_then(|i| {
-                    i.pids
-                        .get(&ProcessKind::Main)
-                        .map(|p| (*p, i.config.reload_signal))
-                });
-                match target {
-                    Some((pid, sig)) => {
-                        fx.signal(id, pid, sig, false);
-                        Some(Response::Ok { body: Body::Done })
-                    }
-                    None => err(format!("Job is not running: {job}")),
-                }
+                self.cmd_reload(&job, instance.as_deref(), &env, fx)
             }
             Command::Status {
                 job,
                 instance,
                 env,
                 all,
-            } => {
-                let env = match parse_env_args(&env) {
-                    Ok(e) => e,
-                    Err(e) => return err(e),
-                };
-                let Some(class) = self.classes.get(&job) else {
-                    return err(format!("Unknown job: {job}"));
-                };
-                let ids: Vec<InstanceId> = if env.is_empty() && instance.is_none() {
-                    class.instances.values().copied().collect()
-                } else {
-                    match self.find_instance(&job, instance.as_deref(), &env) {
-                        Ok(Some(id)) => vec![id],
-                        Ok(None) if class.config.instance.is_none() => vec![],
-                        Ok(None) => {
-                            return err(self.unknown_instance(&job, instance.as_deref(), &env));
-                        }
-                        Err(e) => return err(e),
-                    }
-                };
-                if ids.is_empty() {
-                    return Some(Response::Ok {
-                        body: Body::Instances(vec![self.waiting_status(&job)]),
-                    });
-                }
-                let mut list: Vec<InstanceStatus> =
-                    ids.iter().filter_map(|id| self.status_of(*id)).collect();
-                if all {
-                    for (st, id) in list.iter_mut().zip(&ids) {
-                        let pids = fx.processes(*id).unwrap_or_else(|e| {
-                            log::warn!("status: cannot list processes: {e}");
-                            Vec::new()
-                        });
-                        st.members = fx
-                            .describe(&pids)
-                            .into_iter()
-                            .map(|(pid, command)| Member { pid, command })
-                            .collect();
-                    }
-                }
-                Some(Response::Ok {
-                    body: Body::Instances(list),
-                })
-            }
-            Command::List => {
-                let mut all = Vec::new();
-                for (name, class) in &self.classes {
-                    if class.instances.is_empty() {
-                        all.push(self.waiting_status(name));
-                    }
-                    for id in class.instances.values() {
-                        all.extend(self.status_of(*id));
-                    }
-                }
-                Some(Response::Ok {
-                    body: Body::Instances(all),
-                })
-            }
-            Command::Emit { event, env, wait } => {
-                let env = match parse_env_args(&env) {
-                    Ok(e) => e,
-                    Err(e) => return err(e),
-                };
-                if event.is_empty() || event.contains(char::is_whitespace) {
-                    return err(format!("Invalid event name: {event:?}"));
-                }
-                let reply = wait.then_some(token);
-                self.queue_event(&event, env, Origin::External(reply));
-                if wait {
-                    None
-                } else {
-                    Some(Response::Ok { body: Body::Done })
-                }
-            }
-            Command::ShowConfig { job } => {
-                let texts: Vec<JobText> = self
-                    .classes
-                    .values()
-                    .filter(|c| job.as_ref().is_none_or(|j| *j == c.config.name))
-                    .map(|c| JobText {
-                        name: c.config.name.clone(),
-                        text: outset_job::render(&c.config),
-                    })
-                    .collect();
-                match (&job, texts.is_empty()) {
-                    (Some(j), true) => err(format!("Unknown job: {j}")),
-                    _ => Some(Response::Ok {
-                        body: Body::Configs(texts),
-                    }),
-                }
-            }
-            Command::Version => Some(Response::Ok {
+            } => self.cmd_status(&job, instance.as_deref(), &env, all, fx),
+            Command::List => Ok(Some(self.cmd_list())),
+            Command::Emit { event, env, wait } => self.cmd_emit(&event, &env, wait, token),
+            Command::ShowConfig { job } => self.cmd_show_config(job.as_deref()),
+            Command::Version => Ok(Some(Response::Ok {
                 body: Body::Version(self.opts.version.clone()),
-            }),
-            Command::ReloadConfiguration => Some(Response::Ok { body: Body::Done }),
+            })),
+            Command::ReloadConfiguration => Ok(Some(Response::Ok { body: Body::Done })),
+        };
+        reply.unwrap_or_else(|e| Some(Response::error(e)))
+    }
+
+    fn cmd_start(
+        &mut self,
+        job: &str,
+        env: &[String],
+        wait: bool,
+        token: ReplyToken,
+    ) -> Result<Option<Response>, String> {
+        let env = parse_env_args(env)?;
+        let waiters = if wait {
+            vec![Waiter::Command(token, Goal::Start)]
+        } else {
+            vec![]
+        };
+        match self.start_instance(job, env, waiters, true) {
+            Ok(id) if !wait => Ok(Some(self.instances_reply(vec![id]))),
+            Ok(_) => Ok(None),
+            Err(e) => Err(e.message()),
+        }
+    }
+
+    fn cmd_stop(
+        &mut self,
+        job: &str,
+        instance: Option<&str>,
+        env: &[String],
+        waiter: Option<ReplyToken>,
+    ) -> Result<Option<Response>, String> {
+        let (id, env) = self.resolve(job, instance, env)?;
+        let Some(inst) = self.instances.get_mut(&id) else {
+            return Err(self.unknown_instance(job, instance, &env));
+        };
+        if inst.goal == Goal::Stop {
+            return Err(format!(
+                "Job has already been stopped: {}",
+                display_name(&inst.job, &inst.name)
+            ));
+        }
+        inst.stop_env = env;
+        if let Some(token) = waiter {
+            inst.waiters.push(Waiter::Command(token, Goal::Stop));
+        }
+        self.change_goal(id, Goal::Stop);
+        Ok(waiter.is_none().then(|| self.instances_reply(vec![id])))
+    }
+
+    fn cmd_restart(
+        &mut self,
+        job: &str,
+        instance: Option<&str>,
+        env: &[String],
+        waiter: Option<ReplyToken>,
+    ) -> Result<Option<Response>, String> {
+        let (id, env) = self.resolve(job, instance, env)?;
+        let Some(inst) = self.instances.get_mut(&id) else {
+            return Err(self.unknown_instance(job, instance, &env));
+        };
+        if inst.goal != Goal::Start {
+            return Err(format!(
+                "Job is not running: {}",
+                display_name(&inst.job, &inst.name)
+            ));
+        }
+        if let Some(token) = waiter {
+            inst.waiters.push(Waiter::Command(token, Goal::Start));
+        }
+        if inst.state == State::Running {
+            // Down and up again with the same environment, like a respawn.
+            self.runnable.push_back((id, State::Stopping));
+        }
+        Ok(waiter.is_none().then(|| self.instances_reply(vec![id])))
+    }
+
+    /// `reload`: the reload signal to the main process alone, as Upstart.
+    fn cmd_reload(
+        &mut self,
+        job: &str,
+        instance: Option<&str>,
+        env: &[String],
+        fx: &mut dyn Effects,
+    ) -> Result<Option<Response>, String> {
+        let (id, _) = self.resolve(job, instance, env)?;
+        let target = self.instances.get(&id).and_then(|i| {
+            i.pids
+                .get(&ProcessKind::Main)
+                .map(|p| (*p, i.config.reload_signal))
+        });
+        let (pid, sig) = target.ok_or_else(|| format!("Job is not running: {job}"))?;
+        fx.signal(id, pid, sig, false);
+        Ok(Some(Response::Ok { body: Body::Done }))
+    }
+
+    fn cmd_status(
+        &mut self,
+        job: &str,
+        instance: Option<&str>,
+        env: &[String],
+        all: bool,
+        fx: &mut dyn Effects,
+    ) -> Result<Option<Response>, String> {
+        let env = parse_env_args(env)?;
+        let class = self
+            .classes
+            .get(job)
+            .ok_or_else(|| format!("Unknown job: {job}"))?;
+        let ids: Vec<InstanceId> = if env.is_empty() && instance.is_none() {
+            class.instances.values().copied().collect()
+        } else {
+            match self.find_instance(job, instance, &env)? {
+                Some(id) => vec![id],
+                None if class.config.instance.is_none() => vec![],
+                None => return Err(self.unknown_instance(job, instance, &env)),
+            }
+        };
+        if ids.is_empty() {
+            return Ok(Some(Response::Ok {
+                body: Body::Instances(vec![self.waiting_status(job)]),
+            }));
+        }
+        let mut list: Vec<InstanceStatus> =
+            ids.iter().filter_map(|id| self.status_of(*id)).collect();
+        if all {
+            for (st, id) in list.iter_mut().zip(&ids) {
+                let pids = fx.processes(*id).unwrap_or_else(|e| {
+                    log::warn!("status: cannot list processes: {e}");
+                    Vec::new()
+                });
+                st.members = fx
+                    .describe(&pids)
+                    .into_iter()
+                    .map(|(pid, command)| Member { pid, command })
+                    .collect();
+            }
+        }
+        Ok(Some(Response::Ok {
+            body: Body::Instances(list),
+        }))
+    }
+
+    fn cmd_list(&self) -> Response {
+        let mut all = Vec::new();
+        for (name, class) in &self.classes {
+            if class.instances.is_empty() {
+                all.push(self.waiting_status(name));
+            }
+            for id in class.instances.values() {
+                all.extend(self.status_of(*id));
+            }
+        }
+        Response::Ok {
+            body: Body::Instances(all),
+        }
+    }
+
+    fn cmd_emit(
+        &mut self,
+        event: &str,
+        env: &[String],
+        wait: bool,
+        token: ReplyToken,
+    ) -> Result<Option<Response>, String> {
+        let env = parse_env_args(env)?;
+        if event.is_empty() || event.contains(char::is_whitespace) {
+            return Err(format!("Invalid event name: {event:?}"));
+        }
+        self.queue_event(event, env, Origin::External(wait.then_some(token)));
+        Ok((!wait).then_some(Response::Ok { body: Body::Done }))
+    }
+
+    fn cmd_show_config(&self, job: Option<&str>) -> Result<Option<Response>, String> {
+        let texts: Vec<JobText> = self
+            .classes
+            .values()
+            .filter(|c| job.is_none_or(|j| j == c.config.name))
+            .map(|c| JobText {
+                name: c.config.name.clone(),
+                text: outset_job::render(&c.config),
+            })
+            .collect();
+        match (job, texts.is_empty()) {
+            (Some(j), true) => Err(format!("Unknown job: {j}")),
+            _ => Ok(Some(Response::Ok {
+                body: Body::Configs(texts),
+            })),
         }
     }
 
@@ -325,7 +345,7 @@ impl Engine {
             .collect();
         processes.sort_by_key(|p| p.kind != "main");
         let mut notes: Vec<String> = inst.notify_status.iter().cloned().collect();
-        if inst.readying {
+        if inst.phase == Phase::Readying {
             notes.push("waiting for `ready on`".into());
         }
         if inst.config.console == outset_job::Console::Log {

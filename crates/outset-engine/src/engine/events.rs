@@ -241,10 +241,21 @@ impl Engine {
         if let Some(seen) = &mut self.seen {
             seen.push((name.clone(), env.clone()));
         }
-        // Stop conditions first, then start conditions, as Upstart does.
+        // Stop conditions first, then readiness, then start conditions, as Upstart does.
+        self.offer_to_stop_conditions(id, &name, &env);
+        self.offer_to_ready_conditions(&name, &env);
+        self.offer_to_start_conditions(id, &name, &env);
+        if self.events.get(&id).is_some_and(|e| e.blockers == 0) {
+            self.done.push_back(id);
+        }
+    }
+
+    /// The `stop on` conditions that mention the event: a fired one sets its instance's goal
+    /// to stop, the events it matched waiting for the stop.
+    fn offer_to_stop_conditions(&mut self, id: EventId, name: &str, env: &Env) {
         let ids: Vec<InstanceId> = self
             .stop_index
-            .get(&name)
+            .get(name)
             .map(|s| s.iter().copied().collect())
             .unwrap_or_default();
         for inst_id in ids {
@@ -256,7 +267,7 @@ impl Engine {
             };
             let expand = full_env(&self.opts.base_env, &inst.env);
             let states = self.states();
-            let handled = cond.handle(id, &name, &env, Some(&expand), &states);
+            let handled = cond.handle(id, name, env, Some(&expand), &states);
             if let Some(inst) = self.instances.get_mut(&inst_id) {
                 inst.stop_on = Some(cond);
             }
@@ -281,6 +292,10 @@ impl Engine {
                 self.unblock(e, false);
             }
         }
+    }
+
+    /// The `ready on` conditions that mention the event latch it.
+    fn offer_to_ready_conditions(&mut self, name: &str, env: &Env) {
         let readying: Vec<InstanceId> = self
             .with_ready
             .iter()
@@ -288,7 +303,7 @@ impl Engine {
                 self.instances
                     .get(id)
                     .and_then(|i| i.ready.as_ref())
-                    .is_some_and(|c| c.mentions(&name))
+                    .is_some_and(|c| c.mentions(name))
             })
             .copied()
             .collect();
@@ -299,12 +314,16 @@ impl Engine {
                 .map(|i| full_env(&self.opts.base_env, &i.env));
             if let Some(inst) = self.instances.get_mut(&inst_id)
                 && let Some(cond) = inst.ready.as_mut()
-                && cond.latch(&name, &env, expand.as_ref())
+                && cond.latch(name, env, expand.as_ref())
             {
                 self.recheck_ready(inst_id);
             }
         }
-        let jobs: Vec<String> = self.start_index.get(&name).cloned().unwrap_or_default();
+    }
+
+    /// The `start on` conditions that mention the event: a fired one starts its job.
+    fn offer_to_start_conditions(&mut self, id: EventId, name: &str, env: &Env) {
+        let jobs: Vec<String> = self.start_index.get(name).cloned().unwrap_or_default();
         for job in jobs {
             let Some(class) = self.classes.get_mut(&job) else {
                 continue;
@@ -319,7 +338,7 @@ impl Engine {
                 .filter_map(|e| e.value.clone().map(|v| (e.key.clone(), v)))
                 .collect();
             let states = self.states();
-            let handled = cond.handle(id, &name, &env, Some(&defaults), &states);
+            let handled = cond.handle(id, name, env, Some(&defaults), &states);
             if let Some(class) = self.classes.get_mut(&job) {
                 class.start_on = Some(cond);
             }
@@ -332,9 +351,6 @@ impl Engine {
             for e in handled.released {
                 self.unblock(e, false);
             }
-        }
-        if self.events.get(&id).is_some_and(|e| e.blockers == 0) {
-            self.done.push_back(id);
         }
     }
 

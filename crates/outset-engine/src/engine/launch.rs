@@ -85,9 +85,8 @@ impl Engine {
             if inst.pids.get(&kind) == Some(&pid) {
                 inst.pids.remove(&kind);
                 if kind != ProcessKind::Main {
-                    killed_hook = inst.hook_signalled;
-                    inst.hook_deadline = None;
-                    inst.hook_signalled = false;
+                    killed_hook = inst.hook.signalled();
+                    inst.hook = HookTimer::Off;
                 }
             }
             log::debug!(
@@ -169,7 +168,7 @@ impl Engine {
     /// is being tracked any more (`expect` has resolved). `None` before, or without one.
     pub fn main_pid(&self, id: InstanceId) -> Option<u32> {
         let inst = self.instances.get(&id)?;
-        if inst.awaiting.is_some() {
+        if inst.phase.awaiting() {
             return None;
         }
         inst.pids.get(&ProcessKind::Main).copied()
@@ -178,7 +177,7 @@ impl Engine {
     /// Whether any instance is waiting for its launch chain to exit (the host then tells
     /// [`Engine::exited_in`] about processes it did not spawn).
     pub fn tracking_exits(&self) -> bool {
-        self.instances.values().any(|i| i.awaiting.is_some())
+        self.instances.values().any(|i| i.phase.awaiting())
     }
 
     /// After a batch of reaping: instances being stopped move on once their last process
@@ -188,7 +187,7 @@ impl Engine {
         // processes when last checked, not every instance: a stop of 5000 jobs reaps in many
         // batches, and an instance's main exit already checks it (`process_ended`).
         self.draining
-            .retain(|id| self.instances.get(id).is_some_and(|i| i.draining));
+            .retain(|id| self.instances.get(id).is_some_and(|i| i.phase.draining()));
         let draining: Vec<InstanceId> = self.draining.iter().copied().collect();
         for id in draining {
             self.check_drained(id, fx);
@@ -200,9 +199,7 @@ impl Engine {
         let Some(inst) = self.instances.get_mut(&id) else {
             return;
         };
-        if let Some(mut a) = inst.awaiting
-            && !a.stop
-            && !a.notify
+        if let Phase::Launching(mut a) = inst.phase
             && inst.main_exit.is_some()
             && a.seen < a.needed
         {
@@ -212,7 +209,7 @@ impl Engine {
                     "{}: a process of the launch chain exited with {status:?} before the job was up",
                     display_name(&inst.job, &inst.name)
                 );
-                inst.awaiting = None;
+                inst.phase = Phase::Settled;
                 inst.end = Some(RunEnd {
                     failed: true,
                     process: "main",
@@ -222,13 +219,13 @@ impl Engine {
                 self.runnable.push_back((id, State::Stopping));
             } else {
                 a.seen += 1;
-                inst.awaiting = Some(a);
+                inst.phase = Phase::Launching(a);
                 if a.seen >= a.needed {
                     self.select_main(id, fx);
                 }
             }
         }
-        if self.instances.get(&id).is_some_and(|i| i.draining) {
+        if self.instances.get(&id).is_some_and(|i| i.phase.draining()) {
             self.check_drained(id, fx);
         }
     }
@@ -246,8 +243,8 @@ impl Engine {
             Ok(p) => p,
             Err(e) => {
                 log::warn!("{name}: cannot list the job's processes ({e}); trying again");
-                if let Some(a) = inst.awaiting.as_mut() {
-                    a.settle = Some(now + PIDFILE_POLL_MS);
+                if let Phase::Launching(a) = &mut inst.phase {
+                    a.settle = now + PIDFILE_POLL_MS;
                 }
                 return;
             }
@@ -262,10 +259,10 @@ impl Engine {
                 Some(pid) => chosen = Some(pid),
                 None => {
                     let wait = inst.config.start_timeout.unwrap_or(LAUNCH_TIMEOUT_S);
-                    if let Some(a) = inst.awaiting.as_mut() {
+                    if let Phase::Launching(a) = &mut inst.phase {
                         let until = *a.pidfile_until.get_or_insert(now + u64::from(wait) * 1000);
                         if now < until {
-                            a.settle = Some((now + PIDFILE_POLL_MS).min(until));
+                            a.settle = (now + PIDFILE_POLL_MS).min(until);
                             return;
                         }
                     }
@@ -275,7 +272,7 @@ impl Engine {
                 }
             }
         }
-        inst.awaiting = None;
+        inst.phase = Phase::Settled;
         match chosen {
             None => {
                 log::warn!("{name}: the main process exited and left no process behind");
@@ -326,7 +323,7 @@ impl Engine {
         let Some(inst) = self.instances.get(&id) else {
             return;
         };
-        if !inst.draining || inst.pids.contains_key(&ProcessKind::Main) {
+        if !inst.phase.draining() || inst.pids.contains_key(&ProcessKind::Main) {
             return;
         }
         let rest = fx.processes(id);
@@ -351,13 +348,14 @@ impl Engine {
         } else {
             self.draining.insert(id);
         }
+        let Phase::Draining(drain) = &mut inst.phase else {
+            return;
+        };
         if rest.is_empty() {
-            inst.draining = false;
-            inst.kill_deadline = None;
-            inst.rest_signalled = false;
+            inst.phase = Phase::Settled;
             self.runnable.push_back((id, State::PostStop));
-        } else if !inst.rest_signalled {
-            inst.rest_signalled = true;
+        } else if !drain.rest_signalled {
+            drain.rest_signalled = true;
             let sig = inst.config.kill_signal;
             for pid in rest {
                 self.others.insert(pid, id);
@@ -366,6 +364,8 @@ impl Engine {
         }
     }
 
+    /// A process of the instance ended: the state it held moves on (or the run fails, or
+    /// the main process is respawned).
     pub(super) fn process_ended(
         &mut self,
         id: InstanceId,
@@ -373,163 +373,133 @@ impl Engine {
         status: ExitStatus,
         fx: &mut dyn Effects,
     ) {
+        let Some(state) = self.instances.get(&id).map(|i| i.state) else {
+            return;
+        };
+        match kind {
+            ProcessKind::Main => self.main_ended(id, state, status, fx),
+            ProcessKind::PreStart | ProcessKind::PostStop if !status.success() => {
+                // A failed post-stop fails the run, and a failed pre-start stops it too.
+                self.process_failed(id, kind, Some(status));
+                if let Some(inst) = self.instances.get_mut(&id) {
+                    inst.goal = Goal::Stop;
+                }
+                self.hook_ended(id, kind, state);
+            }
+            ProcessKind::PreStart
+            | ProcessKind::PostStart
+            | ProcessKind::PreStop
+            | ProcessKind::PostStop => self.hook_ended(id, kind, state),
+        }
+    }
+
+    /// A hook ended: the state that ran it follows the goal.
+    fn hook_ended(&mut self, id: InstanceId, kind: ProcessKind, state: State) {
+        if hook_holds(kind, state)
+            && let Some(next) = self.following(id)
+        {
+            self.runnable.push_back((id, next));
+        }
+    }
+
+    /// The main process (or the launcher of its chain) ended.
+    fn main_ended(
+        &mut self,
+        id: InstanceId,
+        state: State,
+        status: ExitStatus,
+        fx: &mut dyn Effects,
+    ) {
         let Some(inst) = self.instances.get_mut(&id) else {
             return;
         };
-        let state = inst.state;
-        match kind {
-            ProcessKind::Main => {
-                inst.main_exit = Some(status);
-                if state == State::Killed {
-                    // We asked it to stop: not a failure. Stopped once nothing is left.
-                    self.check_drained(id, fx);
-                    return;
-                }
-                if let Some(mut a) = inst.awaiting.filter(|a| !a.stop && !a.notify) {
-                    if status.success() {
-                        // The launcher left: count it, and adopt what it left behind. The
-                        // rest of the chain has until the launch deadline (`settle`).
-                        a.seen += 1;
-                        inst.awaiting = Some(a);
-                        self.adopt_processes(id, fx);
-                        if a.seen >= a.needed {
-                            self.select_main(id, fx);
-                        }
-                        return;
-                    }
-                    // A launcher that fails fails the job.
-                    inst.awaiting = None;
-                    inst.end = Some(RunEnd {
-                        failed: true,
-                        process: "main",
-                        status: Some(status),
-                    });
-                    inst.goal = Goal::Stop;
-                    self.runnable.push_back((id, State::Stopping));
-                    return;
-                }
-                let was_awaiting = inst.awaiting.take().is_some();
-                // A chosen main process that exits cleanly right away was one more link of
-                // the chain (a fork count guessed one too low): its successor is the main one.
-                let recent = inst
-                    .selected_at
-                    .is_some_and(|t| self.now.saturating_sub(t) < SETTLE_MS);
-                if recent && status.success() && matches!(state, State::PostStart | State::Running)
-                {
-                    let next = fx.processes(id).ok().and_then(|p| p.first().copied());
-                    if let (Some(main), Some(inst)) = (next, self.instances.get_mut(&id)) {
-                        log::debug!(
-                            "{}: main process {main} takes over from a launcher link",
-                            display_name(&inst.job, &inst.name)
-                        );
-                        inst.main_exit = None;
-                        inst.pids.insert(ProcessKind::Main, main);
-                        inst.history.push((ProcessKind::Main, main));
-                        self.others.remove(&main);
-                        self.pids.insert(main, (id, ProcessKind::Main));
-                        return;
-                    }
-                }
-                let Some(inst) = self.instances.get_mut(&id) else {
-                    return;
-                };
-                let config = inst.config.clone();
-                let normal = is_normal_exit(&config, status);
-                let clean = status.success() || normal;
-                let respawn = inst.goal == Goal::Start
-                    && config.respawn
-                    && !normal
-                    && !(config.task && status.success());
-                if respawn {
-                    if self.respawn_too_fast(id) {
-                        if let Some(inst) = self.instances.get_mut(&id) {
-                            log::warn!(
-                                "{} respawning too fast, stopped",
-                                display_name(&inst.job, &inst.name)
-                            );
-                            inst.end = Some(RunEnd {
-                                failed: true,
-                                process: "respawn",
-                                status: None,
-                            });
-                            inst.goal = Goal::Stop;
-                        }
-                    } else if let Some(inst) = self.instances.get_mut(&id) {
-                        log::info!(
-                            "{} main process ended, respawning",
-                            display_name(&inst.job, &inst.name)
-                        );
-                    }
-                } else if let Some(inst) = self.instances.get_mut(&id) {
-                    if !clean && inst.goal == Goal::Start {
-                        inst.end = Some(RunEnd {
-                            failed: true,
-                            process: "main",
-                            status: Some(status),
-                        });
-                    }
-                    inst.goal = Goal::Stop;
-                }
-                // Move on from where the main process was awaited; other states notice
-                // the missing main process when they finish.
-                // Up and running, or up and waiting for readiness: nothing else will move it.
-                let waiting_ready =
-                    was_awaiting || self.instances.get(&id).is_some_and(|i| i.readying);
-                if let Some(inst) = self.instances.get_mut(&id) {
-                    inst.readying = false;
-                }
-                if matches!(state, State::Running) || (state == State::Spawned && waiting_ready) {
-                    let goal = self.instances.get(&id).map(|i| i.goal);
-                    let next = match goal {
-                        // Skip pre-stop: there is nothing left to stop.
-                        Some(_) => State::Stopping,
-                        None => return,
-                    };
-                    self.runnable.push_back((id, next));
-                }
-            }
-            ProcessKind::PreStart => {
-                if !status.success() {
-                    self.process_failed(id, kind, Some(status));
-                }
-                if state == State::PreStart {
-                    let next = self.following(id);
-                    if let Some(n) = next {
-                        self.runnable.push_back((id, n));
-                    }
-                }
-            }
-            ProcessKind::PostStart => {
-                if state == State::PostStart {
-                    let next = self.following(id);
-                    if let Some(n) = next {
-                        self.runnable.push_back((id, n));
-                    }
-                }
-            }
-            ProcessKind::PreStop => {
-                if state == State::PreStop {
-                    let next = self.following(id);
-                    if let Some(n) = next {
-                        self.runnable.push_back((id, n));
-                    }
-                }
-            }
-            ProcessKind::PostStop => {
-                if !status.success() {
-                    self.process_failed(id, kind, Some(status));
-                    if let Some(inst) = self.instances.get_mut(&id) {
-                        inst.goal = Goal::Stop;
-                    }
-                }
-                if state == State::PostStop {
-                    let next = self.following(id);
-                    if let Some(n) = next {
-                        self.runnable.push_back((id, n));
-                    }
-                }
-            }
+        inst.main_exit = Some(status);
+        if state == State::Killed {
+            // We asked it to stop: not a failure. Stopped once nothing is left.
+            self.check_drained(id, fx);
+            return;
         }
+        if let Phase::Launching(launch) = inst.phase {
+            self.launcher_exited(id, launch, status, fx);
+            return;
+        }
+        // Up as `expect` says or waiting for readiness: nothing else will move it.
+        let held = state == State::Spawned && inst.phase.holds_spawned();
+        if inst.phase.holds_spawned() {
+            inst.phase = Phase::Settled;
+        }
+        if status.success()
+            && matches!(state, State::PostStart | State::Running)
+            && self.link_took_over(id, fx)
+        {
+            return;
+        }
+        self.respawn_or_stop(id, status);
+        // Move on from where the main process was awaited; other states notice the missing
+        // main process when they finish. Pre-stop is skipped: nothing is left to stop.
+        if state == State::Running || held {
+            self.runnable.push_back((id, State::Stopping));
+        }
+    }
+
+    /// The launcher of a launch chain ended: counted when clean (what it left behind is
+    /// adopted, the rest of the chain has until the launch deadline), a failure otherwise.
+    fn launcher_exited(
+        &mut self,
+        id: InstanceId,
+        mut launch: Launch,
+        status: ExitStatus,
+        fx: &mut dyn Effects,
+    ) {
+        let Some(inst) = self.instances.get_mut(&id) else {
+            return;
+        };
+        if status.success() {
+            launch.seen += 1;
+            inst.phase = Phase::Launching(launch);
+            self.adopt_processes(id, fx);
+            if launch.seen >= launch.needed {
+                self.select_main(id, fx);
+            }
+            return;
+        }
+        inst.phase = Phase::Settled;
+        inst.end = Some(RunEnd {
+            failed: true,
+            process: "main",
+            status: Some(status),
+        });
+        inst.goal = Goal::Stop;
+        self.runnable.push_back((id, State::Stopping));
+    }
+
+    /// A chosen main process that exits cleanly right away was one more link of the chain
+    /// (a fork count guessed one too low): its successor, the oldest process left, becomes
+    /// the main one. Returns whether it did.
+    fn link_took_over(&mut self, id: InstanceId, probe: &mut dyn Effects) -> bool {
+        let now = self.now;
+        let recent = self
+            .instances
+            .get(&id)
+            .and_then(|i| i.selected_at)
+            .is_some_and(|t| now.saturating_sub(t) < SETTLE_MS);
+        if !recent {
+            return false;
+        }
+        let next = probe.processes(id).ok().and_then(|p| p.first().copied());
+        let (Some(main), Some(inst)) = (next, self.instances.get_mut(&id)) else {
+            return false;
+        };
+        log::debug!(
+            "{}: main process {main} takes over from a launcher link",
+            display_name(&inst.job, &inst.name)
+        );
+        inst.main_exit = None;
+        inst.pids.insert(ProcessKind::Main, main);
+        inst.history.push((ProcessKind::Main, main));
+        self.others.remove(&main);
+        self.pids.insert(main, (id, ProcessKind::Main));
+        true
     }
 
     pub(super) fn notify_mainpid(
@@ -563,5 +533,32 @@ impl Engine {
         self.others.remove(&pid);
         self.pids.insert(pid, (id, ProcessKind::Main));
         log::debug!("{name}: main process is {pid} (MAINPID)");
+    }
+}
+
+/// Whether a hook of `kind` is what holds an instance in `state` (its end moves it on).
+fn hook_holds(kind: ProcessKind, state: State) -> bool {
+    match (kind, state) {
+        (ProcessKind::Main, _) => false,
+        (ProcessKind::PreStart, State::PreStart)
+        | (ProcessKind::PostStart, State::PostStart)
+        | (ProcessKind::PreStop, State::PreStop)
+        | (ProcessKind::PostStop, State::PostStop) => true,
+        (
+            ProcessKind::PreStart
+            | ProcessKind::PostStart
+            | ProcessKind::PreStop
+            | ProcessKind::PostStop,
+            State::Waiting
+            | State::Starting
+            | State::PreStart
+            | State::Spawned
+            | State::PostStart
+            | State::Running
+            | State::PreStop
+            | State::Stopping
+            | State::Killed
+            | State::PostStop,
+        ) => false,
     }
 }

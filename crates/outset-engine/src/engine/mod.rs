@@ -37,7 +37,6 @@ mod timers;
 mod transitions;
 
 use env::*;
-use respawn::*;
 pub use transitions::next_state;
 use transitions::*;
 
@@ -84,19 +83,103 @@ struct RunEnd {
     status: Option<ExitStatus>,
 }
 
-/// Exit tracking in progress: the job is up once `needed` processes of the launch chain have
-/// exited successfully (or the settle time has passed) and a process remains.
+/// What holds an instance inside its state beyond the state itself: the sub-states of
+/// `spawned` (how the main process comes to be up) and of `killed` (draining). One at a
+/// time: an instance is in one state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Await {
-    /// `expect stop`: up when the main process stops itself instead.
-    stop: bool,
-    /// `expect notify`: up when the job sends READY=1.
-    notify: bool,
+enum Phase {
+    /// Nothing beyond the state.
+    Settled,
+    /// `spawned` under `expect fork|daemon|exit`: counting the launch chain's exits.
+    Launching(Launch),
+    /// `spawned` under `expect stop`: up when the main process stops itself.
+    AwaitingStop,
+    /// `spawned` under `expect notify`: up when the job sends READY=1.
+    AwaitingNotify,
+    /// `spawned`, up as `expect` says: waiting for `ready on` to hold.
+    Readying,
+    /// `killed`: waiting for the instance's last process to go.
+    Draining(Drain),
+}
+
+impl Phase {
+    /// Waiting for the main process to be up as `expect` says (its PID not final yet).
+    fn awaiting(self) -> bool {
+        match self {
+            Phase::Launching(_) | Phase::AwaitingStop | Phase::AwaitingNotify => true,
+            Phase::Settled | Phase::Readying | Phase::Draining(_) => false,
+        }
+    }
+
+    /// What holds an instance in `spawned`: `expect` or `ready on`.
+    fn holds_spawned(self) -> bool {
+        self.awaiting() || self == Phase::Readying
+    }
+
+    fn draining(self) -> bool {
+        matches!(self, Phase::Draining(_))
+    }
+
+    /// When the phase wants the clock: the launch deadline, or `kill timeout`.
+    fn deadline(self) -> Option<Millis> {
+        match self {
+            Phase::Launching(l) => Some(l.settle),
+            Phase::Draining(d) => d.kill_deadline,
+            Phase::Settled | Phase::AwaitingStop | Phase::AwaitingNotify | Phase::Readying => None,
+        }
+    }
+}
+
+/// Exit tracking in progress: the job is up once `needed` processes of the launch chain have
+/// exited successfully (or `settle` has passed) and a process remains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Launch {
     needed: u32,
     seen: u32,
-    settle: Option<Millis>,
+    /// The launch deadline, or the next look at the `pid file` or the job's processes.
+    settle: Millis,
     /// `pid file`: the file is watched until then, then the oldest process is taken.
     pidfile_until: Option<Millis>,
+}
+
+/// Stopping: the main process had the kill signal; the rest get it once it is gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Drain {
+    /// The processes left after the main one have had the kill signal.
+    rest_signalled: bool,
+    /// Every process is killed then (`kill timeout`); `None` once that is done.
+    kill_deadline: Option<Millis>,
+}
+
+/// A hook (pre-start, post-start, pre-stop, post-stop) still running while the goal is stop
+/// gets the kill signal after `kill timeout`, and SIGKILL `kill timeout` later (issue 9
+/// item 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HookTimer {
+    Off,
+    /// The kill signal is due then.
+    Armed(Millis),
+    /// The hook had the kill signal; SIGKILL is due then.
+    Signalled(Millis),
+    /// The hook had SIGKILL.
+    Killed,
+}
+
+impl HookTimer {
+    fn deadline(self) -> Option<Millis> {
+        match self {
+            HookTimer::Armed(d) | HookTimer::Signalled(d) => Some(d),
+            HookTimer::Off | HookTimer::Killed => None,
+        }
+    }
+
+    /// The running hook was signalled by the stop (its end is then no failure).
+    fn signalled(self) -> bool {
+        match self {
+            HookTimer::Signalled(_) | HookTimer::Killed => true,
+            HookTimer::Off | HookTimer::Armed(_) => false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,20 +213,14 @@ struct Instance {
     /// The main process's exit, kept for post-stop even when the run did not fail.
     main_exit: Option<ExitStatus>,
     respawns: VecDeque<Millis>,
-    kill_deadline: Option<Millis>,
-    /// The launcher has been spawned and its expected forks are being tracked.
-    awaiting: Option<Await>,
-    /// Stopping: waiting for the instance's last process to go.
-    draining: bool,
-    /// The processes left after the main one have had the kill signal.
-    rest_signalled: bool,
-    /// When the main process was chosen from a launch chain's survivors.
+    /// The sub-state of `spawned` or `killed`.
+    phase: Phase,
+    /// When the main process was chosen from a launch chain's survivors (a clean exit soon
+    /// after makes its successor the main process).
     selected_at: Option<Millis>,
     /// `ready on`, with its latched events.
     /// Boxed: rare, and an instance is kept small (memory per running job).
     ready: Option<Box<Condition>>,
-    /// Up (expect resolved) but waiting for `ready on` to hold.
-    readying: bool,
     /// The readiness sources and their last known state.
     sources: Vec<(ReadySource, bool)>,
     /// A job not ready by then fails (`start timeout`).
@@ -152,11 +229,7 @@ struct Instance {
     watchdog_deadline: Option<Millis>,
     /// The last STATUS= the job sent.
     notify_status: Option<String>,
-    /// A hook (pre-start, post-start, pre-stop, post-stop) still running while the goal is
-    /// stop gets the kill signal by then, and SIGKILL `kill timeout` later.
-    hook_deadline: Option<Millis>,
-    /// The running hook has had the kill signal; SIGKILL is next.
-    hook_signalled: bool,
+    hook: HookTimer,
 }
 
 /// A job's instances by name, sorted: a small vector, as most jobs have one instance (a
@@ -315,11 +388,10 @@ impl Engine {
             .values()
             .flat_map(|i| {
                 [
-                    i.kill_deadline,
-                    i.awaiting.and_then(|a| a.settle),
+                    i.phase.deadline(),
                     i.start_deadline,
                     i.watchdog_deadline,
-                    i.hook_deadline,
+                    i.hook.deadline(),
                 ]
             })
             .flatten()
@@ -434,5 +506,17 @@ impl Engine {
         }
         self.reindex_start();
         self.run(fx);
+    }
+}
+
+#[cfg(test)]
+mod size {
+    /// Issue 12 item 1 / issue 11: the sub-states as enums made an instance smaller (576
+    /// bytes before, as flags and options); it must not grow back.
+    #[test]
+    fn issue12_item1_instance_does_not_grow() {
+        let size = std::mem::size_of::<super::Instance>();
+        println!("Instance {size} bytes");
+        assert!(size <= 544, "Instance is {size} bytes");
     }
 }

@@ -12,9 +12,9 @@ impl Engine {
         let Some(inst) = self.instances.get_mut(&id) else {
             return;
         };
-        if inst.awaiting.is_some_and(|a| a.stop) {
-            inst.awaiting = None;
-            fx.signal(id, pid, Signal(18), false);
+        if inst.phase == Phase::AwaitingStop {
+            inst.phase = Phase::Settled;
+            fx.signal(id, pid, Signal::CONT, false);
             self.after_expect(id);
             self.run(fx);
         }
@@ -32,7 +32,7 @@ impl Engine {
         } else if holds {
             self.runnable.push_back((id, State::PostStart));
         } else {
-            inst.readying = true;
+            inst.phase = Phase::Readying;
             // After a launch chain (which had its own deadline), `ready on` gets its own.
             if inst.start_deadline.is_none() {
                 let wait = inst.config.start_timeout.unwrap_or(READY_TIMEOUT_S);
@@ -56,9 +56,14 @@ impl Engine {
     }
 
     pub(super) fn recheck_ready(&mut self, id: InstanceId) {
-        if self.instances.get(&id).is_some_and(|i| i.readying) && self.ready_holds(id) {
+        if self
+            .instances
+            .get(&id)
+            .is_some_and(|i| i.phase == Phase::Readying)
+            && self.ready_holds(id)
+        {
             if let Some(inst) = self.instances.get_mut(&id) {
-                inst.readying = false;
+                inst.phase = Phase::Settled;
             }
             self.runnable.push_back((id, State::PostStart));
         }
@@ -71,7 +76,7 @@ impl Engine {
         self.with_ready
             .iter()
             .filter_map(|id| self.instances.get(id))
-            .filter(|i| i.readying)
+            .filter(|i| i.phase == Phase::Readying)
             .flat_map(|i| {
                 i.sources
                     .iter()
@@ -151,9 +156,9 @@ impl Engine {
         }
         if ready
             && let Some(inst) = self.instances.get_mut(&id)
-            && inst.awaiting.is_some_and(|a| a.notify)
+            && inst.phase == Phase::AwaitingNotify
         {
-            inst.awaiting = None;
+            inst.phase = Phase::Settled;
             self.after_expect(id);
         }
         self.run(fx);

@@ -2,7 +2,7 @@
 
 use super::*;
 
-pub(super) fn is_normal_exit(config: &JobConfig, status: ExitStatus) -> bool {
+fn is_normal_exit(config: &JobConfig, status: ExitStatus) -> bool {
     config.normal_exit.iter().any(|c| match (c, status) {
         (ExitCode::Status(a), ExitStatus::Exited(b)) => *a == b,
         (ExitCode::Signal(a), ExitStatus::Signaled(b)) => a.0 == b,
@@ -11,6 +11,46 @@ pub(super) fn is_normal_exit(config: &JobConfig, status: ExitStatus) -> bool {
 }
 
 impl Engine {
+    /// The main process ended while not being stopped: a `respawn` job whose exit is not
+    /// normal starts it again (until `respawn limit`); otherwise the goal is stop, and an
+    /// unclean exit under goal start fails the run.
+    pub(super) fn respawn_or_stop(&mut self, id: InstanceId, status: ExitStatus) {
+        let Some(inst) = self.instances.get_mut(&id) else {
+            return;
+        };
+        let config = inst.config.clone();
+        let normal = is_normal_exit(&config, status);
+        let respawn = inst.goal == Goal::Start
+            && config.respawn
+            && !normal
+            && !(config.task && status.success());
+        if !respawn {
+            if !(status.success() || normal) && inst.goal == Goal::Start {
+                inst.end = Some(RunEnd {
+                    failed: true,
+                    process: "main",
+                    status: Some(status),
+                });
+            }
+            inst.goal = Goal::Stop;
+            return;
+        }
+        let name = display_name(&inst.job, &inst.name);
+        if self.respawn_too_fast(id) {
+            log::warn!("{name} respawning too fast, stopped");
+            if let Some(inst) = self.instances.get_mut(&id) {
+                inst.end = Some(RunEnd {
+                    failed: true,
+                    process: "respawn",
+                    status: None,
+                });
+                inst.goal = Goal::Stop;
+            }
+        } else {
+            log::info!("{name} main process ended, respawning");
+        }
+    }
+
     /// Counts a respawn; true when the job exceeded `respawn limit`.
     pub(super) fn respawn_too_fast(&mut self, id: InstanceId) -> bool {
         let now = self.now;

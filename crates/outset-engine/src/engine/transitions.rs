@@ -61,8 +61,8 @@ pub fn next_state(state: State, goal: Goal) -> State {
         (State::Running, Goal::Stop) => State::PreStop,
         (State::PreStop, Goal::Start) => State::Running,
         (State::PreStop, Goal::Stop) => State::Stopping,
-        (State::Stopping, _) => State::Killed,
-        (State::Killed, _) => State::PostStop,
+        (State::Stopping, Goal::Start | Goal::Stop) => State::Killed,
+        (State::Killed, Goal::Start | Goal::Stop) => State::PostStop,
         (State::PostStop, Goal::Start) => State::Starting,
         (State::PostStop, Goal::Stop) => State::Waiting,
     }
@@ -97,40 +97,62 @@ impl Engine {
         // Held for the instance's life: no spare capacity (memory per running job).
         env.shrink_to_fit();
         if let Some(id) = class.instances.get(&name).copied() {
-            let Some(inst) = self.instances.get_mut(&id) else {
-                return Err(NotStarted::Failed(format!("Unknown job: {job}")));
-            };
-            if inst.goal == Goal::Start {
-                if from_command {
-                    return Err(NotStarted::Wanted(format!(
-                        "Job is already running: {}",
-                        display_name(job, &name)
-                    )));
-                }
-                // Already wanted: the event does not wait on it.
-                return Err(NotStarted::Wanted(format!(
-                    "{} is already running",
-                    display_name(job, &name)
-                )));
-            }
-            if self.shutting_down {
-                return Err(Self::refused(job, &name));
-            }
-            // As Upstart's start env: it takes effect at the next `starting`. An instance
-            // still in its run (a `start` from its own pre-stop) keeps the run's environment.
-            if matches!(
-                inst.state,
-                State::Waiting | State::Stopping | State::Killed | State::PostStop
-            ) {
-                inst.env = env;
-            }
-            inst.waiters.extend(waiters);
-            self.change_goal(id, Goal::Start);
-            return Ok(id);
+            return self.restart_instance(id, job, &name, env, waiters, from_command);
         }
         if self.shutting_down {
             return Err(Self::refused(job, &name));
         }
+        let id = self.new_instance(job, name, config, env, waiters);
+        self.change_goal(id, Goal::Start);
+        Ok(id)
+    }
+
+    /// `start_instance` of an instance that exists: its goal turns to start.
+    fn restart_instance(
+        &mut self,
+        id: InstanceId,
+        job: &str,
+        name: &str,
+        env: Env,
+        waiters: Vec<Waiter>,
+        from_command: bool,
+    ) -> Result<InstanceId, NotStarted> {
+        let Some(inst) = self.instances.get_mut(&id) else {
+            return Err(NotStarted::Failed(format!("Unknown job: {job}")));
+        };
+        if inst.goal == Goal::Start {
+            // Already wanted: an event does not wait on it.
+            return Err(NotStarted::Wanted(if from_command {
+                format!("Job is already running: {}", display_name(job, name))
+            } else {
+                format!("{} is already running", display_name(job, name))
+            }));
+        }
+        if self.shutting_down {
+            return Err(Self::refused(job, name));
+        }
+        // As Upstart's start env: it takes effect at the next `starting`. An instance
+        // still in its run (a `start` from its own pre-stop) keeps the run's environment.
+        if matches!(
+            inst.state,
+            State::Waiting | State::Stopping | State::Killed | State::PostStop
+        ) {
+            inst.env = env;
+        }
+        inst.waiters.extend(waiters);
+        self.change_goal(id, Goal::Start);
+        Ok(id)
+    }
+
+    /// Creates an instance of `job`, waiting with goal stop, and indexes its conditions.
+    fn new_instance(
+        &mut self,
+        job: &str,
+        name: String,
+        config: Rc<JobConfig>,
+        env: Env,
+        waiters: Vec<Waiter>,
+    ) -> InstanceId {
         let id = InstanceId(self.id());
         let stop_on = config.stop_on.clone().map(Condition::new);
         let ready = config.ready_on.clone().map(Condition::new).map(Box::new);
@@ -141,6 +163,7 @@ impl Engine {
             .into_iter()
             .map(|s| (s, false))
             .collect();
+        let has_ready = ready.is_some();
         self.instances.insert(
             id,
             Box::new(Instance {
@@ -160,30 +183,24 @@ impl Engine {
                 end: None,
                 main_exit: None,
                 respawns: VecDeque::new(),
-                kill_deadline: None,
-                awaiting: None,
-                draining: false,
-                rest_signalled: false,
+                phase: Phase::Settled,
                 selected_at: None,
                 sources,
                 ready,
-                readying: false,
                 start_deadline: None,
                 watchdog_deadline: None,
                 notify_status: None,
-                hook_deadline: None,
-                hook_signalled: false,
+                hook: HookTimer::Off,
             }),
         );
         if let Some(class) = self.classes.get_mut(job) {
             class.instances.insert(name, id);
         }
         self.index_stop(id, true);
-        if self.instances.get(&id).is_some_and(|i| i.ready.is_some()) {
+        if has_ready {
             self.with_ready.insert(id);
         }
-        self.change_goal(id, Goal::Start);
-        Ok(id)
+        id
     }
 
     /// The refusal of a start while shutting down.
@@ -194,11 +211,14 @@ impl Engine {
         ))
     }
 
+    /// Sets an instance's goal. Only the resting states move on their own; the others move
+    /// when their process or event finishes, and then follow the new goal.
     pub(super) fn change_goal(&mut self, id: InstanceId, goal: Goal) {
         // Shutting down: nothing turns back to start (issue 9 item 1).
         if goal == Goal::Start && self.shutting_down {
             return;
         }
+        let now = self.now;
         let Some(inst) = self.instances.get_mut(&id) else {
             return;
         };
@@ -207,29 +227,35 @@ impl Engine {
         }
         inst.goal = goal;
         if goal == Goal::Start {
-            inst.hook_deadline = None;
-            inst.hook_signalled = false;
+            inst.hook = HookTimer::Off;
         }
-        let now = self.now;
         Self::arm_hook_deadline(inst, now);
-        let Some(inst) = self.instances.get_mut(&id) else {
-            return;
-        };
-        // Only the resting states move on their own; the others move when their process
-        // or event finishes, and then follow the new goal.
         let next = match (inst.state, goal) {
             (State::Waiting, Goal::Start) => Some(State::Starting),
             (State::Running, Goal::Stop) => Some(next_state(State::Running, Goal::Stop)),
-            (State::Spawned, Goal::Stop)
-                if inst.awaiting.is_some()
-                    || inst.readying
-                    || !inst.pids.contains_key(&ProcessKind::Main) =>
-            {
-                inst.awaiting = None;
-                inst.readying = false;
-                Some(State::Stopping)
+            // Held only by `expect` or `ready on` (or with no main process left): nothing
+            // else would move it.
+            (State::Spawned, Goal::Stop) => {
+                let held =
+                    inst.phase.holds_spawned() || !inst.pids.contains_key(&ProcessKind::Main);
+                if held {
+                    inst.phase = Phase::Settled;
+                }
+                held.then_some(State::Stopping)
             }
-            _ => None,
+            (State::Waiting, Goal::Stop)
+            | (State::Running, Goal::Start)
+            | (State::Spawned, Goal::Start)
+            | (
+                State::Starting
+                | State::PreStart
+                | State::PostStart
+                | State::PreStop
+                | State::Stopping
+                | State::Killed
+                | State::PostStop,
+                Goal::Start | Goal::Stop,
+            ) => None,
         };
         if let Some(next) = next {
             self.runnable.push_back((id, next));
@@ -251,196 +277,42 @@ impl Engine {
                 from.as_str(),
                 state.as_str()
             );
+            // Each state's entry says what holds the instance there (`None`), or where it
+            // goes at once.
             let next = match state {
                 State::Starting => {
                     inst.end = None;
                     self.job_event(id, "starting", true);
                     None
                 }
-                State::PreStart => {
-                    if self.spawn(id, ProcessKind::PreStart, fx) {
-                        None
-                    } else {
-                        self.following(id)
-                    }
-                }
-                State::Spawned => {
-                    let now = self.now;
-                    let Some(inst) = self.instances.get_mut(&id) else {
-                        return;
-                    };
-                    inst.main_exit = None;
-                    // Every readiness wait ends: without `start timeout`, at READY_TIMEOUT_S
-                    // (issue 9 item 4). Launch chains have their own deadline below.
-                    let readiness = matches!(inst.config.expect, Expect::Stop | Expect::Notify)
-                        || inst.ready.is_some();
-                    inst.start_deadline = inst
-                        .config
-                        .start_timeout
-                        .or(readiness.then_some(READY_TIMEOUT_S))
-                        .map(|t| now + u64::from(t) * 1000);
-                    let has_main = inst.config.main.is_some();
-                    let awaiting = match inst.config.expect {
-                        Expect::Fork(n) | Expect::Exit(n) => Some((false, false, n)),
-                        Expect::Daemon => Some((false, false, 2)),
-                        Expect::Stop => Some((true, false, 0)),
-                        Expect::Notify => Some((false, true, 0)),
-                        Expect::None => None,
-                    };
-                    if has_main && self.spawn(id, ProcessKind::Main, fx) {
-                        match awaiting {
-                            // Tracked by exit, by its stop or by its notification.
-                            Some((stop, notify, needed)) => {
-                                if let Some(inst) = self.instances.get_mut(&id) {
-                                    // A launcher that never exits (a daemon run in the
-                                    // foreground) is taken as the main process after the
-                                    // start timeout rather than leaving the job stuck.
-                                    let wait =
-                                        inst.config.start_timeout.unwrap_or(LAUNCH_TIMEOUT_S);
-                                    let forks = !stop && !notify;
-                                    if forks {
-                                        inst.start_deadline = None;
-                                    }
-                                    inst.awaiting = Some(Await {
-                                        stop,
-                                        notify,
-                                        needed,
-                                        seen: 0,
-                                        settle: forks.then(|| now + u64::from(wait) * 1000),
-                                        pidfile_until: None,
-                                    });
-                                }
-                                None
-                            }
-                            None => {
-                                self.after_expect(id);
-                                None
-                            }
-                        }
-                    } else {
-                        self.following(id)
-                    }
-                }
+                State::PreStart => self.run_hook(id, ProcessKind::PreStart, fx),
+                State::Spawned => self.enter_spawned(id, fx),
                 State::PostStart => {
-                    if let Some(inst) = self.instances.get_mut(&id) {
-                        inst.start_deadline = None;
-                        inst.readying = false;
-                    }
-                    if self.spawn(id, ProcessKind::PostStart, fx) {
-                        None
-                    } else {
-                        self.following(id)
-                    }
+                    inst.start_deadline = None;
+                    inst.phase = Phase::Settled;
+                    self.run_hook(id, ProcessKind::PostStart, fx)
                 }
-                State::Running if from == State::PreStop => {
-                    // A `start` during pre-stop cancelled the stop (Upstart): the run goes
-                    // on with the same main process, and `started` is not emitted again.
-                    if let Some(inst) = self.instances.get_mut(&id) {
-                        inst.stop_env = Env::new();
-                    }
-                    self.release_waiters(id, false, fx);
-                    let gone = self
-                        .instances
-                        .get(&id)
-                        .is_some_and(|i| !i.pids.contains_key(&ProcessKind::Main));
-                    if gone { self.following(id) } else { None }
-                }
-                State::Running => {
-                    let now = self.now;
-                    if let Some(inst) = self.instances.get_mut(&id)
-                        && inst.config.expect == Expect::Notify
-                    {
-                        inst.watchdog_deadline =
-                            inst.config.watchdog.map(|w| now + u64::from(w) * 1000);
-                    }
-                    self.job_event(id, "started", false);
-                    let task = self.instances.get(&id).is_some_and(|i| i.config.task);
-                    let main_alive = self
-                        .instances
-                        .get(&id)
-                        .is_some_and(|i| i.pids.contains_key(&ProcessKind::Main));
-                    if !task {
-                        self.release_waiters(id, false, fx);
-                    }
-                    let goal = self.instances.get(&id).map(|i| i.goal);
-                    // A main process that already ended (or none at all) moves on now.
-                    if goal == Some(Goal::Stop) || (!main_alive && task) {
-                        self.finish_main_early(id);
-                        self.following(id)
-                    } else if !main_alive {
-                        let has_main = self
-                            .instances
-                            .get(&id)
-                            .is_some_and(|i| i.config.main.is_some());
-                        if has_main {
-                            self.finish_main_early(id);
-                            self.following(id)
-                        } else {
-                            None
-                        }
-                    } else {
-                        None
-                    }
-                }
-                State::PreStop => {
-                    if self.spawn(id, ProcessKind::PreStop, fx) {
-                        None
-                    } else {
-                        self.following(id)
-                    }
-                }
+                State::Running if from == State::PreStop => self.resume_running(id, fx),
+                State::Running => self.enter_running(id, fx),
+                State::PreStop => self.run_hook(id, ProcessKind::PreStop, fx),
                 State::Stopping => {
                     self.job_event(id, "stopping", true);
                     None
                 }
-                State::Killed => {
-                    let Some(inst) = self.instances.get_mut(&id) else {
-                        return;
-                    };
-                    let main = inst.pids.get(&ProcessKind::Main).copied();
-                    let (sig, timeout) = (inst.config.kill_signal, inst.config.kill_timeout);
-                    inst.kill_deadline = Some(self.now + u64::from(timeout) * 1000);
-                    inst.draining = true;
-                    match main {
-                        // The main process (and its group) first; whatever the instance
-                        // still has once it is gone is signalled then (`check_drained`), and
-                        // after `kill timeout` every process is killed.
-                        Some(pid) => {
-                            fx.signal(id, pid, sig, true);
-                            None
-                        }
-                        None => {
-                            self.check_drained(id, fx);
-                            None
-                        }
-                    }
-                }
+                State::Killed => self.enter_killed(id, fx),
                 State::PostStop => {
-                    if let Some(inst) = self.instances.get_mut(&id) {
-                        inst.draining = false;
-                        inst.kill_deadline = None;
-                        inst.awaiting = None;
-                        inst.readying = false;
-                        inst.start_deadline = None;
-                        inst.watchdog_deadline = None;
-                        if let Some(c) = inst.ready.as_mut() {
-                            c.reset();
-                        }
-                        inst.sources.iter_mut().for_each(|s| s.1 = false);
+                    inst.phase = Phase::Settled;
+                    inst.start_deadline = None;
+                    inst.watchdog_deadline = None;
+                    if let Some(c) = inst.ready.as_mut() {
+                        c.reset();
                     }
-                    if self.spawn(id, ProcessKind::PostStop, fx) {
-                        None
-                    } else {
-                        self.following(id)
-                    }
+                    inst.sources.iter_mut().for_each(|s| s.1 = false);
+                    self.run_hook(id, ProcessKind::PostStop, fx)
                 }
                 State::Waiting => {
+                    let failed = inst.end.is_some_and(|e| e.failed);
                     self.job_event(id, "stopped", false);
-                    let failed = self
-                        .instances
-                        .get(&id)
-                        .and_then(|i| i.end)
-                        .is_some_and(|e| e.failed);
                     self.release_waiters(id, failed, fx);
                     self.remove_instance(id, fx);
                     None
@@ -451,6 +323,128 @@ impl Engine {
                 None => return,
             }
         }
+    }
+
+    /// A hook state: held while the hook runs, passed through when the job has none.
+    fn run_hook(
+        &mut self,
+        id: InstanceId,
+        kind: ProcessKind,
+        fx: &mut dyn Effects,
+    ) -> Option<State> {
+        if self.spawn(id, kind, fx) {
+            None
+        } else {
+            self.following(id)
+        }
+    }
+
+    /// `spawned`: the main process starts, and the instance waits as `expect` says.
+    fn enter_spawned(&mut self, id: InstanceId, fx: &mut dyn Effects) -> Option<State> {
+        let now = self.now;
+        let inst = self.instances.get_mut(&id)?;
+        inst.main_exit = None;
+        // Every readiness wait ends: without `start timeout`, at READY_TIMEOUT_S (issue 9
+        // item 4). Launch chains have their own deadline below.
+        let readiness =
+            matches!(inst.config.expect, Expect::Stop | Expect::Notify) || inst.ready.is_some();
+        inst.start_deadline = inst
+            .config
+            .start_timeout
+            .or(readiness.then_some(READY_TIMEOUT_S))
+            .map(|t| now + u64::from(t) * 1000);
+        // A launcher that never exits (a daemon run in the foreground) is taken as the main
+        // process after the start timeout rather than leaving the job stuck.
+        let settle = now + u64::from(inst.config.start_timeout.unwrap_or(LAUNCH_TIMEOUT_S)) * 1000;
+        let launch = |needed| {
+            Phase::Launching(Launch {
+                needed,
+                seen: 0,
+                settle,
+                pidfile_until: None,
+            })
+        };
+        let phase = match inst.config.expect {
+            Expect::Fork(n) | Expect::Exit(n) => Some(launch(n)),
+            Expect::Daemon => Some(launch(2)),
+            Expect::Stop => Some(Phase::AwaitingStop),
+            Expect::Notify => Some(Phase::AwaitingNotify),
+            Expect::None => None,
+        };
+        let has_main = inst.config.main.is_some();
+        if !(has_main && self.spawn(id, ProcessKind::Main, fx)) {
+            return self.following(id);
+        }
+        match phase {
+            // Tracked by exit, by its stop or by its notification.
+            Some(phase) => {
+                if let Some(inst) = self.instances.get_mut(&id) {
+                    if let Phase::Launching(_) = phase {
+                        inst.start_deadline = None;
+                    }
+                    inst.phase = phase;
+                }
+            }
+            None => self.after_expect(id),
+        }
+        None
+    }
+
+    /// A `start` during pre-stop cancelled the stop (Upstart): the run goes on with the same
+    /// main process, and `started` is not emitted again.
+    fn resume_running(&mut self, id: InstanceId, fx: &mut dyn Effects) -> Option<State> {
+        if let Some(inst) = self.instances.get_mut(&id) {
+            inst.stop_env = Env::new();
+        }
+        self.release_waiters(id, false, fx);
+        let gone = self
+            .instances
+            .get(&id)
+            .is_some_and(|i| !i.pids.contains_key(&ProcessKind::Main));
+        if gone { self.following(id) } else { None }
+    }
+
+    /// `running`: `started`, the start waiters answered (a task's once it ends), and on at
+    /// once when the main process already ended.
+    fn enter_running(&mut self, id: InstanceId, fx: &mut dyn Effects) -> Option<State> {
+        let now = self.now;
+        let inst = self.instances.get_mut(&id)?;
+        if inst.config.expect == Expect::Notify {
+            inst.watchdog_deadline = inst.config.watchdog.map(|w| now + u64::from(w) * 1000);
+        }
+        let task = inst.config.task;
+        let has_main = inst.config.main.is_some();
+        let main_alive = inst.pids.contains_key(&ProcessKind::Main);
+        self.job_event(id, "started", false);
+        if !task {
+            self.release_waiters(id, false, fx);
+        }
+        let goal = self.instances.get(&id).map(|i| i.goal);
+        // A main process that already ended (or none at all, for a task) moves on now.
+        if goal == Some(Goal::Stop) || (!main_alive && (task || has_main)) {
+            self.finish_main_early(id);
+            self.following(id)
+        } else {
+            None
+        }
+    }
+
+    /// `killed`: the main process (and its group) gets the kill signal; whatever the
+    /// instance still has once it is gone is signalled then (`check_drained`), and after
+    /// `kill timeout` every process is killed.
+    fn enter_killed(&mut self, id: InstanceId, fx: &mut dyn Effects) -> Option<State> {
+        let inst = self.instances.get_mut(&id)?;
+        let main = inst.pids.get(&ProcessKind::Main).copied();
+        let (sig, timeout) = (inst.config.kill_signal, inst.config.kill_timeout);
+        inst.phase = Phase::Draining(Drain {
+            rest_signalled: false,
+            kill_deadline: Some(self.now + u64::from(timeout) * 1000),
+        });
+        match main {
+            Some(pid) => fx.signal(id, pid, sig, true),
+            None => self.check_drained(id, fx),
+        }
+        None
     }
 
     /// The main process is gone before `running` was reached or kept.
@@ -510,7 +504,7 @@ impl Engine {
             ProcessKind::PostStart | ProcessKind::PreStop => {
                 // Upstart ignores these failures.
             }
-            _ => {
+            ProcessKind::PreStart | ProcessKind::Main | ProcessKind::PostStop => {
                 if inst.end.is_none_or(|e| !e.failed) {
                     inst.end = Some(RunEnd {
                         failed: true,
