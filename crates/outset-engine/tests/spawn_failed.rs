@@ -4,40 +4,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use outset_engine::*;
-use outset_job::{ProcessKind, Signal, parse_job};
+use outset_job::{ProcessKind, parse_job};
 use outset_proto::{Body, Command, Response};
 
-#[derive(Default)]
-struct Host {
-    next_pid: u32,
-    spawned: Vec<(String, ProcessKind, u32, Env)>,
-    replies: Vec<(u64, Response)>,
-}
-
-impl Effects for Host {
-    fn spawn(&mut self, _: InstanceId, spec: &SpawnSpec) -> Result<u32, String> {
-        self.next_pid += 1;
-        let pid = 2000 + self.next_pid;
-        self.spawned
-            .push((spec.job.clone(), spec.kind, pid, spec.env.clone()));
-        Ok(pid)
-    }
-    fn signal(&mut self, _: InstanceId, _: u32, _: Signal, _: bool) {}
-    fn kill_all(&mut self, _: InstanceId) {}
-    fn instance_removed(&mut self, _: InstanceId) {}
-    fn processes(&mut self, _: InstanceId) -> Result<Vec<u32>, String> {
-        Ok(Vec::new())
-    }
-    fn pid_file(&mut self, _: InstanceId, _: &str) -> Option<u32> {
-        None
-    }
-    fn describe(&mut self, _: &[u32]) -> Vec<(u32, String)> {
-        Vec::new()
-    }
-    fn reply(&mut self, token: ReplyToken, response: Response) {
-        self.replies.push((token.0, response));
-    }
-}
+use outset_engine::testing::FakeHost as Host;
 
 fn status(e: &mut Engine, h: &mut Host, job: &str) -> String {
     e.command(
@@ -50,13 +20,10 @@ fn status(e: &mut Engine, h: &mut Host, job: &str) -> String {
         ReplyToken(99),
         h,
     );
-    match h.replies.pop() {
-        Some((
-            99,
-            Response::Ok {
-                body: Body::Instances(v),
-            },
-        )) => v.iter().map(|i| i.upstart_line()).collect(),
+    match h.replies.remove(&99) {
+        Some(Response::Ok {
+            body: Body::Instances(v),
+        }) => v.iter().map(|i| i.upstart_line()).collect(),
         other => panic!("{other:?}"),
     }
 }
@@ -88,9 +55,17 @@ fn issue11_late_spawn_failure_fails_the_run_without_status_or_respawn() {
     assert!(e.spawn_failed(main, "process failed at chdir: No such file", &mut h));
     // The exit of that child is the spawn's: no longer the engine's to handle.
     assert!(!e.exited(main, ExitStatus::Exited(127), &mut h));
-    let (job, kind, post, env) = h.spawned.last().unwrap().clone();
-    assert_eq!((job.as_str(), kind), ("svc", ProcessKind::PostStop));
-    let get = |k: &str| env.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+    let (_, spec, post) = h.spawned.last().unwrap().clone();
+    assert_eq!(
+        (spec.job.as_str(), spec.kind),
+        ("svc", ProcessKind::PostStop)
+    );
+    let get = |k: &str| {
+        spec.env
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+    };
     assert_eq!(get("RESULT").as_deref(), Some("failed"));
     assert_eq!(get("PROCESS").as_deref(), Some("main"));
     assert_eq!(get("EXIT_STATUS"), None);
@@ -100,7 +75,7 @@ fn issue11_late_spawn_failure_fails_the_run_without_status_or_respawn() {
     let mains = h
         .spawned
         .iter()
-        .filter(|s| s.1 == ProcessKind::Main)
+        .filter(|s| s.1.kind == ProcessKind::Main)
         .count();
     assert_eq!(mains, 1);
 }

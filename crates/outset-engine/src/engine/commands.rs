@@ -7,7 +7,7 @@ impl Engine {
     /// Sets every instance's goal to stop (shutdown). From now on no goal turns to start:
     /// events are still delivered (and `stop on` still acts), but nothing new starts, no
     /// instance respawns and `start`/`restart` are refused, so the engine ends up idle.
-    pub fn stop_all(&mut self, fx: &mut dyn Effects) {
+    pub fn stop_all(&mut self, fx: &mut dyn Host) {
         self.shutting_down = true;
         for id in self.instance_ids() {
             self.change_goal(id, Goal::Stop);
@@ -85,7 +85,7 @@ impl Engine {
     }
 
     /// Carries out a client's command. `reload-configuration` is the host's to do.
-    pub fn command(&mut self, cmd: Command, token: ReplyToken, fx: &mut dyn Effects) {
+    pub fn command(&mut self, cmd: Command, token: ReplyToken, fx: &mut dyn Host) {
         let reply = self.command_inner(cmd, token, fx);
         if let Some(r) = reply {
             fx.reply(token, r);
@@ -98,7 +98,7 @@ impl Engine {
         &mut self,
         cmd: Command,
         token: ReplyToken,
-        fx: &mut dyn Effects,
+        fx: &mut dyn Host,
     ) -> Option<Response> {
         let reply = match cmd {
             Command::Start { job, env, wait } => self.cmd_start(&job, &env, wait, token),
@@ -212,7 +212,7 @@ impl Engine {
         job: &str,
         instance: Option<&str>,
         env: &[String],
-        fx: &mut dyn Effects,
+        fx: &mut dyn Host,
     ) -> Result<Option<Response>, String> {
         let (id, _) = self.resolve(job, instance, env)?;
         let target = self.instances.get(&id).and_then(|i| {
@@ -231,7 +231,7 @@ impl Engine {
         instance: Option<&str>,
         env: &[String],
         all: bool,
-        fx: &mut dyn Effects,
+        fx: &mut dyn Host,
     ) -> Result<Option<Response>, String> {
         let env = parse_env_args(env)?;
         let class = self
@@ -376,7 +376,7 @@ impl Engine {
         }
     }
 
-    pub(super) fn release_waiters(&mut self, id: InstanceId, failed: bool, fx: &mut dyn Effects) {
+    pub(super) fn release_waiters(&mut self, id: InstanceId, failed: bool, fx: &mut dyn Host) {
         let Some(inst) = self.instances.get_mut(&id) else {
             return;
         };

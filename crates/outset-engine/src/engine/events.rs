@@ -176,7 +176,7 @@ impl Engine {
         name: &str,
         env: Env,
         reply: Option<ReplyToken>,
-        fx: &mut dyn Effects,
+        fx: &mut dyn Host,
     ) -> EventId {
         let id = self.queue_event(name, env, Origin::External(reply));
         self.run(fx);
@@ -218,7 +218,7 @@ impl Engine {
     }
 
     /// Runs until nothing is left to do.
-    pub(super) fn run(&mut self, fx: &mut dyn Effects) {
+    pub(super) fn run(&mut self, fx: &mut dyn Host) {
         loop {
             if let Some((inst, state)) = self.runnable.pop_front() {
                 self.change_state(inst, state, fx);
@@ -372,7 +372,7 @@ impl Engine {
         }
     }
 
-    pub(super) fn finish_event(&mut self, id: EventId, fx: &mut dyn Effects) {
+    pub(super) fn finish_event(&mut self, id: EventId, fx: &mut dyn Host) {
         let Some(event) = self.events.get(&id) else {
             return;
         };

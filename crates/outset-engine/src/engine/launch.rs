@@ -10,12 +10,7 @@ use super::*;
 
 impl Engine {
     /// Starts a process of the instance if the job defines it. Returns whether one runs.
-    pub(super) fn spawn(
-        &mut self,
-        id: InstanceId,
-        kind: ProcessKind,
-        fx: &mut dyn Effects,
-    ) -> bool {
+    pub(super) fn spawn(&mut self, id: InstanceId, kind: ProcessKind, fx: &mut dyn Host) -> bool {
         let Some(inst) = self.instances.get(&id) else {
             return false;
         };
@@ -71,7 +66,7 @@ impl Engine {
     }
 
     /// A process ended. Returns false when the PID is not one of the jobs' processes.
-    pub fn exited(&mut self, pid: u32, status: ExitStatus, fx: &mut dyn Effects) -> bool {
+    pub fn exited(&mut self, pid: u32, status: ExitStatus, fx: &mut dyn Host) -> bool {
         if let Some(id) = self.others.remove(&pid) {
             self.other_ended(id, status, fx);
             self.run(fx);
@@ -115,7 +110,7 @@ impl Engine {
     /// child. The host gives this instead of [`Engine::exited`] for that PID. The run fails
     /// as when the spawn itself fails (no exit status, goal stop, no respawn), and the
     /// instance moves on as from a process that ended. Returns false for an unknown PID.
-    pub fn spawn_failed(&mut self, pid: u32, error: &str, fx: &mut dyn Effects) -> bool {
+    pub fn spawn_failed(&mut self, pid: u32, error: &str, fx: &mut dyn Host) -> bool {
         let Some(&(id, kind)) = self.pids.get(&pid) else {
             return false;
         };
@@ -146,13 +141,7 @@ impl Engine {
 
     /// A process the engine did not know ended inside the instance (the host found it in the
     /// instance's cgroup): it counts towards an expected fork chain.
-    pub fn exited_in(
-        &mut self,
-        id: InstanceId,
-        pid: u32,
-        status: ExitStatus,
-        fx: &mut dyn Effects,
-    ) {
+    pub fn exited_in(&mut self, id: InstanceId, pid: u32, status: ExitStatus, fx: &mut dyn Host) {
         if self.pids.contains_key(&pid) || self.others.contains_key(&pid) {
             self.exited(pid, status, fx);
             return;
@@ -182,7 +171,7 @@ impl Engine {
 
     /// After a batch of reaping: instances being stopped move on once their last process
     /// is gone.
-    pub fn after_reap(&mut self, fx: &mut dyn Effects) {
+    pub fn after_reap(&mut self, fx: &mut dyn Host) {
         // Only the draining instances whose main process is gone and that still had
         // processes when last checked, not every instance: a stop of 5000 jobs reaps in many
         // batches, and an instance's main exit already checks it (`process_ended`).
@@ -195,7 +184,7 @@ impl Engine {
         self.run(fx);
     }
 
-    pub(super) fn other_ended(&mut self, id: InstanceId, status: ExitStatus, fx: &mut dyn Effects) {
+    pub(super) fn other_ended(&mut self, id: InstanceId, status: ExitStatus, fx: &mut dyn Host) {
         let Some(inst) = self.instances.get_mut(&id) else {
             return;
         };
@@ -231,7 +220,7 @@ impl Engine {
     }
 
     /// Once the launch chain has exited: the main process is the oldest one left.
-    pub(super) fn select_main(&mut self, id: InstanceId, fx: &mut dyn Effects) {
+    pub(super) fn select_main(&mut self, id: InstanceId, fx: &mut dyn Host) {
         let procs = fx.processes(id);
         let now = self.now;
         let Some(inst) = self.instances.get_mut(&id) else {
@@ -255,9 +244,10 @@ impl Engine {
         if let Some(path) = inst.config.pid_file.clone()
             && !procs.is_empty()
         {
-            match fx.pid_file(id, &path) {
-                Some(pid) => chosen = Some(pid),
-                None => {
+            match pid_file_main(fx, &path, &procs) {
+                Ok(pid) => chosen = Some(pid),
+                Err(why) => {
+                    log::debug!("{name}: pid file {path}: {why}");
                     let wait = inst.config.start_timeout.unwrap_or(LAUNCH_TIMEOUT_S);
                     if let Phase::Launching(a) = &mut inst.phase {
                         let until = *a.pidfile_until.get_or_insert(now + u64::from(wait) * 1000);
@@ -267,7 +257,7 @@ impl Engine {
                         }
                     }
                     log::warn!(
-                        "{name}: pid file {path} did not name a process of the job in time; taking the oldest"
+                        "{name}: pid file {path} did not name a process of the job in time ({why}); taking the oldest"
                     );
                 }
             }
@@ -300,7 +290,7 @@ impl Engine {
     }
 
     /// Adopts whatever the instance has running now, so their exits count.
-    pub(super) fn adopt_processes(&mut self, id: InstanceId, fx: &mut dyn Effects) {
+    pub(super) fn adopt_processes(&mut self, id: InstanceId, fx: &mut dyn Host) {
         let procs = match fx.processes(id) {
             Ok(p) => p,
             Err(e) => {
@@ -319,7 +309,7 @@ impl Engine {
     }
 
     /// A stopping instance is stopped once nothing of it runs any more.
-    pub(super) fn check_drained(&mut self, id: InstanceId, fx: &mut dyn Effects) {
+    pub(super) fn check_drained(&mut self, id: InstanceId, fx: &mut dyn Host) {
         let Some(inst) = self.instances.get(&id) else {
             return;
         };
@@ -371,7 +361,7 @@ impl Engine {
         id: InstanceId,
         kind: ProcessKind,
         status: ExitStatus,
-        fx: &mut dyn Effects,
+        fx: &mut dyn Host,
     ) {
         let Some(state) = self.instances.get(&id).map(|i| i.state) else {
             return;
@@ -403,13 +393,7 @@ impl Engine {
     }
 
     /// The main process (or the launcher of its chain) ended.
-    fn main_ended(
-        &mut self,
-        id: InstanceId,
-        state: State,
-        status: ExitStatus,
-        fx: &mut dyn Effects,
-    ) {
+    fn main_ended(&mut self, id: InstanceId, state: State, status: ExitStatus, fx: &mut dyn Host) {
         let Some(inst) = self.instances.get_mut(&id) else {
             return;
         };
@@ -449,7 +433,7 @@ impl Engine {
         id: InstanceId,
         mut launch: Launch,
         status: ExitStatus,
-        fx: &mut dyn Effects,
+        fx: &mut dyn Host,
     ) {
         let Some(inst) = self.instances.get_mut(&id) else {
             return;
@@ -476,7 +460,7 @@ impl Engine {
     /// A chosen main process that exits cleanly right away was one more link of the chain
     /// (a fork count guessed one too low): its successor, the oldest process left, becomes
     /// the main one. Returns whether it did.
-    fn link_took_over(&mut self, id: InstanceId, probe: &mut dyn Effects) -> bool {
+    fn link_took_over(&mut self, id: InstanceId, probe: &mut dyn Host) -> bool {
         let now = self.now;
         let recent = self
             .instances
@@ -507,9 +491,9 @@ impl Engine {
         id: InstanceId,
         pid: u32,
         sender_uid: u32,
-        fx: &mut dyn Effects,
+        fx: &mut dyn Host,
     ) {
-        let inside = fx.processes(id).is_ok_and(|p| p.contains(&pid));
+        let inside = is_member(fx, id, pid);
         let Some(inst) = self.instances.get_mut(&id) else {
             return;
         };

@@ -35,10 +35,12 @@ mod readiness;
 mod respawn;
 mod timers;
 mod transitions;
+mod trust;
 
 use env::*;
 pub use transitions::next_state;
 use transitions::*;
+use trust::*;
 
 /// A main process chosen from a launch chain that exits with 0 within this long was one more
 /// link of the chain (a fork count one too low): the oldest process left takes over.
@@ -449,7 +451,7 @@ impl Engine {
     /// Installs a new set of job definitions. New jobs appear, changed ones are replaced
     /// (running instances keep the definition they started with), removed ones disappear
     /// once their instances have stopped.
-    pub fn set_jobs(&mut self, jobs: Vec<JobConfig>, fx: &mut dyn Effects) {
+    pub fn set_jobs(&mut self, jobs: Vec<JobConfig>, fx: &mut dyn Host) {
         let mut incoming: BTreeMap<String, JobConfig> =
             jobs.into_iter().map(|j| (j.name.clone(), j)).collect();
         let names: Vec<String> = self.classes.keys().cloned().collect();

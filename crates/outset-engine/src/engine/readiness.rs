@@ -5,7 +5,7 @@ use super::*;
 impl Engine {
     /// A process of the instance stopped itself (SIGSTOP): with `expect stop` that is the
     /// sign the job is ready; it is continued and the job moves on.
-    pub fn stopped(&mut self, pid: u32, fx: &mut dyn Effects) {
+    pub fn stopped(&mut self, pid: u32, fx: &mut dyn Host) {
         let Some(&(id, ProcessKind::Main)) = self.pids.get(&pid) else {
             return;
         };
@@ -87,13 +87,7 @@ impl Engine {
     }
 
     /// The host found a readiness source in this state.
-    pub fn source_state(
-        &mut self,
-        id: InstanceId,
-        src: &ReadySource,
-        ok: bool,
-        fx: &mut dyn Effects,
-    ) {
+    pub fn source_state(&mut self, id: InstanceId, src: &ReadySource, ok: bool, fx: &mut dyn Host) {
         if let Some(inst) = self.instances.get_mut(&id) {
             for (s, state) in inst.sources.iter_mut() {
                 if s == src {
@@ -107,7 +101,7 @@ impl Engine {
 
     /// An sd_notify datagram from a process of the instance (the host has checked that the
     /// sender belongs to it). `sender_uid` 0 may name a MAINPID outside the job.
-    pub fn notify(&mut self, id: InstanceId, sender_uid: u32, message: &str, fx: &mut dyn Effects) {
+    pub fn notify(&mut self, id: InstanceId, sender_uid: u32, message: &str, fx: &mut dyn Host) {
         let Some(name) = self
             .instances
             .get(&id)

@@ -57,7 +57,7 @@ impl Engine {
     }
 
     /// Fires the timers that are due.
-    pub fn tick(&mut self, fx: &mut dyn Effects) {
+    pub fn tick(&mut self, fx: &mut dyn Host) {
         let settled = self.due(|i| match i.phase {
             Phase::Launching(l) => Some(l.settle),
             Phase::Settled
@@ -123,7 +123,7 @@ impl Engine {
     }
 
     /// No WATCHDOG=1 in time: the main process is aborted (its exit then does the rest).
-    fn watchdog_starved(&mut self, id: InstanceId, fx: &mut dyn Effects) {
+    fn watchdog_starved(&mut self, id: InstanceId, fx: &mut dyn Host) {
         let Some(inst) = self.instances.get_mut(&id) else {
             return;
         };
@@ -140,7 +140,7 @@ impl Engine {
 
     /// The launch deadline (or the next look at a `pid file`) came: a launcher still running
     /// is the main process itself; otherwise the main process is chosen from what is left.
-    fn launch_settled(&mut self, id: InstanceId, fx: &mut dyn Effects) {
+    fn launch_settled(&mut self, id: InstanceId, fx: &mut dyn Host) {
         let Some(inst) = self.instances.get_mut(&id) else {
             return;
         };
@@ -174,7 +174,7 @@ impl Engine {
     }
 
     /// A hook outlived `kill timeout` under a stop: the kill signal first, then SIGKILL.
-    pub(super) fn kill_hook(&mut self, id: InstanceId, fx: &mut dyn Effects) {
+    pub(super) fn kill_hook(&mut self, id: InstanceId, fx: &mut dyn Host) {
         let now = self.now;
         let Some(inst) = self.instances.get_mut(&id) else {
             return;

@@ -264,7 +264,7 @@ impl Engine {
 
     /// Upstart's `job_change_state`: enter `state` and keep going while no process or event
     /// holds the instance.
-    pub(super) fn change_state(&mut self, id: InstanceId, mut state: State, fx: &mut dyn Effects) {
+    pub(super) fn change_state(&mut self, id: InstanceId, mut state: State, fx: &mut dyn Host) {
         loop {
             let Some(inst) = self.instances.get_mut(&id) else {
                 return;
@@ -326,12 +326,7 @@ impl Engine {
     }
 
     /// A hook state: held while the hook runs, passed through when the job has none.
-    fn run_hook(
-        &mut self,
-        id: InstanceId,
-        kind: ProcessKind,
-        fx: &mut dyn Effects,
-    ) -> Option<State> {
+    fn run_hook(&mut self, id: InstanceId, kind: ProcessKind, fx: &mut dyn Host) -> Option<State> {
         if self.spawn(id, kind, fx) {
             None
         } else {
@@ -340,7 +335,7 @@ impl Engine {
     }
 
     /// `spawned`: the main process starts, and the instance waits as `expect` says.
-    fn enter_spawned(&mut self, id: InstanceId, fx: &mut dyn Effects) -> Option<State> {
+    fn enter_spawned(&mut self, id: InstanceId, fx: &mut dyn Host) -> Option<State> {
         let now = self.now;
         let inst = self.instances.get_mut(&id)?;
         inst.main_exit = None;
@@ -392,7 +387,7 @@ impl Engine {
 
     /// A `start` during pre-stop cancelled the stop (Upstart): the run goes on with the same
     /// main process, and `started` is not emitted again.
-    fn resume_running(&mut self, id: InstanceId, fx: &mut dyn Effects) -> Option<State> {
+    fn resume_running(&mut self, id: InstanceId, fx: &mut dyn Host) -> Option<State> {
         if let Some(inst) = self.instances.get_mut(&id) {
             inst.stop_env = Env::new();
         }
@@ -406,7 +401,7 @@ impl Engine {
 
     /// `running`: `started`, the start waiters answered (a task's once it ends), and on at
     /// once when the main process already ended.
-    fn enter_running(&mut self, id: InstanceId, fx: &mut dyn Effects) -> Option<State> {
+    fn enter_running(&mut self, id: InstanceId, fx: &mut dyn Host) -> Option<State> {
         let now = self.now;
         let inst = self.instances.get_mut(&id)?;
         if inst.config.expect == Expect::Notify {
@@ -432,7 +427,7 @@ impl Engine {
     /// `killed`: the main process (and its group) gets the kill signal; whatever the
     /// instance still has once it is gone is signalled then (`check_drained`), and after
     /// `kill timeout` every process is killed.
-    fn enter_killed(&mut self, id: InstanceId, fx: &mut dyn Effects) -> Option<State> {
+    fn enter_killed(&mut self, id: InstanceId, fx: &mut dyn Host) -> Option<State> {
         let inst = self.instances.get_mut(&id)?;
         let main = inst.pids.get(&ProcessKind::Main).copied();
         let (sig, timeout) = (inst.config.kill_signal, inst.config.kill_timeout);
@@ -461,7 +456,7 @@ impl Engine {
         self.instances.get(&id).map(|i| next_state(i.state, i.goal))
     }
 
-    pub(super) fn remove_instance(&mut self, id: InstanceId, fx: &mut dyn Effects) {
+    pub(super) fn remove_instance(&mut self, id: InstanceId, fx: &mut dyn Host) {
         let Some(inst) = self.instances.get(&id) else {
             return;
         };
