@@ -74,7 +74,7 @@ impl Host {
     /// Waits until every process spawned so far has exec'd (or failed): a client told that
     /// a job runs, or shown its command lines, sees the job's program and not a copy of the
     /// daemon on its way to exec. One wait covers a whole batch of spawns.
-    fn wait_exec(&mut self) {
+    pub fn wait_exec(&mut self) {
         if let Some(reports) = &mut self.spawn_reports
             && reports.pending()
             && let Err(e) = reports.wait_exec()

@@ -17,6 +17,7 @@ fn engine(jobs: &[(&str, &str)], h: &mut Host) -> Engine {
         daemon_env: Vec::new(),
         version: "test".into(),
         track_ptrace: false,
+        confirm_spawns: false,
     });
     let configs = jobs.iter().map(|(n, t)| parse_job(n, t).unwrap()).collect();
     e.set_jobs(configs, h);

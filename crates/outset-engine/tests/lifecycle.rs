@@ -23,6 +23,7 @@ impl T {
             daemon_env: vec![("HOME".into(), "/root".into())],
             version: "test".into(),
             track_ptrace: false,
+            confirm_spawns: false,
         });
         let mut h = Host::default();
         let configs = jobs.iter().map(|(n, t)| parse_job(n, t).unwrap()).collect();

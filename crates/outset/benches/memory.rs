@@ -30,6 +30,7 @@ fn instance_churn() {
         daemon_env: Vec::new(),
         version: "bench".into(),
         track_ptrace: false,
+        confirm_spawns: false,
     });
     let jobs = vec![
         parse_job("w", "instance $N\nexec /bin/w\n").unwrap(),
@@ -117,6 +118,7 @@ fn main() {
             daemon_env: Vec::new(),
             version: "bench".into(),
             track_ptrace: false,
+            confirm_spawns: false,
         });
         e.set_jobs(configs, &mut host);
         let h2 = heap();

@@ -401,15 +401,49 @@ impl Engine {
                         Response::error(format!("Job was stopped before it started: {name}")),
                     );
                 }
-                Waiter::Command(token, _) => {
-                    fx.reply(
-                        token,
-                        Response::Ok {
-                            body: Body::Instances(status.clone().into_iter().collect()),
-                        },
-                    );
+                Waiter::Command(token, goal) => {
+                    let reply = Response::Ok {
+                        body: Body::Instances(status.clone().into_iter().collect()),
+                    };
+                    // Up, unless its child fails before exec: held until the host knows.
+                    if goal == Goal::Start && self.unconfirmed.contains(&id) {
+                        self.held.push((id, token, reply));
+                    } else {
+                        fx.reply(token, reply);
+                    }
                 }
             }
+        }
+    }
+
+    /// Every process spawned so far has exec'd or failed, and each failure was given through
+    /// [`Engine::spawn_failed`]: the `start` replies held for them go out (issue 12: a
+    /// failure inside the child reaches the `start` client, as in Upstart).
+    pub fn spawns_confirmed(&mut self, fx: &mut dyn Host) {
+        self.unconfirmed.clear();
+        for (_, token, reply) in std::mem::take(&mut self.held) {
+            fx.reply(token, reply);
+        }
+        self.run(fx);
+    }
+
+    /// Whether the engine waits for [`Engine::spawns_confirmed`].
+    pub fn awaits_confirmation(&self) -> bool {
+        !self.unconfirmed.is_empty() || !self.held.is_empty()
+    }
+
+    /// A main process spawned in this batch failed in its child: the `start` replies held
+    /// for its instance wait again, to hear how the run ends.
+    pub(super) fn unhold(&mut self, id: InstanceId) {
+        let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.held)
+            .into_iter()
+            .partition(|(i, ..)| *i == id);
+        self.held = rest;
+        if let Some(inst) = self.instances.get_mut(&id) {
+            inst.waiters.extend(
+                mine.into_iter()
+                    .map(|(_, token, _)| Waiter::Command(token, Goal::Start)),
+            );
         }
     }
 }

@@ -45,6 +45,9 @@ impl Engine {
                     kind.as_str()
                 );
                 self.pids.insert(pid, (id, kind));
+                if kind == ProcessKind::Main && self.opts.confirm_spawns {
+                    self.unconfirmed.push(id);
+                }
                 let now = self.now;
                 if let Some(inst) = self.instances.get_mut(&id) {
                     inst.pids.insert(kind, pid);
@@ -122,6 +125,9 @@ impl Engine {
             );
         }
         self.process_failed(id, kind, None);
+        if kind == ProcessKind::Main {
+            self.unhold(id);
+        }
         let kept = self.instances.get(&id).map(|i| (i.main_exit, i.end));
         self.pids.remove(&pid);
         if let Some(inst) = self.instances.get_mut(&id)

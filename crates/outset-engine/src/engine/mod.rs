@@ -74,6 +74,12 @@ pub struct Options {
     pub version: String,
     /// `outset --track ptrace`: every job's main process is followed as with `track ptrace`.
     pub track_ptrace: bool,
+    /// The host learns of a failure inside a spawned child (bad `chdir`, limit, exec) only
+    /// after [`Effects::spawn`] returned, through [`Engine::spawn_failed`], and calls
+    /// [`Engine::spawns_confirmed`] once each batch of spawns has exec'd or failed. A
+    /// `start` that waits is then answered only after that, so it hears of such a failure
+    /// as Upstart's does.
+    pub confirm_spawns: bool,
 }
 
 /// Why a run failed, for RESULT/PROCESS/EXIT_* in events and in post-stop's environment.
@@ -340,6 +346,11 @@ pub struct Engine {
     draining: BTreeSet<InstanceId>,
     /// `stop_all` was called: no goal turns to start any more (events are still delivered).
     shutting_down: bool,
+    /// Instances whose main process was spawned since the host last confirmed its spawns
+    /// (with `confirm_spawns`).
+    unconfirmed: Vec<InstanceId>,
+    /// Successful `start` replies held until the spawns they depend on are confirmed.
+    held: Vec<(InstanceId, ReplyToken, Response)>,
 }
 
 fn display_name(job: &str, instance: &str) -> String {
@@ -369,6 +380,8 @@ impl Engine {
             stop_index: HashMap::new(),
             with_ready: BTreeSet::new(),
             shutting_down: false,
+            unconfirmed: Vec::new(),
+            held: Vec::new(),
             draining: BTreeSet::new(),
         }
     }
@@ -435,6 +448,8 @@ impl Engine {
         self.runnable.shrink_to_fit();
         self.pids.shrink_to_fit();
         self.others.shrink_to_fit();
+        self.unconfirmed.shrink_to_fit();
+        self.held.shrink_to_fit();
     }
 
     /// How many stopped-and-gone instances all jobs remember for level-triggered `stopped`

@@ -19,6 +19,7 @@ pub fn run(data: &[u8]) {
         daemon_env: Vec::new(),
         version: "fuzz".into(),
         track_ptrace: false,
+        confirm_spawns: false,
     });
     let mut h = FakeHost::default();
     let job = match parse_job(
