@@ -21,6 +21,20 @@
 //! stop, and `spawned` while nothing but readiness holds it. Everything else follows the
 //! new goal when it is released, which is why an instance never needs to be interrupted.
 //!
+//! What holds each state, and which input releases it (then [`next_state`] applies):
+//!
+//! | state | held by | released by |
+//! |---|---|---|
+//! | `waiting` | nothing (rest) | goal start |
+//! | `starting`, `stopping` | its blocking job event | the event finishing (`finish_event`) |
+//! | `pre-start`, `post-start`, `pre-stop`, `post-stop` | its hook | the hook's exit (`hook_ended`); none defined: passed through |
+//! | `spawned` | [`Phase::Launching`] | the counted exits, or the launch deadline (`launch_settled`) |
+//! | `spawned` | [`Phase::AwaitingStop`] / [`Phase::AwaitingNotify`] | SIGSTOP (`stopped`) / READY=1 (`notify`) |
+//! | `spawned` | [`Phase::Readying`] | `ready on` holding (`recheck_ready`) |
+//! | `spawned` (any phase) | | goal stop, the main process's exit, `start timeout` |
+//! | `running` | nothing (rest) | goal stop; the main process's exit (respawn or stop) |
+//! | `killed` | [`Phase::Draining`] | the instance's last process gone (`check_drained`) |
+//!
 //! The engine works in two phases, as dinit does: inputs set goals and queue the instances
 //! that must move (`runnable`), and [`Engine::run`] then moves them until nothing is left
 //! to do, so one input's effects are all decided before the next input comes.
