@@ -461,15 +461,12 @@ impl Daemon {
     }
 
     fn confirm_batch(&mut self) {
-        self.host.wait_exec();
-        self.host.collect_spawn_failures();
+        let failed = self.host.exec_barrier();
         self.tick_clock();
-        let mut failed: Vec<(u32, String)> = self.host.spawn_failures.drain().collect();
-        failed.sort_unstable();
         for (pid, error) in failed {
             // Not the engine's (or not any more): the reap hands it over as before.
             if !self.engine.spawn_failed(pid, &error, &mut self.host) {
-                self.host.spawn_failures.insert(pid, error);
+                self.host.keep_spawn_failure(pid, error);
             }
         }
         self.engine.spawns_confirmed(&mut self.host);

@@ -74,13 +74,29 @@ impl Host {
     /// Waits until every process spawned so far has exec'd (or failed): a client told that
     /// a job runs, or shown its command lines, sees the job's program and not a copy of the
     /// daemon on its way to exec. One wait covers a whole batch of spawns.
-    pub fn wait_exec(&mut self) {
+    fn wait_exec(&mut self) {
         if let Some(reports) = &mut self.spawn_reports
             && reports.pending()
             && let Err(e) = reports.wait_exec()
         {
             log::warn!("waiting for spawned processes to exec: {e}");
         }
+    }
+
+    /// Waits at the exec barrier for every process spawned so far, then hands over every
+    /// failure their children reported, by PID, for `Engine::spawn_failed`.
+    pub fn exec_barrier(&mut self) -> Vec<(u32, String)> {
+        self.wait_exec();
+        self.collect_spawn_failures();
+        let mut failed: Vec<(u32, String)> = self.spawn_failures.drain().collect();
+        failed.sort_unstable();
+        failed
+    }
+
+    /// A reported failure the engine did not take: handed over again when its child is
+    /// reaped.
+    pub fn keep_spawn_failure(&mut self, pid: u32, error: String) {
+        self.spawn_failures.insert(pid, error);
     }
 
     /// Writes a reply line to the connection behind `token`.
