@@ -1,7 +1,8 @@
 //! outset's event and job engine: inputs in, effects out.
 //!
-//! Pure and deterministic: the host feeds events, commands, process exits and the clock, and
-//! carries out what the engine asks through [`Effects`]. Tested without processes.
+//! Pure and deterministic: the host feeds events, commands, process exits and the clock,
+//! carries out what the engine asks through [`Effects`], and answers what it reads through
+//! [`Probe`]. Tested without processes ([`testing::FakeHost`]).
 
 pub mod condition;
 pub mod engine;
