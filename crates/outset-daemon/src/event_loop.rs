@@ -202,7 +202,7 @@ impl Daemon {
                 timeout = Some(timeout.map_or(wait, |t| t.min(wait)));
             }
             let backlog = self.host.conns_with_backlog();
-            if self.busy || !backlog.is_empty() {
+            if self.busy || !backlog.is_empty() || self.engine.awaits_confirmation() {
                 timeout = Some(std::time::Duration::ZERO);
             } else if self.host.has_retired() {
                 let wait = CLEANUP_AFTER.saturating_sub(idle_for);
@@ -247,6 +247,7 @@ impl Daemon {
             if sources_pending {
                 self.check_sources();
             }
+            self.confirm_spawns();
             if !ready.is_empty() {
                 self.busy = true;
                 self.last_active = Instant::now();
@@ -426,6 +427,33 @@ impl Daemon {
         self.shutting_down = true;
         self.tick_clock();
         self.engine.stop_all(&mut self.host);
+    }
+
+    /// Once per turn, after everything that may have spawned: waits at the exec barrier for
+    /// the turn's spawns (one wait for the batch, see linux-layer.md), gives the engine every
+    /// failure their children reported, then lets it send the `start` replies it held, so a
+    /// client never hears "running" of a job whose main process failed before exec.
+    fn confirm_spawns(&mut self) {
+        // What a confirmation sets off (a failed run's post-stop) may spawn again: those
+        // are confirmed too, before the loop sleeps; a bound, as any loop here has.
+        for _ in 0..8 {
+            if !self.engine.awaits_confirmation() {
+                return;
+            }
+            self.confirm_batch();
+        }
+    }
+
+    fn confirm_batch(&mut self) {
+        let failed = self.host.exec_barrier();
+        self.tick_clock();
+        for (pid, error) in failed {
+            // Not the engine's (or not any more): the reap hands it over as before.
+            if !self.engine.spawn_failed(pid, &error, &mut self.host) {
+                self.host.keep_spawn_failure(pid, error);
+            }
+        }
+        self.engine.spawns_confirmed(&mut self.host);
     }
 
     /// Reaps every child that ended (orphans included: the daemon is PID 1 or a subreaper).

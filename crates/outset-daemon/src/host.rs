@@ -1,9 +1,9 @@
 //! The engine's effects carried out on Linux: spawning into cgroups, signals through pidfds,
 //! replies to waiting clients.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
-use outset_engine::{Effects, InstanceId, ReplyToken, SpawnSpec};
+use outset_engine::{Effects, InstanceId, Probe, ReplyToken, SpawnFailure, SpawnSpec};
 use outset_job::Signal;
 use outset_proto::Response;
 
@@ -35,8 +35,6 @@ pub struct Host {
     routes: HashMap<u64, u64>,
     /// `track ptrace` jobs' processes followed until their main PID is known.
     ptrace: PtraceTrack,
-    /// Pid files found naming an outsider, reported once per instance and PID.
-    pid_file_warned: HashSet<(InstanceId, u32)>,
     /// `FDSTORE=1` (not supported: its fds are closed) was reported.
     fdstore_warned: bool,
     /// Where spawned children report a failure before exec, so a spawn never waits for
@@ -57,7 +55,6 @@ impl Host {
             withheld: HashMap::new(),
             routes: HashMap::new(),
             ptrace: PtraceTrack::new(),
-            pid_file_warned: HashSet::new(),
             fdstore_warned: false,
             spawn_reports: match outset_sys::spawn::FailureReports::new() {
                 Ok(r) => Some(r),
@@ -289,6 +286,22 @@ impl Host {
         self.tracker.take_signalled()
     }
 
+    /// Waits at the exec barrier for every process spawned so far, then hands over every
+    /// failure their children reported, by PID, for `Engine::spawn_failed`.
+    pub fn exec_barrier(&mut self) -> Vec<(u32, String)> {
+        self.wait_exec();
+        self.collect_spawn_failures();
+        let mut failed: Vec<(u32, String)> = self.spawn_failures.drain().collect();
+        failed.sort_unstable();
+        failed
+    }
+
+    /// A reported failure the engine did not take: handed over again when its child is
+    /// reaped.
+    pub fn keep_spawn_failure(&mut self, pid: u32, error: String) {
+        self.spawn_failures.insert(pid, error);
+    }
+
     /// Writes a reply line to the connection behind `token`.
     pub fn send(&mut self, token: ReplyToken, response: &Response) {
         self.wait_exec();
@@ -320,7 +333,7 @@ impl Host {
 }
 
 impl Effects for Host {
-    fn spawn(&mut self, inst: InstanceId, spec: &SpawnSpec) -> Result<u32, String> {
+    fn spawn(&mut self, inst: InstanceId, spec: &SpawnSpec) -> Result<u32, SpawnFailure> {
         if let Err(e) = self.tracker.create(inst, &spec.job, &spec.instance) {
             // Tracking falls back to the process group; the job still runs.
             log::warn!("{}: {e}; tracking by process group", spec.job);
@@ -332,7 +345,7 @@ impl Effects for Host {
             if let std::collections::hash_map::Entry::Vacant(slot) = self.notify.entry(inst) {
                 // A random name: a predictable one could be bound first by any local user.
                 let socket = outset_sys::notify::NotifySocket::bind_random("outset/notify")
-                    .map_err(|e| format!("notify socket: {e}"))?;
+                    .map_err(|e| SpawnFailure::Retry(format!("notify socket: {e}")))?;
                 slot.insert(socket);
                 self.new_notify.push(inst);
             }
@@ -361,7 +374,7 @@ impl Effects for Host {
             // It stops itself to be seized. SIGCONT ends that group-stop whether or not it
             // has begun (a later SIGSTOP is dropped by the tracer), so it cannot come back
             // once the process is detached; untraced, it simply runs on.
-            if let Err(e) = self.tracker.signal(spawned.pid, 18, false) {
+            if let Err(e) = self.tracker.signal(spawned.pid, Signal::CONT.0, false) {
                 log::error!("{}: cannot continue process {}: {e}", spec.job, spawned.pid);
             }
         }
@@ -381,36 +394,27 @@ impl Effects for Host {
     fn instance_removed(&mut self, inst: InstanceId) {
         // Closing the socket also takes it out of the poller.
         self.notify.remove(&inst);
-        self.pid_file_warned.retain(|(i, _)| *i != inst);
         self.ptrace.instance_removed(inst);
         self.tracker.remove(inst);
     }
 
+    fn reply(&mut self, token: ReplyToken, response: Response) {
+        self.send(token, &response);
+    }
+}
+
+/// The engine's reads: which of it to trust is the engine's decision (see docs/engine.md).
+impl Probe for Host {
     fn processes(&mut self, inst: InstanceId) -> Result<Vec<u32>, String> {
         self.tracker.processes(inst)
     }
 
-    fn pid_file(&mut self, inst: InstanceId, path: &str) -> Option<u32> {
-        let text = std::fs::read_to_string(path).ok()?;
-        let pid: u32 = text.split_whitespace().next()?.parse().ok()?;
-        match self.tracker.processes(inst) {
-            Ok(pids) if pids.contains(&pid) => Some(pid),
-            // Whoever owns the file, a process outside the job's cgroup is never adopted
-            // (it could not be stopped with the job, and outset never signals what it did
-            // not start): a stale file naming an unrelated process is reported and ignored.
-            Ok(_) => {
-                if self.pid_file_warned.insert((inst, pid)) {
-                    log::warn!(
-                        "pid file {path} names process {pid}, which is not part of the job; ignored"
-                    );
-                }
-                None
-            }
-            Err(e) => {
-                log::warn!("pid file {path}: {e}");
-                None
-            }
-        }
+    fn read_pid_file(&mut self, path: &str) -> Result<u32, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+        text.split_whitespace()
+            .next()
+            .and_then(|w| w.parse().ok())
+            .ok_or_else(|| "does not start with a PID".to_string())
     }
 
     fn describe(&mut self, pids: &[u32]) -> Vec<(u32, String)> {
@@ -418,10 +422,6 @@ impl Effects for Host {
         pids.iter()
             .map(|&pid| (pid, outset_sys::procfs::cmdline(pid).unwrap_or_default()))
             .collect()
-    }
-
-    fn reply(&mut self, token: ReplyToken, response: Response) {
-        self.send(token, &response);
     }
 }
 

@@ -160,6 +160,7 @@ fn run(args: Args) -> Result<i32, String> {
             tracker.mode()
         ),
         track_ptrace: args.track == "ptrace",
+        confirm_spawns: true,
     });
     let host = host::Host::new(tracker, user);
     let mut daemon = Daemon::new(Setup {

@@ -2,9 +2,11 @@
 
 use std::path::{Path, PathBuf};
 
-use outset_engine::SpawnSpec;
+use outset_engine::{SpawnFailure, SpawnSpec};
 use outset_job::{Console, LimitValue, Process};
-use outset_sys::spawn::{FailureReports, ProgramSpec, SpawnPlan, SpawnRequest, Spawned, Stdio};
+use outset_sys::spawn::{
+    FailureReports, ProgramSpec, SpawnError, SpawnPlan, SpawnRequest, Spawned, Stdio,
+};
 
 /// Upstart's command rule: a `script`, or an `exec` line holding shell characters, runs
 /// through `/bin/sh -e`; such an `exec` line is prefixed with `exec ` so the shell replaces
@@ -75,14 +77,23 @@ pub fn spawn(
     cgroup: Option<&Path>,
     user_mode: bool,
     reports: Option<&mut FailureReports>,
-) -> Result<Spawned, String> {
+) -> Result<Spawned, SpawnFailure> {
     let req = request(spec, cgroup, user_mode);
-    let plan = SpawnPlan::new(&req).map_err(|e| e.to_string())?;
+    let plan = SpawnPlan::new(&req).map_err(failure)?;
     match reports {
         Some(r) => outset_sys::spawn::spawn_detached(&plan, r),
         None => outset_sys::spawn::spawn(&plan),
     }
-    .map_err(|e| e.to_string())
+    .map_err(failure)
+}
+
+/// A spawn error as the engine weighs it: worth trying again, or not.
+fn failure(e: SpawnError) -> SpawnFailure {
+    if e.is_transient() {
+        SpawnFailure::Retry(e.to_string())
+    } else {
+        SpawnFailure::Permanent(e.to_string())
+    }
 }
 
 #[cfg(test)]

@@ -1,12 +1,14 @@
 //! outset's event and job engine: inputs in, effects out.
 //!
-//! Pure and deterministic: the host feeds events, commands, process exits and the clock, and
-//! carries out what the engine asks through [`Effects`]. Tested without processes.
+//! Pure and deterministic: the host feeds events, commands, process exits and the clock,
+//! carries out what the engine asks through [`Effects`], and answers what it reads through
+//! [`Probe`]. Tested without processes ([`testing::FakeHost`]).
 
 pub mod condition;
 pub mod engine;
 pub mod history;
 pub mod slots;
+pub mod testing;
 pub mod types;
 
 pub use engine::{

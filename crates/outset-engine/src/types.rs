@@ -112,10 +112,41 @@ pub struct SpawnSpec {
     pub ptrace: bool,
 }
 
-/// The effects the engine asks for. The daemon carries them out on Linux; tests record them.
+/// Why [`Effects::spawn`] could not start a process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SpawnFailure {
+    /// The system was short of something (processes, memory, file descriptors): the same
+    /// spawn may work later.
+    Retry(String),
+    /// The job cannot be started as written (no such program, user or directory, a bad
+    /// command line or environment).
+    Permanent(String),
+}
+
+impl SpawnFailure {
+    pub fn message(&self) -> &str {
+        match self {
+            SpawnFailure::Retry(m) | SpawnFailure::Permanent(m) => m,
+        }
+    }
+}
+
+impl std::fmt::Display for SpawnFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SpawnFailure::Retry(m) => write!(f, "{m} (temporary)"),
+            SpawnFailure::Permanent(m) => f.write_str(m),
+        }
+    }
+}
+
+/// The commands the engine gives its host. Each is carried out, never answered, except that
+/// a spawn says whether the process started. The daemon carries them out on Linux; tests
+/// record them.
 pub trait Effects {
-    /// Starts a process; returns its PID or why it could not start.
-    fn spawn(&mut self, inst: InstanceId, spec: &SpawnSpec) -> Result<u32, String>;
+    /// Starts a process; returns its PID or why it could not start. A failure inside the
+    /// child after this returned comes later, through [`crate::Engine::spawn_failed`].
+    fn spawn(&mut self, inst: InstanceId, spec: &SpawnSpec) -> Result<u32, SpawnFailure>;
     /// Sends `sig` to the process `pid` of the instance, and with `group` to the process
     /// group it leads (stopping does; `reload` signals the main process alone, as Upstart).
     fn signal(&mut self, inst: InstanceId, pid: u32, sig: Signal, group: bool);
@@ -123,15 +154,27 @@ pub trait Effects {
     fn kill_all(&mut self, inst: InstanceId);
     /// The instance is gone: release what the host holds for it (its cgroup).
     fn instance_removed(&mut self, inst: InstanceId);
+    /// Answers a waiting client.
+    fn reply(&mut self, token: ReplyToken, response: Response);
+}
+
+/// What the engine reads of the system while it decides, synchronously: reads only, which
+/// change nothing. Which of what it reads it trusts is the engine's decision (a PID outside
+/// the instance's processes is never adopted or signalled; see docs/engine.md, "Trust").
+pub trait Probe {
     /// The instance's live processes, oldest first (by start time, a parent before its
     /// child): its cgroup's members, or the processes the host knows of without cgroups.
     /// An error when they could not be read, which never means "none left".
     fn processes(&mut self, inst: InstanceId) -> Result<Vec<u32>, String>;
-    /// The PID a job's `pid file` names, if the file is there and to be trusted: the PID
-    /// is one of the instance's processes (whoever owns the file).
-    fn pid_file(&mut self, inst: InstanceId, path: &str) -> Option<u32>;
+    /// The PID written at the start of the file at `path` (a job's `pid file`), or why there
+    /// is none (no file yet, not a number).
+    fn read_pid_file(&mut self, path: &str) -> Result<u32, String>;
     /// Each process's command line, for `status --all`.
     fn describe(&mut self, pids: &[u32]) -> Vec<(u32, String)>;
-    /// Answers a waiting client.
-    fn reply(&mut self, token: ReplyToken, response: Response);
 }
+
+/// Everything the engine needs of its host: its commands and its reads. Implemented for
+/// every type that implements both.
+pub trait Host: Effects + Probe {}
+
+impl<T: Effects + Probe + ?Sized> Host for T {}

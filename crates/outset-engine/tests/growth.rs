@@ -6,43 +6,10 @@
 use std::time::{Duration, Instant};
 
 use outset_engine::*;
-use outset_job::{Signal, parse_job};
+use outset_job::parse_job;
 use outset_proto::{Command, Response};
 
-/// A host that gives every spawn a fresh PID and remembers the replies.
-#[derive(Default)]
-struct Host {
-    next_pid: u32,
-    spawned: Vec<(String, String, u32)>,
-    replies: Vec<(u64, Response)>,
-    last_env: Env,
-}
-
-impl Effects for Host {
-    fn spawn(&mut self, _: InstanceId, spec: &SpawnSpec) -> Result<u32, String> {
-        self.next_pid += 1;
-        let pid = 1000 + self.next_pid;
-        self.spawned
-            .push((spec.job.clone(), spec.instance.clone(), pid));
-        self.last_env = spec.env.clone();
-        Ok(pid)
-    }
-    fn signal(&mut self, _: InstanceId, _: u32, _: Signal, _: bool) {}
-    fn kill_all(&mut self, _: InstanceId) {}
-    fn instance_removed(&mut self, _: InstanceId) {}
-    fn processes(&mut self, _: InstanceId) -> Result<Vec<u32>, String> {
-        Ok(Vec::new())
-    }
-    fn pid_file(&mut self, _: InstanceId, _: &str) -> Option<u32> {
-        None
-    }
-    fn describe(&mut self, pids: &[u32]) -> Vec<(u32, String)> {
-        pids.iter().map(|p| (*p, String::new())).collect()
-    }
-    fn reply(&mut self, token: ReplyToken, response: Response) {
-        self.replies.push((token.0, response));
-    }
-}
+use outset_engine::testing::FakeHost as Host;
 
 fn engine(jobs: &[(&str, &str)], h: &mut Host) -> Engine {
     let mut e = Engine::new(Options {
@@ -50,6 +17,7 @@ fn engine(jobs: &[(&str, &str)], h: &mut Host) -> Engine {
         daemon_env: Vec::new(),
         version: "test".into(),
         track_ptrace: false,
+        confirm_spawns: false,
     });
     let configs = jobs.iter().map(|(n, t)| parse_job(n, t).unwrap()).collect();
     e.set_jobs(configs, h);
@@ -58,8 +26,8 @@ fn engine(jobs: &[(&str, &str)], h: &mut Host) -> Engine {
 
 fn ok(h: &Host, token: u64) -> bool {
     h.replies
-        .iter()
-        .any(|(t, r)| *t == token && matches!(r, Response::Ok { .. }))
+        .get(&token)
+        .is_some_and(|r| matches!(r, Response::Ok { .. }))
 }
 
 /// Issue 10 item 13: 10,000 start/stop cycles with unique instance names leave a bounded
@@ -115,8 +83,8 @@ fn issue10_item13_stopped_history_is_bounded() {
     let started: Vec<&str> = h
         .spawned
         .iter()
-        .filter(|(j, ..)| j != "w")
-        .map(|(j, ..)| j.as_str())
+        .filter(|(_, s, _)| s.job != "w")
+        .map(|(_, s, _)| s.job.as_str())
         .collect();
     // n0 stopped 9,999 instances ago: forgotten, by design.
     assert_eq!(started, ["after_recent", "glob_after"]);
@@ -161,8 +129,9 @@ fn issue10_item14_huge_event_env_is_linear() {
         ReplyToken(1),
         &mut t,
     );
-    let keys: Vec<&str> = t.last_env.iter().map(|(k, _)| k.as_str()).collect();
-    let v1: Vec<&(String, String)> = t.last_env.iter().filter(|(k, _)| k == "V1").collect();
+    let last_env = &t.spawned.last().unwrap().1.env;
+    let keys: Vec<&str> = last_env.iter().map(|(k, _)| k.as_str()).collect();
+    let v1: Vec<&(String, String)> = last_env.iter().filter(|(k, _)| k == "V1").collect();
     assert_eq!(v1, [&("V1".to_string(), "last".to_string())]);
     // PATH, then the job's V1 (replaced in place), then the event's other variables in order.
     assert_eq!(&keys[..4], ["PATH", "V1", "V0", "V2"]);

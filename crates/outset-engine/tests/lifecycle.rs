@@ -2,70 +2,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::HashMap;
-
 use outset_engine::*;
 use outset_job::{ProcessKind, ReadySource, Signal, parse_job};
 use outset_proto::{Body, Command, Response};
 
-#[derive(Default)]
-struct Host {
-    next_pid: u32,
-    spawned: Vec<(InstanceId, SpawnSpec, u32)>,
-    signals: Vec<(u32, Signal)>,
-    killed: Vec<InstanceId>,
-    removed: Vec<InstanceId>,
-    replies: HashMap<u64, Response>,
-    fail_spawn: Vec<String>,
-    /// What `processes` reports per instance (the fake cgroup).
-    procs: HashMap<InstanceId, Vec<u32>>,
-    /// What each pid file names (already checked).
-    pid_files: HashMap<String, u32>,
-    /// Instances whose processes cannot be read (a failed read of `cgroup.procs`).
-    unreadable: Vec<InstanceId>,
-}
-
-impl Effects for Host {
-    fn spawn(&mut self, inst: InstanceId, spec: &SpawnSpec) -> Result<u32, String> {
-        if self
-            .fail_spawn
-            .contains(&format!("{}:{}", spec.job, spec.kind.as_str()))
-        {
-            return Err("No such file or directory".into());
-        }
-        self.next_pid += 1;
-        let pid = 1000 + self.next_pid;
-        self.spawned.push((inst, spec.clone(), pid));
-        Ok(pid)
-    }
-    fn signal(&mut self, _: InstanceId, pid: u32, sig: Signal, _group: bool) {
-        self.signals.push((pid, sig));
-    }
-    fn kill_all(&mut self, inst: InstanceId) {
-        self.killed.push(inst);
-    }
-    fn instance_removed(&mut self, inst: InstanceId) {
-        self.removed.push(inst);
-    }
-    fn processes(&mut self, inst: InstanceId) -> Result<Vec<u32>, String> {
-        if self.unreadable.contains(&inst) {
-            return Err("Input/output error".into());
-        }
-        Ok(self.procs.get(&inst).cloned().unwrap_or_default())
-    }
-    fn pid_file(&mut self, _: InstanceId, path: &str) -> Option<u32> {
-        self.pid_files.get(path).copied()
-    }
-    fn describe(&mut self, pids: &[u32]) -> Vec<(u32, String)> {
-        pids.iter().map(|p| (*p, format!("proc{p}"))).collect()
-    }
-    fn reply(&mut self, token: ReplyToken, response: Response) {
-        assert!(
-            self.replies.insert(token.0, response).is_none(),
-            "two replies to {token:?}"
-        );
-    }
-}
+use outset_engine::testing::FakeHost as Host;
 
 struct T {
     e: Engine,
@@ -82,6 +23,7 @@ impl T {
             daemon_env: vec![("HOME".into(), "/root".into())],
             version: "test".into(),
             track_ptrace: false,
+            confirm_spawns: false,
         });
         let mut h = Host::default();
         let configs = jobs.iter().map(|(n, t)| parse_job(n, t).unwrap()).collect();
@@ -1548,5 +1490,47 @@ fn issue9_item16_a_repeated_event_for_a_running_job_is_not_a_warning() {
         logs::at(log::Level::Debug)
             .iter()
             .any(|l| l.contains("already running"))
+    );
+}
+
+/// Issue 12 item 3: the engine decides trust. A pid file (whatever the host read from it)
+/// naming a process outside the job is never adopted nor signalled; the oldest process of
+/// the job is taken once the wait for the file ends. The same for MAINPID from root.
+#[test]
+fn issue12_item3_outsiders_named_by_pid_file_or_mainpid_are_never_adopted() {
+    let mut t = T::new(&[(
+        "p",
+        "expect fork\npid file /run/p.pid\nstart timeout 1\nexec /bin/p",
+    )]);
+    let tok = t.start("p", &[]);
+    let id = inst_of(&t, "p");
+    t.h.procs.insert(id, vec![800]);
+    // A stale file: 4242 is some other process.
+    t.h.pid_files.insert("/run/p.pid".into(), 4242);
+    t.exit("p", Main, Exited(0));
+    for _ in 0..25 {
+        t.advance(50);
+    }
+    assert_eq!(ok_instances(t.reply(tok)), ["p start/running, process 800"]);
+    let stop = t.stop("p", &[]);
+    t.h.procs.insert(id, vec![]);
+    assert!(t.e.exited(800, Exited(0), &mut t.h));
+    t.e.after_reap(&mut t.h);
+    assert!(t.reply(stop).is_some());
+    assert!(
+        t.h.signals.iter().all(|(pid, _)| *pid != 4242),
+        "{:?}",
+        t.h.signals
+    );
+
+    let mut t = T::new(&[("n", "expect notify\nexec /bin/n")]);
+    let tok = t.start("n", &[]);
+    let id = inst_of(&t, "n");
+    let main = t.pid("n", Main);
+    t.h.procs.insert(id, vec![main]);
+    t.e.notify(id, 0, "MAINPID=4242\nREADY=1", &mut t.h);
+    assert_eq!(
+        ok_instances(t.reply(tok)),
+        [format!("n start/running, process {main}")]
     );
 }

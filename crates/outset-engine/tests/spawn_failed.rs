@@ -4,40 +4,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use outset_engine::*;
-use outset_job::{ProcessKind, Signal, parse_job};
+use outset_job::{ProcessKind, parse_job};
 use outset_proto::{Body, Command, Response};
 
-#[derive(Default)]
-struct Host {
-    next_pid: u32,
-    spawned: Vec<(String, ProcessKind, u32, Env)>,
-    replies: Vec<(u64, Response)>,
-}
-
-impl Effects for Host {
-    fn spawn(&mut self, _: InstanceId, spec: &SpawnSpec) -> Result<u32, String> {
-        self.next_pid += 1;
-        let pid = 2000 + self.next_pid;
-        self.spawned
-            .push((spec.job.clone(), spec.kind, pid, spec.env.clone()));
-        Ok(pid)
-    }
-    fn signal(&mut self, _: InstanceId, _: u32, _: Signal, _: bool) {}
-    fn kill_all(&mut self, _: InstanceId) {}
-    fn instance_removed(&mut self, _: InstanceId) {}
-    fn processes(&mut self, _: InstanceId) -> Result<Vec<u32>, String> {
-        Ok(Vec::new())
-    }
-    fn pid_file(&mut self, _: InstanceId, _: &str) -> Option<u32> {
-        None
-    }
-    fn describe(&mut self, _: &[u32]) -> Vec<(u32, String)> {
-        Vec::new()
-    }
-    fn reply(&mut self, token: ReplyToken, response: Response) {
-        self.replies.push((token.0, response));
-    }
-}
+use outset_engine::testing::FakeHost as Host;
 
 fn status(e: &mut Engine, h: &mut Host, job: &str) -> String {
     e.command(
@@ -50,13 +20,10 @@ fn status(e: &mut Engine, h: &mut Host, job: &str) -> String {
         ReplyToken(99),
         h,
     );
-    match h.replies.pop() {
-        Some((
-            99,
-            Response::Ok {
-                body: Body::Instances(v),
-            },
-        )) => v.iter().map(|i| i.upstart_line()).collect(),
+    match h.replies.remove(&99) {
+        Some(Response::Ok {
+            body: Body::Instances(v),
+        }) => v.iter().map(|i| i.upstart_line()).collect(),
         other => panic!("{other:?}"),
     }
 }
@@ -69,6 +36,7 @@ fn issue11_late_spawn_failure_fails_the_run_without_status_or_respawn() {
         daemon_env: Vec::new(),
         version: "test".into(),
         track_ptrace: false,
+        confirm_spawns: false,
     });
     let jobs =
         vec![parse_job("svc", "respawn\nexec /bin/svc\npost-stop exec /bin/after\n").unwrap()];
@@ -88,9 +56,17 @@ fn issue11_late_spawn_failure_fails_the_run_without_status_or_respawn() {
     assert!(e.spawn_failed(main, "process failed at chdir: No such file", &mut h));
     // The exit of that child is the spawn's: no longer the engine's to handle.
     assert!(!e.exited(main, ExitStatus::Exited(127), &mut h));
-    let (job, kind, post, env) = h.spawned.last().unwrap().clone();
-    assert_eq!((job.as_str(), kind), ("svc", ProcessKind::PostStop));
-    let get = |k: &str| env.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+    let (_, spec, post) = h.spawned.last().unwrap().clone();
+    assert_eq!(
+        (spec.job.as_str(), spec.kind),
+        ("svc", ProcessKind::PostStop)
+    );
+    let get = |k: &str| {
+        spec.env
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+    };
     assert_eq!(get("RESULT").as_deref(), Some("failed"));
     assert_eq!(get("PROCESS").as_deref(), Some("main"));
     assert_eq!(get("EXIT_STATUS"), None);
@@ -100,7 +76,84 @@ fn issue11_late_spawn_failure_fails_the_run_without_status_or_respawn() {
     let mains = h
         .spawned
         .iter()
-        .filter(|s| s.1 == ProcessKind::Main)
+        .filter(|s| s.1.kind == ProcessKind::Main)
         .count();
     assert_eq!(mains, 1);
+}
+
+fn confirming_engine(h: &mut Host, jobs: &[(&str, &str)]) -> Engine {
+    let mut e = Engine::new(Options {
+        base_env: vec![("PATH".into(), DEFAULT_PATH.into())],
+        daemon_env: Vec::new(),
+        version: "test".into(),
+        track_ptrace: false,
+        confirm_spawns: true,
+    });
+    let jobs = jobs.iter().map(|(n, t)| parse_job(n, t).unwrap()).collect();
+    e.set_jobs(jobs, h);
+    e
+}
+
+fn start(e: &mut Engine, h: &mut Host, job: &str, token: u64) {
+    e.command(
+        Command::Start {
+            job: job.into(),
+            env: Vec::new(),
+            wait: true,
+        },
+        ReplyToken(token),
+        h,
+    );
+}
+
+/// Issue 12: a failure inside the child (bad chdir) arrives after the spawn returned; the
+/// waiting `start` hears of it ("Job failed to start"), as from Upstart, instead of having
+/// been told the job runs.
+#[test]
+fn issue12_late_child_failure_reaches_the_waiting_start() {
+    let mut h = Host::default();
+    let mut e = confirming_engine(&mut h, &[("svc", "chdir /no/such\nexec /bin/svc\n")]);
+    start(&mut e, &mut h, "svc", 1);
+    assert!(
+        h.replies.is_empty(),
+        "answered before the spawn was confirmed"
+    );
+    assert!(e.awaits_confirmation());
+    let main = h.last_pid();
+    assert!(e.spawn_failed(main, "process failed at chdir: No such file", &mut h));
+    e.spawns_confirmed(&mut h);
+    match h.replies.get(&1) {
+        Some(Response::Error { message }) => assert_eq!(message, "Job failed to start: svc"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(status(&mut e, &mut h, "svc"), "svc stop/waiting");
+    assert!(!e.awaits_confirmation());
+}
+
+/// Issue 12: a child that exec'd: the held reply goes out once the batch is confirmed, and
+/// replies that do not depend on a spawn (status, a second start) are not held.
+#[test]
+fn issue12_confirmed_spawn_releases_the_start_reply() {
+    let mut h = Host::default();
+    let mut e = confirming_engine(
+        &mut h,
+        &[("svc", "exec /bin/svc\n"), ("t", "task\nexec /bin/t\n")],
+    );
+    start(&mut e, &mut h, "svc", 1);
+    assert!(h.replies.is_empty());
+    assert!(status(&mut e, &mut h, "svc").contains("start/running"));
+    e.spawns_confirmed(&mut h);
+    match h.replies.get(&1) {
+        Some(Response::Ok {
+            body: Body::Instances(v),
+        }) => assert!(v[0].upstart_line().starts_with("svc start/running")),
+        other => panic!("{other:?}"),
+    }
+    // A task is answered when it ends, as before.
+    start(&mut e, &mut h, "t", 2);
+    let pid = h.last_pid();
+    e.spawns_confirmed(&mut h);
+    assert!(!h.replies.contains_key(&2));
+    assert!(e.exited(pid, ExitStatus::Exited(0), &mut h));
+    assert!(matches!(h.replies.get(&2), Some(Response::Ok { .. })));
 }

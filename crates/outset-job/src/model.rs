@@ -261,8 +261,11 @@ pub struct Signal(pub i32);
 impl Signal {
     pub const HUP: Signal = Signal(1);
     pub const INT: Signal = Signal(2);
+    pub const ABRT: Signal = Signal(6);
     pub const KILL: Signal = Signal(9);
     pub const TERM: Signal = Signal(15);
+    pub const CONT: Signal = Signal(18);
+    pub const STOP: Signal = Signal(19);
 }
 
 /// Resources of `limit`.

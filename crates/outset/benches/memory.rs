@@ -11,26 +11,26 @@
 //! Run with `cargo bench -p outset --bench memory`. Needs nothing special.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use outset_engine::{Effects, Engine, InstanceId, Options, ReplyToken, SpawnSpec};
-use outset_job::{Signal, parse_job};
-use outset_proto::{Command, Response};
+use outset_engine::testing::FakeHost;
+use outset_engine::{Engine, Options, ReplyToken};
+use outset_job::parse_job;
+use outset_proto::Command;
 use std::time::Instant;
 
 const JOB_TEXT: &str = "start on go\nstop on halt\nconsole none\nexec sleep 1000\n";
 
-#[derive(Default)]
-struct Host {
-    next: u32,
-}
+/// The shared fake host, recording nothing: only the engine's own memory counts.
+type Host = FakeHost;
 
 /// 10,000 start/stop cycles with unique instance names.
 fn instance_churn() {
-    let mut host = Host::default();
+    let mut host = Host::quiet();
     let mut e = Engine::new(Options {
         base_env: vec![("PATH".into(), outset_engine::DEFAULT_PATH.into())],
         daemon_env: Vec::new(),
         version: "bench".into(),
         track_ptrace: false,
+        confirm_spawns: false,
     });
     let jobs = vec![
         parse_job("w", "instance $N\nexec /bin/w\n").unwrap(),
@@ -55,7 +55,7 @@ fn instance_churn() {
             &mut host,
         );
         e.exited(
-            10_000 + host.next,
+            host.last_pid(),
             outset_engine::ExitStatus::Exited(0),
             &mut host,
         );
@@ -89,26 +89,6 @@ fn instance_churn() {
     );
 }
 
-impl Effects for Host {
-    fn spawn(&mut self, _: InstanceId, _: &SpawnSpec) -> Result<u32, String> {
-        self.next += 1;
-        Ok(10_000 + self.next)
-    }
-    fn signal(&mut self, _: InstanceId, _: u32, _: Signal, _: bool) {}
-    fn kill_all(&mut self, _: InstanceId) {}
-    fn instance_removed(&mut self, _: InstanceId) {}
-    fn processes(&mut self, _: InstanceId) -> Result<Vec<u32>, String> {
-        Ok(Vec::new())
-    }
-    fn pid_file(&mut self, _: InstanceId, _: &str) -> Option<u32> {
-        None
-    }
-    fn describe(&mut self, _: &[u32]) -> Vec<(u32, String)> {
-        Vec::new()
-    }
-    fn reply(&mut self, _: ReplyToken, _: Response) {}
-}
-
 fn heap() -> f64 {
     outset_sys::process::heap_in_use().unwrap_or(0) as f64
 }
@@ -132,12 +112,13 @@ fn main() {
             .map(|i| parse_job(&format!("j{i:04}"), JOB_TEXT).unwrap())
             .collect();
         let h1 = heap();
-        let mut host = Host::default();
+        let mut host = Host::quiet();
         let mut e = Engine::new(Options {
             base_env: vec![("PATH".into(), outset_engine::DEFAULT_PATH.into())],
             daemon_env: Vec::new(),
             version: "bench".into(),
             track_ptrace: false,
+            confirm_spawns: false,
         });
         e.set_jobs(configs, &mut host);
         let h2 = heap();

@@ -6,41 +6,10 @@
 //! runs past every deadline and the job is stopped. Nothing may panic, and the start is
 //! answered exactly when the message holds a `READY=1` line.
 
-use outset_engine::{DEFAULT_PATH, Effects, Engine, InstanceId, Options, ReplyToken, SpawnSpec};
-use outset_job::{Signal, parse_job};
-use outset_proto::{Command, Response};
-
-#[derive(Default)]
-struct Host {
-    next_pid: u32,
-    spawned: Vec<(InstanceId, u32)>,
-    replies: Vec<(u64, Response)>,
-}
-
-impl Effects for Host {
-    fn spawn(&mut self, inst: InstanceId, _: &SpawnSpec) -> Result<u32, String> {
-        self.next_pid += 1;
-        let pid = 1000 + self.next_pid;
-        self.spawned.push((inst, pid));
-        Ok(pid)
-    }
-    fn signal(&mut self, _: InstanceId, _: u32, _: Signal, _: bool) {}
-    fn kill_all(&mut self, _: InstanceId) {}
-    fn instance_removed(&mut self, _: InstanceId) {}
-    fn processes(&mut self, _: InstanceId) -> Result<Vec<u32>, String> {
-        // The spawned main process and one more, so a MAINPID can name a process of the job.
-        Ok(vec![1001, 4343])
-    }
-    fn pid_file(&mut self, _: InstanceId, _: &str) -> Option<u32> {
-        None
-    }
-    fn describe(&mut self, pids: &[u32]) -> Vec<(u32, String)> {
-        pids.iter().map(|p| (*p, String::new())).collect()
-    }
-    fn reply(&mut self, token: ReplyToken, response: Response) {
-        self.replies.push((token.0, response));
-    }
-}
+use outset_engine::testing::FakeHost;
+use outset_engine::{DEFAULT_PATH, Engine, Options, ReplyToken};
+use outset_job::parse_job;
+use outset_proto::Command;
 
 /// Delivers `data` as one notify message; panics if the engine misbehaves.
 pub fn run(data: &[u8]) {
@@ -50,8 +19,9 @@ pub fn run(data: &[u8]) {
         daemon_env: Vec::new(),
         version: "fuzz".into(),
         track_ptrace: false,
+        confirm_spawns: false,
     });
-    let mut h = Host::default();
+    let mut h = FakeHost::default();
     let job = match parse_job(
         "n",
         "expect notify\nstart timeout 5\nwatchdog 2\nexec /bin/n\n",
@@ -70,9 +40,11 @@ pub fn run(data: &[u8]) {
         ReplyToken(1),
         &mut h,
     );
-    let Some(&(id, _)) = h.spawned.first() else {
+    let Some(&(id, _, main)) = h.spawned.first() else {
         panic!("the job was not spawned");
     };
+    // The spawned main process and one more, so a MAINPID can name a process of the job.
+    h.procs.insert(id, vec![main, 4343]);
     assert!(h.replies.is_empty(), "answered before any message");
     e.notify(id, 0, &text, &mut h);
     let ready = text.lines().any(|l| l == "READY=1");

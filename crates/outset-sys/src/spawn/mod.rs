@@ -153,6 +153,29 @@ pub enum SpawnError {
 }
 
 impl SpawnError {
+    /// Whether the system was short of something (processes, memory, descriptors): the
+    /// same spawn may succeed later. Everything else is in the job's definition.
+    pub fn is_transient(&self) -> bool {
+        let short = |e: &io::Error| {
+            matches!(
+                e.raw_os_error(),
+                Some(libc::EAGAIN | libc::ENOMEM | libc::EMFILE | libc::ENFILE)
+            )
+        };
+        match self {
+            SpawnError::Fork(e)
+            | SpawnError::Lookup { source: e, .. }
+            | SpawnError::Open { source: e, .. }
+            | SpawnError::ChildFailed { error: e, .. } => short(e),
+            SpawnError::EmptyArgv
+            | SpawnError::Nul(_)
+            | SpawnError::BadEnvName(_)
+            | SpawnError::NotFound(_)
+            | SpawnError::UnknownUser(_)
+            | SpawnError::UnknownGroup(_) => false,
+        }
+    }
+
     /// The pid of a child that was created and must still be reaped.
     pub fn child_pid(&self) -> Option<u32> {
         match self {

@@ -162,39 +162,60 @@ fn issue9_item20_architecture_dependencies_are_real() {
     assert_eq!(rows, crates, "one row per crate");
 }
 
-/// Issue 9 item 20: the `Effects` table in docs/architecture.md lists every method of the
-/// trait (it lacked `pid_file`).
-#[test]
-fn issue9_item20_architecture_lists_every_effect() {
+/// The methods of `trait NAME` in the engine's types.rs, in order.
+fn trait_methods(name: &str) -> Vec<String> {
     let types = read("crates/outset-engine/src/types.rs");
     let body = types
-        .split("pub trait Effects")
+        .split(&format!("pub trait {name} {{"))
         .nth(1)
         .unwrap()
         .split("\n}")
         .next()
-        .unwrap();
-    let methods: Vec<&str> = body
-        .lines()
+        .unwrap()
+        .to_string();
+    body.lines()
         .filter_map(|l| l.trim().strip_prefix("fn "))
-        .map(|l| l.split('(').next().unwrap())
-        .collect();
-    assert!(methods.len() >= 5, "{methods:?}");
+        .map(|l| l.split('(').next().unwrap().to_string())
+        .collect()
+}
+
+/// The methods a table of docs/architecture.md lists, the table following `heading`.
+fn documented_methods(heading: &str) -> Vec<String> {
     let doc = read("docs/architecture.md");
     let table = doc
-        .split("Effects (what the engine asks")
+        .split(heading)
         .nth(1)
         .unwrap()
         .split("\n\n")
         .nth(1)
-        .unwrap();
-    let documented: Vec<&str> = table
+        .unwrap()
+        .to_string();
+    table
         .lines()
         .filter_map(|l| l.strip_prefix("| `"))
-        .map(|l| l.split('(').next().unwrap())
-        .filter(|m| *m != "method")
-        .collect();
-    assert_eq!(documented, methods, "docs/architecture.md's Effects table");
+        .map(|l| l.split('(').next().unwrap().to_string())
+        .filter(|m| m != "method")
+        .collect()
+}
+
+/// Issue 9 item 20: the `Effects` table in docs/architecture.md lists every method of the
+/// trait (it lacked `pid_file`); issue 12 item 2: so does the `Probe` table.
+#[test]
+fn issue9_item20_architecture_lists_every_effect() {
+    let effects = trait_methods("Effects");
+    assert!(effects.len() >= 5, "{effects:?}");
+    assert_eq!(
+        documented_methods("Effects (what the engine asks"),
+        effects,
+        "docs/architecture.md's Effects table"
+    );
+    let probes = trait_methods("Probe");
+    assert!(probes.len() >= 3, "{probes:?}");
+    assert_eq!(
+        documented_methods("Probes (what the engine reads"),
+        probes,
+        "docs/architecture.md's Probe table"
+    );
 }
 
 /// Every `.rs` file under `crates/*/src`, with its text.

@@ -68,3 +68,33 @@ fn issue11_child_stage_failures_fail_the_job_like_a_failed_spawn() {
     assert_eq!(spawns, 1, "{log}");
     assert_eq!(d.stderr().matches("fchdir: failed to spawn").count(), 1);
 }
+
+/// Issue 12: since a spawn no longer waits for the child's exec, a `start` could be told
+/// the job was running before the child's chdir failed. The reply now waits for the
+/// batch's exec barrier and carries the failure, as Upstart's `start` does.
+#[test]
+fn issue12_start_of_a_job_whose_child_fails_reports_the_failure() {
+    let Some(d) = daemon(|d| {
+        d.write_job("nodir", "chdir /no/such/dir\nexec sleep 1000\n");
+        d.write_job("fine", "exec sleep 1000\n");
+    }) else {
+        return;
+    };
+    for round in 0..3 {
+        let out = d.ctl(&["start", "nodir"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success(),
+            "round {round}: start succeeded: {err}"
+        );
+        assert!(
+            err.contains("Job failed to start: nodir"),
+            "round {round}: {err}"
+        );
+        d.wait_status(&["nodir"], "stop/waiting");
+    }
+    // A job whose child execs is still reported running.
+    let out = d.ctl_ok(&["start", "fine"]);
+    assert!(out.starts_with("fine start/running, process "), "{out}");
+    stop_leaves_nothing(&d, "fine");
+}

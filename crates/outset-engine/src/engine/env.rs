@@ -1,0 +1,159 @@
+//! Environments: what an instance, an event and a process are given.
+
+use super::*;
+
+pub(super) fn parse_env_args(env: &[String]) -> Result<Env, String> {
+    env.iter()
+        .map(|e| match e.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+            _ => Err("Env must be KEY=VALUE pairs".to_string()),
+        })
+        .collect()
+}
+
+/// Sets `key` in `env`, replacing an earlier value in place.
+pub(super) fn env_set(env: &mut Env, key: &str, value: &str) {
+    match env.iter_mut().find(|(k, _)| k == key) {
+        Some(e) => e.1 = value.to_string(),
+        None => env.push((key.to_string(), value.to_string())),
+    }
+}
+
+/// The environment a fired condition hands on: each matched event's variables in tree order,
+/// then `events_var` (`UPSTART_EVENTS` / `UPSTART_STOP_EVENTS`) naming them.
+pub(super) fn matched_env(matched: &[Matched], events_var: &str) -> Env {
+    let mut env = Env::new();
+    for m in matched {
+        env_merge(&mut env, &m.env);
+    }
+    let names: Vec<&str> = matched.iter().map(|m| m.name.as_str()).collect();
+    env.push((events_var.into(), names.join(" ")));
+    env
+}
+
+/// The live events among those matched: they wait for the job they started or stopped.
+pub(super) fn event_waiters(matched: &[Matched]) -> Vec<Waiter> {
+    matched
+        .iter()
+        .filter_map(|m| m.event)
+        .map(Waiter::Event)
+        .collect()
+}
+
+/// The base environment with an instance's own variables over it.
+pub(super) fn full_env(base: &Env, overlay: &Env) -> Env {
+    let mut env = base.clone();
+    env_merge(&mut env, overlay);
+    env
+}
+
+/// Sets every pair of `more` in `env` as `env_set` would, one after another, in time linear
+/// in both sizes (issue 10 item 14: an event with 30,000 variables took seconds).
+pub(super) fn env_merge(env: &mut Env, more: &Env) {
+    // Small merges (the usual case) are cheaper without building an index.
+    if more
+        .len()
+        .saturating_mul(env.len().saturating_add(more.len()))
+        <= 256
+    {
+        for (k, v) in more {
+            env_set(env, k, v);
+        }
+        return;
+    }
+    enum Step {
+        Set(usize, usize),
+        Push(usize),
+    }
+    let steps: Vec<Step> = {
+        // Each key's first position, as `env_set` finds the first.
+        let mut index: HashMap<&str, usize> = HashMap::with_capacity(env.len() + more.len());
+        for (i, (k, _)) in env.iter().enumerate() {
+            index.entry(k.as_str()).or_insert(i);
+        }
+        let mut next = env.len();
+        more.iter()
+            .enumerate()
+            .map(|(j, (k, _))| match index.get(k.as_str()) {
+                Some(&i) => Step::Set(i, j),
+                None => {
+                    index.insert(k.as_str(), next);
+                    next += 1;
+                    Step::Push(j)
+                }
+            })
+            .collect()
+    };
+    for step in steps {
+        match step {
+            Step::Set(i, j) => {
+                if let (Some(slot), Some((_, v))) = (env.get_mut(i), more.get(j)) {
+                    slot.1.clone_from(v);
+                }
+            }
+            Step::Push(j) => {
+                if let Some(pair) = more.get(j) {
+                    env.push(pair.clone());
+                }
+            }
+        }
+    }
+}
+
+impl Engine {
+    /// What an instance of `config` adds to the base environment: its `env` stanzas, then the
+    /// start environment. Kept apart from the base so a thousand instances do not hold a
+    /// thousand copies of it.
+    pub(super) fn job_env(&self, config: &JobConfig, start_env: &Env) -> Env {
+        let mut env = Env::new();
+        for e in &config.env {
+            match &e.value {
+                Some(v) => env_set(&mut env, &e.key, v),
+                None => {
+                    if let Some((_, v)) = self.opts.daemon_env.iter().find(|(k, _)| *k == e.key) {
+                        env_set(&mut env, &e.key, v);
+                    }
+                }
+            }
+        }
+        env_merge(&mut env, start_env);
+        env
+    }
+
+    /// Environment for a process of the instance.
+    pub(super) fn process_env(base: &Env, inst: &Instance, kind: ProcessKind) -> Env {
+        let mut env = full_env(base, &inst.env);
+        if matches!(kind, ProcessKind::PreStop | ProcessKind::PostStop) {
+            env_merge(&mut env, &inst.stop_env);
+        }
+        if kind == ProcessKind::Main
+            && inst.config.expect == Expect::Notify
+            && let Some(w) = inst.config.watchdog
+        {
+            env_set(
+                &mut env,
+                "WATCHDOG_USEC",
+                &(u64::from(w) * 1_000_000).to_string(),
+            );
+        }
+        // outset: post-stop, and pre-start after a run, learn how the last run ended.
+        if matches!(kind, ProcessKind::PostStop | ProcessKind::PreStart)
+            && let Some(end) = inst.end.or_else(|| {
+                inst.main_exit.map(|s| RunEnd {
+                    failed: false,
+                    process: "main",
+                    status: Some(s),
+                })
+            })
+        {
+            env_set(&mut env, "RESULT", if end.failed { "failed" } else { "ok" });
+            env_set(&mut env, "PROCESS", end.process);
+            let status = end.status.or(inst.main_exit);
+            if let Some(s) = status {
+                let (k, v) = s.env_pair();
+                env_set(&mut env, &k, &v);
+            }
+        }
+        env
+    }
+}

@@ -1,0 +1,539 @@
+//! The engine: job classes, instances, the event queue and Upstart's state machine.
+//!
+//! Every input (an event, a command, a process exit, the clock) runs the machine until it
+//! settles; effects go out through [`Effects`]. Nothing here touches the system.
+//!
+//! One module per concern, all adding to the one `impl Engine`:
+//! - `transitions`: goals and states, the machine itself (its prose is there);
+//! - `events`: the event queue, conditions and job events;
+//! - `launch`: spawning, exits, the launch chain and main-PID selection, draining;
+//! - `readiness`: `expect stop|notify` and `ready on`;
+//! - `respawn`: normal exits and the respawn limit;
+//! - `timers`: deadlines, hooks that outlive a stop, `kill timeout`;
+//! - `commands`: client commands, status and the replies to waiting clients;
+//! - `env`: the environments of instances, events and processes.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::rc::Rc;
+
+use outset_job::expand::expand_env;
+use outset_job::{
+    Arg, EventMatch, ExitCode, Expect, JobConfig, ProcessKind, ReadySource, RespawnLimit, Signal,
+};
+use outset_proto::{Body, Command, InstanceStatus, JobText, Member, ProcessStatus, Response};
+
+use crate::condition::{Condition, JobStates, Matched, matches};
+use crate::history::Stopped;
+use crate::slots::Slots;
+use crate::types::*;
+
+mod commands;
+mod env;
+mod events;
+mod launch;
+mod readiness;
+mod respawn;
+mod timers;
+mod transitions;
+mod trust;
+
+use env::*;
+pub use transitions::next_state;
+use transitions::*;
+use trust::*;
+
+/// A main process chosen from a launch chain that exits with 0 within this long was one more
+/// link of the chain (a fork count one too low): the oldest process left takes over.
+pub const SETTLE_MS: Millis = 2000;
+
+/// How long a launch chain under `expect fork|daemon|exit` may take to give its counted exits,
+/// from the launcher's spawn, when the job sets no `start timeout`. Then a launcher still
+/// running is taken to be the main process itself, or the main process is chosen from what
+/// is left: a wrong count costs this much, never a stuck job.
+pub const LAUNCH_TIMEOUT_S: u32 = 10;
+
+/// How long a job may wait for readiness (`expect notify`, `expect stop`, `ready on`) when it
+/// sets no `start timeout`: a job that never gets ready fails then, so `start` always returns.
+/// systemd's default start timeout, which is what daemons written for `READY=1` expect.
+pub const READY_TIMEOUT_S: u32 = 90;
+
+/// How often a `pid file` is looked at while a job waits for it.
+pub const PIDFILE_POLL_MS: Millis = 50;
+
+/// Upstart's default PATH for jobs.
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Settings the host gives the engine.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The environment every job starts from (PATH, TERM; in user mode the daemon's own).
+    pub base_env: Env,
+    /// The daemon's environment, for bare `env KEY` stanzas.
+    pub daemon_env: Env,
+    /// The daemon's version, for the `version` command.
+    pub version: String,
+    /// `outset --track ptrace`: every job's main process is followed as with `track ptrace`.
+    pub track_ptrace: bool,
+    /// The host learns of a failure inside a spawned child (bad `chdir`, limit, exec) only
+    /// after [`Effects::spawn`] returned, through [`Engine::spawn_failed`], and calls
+    /// [`Engine::spawns_confirmed`] once each batch of spawns has exec'd or failed. A
+    /// `start` that waits is then answered only after that, so it hears of such a failure
+    /// as Upstart's does.
+    pub confirm_spawns: bool,
+}
+
+/// Why a run failed, for RESULT/PROCESS/EXIT_* in events and in post-stop's environment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct RunEnd {
+    failed: bool,
+    /// `main`, `pre-start`, …, or `respawn`.
+    process: &'static str,
+    status: Option<ExitStatus>,
+}
+
+/// What holds an instance inside its state beyond the state itself: the sub-states of
+/// `spawned` (how the main process comes to be up) and of `killed` (draining). One at a
+/// time: an instance is in one state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Nothing beyond the state.
+    Settled,
+    /// `spawned` under `expect fork|daemon|exit`: counting the launch chain's exits.
+    Launching(Launch),
+    /// `spawned` under `expect stop`: up when the main process stops itself.
+    AwaitingStop,
+    /// `spawned` under `expect notify`: up when the job sends READY=1.
+    AwaitingNotify,
+    /// `spawned`, up as `expect` says: waiting for `ready on` to hold.
+    Readying,
+    /// `killed`: waiting for the instance's last process to go.
+    Draining(Drain),
+}
+
+impl Phase {
+    /// Waiting for the main process to be up as `expect` says (its PID not final yet).
+    fn awaiting(self) -> bool {
+        match self {
+            Phase::Launching(_) | Phase::AwaitingStop | Phase::AwaitingNotify => true,
+            Phase::Settled | Phase::Readying | Phase::Draining(_) => false,
+        }
+    }
+
+    /// What holds an instance in `spawned`: `expect` or `ready on`.
+    fn holds_spawned(self) -> bool {
+        self.awaiting() || self == Phase::Readying
+    }
+
+    fn draining(self) -> bool {
+        matches!(self, Phase::Draining(_))
+    }
+
+    /// When the phase wants the clock: the launch deadline, or `kill timeout`.
+    fn deadline(self) -> Option<Millis> {
+        match self {
+            Phase::Launching(l) => Some(l.settle),
+            Phase::Draining(d) => d.kill_deadline,
+            Phase::Settled | Phase::AwaitingStop | Phase::AwaitingNotify | Phase::Readying => None,
+        }
+    }
+}
+
+/// Exit tracking in progress: the job is up once `needed` processes of the launch chain have
+/// exited successfully (or `settle` has passed) and a process remains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Launch {
+    needed: u32,
+    seen: u32,
+    /// The launch deadline, or the next look at the `pid file` or the job's processes.
+    settle: Millis,
+    /// `pid file`: the file is watched until then, then the oldest process is taken.
+    pidfile_until: Option<Millis>,
+}
+
+/// Stopping: the main process had the kill signal; the rest get it once it is gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Drain {
+    /// The processes left after the main one have had the kill signal.
+    rest_signalled: bool,
+    /// Every process is killed then (`kill timeout`); `None` once that is done.
+    kill_deadline: Option<Millis>,
+}
+
+/// A hook (pre-start, post-start, pre-stop, post-stop) still running while the goal is stop
+/// gets the kill signal after `kill timeout`, and SIGKILL `kill timeout` later (issue 9
+/// item 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HookTimer {
+    Off,
+    /// The kill signal is due then.
+    Armed(Millis),
+    /// The hook had the kill signal; SIGKILL is due then.
+    Signalled(Millis),
+    /// The hook had SIGKILL.
+    Killed,
+}
+
+impl HookTimer {
+    fn deadline(self) -> Option<Millis> {
+        match self {
+            HookTimer::Armed(d) | HookTimer::Signalled(d) => Some(d),
+            HookTimer::Off | HookTimer::Killed => None,
+        }
+    }
+
+    /// The running hook was signalled by the stop (its end is then no failure).
+    fn signalled(self) -> bool {
+        match self {
+            HookTimer::Signalled(_) | HookTimer::Killed => true,
+            HookTimer::Off | HookTimer::Armed(_) => false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Waiter {
+    Event(EventId),
+    /// A client waiting for the goal: `start` (a service running, a task finished) or
+    /// `stop` (back to waiting).
+    Command(ReplyToken, Goal),
+}
+
+struct Instance {
+    id: InstanceId,
+    job: String,
+    name: String,
+    /// The definition this instance started with; kept until it stops.
+    config: Rc<JobConfig>,
+    goal: Goal,
+    state: State,
+    env: Env,
+    stop_env: Env,
+    stop_on: Option<Condition>,
+    pids: Slots,
+    /// Every PID this instance has had, by process type.
+    history: Vec<(ProcessKind, u32)>,
+    /// The job event this instance is waiting on (its `starting` or `stopping`).
+    blocker: Option<EventId>,
+    /// Who waits for this instance to reach its goal.
+    waiters: Vec<Waiter>,
+    /// How the current (or last) run ended.
+    end: Option<RunEnd>,
+    /// The main process's exit, kept for post-stop even when the run did not fail.
+    main_exit: Option<ExitStatus>,
+    respawns: VecDeque<Millis>,
+    /// The sub-state of `spawned` or `killed`.
+    phase: Phase,
+    /// When the main process was chosen from a launch chain's survivors (a clean exit soon
+    /// after makes its successor the main process).
+    selected_at: Option<Millis>,
+    /// `ready on`, with its latched events.
+    /// Boxed: rare, and an instance is kept small (memory per running job).
+    ready: Option<Box<Condition>>,
+    /// The readiness sources and their last known state.
+    sources: Vec<(ReadySource, bool)>,
+    /// A job not ready by then fails (`start timeout`).
+    start_deadline: Option<Millis>,
+    /// `watchdog`: the next WATCHDOG=1 is due by then.
+    watchdog_deadline: Option<Millis>,
+    /// The last STATUS= the job sent.
+    notify_status: Option<String>,
+    hook: HookTimer,
+}
+
+/// A job's instances by name, sorted: a small vector, as most jobs have one instance (a
+/// map per job would cost hundreds of bytes each for a thousand jobs).
+#[derive(Default)]
+struct InstanceMap(Vec<(String, InstanceId)>);
+
+impl InstanceMap {
+    fn find(&self, name: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|(n, _)| n.as_str().cmp(name))
+    }
+
+    fn get(&self, name: &str) -> Option<&InstanceId> {
+        self.find(name).ok().map(|i| &self.0[i].1)
+    }
+
+    fn contains_key(&self, name: &str) -> bool {
+        self.find(name).is_ok()
+    }
+
+    fn insert(&mut self, name: String, id: InstanceId) {
+        match self.find(&name) {
+            Ok(i) => self.0[i].1 = id,
+            Err(i) => self.0.insert(i, (name, id)),
+        }
+    }
+
+    fn remove(&mut self, name: &str) {
+        if let Ok(i) = self.find(name) {
+            self.0.remove(i);
+        }
+        if self.0.is_empty() {
+            self.0 = Vec::new();
+        }
+    }
+
+    fn values(&self) -> impl Iterator<Item = &InstanceId> {
+        self.0.iter().map(|(_, id)| id)
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+struct Class {
+    config: Rc<JobConfig>,
+    start_on: Option<Condition>,
+    instances: InstanceMap,
+    /// The `stopped` event env of the latest instances that have stopped and gone.
+    stopped: Stopped,
+    /// Gone from disk: removed when its last instance stops.
+    deleted: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Origin {
+    /// Emitted by a client (waiting when a token is given) or by the host.
+    External(Option<ReplyToken>),
+    /// A job's own `starting`/`stopping`: the instance continues when it finishes.
+    Job(InstanceId),
+    Internal,
+}
+
+struct Event {
+    name: String,
+    env: Env,
+    blockers: u32,
+    failed: bool,
+    origin: Origin,
+    /// Still waiting in the queue to be handled.
+    queued: bool,
+}
+
+/// The job engine.
+pub struct Engine {
+    opts: Options,
+    now: Millis,
+    /// Boxed: a map node holds eleven slots, and a class is large (memory per job).
+    classes: BTreeMap<String, Box<Class>>,
+    /// Boxed: a map node holds eleven slots, mostly empty, and an instance is large.
+    instances: BTreeMap<InstanceId, Box<Instance>>,
+    pids: HashMap<u32, (InstanceId, ProcessKind)>,
+    /// Processes found in an instance besides the ones it spawned (a daemon's chain).
+    others: HashMap<u32, InstanceId>,
+    events: HashMap<EventId, Event>,
+    pending: VecDeque<EventId>,
+    done: VecDeque<EventId>,
+    next_id: u64,
+    /// Instances whose state machine must advance (`Some(state)`: go there).
+    runnable: VecDeque<(InstanceId, State)>,
+    /// Every event handled, when recording (tests and `--debug` tracing).
+    seen: Option<Vec<(String, Env)>>,
+    /// Event name → jobs whose `start on` mentions it.
+    start_index: HashMap<String, Vec<String>>,
+    /// Event name → instances whose `stop on` mentions it.
+    stop_index: HashMap<String, BTreeSet<InstanceId>>,
+    /// Instances with a `ready on`, the only ones events are offered to for readiness.
+    with_ready: BTreeSet<InstanceId>,
+    /// Draining instances whose main process has gone but that still had processes when
+    /// `check_drained` last looked (a superset: `after_reap` drops the others).
+    draining: BTreeSet<InstanceId>,
+    /// `stop_all` was called: no goal turns to start any more (events are still delivered).
+    shutting_down: bool,
+    /// Instances whose main process was spawned since the host last confirmed its spawns
+    /// (with `confirm_spawns`).
+    unconfirmed: Vec<InstanceId>,
+    /// Successful `start` replies held until the spawns they depend on are confirmed.
+    held: Vec<(InstanceId, ReplyToken, Response)>,
+}
+
+fn display_name(job: &str, instance: &str) -> String {
+    if instance.is_empty() {
+        job.to_string()
+    } else {
+        format!("{job} ({instance})")
+    }
+}
+
+impl Engine {
+    pub fn new(opts: Options) -> Self {
+        Engine {
+            opts,
+            now: 0,
+            classes: BTreeMap::new(),
+            instances: BTreeMap::new(),
+            pids: HashMap::new(),
+            others: HashMap::new(),
+            events: HashMap::new(),
+            pending: VecDeque::new(),
+            done: VecDeque::new(),
+            next_id: 1,
+            runnable: VecDeque::new(),
+            seen: None,
+            start_index: HashMap::new(),
+            stop_index: HashMap::new(),
+            with_ready: BTreeSet::new(),
+            shutting_down: false,
+            unconfirmed: Vec::new(),
+            held: Vec::new(),
+            draining: BTreeSet::new(),
+        }
+    }
+
+    fn id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    /// Sets the clock. The host calls this before every input.
+    pub fn set_now(&mut self, now: Millis) {
+        self.now = now;
+    }
+
+    /// The earliest time the engine wants [`Engine::tick`] called.
+    pub fn next_deadline(&self) -> Option<Millis> {
+        self.instances
+            .values()
+            .flat_map(|i| {
+                [
+                    i.phase.deadline(),
+                    i.start_deadline,
+                    i.watchdog_deadline,
+                    i.hook.deadline(),
+                ]
+            })
+            .flatten()
+            .min()
+    }
+
+    /// Whether no job instance exists (everything is stopped and waiting).
+    pub fn is_idle(&self) -> bool {
+        self.instances.is_empty()
+    }
+
+    /// Every live instance.
+    pub fn instance_ids(&self) -> Vec<InstanceId> {
+        self.instances.keys().copied().collect()
+    }
+
+    /// Job and instance names of an instance.
+    pub fn instance_name(&self, id: InstanceId) -> Option<(&str, &str)> {
+        self.instances
+            .get(&id)
+            .map(|i| (i.job.as_str(), i.name.as_str()))
+    }
+
+    /// Every PID an instance has had, by process type.
+    pub fn pid_history(&self, id: InstanceId) -> Vec<(ProcessKind, u32)> {
+        self.instances
+            .get(&id)
+            .map(|i| i.history.clone())
+            .unwrap_or_default()
+    }
+
+    /// Gives back the spare capacity a burst left in the engine's queues and tables (a
+    /// thousand jobs starting at once have thousands of job events alive together). The
+    /// host calls it when idle; it changes nothing else.
+    pub fn shrink(&mut self) {
+        self.events.shrink_to_fit();
+        self.pending.shrink_to_fit();
+        self.done.shrink_to_fit();
+        self.runnable.shrink_to_fit();
+        self.pids.shrink_to_fit();
+        self.others.shrink_to_fit();
+        self.unconfirmed.shrink_to_fit();
+        self.held.shrink_to_fit();
+    }
+
+    /// How many stopped-and-gone instances all jobs remember for level-triggered `stopped`
+    /// operands (bounded per job; see `history.rs`).
+    pub fn stopped_history_len(&self) -> usize {
+        self.classes.values().map(|c| c.stopped.len()).sum()
+    }
+
+    /// The jobs' current definitions.
+    pub fn configs(&self) -> impl Iterator<Item = &JobConfig> {
+        self.classes.values().map(|c| c.config.as_ref())
+    }
+
+    /// Installs a new set of job definitions. New jobs appear, changed ones are replaced
+    /// (running instances keep the definition they started with), removed ones disappear
+    /// once their instances have stopped.
+    pub fn set_jobs(&mut self, jobs: Vec<JobConfig>, fx: &mut dyn Host) {
+        let mut incoming: BTreeMap<String, JobConfig> =
+            jobs.into_iter().map(|j| (j.name.clone(), j)).collect();
+        let names: Vec<String> = self.classes.keys().cloned().collect();
+        for name in names {
+            let Some(class) = self.classes.get_mut(&name) else {
+                continue;
+            };
+            match incoming.remove(&name) {
+                Some(new) if *class.config == new => {}
+                Some(new) => {
+                    let keep = class.start_on.as_ref().map(|c| &c.expr) == new.start_on.as_ref();
+                    if !keep {
+                        let released = class.start_on.as_mut().map(|c| c.reset());
+                        class.start_on = new.start_on.clone().map(Condition::new);
+                        for id in released.unwrap_or_default() {
+                            self.unblock(id, false);
+                        }
+                    }
+                    if let Some(class) = self.classes.get_mut(&name) {
+                        class.config = Rc::new(new);
+                    }
+                }
+                None => {
+                    let released = class.start_on.as_mut().map(|c| c.reset());
+                    class.start_on = None;
+                    let empty = class.instances.is_empty();
+                    for id in released.unwrap_or_default() {
+                        self.unblock(id, false);
+                    }
+                    if empty {
+                        self.classes.remove(&name);
+                    } else if let Some(class) = self.classes.get_mut(&name) {
+                        // Gone from disk: removed when its last instance stops.
+                        let mut gone = (*class.config).clone();
+                        gone.start_on = None;
+                        gone.manual = true;
+                        class.config = Rc::new(gone);
+                        class.deleted = true;
+                    }
+                }
+            }
+        }
+        for (name, config) in incoming {
+            self.classes.insert(
+                name,
+                Box::new(Class {
+                    start_on: config.start_on.clone().map(Condition::new),
+                    config: Rc::new(config),
+                    instances: InstanceMap::default(),
+                    stopped: Stopped::default(),
+                    deleted: false,
+                }),
+            );
+        }
+        self.reindex_start();
+        self.run(fx);
+    }
+}
+
+#[cfg(test)]
+mod size {
+    /// Issue 12 item 1 / issue 11: the sub-states as enums made an instance smaller (576
+    /// bytes before, as flags and options); it must not grow back.
+    #[test]
+    fn issue12_item1_instance_does_not_grow() {
+        let size = std::mem::size_of::<super::Instance>();
+        println!("Instance {size} bytes");
+        assert!(size <= 544, "Instance is {size} bytes");
+    }
+}
