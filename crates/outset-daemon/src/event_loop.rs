@@ -640,13 +640,13 @@ impl Daemon {
         self.confdirs
             .sources
             .iter()
-            .filter(|(name, _)| job.is_none_or(|j| j == name.as_str()))
+            .filter(|(name, _)| job.is_none_or(|j| j == name.as_ref()))
             .filter_map(|(name, files)| {
                 let closed = files
                     .iter()
                     .find(|f| !crate::access::may_read(f, uid, gid))?;
                 Some((
-                    name.clone(),
+                    name.to_string(),
                     format!(
                         "{} is not readable by uid {uid}; its job's text is shown only to those who can read it",
                         closed.display()
