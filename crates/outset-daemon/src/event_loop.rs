@@ -26,6 +26,10 @@ const TOKEN_SPAWN_REPORTS: u64 = 5;
 const TOKEN_CONN0: u64 = 1 << 32;
 /// Notify socket tokens: this plus the instance id.
 const TOKEN_NOTIFY0: u64 = 1 << 48;
+/// From how many exits in one reaping batch the root's `cgroup.events` is read first.
+const REAP_BATCH_ROOT_CHECK: usize = 4;
+/// At most one pass giving memory back (engine tables shrunk, `malloc_trim`) this often.
+const TRIM_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 /// How long the loop must have been idle before it cleans up.
 const CLEANUP_AFTER: std::time::Duration = std::time::Duration::from_millis(30);
 /// How often readiness sources are checked while a job waits for them (never when none
@@ -71,6 +75,10 @@ pub struct Daemon {
     shutting_down: bool,
     /// Work was done since the loop was last idle (memory is trimmed once it is).
     busy: bool,
+    /// Work happened since memory was last given back (see `TRIM_EVERY`).
+    trim_due: bool,
+    /// When memory was last given back.
+    last_trim: Instant,
     /// When the loop last had something to do.
     last_active: Instant,
     /// Directories watched because a job waits for a file in (or below) them.
@@ -127,6 +135,8 @@ impl Daemon {
             epoch: Instant::now(),
             shutting_down: false,
             busy: false,
+            trim_due: false,
+            last_trim: Instant::now(),
             last_active: Instant::now(),
             ready_watches: std::collections::HashMap::new(),
             bus: Default::default(),
@@ -207,6 +217,10 @@ impl Daemon {
                 let wait = CLEANUP_AFTER.saturating_sub(idle_for);
                 timeout = Some(timeout.map_or(wait, |t| t.min(wait)));
             }
+            if self.trim_due && !self.busy {
+                let wait = TRIM_EVERY.saturating_sub(self.last_trim.elapsed());
+                timeout = Some(timeout.map_or(wait, |t| t.min(wait)));
+            }
             if needs_poll {
                 timeout = Some(timeout.map_or(SOURCE_POLL, |t| t.min(SOURCE_POLL)));
             } else if self.host.tracker.any_retired() {
@@ -250,14 +264,28 @@ impl Daemon {
                 self.busy = true;
                 self.last_active = Instant::now();
             } else if self.busy {
-                // The first idle moment after work: give freed memory back.
+                // The first idle moment after work: give freed memory back, unless that was
+                // done a moment ago (a stop of thousands of jobs is many short bursts of
+                // reaping; trimming after each one walked the whole heap every time).
                 self.busy = false;
-                self.engine.shrink();
-                outset_sys::process::release_free_memory();
+                self.trim_due = true;
+                self.trim_if_due();
+            } else if self.trim_due {
+                self.trim_if_due();
             } else if self.last_active.elapsed() >= CLEANUP_AFTER && self.host.tracker.has_retired()
             {
                 self.host.tracker.sweep(64);
             }
+        }
+    }
+
+    /// Gives freed memory back if work happened since and the last time is `TRIM_EVERY` ago.
+    fn trim_if_due(&mut self) {
+        if self.trim_due && self.last_trim.elapsed() >= TRIM_EVERY {
+            self.trim_due = false;
+            self.last_trim = Instant::now();
+            self.engine.shrink();
+            outset_sys::process::release_free_memory();
         }
     }
 
@@ -466,6 +494,12 @@ impl Daemon {
                 .collect()
         };
         raw.extend(outset_sys::reap::reap_all_raw(tracking));
+        // A batch of several exits (a stop of many jobs) checks whether the whole cgroup tree
+        // is empty once, instead of every stopping instance's cgroup; a lone exit reads its
+        // own cgroup only.
+        if raw.len() >= REAP_BATCH_ROOT_CHECK {
+            self.host.tracker.begin_batch();
+        }
         for (pid, raw_status, cgroup) in raw {
             let Some(event) = outset_sys::reap::decode_status(raw_status) else {
                 continue;
@@ -514,6 +548,7 @@ impl Daemon {
             }
         }
         self.engine.after_reap(&mut self.host);
+        self.host.tracker.end_batch();
         self.release_traced();
     }
 
