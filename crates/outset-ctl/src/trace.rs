@@ -35,9 +35,9 @@ pub struct TraceArgs {
 
 /// Parses `--ready SOURCE` with the job-file grammar of `ready on`; one source only.
 fn parse_ready(src: &str) -> Result<outset_job::ReadySource, String> {
-    let job = outset_job::parse_job("trace", &format!("ready on {src}\n"))
+    let mut job = outset_job::parse_job("trace", &format!("ready on {src}\n"))
         .map_err(|e| format!("--ready: {}", e.message))?;
-    match job.ready_on {
+    match job.ready_on.take() {
         Some(outset_job::Expr::Ready(s)) => Ok(s),
         _ => Err(format!(
             "--ready: expected one readiness source (file PATH, listening …), not {src:?}"

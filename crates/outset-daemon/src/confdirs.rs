@@ -35,7 +35,8 @@ pub struct ConfDirs {
     /// Conf dirs found missing (logged once until they appear).
     missing: HashSet<PathBuf>,
     /// Each loaded job's files (`.conf`, then `.override` if any), for read-permission checks.
-    pub sources: HashMap<String, Vec<PathBuf>>,
+    /// Boxed, without spare capacity: one entry per job (issue 11 item 3).
+    pub sources: HashMap<Box<str>, Box<[Box<Path>]>>,
 }
 
 impl ConfDirs {
@@ -73,8 +74,11 @@ impl ConfDirs {
             .jobs
             .into_iter()
             .map(|j| {
-                let files = std::iter::once(j.path).chain(j.override_path).collect();
-                self.sources.insert(j.name, files);
+                let files = std::iter::once(j.path)
+                    .chain(j.override_path)
+                    .map(PathBuf::into_boxed_path)
+                    .collect();
+                self.sources.insert(j.name.into_boxed_str(), files);
                 j.config
             })
             .collect()

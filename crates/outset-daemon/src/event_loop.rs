@@ -25,6 +25,10 @@ const TOKEN_SPAWN_REPORTS: u64 = 5;
 const TOKEN_CONN0: u64 = 1 << 32;
 /// Notify socket tokens: this plus the instance id.
 const TOKEN_NOTIFY0: u64 = 1 << 48;
+/// From how many exits in one reaping batch the root's `cgroup.events` is read first.
+const REAP_BATCH_ROOT_CHECK: usize = 4;
+/// At most one pass giving memory back (engine tables shrunk, `malloc_trim`) this often.
+const TRIM_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 /// How long the loop must have been idle before it cleans up.
 const CLEANUP_AFTER: std::time::Duration = std::time::Duration::from_millis(30);
 /// How often readiness sources are checked while a job waits for them (never when none
@@ -70,6 +74,10 @@ pub struct Daemon {
     shutting_down: bool,
     /// Work was done since the loop was last idle (memory is trimmed once it is).
     busy: bool,
+    /// Work happened since memory was last given back (see `TRIM_EVERY`).
+    trim_due: bool,
+    /// When memory was last given back.
+    last_trim: Instant,
     /// When the loop last had something to do.
     last_active: Instant,
     /// Directories watched because a job waits for a file in (or below) them.
@@ -128,6 +136,8 @@ impl Daemon {
             epoch: Instant::now(),
             shutting_down: false,
             busy: false,
+            trim_due: false,
+            last_trim: Instant::now(),
             last_active: Instant::now(),
             ready_watches: std::collections::HashMap::new(),
             bus: Default::default(),
@@ -208,6 +218,10 @@ impl Daemon {
                 let wait = CLEANUP_AFTER.saturating_sub(idle_for);
                 timeout = Some(timeout.map_or(wait, |t| t.min(wait)));
             }
+            if self.trim_due && !self.busy {
+                let wait = TRIM_EVERY.saturating_sub(self.last_trim.elapsed());
+                timeout = Some(timeout.map_or(wait, |t| t.min(wait)));
+            }
             if needs_poll {
                 timeout = Some(timeout.map_or(SOURCE_POLL, |t| t.min(SOURCE_POLL)));
             } else if self.host.any_retired() {
@@ -252,13 +266,27 @@ impl Daemon {
                 self.busy = true;
                 self.last_active = Instant::now();
             } else if self.busy {
-                // The first idle moment after work: give freed memory back.
+                // The first idle moment after work: give freed memory back, unless that was
+                // done a moment ago (a stop of thousands of jobs is many short bursts of
+                // reaping; trimming after each one walked the whole heap every time).
                 self.busy = false;
-                self.engine.shrink();
-                outset_sys::process::release_free_memory();
+                self.trim_due = true;
+                self.trim_if_due();
+            } else if self.trim_due {
+                self.trim_if_due();
             } else if self.last_active.elapsed() >= CLEANUP_AFTER && self.host.has_retired() {
                 self.host.sweep_retired(64);
             }
+        }
+    }
+
+    /// Gives freed memory back if work happened since and the last time is `TRIM_EVERY` ago.
+    fn trim_if_due(&mut self) {
+        if self.trim_due && self.last_trim.elapsed() >= TRIM_EVERY {
+            self.trim_due = false;
+            self.last_trim = Instant::now();
+            self.engine.shrink();
+            outset_sys::process::release_free_memory();
         }
     }
 
@@ -478,6 +506,12 @@ impl Daemon {
                 .collect()
         };
         raw.extend(outset_sys::reap::reap_all_raw(tracking));
+        // A batch of several exits (a stop of many jobs) checks whether the whole cgroup tree
+        // is empty once, instead of every stopping instance's cgroup; a lone exit reads its
+        // own cgroup only.
+        if raw.len() >= REAP_BATCH_ROOT_CHECK {
+            self.host.begin_reap_batch();
+        }
         for (pid, raw_status, cgroup) in raw {
             let status = match outset_sys::reap::exit_status(raw_status) {
                 Some(status) => status,
@@ -512,6 +546,7 @@ impl Daemon {
             }
         }
         self.engine.after_reap(&mut self.host);
+        self.host.end_reap_batch();
         self.release_traced();
     }
 
@@ -614,13 +649,13 @@ impl Daemon {
         self.confdirs
             .sources
             .iter()
-            .filter(|(name, _)| job.is_none_or(|j| j == name.as_str()))
+            .filter(|(name, _)| job.is_none_or(|j| j == name.as_ref()))
             .filter_map(|(name, files)| {
                 let closed = files
                     .iter()
                     .find(|f| !crate::access::may_read(f, uid, gid))?;
                 Some((
-                    name.clone(),
+                    name.to_string(),
                     format!(
                         "{} is not readable by uid {uid}; its job's text is shown only to those who can read it",
                         closed.display()

@@ -281,6 +281,17 @@ impl Host {
         self.spawn_failures.remove(&pid)
     }
 
+    /// A reaping batch of several exits begins: the tracker may answer "empty" for every
+    /// instance from one read of the root's `cgroup.events` (see `Tracker::begin_batch`).
+    pub fn begin_reap_batch(&mut self) {
+        self.tracker.begin_batch();
+    }
+
+    /// The reaping batch is over: members are read per instance again.
+    pub fn end_reap_batch(&mut self) {
+        self.tracker.end_batch();
+    }
+
     /// The processes signalled since the last reaping, to be waited for by PID.
     pub fn take_signalled(&mut self) -> Vec<u32> {
         self.tracker.take_signalled()

@@ -67,6 +67,22 @@ pub struct Tracker {
     signalled: Vec<u32>,
     /// The root directory, opened once: member lists are read relative to it.
     root_fd: Option<std::os::fd::OwnedFd>,
+    /// During a reaping batch: whether the whole root was found empty (`None`: not read yet
+    /// in this batch). Outside a batch, `Batch::Off`. See [`Tracker::begin_batch`].
+    batch: Batch,
+    /// Member lists read from instance cgroups (for tests of the batch shortcut).
+    #[cfg(test)]
+    member_reads: usize,
+}
+
+/// What one read of the root's `cgroup.events` told during the current reaping batch.
+#[derive(Default, Clone, Copy, PartialEq, Eq, Debug)]
+enum Batch {
+    #[default]
+    Off,
+    Unread,
+    RootEmpty,
+    RootPopulated,
 }
 
 impl Tracker {
@@ -197,13 +213,57 @@ impl Tracker {
         Some(self.root.as_ref()?.join(&*t.dir_name))
     }
 
+    /// A reaping batch begins: until [`Tracker::end_batch`], the first instance whose
+    /// processes are asked for reads the root's `cgroup.events` once, and while it says no
+    /// process is left under the root, no instance cgroup is read at all (issue 11 item 4:
+    /// a stop of thousands of jobs read one `cgroup.procs` per instance, each a lookup the
+    /// kernel had never cached). Zombies no longer count as members, so the reaped and the
+    /// not-yet-reaped alike leave the root empty. Any process the daemon adds (a spawn, an
+    /// adoption) ends the shortcut for the rest of the batch.
+    pub fn begin_batch(&mut self) {
+        self.batch = Batch::Unread;
+    }
+
+    /// The reaping batch is over: members are read per instance again.
+    pub fn end_batch(&mut self) {
+        self.batch = Batch::Off;
+    }
+
+    /// Within a batch, whether the whole root is known to hold no process.
+    fn root_empty(&mut self) -> bool {
+        if self.batch == Batch::Unread {
+            use std::os::fd::AsFd;
+            let empty = self
+                .root_fd
+                .as_ref()
+                .is_some_and(|fd| Cgroup::populated_at(fd.as_fd()).is_ok_and(|p| !p));
+            self.batch = if empty {
+                Batch::RootEmpty
+            } else {
+                Batch::RootPopulated
+            };
+        }
+        self.batch == Batch::RootEmpty
+    }
+
     /// The instance's live processes, oldest first, each adopted so it may be signalled.
     /// A cgroup whose members cannot be read is an error, never "no process left", unless
     /// `cgroup.events` says it is empty or the cgroup is gone.
     pub fn processes(&mut self, inst: InstanceId) -> Result<Vec<u32>, String> {
+        let in_cgroup = match self.instances.get(&inst) {
+            Some(t) => t.in_cgroup && self.root.is_some(),
+            None => return Ok(Vec::new()),
+        };
+        if in_cgroup && self.root_empty() {
+            return Ok(Vec::new());
+        }
         let Some(t) = self.instances.get(&inst) else {
             return Ok(Vec::new());
         };
+        #[cfg(test)]
+        if t.in_cgroup {
+            self.member_reads += 1;
+        }
         let pids: Vec<u32> = match self.cgroup(t) {
             Some(cg) => {
                 let read = match &self.root_fd {
@@ -278,6 +338,9 @@ impl Tracker {
 
     /// Records a process of the instance.
     pub fn adopt(&mut self, inst: InstanceId, pid: u32) {
+        if self.batch != Batch::Off {
+            self.batch = Batch::RootPopulated;
+        }
         if let Some(t) = self.instances.get_mut(&inst) {
             if !t.pids.contains(&pid) {
                 t.pids.push(pid);
@@ -476,5 +539,84 @@ mod tests {
         assert_eq!(t.processes(inst), Ok(vec![]));
         std::fs::remove_dir(&dir).unwrap();
         assert_eq!(t.processes(inst), Ok(vec![]));
+    }
+
+    /// Issue 11 item 4: during a reaping batch, one read of the root's `cgroup.events`
+    /// answers for every instance while no process is left under the root; a root with a
+    /// process still has each instance read, and a process the daemon adds mid-batch ends
+    /// the shortcut.
+    #[test]
+    fn issue11_item4_one_root_read_answers_for_an_empty_tree() {
+        let Some(mount) = root_cgroup2() else {
+            return;
+        };
+        /// Kills the sleepers and removes the cgroups, even when an assertion fails.
+        struct Cleanup(PathBuf, Vec<std::process::Child>);
+        impl Drop for Cleanup {
+            fn drop(&mut self) {
+                for c in &mut self.1 {
+                    let _ = c.kill();
+                    let _ = c.wait();
+                }
+                for j in ["a", "b", "c"] {
+                    let _ = std::fs::remove_dir(self.0.join(cgroup_dir_name(j, "")));
+                }
+                let _ = std::fs::remove_dir(&self.0);
+            }
+        }
+        let root = mount.join(format!("outset-tracker-batch-{}", std::process::id()));
+        std::fs::create_dir(&root).unwrap();
+        let mut guard = Cleanup(root.clone(), Vec::new());
+        let mut t = Tracker::new(Some(root.clone()));
+        let ids = [InstanceId(1), InstanceId(2), InstanceId(3)];
+        for (id, j) in ids.iter().zip(["a", "b", "c"]) {
+            t.create(*id, j, "").unwrap();
+        }
+        let sleeper = |guard: &mut Cleanup, job: &str| {
+            let c = std::process::Command::new("sleep")
+                .arg("30")
+                .spawn()
+                .unwrap();
+            let pid = c.id();
+            guard.1.push(c);
+            std::fs::write(
+                root.join(cgroup_dir_name(job, "")).join("cgroup.procs"),
+                pid.to_string(),
+            )
+            .unwrap();
+            pid
+        };
+
+        // A process under the root: every instance is read, and each answer is its own.
+        let pid = sleeper(&mut guard, "b");
+        t.begin_batch();
+        assert_eq!(t.processes(ids[0]), Ok(vec![]));
+        assert_eq!(t.processes(ids[1]), Ok(vec![pid]));
+        assert_eq!(t.member_reads, 2);
+        t.end_batch();
+
+        // It exits: the next batch reads the root once and no instance.
+        let mut c = guard.1.pop().unwrap();
+        c.kill().unwrap();
+        c.wait().unwrap();
+        t.reaped(pid);
+        let before = t.member_reads;
+        t.begin_batch();
+        for id in ids {
+            assert_eq!(t.processes(id), Ok(vec![]));
+        }
+        assert_eq!(t.member_reads, before);
+
+        // A spawn mid-batch (here: a process moved in and adopted, as a spawn is).
+        let pid = sleeper(&mut guard, "c");
+        t.adopt(ids[2], pid);
+        assert_eq!(t.processes(ids[2]), Ok(vec![pid]));
+        assert_eq!(t.processes(ids[0]), Ok(vec![]));
+        assert_eq!(t.member_reads, before + 2);
+        t.end_batch();
+
+        // Outside a batch each instance is read, as before.
+        assert_eq!(t.processes(ids[1]), Ok(vec![]));
+        assert_eq!(t.member_reads, before + 3);
     }
 }

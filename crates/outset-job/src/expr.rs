@@ -14,6 +14,32 @@ pub enum Expr {
     Ready(ReadySource),
 }
 
+impl Expr {
+    /// Gives back the spare capacity of the parser's strings and vectors.
+    pub fn shrink_to_fit(&mut self) {
+        match self {
+            Expr::And(a, b) | Expr::Or(a, b) => {
+                a.shrink_to_fit();
+                b.shrink_to_fit();
+            }
+            Expr::Event(m) => {
+                m.name.shrink_to_fit();
+                m.args.shrink_to_fit();
+                for a in &mut m.args {
+                    match a {
+                        Arg::Positional(v) => v.shrink_to_fit(),
+                        Arg::Eq(k, v) | Arg::Ne(k, v) => {
+                            k.shrink_to_fit();
+                            v.shrink_to_fit();
+                        }
+                    }
+                }
+            }
+            Expr::Ready(_) => {}
+        }
+    }
+}
+
 /// `started nginx RESULT=ok DEVPATH!=lo*`
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventMatch {

@@ -20,6 +20,7 @@ pub fn parse_into(job: &mut JobConfig, text: &str) -> Result<(), ParseError> {
     loop {
         lx.skip_blank()?;
         if lx.at_eof() {
+            job.shrink_to_fit();
             return Ok(());
         }
         let Some(kw) = lx.token(false)? else {

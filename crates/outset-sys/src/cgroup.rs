@@ -205,6 +205,36 @@ impl Cgroup {
         }
     }
 
+    /// Whether any process lives in the cgroup `base` (a directory fd, `O_PATH` is enough)
+    /// or below it, from its `cgroup.events`. One read answers for a whole subtree; exited
+    /// processes not yet reaped (zombies) no longer count.
+    pub fn populated_at(base: BorrowedFd<'_>) -> io::Result<bool> {
+        let fd = rustix::fs::openat(
+            base,
+            c"cgroup.events",
+            rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )?;
+        let mut buf = [0u8; 256];
+        let mut len = 0;
+        while len < buf.len() {
+            let n = rustix::io::read(&fd, &mut buf[len..])?;
+            if n == 0 {
+                break;
+            }
+            len += n;
+        }
+        let text = std::str::from_utf8(&buf[..len])
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "cgroup.events is not text"))?;
+        match text.lines().find_map(|l| l.strip_prefix("populated ")) {
+            Some(v) => Ok(v.trim() == "1"),
+            None => Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "cgroup.events has no populated line",
+            )),
+        }
+    }
+
     /// Opens a directory for [`Cgroup::procs_at`].
     pub fn open_dir(path: &Path) -> io::Result<std::os::fd::OwnedFd> {
         Ok(rustix::fs::open(

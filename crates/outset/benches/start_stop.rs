@@ -23,6 +23,13 @@ use std::time::{Duration, Instant};
 
 const OUTSET: &str = env!("CARGO_BIN_EXE_outset");
 
+/// `BENCH_OUTSET_BEFORE=PATH`: another build of the daemon (the one before a change), run in
+/// every round beside this one against the same floors, so before and after share the
+/// machine's conditions.
+fn before_binary() -> Option<PathBuf> {
+    std::env::var_os("BENCH_OUTSET_BEFORE").map(PathBuf::from)
+}
+
 const JOBS: usize = 1000;
 /// Job counts of the scale rounds (RSS and stop).
 const SCALES: [usize; 2] = [100, 5000];
@@ -55,10 +62,12 @@ struct DaemonGuard {
     cgroup: PathBuf,
     child: Option<Child>,
     jobs: usize,
+    /// The daemon binary.
+    bin: PathBuf,
 }
 
 impl DaemonGuard {
-    fn new(mount: &Path, round: &str, jobs: usize) -> DaemonGuard {
+    fn new(mount: &Path, round: &str, jobs: usize, bin: &Path) -> DaemonGuard {
         let dir = tempfile::tempdir().unwrap();
         let confdir = dir.path().join("conf");
         std::fs::create_dir_all(&confdir).unwrap();
@@ -75,6 +84,7 @@ impl DaemonGuard {
             _dir: dir,
             child: None,
             jobs,
+            bin: bin.to_path_buf(),
         };
         std::fs::create_dir(&guard.cgroup).unwrap();
         guard
@@ -84,7 +94,7 @@ impl DaemonGuard {
         let stderr = File::create(&self.stderr_path).unwrap();
         // A user-mode daemon hands its own environment to every job; both sides of the
         // comparison give `sleep` the same small one (see `job_env`).
-        let child = Command::new(OUTSET)
+        let child = Command::new(&self.bin)
             .env_clear()
             .envs(job_env())
             .arg("--user")
@@ -311,7 +321,11 @@ struct OutsetRun {
 }
 
 fn outset_round(mount: &Path, round: &str, jobs: usize) -> OutsetRun {
-    let mut d = DaemonGuard::new(mount, round, jobs);
+    outset_round_with(mount, round, jobs, Path::new(OUTSET))
+}
+
+fn outset_round_with(mount: &Path, round: &str, jobs: usize, bin: &Path) -> OutsetRun {
+    let mut d = DaemonGuard::new(mount, round, jobs, bin);
     d.start();
     let start = d.timed_ctl(&["emit", "go"]);
     d.verify_all("start/running");
@@ -336,6 +350,42 @@ struct Mode {
     base_stop: f64,
     floor: f64,
     rss: f64,
+    /// The `BENCH_OUTSET_BEFORE` build's figures in the same rounds.
+    prev: Prev,
+}
+
+/// Per-round figures of the `BENCH_OUTSET_BEFORE` build.
+#[derive(Default)]
+struct Prev {
+    start: Vec<f64>,
+    stop: Vec<f64>,
+    rss: Vec<f64>,
+}
+
+impl Prev {
+    fn record(&mut self, run: Option<OutsetRun>, label: &str) {
+        if let Some(r) = run {
+            println!(
+                "{label}: before-build start {:.1} ms, stop {:.1} ms, rss {} KiB",
+                ms(r.start),
+                ms(r.stop),
+                r.rss_kib
+            );
+            self.start.push(ms(r.start));
+            self.stop.push(ms(r.stop));
+            self.rss.push(r.rss_kib as f64);
+        }
+    }
+
+    /// Medians: start, stop, rss.
+    fn medians(&self) -> Option<(f64, f64, f64)> {
+        (!self.start.is_empty())
+            .then(|| (median(&self.start), median(&self.stop), median(&self.rss)))
+    }
+}
+
+fn before_round(mount: &Path, tag: &str, jobs: usize, bin: Option<&Path>) -> Option<OutsetRun> {
+    bin.map(|b| outset_round_with(mount, &format!("{tag}-before"), jobs, b))
 }
 
 fn run_mode(mount: &Path, rounds: usize, busy: usize) -> Mode {
@@ -343,16 +393,21 @@ fn run_mode(mount: &Path, rounds: usize, busy: usize) -> Mode {
     let (mut starts, mut stops, mut rsss, mut bases, mut ratios) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut base_stops, mut floors) = (Vec::new(), Vec::new());
+    let before = before_binary();
+    let mut prev = Prev::default();
     for round in 0..rounds {
         let tag = format!("{busy}-{round}");
-        let (run, base, floor) = if round % 2 == 0 {
+        let (run, base, floor, old) = if round % 2 == 0 {
             let base = baseline(JOBS);
             let floor = cgroup_floor(mount, &tag, JOBS);
-            (outset_round(mount, &tag, JOBS), base, floor)
+            let run = outset_round(mount, &tag, JOBS);
+            let old = before_round(mount, &tag, JOBS, before.as_deref());
+            (run, base, floor, old)
         } else {
+            let old = before_round(mount, &tag, JOBS, before.as_deref());
             let run = outset_round(mount, &tag, JOBS);
             let floor = cgroup_floor(mount, &tag, JOBS);
-            (run, baseline(JOBS), floor)
+            (run, baseline(JOBS), floor, old)
         };
         let (base, base_stop) = base;
         let ratio = ms(run.start) / ms(base);
@@ -367,6 +422,7 @@ fn run_mode(mount: &Path, rounds: usize, busy: usize) -> Mode {
             ms(floor),
             run.rss_kib
         );
+        prev.record(old, &format!("busy {busy}, round {round}"));
         base_stops.push(ms(base_stop));
         floors.push(ms(floor));
         starts.push(ms(run.start));
@@ -384,6 +440,7 @@ fn run_mode(mount: &Path, rounds: usize, busy: usize) -> Mode {
         base_stop: median(&base_stops),
         floor: median(&floors),
         rss: median(&rsss),
+        prev,
     };
     println!(
         "busy {busy}, medians: start: outset {:.1} ms, fork+exec loop {:.1} ms, ratio {:.2} \
@@ -410,21 +467,31 @@ struct Scale {
     rss: f64,
     stop: f64,
     floor: f64,
+    prev: Prev,
 }
 
 fn run_scale(mount: &Path, rounds: usize, jobs: usize) -> Scale {
     let (mut rsss, mut stops, mut floors) = (Vec::new(), Vec::new(), Vec::new());
     let (mut starts, mut bases) = (Vec::new(), Vec::new());
+    let before = before_binary();
+    let mut prev = Prev::default();
     for round in 0..rounds {
         let tag = format!("n{jobs}-{round}");
-        let (run, floor, base) = if round % 2 == 0 {
+        let (run, floor, base, old) = if round % 2 == 0 {
             let base = baseline(jobs).0;
             let floor = cgroup_floor(mount, &tag, jobs);
-            (outset_round(mount, &tag, jobs), floor, base)
+            let run = outset_round(mount, &tag, jobs);
+            (
+                run,
+                floor,
+                base,
+                before_round(mount, &tag, jobs, before.as_deref()),
+            )
         } else {
+            let old = before_round(mount, &tag, jobs, before.as_deref());
             let run = outset_round(mount, &tag, jobs);
             let floor = cgroup_floor(mount, &tag, jobs);
-            (run, floor, baseline(jobs).0)
+            (run, floor, baseline(jobs).0, old)
         };
         println!(
             "{jobs} jobs, round {round}: start {:.1} ms (fork+exec loop {:.1} ms); stop {:.1} ms \
@@ -435,6 +502,7 @@ fn run_scale(mount: &Path, rounds: usize, jobs: usize) -> Scale {
             ms(floor),
             run.rss_kib
         );
+        prev.record(old, &format!("{jobs} jobs, round {round}"));
         starts.push(ms(run.start));
         bases.push(ms(base));
         rsss.push(run.rss_kib as f64);
@@ -448,6 +516,7 @@ fn run_scale(mount: &Path, rounds: usize, jobs: usize) -> Scale {
         rss: median(&rsss),
         stop: median(&stops),
         floor: median(&floors),
+        prev,
     }
 }
 
@@ -505,6 +574,11 @@ fn main() {
             rss: q.rss,
             stop: q.stop,
             floor: q.floor,
+            prev: Prev {
+                start: q.prev.start.clone(),
+                stop: q.prev.stop.clone(),
+                rss: q.prev.rss.clone(),
+            },
         });
     }
     rows.sort_by_key(|r| r.jobs);
@@ -528,6 +602,49 @@ fn main() {
             b.jobs,
             (b.rss - a.rss) / (b.jobs - a.jobs) as f64
         );
+    }
+    if before_binary().is_some() {
+        println!("the BENCH_OUTSET_BEFORE build in the same rounds, against the same floors:");
+        println!("| run | start | start ratio | stop | stop ÷ floor | rss |");
+        println!("|---|---|---|---|---|---|");
+        for m in &modes {
+            if let Some((start, stop, rss)) = m.prev.medians() {
+                println!(
+                    "| {} busy, before | {start:.1} ms | {:.2} | {stop:.1} ms | {:.2} | {rss:.0} KiB |",
+                    m.busy,
+                    start / m.base,
+                    stop / m.floor
+                );
+                println!(
+                    "| {} busy, after | {:.1} ms | {:.2} | {:.1} ms | {:.2} | {:.0} KiB |",
+                    m.busy,
+                    m.start,
+                    m.ratio,
+                    m.stop,
+                    m.stop / m.floor,
+                    m.rss
+                );
+            }
+        }
+        for r in &rows {
+            if let Some((start, stop, rss)) = r.prev.medians() {
+                println!(
+                    "| {} jobs, before | {start:.1} ms | {:.2} | {stop:.1} ms | {:.2} | {rss:.0} KiB |",
+                    r.jobs,
+                    start / r.base,
+                    stop / r.floor
+                );
+                println!(
+                    "| {} jobs, after | {:.1} ms | {:.2} | {:.1} ms | {:.2} | {:.0} KiB |",
+                    r.jobs,
+                    r.start,
+                    r.start / r.base,
+                    r.stop,
+                    r.stop / r.floor,
+                    r.rss
+                );
+            }
+        }
     }
     println!("targets:");
     for m in &modes {
