@@ -305,3 +305,159 @@ impl PtraceTrack {
         }
     }
 }
+
+/// The bookkeeping decisions of `track ptrace` (issue 12 item 8), run without tracing
+/// anything: the PIDs are above any `pid_max`, so the ptrace requests a decision makes
+/// (resume, listen, detach, interrupt) fail with ESRCH and change nothing; what is checked is
+/// what the tracker then believes. The requests themselves are tested for real in
+/// `crates/outset/tests/e2e/ptrace_track.rs`.
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SIGSTOP: i32 = 19;
+    const SIGTERM: i32 = 15;
+    const EVENT_EXEC: i32 = 4;
+    const EVENT_EXIT: i32 = 6;
+    const EVENT_STOP: i32 = 128;
+    /// No process can have these PIDs (`pid_max` is at most 2^22).
+    const P: u32 = 5_000_001;
+    const Q: u32 = 5_000_002;
+    const R: u32 = 5_000_003;
+
+    /// A raw wait status of a stop: `sig`, and a ptrace event (0 for a signal-delivery stop).
+    fn stop(sig: i32, event: i32) -> i32 {
+        (event << 16) | (sig << 8) | 0x7f
+    }
+
+    fn traced(inst: Option<u64>, pre_exec: bool, started: bool, detaching: bool) -> Traced {
+        Traced {
+            inst: inst.map(InstanceId),
+            pre_exec,
+            started,
+            detaching,
+        }
+    }
+
+    fn with(entries: Vec<(u32, Traced)>) -> PtraceTrack {
+        let mut t = PtraceTrack::new();
+        t.traced.extend(entries);
+        t
+    }
+
+    #[test]
+    fn issue12_item8_stops_of_untraced_processes_are_left_to_the_caller() {
+        let mut t = PtraceTrack::new();
+        assert!(t.is_empty());
+        // Nothing traced: no stop is a new tracee's.
+        assert_eq!(t.on_stop(P, stop(SIGSTOP, EVENT_STOP)), None);
+        assert!(t.is_empty());
+        // Not a stop at all (an exit status).
+        let mut t = with(vec![(P, traced(Some(1), false, true, false))]);
+        assert_eq!(t.on_stop(Q, 0), None);
+        // A signal-delivery stop only a tracee reports, of a process not traced.
+        assert_eq!(t.on_stop(Q, stop(SIGTERM, 0)), None);
+        assert!(!t.traced.contains_key(&Q));
+    }
+
+    #[test]
+    fn issue12_item8_a_new_process_stopping_before_its_parents_fork_event_is_traced() {
+        let mut t = with(vec![(P, traced(Some(1), false, true, false))]);
+        // Its attach stop: resumed, not a group-stop; traced with no instance yet.
+        assert_eq!(
+            t.on_stop(Q, stop(SIGSTOP, EVENT_STOP)),
+            Some(StopOutcome::default())
+        );
+        let q = &t.traced[&Q];
+        assert_eq!(q.inst, None);
+        assert!(q.started && !q.detaching);
+        // No instance: not among those to let go.
+        assert_eq!(t.instances(), vec![InstanceId(1)]);
+    }
+
+    #[test]
+    fn issue12_item8_group_stop_is_kept_but_not_the_launchers_own_sigstop() {
+        let mut t = with(vec![
+            (P, traced(Some(1), false, true, false)),
+            (Q, traced(Some(1), true, true, false)),
+        ]);
+        let out = t.on_stop(P, stop(SIGSTOP, EVENT_STOP)).unwrap();
+        assert!(out.group_stop);
+        // The launcher before its exec stopped itself to be seized: resumed.
+        let out = t.on_stop(Q, stop(SIGSTOP, EVENT_STOP)).unwrap();
+        assert!(!out.group_stop);
+        // Its exec ends the pre-exec phase: a later SIGSTOP is a real group-stop.
+        t.on_stop(Q, stop(0x05, EVENT_EXEC)).unwrap();
+        assert!(!t.traced[&Q].pre_exec);
+        assert!(t.on_stop(Q, stop(SIGSTOP, EVENT_STOP)).unwrap().group_stop);
+    }
+
+    #[test]
+    fn issue12_item8_exit_event_lets_go_and_remembers_the_instance() {
+        let mut t = with(vec![(P, traced(Some(7), false, true, false))]);
+        assert_eq!(
+            t.on_stop(P, stop(0x05, EVENT_EXIT)),
+            Some(StopOutcome::default())
+        );
+        assert!(t.is_empty());
+        // Its reaping is told to its job, once.
+        assert_eq!(t.take_exited(P), Some(InstanceId(7)));
+        assert_eq!(t.take_exited(P), None);
+        assert!(!t.gone(P));
+    }
+
+    #[test]
+    fn issue12_item8_detaching_process_is_let_go_at_its_next_stop() {
+        let mut t = with(vec![
+            (P, traced(Some(1), false, true, true)),
+            (Q, traced(Some(1), true, true, true)),
+            (R, traced(Some(2), false, true, true)),
+        ]);
+        assert!(t.instances().is_empty());
+        // A signal stop: detached (the signal passed on), forgotten.
+        t.on_stop(P, stop(SIGTERM, 0)).unwrap();
+        assert!(!t.traced.contains_key(&P));
+        // The launcher before its exec is kept until its exec or exit event.
+        t.on_stop(Q, stop(SIGSTOP, 0)).unwrap();
+        assert!(t.traced.contains_key(&Q));
+        t.on_stop(Q, stop(0x05, EVENT_EXEC)).unwrap();
+        assert!(!t.traced.contains_key(&Q));
+        // Let go at its exit event: its reaping still belongs to its job.
+        t.on_stop(R, stop(0x05, EVENT_EXIT)).unwrap();
+        assert_eq!(t.take_exited(R), Some(InstanceId(2)));
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn issue12_item8_instances_and_their_removal() {
+        let mut t = with(vec![
+            (P, traced(Some(2), false, true, false)),
+            (Q, traced(Some(1), false, true, false)),
+            (R, traced(Some(2), false, true, false)),
+        ]);
+        assert_eq!(t.instances(), vec![InstanceId(1), InstanceId(2)]);
+        t.exiting.insert(6_000_000, InstanceId(2));
+        t.exiting.insert(6_000_001, InstanceId(1));
+        // A process that cannot be interrupted is gone: nothing left to let go.
+        t.instance_removed(InstanceId(2));
+        assert_eq!(t.instances(), vec![InstanceId(1)]);
+        assert!(!t.traced.contains_key(&P) && !t.traced.contains_key(&R));
+        assert_eq!(t.take_exited(6_000_000), None);
+        assert_eq!(t.take_exited(6_000_001), Some(InstanceId(1)));
+        assert!(t.gone(Q));
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn issue12_item8_release_unasked_leaves_tracees_and_plain_stops_alone() {
+        let mut t = with(vec![(P, traced(Some(1), false, true, false))]);
+        // One of outset's own tracees.
+        assert!(!t.release_unasked(P, stop(SIGTERM, 0)));
+        // Not a signal-delivery stop.
+        assert!(!t.release_unasked(Q, stop(SIGSTOP, EVENT_STOP)));
+        assert!(!t.release_unasked(Q, 0));
+        // A stop of a process outset is not the tracer of: the detach fails, so not one.
+        assert!(!t.release_unasked(Q, stop(SIGTERM, 0)));
+        assert!(t.traced.contains_key(&P));
+    }
+}

@@ -403,6 +403,9 @@ impl Tracker {
 }
 
 #[cfg(test)]
+mod fake_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
