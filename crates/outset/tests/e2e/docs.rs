@@ -275,3 +275,82 @@ fn issue12_items4_5_one_of_each_and_no_tracer_in_sys() {
         "{exit_types:?}"
     );
 }
+
+/// Every `` `a::b` `` path the docs name ends in something the code defines (a `fn`, a
+/// `mod`, a type, trait or variant), and every repository path they give exists.
+fn unresolved_names(doc: &str, sources: &[(PathBuf, String)]) -> Vec<String> {
+    let mut missing = Vec::new();
+    for token in doc.split('`').skip(1).step_by(2) {
+        let token = token.trim_end_matches("()");
+        if token.starts_with("crates/") || token.starts_with("fuzz/") {
+            let path = token.trim_end_matches('/');
+            if !token.contains(['<', '*', '{', ' ']) && !repo().join(path).exists() {
+                missing.push(token.to_string());
+            }
+            continue;
+        }
+        let segments: Vec<&str> = token.split("::").collect();
+        if segments.len() < 2
+            || !segments
+                .iter()
+                .all(|s| !s.is_empty() && s.chars().all(|c| c.is_alphanumeric() || c == '_'))
+        {
+            continue;
+        }
+        let last = *segments.last().unwrap();
+        let defined = [
+            format!("fn {last}("),
+            format!("fn {last}<"),
+            format!("mod {last};"),
+            format!("mod {last} {{"),
+            format!("struct {last}"),
+            format!("enum {last}"),
+            format!("trait {last}"),
+            format!("type {last}"),
+            format!("    {last}("),
+            format!("    {last},"),
+            format!("    {last} {{"),
+            format!("const {last}:"),
+        ];
+        let found = sources.iter().any(|(p, t)| {
+            p.ends_with(format!("{last}.rs")) || defined.iter().any(|d| t.contains(d))
+        });
+        if !found {
+            missing.push(token.to_string());
+        }
+    }
+    missing
+}
+
+/// Issue 12 item 9: the architecture doc's worked example, and the other docs, name functions,
+/// types and files that exist (they named a removed `engine.rs` and test paths that moved).
+#[test]
+fn issue12_item9_docs_name_what_exists() {
+    let sources = crate_sources();
+    let mut docs = vec!["README.md".to_string()];
+    for e in std::fs::read_dir(repo().join("docs")).unwrap().flatten() {
+        docs.push(format!("docs/{}", e.file_name().to_string_lossy()));
+    }
+    let mut checked = 0;
+    for doc in &docs {
+        let text = read(doc);
+        checked += text.matches("::").count();
+        let missing = unresolved_names(&text, &sources);
+        assert!(
+            missing.is_empty(),
+            "{doc} names what does not exist: {missing:?}"
+        );
+    }
+    assert!(checked > 50, "only {checked} paths checked");
+    // The check itself catches a stale name.
+    assert_eq!(
+        unresolved_names(
+            "`Engine::change_state_inner` `crates/outset/tests/lifecycle.rs`",
+            &sources
+        ),
+        vec![
+            "Engine::change_state_inner",
+            "crates/outset/tests/lifecycle.rs"
+        ]
+    );
+}
