@@ -283,12 +283,13 @@ impl Cgroup {
     /// Fallback for `kill`: signal each pid in this cgroup and its children.
     fn kill_listed(&self) -> io::Result<()> {
         for pid in self.procs()? {
-            if let Ok(pid) = i32::try_from(pid) {
-                // pid 0 would mean "our process group": never signal that.
-                if pid > 0 {
-                    // SAFETY: kill takes plain integers; failures (ESRCH) are fine.
-                    unsafe { libc::kill(pid, libc::SIGKILL) };
-                }
+            // pid 0 would mean "our process group": `Pid` cannot hold it, so it is never
+            // signalled. A process already gone (ESRCH) is fine.
+            if let Some(pid) = i32::try_from(pid)
+                .ok()
+                .and_then(rustix::process::Pid::from_raw)
+            {
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
             }
         }
         for child in self.children()? {

@@ -15,17 +15,9 @@ fn sh(script: &str) -> SpawnRequest {
 }
 
 fn wait(pid: u32) -> ExitStatus {
-    let mut status = 0;
-    loop {
-        // SAFETY: waits only for our own child `pid`.
-        let r = unsafe { libc::waitpid(pid as i32, &mut status, 0) };
-        if r == pid as i32 {
-            return exit_status(status).unwrap();
-        }
-        assert_eq!(
-            std::io::Error::last_os_error().raw_os_error(),
-            Some(libc::EINTR)
-        );
+    match crate::reap::wait_raw(Some(pid), 0) {
+        Ok(Some((_, status))) => exit_status(status).unwrap(),
+        other => panic!("waiting for {pid}: {other:?}"),
     }
 }
 
@@ -126,15 +118,18 @@ fn issue11_detached_no_fd_leaks() {
     let mut reports = FailureReports::new().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("fds");
-    // SAFETY: opening a literal path without CLOEXEC; the fd is closed below.
-    let raw = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY) };
-    assert!(raw >= 0);
+    // Without O_CLOEXEC (rustix adds it only when asked); the fd is closed below.
+    let raw = rustix::fs::open(
+        "/dev/null",
+        rustix::fs::OFlags::RDONLY,
+        rustix::fs::Mode::empty(),
+    )
+    .unwrap();
     let (_, ev, failures) = run(
         &sh(&format!("ls /proc/self/fd > {}", out.display())),
         &mut reports,
     );
-    // SAFETY: closing the fd opened above.
-    unsafe { libc::close(raw) };
+    drop(raw);
     assert_eq!(ev, ExitStatus::Exited(0));
     assert!(failures.is_empty());
     let text = fs::read_to_string(&out).unwrap();
@@ -150,10 +145,10 @@ fn issue11_detached_stop_before_exec_waits() {
     let mut req = sh("exit 4");
     req.stop_before_exec = true;
     let s = spawn_detached(&SpawnPlan::new(&req).unwrap(), &mut reports).unwrap();
-    let mut status = 0;
-    // SAFETY: waits only for our own child.
-    let r = unsafe { libc::waitpid(s.pid as i32, &mut status, libc::WUNTRACED) };
-    assert_eq!(r, s.pid as i32);
+    let (pid, status) = crate::reap::wait_raw(Some(s.pid), libc::WUNTRACED)
+        .unwrap()
+        .unwrap();
+    assert_eq!(pid, s.pid);
     assert_eq!(stop_signal(status), Some(libc::SIGSTOP));
     s.pidfd.as_ref().unwrap().signal(libc::SIGCONT).unwrap();
     assert_eq!(wait(s.pid), ExitStatus::Exited(4));

@@ -28,17 +28,9 @@ fn wait(pid: u32) -> ExitStatus {
 
 /// Blocks until `pid` changes state (stops included): its raw wait status.
 fn wait_raw(pid: u32) -> i32 {
-    let mut status = 0;
-    loop {
-        // SAFETY: waits only for our own child `pid`.
-        let r = unsafe { libc::waitpid(pid as i32, &mut status, libc::WUNTRACED) };
-        if r == pid as i32 {
-            return status;
-        }
-        assert_eq!(
-            std::io::Error::last_os_error().raw_os_error(),
-            Some(libc::EINTR)
-        );
+    match crate::reap::wait_raw(Some(pid), libc::WUNTRACED) {
+        Ok(Some((_, status))) => status,
+        other => panic!("waiting for {pid}: {other:?}"),
     }
 }
 
@@ -229,13 +221,16 @@ fn no_fd_leaks() {
     let out = dir.path().join("fds");
     // One fd opened the std way (CLOEXEC) and one deliberately without.
     let _cloexec = fs::File::open("/dev/null").unwrap();
-    // SAFETY: opening a literal path; the fd is closed below.
-    let raw = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY) };
-    assert!(raw >= 0);
+    // rustix adds no O_CLOEXEC unless asked; the fd is closed below.
+    let raw = rustix::fs::open(
+        "/dev/null",
+        rustix::fs::OFlags::RDONLY,
+        rustix::fs::Mode::empty(),
+    )
+    .unwrap();
     let s = run(&sh(&format!("ls /proc/self/fd > {}", out.display())));
     assert_eq!(wait(s.pid), ExitStatus::Exited(0));
-    // SAFETY: closing the fd opened above.
-    unsafe { libc::close(raw) };
+    drop(raw);
     let text = fs::read_to_string(&out).unwrap();
     let fds: Vec<u32> = text.lines().map(|l| l.parse().unwrap()).collect();
     // 0-2 plus the directory fd ls itself opens (and sh's redirect, on 1).
