@@ -171,7 +171,7 @@ impl Engine {
                 display_name(&inst.job, &inst.name)
             ));
         }
-        inst.stop_env = env;
+        inst.set_stop_env(env);
         if let Some(token) = waiter {
             inst.waiters.push(Waiter::Command(token, Goal::Stop));
         }
@@ -344,7 +344,7 @@ impl Engine {
             })
             .collect();
         processes.sort_by_key(|p| p.kind != "main");
-        let mut notes: Vec<String> = inst.notify_status.iter().cloned().collect();
+        let mut notes: Vec<String> = inst.rare().notify_status.iter().cloned().collect();
         if inst.phase == Phase::Readying {
             notes.push("waiting for `ready on`".into());
         }

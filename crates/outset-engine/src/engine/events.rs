@@ -265,7 +265,7 @@ impl Engine {
             let Some(mut cond) = inst.stop_on.take() else {
                 continue;
             };
-            let expand = full_env(&self.opts.base_env, &inst.env);
+            let expand = full_env_packed(&self.opts.base_env, &inst.env);
             let states = self.states();
             let handled = cond.handle(id, name, env, Some(&expand), &states);
             if let Some(inst) = self.instances.get_mut(&inst_id) {
@@ -283,7 +283,7 @@ impl Engine {
                     }
                 }
                 if let Some(inst) = self.instances.get_mut(&inst_id) {
-                    inst.stop_env = stop_env;
+                    inst.set_stop_env(stop_env);
                     inst.waiters.extend(waiters);
                 }
                 self.change_goal(inst_id, Goal::Stop);
@@ -302,7 +302,7 @@ impl Engine {
             .filter(|id| {
                 self.instances
                     .get(id)
-                    .and_then(|i| i.ready.as_ref())
+                    .and_then(|i| i.rare().ready.as_ref())
                     .is_some_and(|c| c.mentions(name))
             })
             .copied()
@@ -311,9 +311,9 @@ impl Engine {
             let expand = self
                 .instances
                 .get(&inst_id)
-                .map(|i| full_env(&self.opts.base_env, &i.env));
+                .map(|i| full_env_packed(&self.opts.base_env, &i.env));
             if let Some(inst) = self.instances.get_mut(&inst_id)
-                && let Some(cond) = inst.ready.as_mut()
+                && let Some(cond) = inst.rare.as_deref_mut().and_then(|r| r.ready.as_mut())
                 && cond.latch(name, env, expand.as_ref())
             {
                 self.recheck_ready(inst_id);
@@ -436,10 +436,10 @@ impl Engine {
                 .env
                 .iter()
                 .rev()
-                .chain(base.iter().rev())
+                .chain(base.iter().rev().map(|(k, v)| (k.as_str(), v.as_str())))
                 .find(|(k, _)| k == key);
             if let Some((_, v)) = found {
-                env.push((key.clone(), v.clone()));
+                env.push((key.clone(), v.to_string()));
             }
         }
         env

@@ -282,7 +282,7 @@ impl Engine {
             }
             Some(main) => {
                 log::debug!("{name}: main process is {main}");
-                inst.selected_at = Some(self.now);
+                inst.rare_mut().selected_at = Some(self.now);
                 inst.pids.insert(ProcessKind::Main, main);
                 inst.history.push((ProcessKind::Main, main));
                 self.others.remove(&main);
@@ -471,7 +471,7 @@ impl Engine {
         let recent = self
             .instances
             .get(&id)
-            .and_then(|i| i.selected_at)
+            .and_then(|i| i.rare().selected_at)
             .is_some_and(|t| now.saturating_sub(t) < SETTLE_MS);
         if !recent {
             return false;

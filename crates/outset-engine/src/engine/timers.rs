@@ -66,10 +66,10 @@ impl Engine {
             | Phase::Readying
             | Phase::Draining(_) => None,
         });
-        for id in self.due(|i| i.start_deadline) {
+        for id in self.due(|i| i.start_deadline()) {
             self.start_timed_out(id);
         }
-        for id in self.due(|i| i.watchdog_deadline) {
+        for id in self.due(|i| i.watchdog_deadline()) {
             self.watchdog_starved(id, fx);
         }
         for id in settled {
@@ -105,7 +105,7 @@ impl Engine {
         let Some(inst) = self.instances.get_mut(&id) else {
             return;
         };
-        inst.start_deadline = None;
+        inst.set_start_deadline(None);
         if inst.state == State::Spawned && inst.phase.holds_spawned() {
             log::warn!(
                 "{}: not ready within `start timeout`; stopping it",
@@ -127,7 +127,7 @@ impl Engine {
         let Some(inst) = self.instances.get_mut(&id) else {
             return;
         };
-        inst.watchdog_deadline = None;
+        inst.set_watchdog_deadline(None);
         let Some(pid) = inst.pids.get(&ProcessKind::Main).copied() else {
             return;
         };
