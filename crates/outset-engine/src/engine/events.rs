@@ -416,7 +416,7 @@ impl Engine {
 
     pub(super) fn job_event_env(base: &Env, inst: &Instance, end: Option<RunEnd>) -> Env {
         let mut env = vec![
-            ("JOB".to_string(), inst.job.clone()),
+            ("JOB".to_string(), inst.config.name.clone()),
             ("INSTANCE".to_string(), inst.name.clone()),
         ];
         if let Some(end) = end {
@@ -471,7 +471,7 @@ impl Engine {
             let key = self
                 .instances
                 .get(&id)
-                .map(|i| (i.job.clone(), i.name.clone()));
+                .map(|i| (i.config.name.clone(), i.name.clone()));
             if let Some((job, inst_name)) = key
                 && let Some(class) = self.classes.get_mut(&job)
             {
@@ -481,7 +481,7 @@ impl Engine {
             let key = self
                 .instances
                 .get(&id)
-                .map(|i| (i.job.clone(), i.name.clone()));
+                .map(|i| (i.config.name.clone(), i.name.clone()));
             if let Some((job, inst_name)) = key
                 && let Some(class) = self.classes.get_mut(&job)
             {

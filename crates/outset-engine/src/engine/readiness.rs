@@ -107,7 +107,7 @@ impl Engine {
         let Some(name) = self
             .instances
             .get(&id)
-            .map(|i| display_name(&i.job, &i.name))
+            .map(|i| display_name(&i.config.name, &i.name))
         else {
             return;
         };

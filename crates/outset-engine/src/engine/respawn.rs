@@ -35,7 +35,7 @@ impl Engine {
             inst.goal = Goal::Stop;
             return;
         }
-        let name = display_name(&inst.job, &inst.name);
+        let name = display_name(&inst.config.name, &inst.name);
         if self.respawn_too_fast(id) {
             log::warn!("{name} respawning too fast, stopped");
             if let Some(inst) = self.instances.get_mut(&id) {

@@ -181,7 +181,6 @@ impl Engine {
             id,
             Box::new(Instance {
                 id,
-                job: job.to_string(),
                 name: name.clone(),
                 config,
                 goal: Goal::Stop,
@@ -279,7 +278,7 @@ impl Engine {
             inst.state = state;
             log::debug!(
                 "{} state changed from {} to {}",
-                display_name(&inst.job, &inst.name),
+                display_name(&inst.config.name, &inst.name),
                 from.as_str(),
                 state.as_str()
             );
@@ -439,7 +438,7 @@ impl Engine {
     /// `kill timeout` every process is killed.
     fn enter_killed(&mut self, id: InstanceId, fx: &mut dyn Host) -> Option<State> {
         let inst = self.instances.get_mut(&id)?;
-        let main = inst.pids.get(&ProcessKind::Main).copied();
+        let main = inst.pids.get(&ProcessKind::Main);
         let (sig, timeout) = (inst.config.kill_signal, inst.config.kill_timeout);
         inst.phase = Phase::Draining(Drain {
             rest_signalled: false,
@@ -479,17 +478,17 @@ impl Engine {
             return;
         };
         for pid in inst.pids.values() {
-            self.pids.remove(pid);
+            self.pids.remove(&pid);
         }
         if let Some(mut c) = inst.stop_on {
             for e in c.reset() {
                 self.unblock(e, false);
             }
         }
-        if let Some(class) = self.classes.get_mut(&inst.job) {
+        if let Some(class) = self.classes.get_mut(&inst.config.name) {
             class.instances.remove(&inst.name);
             if class.instances.is_empty() && class.deleted {
-                self.classes.remove(&inst.job);
+                self.classes.remove(&inst.config.name);
             }
         }
         fx.instance_removed(id);
