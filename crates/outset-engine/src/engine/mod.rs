@@ -331,7 +331,14 @@ impl InstanceMap {
     fn insert(&mut self, name: String, id: InstanceId) {
         match self.find(&name) {
             Ok(i) => self.0[i].1 = id,
-            Err(i) => self.0.insert(i, (name, id)),
+            Err(i) => {
+                // Most jobs have one instance: a vector's first growth would hold four
+                // (memory per job). Later growth doubles as usual.
+                if self.0.capacity() == 0 {
+                    self.0.reserve_exact(1);
+                }
+                self.0.insert(i, (name, id));
+            }
         }
     }
 
