@@ -132,7 +132,7 @@ impl Engine {
         for (job, class) in &self.classes {
             for name in class.start_on.iter().flat_map(|c| c.names()) {
                 self.start_index
-                    .entry(name.clone())
+                    .entry(name.to_string())
                     .or_default()
                     .push(job.clone());
             }
@@ -144,7 +144,12 @@ impl Engine {
             .instances
             .get(&id)
             .and_then(|i| i.stop_on.as_ref())
-            .map(|c| c.names().to_vec())
+            .map(|c| {
+                c.names()
+                    .into_iter()
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            })
             .unwrap_or_default();
         for name in names {
             let set = self.stop_index.entry(name.clone()).or_default();

@@ -166,8 +166,8 @@ impl Engine {
         waiters: Vec<Waiter>,
     ) -> InstanceId {
         let id = InstanceId(self.id());
-        let stop_on = config.stop_on.clone().map(Condition::new);
-        let ready = config.ready_on.clone().map(Condition::new);
+        let stop_on = Condition::of(&config, Stanza::StopOn);
+        let ready = Condition::of(&config, Stanza::ReadyOn);
         let has_ready = ready.is_some();
         let rare = ready.map(|ready| {
             let sources = ready.sources().into_iter().map(|s| (s, false)).collect();
