@@ -68,19 +68,21 @@ pub(super) fn full_env_packed(base: &Env, overlay: &PackedEnv) -> Env {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(super) struct PackedEnv {
     text: Box<str>,
-    /// Per pair, in order: where its key ends and where its value ends in `text`.
-    ends: Box<[(usize, usize)]>,
+    /// Per pair, in order: where its key ends and where its value ends in `text` (an
+    /// environment is far below 4 GiB: the kernel takes at most a quarter of the stack).
+    ends: Box<[(u32, u32)]>,
 }
 
 impl PackedEnv {
     pub(super) fn new(env: &Env) -> Self {
         let mut text = String::with_capacity(env.iter().map(|(k, v)| k.len() + v.len()).sum());
         let mut ends = Vec::with_capacity(env.len());
+        let at = |text: &String| u32::try_from(text.len()).unwrap_or(u32::MAX);
         for (k, v) in env {
             text.push_str(k);
-            let key_end = text.len();
+            let key_end = at(&text);
             text.push_str(v);
-            ends.push((key_end, text.len()));
+            ends.push((key_end, at(&text)));
         }
         PackedEnv {
             text: text.into_boxed_str(),
@@ -100,6 +102,7 @@ impl PackedEnv {
                 .and_then(|p| self.ends.get(p))
                 .map_or(0, |&(_, end)| end);
             let (key_end, end) = self.ends.get(i).copied().unwrap_or_default();
+            let (start, key_end, end) = (start as usize, key_end as usize, end as usize);
             (
                 self.text.get(start..key_end).unwrap_or_default(),
                 self.text.get(key_end..end).unwrap_or_default(),

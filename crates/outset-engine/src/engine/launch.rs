@@ -51,7 +51,7 @@ impl Engine {
                 let now = self.now;
                 if let Some(inst) = self.instances.get_mut(&id) {
                     inst.pids.insert(kind, pid);
-                    inst.history.push((kind, pid));
+                    inst.record_pid(kind, pid);
                     Self::arm_hook_deadline(inst, now);
                 }
                 true
@@ -284,7 +284,7 @@ impl Engine {
                 log::debug!("{name}: main process is {main}");
                 inst.rare_mut().selected_at = Some(self.now);
                 inst.pids.insert(ProcessKind::Main, main);
-                inst.history.push((ProcessKind::Main, main));
+                inst.record_pid(ProcessKind::Main, main);
                 self.others.remove(&main);
                 self.pids.insert(main, (id, ProcessKind::Main));
                 for pid in procs.into_iter().filter(|p| *p != main) {
@@ -486,7 +486,7 @@ impl Engine {
         );
         inst.main_exit = None;
         inst.pids.insert(ProcessKind::Main, main);
-        inst.history.push((ProcessKind::Main, main));
+        inst.record_pid(ProcessKind::Main, main);
         self.others.remove(&main);
         self.pids.insert(main, (id, ProcessKind::Main));
         true
@@ -519,7 +519,7 @@ impl Engine {
             self.pids.remove(&old);
             self.others.insert(old, id);
         }
-        inst.history.push((ProcessKind::Main, pid));
+        inst.record_pid(ProcessKind::Main, pid);
         self.others.remove(&pid);
         self.pids.insert(pid, (id, ProcessKind::Main));
         log::debug!("{name}: main process is {pid} (MAINPID)");

@@ -303,6 +303,15 @@ impl Instance {
         }
     }
 
+    /// Adds to the PID history: room for one at first, as most instances only ever have
+    /// their main process (memory per running job).
+    fn record_pid(&mut self, kind: ProcessKind, pid: u32) {
+        if self.history.capacity() == 0 {
+            self.history.reserve_exact(1);
+        }
+        self.history.push((kind, pid));
+    }
+
     fn set_stop_env(&mut self, env: Env) {
         if let Some(r) = self.rare_if(!env.is_empty()) {
             r.stop_env = env;
