@@ -9,7 +9,9 @@
 
 use outset_job::expand::expand_env;
 use outset_job::fnmatch::fnmatch;
-use outset_job::{Arg, EventMatch, Expr, ReadySource};
+use std::rc::Rc;
+
+use outset_job::{Arg, EventMatch, Expr, JobConfig, ReadySource};
 
 use crate::types::{Env, EventId};
 
@@ -81,6 +83,14 @@ pub fn matches(op: &EventMatch, name: &str, env: &Env, expand: Option<&Env>) -> 
     true
 }
 
+fn stanza_expr(config: &JobConfig, stanza: Stanza) -> Option<&Expr> {
+    match stanza {
+        Stanza::StartOn => config.start_on.as_ref(),
+        Stanza::StopOn => config.stop_on.as_ref(),
+        Stanza::ReadyOn => config.ready_on.as_ref(),
+    }
+}
+
 fn operands<'a>(e: &'a Expr, out: &mut Vec<&'a EventMatch>) {
     match e {
         Expr::And(a, b) | Expr::Or(a, b) => {
@@ -95,12 +105,32 @@ fn operands<'a>(e: &'a Expr, out: &mut Vec<&'a EventMatch>) {
 /// A condition with its latches.
 #[derive(Debug, Clone)]
 pub struct Condition {
-    pub expr: Expr,
-    /// Per operand, in tree order: the event latched there.
-    latched: Vec<Option<Matched>>,
-    /// The event names the operands mention, so most events are passed over cheaply.
-    names: Vec<String>,
+    expr: ExprRef,
+    /// Per operand, in tree order: the event latched there (boxed: most operands hold none).
+    latched: Box<[Option<Box<Matched>>]>,
 }
+
+/// Where a condition's expression lives: in the job definition it came from, shared by
+/// every instance (memory per running job), or its own.
+#[derive(Debug, Clone)]
+enum ExprRef {
+    Owned(Box<Expr>),
+    Stanza(Rc<JobConfig>, Stanza),
+}
+
+/// The stanzas that hold a condition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stanza {
+    StartOn,
+    StopOn,
+    ReadyOn,
+}
+
+/// What a condition reads if its stanza were gone (it never is: `Condition::of` checks).
+const NO_EXPR: &Expr = &Expr::Event(EventMatch {
+    name: String::new(),
+    args: Vec::new(),
+});
 
 /// The outcome of offering an event to a condition.
 #[derive(Debug, Default)]
@@ -115,27 +145,64 @@ pub struct Handled {
 
 impl Condition {
     pub fn new(expr: Expr) -> Self {
-        let mut ops = Vec::new();
-        operands(&expr, &mut ops);
-        let n = ops.len();
-        let mut names: Vec<String> = ops.iter().map(|o| o.name.clone()).collect();
-        names.sort();
-        names.dedup();
-        Condition {
+        Self::with(ExprRef::Owned(Box::new(expr)))
+    }
+
+    /// The condition of a stanza of `config`, if it has that stanza; it reads the expression
+    /// there instead of holding a copy.
+    pub fn of(config: &Rc<JobConfig>, stanza: Stanza) -> Option<Self> {
+        stanza_expr(config, stanza)?;
+        Some(Self::with(ExprRef::Stanza(config.clone(), stanza)))
+    }
+
+    fn with(expr: ExprRef) -> Self {
+        let mut c = Condition {
             expr,
-            latched: vec![None; n],
-            names,
+            latched: Box::default(),
+        };
+        let mut ops = Vec::new();
+        operands(c.expr(), &mut ops);
+        c.latched = vec![None; ops.len()].into_boxed_slice();
+        c
+    }
+
+    /// Reads the expression from `config` from now on (the same expression in a newer
+    /// definition), so the older one can go.
+    pub fn rebind(&mut self, config: &Rc<JobConfig>) {
+        if let ExprRef::Stanza(_, stanza) = self.expr
+            && stanza_expr(config, stanza) == Some(self.expr())
+        {
+            self.expr = ExprRef::Stanza(config.clone(), stanza);
         }
     }
 
-    /// The event names the operands mention.
-    pub fn names(&self) -> &[String] {
-        &self.names
+    pub fn expr(&self) -> &Expr {
+        match &self.expr {
+            ExprRef::Owned(e) => e,
+            ExprRef::Stanza(config, stanza) => stanza_expr(config, *stanza).unwrap_or(NO_EXPR),
+        }
+    }
+
+    /// The event names the operands mention, sorted, once each.
+    pub fn names(&self) -> Vec<&str> {
+        let mut ops = Vec::new();
+        operands(self.expr(), &mut ops);
+        let mut names: Vec<&str> = ops.iter().map(|o| o.name.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        names
     }
 
     /// Whether an event of this name can matter to the condition.
     pub fn mentions(&self, name: &str) -> bool {
-        self.names.iter().any(|n| n == name)
+        fn walk(e: &Expr, name: &str) -> bool {
+            match e {
+                Expr::And(a, b) | Expr::Or(a, b) => walk(a, name) || walk(b, name),
+                Expr::Event(m) => m.name == name,
+                Expr::Ready(_) => false,
+            }
+        }
+        walk(self.expr(), name)
     }
 
     /// Events currently latched.
@@ -161,16 +228,20 @@ impl Condition {
             return false;
         }
         let mut ops = Vec::new();
-        operands(&self.expr, &mut ops);
+        let expr = match &self.expr {
+            ExprRef::Owned(e) => e,
+            ExprRef::Stanza(config, stanza) => stanza_expr(config, *stanza).unwrap_or(NO_EXPR),
+        };
+        operands(expr, &mut ops);
         let mut any = false;
-        for (i, op) in ops.iter().enumerate() {
+        for (op, slot) in ops.iter().zip(self.latched.iter_mut()) {
             if matches(op, name, env, expand) {
                 any = true;
-                self.latched[i] = Some(Matched {
+                *slot = Some(Box::new(Matched {
                     name: name.to_string(),
                     env: env.clone(),
                     event: None,
-                });
+                }));
             }
         }
         any
@@ -185,7 +256,7 @@ impl Condition {
         source: &dyn Fn(&ReadySource) -> bool,
     ) -> bool {
         let mut index = 0;
-        self.holds_at(&self.expr, &mut index, expand, states, source)
+        self.holds_at(self.expr(), &mut index, expand, states, source)
     }
 
     fn holds_at(
@@ -230,7 +301,7 @@ impl Condition {
             }
         }
         let mut out = Vec::new();
-        walk(&self.expr, &mut out);
+        walk(self.expr(), &mut out);
         out
     }
 
@@ -248,22 +319,26 @@ impl Condition {
             return out;
         }
         let mut ops = Vec::new();
-        operands(&self.expr, &mut ops);
+        let expr = match &self.expr {
+            ExprRef::Owned(e) => e,
+            ExprRef::Stanza(config, stanza) => stanza_expr(config, *stanza).unwrap_or(NO_EXPR),
+        };
+        operands(expr, &mut ops);
         let mut current = vec![false; ops.len()];
         let mut touched = false;
-        for (i, op) in ops.iter().enumerate() {
+        for ((op, slot), now) in ops.iter().zip(self.latched.iter_mut()).zip(&mut current) {
             if !matches(op, name, env, expand) {
                 continue;
             }
             touched = true;
             if is_job_state_operand(op) {
-                current[i] = true;
-            } else if self.latched[i].is_none() {
-                self.latched[i] = Some(Matched {
+                *now = true;
+            } else if slot.is_none() {
+                *slot = Some(Box::new(Matched {
                     name: name.to_string(),
                     env: env.clone(),
                     event: Some(id),
-                });
+                }));
                 out.latched.push(id);
             }
         }
@@ -277,7 +352,7 @@ impl Condition {
             event: Some(id),
         };
         let result = self.eval(
-            &self.expr,
+            self.expr(),
             &mut index,
             &current,
             &current_match,
@@ -327,7 +402,7 @@ impl Condition {
                     return Some(vec![current_match.clone()]);
                 }
                 if let Some(Some(m)) = self.latched.get(i) {
-                    return Some(vec![m.clone()]);
+                    return Some(vec![(**m).clone()]);
                 }
                 if is_job_state_operand(op) {
                     return states.in_state(op, expand).map(|env| {
@@ -501,5 +576,33 @@ mod tests {
         let h = c.handle(EventId(1), "a", &Env::new(), None, &NoJobs);
         assert_eq!(h.fired.unwrap().len(), 1);
         assert_eq!(h.released, [EventId(1)]);
+    }
+
+    /// Issue 11 item 3: conditions of one definition's stanza read its expression (no copy)
+    /// and latch apart; `rebind` moves to a newer definition only with the same expression.
+    #[test]
+    fn issue11_item3_conditions_of_a_stanza_share_it_and_latch_apart() {
+        let config = Rc::new(parse_job("t", "start on a and b\nstop on c").unwrap());
+        let mut first = Condition::of(&config, Stanza::StartOn).unwrap();
+        let mut second = Condition::of(&config, Stanza::StartOn).unwrap();
+        assert!(Condition::of(&config, Stanza::ReadyOn).is_none());
+        assert_eq!(first.names(), ["a", "b"]);
+        assert!(first.mentions("b") && !first.mentions("c"));
+        let h = first.handle(EventId(1), "a", &Env::new(), None, &NoJobs);
+        assert_eq!(h.latched, [EventId(1)]);
+        assert!(second.latched_events().is_empty());
+        let h = second.handle(EventId(2), "b", &Env::new(), None, &NoJobs);
+        assert!(h.fired.is_none());
+        let other = Rc::new(parse_job("t", "start on a and b\nexec /bin/x").unwrap());
+        first.rebind(&other);
+        drop(config);
+        let h = first.handle(EventId(3), "b", &Env::new(), None, &NoJobs);
+        let fired = h.fired.unwrap();
+        assert_eq!(fired.len(), 2);
+        let stop = Condition::of(&other, Stanza::StopOn);
+        assert!(stop.is_none());
+        let mut third = Condition::of(&other, Stanza::StartOn).unwrap();
+        third.rebind(&Rc::new(parse_job("t", "start on z").unwrap()));
+        assert!(third.mentions("a") && !third.mentions("z"));
     }
 }

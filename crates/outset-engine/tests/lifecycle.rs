@@ -549,6 +549,54 @@ fn stop_on_expands_instance_variables() {
     assert_eq!(stop_env.lines().count(), 1);
 }
 
+/// Issue 11 item 3: instances read their `stop on` from the definition they started with,
+/// yet each latches on its own; an instance started after a reload has the new `stop on`,
+/// the older ones keep theirs.
+#[test]
+fn issue11_item3_shared_stop_on_latches_per_instance_and_follows_reload() {
+    let mut t = T::new(&[("w", "instance $N\nstop on a and gone N=$N\nexec /bin/w")]);
+    t.start("w", &["N=x"]);
+    t.start("w", &["N=y"]);
+    t.emit("gone", &["N=x"]);
+    assert!(t.h.signals.is_empty());
+    t.emit("a", &[]);
+    let pid = |t: &T, i: usize| t.h.spawned[i].2;
+    let (x, y) = (pid(&t, 0), pid(&t, 1));
+    assert_eq!(t.h.signals, [(x, Signal::TERM)]);
+    t.e.exited(x, Signaled(15), &mut t.h);
+    t.e.set_jobs(
+        vec![parse_job("w", "instance $N\nstop on b\nexec /bin/w").unwrap()],
+        &mut t.h,
+    );
+    t.start("w", &["N=z"]);
+    let z = pid(&t, 2);
+    t.emit("b", &[]);
+    assert_eq!(t.h.signals, [(x, Signal::TERM), (z, Signal::TERM)]);
+    t.e.exited(z, Signaled(15), &mut t.h);
+    t.emit("gone", &["N=y"]);
+    assert_eq!(
+        t.h.signals,
+        [(x, Signal::TERM), (z, Signal::TERM), (y, Signal::TERM)]
+    );
+}
+
+/// Issue 11 item 3: a `start on` kept across a reload keeps its latches (it reads the new
+/// definition's copy of the same expression).
+#[test]
+fn issue11_item3_kept_start_on_keeps_its_latch_across_reload() {
+    let mut t = T::new(&[("j", "start on a and b\nexec /bin/old")]);
+    t.emit("a", &[]);
+    t.e.set_jobs(
+        vec![parse_job("j", "start on a and b\nexec /bin/new").unwrap()],
+        &mut t.h,
+    );
+    t.emit("b", &[]);
+    assert_eq!(
+        t.spec("j", Main).process,
+        outset_job::Process::Exec("/bin/new".into())
+    );
+}
+
 #[test]
 fn env_precedence() {
     let mut t = T::new(&[(

@@ -168,10 +168,10 @@ impl Engine {
         if inst.goal == Goal::Stop {
             return Err(format!(
                 "Job has already been stopped: {}",
-                display_name(&inst.job, &inst.name)
+                display_name(&inst.config.name, &inst.name)
             ));
         }
-        inst.stop_env = env;
+        inst.set_stop_env(env);
         if let Some(token) = waiter {
             inst.waiters.push(Waiter::Command(token, Goal::Stop));
         }
@@ -193,7 +193,7 @@ impl Engine {
         if inst.goal != Goal::Start {
             return Err(format!(
                 "Job is not running: {}",
-                display_name(&inst.job, &inst.name)
+                display_name(&inst.config.name, &inst.name)
             ));
         }
         if let Some(token) = waiter {
@@ -218,7 +218,7 @@ impl Engine {
         let target = self.instances.get(&id).and_then(|i| {
             i.pids
                 .get(&ProcessKind::Main)
-                .map(|p| (*p, i.config.reload_signal))
+                .map(|p| (p, i.config.reload_signal))
         });
         let (pid, sig) = target.ok_or_else(|| format!("Job is not running: {job}"))?;
         fx.signal(id, pid, sig, false);
@@ -340,11 +340,11 @@ impl Engine {
             .iter()
             .map(|(k, p)| ProcessStatus {
                 kind: k.as_str().into(),
-                pid: *p,
+                pid: p,
             })
             .collect();
         processes.sort_by_key(|p| p.kind != "main");
-        let mut notes: Vec<String> = inst.notify_status.iter().cloned().collect();
+        let mut notes: Vec<String> = inst.rare().notify_status.iter().cloned().collect();
         if inst.phase == Phase::Readying {
             notes.push("waiting for `ready on`".into());
         }
@@ -352,7 +352,7 @@ impl Engine {
             notes.push("console log: output is discarded until log capture is available".into());
         }
         Some(InstanceStatus {
-            job: inst.job.clone(),
+            job: inst.config.name.clone(),
             instance: inst.name.clone(),
             goal: inst.goal.as_str().into(),
             state: inst.state.as_str().into(),
@@ -384,7 +384,7 @@ impl Engine {
         // A service's start waiter still waiting when the instance is back to waiting never
         // saw it run.
         let never_ran = inst.state == State::Waiting && !inst.config.task;
-        let name = display_name(&inst.job, &inst.name);
+        let name = display_name(&inst.config.name, &inst.name);
         let status = self.status_of(id);
         for w in waiters {
             match w {

@@ -47,6 +47,76 @@ pub(super) fn full_env(base: &Env, overlay: &Env) -> Env {
     env
 }
 
+/// `full_env` over an instance's packed variables.
+pub(super) fn full_env_packed(base: &Env, overlay: &PackedEnv) -> Env {
+    let mut env = base.clone();
+    if overlay.len() <= 8 {
+        // As `env_merge` does for small merges.
+        for (k, v) in overlay.iter() {
+            env_set(&mut env, k, v);
+        }
+    } else {
+        env_merge(&mut env, &overlay.to_env());
+    }
+    env
+}
+
+/// An environment packed in one buffer, keys and values end to end, with where each ends:
+/// what an instance holds for its whole life. As owned pairs, `UPSTART_EVENTS`,
+/// `UPSTART_JOB` and `UPSTART_INSTANCE` cost six small allocations and a vector (about
+/// 320 B with the allocator's overhead); packed, two allocations (issue 11 item 3).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct PackedEnv {
+    text: Box<str>,
+    /// Per pair, in order: where its key ends and where its value ends in `text` (an
+    /// environment is far below 4 GiB: the kernel takes at most a quarter of the stack).
+    ends: Box<[(u32, u32)]>,
+}
+
+impl PackedEnv {
+    pub(super) fn new(env: &Env) -> Self {
+        let mut text = String::with_capacity(env.iter().map(|(k, v)| k.len() + v.len()).sum());
+        let mut ends = Vec::with_capacity(env.len());
+        let at = |text: &String| u32::try_from(text.len()).unwrap_or(u32::MAX);
+        for (k, v) in env {
+            text.push_str(k);
+            let key_end = at(&text);
+            text.push_str(v);
+            ends.push((key_end, at(&text)));
+        }
+        PackedEnv {
+            text: text.into_boxed_str(),
+            ends: ends.into_boxed_slice(),
+        }
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// The pairs in order.
+    pub(super) fn iter(&self) -> impl DoubleEndedIterator<Item = (&str, &str)> {
+        (0..self.ends.len()).map(|i| {
+            let start = i
+                .checked_sub(1)
+                .and_then(|p| self.ends.get(p))
+                .map_or(0, |&(_, end)| end);
+            let (key_end, end) = self.ends.get(i).copied().unwrap_or_default();
+            let (start, key_end, end) = (start as usize, key_end as usize, end as usize);
+            (
+                self.text.get(start..key_end).unwrap_or_default(),
+                self.text.get(key_end..end).unwrap_or_default(),
+            )
+        })
+    }
+
+    pub(super) fn to_env(&self) -> Env {
+        self.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+}
+
 /// Sets every pair of `more` in `env` as `env_set` would, one after another, in time linear
 /// in both sizes (issue 10 item 14: an event with 30,000 variables took seconds).
 pub(super) fn env_merge(env: &mut Env, more: &Env) {
@@ -122,9 +192,9 @@ impl Engine {
 
     /// Environment for a process of the instance.
     pub(super) fn process_env(base: &Env, inst: &Instance, kind: ProcessKind) -> Env {
-        let mut env = full_env(base, &inst.env);
+        let mut env = full_env_packed(base, &inst.env);
         if matches!(kind, ProcessKind::PreStop | ProcessKind::PostStop) {
-            env_merge(&mut env, &inst.stop_env);
+            env_merge(&mut env, &inst.rare().stop_env);
         }
         if kind == ProcessKind::Main
             && inst.config.expect == Expect::Notify
@@ -155,5 +225,47 @@ impl Engine {
             }
         }
         env
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(n: usize) -> Env {
+        (0..n)
+            .map(|i| (format!("K{}", i % 7), format!("v{i}é")))
+            .collect()
+    }
+
+    /// Issue 11 item 3: an instance's packed environment gives back exactly the pairs it was
+    /// made of (order, duplicates, empty keys and values), and the process environment made
+    /// from it is the one made from the pairs.
+    #[test]
+    fn issue11_item3_packed_env_is_the_env_it_was_made_of() {
+        let base: Env = vec![("PATH".into(), "/bin".into()), ("K3".into(), "old".into())];
+        for env in [
+            Env::new(),
+            vec![
+                ("UPSTART_EVENTS".into(), "go".into()),
+                ("UPSTART_JOB".into(), "j0001".into()),
+                ("UPSTART_INSTANCE".into(), String::new()),
+                (String::new(), "x=y".into()),
+            ],
+            pairs(5),
+            pairs(40),
+        ] {
+            let packed = PackedEnv::new(&env);
+            assert_eq!(packed.len(), env.len());
+            assert_eq!(packed.to_env(), env);
+            let rev: Vec<(&str, &str)> = packed.iter().rev().collect();
+            let want: Vec<(&str, &str)> = env
+                .iter()
+                .rev()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            assert_eq!(rev, want);
+            assert_eq!(full_env_packed(&base, &packed), full_env(&base, &env));
+        }
     }
 }

@@ -132,7 +132,7 @@ impl Engine {
         for (job, class) in &self.classes {
             for name in class.start_on.iter().flat_map(|c| c.names()) {
                 self.start_index
-                    .entry(name.clone())
+                    .entry(name.to_string())
                     .or_default()
                     .push(job.clone());
             }
@@ -144,7 +144,12 @@ impl Engine {
             .instances
             .get(&id)
             .and_then(|i| i.stop_on.as_ref())
-            .map(|c| c.names().to_vec())
+            .map(|c| {
+                c.names()
+                    .into_iter()
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            })
             .unwrap_or_default();
         for name in names {
             let set = self.stop_index.entry(name.clone()).or_default();
@@ -265,7 +270,7 @@ impl Engine {
             let Some(mut cond) = inst.stop_on.take() else {
                 continue;
             };
-            let expand = full_env(&self.opts.base_env, &inst.env);
+            let expand = full_env_packed(&self.opts.base_env, &inst.env);
             let states = self.states();
             let handled = cond.handle(id, name, env, Some(&expand), &states);
             if let Some(inst) = self.instances.get_mut(&inst_id) {
@@ -283,7 +288,7 @@ impl Engine {
                     }
                 }
                 if let Some(inst) = self.instances.get_mut(&inst_id) {
-                    inst.stop_env = stop_env;
+                    inst.set_stop_env(stop_env);
                     inst.waiters.extend(waiters);
                 }
                 self.change_goal(inst_id, Goal::Stop);
@@ -302,7 +307,7 @@ impl Engine {
             .filter(|id| {
                 self.instances
                     .get(id)
-                    .and_then(|i| i.ready.as_ref())
+                    .and_then(|i| i.rare().ready.as_ref())
                     .is_some_and(|c| c.mentions(name))
             })
             .copied()
@@ -311,9 +316,9 @@ impl Engine {
             let expand = self
                 .instances
                 .get(&inst_id)
-                .map(|i| full_env(&self.opts.base_env, &i.env));
+                .map(|i| full_env_packed(&self.opts.base_env, &i.env));
             if let Some(inst) = self.instances.get_mut(&inst_id)
-                && let Some(cond) = inst.ready.as_mut()
+                && let Some(cond) = inst.rare.as_deref_mut().and_then(|r| r.ready.as_mut())
                 && cond.latch(name, env, expand.as_ref())
             {
                 self.recheck_ready(inst_id);
@@ -416,7 +421,7 @@ impl Engine {
 
     pub(super) fn job_event_env(base: &Env, inst: &Instance, end: Option<RunEnd>) -> Env {
         let mut env = vec![
-            ("JOB".to_string(), inst.job.clone()),
+            ("JOB".to_string(), inst.config.name.clone()),
             ("INSTANCE".to_string(), inst.name.clone()),
         ];
         if let Some(end) = end {
@@ -436,10 +441,10 @@ impl Engine {
                 .env
                 .iter()
                 .rev()
-                .chain(base.iter().rev())
+                .chain(base.iter().rev().map(|(k, v)| (k.as_str(), v.as_str())))
                 .find(|(k, _)| k == key);
             if let Some((_, v)) = found {
-                env.push((key.clone(), v.clone()));
+                env.push((key.clone(), v.to_string()));
             }
         }
         env
@@ -471,7 +476,7 @@ impl Engine {
             let key = self
                 .instances
                 .get(&id)
-                .map(|i| (i.job.clone(), i.name.clone()));
+                .map(|i| (i.config.name.clone(), i.name.clone()));
             if let Some((job, inst_name)) = key
                 && let Some(class) = self.classes.get_mut(&job)
             {
@@ -481,7 +486,7 @@ impl Engine {
             let key = self
                 .instances
                 .get(&id)
-                .map(|i| (i.job.clone(), i.name.clone()));
+                .map(|i| (i.config.name.clone(), i.name.clone()));
             if let Some((job, inst_name)) = key
                 && let Some(class) = self.classes.get_mut(&job)
             {

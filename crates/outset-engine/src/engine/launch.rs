@@ -19,7 +19,7 @@ impl Engine {
         };
         let c = &inst.config;
         let spec = SpawnSpec {
-            job: inst.job.clone(),
+            job: inst.config.name.clone(),
             instance: inst.name.clone(),
             kind,
             process,
@@ -51,7 +51,7 @@ impl Engine {
                 let now = self.now;
                 if let Some(inst) = self.instances.get_mut(&id) {
                     inst.pids.insert(kind, pid);
-                    inst.history.push((kind, pid));
+                    inst.record_pid(kind, pid);
                     Self::arm_hook_deadline(inst, now);
                 }
                 true
@@ -80,7 +80,7 @@ impl Engine {
         };
         let mut killed_hook = false;
         if let Some(inst) = self.instances.get_mut(&id) {
-            if inst.pids.get(&kind) == Some(&pid) {
+            if inst.pids.get(&kind) == Some(pid) {
                 inst.pids.remove(&kind);
                 if kind != ProcessKind::Main {
                     killed_hook = inst.hook.signalled();
@@ -89,7 +89,7 @@ impl Engine {
             }
             log::debug!(
                 "{} {} process ({pid}) ended: {status:?}",
-                display_name(&inst.job, &inst.name),
+                display_name(&inst.config.name, &inst.name),
                 kind.as_str()
             );
         }
@@ -120,7 +120,7 @@ impl Engine {
         if let Some(inst) = self.instances.get(&id) {
             log::warn!(
                 "{}: failed to spawn {} process: {error}",
-                display_name(&inst.job, &inst.name),
+                display_name(&inst.config.name, &inst.name),
                 kind.as_str()
             );
         }
@@ -131,7 +131,7 @@ impl Engine {
         let kept = self.instances.get(&id).map(|i| (i.main_exit, i.end));
         self.pids.remove(&pid);
         if let Some(inst) = self.instances.get_mut(&id)
-            && inst.pids.get(&kind) == Some(&pid)
+            && inst.pids.get(&kind) == Some(pid)
         {
             inst.pids.remove(&kind);
         }
@@ -166,7 +166,7 @@ impl Engine {
         if inst.phase.awaiting() {
             return None;
         }
-        inst.pids.get(&ProcessKind::Main).copied()
+        inst.pids.get(&ProcessKind::Main)
     }
 
     /// Whether any instance is waiting for its launch chain to exit (the host then tells
@@ -202,7 +202,7 @@ impl Engine {
                 // A link of the launch chain failed: so did the start (issue 9 item 6).
                 log::warn!(
                     "{}: a process of the launch chain exited with {status:?} before the job was up",
-                    display_name(&inst.job, &inst.name)
+                    display_name(&inst.config.name, &inst.name)
                 );
                 inst.phase = Phase::Settled;
                 inst.end = Some(RunEnd {
@@ -232,7 +232,7 @@ impl Engine {
         let Some(inst) = self.instances.get_mut(&id) else {
             return;
         };
-        let name = display_name(&inst.job, &inst.name);
+        let name = display_name(&inst.config.name, &inst.name);
         // Members that could not be read are not "none left": try again shortly.
         let procs = match procs {
             Ok(p) => p,
@@ -282,9 +282,9 @@ impl Engine {
             }
             Some(main) => {
                 log::debug!("{name}: main process is {main}");
-                inst.selected_at = Some(self.now);
+                inst.rare_mut().selected_at = Some(self.now);
                 inst.pids.insert(ProcessKind::Main, main);
-                inst.history.push((ProcessKind::Main, main));
+                inst.record_pid(ProcessKind::Main, main);
                 self.others.remove(&main);
                 self.pids.insert(main, (id, ProcessKind::Main));
                 for pid in procs.into_iter().filter(|p| *p != main) {
@@ -333,7 +333,7 @@ impl Engine {
             Err(e) => {
                 log::warn!(
                     "{}: cannot list the job's processes ({e}); still stopping",
-                    display_name(&inst.job, &inst.name)
+                    display_name(&inst.config.name, &inst.name)
                 );
                 self.draining.insert(id);
                 return;
@@ -471,7 +471,7 @@ impl Engine {
         let recent = self
             .instances
             .get(&id)
-            .and_then(|i| i.selected_at)
+            .and_then(|i| i.rare().selected_at)
             .is_some_and(|t| now.saturating_sub(t) < SETTLE_MS);
         if !recent {
             return false;
@@ -482,11 +482,11 @@ impl Engine {
         };
         log::debug!(
             "{}: main process {main} takes over from a launcher link",
-            display_name(&inst.job, &inst.name)
+            display_name(&inst.config.name, &inst.name)
         );
         inst.main_exit = None;
         inst.pids.insert(ProcessKind::Main, main);
-        inst.history.push((ProcessKind::Main, main));
+        inst.record_pid(ProcessKind::Main, main);
         self.others.remove(&main);
         self.pids.insert(main, (id, ProcessKind::Main));
         true
@@ -503,7 +503,7 @@ impl Engine {
         let Some(inst) = self.instances.get_mut(&id) else {
             return;
         };
-        let name = display_name(&inst.job, &inst.name);
+        let name = display_name(&inst.config.name, &inst.name);
         // Stricter than sd_notify allows for root senders: a main process outside the job's
         // cgroup could not be stopped with it, and outset never signals what it did not start.
         if !inside {
@@ -512,14 +512,14 @@ impl Engine {
             );
             return;
         }
-        if inst.pids.get(&ProcessKind::Main) == Some(&pid) {
+        if inst.pids.get(&ProcessKind::Main) == Some(pid) {
             return;
         }
         if let Some(old) = inst.pids.insert(ProcessKind::Main, pid) {
             self.pids.remove(&old);
             self.others.insert(old, id);
         }
-        inst.history.push((ProcessKind::Main, pid));
+        inst.record_pid(ProcessKind::Main, pid);
         self.others.remove(&pid);
         self.pids.insert(pid, (id, ProcessKind::Main));
         log::debug!("{name}: main process is {pid} (MAINPID)");

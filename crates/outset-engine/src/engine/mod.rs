@@ -22,7 +22,7 @@ use outset_job::{
 };
 use outset_proto::{Body, Command, InstanceStatus, JobText, Member, ProcessStatus, Response};
 
-use crate::condition::{Condition, JobStates, Matched, matches};
+use crate::condition::{Condition, JobStates, Matched, Stanza, matches};
 use crate::history::Stopped;
 use crate::slots::Slots;
 use crate::types::*;
@@ -200,14 +200,14 @@ enum Waiter {
 
 struct Instance {
     id: InstanceId,
-    job: String,
     name: String,
-    /// The definition this instance started with; kept until it stops.
+    /// The definition this instance started with; kept until it stops (its `name` is the
+    /// job's).
     config: Rc<JobConfig>,
     goal: Goal,
     state: State,
-    env: Env,
-    stop_env: Env,
+    /// The instance's own variables (over the base environment), packed in one buffer.
+    env: PackedEnv,
     stop_on: Option<Condition>,
     pids: Slots,
     /// Every PID this instance has had, by process type.
@@ -220,15 +220,27 @@ struct Instance {
     end: Option<RunEnd>,
     /// The main process's exit, kept for post-stop even when the run did not fail.
     main_exit: Option<ExitStatus>,
-    respawns: VecDeque<Millis>,
     /// The sub-state of `spawned` or `killed`.
     phase: Phase,
+    hook: HookTimer,
+    /// What only some jobs or some moments need, allocated on first use (memory per running
+    /// job: most instances never have any of it).
+    rare: Option<Box<Rare>>,
+}
+
+/// The fields of an instance that only `expect`, `ready on`, `start timeout`, `watchdog`,
+/// respawn and stop bookkeeping use.
+#[derive(Default)]
+struct Rare {
+    /// The environment of the `stop on` events that stopped the run (for pre-stop and
+    /// post-stop).
+    stop_env: Env,
+    respawns: VecDeque<Millis>,
     /// When the main process was chosen from a launch chain's survivors (a clean exit soon
     /// after makes its successor the main process).
     selected_at: Option<Millis>,
     /// `ready on`, with its latched events.
-    /// Boxed: rare, and an instance is kept small (memory per running job).
-    ready: Option<Box<Condition>>,
+    ready: Option<Condition>,
     /// The readiness sources and their last known state.
     sources: Vec<(ReadySource, bool)>,
     /// A job not ready by then fails (`start timeout`).
@@ -237,7 +249,74 @@ struct Instance {
     watchdog_deadline: Option<Millis>,
     /// The last STATUS= the job sent.
     notify_status: Option<String>,
-    hook: HookTimer,
+}
+
+/// What an instance without rare fields reads.
+const NO_RARE: &Rare = &Rare {
+    stop_env: Vec::new(),
+    respawns: VecDeque::new(),
+    selected_at: None,
+    ready: None,
+    sources: Vec::new(),
+    start_deadline: None,
+    watchdog_deadline: None,
+    notify_status: None,
+};
+
+impl Instance {
+    fn rare(&self) -> &Rare {
+        self.rare.as_deref().unwrap_or(NO_RARE)
+    }
+
+    /// The rare fields to write, allocated if they were not.
+    fn rare_mut(&mut self) -> &mut Rare {
+        self.rare.get_or_insert_with(Box::default)
+    }
+
+    /// The rare fields to write when they exist, or when `needed` (writing a default value
+    /// into fields that do not exist changes nothing).
+    fn rare_if(&mut self, needed: bool) -> Option<&mut Rare> {
+        if needed {
+            Some(self.rare_mut())
+        } else {
+            self.rare.as_deref_mut()
+        }
+    }
+
+    fn start_deadline(&self) -> Option<Millis> {
+        self.rare().start_deadline
+    }
+
+    fn set_start_deadline(&mut self, at: Option<Millis>) {
+        if let Some(r) = self.rare_if(at.is_some()) {
+            r.start_deadline = at;
+        }
+    }
+
+    fn watchdog_deadline(&self) -> Option<Millis> {
+        self.rare().watchdog_deadline
+    }
+
+    fn set_watchdog_deadline(&mut self, at: Option<Millis>) {
+        if let Some(r) = self.rare_if(at.is_some()) {
+            r.watchdog_deadline = at;
+        }
+    }
+
+    /// Adds to the PID history: room for one at first, as most instances only ever have
+    /// their main process (memory per running job).
+    fn record_pid(&mut self, kind: ProcessKind, pid: u32) {
+        if self.history.capacity() == 0 {
+            self.history.reserve_exact(1);
+        }
+        self.history.push((kind, pid));
+    }
+
+    fn set_stop_env(&mut self, env: Env) {
+        if let Some(r) = self.rare_if(!env.is_empty()) {
+            r.stop_env = env;
+        }
+    }
 }
 
 /// A job's instances by name, sorted: a small vector, as most jobs have one instance (a
@@ -261,7 +340,14 @@ impl InstanceMap {
     fn insert(&mut self, name: String, id: InstanceId) {
         match self.find(&name) {
             Ok(i) => self.0[i].1 = id,
-            Err(i) => self.0.insert(i, (name, id)),
+            Err(i) => {
+                // Most jobs have one instance: a vector's first growth would hold four
+                // (memory per job). Later growth doubles as usual.
+                if self.0.capacity() == 0 {
+                    self.0.reserve_exact(1);
+                }
+                self.0.insert(i, (name, id));
+            }
         }
     }
 
@@ -404,8 +490,8 @@ impl Engine {
             .flat_map(|i| {
                 [
                     i.phase.deadline(),
-                    i.start_deadline,
-                    i.watchdog_deadline,
+                    i.start_deadline(),
+                    i.watchdog_deadline(),
                     i.hook.deadline(),
                 ]
             })
@@ -427,7 +513,7 @@ impl Engine {
     pub fn instance_name(&self, id: InstanceId) -> Option<(&str, &str)> {
         self.instances
             .get(&id)
-            .map(|i| (i.job.as_str(), i.name.as_str()))
+            .map(|i| (i.config.name.as_str(), i.name.as_str()))
     }
 
     /// Every PID an instance has had, by process type.
@@ -477,16 +563,21 @@ impl Engine {
             match incoming.remove(&name) {
                 Some(new) if *class.config == new => {}
                 Some(new) => {
-                    let keep = class.start_on.as_ref().map(|c| &c.expr) == new.start_on.as_ref();
+                    let keep = class.start_on.as_ref().map(|c| c.expr()) == new.start_on.as_ref();
+                    let config = Rc::new(new);
                     if !keep {
                         let released = class.start_on.as_mut().map(|c| c.reset());
-                        class.start_on = new.start_on.clone().map(Condition::new);
+                        class.start_on = Condition::of(&config, Stanza::StartOn);
                         for id in released.unwrap_or_default() {
                             self.unblock(id, false);
                         }
                     }
                     if let Some(class) = self.classes.get_mut(&name) {
-                        class.config = Rc::new(new);
+                        // A kept `start on` reads the new definition, so the old one can go.
+                        if let Some(c) = class.start_on.as_mut() {
+                            c.rebind(&config);
+                        }
+                        class.config = config;
                     }
                 }
                 None => {
@@ -510,11 +601,12 @@ impl Engine {
             }
         }
         for (name, config) in incoming {
+            let config = Rc::new(config);
             self.classes.insert(
                 name,
                 Box::new(Class {
-                    start_on: config.start_on.clone().map(Condition::new),
-                    config: Rc::new(config),
+                    start_on: Condition::of(&config, Stanza::StartOn),
+                    config,
                     instances: InstanceMap::default(),
                     stopped: Stopped::default(),
                     deleted: false,
@@ -529,11 +621,12 @@ impl Engine {
 #[cfg(test)]
 mod size {
     /// Issue 12 item 1 / issue 11: the sub-states as enums made an instance smaller (576
-    /// bytes before, as flags and options); it must not grow back.
+    /// bytes before, as flags and options), the rare fields behind one box and the packed
+    /// environment smaller again (544 before); it must not grow back.
     #[test]
     fn issue12_item1_instance_does_not_grow() {
         let size = std::mem::size_of::<super::Instance>();
         println!("Instance {size} bytes");
-        assert!(size <= 544, "Instance is {size} bytes");
+        assert!(size <= 288, "Instance is {size} bytes");
     }
 }

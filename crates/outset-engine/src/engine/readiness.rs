@@ -34,9 +34,9 @@ impl Engine {
         } else {
             inst.phase = Phase::Readying;
             // After a launch chain (which had its own deadline), `ready on` gets its own.
-            if inst.start_deadline.is_none() {
+            if inst.start_deadline().is_none() {
                 let wait = inst.config.start_timeout.unwrap_or(READY_TIMEOUT_S);
-                inst.start_deadline = Some(self.now + u64::from(wait) * 1000);
+                inst.set_start_deadline(Some(self.now + u64::from(wait) * 1000));
             }
         }
     }
@@ -46,12 +46,12 @@ impl Engine {
         let Some(inst) = self.instances.get(&id) else {
             return false;
         };
-        let Some(cond) = &inst.ready else {
+        let Some(cond) = &inst.rare().ready else {
             return true;
         };
         let states = self.states();
-        let expand = full_env(&self.opts.base_env, &inst.env);
-        let source = |src: &ReadySource| inst.sources.iter().any(|(s, ok)| s == src && *ok);
+        let expand = full_env_packed(&self.opts.base_env, &inst.env);
+        let source = |src: &ReadySource| inst.rare().sources.iter().any(|(s, ok)| s == src && *ok);
         cond.holds(Some(&expand), &states, &source)
     }
 
@@ -78,7 +78,8 @@ impl Engine {
             .filter_map(|id| self.instances.get(id))
             .filter(|i| i.phase == Phase::Readying)
             .flat_map(|i| {
-                i.sources
+                i.rare()
+                    .sources
                     .iter()
                     .filter(|(_, ok)| !ok)
                     .map(move |(s, _)| (i.id, s.clone()))
@@ -89,7 +90,8 @@ impl Engine {
     /// The host found a readiness source in this state.
     pub fn source_state(&mut self, id: InstanceId, src: &ReadySource, ok: bool, fx: &mut dyn Host) {
         if let Some(inst) = self.instances.get_mut(&id) {
-            for (s, state) in inst.sources.iter_mut() {
+            let sources = inst.rare.as_deref_mut().map(|r| r.sources.as_mut_slice());
+            for (s, state) in sources.unwrap_or_default() {
                 if s == src {
                     *state = ok;
                 }
@@ -105,7 +107,7 @@ impl Engine {
         let Some(name) = self
             .instances
             .get(&id)
-            .map(|i| display_name(&i.job, &i.name))
+            .map(|i| display_name(&i.config.name, &i.name))
         else {
             return;
         };
@@ -123,7 +125,7 @@ impl Engine {
                 },
                 "STATUS" | "ERRNO" => {
                     if let Some(inst) = self.instances.get_mut(&id) {
-                        inst.notify_status = Some(format!("{key}={value}"));
+                        inst.rare_mut().notify_status = Some(format!("{key}={value}"));
                     }
                 }
                 "STOPPING" if value == "1" => log::info!("{name} says it is stopping"),
@@ -131,18 +133,18 @@ impl Engine {
                 "EXTEND_TIMEOUT_USEC" => {
                     if let (Ok(us), Some(inst)) =
                         (value.parse::<u64>(), self.instances.get_mut(&id))
-                        && inst.start_deadline.is_some()
+                        && inst.start_deadline().is_some()
                     {
-                        inst.start_deadline = Some(self.now + us / 1000);
+                        inst.set_start_deadline(Some(self.now + us / 1000));
                     }
                 }
                 "WATCHDOG" if value == "1" => {
                     let now = self.now;
                     if let Some(inst) = self.instances.get_mut(&id)
-                        && inst.watchdog_deadline.is_some()
+                        && inst.watchdog_deadline().is_some()
                     {
-                        inst.watchdog_deadline =
-                            inst.config.watchdog.map(|w| now + u64::from(w) * 1000);
+                        let deadline = inst.config.watchdog.map(|w| now + u64::from(w) * 1000);
+                        inst.set_watchdog_deadline(deadline);
                     }
                 }
                 _ => log::debug!("{name}: notify field {key} ignored"),

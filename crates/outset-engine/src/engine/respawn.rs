@@ -35,7 +35,7 @@ impl Engine {
             inst.goal = Goal::Stop;
             return;
         }
-        let name = display_name(&inst.job, &inst.name);
+        let name = display_name(&inst.config.name, &inst.name);
         if self.respawn_too_fast(id) {
             log::warn!("{name} respawning too fast, stopped");
             if let Some(inst) = self.instances.get_mut(&id) {
@@ -65,14 +65,14 @@ impl Engine {
             RespawnLimit::Limited { count, interval } => (count, interval),
         };
         let window = u64::from(interval) * 1000;
-        while inst
-            .respawns
+        let respawns = &mut inst.rare_mut().respawns;
+        while respawns
             .front()
             .is_some_and(|t| now.saturating_sub(*t) >= window)
         {
-            inst.respawns.pop_front();
+            respawns.pop_front();
         }
-        inst.respawns.push_back(now);
-        inst.respawns.len() > count as usize
+        respawns.push_back(now);
+        respawns.len() > count as usize
     }
 }

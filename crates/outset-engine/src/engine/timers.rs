@@ -30,10 +30,7 @@ pub(super) fn match_hint(seen: u32) -> String {
 impl Engine {
     /// The hook the instance is running, if any (one runs at a time).
     pub(super) fn running_hook(inst: &Instance) -> Option<(ProcessKind, u32)> {
-        inst.pids
-            .iter()
-            .find(|(k, _)| *k != ProcessKind::Main)
-            .map(|(k, p)| (k, *p))
+        inst.pids.iter().find(|(k, _)| *k != ProcessKind::Main)
     }
 
     /// A hook that runs while the goal is stop has `kill timeout` to end (issue 9 item 3).
@@ -66,10 +63,10 @@ impl Engine {
             | Phase::Readying
             | Phase::Draining(_) => None,
         });
-        for id in self.due(|i| i.start_deadline) {
+        for id in self.due(|i| i.start_deadline()) {
             self.start_timed_out(id);
         }
-        for id in self.due(|i| i.watchdog_deadline) {
+        for id in self.due(|i| i.watchdog_deadline()) {
             self.watchdog_starved(id, fx);
         }
         for id in settled {
@@ -92,7 +89,7 @@ impl Engine {
                 drain.kill_deadline = None;
                 log::warn!(
                     "{} kill timeout reached, killing every process",
-                    display_name(&inst.job, &inst.name)
+                    display_name(&inst.config.name, &inst.name)
                 );
             }
             fx.kill_all(id);
@@ -105,11 +102,11 @@ impl Engine {
         let Some(inst) = self.instances.get_mut(&id) else {
             return;
         };
-        inst.start_deadline = None;
+        inst.set_start_deadline(None);
         if inst.state == State::Spawned && inst.phase.holds_spawned() {
             log::warn!(
                 "{}: not ready within `start timeout`; stopping it",
-                display_name(&inst.job, &inst.name)
+                display_name(&inst.config.name, &inst.name)
             );
             inst.phase = Phase::Settled;
             inst.end = Some(RunEnd {
@@ -127,13 +124,13 @@ impl Engine {
         let Some(inst) = self.instances.get_mut(&id) else {
             return;
         };
-        inst.watchdog_deadline = None;
-        let Some(pid) = inst.pids.get(&ProcessKind::Main).copied() else {
+        inst.set_watchdog_deadline(None);
+        let Some(pid) = inst.pids.get(&ProcessKind::Main) else {
             return;
         };
         log::warn!(
             "{}: no WATCHDOG=1 within `watchdog`; aborting the main process",
-            display_name(&inst.job, &inst.name)
+            display_name(&inst.config.name, &inst.name)
         );
         fx.signal(id, pid, Signal::ABRT, false);
     }
@@ -147,9 +144,9 @@ impl Engine {
         let Phase::Launching(launch) = inst.phase else {
             return;
         };
-        let name = display_name(&inst.job, &inst.name);
+        let name = display_name(&inst.config.name, &inst.name);
         let stanza = expect_stanza(inst.config.expect);
-        match inst.pids.get(&ProcessKind::Main).copied() {
+        match inst.pids.get(&ProcessKind::Main) {
             // Still running: a foreground daemon under a fork expectation.
             Some(pid) => {
                 log::warn!(
@@ -183,7 +180,7 @@ impl Engine {
             inst.hook = HookTimer::Off;
             return;
         };
-        let name = display_name(&inst.job, &inst.name);
+        let name = display_name(&inst.config.name, &inst.name);
         let (sig, timeout) = (inst.config.kill_signal, inst.config.kill_timeout);
         if inst.hook.signalled() {
             log::warn!(

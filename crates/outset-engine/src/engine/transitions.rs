@@ -108,8 +108,6 @@ impl Engine {
         };
         env_set(&mut env, "UPSTART_JOB", job);
         env_set(&mut env, "UPSTART_INSTANCE", &name);
-        // Held for the instance's life: no spare capacity (memory per running job).
-        env.shrink_to_fit();
         if let Some(id) = class.instances.get(&name).copied() {
             return self.restart_instance(id, job, &name, env, waiters, from_command);
         }
@@ -151,7 +149,7 @@ impl Engine {
             inst.state,
             State::Waiting | State::Stopping | State::Killed | State::PostStop
         ) {
-            inst.env = env;
+            inst.env = PackedEnv::new(&env);
         }
         inst.waiters.extend(waiters);
         self.change_goal(id, Goal::Start);
@@ -168,27 +166,26 @@ impl Engine {
         waiters: Vec<Waiter>,
     ) -> InstanceId {
         let id = InstanceId(self.id());
-        let stop_on = config.stop_on.clone().map(Condition::new);
-        let ready = config.ready_on.clone().map(Condition::new).map(Box::new);
-        let sources: Vec<(ReadySource, bool)> = ready
-            .as_ref()
-            .map(|c| c.sources())
-            .unwrap_or_default()
-            .into_iter()
-            .map(|s| (s, false))
-            .collect();
+        let stop_on = Condition::of(&config, Stanza::StopOn);
+        let ready = Condition::of(&config, Stanza::ReadyOn);
         let has_ready = ready.is_some();
+        let rare = ready.map(|ready| {
+            let sources = ready.sources().into_iter().map(|s| (s, false)).collect();
+            Box::new(Rare {
+                ready: Some(ready),
+                sources,
+                ..Rare::default()
+            })
+        });
         self.instances.insert(
             id,
             Box::new(Instance {
                 id,
-                job: job.to_string(),
                 name: name.clone(),
                 config,
                 goal: Goal::Stop,
                 state: State::Waiting,
-                env,
-                stop_env: Env::new(),
+                env: PackedEnv::new(&env),
                 stop_on,
                 pids: Slots::default(),
                 history: Vec::new(),
@@ -196,15 +193,9 @@ impl Engine {
                 waiters,
                 end: None,
                 main_exit: None,
-                respawns: VecDeque::new(),
                 phase: Phase::Settled,
-                selected_at: None,
-                sources,
-                ready,
-                start_deadline: None,
-                watchdog_deadline: None,
-                notify_status: None,
                 hook: HookTimer::Off,
+                rare,
             }),
         );
         if let Some(class) = self.classes.get_mut(job) {
@@ -287,7 +278,7 @@ impl Engine {
             inst.state = state;
             log::debug!(
                 "{} state changed from {} to {}",
-                display_name(&inst.job, &inst.name),
+                display_name(&inst.config.name, &inst.name),
                 from.as_str(),
                 state.as_str()
             );
@@ -302,7 +293,7 @@ impl Engine {
                 State::PreStart => self.run_hook(id, ProcessKind::PreStart, fx),
                 State::Spawned => self.enter_spawned(id, fx),
                 State::PostStart => {
-                    inst.start_deadline = None;
+                    inst.set_start_deadline(None);
                     inst.phase = Phase::Settled;
                     self.run_hook(id, ProcessKind::PostStart, fx)
                 }
@@ -316,12 +307,14 @@ impl Engine {
                 State::Killed => self.enter_killed(id, fx),
                 State::PostStop => {
                     inst.phase = Phase::Settled;
-                    inst.start_deadline = None;
-                    inst.watchdog_deadline = None;
-                    if let Some(c) = inst.ready.as_mut() {
-                        c.reset();
+                    if let Some(r) = inst.rare.as_deref_mut() {
+                        r.start_deadline = None;
+                        r.watchdog_deadline = None;
+                        if let Some(c) = r.ready.as_mut() {
+                            c.reset();
+                        }
+                        r.sources.iter_mut().for_each(|s| s.1 = false);
                     }
-                    inst.sources.iter_mut().for_each(|s| s.1 = false);
                     self.run_hook(id, ProcessKind::PostStop, fx)
                 }
                 State::Waiting => {
@@ -355,13 +348,14 @@ impl Engine {
         inst.main_exit = None;
         // Every readiness wait ends: without `start timeout`, at READY_TIMEOUT_S (issue 9
         // item 4). Launch chains have their own deadline below.
-        let readiness =
-            matches!(inst.config.expect, Expect::Stop | Expect::Notify) || inst.ready.is_some();
-        inst.start_deadline = inst
+        let readiness = matches!(inst.config.expect, Expect::Stop | Expect::Notify)
+            || inst.rare().ready.is_some();
+        let deadline = inst
             .config
             .start_timeout
             .or(readiness.then_some(READY_TIMEOUT_S))
             .map(|t| now + u64::from(t) * 1000);
+        inst.set_start_deadline(deadline);
         // A launcher that never exits (a daemon run in the foreground) is taken as the main
         // process after the start timeout rather than leaving the job stuck.
         let settle = now + u64::from(inst.config.start_timeout.unwrap_or(LAUNCH_TIMEOUT_S)) * 1000;
@@ -389,7 +383,7 @@ impl Engine {
             Some(phase) => {
                 if let Some(inst) = self.instances.get_mut(&id) {
                     if let Phase::Launching(_) = phase {
-                        inst.start_deadline = None;
+                        inst.set_start_deadline(None);
                     }
                     inst.phase = phase;
                 }
@@ -403,7 +397,7 @@ impl Engine {
     /// main process, and `started` is not emitted again.
     fn resume_running(&mut self, id: InstanceId, fx: &mut dyn Host) -> Option<State> {
         if let Some(inst) = self.instances.get_mut(&id) {
-            inst.stop_env = Env::new();
+            inst.set_stop_env(Env::new());
         }
         self.release_waiters(id, false, fx);
         let gone = self
@@ -419,7 +413,8 @@ impl Engine {
         let now = self.now;
         let inst = self.instances.get_mut(&id)?;
         if inst.config.expect == Expect::Notify {
-            inst.watchdog_deadline = inst.config.watchdog.map(|w| now + u64::from(w) * 1000);
+            let deadline = inst.config.watchdog.map(|w| now + u64::from(w) * 1000);
+            inst.set_watchdog_deadline(deadline);
         }
         let task = inst.config.task;
         let has_main = inst.config.main.is_some();
@@ -443,7 +438,7 @@ impl Engine {
     /// `kill timeout` every process is killed.
     fn enter_killed(&mut self, id: InstanceId, fx: &mut dyn Host) -> Option<State> {
         let inst = self.instances.get_mut(&id)?;
-        let main = inst.pids.get(&ProcessKind::Main).copied();
+        let main = inst.pids.get(&ProcessKind::Main);
         let (sig, timeout) = (inst.config.kill_signal, inst.config.kill_timeout);
         inst.phase = Phase::Draining(Drain {
             rest_signalled: false,
@@ -483,17 +478,17 @@ impl Engine {
             return;
         };
         for pid in inst.pids.values() {
-            self.pids.remove(pid);
+            self.pids.remove(&pid);
         }
         if let Some(mut c) = inst.stop_on {
             for e in c.reset() {
                 self.unblock(e, false);
             }
         }
-        if let Some(class) = self.classes.get_mut(&inst.job) {
+        if let Some(class) = self.classes.get_mut(&inst.config.name) {
             class.instances.remove(&inst.name);
             if class.instances.is_empty() && class.deleted {
-                self.classes.remove(&inst.job);
+                self.classes.remove(&inst.config.name);
             }
         }
         fx.instance_removed(id);
