@@ -205,6 +205,25 @@ impl Condition {
         walk(self.expr(), name)
     }
 
+    /// Whether offering an event reads the expansion environment: only a `$` in an
+    /// operand's pattern or a level-triggered job-state operand does. Without either,
+    /// [`Condition::handle`] decides the same with no environment.
+    pub fn reads_expansion(&self) -> bool {
+        fn walk(e: &Expr) -> bool {
+            match e {
+                Expr::And(a, b) | Expr::Or(a, b) => walk(a) || walk(b),
+                Expr::Event(m) => {
+                    is_job_state_operand(m)
+                        || m.args.iter().any(|a| match a {
+                            Arg::Positional(p) | Arg::Eq(_, p) | Arg::Ne(_, p) => p.contains('$'),
+                        })
+                }
+                Expr::Ready(_) => false,
+            }
+        }
+        walk(self.expr())
+    }
+
     /// Events currently latched.
     pub fn latched_events(&self) -> Vec<EventId> {
         self.latched
@@ -492,6 +511,27 @@ mod tests {
         assert!(!matches(&op("down IFACE=$IFACE"), "down", &e, None));
         let other = env(&[("IFACE", "eth1")]);
         assert!(!matches(&op("down IFACE=$IFACE"), "down", &e, Some(&other)));
+    }
+
+    // Issue 11 item 4: the stop path builds an instance's full environment only for a
+    // condition that reads it; one that does not decides the same without it.
+    #[test]
+    fn issue11_item4_only_dollar_patterns_and_job_states_read_the_expansion() {
+        assert!(!cond("halt").reads_expansion());
+        assert!(!cond("runlevel [!2345] or down IFACE=eth0").reads_expansion());
+        assert!(cond("down IFACE=$IFACE").reads_expansion());
+        assert!(cond("halt or down $IFACE").reads_expansion());
+        assert!(cond("halt or stopping JOB!=x or started net").reads_expansion());
+        let e = env(&[("IFACE", "eth0")]);
+        let inst = env(&[("IFACE", "eth1")]);
+        for text in ["halt or down IFACE=eth0", "down IFACE=eth*", "down eth0"] {
+            let (mut with, mut without) = (cond(text), cond(text));
+            assert!(!with.reads_expansion());
+            let a = with.handle(EventId(1), "down", &e, Some(&inst), &NoJobs);
+            let b = without.handle(EventId(1), "down", &e, None, &NoJobs);
+            assert_eq!(a.fired.is_some(), b.fired.is_some(), "{text}");
+            assert!(a.fired.is_some(), "{text}");
+        }
     }
 
     #[test]

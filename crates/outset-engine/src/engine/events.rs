@@ -258,21 +258,27 @@ impl Engine {
     /// The `stop on` conditions that mention the event: a fired one sets its instance's goal
     /// to stop, the events it matched waiting for the stop.
     fn offer_to_stop_conditions(&mut self, id: EventId, name: &str, env: &Env) {
-        let ids: Vec<InstanceId> = self
-            .stop_index
-            .get(name)
-            .map(|s| s.iter().copied().collect())
-            .unwrap_or_default();
-        for inst_id in ids {
+        // A snapshot of the index in a buffer kept by the engine (taken out, so a nested
+        // offer would start its own).
+        let mut ids = std::mem::take(&mut self.offer_buf);
+        ids.clear();
+        if let Some(s) = self.stop_index.get(name) {
+            ids.extend(s.iter().copied());
+        }
+        for &inst_id in &ids {
             let Some(inst) = self.instances.get_mut(&inst_id) else {
                 continue;
             };
             let Some(mut cond) = inst.stop_on.take() else {
                 continue;
             };
-            let expand = full_env_packed(&self.opts.base_env, &inst.env);
+            // The instance's full environment, only for a condition that reads it (a `$`
+            // in a pattern or a job-state operand): building it clones the base environment.
+            let expand = cond
+                .reads_expansion()
+                .then(|| full_env_packed(&self.opts.base_env, &inst.env));
             let states = self.states();
-            let handled = cond.handle(id, name, env, Some(&expand), &states);
+            let handled = cond.handle(id, name, env, expand.as_ref(), &states);
             if let Some(inst) = self.instances.get_mut(&inst_id) {
                 inst.stop_on = Some(cond);
             }
@@ -297,6 +303,8 @@ impl Engine {
                 self.unblock(e, false);
             }
         }
+        ids.clear();
+        self.offer_buf = ids;
     }
 
     /// The `ready on` conditions that mention the event latch it.
