@@ -34,9 +34,58 @@ pub struct ConfDirs {
     ancestors: HashMap<Wd, HashSet<OsString>>,
     /// Conf dirs found missing (logged once until they appear).
     missing: HashSet<PathBuf>,
-    /// Each loaded job's files (`.conf`, then `.override` if any), for read-permission checks.
-    /// Boxed, without spare capacity: one entry per job (issue 11 item 3).
-    pub sources: HashMap<Box<str>, Box<[Box<Path>]>>,
+    /// Each loaded job's files (`.conf`, then `.override` if any), for read-permission checks:
+    /// see [`ConfDirs::sources`]. One entry per job, no allocation besides the name for a
+    /// job whose files are where its name says (issue 11 item 3).
+    sources: HashMap<Box<str>, Sources>,
+}
+
+/// Where a job's files are.
+enum Sources {
+    /// `dirs[dir]/NAME.conf`, and `dirs[dir]/NAME.override` when one was applied: what the
+    /// loader finds, kept as an index and a flag instead of paths (about 80 B per job).
+    InDir { dir: u32, with_override: bool },
+    /// Any other place, spelled out.
+    Paths(Box<[Box<Path>]>),
+}
+
+impl Sources {
+    fn of(dirs: &[PathBuf], name: &str, conf: PathBuf, ov: Option<PathBuf>) -> Sources {
+        let file = format!("{name}.conf");
+        let found = dirs.iter().position(|d| d.join(&file) == conf);
+        match (found.and_then(|i| u32::try_from(i).ok()), &ov) {
+            (Some(dir), None) => Sources::InDir {
+                dir,
+                with_override: false,
+            },
+            (Some(dir), Some(o)) if *o == outset_job::confdir::override_path(&conf) => {
+                Sources::InDir {
+                    dir,
+                    with_override: true,
+                }
+            }
+            _ => Sources::Paths(
+                std::iter::once(conf)
+                    .chain(ov)
+                    .map(PathBuf::into_boxed_path)
+                    .collect(),
+            ),
+        }
+    }
+
+    fn files(&self, dirs: &[PathBuf], name: &str) -> Vec<PathBuf> {
+        match self {
+            Sources::InDir { dir, with_override } => {
+                let Some(d) = dirs.get(*dir as usize) else {
+                    return Vec::new();
+                };
+                let conf = d.join(format!("{name}.conf"));
+                let ov = with_override.then(|| outset_job::confdir::override_path(&conf));
+                std::iter::once(conf).chain(ov).collect()
+            }
+            Sources::Paths(p) => p.iter().map(|p| p.to_path_buf()).collect(),
+        }
+    }
 }
 
 impl ConfDirs {
@@ -74,13 +123,20 @@ impl ConfDirs {
             .jobs
             .into_iter()
             .map(|j| {
-                let files = std::iter::once(j.path)
-                    .chain(j.override_path)
-                    .map(PathBuf::into_boxed_path)
-                    .collect();
+                let files = Sources::of(&self.dirs, &j.name, j.path, j.override_path);
                 self.sources.insert(j.name.into_boxed_str(), files);
                 j.config
             })
+            .collect()
+    }
+
+    /// Each loaded job (all, or just `job`) with its files: the `.conf`, then the
+    /// `.override` if one was applied.
+    pub fn sources(&self, job: Option<&str>) -> Vec<(&str, Vec<PathBuf>)> {
+        self.sources
+            .iter()
+            .filter(|(name, _)| job.is_none_or(|j| j == name.as_ref()))
+            .map(|(name, s)| (name.as_ref(), s.files(&self.dirs, name)))
             .collect()
     }
 
@@ -194,6 +250,42 @@ mod tests {
             changed |= dirs.owns(ev.wd) && dirs.on_event(&ev);
         }
         changed
+    }
+
+    // Issue 11 item 3: a job's files are kept as a conf dir index and an override flag; the
+    // paths given back are the loader's, for plain, overridden and nested jobs in either dir.
+    #[test]
+    fn issue11_item3_sources_are_the_loaders_paths() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        std::fs::write(a.path().join("plain.conf"), "exec true\n").unwrap();
+        std::fs::write(a.path().join("ov.conf"), "exec true\n").unwrap();
+        std::fs::write(a.path().join("ov.override"), "manual\n").unwrap();
+        std::fs::write(a.path().join("bad-ov.conf"), "exec true\n").unwrap();
+        std::fs::write(a.path().join("bad-ov.override"), "nonsense stanza\n").unwrap();
+        std::fs::create_dir(b.path().join("net")).unwrap();
+        std::fs::write(b.path().join("net/web.conf"), "exec true\n").unwrap();
+        std::fs::write(b.path().join("net/web.override"), "manual\n").unwrap();
+        let dirs = vec![a.path().to_path_buf(), b.path().to_path_buf()];
+        let mut confdirs = ConfDirs::new(dirs.clone());
+        assert_eq!(confdirs.load().len(), 4);
+        let loaded = outset_job::confdir::load_dirs(&dirs);
+        assert_eq!(loaded.jobs.len(), 4);
+        for j in &loaded.jobs {
+            let want: Vec<PathBuf> = std::iter::once(j.path.clone())
+                .chain(j.override_path.clone())
+                .collect();
+            let got = confdirs.sources(Some(&j.name));
+            assert_eq!(got, [(j.name.as_str(), want)], "{}", j.name);
+            assert!(matches!(
+                confdirs.sources[j.name.as_str()],
+                Sources::InDir { .. }
+            ));
+        }
+        assert_eq!(confdirs.sources(Some("net/web"))[0].1.len(), 2);
+        assert_eq!(confdirs.sources(None).len(), 4);
+        // Paths the index cannot express are kept as they are.
+        let odd = Sources::of(&dirs, "x", PathBuf::from("/elsewhere/x.conf"), None);
+        assert_eq!(odd.files(&dirs, "x"), [PathBuf::from("/elsewhere/x.conf")]);
     }
 
     // Issue 9 item 14: a subdirectory made after start-up was never watched, because the walk

@@ -647,9 +647,8 @@ impl Daemon {
         gid: u32,
     ) -> std::collections::HashMap<String, String> {
         self.confdirs
-            .sources
-            .iter()
-            .filter(|(name, _)| job.is_none_or(|j| j == name.as_ref()))
+            .sources(job)
+            .into_iter()
             .filter_map(|(name, files)| {
                 let closed = files
                     .iter()
