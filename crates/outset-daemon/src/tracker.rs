@@ -12,6 +12,7 @@
 //! copies, small.
 
 use std::collections::{HashMap, VecDeque};
+use std::num::{NonZeroU32, NonZeroU64};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -38,12 +39,64 @@ struct Tracked {
     /// The instance has its cgroup (`root/dir_name`).
     in_cgroup: bool,
     /// Live PIDs known to belong to the instance (spawned or adopted); a few at most.
-    pids: Vec<u32>,
+    pids: Pids,
     /// The cgroup's directory name below the root, for reads relative to `root_fd`; shared
     /// with `by_cgroup`.
     dir_name: Rc<str>,
-    /// The cgroup's id (its directory's inode number), as a pidfd reports it.
-    cgroup_id: Option<u64>,
+    /// The cgroup's id (its directory's inode number, never 0), as a pidfd reports it.
+    cgroup_id: Option<NonZeroU64>,
+}
+
+/// A short list of PIDs in the order they were added, the first one inline: most instances
+/// only ever have their main process, and a vector cost 24 bytes here plus a 32-byte
+/// allocation (issue 11 item 3). 16 bytes.
+#[derive(Default, Debug)]
+struct Pids {
+    first: Option<NonZeroU32>,
+    /// The others, after `first` (or all of them while `first` is empty: a PID 0, which
+    /// never names a process, is kept here). Never an empty vector. Boxed: 8 bytes in
+    /// every entry instead of 24, for a list almost no instance has.
+    #[allow(clippy::box_collection)]
+    rest: Option<Box<Vec<u32>>>,
+}
+
+impl Pids {
+    fn iter(&self) -> impl Iterator<Item = u32> + '_ {
+        self.first
+            .map(NonZeroU32::get)
+            .into_iter()
+            .chain(self.rest.iter().flat_map(|r| r.iter().copied()))
+    }
+
+    fn contains(&self, pid: u32) -> bool {
+        self.iter().any(|p| p == pid)
+    }
+
+    fn push(&mut self, pid: u32) {
+        match NonZeroU32::new(pid) {
+            Some(p) if self.first.is_none() && self.rest.is_none() => self.first = Some(p),
+            _ => self.rest.get_or_insert_default().push(pid),
+        }
+    }
+
+    /// Removes every occurrence of `pid`, keeping the others' order.
+    fn remove(&mut self, pid: u32) {
+        if self.first.is_some_and(|p| p.get() == pid) {
+            self.first = None;
+        }
+        if let Some(rest) = &mut self.rest {
+            rest.retain(|p| *p != pid);
+            if self.first.is_none()
+                && let Some(p) = rest.first().and_then(|p| NonZeroU32::new(*p))
+            {
+                self.first = Some(p);
+                rest.remove(0);
+            }
+            if rest.is_empty() {
+                self.rest = None;
+            }
+        }
+    }
 }
 
 #[derive(Default)]
@@ -133,7 +186,7 @@ impl Tracker {
         }
         let mut tracked = Tracked {
             in_cgroup: false,
-            pids: Vec::new(),
+            pids: Pids::default(),
             dir_name: cgroup_dir_name(job, instance).into(),
             cgroup_id: None,
         };
@@ -148,7 +201,9 @@ impl Tracker {
                         self.by_cgroup.insert(Rc::clone(&tracked.dir_name), inst);
                         tracked.in_cgroup = true;
                         use std::os::unix::fs::MetadataExt;
-                        tracked.cgroup_id = std::fs::metadata(&dir).ok().map(|m| m.ino());
+                        tracked.cgroup_id = std::fs::metadata(&dir)
+                            .ok()
+                            .and_then(|m| NonZeroU64::new(m.ino()));
                         Ok(())
                     }
                     Err(e) => Err(format!("cgroup {}: {e}", dir.display())),
@@ -163,8 +218,8 @@ impl Tracker {
     /// Forgets the instance; its cgroup is removed later by [`Tracker::sweep`].
     pub fn remove(&mut self, inst: InstanceId) {
         if let Some(t) = self.instances.remove(&inst) {
-            for pid in &t.pids {
-                self.owner.remove(pid);
+            for pid in t.pids.iter() {
+                self.owner.remove(&pid);
             }
             if let Some(cg) = self.cgroup(&t) {
                 self.by_cgroup.remove(&t.dir_name);
@@ -295,7 +350,6 @@ impl Tracker {
             None => t
                 .pids
                 .iter()
-                .copied()
                 .filter(|p| outset_sys::procfs::start_time(*p).is_some())
                 .collect(),
         };
@@ -326,11 +380,11 @@ impl Tracker {
         if let (Some(id), Some(fd)) = (t.cgroup_id, pidfd) {
             match outset_sys::pidfd::cgroup_id(fd) {
                 // Not adopted: it may have exited and its PID been reused already.
-                Ok(sender) => return sender == id,
+                Ok(sender) => return sender == id.get(),
                 Err(e) => log::debug!("cgroup of notify sender {pid}: {e}"),
             }
         }
-        if t.pids.contains(&pid) {
+        if t.pids.contains(pid) {
             return true;
         }
         self.processes(inst).is_ok_and(|p| p.contains(&pid))
@@ -342,7 +396,7 @@ impl Tracker {
             self.batch = Batch::RootPopulated;
         }
         if let Some(t) = self.instances.get_mut(&inst) {
-            if !t.pids.contains(&pid) {
+            if !t.pids.contains(pid) {
                 t.pids.push(pid);
             }
             self.owner.insert(pid, inst);
@@ -354,7 +408,7 @@ impl Tracker {
         if let Some(inst) = self.owner.remove(&pid)
             && let Some(t) = self.instances.get_mut(&inst)
         {
-            t.pids.retain(|p| *p != pid);
+            t.pids.remove(pid);
         }
     }
 
@@ -393,7 +447,7 @@ impl Tracker {
                 Err(e) => log::warn!("cgroup.kill on {}: {e}", cg.path().display()),
             }
         }
-        let pids: Vec<u32> = t.pids.to_vec();
+        let pids: Vec<u32> = t.pids.iter().collect();
         for pid in pids {
             if let Err(e) = self.signal(pid, 9, true) {
                 log::debug!("SIGKILL to {pid}: {e}");
@@ -408,6 +462,40 @@ mod fake_tests;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // Issue 11 item 3: the inline-first PID list behaves as the vector it replaced: order
+    // kept, each PID once through `adopt`, every occurrence removed.
+    #[test]
+    fn issue11_item3_pids_keep_order_through_removals() {
+        let mut p = Pids::default();
+        assert_eq!(p.iter().count(), 0);
+        for pid in [10, 20, 30] {
+            p.push(pid);
+        }
+        assert_eq!(p.iter().collect::<Vec<_>>(), [10, 20, 30]);
+        assert!(p.contains(20) && !p.contains(40));
+        p.remove(10);
+        assert_eq!(p.iter().collect::<Vec<_>>(), [20, 30]);
+        assert_eq!(
+            p.first.map(NonZeroU32::get),
+            Some(20),
+            "the next moves inline"
+        );
+        p.remove(30);
+        p.push(40);
+        assert_eq!(p.iter().collect::<Vec<_>>(), [20, 40]);
+        p.remove(20);
+        p.remove(40);
+        assert_eq!(p.iter().count(), 0);
+        assert!(p.rest.is_none());
+        // A 0 (never a process) is kept like any other value.
+        p.push(0);
+        p.push(5);
+        assert_eq!(p.iter().collect::<Vec<_>>(), [0, 5]);
+        p.remove(0);
+        assert_eq!(p.iter().collect::<Vec<_>>(), [5]);
+        assert!(std::mem::size_of::<Tracked>() <= 48);
+    }
 
     #[test]
     fn cgroup_names_are_distinct_and_safe() {
