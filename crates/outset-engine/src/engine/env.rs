@@ -211,13 +211,13 @@ impl Engine {
             && let Some(end) = inst.end.or_else(|| {
                 inst.main_exit.map(|s| RunEnd {
                     failed: false,
-                    process: "main",
+                    process: EndedIn::Process(ProcessKind::Main),
                     status: Some(s),
                 })
             })
         {
             env_set(&mut env, "RESULT", if end.failed { "failed" } else { "ok" });
-            env_set(&mut env, "PROCESS", end.process);
+            env_set(&mut env, "PROCESS", end.process.as_str());
             let status = end.status.or(inst.main_exit);
             if let Some(s) = status {
                 let (k, v) = s.env_pair();

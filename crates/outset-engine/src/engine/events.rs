@@ -69,7 +69,7 @@ impl States<'_> {
             let end = (name == "stopping").then(|| {
                 inst.end.unwrap_or(RunEnd {
                     failed: false,
-                    process: "main",
+                    process: EndedIn::Process(ProcessKind::Main),
                     status: None,
                 })
             });
@@ -438,7 +438,7 @@ impl Engine {
                 if end.failed { "failed" } else { "ok" }.into(),
             ));
             if end.failed {
-                env.push(("PROCESS".into(), end.process.into()));
+                env.push(("PROCESS".into(), end.process.as_str().into()));
                 if let Some(s) = end.status {
                     env.push(s.env_pair());
                 }
@@ -466,7 +466,7 @@ impl Engine {
         let end = matches!(name, "stopping" | "stopped").then(|| {
             inst.end.unwrap_or(RunEnd {
                 failed: false,
-                process: "main",
+                process: EndedIn::Process(ProcessKind::Main),
                 status: None,
             })
         });

@@ -207,7 +207,7 @@ impl Engine {
                 inst.phase = Phase::Settled;
                 inst.end = Some(RunEnd {
                     failed: true,
-                    process: "main",
+                    process: EndedIn::Process(ProcessKind::Main),
                     status: Some(status),
                 });
                 inst.goal = Goal::Stop;
@@ -274,7 +274,7 @@ impl Engine {
                 log::warn!("{name}: the main process exited and left no process behind");
                 inst.end = Some(RunEnd {
                     failed: true,
-                    process: "main",
+                    process: EndedIn::Process(ProcessKind::Main),
                     status: inst.main_exit,
                 });
                 inst.goal = Goal::Stop;
@@ -456,7 +456,7 @@ impl Engine {
         inst.phase = Phase::Settled;
         inst.end = Some(RunEnd {
             failed: true,
-            process: "main",
+            process: EndedIn::Process(ProcessKind::Main),
             status: Some(status),
         });
         inst.goal = Goal::Stop;

@@ -28,7 +28,7 @@ impl Engine {
             if !(status.success() || normal) && inst.goal == Goal::Start {
                 inst.end = Some(RunEnd {
                     failed: true,
-                    process: "main",
+                    process: EndedIn::Process(ProcessKind::Main),
                     status: Some(status),
                 });
             }
@@ -41,7 +41,7 @@ impl Engine {
             if let Some(inst) = self.instances.get_mut(&id) {
                 inst.end = Some(RunEnd {
                     failed: true,
-                    process: "respawn",
+                    process: EndedIn::Respawn,
                     status: None,
                 });
                 inst.goal = Goal::Stop;

@@ -111,7 +111,7 @@ impl Engine {
             inst.phase = Phase::Settled;
             inst.end = Some(RunEnd {
                 failed: true,
-                process: "main",
+                process: EndedIn::Process(ProcessKind::Main),
                 status: None,
             });
             inst.goal = Goal::Stop;

@@ -512,7 +512,7 @@ impl Engine {
                 if inst.end.is_none_or(|e| !e.failed) {
                     inst.end = Some(RunEnd {
                         failed: true,
-                        process: kind.as_str(),
+                        process: EndedIn::Process(kind),
                         status,
                     });
                 }
