@@ -398,7 +398,7 @@ impl Engine {
         match event.origin {
             Origin::Job(inst) => {
                 let next = self.instances.get_mut(&inst).and_then(|i| {
-                    if i.blocker == Some(id) {
+                    if i.blocker.map(std::num::NonZeroU64::get) == Some(id.0) {
                         i.blocker = None;
                         Some(next_state(i.state, i.goal))
                     } else {
@@ -478,7 +478,7 @@ impl Engine {
         };
         let eid = self.queue_event(name, env.clone(), origin);
         if blocking && let Some(inst) = self.instances.get_mut(&id) {
-            inst.blocker = Some(eid);
+            inst.blocker = std::num::NonZeroU64::new(eid.0);
         }
         if name == "stopped" {
             let key = self
