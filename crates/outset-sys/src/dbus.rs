@@ -144,34 +144,7 @@ fn reply(stream: &mut UnixStream, serial: u32) -> io::Result<(u8, Vec<u8>)> {
         // Find REPLY_SERIAL (code 5, type u) among the header fields.
         let mut fields = head.to_vec();
         fields.extend_from_slice(&rest[..fields_padded]);
-        let mut at = 16;
-        let mut reply_serial = None;
-        while at < 16 + fields_len {
-            at = at.div_ceil(8) * 8;
-            let (Some(&code), Some(&sig_len)) = (fields.get(at), fields.get(at + 1)) else {
-                break;
-            };
-            let sig = fields.get(at + 2).copied().unwrap_or(0);
-            at += 2 + sig_len as usize + 1;
-            match sig {
-                b'u' => {
-                    at = at.div_ceil(4) * 4;
-                    if code == 5 {
-                        reply_serial = u32_at(&fields, at);
-                    }
-                    at += 4;
-                }
-                b'g' => {
-                    let len = fields.get(at).copied().unwrap_or(0) as usize;
-                    at += 1 + len + 1;
-                }
-                _ => {
-                    at = at.div_ceil(4) * 4;
-                    let len = u32_at(&fields, at).unwrap_or(0) as usize;
-                    at += 4 + len + 1;
-                }
-            }
-        }
+        let reply_serial = header_fields(&fields[..16 + fields_len]).reply_serial;
         if matches!(head[1], 2 | 3) && reply_serial == Some(serial) {
             return Ok((head[1], rest[fields_padded..].to_vec()));
         }
@@ -250,30 +223,13 @@ fn str_at(b: &[u8], at: usize) -> Option<(String, usize)> {
     ))
 }
 
-/// Splits the first complete message off `buf`: `Ok(None)` while it is incomplete, its
-/// header and body once it is there.
-fn take_message(buf: &mut Vec<u8>) -> io::Result<Option<(Header, Vec<u8>)>> {
-    let invalid = |what: &str| io::Error::new(io::ErrorKind::InvalidData, what.to_string());
-    if buf.len() < 16 {
-        return Ok(None);
-    }
-    if buf[0] != b'l' {
-        return Err(invalid("big-endian bus messages are not supported"));
-    }
-    let body_len = u32_at(buf, 4).ok_or_else(|| invalid("short header"))? as usize;
-    let fields_len = u32_at(buf, 12).ok_or_else(|| invalid("short header"))? as usize;
-    if body_len > 1 << 20 || fields_len > 1 << 16 {
-        return Err(invalid("bus message too large"));
-    }
-    let body_at = (16 + fields_len).div_ceil(8) * 8;
-    if buf.len() < body_at + body_len {
-        return Ok(None);
-    }
+/// The header of a message from its fixed part and header fields (`fields`: the 16 fixed
+/// bytes, then the fields array, unpadded): its type, REPLY_SERIAL, INTERFACE and MEMBER.
+fn header_fields(fields: &[u8]) -> Header {
     let mut header = Header {
-        kind: buf[1],
+        kind: fields.get(1).copied().unwrap_or(0),
         ..Header::default()
     };
-    let fields = &buf[..16 + fields_len];
     let mut at = 16;
     while at < fields.len() {
         at = at.div_ceil(8) * 8;
@@ -307,6 +263,29 @@ fn take_message(buf: &mut Vec<u8>) -> io::Result<Option<(Header, Vec<u8>)>> {
             }
         }
     }
+    header
+}
+
+/// Splits the first complete message off `buf`: `Ok(None)` while it is incomplete, its
+/// header and body once it is there.
+fn take_message(buf: &mut Vec<u8>) -> io::Result<Option<(Header, Vec<u8>)>> {
+    let invalid = |what: &str| io::Error::new(io::ErrorKind::InvalidData, what.to_string());
+    if buf.len() < 16 {
+        return Ok(None);
+    }
+    if buf[0] != b'l' {
+        return Err(invalid("big-endian bus messages are not supported"));
+    }
+    let body_len = u32_at(buf, 4).ok_or_else(|| invalid("short header"))? as usize;
+    let fields_len = u32_at(buf, 12).ok_or_else(|| invalid("short header"))? as usize;
+    if body_len > 1 << 20 || fields_len > 1 << 16 {
+        return Err(invalid("bus message too large"));
+    }
+    let body_at = (16 + fields_len).div_ceil(8) * 8;
+    if buf.len() < body_at + body_len {
+        return Ok(None);
+    }
+    let header = header_fields(&buf[..16 + fields_len]);
     let body = buf[body_at..body_at + body_len].to_vec();
     buf.drain(..body_at + body_len);
     Ok(Some((header, body)))
