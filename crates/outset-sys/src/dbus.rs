@@ -9,33 +9,43 @@ use std::time::Duration;
 
 /// Where a bus lives, from an address such as `unix:path=/run/dbus/system_bus_socket` or
 /// `unix:abstract=/tmp/dbus-XYZ,guid=…`.
-fn connect(address: &str, timeout: Duration) -> io::Result<UnixStream> {
-    let bad = || {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("unsupported bus address {address:?}"),
-        )
-    };
+/// The first `unix:path=` or `unix:abstract=` socket a D-Bus address names.
+fn bus_socket(address: &str) -> io::Result<rustix::net::SocketAddrUnix> {
+    use rustix::net::SocketAddrUnix;
     for entry in address.split(';') {
         let Some(params) = entry.strip_prefix("unix:") else {
             continue;
         };
         for kv in params.split(',') {
-            let stream = if let Some(path) = kv.strip_prefix("path=") {
-                UnixStream::connect(path)?
-            } else if let Some(name) = kv.strip_prefix("abstract=") {
-                use std::os::linux::net::SocketAddrExt;
-                let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())?;
-                UnixStream::connect_addr(&addr)?
-            } else {
-                continue;
-            };
-            stream.set_read_timeout(Some(timeout))?;
-            stream.set_write_timeout(Some(timeout))?;
-            return Ok(stream);
+            if let Some(path) = kv.strip_prefix("path=") {
+                return Ok(SocketAddrUnix::new(path)?);
+            }
+            if let Some(name) = kv.strip_prefix("abstract=") {
+                return Ok(SocketAddrUnix::new_abstract_name(name.as_bytes())?);
+            }
         }
     }
-    Err(bad())
+    Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("unsupported bus address {address:?}"),
+    ))
+}
+
+/// A blocking connection to the bus at `address`, reads and writes bounded by `timeout`.
+fn connect(address: &str, timeout: Duration) -> io::Result<UnixStream> {
+    use rustix::net::{AddressFamily, SocketFlags, SocketType};
+    let addr = bus_socket(address)?;
+    let fd = rustix::net::socket_with(
+        AddressFamily::UNIX,
+        SocketType::STREAM,
+        SocketFlags::CLOEXEC,
+        None,
+    )?;
+    rustix::net::connect(&fd, &addr)?;
+    let stream = UnixStream::from(fd);
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    Ok(stream)
 }
 
 fn pad(buf: &mut Vec<u8>, align: usize) {
@@ -502,38 +512,21 @@ impl std::os::fd::AsFd for BusWatch {
 /// Like [`connect`], but the socket is non-blocking from the start, so even a connect to
 /// a bus whose listen backlog is full returns at once.
 fn connect_nonblocking(address: &str) -> io::Result<UnixStream> {
-    use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
-    for entry in address.split(';') {
-        let Some(params) = entry.strip_prefix("unix:") else {
-            continue;
-        };
-        for kv in params.split(',') {
-            let addr = if let Some(path) = kv.strip_prefix("path=") {
-                SocketAddrUnix::new(path)?
-            } else if let Some(name) = kv.strip_prefix("abstract=") {
-                SocketAddrUnix::new_abstract_name(name.as_bytes())?
-            } else {
-                continue;
-            };
-            let fd = rustix::net::socket_with(
-                AddressFamily::UNIX,
-                SocketType::STREAM,
-                SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
-                None,
-            )?;
-            match rustix::net::connect(&fd, &addr) {
-                Ok(()) => {}
-                // A stream connect in progress completes on its own; writes wait for it.
-                Err(rustix::io::Errno::INPROGRESS) => {}
-                Err(e) => return Err(e.into()),
-            }
-            return Ok(UnixStream::from(fd));
-        }
+    use rustix::net::{AddressFamily, SocketFlags, SocketType};
+    let addr = bus_socket(address)?;
+    let fd = rustix::net::socket_with(
+        AddressFamily::UNIX,
+        SocketType::STREAM,
+        SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
+        None,
+    )?;
+    match rustix::net::connect(&fd, &addr) {
+        Ok(()) => {}
+        // A stream connect in progress completes on its own; writes wait for it.
+        Err(rustix::io::Errno::INPROGRESS) => {}
+        Err(e) => return Err(e.into()),
     }
-    Err(io::Error::new(
-        io::ErrorKind::InvalidInput,
-        format!("unsupported bus address {address:?}"),
-    ))
+    Ok(UnixStream::from(fd))
 }
 
 #[cfg(test)]

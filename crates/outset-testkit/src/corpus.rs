@@ -62,11 +62,15 @@ pub fn corpus_dir() -> Option<PathBuf> {
 /// Every job file under the corpus root, sorted (its `SOURCES.tsv` index is not a job).
 pub fn job_files(root: &Path) -> Vec<PathBuf> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-        for e in fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
+        let entries =
+            fs::read_dir(dir).unwrap_or_else(|e| panic!("corpus dir {}: {e}", dir.display()));
+        for e in entries {
+            let p = e
+                .unwrap_or_else(|e| panic!("corpus dir {}: {e}", dir.display()))
+                .path();
             if p.is_dir() {
                 walk(&p, out);
-            } else if p.file_name().unwrap() != "SOURCES.tsv" {
+            } else if p.file_name().is_some_and(|n| n != "SOURCES.tsv") {
                 out.push(p);
             }
         }
@@ -85,8 +89,10 @@ pub fn fuzz_seeds(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
     let mut seeds: Vec<(PathBuf, Vec<u8>)> = fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("seed corpus {}: {e}", dir.display()))
         .map(|e| {
-            let path = e.unwrap().path();
-            let data = fs::read(&path).unwrap();
+            let path = e
+                .unwrap_or_else(|e| panic!("seed corpus {}: {e}", dir.display()))
+                .path();
+            let data = fs::read(&path).unwrap_or_else(|e| panic!("seed {}: {e}", path.display()));
             (path, data)
         })
         .collect();
