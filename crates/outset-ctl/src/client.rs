@@ -73,6 +73,31 @@ pub fn connect(socket: &Path) -> Result<UnixStream, ClientError> {
     Ok(stream)
 }
 
+/// What decides the socket: `--socket`, `--system`, `--user`/`--session`.
+pub struct SocketChoice {
+    pub flag: Option<PathBuf>,
+    pub system: bool,
+    pub user: bool,
+}
+
+/// The socket to talk to: `--socket`; else the system daemon's for `--system` (even from
+/// a session job, whose $OUTSET_SOCKET names its session daemon); else $OUTSET_SOCKET; else
+/// the default, where $UPSTART_SESSION (set in a session's jobs) means the user's daemon,
+/// as it means the session to initctl.
+pub fn choose_socket(c: &SocketChoice) -> PathBuf {
+    if let Some(p) = &c.flag {
+        return p.clone();
+    }
+    if c.system {
+        return PathBuf::from(outset_proto::socket::SYSTEM_SOCKET);
+    }
+    if let Some(p) = std::env::var_os(outset_proto::socket::SOCKET_ENV).filter(|p| !p.is_empty()) {
+        return PathBuf::from(p);
+    }
+    let in_session = std::env::var_os("UPSTART_SESSION").is_some_and(|s| !s.is_empty());
+    default_socket(c.user || in_session)
+}
+
 /// The real user id, read from `/proc/self`'s owner to avoid libc; `None` without procfs.
 fn current_uid() -> Option<u32> {
     std::fs::metadata("/proc/self").ok().map(|m| m.uid())

@@ -84,6 +84,12 @@ pub struct Daemon {
     ready_watches: std::collections::HashMap<outset_sys::inotify::Wd, std::path::PathBuf>,
     /// The bus connection `ready on dbus` checks use.
     bus: crate::bus_ready::BusReady,
+    /// The session bus address given by `notify-dbus-address` (user mode), kept for the
+    /// D-Bus API.
+    pub dbus_address: Option<String>,
+    /// The address given by `notify-cgroup-manager-address`: noted only, outset manages
+    /// its cgroups itself.
+    pub cgroup_manager_address: Option<String>,
 }
 
 pub struct Setup {
@@ -141,6 +147,8 @@ impl Daemon {
             last_active: Instant::now(),
             ready_watches: std::collections::HashMap::new(),
             bus: Default::default(),
+            dbus_address: None,
+            cgroup_manager_address: None,
         };
         if let Some(i) = &d.inotify {
             d.confdirs.watch(i);
@@ -315,6 +323,7 @@ impl Daemon {
                     // Upstart re-execs itself on SIGTERM as init; outset has no stateful
                     // re-exec yet, and an init must never exit.
                     Mode::Init => log::warn!("SIGTERM to init ignored (no re-exec yet)"),
+                    Mode::User => self.end_session("shutdown"),
                     _ => self.shutdown("SIGTERM"),
                 },
                 other => log::debug!("signal {other} ignored"),
@@ -455,6 +464,24 @@ impl Daemon {
         self.shutting_down = true;
         self.tick_clock();
         self.engine.stop_all(&mut self.host);
+    }
+
+    /// Ends a user session as Upstart's Session Init does: `session-end TYPE=<kind>`
+    /// (`shutdown` for SIGTERM, `logout` when the user ends it), so jobs with `stop on
+    /// session-end` stop as they wrote; then every job stops and the daemon exits.
+    pub fn end_session(&mut self, kind: &str) {
+        if self.shutting_down {
+            return;
+        }
+        log::info!("ending the session: emitting session-end TYPE={kind}");
+        self.tick_clock();
+        self.engine.emit(
+            "session-end",
+            vec![("TYPE".to_string(), kind.to_string())],
+            None,
+            &mut self.host,
+        );
+        self.shutdown("session end");
     }
 
     /// Once per turn, after everything that may have spawned: waits at the exec barrier for
@@ -715,6 +742,22 @@ impl Daemon {
         }
         self.tick_clock();
         match request.command {
+            Command::NotifyDbusAddress { address } => {
+                let reply = self.notify_dbus_address(address);
+                self.respond(conn, reply);
+            }
+            Command::NotifyCgroupManagerAddress { address } => {
+                log::info!(
+                    "cgroup manager address {address} noted; outset manages job cgroups itself"
+                );
+                self.cgroup_manager_address = Some(address);
+                self.respond(
+                    conn,
+                    Response::Ok {
+                        body: outset_proto::Body::Done,
+                    },
+                );
+            }
             Command::ReloadConfiguration => {
                 log::info!("reloading configuration on request");
                 self.reload();
@@ -729,6 +772,26 @@ impl Daemon {
                 let token = self.route(conn);
                 self.engine.command(cmd, token, &mut self.host);
             }
+        }
+    }
+}
+
+impl Daemon {
+    /// `notify-dbus-address`: Upstart refuses it for PID 1 and otherwise keeps the first
+    /// address for its session bus connection.
+    fn notify_dbus_address(&mut self, address: String) -> Response {
+        if outset_sys::process::pid() == 1 {
+            return Response::error("Not permissible to notify D-Bus address for PID 1");
+        }
+        match &self.dbus_address {
+            Some(old) => log::info!("D-Bus address {address} ignored: {old} was given first"),
+            None => {
+                log::info!("D-Bus address {address} noted (outset serves no D-Bus API yet)");
+                self.dbus_address = Some(address);
+            }
+        }
+        Response::Ok {
+            body: outset_proto::Body::Done,
         }
     }
 }

@@ -10,6 +10,7 @@ mod host;
 mod logger;
 pub mod paths;
 mod ptrace_track;
+pub mod session;
 mod spawn;
 mod tracker;
 
@@ -29,7 +30,7 @@ pub fn main() -> i32 {
             return if e.use_stderr() { 2 } else { 0 };
         }
     };
-    logger::init(args.debug);
+    logger::init(args.log_level());
     let is_init = outset_sys::process::pid() == 1;
     match run(args) {
         Ok(code) => code,
@@ -129,14 +130,19 @@ fn run(args: Args) -> Result<i32, String> {
     let (socket_mode, dir_mode) = if user { (0o600, 0o700) } else { (0o666, 0o755) };
     let listener = outset_sys::unix_socket::Listener::bind(&socket, socket_mode, dir_mode)
         .map_err(|e| format!("control socket {}: {e}", socket.display()))?;
-    let confdirs = if args.confdirs.is_empty() {
-        paths::default_confdirs(user)
-    } else {
-        args.confdirs.clone()
-    };
+    let confdirs = paths::confdirs(
+        &args.prepend_confdirs,
+        &args.confdirs,
+        &args.append_confdirs,
+        user,
+        std::env::var_os(paths::CONFDIR_ENV).as_deref(),
+    );
+    for note in args.ignored_flags() {
+        log::info!("{note}");
+    }
     let root = cgroup_root(&args, mode);
     let daemon_env: Vec<(String, String)> = std::env::vars().collect();
-    let mut base_env = if user {
+    let mut base_env = if user && !args.no_inherit_env {
         daemon_env.clone()
     } else {
         vec![
@@ -150,17 +156,32 @@ fn run(args: Args) -> Result<i32, String> {
         outset_proto::socket::SOCKET_ENV.to_string(),
         socket.to_string_lossy().into_owned(),
     ));
+    // A user daemon is a session, as Upstart's Session Init: its jobs learn its address
+    // (UPSTART_SESSION, and outset's own OUTSET_SESSION: the control socket), and a session
+    // file lets `initctl list-sessions` find it.
+    let session = user.then(|| {
+        let s = session::Session::new(uid, outset_sys::process::pid(), &socket);
+        for (k, v) in s.env() {
+            base_env.retain(|(key, _)| *key != k);
+            base_env.push((k, v));
+        }
+        s
+    });
+    let session_file = session
+        .as_ref()
+        .and_then(|s| s.register(std::env::var_os("XDG_RUNTIME_DIR").as_deref()));
     let tracker = tracker::Tracker::new(root.clone());
     let engine = outset_engine::Engine::new(outset_engine::Options {
         base_env,
         daemon_env,
-        version: format!(
-            "outset {} ({mode:?} mode, tracking by {})",
+        version: outset_proto::version_line(
             env!("CARGO_PKG_VERSION"),
-            tracker.mode()
+            &format!("{mode:?} mode, tracking by {}", tracker.mode()),
         ),
         track_ptrace: args.track == "ptrace",
         confirm_spawns: true,
+        // Upstart refuses changes to the global table of PID 1 (any PID namespace's).
+        fixed_env_table: outset_sys::process::pid() == 1,
     });
     let host = host::Host::new(tracker, user);
     let mut daemon = Daemon::new(Setup {
@@ -181,11 +202,18 @@ fn run(args: Args) -> Result<i32, String> {
         daemon.host.tracking()
     );
     daemon.reload();
-    if !args.no_startup_event {
+    if args.restart {
+        log::info!(
+            "--restart: startup event not emitted (outset does not restore re-exec state yet)"
+        );
+    } else if !args.no_startup_event {
         daemon.emit_builtin(&args.startup_event);
     }
     let code = daemon.run();
     let _ = std::fs::remove_file(&socket);
+    if let Some(f) = session_file {
+        let _ = std::fs::remove_file(f);
+    }
     if let Some(root) = root
         && args.cgroup_root.is_none()
     {
