@@ -306,6 +306,12 @@ pub fn run_show_config(
     let mut code = 0;
     let mut list = Vec::new();
     for t in &texts {
+        // A job whose text this caller may not read: its name, and why on stderr.
+        if let Some(why) = t.text.strip_prefix("# not shown: ") {
+            let _ = writeln!(io.out, "{}", t.name);
+            let _ = writeln!(io.err, "{}: {}: {}", io.prog, t.name, why.trim_end());
+            continue;
+        }
         match outset_job::parse_job(&t.name, &t.text) {
             Ok(c) if json => list.push(serde_json::json!({
                 "name": c.name,
@@ -396,7 +402,7 @@ pub fn run_list_sessions(io: &mut Io) -> i32 {
         else {
             continue;
         };
-        if outset_sys::signals::kill(pid, 0).is_err() {
+        if !outset_sys::process::exists(pid) {
             if io.verbose {
                 let _ = writeln!(
                     io.err,

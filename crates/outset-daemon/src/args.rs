@@ -54,8 +54,8 @@ pub struct Args {
     /// Log informational messages (Upstart's `--verbose`; outset logs them by default).
     #[arg(short = 'v', long)]
     pub verbose: bool,
-    /// Log errors only.
-    #[arg(short = 'q', long, conflicts_with_all = ["debug", "verbose"])]
+    /// Log errors only (`--debug` wins over it).
+    #[arg(short = 'q', long)]
     pub quiet: bool,
     /// Upstart's re-exec marker: the startup event is not emitted. outset does not re-exec
     /// itself yet, so nothing else is restored.

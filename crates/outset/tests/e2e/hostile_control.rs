@@ -462,14 +462,16 @@ fn issue10_item6_show_config_withholds_files_the_caller_cannot_read() {
             .output()
             .unwrap()
     };
-    let one = as_nobody(&["show-config", "secret"]);
+    let one = as_nobody(&["show-config", "--normalised", "secret"]);
     assert_eq!(one.status.code(), Some(1), "{one:?}");
     let err = String::from_utf8_lossy(&one.stderr);
     assert!(err.contains("Permission denied"), "{err}");
     assert!(err.contains("not readable by uid 65534"), "{err}");
     for args in [
         &["show-config"][..],
+        &["show-config", "--normalised"],
         &["--json", "show-config"],
+        &["--json", "show-config", "--normalised"],
         &["--json", "status", "secret"],
         &["--json", "list"],
         &["status", "secret"],
@@ -479,7 +481,8 @@ fn issue10_item6_show_config_withholds_files_the_caller_cannot_read() {
         let text = format!("{out:?}");
         assert!(!text.contains("hunter2"), "{args:?}: {text}");
     }
-    let all = String::from_utf8_lossy(&as_nobody(&["show-config"]).stdout).into_owned();
+    let all =
+        String::from_utf8_lossy(&as_nobody(&["show-config", "--normalised"]).stdout).into_owned();
     assert!(all.contains("# job: secret"), "{all}");
     assert!(all.contains("# not shown:"), "{all}");
     assert!(all.contains("GREETING=hello"), "{all}");
@@ -488,7 +491,10 @@ fn issue10_item6_show_config_withholds_files_the_caller_cannot_read() {
             .contains("secret start/running")
     );
     // Root (who can read the file) sees it all.
-    assert!(d.ctl_ok(&["show-config", "secret"]).contains("hunter2"));
+    assert!(
+        d.ctl_ok(&["show-config", "--normalised", "secret"])
+            .contains("hunter2")
+    );
 }
 
 #[test]
