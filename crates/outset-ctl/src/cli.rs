@@ -7,8 +7,8 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "outsetctl", about = "Control the outset init daemon", version)]
 pub struct Cli {
-    /// The daemon's control socket (default: the system or, for --user and non-root, the
-    /// per-user daemon's).
+    /// The daemon's control socket (default: $OUTSET_SOCKET, else the system daemon's or,
+    /// for --user, non-root users and inside a session, the per-user daemon's).
     #[arg(long, global = true, value_name = "PATH")]
     pub socket: Option<PathBuf>,
     /// Print read verbs' results as JSON.
