@@ -31,6 +31,9 @@ const REAP_BATCH_ROOT_CHECK: usize = 4;
 const TRIM_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 /// How long the loop must have been idle before it cleans up.
 const CLEANUP_AFTER: std::time::Duration = std::time::Duration::from_millis(30);
+/// How long the jobs `session-end` starts or stops have before every job is stopped
+/// (Upstart's quiesce waits up to its jobs' kill timeouts, 5 s by default).
+const SESSION_END_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 /// How often readiness sources are checked while a job waits for them (never when none
 /// does).
 const SOURCE_POLL: std::time::Duration = std::time::Duration::from_millis(50);
@@ -72,6 +75,9 @@ pub struct Daemon {
     epoch: Instant,
     /// A shutdown was asked for; the loop ends when every job has stopped.
     shutting_down: bool,
+    /// A session is ending: `session-end` was emitted, and every job stops once the jobs it
+    /// started or stopped have settled, or at this deadline.
+    session_ending: Option<Instant>,
     /// Work was done since the loop was last idle (memory is trimmed once it is).
     busy: bool,
     /// Work happened since memory was last given back (see `TRIM_EVERY`).
@@ -141,6 +147,7 @@ impl Daemon {
             next_reply: 1,
             epoch: Instant::now(),
             shutting_down: false,
+            session_ending: None,
             busy: false,
             trim_due: false,
             last_trim: Instant::now(),
@@ -230,6 +237,10 @@ impl Daemon {
                 let wait = TRIM_EVERY.saturating_sub(self.last_trim.elapsed());
                 timeout = Some(timeout.map_or(wait, |t| t.min(wait)));
             }
+            if let Some(at) = self.session_ending {
+                let wait = at.saturating_duration_since(Instant::now());
+                timeout = Some(timeout.map_or(wait, |t| t.min(wait)));
+            }
             if needs_poll {
                 timeout = Some(timeout.map_or(SOURCE_POLL, |t| t.min(SOURCE_POLL)));
             } else if self.host.any_retired() {
@@ -264,12 +275,14 @@ impl Daemon {
                 self.tick_clock();
                 self.engine.tick(&mut self.host);
             }
+            self.check_session_end();
             self.sweep_conns();
             self.release_traced();
             if sources_pending {
                 self.check_sources();
             }
             self.confirm_spawns();
+            self.check_session_end();
             if !ready.is_empty() {
                 self.busy = true;
                 self.last_active = Instant::now();
@@ -470,18 +483,37 @@ impl Daemon {
     /// (`shutdown` for SIGTERM, `logout` when the user ends it), so jobs with `stop on
     /// session-end` stop as they wrote; then every job stops and the daemon exits.
     pub fn end_session(&mut self, kind: &str) {
-        if self.shutting_down {
+        if self.shutting_down || self.session_ending.is_some() {
             return;
         }
         log::info!("ending the session: emitting session-end TYPE={kind}");
+        let token = ReplyToken(self.next_reply);
+        self.next_reply += 1;
+        self.host.expect_internal(token);
+        self.session_ending = Some(Instant::now() + SESSION_END_WAIT);
         self.tick_clock();
         self.engine.emit(
             "session-end",
             vec![("TYPE".to_string(), kind.to_string())],
-            None,
+            Some(token),
             &mut self.host,
         );
-        self.shutdown("session end");
+        self.check_session_end();
+    }
+
+    /// Once `session-end` has finished (the jobs it started ran, those it stopped are
+    /// down), or its time is up, every job stops, as Upstart's quiesce.
+    fn check_session_end(&mut self) {
+        let Some(deadline) = self.session_ending else {
+            return;
+        };
+        if self.host.internal_done() {
+            self.session_ending = None;
+            self.shutdown("session-end handled");
+        } else if Instant::now() >= deadline {
+            self.session_ending = None;
+            self.shutdown("session-end still running after 5 s");
+        }
     }
 
     /// Once per turn, after everything that may have spawned: waits at the exec barrier for

@@ -33,6 +33,9 @@ pub struct Host {
     withheld: HashMap<u64, HashMap<String, String>>,
     /// Which connection each outstanding reply goes to.
     routes: HashMap<u64, u64>,
+    /// A reply the daemon waits for itself (the `session-end` event finishing), and
+    /// whether it came.
+    internal: Option<(u64, bool)>,
     /// `track ptrace` jobs' processes followed until their main PID is known.
     ptrace: PtraceTrack,
     /// `FDSTORE=1` (not supported: its fds are closed) was reported.
@@ -53,6 +56,7 @@ impl Host {
             user_mode,
             conns: Conns::new(1 << 32, 1024),
             withheld: HashMap::new(),
+            internal: None,
             routes: HashMap::new(),
             ptrace: PtraceTrack::new(),
             fdstore_warned: false,
@@ -161,6 +165,16 @@ impl Host {
         if let Some(c) = self.conns.get_mut(&conn) {
             c.pending += 1;
         }
+    }
+
+    /// The reply behind `token` is the daemon's own: it is noted, not sent.
+    pub fn expect_internal(&mut self, token: ReplyToken) {
+        self.internal = Some((token.0, false));
+    }
+
+    /// Whether the daemon's own reply has come.
+    pub fn internal_done(&self) -> bool {
+        self.internal.is_some_and(|(_, done)| done)
     }
 
     /// The reply behind `token` leaves out the texts of these jobs (job name → why).
@@ -316,6 +330,12 @@ impl Host {
     /// Writes a reply line to the connection behind `token`.
     pub fn send(&mut self, token: ReplyToken, response: &Response) {
         self.wait_exec();
+        if let Some((t, done)) = &mut self.internal
+            && *t == token.0
+        {
+            *done = true;
+            return;
+        }
         let withheld = self.withheld.remove(&token.0);
         let Some(conn_id) = self.routes.remove(&token.0) else {
             log::debug!("reply {} has no client any more", token.0);

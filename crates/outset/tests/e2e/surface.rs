@@ -295,6 +295,14 @@ fn issue16_item6_a_user_daemon_is_a_session() {
             "stop on session-end\npre-stop exec sh -c 'echo \"$UPSTART_STOP_EVENTS $TYPE\" > {ending}'\nexec sleep 600\n"
         ),
     );
+    // A task `session-end` starts runs to its end before the session stops everything.
+    let saved = d.path("saved.out").display().to_string();
+    d.write_job(
+        "saver",
+        &format!(
+            "task\nstart on session-end\nexec sh -c 'sleep 0.3; echo \"saved $TYPE\" > {saved}'\n"
+        ),
+    );
     d.start(&["--no-startup-event"]);
     let pid = d.child.as_ref().unwrap().id();
     d.ctl_ok(&["start", "dump"]);
@@ -332,13 +340,14 @@ fn issue16_item6_a_user_daemon_is_a_session() {
             String::new()
         )
     );
-    // Told to end (SIGTERM), the session emits session-end TYPE=shutdown, stops its jobs,
-    // exits and takes its session file away.
+    // Told to end (SIGTERM), the session emits session-end TYPE=shutdown, lets the jobs it
+    // starts and stops settle, stops the rest, exits and takes its session file away.
     Command::new("kill")
         .args(["-TERM", &pid.to_string()])
         .status()
         .unwrap();
     assert_eq!(d.wait_file("ending.out"), "session-end shutdown\n");
+    assert_eq!(d.wait_file("saved.out"), "saved shutdown\n");
     let child = d.child.as_mut().unwrap();
     let deadline = Instant::now() + Duration::from_secs(15);
     while child.try_wait().unwrap().is_none() {
