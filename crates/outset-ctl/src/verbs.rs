@@ -308,7 +308,11 @@ pub fn run_show_config(
     for t in &texts {
         // A job whose text this caller may not read: its name, and why on stderr.
         if let Some(why) = t.text.strip_prefix("# not shown: ") {
-            let _ = writeln!(io.out, "{}", t.name);
+            if json {
+                list.push(serde_json::json!({ "name": t.name, "not_shown": why.trim_end() }));
+            } else {
+                let _ = writeln!(io.out, "{}", t.name);
+            }
             let _ = writeln!(io.err, "{}: {}: {}", io.prog, t.name, why.trim_end());
             continue;
         }

@@ -481,6 +481,24 @@ fn issue10_item6_show_config_withholds_files_the_caller_cannot_read() {
         let text = format!("{out:?}");
         assert!(!text.contains("hunter2"), "{args:?}: {text}");
     }
+    // Issue 16 item 5: initctl's format gives the name only and says why on stderr;
+    // --json stays JSON.
+    let plain = as_nobody(&["show-config"]);
+    assert!(String::from_utf8_lossy(&plain.stdout).contains("secret\n"));
+    let why = String::from_utf8_lossy(&plain.stderr).into_owned();
+    assert!(
+        why.contains("secret: ") && why.contains("not readable"),
+        "{why}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&as_nobody(&["--json", "show-config"]).stdout).unwrap();
+    assert!(
+        json.as_array()
+            .unwrap()
+            .iter()
+            .any(|j| j["name"] == "secret" && j["not_shown"].is_string()),
+        "{json}"
+    );
     let all =
         String::from_utf8_lossy(&as_nobody(&["show-config", "--normalised"]).stdout).into_owned();
     assert!(all.contains("# job: secret"), "{all}");
