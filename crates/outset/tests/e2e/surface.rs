@@ -340,6 +340,17 @@ fn issue16_item6_a_user_daemon_is_a_session() {
             String::new()
         )
     );
+    // -v says which file it skipped.
+    let verbose = Command::new(OUTSETCTL)
+        .args(["-v", "list-sessions"])
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&verbose.stderr);
+    assert!(
+        err.contains("Ignoring stale session file") && err.contains("999999999.session"),
+        "{err}"
+    );
     // Told to end (SIGTERM), the session emits session-end TYPE=shutdown, lets the jobs it
     // starts and stops settle, stops the rest, exits and takes its session file away.
     Command::new("kill")
