@@ -638,3 +638,45 @@ fn issue9_item12_outsetctl_inside_a_job_finds_its_daemon() {
         "{out}"
     );
 }
+
+/// Issue 16 item 2: the job environment table is read and changed only by those who may
+/// change things (it may hold secrets), as Upstart's ListEnv/GetEnv/SetEnv; `usage` and
+/// `version` are for everyone.
+#[test]
+fn issue16_item2_env_table_needs_the_right_to_change() {
+    if nobody_side() {
+        return;
+    }
+    let Some(d) = system_daemon(|d| d.write_job("u", "usage \"u X=1\"\nexec sleep 600\n")) else {
+        return;
+    };
+    d.ctl_ok(&["set-env", "TOKEN=s3cret"]);
+    let as_nobody = |args: &[&str]| {
+        Command::new(OUTSETCTL)
+            .arg("--socket")
+            .arg(&d.socket)
+            .args(args)
+            .env_remove("UPSTART_JOB")
+            .uid(NOBODY)
+            .gid(NOBODY)
+            .output()
+            .unwrap()
+    };
+    for args in [
+        &["list-env"][..],
+        &["get-env", "TOKEN"],
+        &["set-env", "X=1"],
+        &["unset-env", "TOKEN"],
+        &["reset-env"],
+    ] {
+        let out = as_nobody(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("Permission denied"), "{args:?}: {err}");
+        assert!(!format!("{out:?}").contains("s3cret"));
+    }
+    assert_eq!(d.ctl_ok(&["get-env", "TOKEN"]), "s3cret\n");
+    let usage = as_nobody(&["usage", "u"]);
+    assert_eq!(String::from_utf8_lossy(&usage.stdout), "Usage: u X=1\n");
+    assert!(as_nobody(&["version"]).status.success());
+}
