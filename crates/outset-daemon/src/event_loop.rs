@@ -480,8 +480,9 @@ impl Daemon {
     }
 
     /// Ends a user session as Upstart's Session Init does: `session-end TYPE=<kind>`
-    /// (`shutdown` for SIGTERM, `logout` when the user ends it), so jobs with `stop on
-    /// session-end` stop as they wrote; then every job stops and the daemon exits.
+    /// (`shutdown` for SIGTERM; Upstart's `EndSession` method, `logout`, needs the D-Bus
+    /// API), so jobs with `stop on session-end` stop as they wrote; then every job stops and
+    /// the daemon exits.
     pub fn end_session(&mut self, kind: &str) {
         if self.shutting_down || self.session_ending.is_some() {
             return;
