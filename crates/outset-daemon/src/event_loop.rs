@@ -170,9 +170,14 @@ impl Daemon {
 
     /// Emits an event from the daemon itself (startup, signals).
     pub fn emit_builtin(&mut self, name: &str) {
+        self.emit_builtin_env(name, Vec::new());
+    }
+
+    /// Emits an event from the daemon itself with an environment.
+    pub fn emit_builtin_env(&mut self, name: &str, env: Vec<(String, String)>) {
         log::info!("emitting {name}");
         self.tick_clock();
-        self.engine.emit(name, Vec::new(), None, &mut self.host);
+        self.engine.emit(name, env, None, &mut self.host);
     }
 
     /// Runs until a shutdown completes; returns the exit code.

@@ -15,22 +15,35 @@ mod tracker;
 
 use std::path::PathBuf;
 
-use clap::Parser;
-
 use crate::args::Args;
 use crate::event_loop::{Daemon, Mode, Setup, sig};
 
 /// Runs the daemon; returns the process exit code.
 pub fn main() -> i32 {
-    let args = match Args::try_parse() {
+    let is_init = outset_sys::process::pid() == 1;
+    let args = match args::parse(std::env::args_os().collect()) {
         Ok(a) => a,
+        // An init that exits panics the kernel: a bad option value leaves the defaults.
+        Err(e) if is_init => {
+            logger::init(false);
+            log::error!(
+                "bad command line ({}); going on with the default options",
+                e.to_string().lines().next().unwrap_or_default()
+            );
+            args::defaults()
+        }
         Err(e) => {
             let _ = e.print();
             return if e.use_stderr() { 2 } else { 0 };
         }
     };
     logger::init(args.debug);
-    let is_init = outset_sys::process::pid() == 1;
+    if !args.ignored.is_empty() {
+        log::info!(
+            "ignoring command-line words outset has no use for: {}",
+            args.ignored.join(" ")
+        );
+    }
     match run(args) {
         Ok(code) => code,
         Err(e) => {
@@ -182,7 +195,13 @@ fn run(args: Args) -> Result<i32, String> {
     );
     daemon.reload();
     if !args.no_startup_event {
-        daemon.emit_builtin(&args.startup_event);
+        // The runlevel a boot word asked for, as rc-sysinit-style jobs read it.
+        let env: Vec<(String, String)> = args
+            .default_runlevel
+            .map(|l| ("DEFAULT_RUNLEVEL".to_string(), l.to_string()))
+            .into_iter()
+            .collect();
+        daemon.emit_builtin_env(&args.startup_event, env);
     }
     let code = daemon.run();
     let _ = std::fs::remove_file(&socket);
