@@ -10,6 +10,7 @@ mod host;
 mod logger;
 pub mod paths;
 mod ptrace_track;
+mod shutdown;
 mod spawn;
 mod tracker;
 
@@ -122,14 +123,13 @@ fn run(args: Args) -> Result<i32, String> {
     {
         log::warn!("cannot route Ctrl-Alt-Del to control-alt-delete: {e}");
     }
-    let signals = outset_sys::signals::SignalFd::new(&[
-        sig::SIGCHLD,
-        sig::SIGHUP,
-        sig::SIGINT,
-        sig::SIGTERM,
-        sig::SIGPWR,
-    ])
-    .map_err(|e| format!("signalfd: {e}"))?;
+    if mode == Mode::Init
+        && let Err(e) = outset_sys::power::accept_kbd_requests(sig::SIGWINCH)
+    {
+        log::warn!("cannot route the keyboard request to kbdrequest: {e}");
+    }
+    let signals =
+        outset_sys::signals::SignalFd::new(&sig::HANDLED).map_err(|e| format!("signalfd: {e}"))?;
     let fd_limit = outset_sys::process::raise_nofile_limit();
     let socket = args.socket.clone().unwrap_or_else(|| {
         let runtime_dir = std::env::var_os("XDG_RUNTIME_DIR");
@@ -185,6 +185,7 @@ fn run(args: Args) -> Result<i32, String> {
         signals,
         listener,
         fd_limit,
+        runlevel_file: shutdown::runlevel_file(&socket),
     })
     .map_err(|e| format!("event loop: {e}"))?;
     log::info!(
