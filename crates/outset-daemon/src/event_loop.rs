@@ -102,6 +102,8 @@ pub struct Daemon {
     pub(crate) runlevels: outset_engine::runlevel::Runlevels,
     /// Where the runlevel is recorded.
     pub(crate) runlevel_file: std::path::PathBuf,
+    /// `--cgroup-root` (see `Setup`).
+    cgroup_root: Option<std::path::PathBuf>,
     /// Work was done since the loop was last idle (memory is trimmed once it is).
     busy: bool,
     /// Work happened since memory was last given back (see `TRIM_EVERY`).
@@ -128,6 +130,8 @@ pub struct Setup {
     pub fd_limit: u64,
     /// Where the runlevel is recorded.
     pub runlevel_file: std::path::PathBuf,
+    /// `--cgroup-root`, tried again on reload while jobs are tracked by process group.
+    pub cgroup_root: Option<std::path::PathBuf>,
 }
 
 impl Daemon {
@@ -170,6 +174,7 @@ impl Daemon {
             scheduled: None,
             runlevels: Default::default(),
             runlevel_file: setup.runlevel_file,
+            cgroup_root: setup.cgroup_root,
             busy: false,
             trim_due: false,
             last_trim: Instant::now(),
@@ -194,6 +199,16 @@ impl Daemon {
 
     /// Loads the job files and hands them to the engine.
     pub fn reload(&mut self) {
+        // A cgroup2 mounted (or made writable) since the start: new instances use it.
+        if !self.host.has_cgroup_root()
+            && let Some(root) = crate::cgroup_root(self.cgroup_root.as_deref(), self.mode, true)
+        {
+            log::info!(
+                "cgroup2 is usable now: new instances are tracked in {}",
+                root.display()
+            );
+            self.host.adopt_cgroup_root(root);
+        }
         if let Some(i) = &self.inotify {
             self.confdirs.watch(i);
         }

@@ -114,6 +114,16 @@ impl Host {
     }
 
     /// How processes are tracked (for the start-up line).
+    /// Whether instances get cgroups.
+    pub fn has_cgroup_root(&self) -> bool {
+        self.tracker.has_root()
+    }
+
+    /// Instances created from now on get cgroups under `root`.
+    pub fn adopt_cgroup_root(&mut self, root: std::path::PathBuf) {
+        self.tracker.adopt_root(root);
+    }
+
     pub fn tracking(&self) -> String {
         self.tracker.mode()
     }

@@ -84,9 +84,13 @@ fn mode(args: &Args) -> Mode {
 /// Where instance cgroups go: `--cgroup-root`, else `outset` beside the daemon's own cgroup
 /// (system) or below it (user). `None` when cgroup2 is unusable: tracking falls back to
 /// process groups.
-fn cgroup_root(args: &Args, mode: Mode) -> Option<PathBuf> {
-    let root = match &args.cgroup_root {
-        Some(r) => r.clone(),
+pub(crate) fn cgroup_root(
+    explicit: Option<&std::path::Path>,
+    mode: Mode,
+    quiet: bool,
+) -> Option<PathBuf> {
+    let root = match explicit {
+        Some(r) => r.to_path_buf(),
         None => {
             let mount = outset_sys::cgroup::cgroup2_mount()?;
             match mode {
@@ -99,6 +103,10 @@ fn cgroup_root(args: &Args, mode: Mode) -> Option<PathBuf> {
     };
     match outset_sys::cgroup::Cgroup::create(&root) {
         Ok(_) => Some(root),
+        Err(e) if quiet => {
+            log::debug!("cgroup {} still unusable: {e}", root.display());
+            None
+        }
         Err(e) => {
             log::warn!(
                 "cannot use cgroup {}: {e}; tracking jobs by process group",
@@ -109,8 +117,35 @@ fn cgroup_root(args: &Args, mode: Mode) -> Option<PathBuf> {
     }
 }
 
+/// The API filesystems, each unless already mounted, before any job runs (PID 1 of the
+/// machine only). A failure is said on the console; the boot goes on with what works.
+fn early_mounts() {
+    use outset_sys::mounts;
+    let mut mounted = mounts::mounts().unwrap_or_default();
+    for m in &mounts::EARLY_MOUNTS {
+        // Read again once /proc is there: without it nothing was known to be mounted.
+        if mounts::missing(std::slice::from_ref(m), &mounted).is_empty() {
+            log::debug!("{} is already mounted", m.target);
+            continue;
+        }
+        match mounts::mount(m) {
+            Ok(()) => log::info!("mounted {} at {}", m.fstype, m.target),
+            Err(e) => log::error!("cannot mount {} at {}: {e}", m.fstype, m.target),
+        }
+        if m.target == "/proc" {
+            mounted = mounts::mounts().unwrap_or_default();
+        }
+    }
+}
+
 fn run(args: Args) -> Result<i32, String> {
-    let mode = mode(&args);
+    let mut mode = mode(&args);
+    // PID 1 without /proc cannot read its namespace: it is taken for the machine's init
+    // (a container runtime mounts /proc for its init), and asked again once /proc is there.
+    if mode == Mode::Init {
+        early_mounts();
+        mode = self::mode(&args);
+    }
     let uid = outset_sys::process::euid();
     let user = mode == Mode::User;
     if matches!(mode, Mode::System | Mode::User)
@@ -147,7 +182,7 @@ fn run(args: Args) -> Result<i32, String> {
     } else {
         args.confdirs.clone()
     };
-    let root = cgroup_root(&args, mode);
+    let root = cgroup_root(args.cgroup_root.as_deref(), mode, false);
     let daemon_env: Vec<(String, String)> = std::env::vars().collect();
     let mut base_env = if user {
         daemon_env.clone()
@@ -186,6 +221,7 @@ fn run(args: Args) -> Result<i32, String> {
         listener,
         fd_limit,
         runlevel_file: shutdown::runlevel_file(&socket),
+        cgroup_root: args.cgroup_root.clone(),
     })
     .map_err(|e| format!("event loop: {e}"))?;
     log::info!(

@@ -191,3 +191,64 @@ fn issue13_item7_scheduled_shutdown_is_cancelled() {
         text(&out)
     );
 }
+
+/// Item 2: a daemon that started without a usable cgroup2 root (as an init does before it
+/// mounts one) tracks by process group; once the root can be made, `reload-configuration`
+/// (or SIGHUP) adopts it and new instances get their cgroup.
+#[test]
+fn issue13_item2_cgroup_root_adopted_on_reload() {
+    let Some(mount) = require_root_cgroup2() else {
+        return;
+    };
+    /// Removes the parent the test makes, after the daemon's own clean-up.
+    struct Parent(std::path::PathBuf);
+    impl Drop for Parent {
+        fn drop(&mut self) {
+            destroy_cgroup_tree(&self.0);
+        }
+    }
+    let parent = Parent(mount.join(format!("outset-test-late-{}", std::process::id())));
+    let mut d = TestDaemon::new(&mount);
+    d.write_job("before", "exec sleep 600\n");
+    d.write_job("after", "exec sleep 600\n");
+    // The root's parent does not exist yet: the daemon cannot make the root.
+    let late = parent.0.clone();
+    d.cgroup = late.join("outset");
+    let root = d.cgroup.clone();
+    let root_arg = root.display().to_string();
+    d.start(&["--no-startup-event"]);
+    assert!(
+        d.stderr().contains("tracking jobs by process group"),
+        "{}",
+        d.stderr()
+    );
+    let before = main_pid(&d.ctl_ok(&["start", "before"])).unwrap();
+    // The parent appears (as a cgroup2 mount would): reloading adopts the root.
+    std::fs::create_dir_all(&late).unwrap();
+    d.ctl_ok(&["reload-configuration"]);
+    assert!(
+        d.stderr().contains(&format!(
+            "cgroup2 is usable now: new instances are tracked in {root_arg}"
+        )),
+        "{}",
+        d.stderr()
+    );
+    let after = main_pid(&d.ctl_ok(&["start", "after"])).unwrap();
+    let procs = |job: &str| {
+        std::fs::read_to_string(root.join(format!("{job}.job")).join("cgroup.procs"))
+            .unwrap_or_default()
+    };
+    assert!(
+        procs("after").lines().any(|l| l == after.to_string()),
+        "{}",
+        procs("after")
+    );
+    // The instance started before keeps its process-group tracking, and both stop.
+    assert!(procs("before").is_empty());
+    assert!(pid_alive(before));
+    d.ctl_ok(&["stop", "before"]);
+    d.ctl_ok(&["stop", "after"]);
+    d.wait_for("both to end", Duration::from_secs(10), || {
+        !pid_alive(before) && !pid_alive(after)
+    });
+}
