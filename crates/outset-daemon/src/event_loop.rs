@@ -90,7 +90,8 @@ pub struct Daemon {
     pub confdirs: ConfDirs,
     poller: Poller,
     signals: SignalFd,
-    listener: Listener,
+    /// The control sockets: the path, the abstract name, or both.
+    listeners: Vec<Listener>,
     inotify: Option<Inotify>,
     next_reply: u64,
     epoch: Instant,
@@ -125,7 +126,8 @@ pub struct Setup {
     pub host: Host,
     pub confdirs: ConfDirs,
     pub signals: SignalFd,
-    pub listener: Listener,
+    /// The control sockets (one token for all: each wake-up accepts from every one).
+    pub listeners: Vec<Listener>,
     /// The daemon's open-file limit (connection limits are derived from it).
     pub fd_limit: u64,
     /// Where the runlevel is recorded.
@@ -141,7 +143,9 @@ impl Daemon {
             .set_conns(Conns::new(TOKEN_CONN0, setup.fd_limit));
         let poller = Poller::new()?;
         poller.add(setup.signals.as_fd(), TOKEN_SIGNALS)?;
-        poller.add(setup.listener.as_fd(), TOKEN_LISTENER)?;
+        for listener in &setup.listeners {
+            poller.add(listener.as_fd(), TOKEN_LISTENER)?;
+        }
         setup
             .host
             .watch_spawn_reports(&poller, TOKEN_SPAWN_REPORTS)?;
@@ -166,7 +170,7 @@ impl Daemon {
             confdirs: setup.confdirs,
             poller,
             signals: setup.signals,
-            listener: setup.listener,
+            listeners: setup.listeners,
             inotify,
             next_reply: 1,
             epoch: Instant::now(),
@@ -651,9 +655,11 @@ impl Daemon {
     /// usually there with its connect), saving each a loop turn.
     fn on_accept(&mut self) {
         let (mode, owner) = (self.mode, self.owner_uid);
-        let new = self.host.accept_conns(&self.listener, &self.poller, |uid| {
-            may_change(mode, owner, uid)
-        });
+        let new = self
+            .host
+            .accept_conns(&self.listeners, &self.poller, |uid| {
+                may_change(mode, owner, uid)
+            });
         for token in new {
             self.on_conn(token);
         }
@@ -673,7 +679,7 @@ impl Daemon {
     /// Updates what each connection is watched for and drops those that are done.
     fn sweep_conns(&mut self) {
         self.host
-            .sweep_conns(&self.poller, &self.listener, TOKEN_LISTENER);
+            .sweep_conns(&self.poller, &self.listeners, TOKEN_LISTENER);
     }
 
     fn respond(&mut self, conn: u64, response: Response) {

@@ -175,8 +175,34 @@ fn run(args: Args) -> Result<i32, String> {
     // System mode: anyone may connect and read; changes are checked against the caller's
     // uid. User mode: the socket is the owner's alone.
     let (socket_mode, dir_mode) = if user { (0o600, 0o700) } else { (0o666, 0o755) };
-    let listener = outset_sys::unix_socket::Listener::bind(&socket, socket_mode, dir_mode)
-        .map_err(|e| format!("control socket {}: {e}", socket.display()))?;
+    let mut listeners = Vec::new();
+    match outset_sys::unix_socket::Listener::bind(&socket, socket_mode, dir_mode) {
+        Ok(l) => listeners.push(l),
+        // PID 1 carries on: the abstract socket still answers.
+        Err(e) if matches!(mode, Mode::Init | Mode::Container) => {
+            log::error!("control socket {}: {e}", socket.display());
+        }
+        Err(e) => return Err(format!("control socket {}: {e}", socket.display())),
+    }
+    // Also an abstract socket, which no mount over the path's directory can hide.
+    match outset_proto::socket::abstract_name(&socket) {
+        Some(name) => {
+            match outset_sys::unix_socket::Listener::bind_abstract(&name, user.then_some(uid)) {
+                Ok(l) => {
+                    log::debug!("also listening on @{name}");
+                    listeners.push(l);
+                }
+                Err(e) => log::warn!("abstract control socket @{name}: {e}"),
+            }
+        }
+        None => log::warn!(
+            "no abstract control socket: {} is too long for one",
+            socket.display()
+        ),
+    }
+    if listeners.is_empty() {
+        log::error!("no control socket at all: the daemon cannot be reached");
+    }
     let confdirs = if args.confdirs.is_empty() {
         paths::default_confdirs(user)
     } else {
@@ -218,7 +244,7 @@ fn run(args: Args) -> Result<i32, String> {
         host,
         confdirs: confdirs::ConfDirs::new(confdirs),
         signals,
-        listener,
+        listeners,
         fd_limit,
         runlevel_file: shutdown::runlevel_file(&socket),
         cgroup_root: args.cgroup_root.clone(),
