@@ -783,9 +783,9 @@ impl Daemon {
             return self.respond(conn, response);
         }
         let command = match request.command {
-            Command::Telinit { level, wait } => {
+            Command::Telinit { level, env, wait } => {
                 match outset_engine::runlevel::parse_level(&level) {
-                    Some(level) => self.telinit_emit(level, wait),
+                    Some(level) => self.telinit_emit(level, env, wait),
                     None => return self.respond(conn, Response::error("illegal runlevel")),
                 }
             }

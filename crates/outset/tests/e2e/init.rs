@@ -311,3 +311,40 @@ fn issue13_item3_abstract_socket_reachable_when_the_path_is_gone() {
         }
     }
 }
+
+/// Item 6: Ubuntu's flow, unchanged: `rc-sysinit` (stopped by any `runlevel`) runs
+/// `telinit 2`, `rc` runs once per runlevel (`stop on runlevel [!$RUNLEVEL]`), services come
+/// up on `runlevel [2345]`; a later `telinit 3 -e` moves on and keeps them.
+#[test]
+fn issue13_item6_ubuntu_rc_sysinit_flow() {
+    let Some(mount) = require_root_cgroup2() else {
+        return;
+    };
+    let mut d = TestDaemon::new(&mount);
+    let p = d.dir.path().display().to_string();
+    std::fs::create_dir(d.path("bin")).unwrap();
+    std::os::unix::fs::symlink(OUTSETCTL, d.path("bin/telinit")).unwrap();
+    d.write_job(
+        "rc-sysinit",
+        &format!("start on startup\nstop on runlevel\ntask\nexec {p}/bin/telinit \"${{DEFAULT_RUNLEVEL:-2}}\"\n"),
+    );
+    d.write_job(
+        "rc",
+        &format!(
+            "start on runlevel [0123456]\nstop on runlevel [!$RUNLEVEL]\ntask\nexport RUNLEVEL\nexport PREVLEVEL\nexec sh -c 'echo rc $RUNLEVEL $PREVLEVEL $WHY >> {p}/rc'\n"
+        ),
+    );
+    d.write_job(
+        "svc",
+        "start on runlevel [2345]\nstop on runlevel [!2345]\nexec sleep 600\n",
+    );
+    d.start(&[]);
+    d.wait_status(&["svc"], "start/running");
+    assert_eq!(d.wait_file("rc"), "rc 2 N\n");
+    d.wait_status(&["rc-sysinit"], "stop/waiting");
+    let out = d.ctl_ok(&["telinit", "-e", "WHY=admin", "3"]);
+    assert_eq!(out, "");
+    assert_eq!(d.wait_file("rc"), "rc 2 N\nrc 3 2 admin\n");
+    assert!(d.status(&["svc"]).contains("start/running"));
+    assert_eq!(d.ctl_ok(&["runlevel"]), "2 3\n");
+}
