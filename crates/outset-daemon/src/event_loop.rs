@@ -201,8 +201,8 @@ impl Daemon {
         self.engine.set_now(now);
     }
 
-    /// Loads the job files and hands them to the engine.
-    pub fn reload(&mut self) {
+    /// Loads the job files and hands them to the engine; how many jobs there are.
+    pub fn reload(&mut self) -> usize {
         // A cgroup2 mounted (or made writable) since the start: new instances use it.
         if !self.host.has_cgroup_root()
             && let Some(root) = crate::cgroup_root(self.cgroup_root.as_deref(), self.mode, true)
@@ -217,9 +217,11 @@ impl Daemon {
             self.confdirs.watch(i);
         }
         let jobs = self.confdirs.load();
-        log::debug!("{} jobs loaded", jobs.len());
+        let count = jobs.len();
+        log::debug!("{count} jobs loaded");
         self.tick_clock();
         self.engine.set_jobs(jobs, &mut self.host);
+        count
     }
 
     /// Emits an event from the daemon itself (startup, signals).

@@ -50,12 +50,26 @@ pub fn main() -> i32 {
         Err(e) => {
             log::error!("{e}");
             if is_init {
-                // An init that exits panics the kernel: keep reaping instead.
+                // An init that exits panics the kernel: a shell, else keep reaping.
+                emergency_shell();
                 reap_forever();
             }
             1
         }
     }
+}
+
+/// PID 1 that cannot run jobs: says so on the console and becomes a shell if there is one.
+fn emergency_shell() {
+    log::error!("starting an emergency shell");
+    let e = outset_sys::process::exec_emergency_shell(outset_engine::DEFAULT_PATH);
+    log::error!("no emergency shell: {e}");
+}
+
+/// Whether an init must give up on jobs for a shell: it is the machine's init and there
+/// is no job to run at all.
+fn needs_emergency_shell(mode: Mode, jobs: usize) -> bool {
+    mode == Mode::Init && jobs == 0
 }
 
 /// The last resort of a PID 1 whose setup failed: reap orphans, never exit.
@@ -256,7 +270,21 @@ fn run(args: Args) -> Result<i32, String> {
         socket.display(),
         daemon.host.tracking()
     );
-    daemon.reload();
+    let jobs = daemon.reload();
+    if needs_emergency_shell(mode, jobs) {
+        log::error!(
+            "no job could be loaded from {}",
+            daemon
+                .confdirs
+                .dirs
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        emergency_shell();
+        log::error!("going on without jobs; the control socket still answers");
+    }
     if !args.no_startup_event {
         // The runlevel a boot word asked for, as rc-sysinit-style jobs read it.
         let env: Vec<(String, String)> = args
@@ -274,4 +302,18 @@ fn run(args: Args) -> Result<i32, String> {
         let _ = std::fs::remove_dir(root);
     }
     Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issue13_item8_only_the_machines_init_without_jobs_gets_a_shell() {
+        assert!(needs_emergency_shell(Mode::Init, 0));
+        assert!(!needs_emergency_shell(Mode::Init, 1));
+        for mode in [Mode::Container, Mode::System, Mode::User] {
+            assert!(!needs_emergency_shell(mode, 0), "{mode:?}");
+        }
+    }
 }
