@@ -33,9 +33,6 @@ pub struct Host {
     withheld: HashMap<u64, HashMap<String, String>>,
     /// Which connection each outstanding reply goes to.
     routes: HashMap<u64, u64>,
-    /// A reply the daemon waits for itself (the `session-end` event finishing), and
-    /// whether it came.
-    internal: Option<(u64, bool)>,
     /// `track ptrace` jobs' processes followed until their main PID is known.
     ptrace: PtraceTrack,
     /// `FDSTORE=1` (not supported: its fds are closed) was reported.
@@ -45,6 +42,10 @@ pub struct Host {
     spawn_reports: Option<outset_sys::spawn::FailureReports>,
     /// Children that reported a failure and are not reaped yet, with the failure.
     spawn_failures: HashMap<u32, String>,
+    /// Reply tokens the daemon itself waits on (a shutdown's `runlevel` event, a session's `session-end`), and those
+    /// of them answered since.
+    internal: std::collections::HashSet<u64>,
+    answered: std::collections::HashSet<u64>,
 }
 
 impl Host {
@@ -56,7 +57,6 @@ impl Host {
             user_mode,
             conns: Conns::new(1 << 32, 1024),
             withheld: HashMap::new(),
-            internal: None,
             routes: HashMap::new(),
             ptrace: PtraceTrack::new(),
             fdstore_warned: false,
@@ -68,7 +68,19 @@ impl Host {
                 }
             },
             spawn_failures: HashMap::new(),
+            internal: Default::default(),
+            answered: Default::default(),
         }
+    }
+
+    /// The reply behind `token` goes to the daemon itself ([`Host::answered`]).
+    pub fn route_internal(&mut self, token: ReplyToken) {
+        self.internal.insert(token.0);
+    }
+
+    /// Whether the engine answered the internal `token` (forgotten once it is).
+    pub fn answered(&mut self, token: ReplyToken) -> bool {
+        self.answered.remove(&token.0)
     }
 
     /// Takes the failures children have reported so far; each is handed to the engine when
@@ -102,6 +114,16 @@ impl Host {
     }
 
     /// How processes are tracked (for the start-up line).
+    /// Whether instances get cgroups.
+    pub fn has_cgroup_root(&self) -> bool {
+        self.tracker.has_root()
+    }
+
+    /// Instances created from now on get cgroups under `root`.
+    pub fn adopt_cgroup_root(&mut self, root: std::path::PathBuf) {
+        self.tracker.adopt_root(root);
+    }
+
     pub fn tracking(&self) -> String {
         self.tracker.mode()
     }
@@ -119,11 +141,11 @@ impl Host {
     /// Accepts pending connections; returns their tokens.
     pub fn accept_conns(
         &mut self,
-        listener: &Listener,
+        listeners: &[Listener],
         poller: &Poller,
         privileged: impl Fn(u32) -> bool,
     ) -> Vec<u64> {
-        self.conns.accept(listener, poller, privileged)
+        self.conns.accept(listeners, poller, privileged)
     }
 
     /// Starts a connection's turn (flushing its output); false if it is gone.
@@ -152,8 +174,8 @@ impl Host {
 
     /// Updates what each connection is watched for and forgets those that are done, with
     /// the replies still routed to them.
-    pub fn sweep_conns(&mut self, poller: &Poller, listener: &Listener, listener_token: u64) {
-        let gone = self.conns.sync(poller, listener, listener_token);
+    pub fn sweep_conns(&mut self, poller: &Poller, listeners: &[Listener], listener_token: u64) {
+        let gone = self.conns.sync(poller, listeners, listener_token);
         if !gone.is_empty() {
             self.routes.retain(|_, conn| !gone.contains(conn));
         }
@@ -165,16 +187,6 @@ impl Host {
         if let Some(c) = self.conns.get_mut(&conn) {
             c.pending += 1;
         }
-    }
-
-    /// The reply behind `token` is the daemon's own: it is noted, not sent.
-    pub fn expect_internal(&mut self, token: ReplyToken) {
-        self.internal = Some((token.0, false));
-    }
-
-    /// Whether the daemon's own reply has come.
-    pub fn internal_done(&self) -> bool {
-        self.internal.is_some_and(|(_, done)| done)
     }
 
     /// The reply behind `token` leaves out the texts of these jobs (job name → why).
@@ -330,10 +342,8 @@ impl Host {
     /// Writes a reply line to the connection behind `token`.
     pub fn send(&mut self, token: ReplyToken, response: &Response) {
         self.wait_exec();
-        if let Some((t, done)) = &mut self.internal
-            && *t == token.0
-        {
-            *done = true;
+        if self.internal.remove(&token.0) {
+            self.answered.insert(token.0);
             return;
         }
         let withheld = self.withheld.remove(&token.0);

@@ -11,38 +11,66 @@ mod logger;
 pub mod paths;
 mod ptrace_track;
 pub mod session;
+mod shutdown;
 mod spawn;
 mod tracker;
 
 use std::path::PathBuf;
-
-use clap::Parser;
 
 use crate::args::Args;
 use crate::event_loop::{Daemon, Mode, Setup, sig};
 
 /// Runs the daemon; returns the process exit code.
 pub fn main() -> i32 {
-    let args = match Args::try_parse() {
+    let is_init = outset_sys::process::pid() == 1;
+    let args = match args::parse(std::env::args_os().collect()) {
         Ok(a) => a,
+        // An init that exits panics the kernel: a bad option value leaves the defaults.
+        Err(e) if is_init => {
+            logger::init(log::LevelFilter::Info);
+            log::error!(
+                "bad command line ({}); going on with the default options",
+                e.to_string().lines().next().unwrap_or_default()
+            );
+            args::defaults()
+        }
         Err(e) => {
             let _ = e.print();
             return if e.use_stderr() { 2 } else { 0 };
         }
     };
     logger::init(args.log_level());
-    let is_init = outset_sys::process::pid() == 1;
+    if !args.ignored.is_empty() {
+        log::info!(
+            "ignoring command-line words outset has no use for: {}",
+            args.ignored.join(" ")
+        );
+    }
     match run(args) {
         Ok(code) => code,
         Err(e) => {
             log::error!("{e}");
             if is_init {
-                // An init that exits panics the kernel: keep reaping instead.
+                // An init that exits panics the kernel: a shell, else keep reaping.
+                emergency_shell();
                 reap_forever();
             }
             1
         }
     }
+}
+
+/// PID 1 that cannot run jobs: says so on the console and becomes a shell if there is one.
+fn emergency_shell() {
+    log::error!("starting an emergency shell");
+    let e = outset_sys::process::exec_emergency_shell(outset_engine::DEFAULT_PATH);
+    log::error!("no emergency shell: {e}");
+}
+
+/// Whether an init must give up on jobs for a shell: it is the machine's init and there
+/// is no job to run at all.
+fn needs_emergency_shell(mode: Mode, jobs: usize) -> bool {
+    mode == Mode::Init && jobs == 0
 }
 
 /// The last resort of a PID 1 whose setup failed: reap orphans, never exit.
@@ -71,9 +99,13 @@ fn mode(args: &Args) -> Mode {
 /// Where instance cgroups go: `--cgroup-root`, else `outset` beside the daemon's own cgroup
 /// (system) or below it (user). `None` when cgroup2 is unusable: tracking falls back to
 /// process groups.
-fn cgroup_root(args: &Args, mode: Mode) -> Option<PathBuf> {
-    let root = match &args.cgroup_root {
-        Some(r) => r.clone(),
+pub(crate) fn cgroup_root(
+    explicit: Option<&std::path::Path>,
+    mode: Mode,
+    quiet: bool,
+) -> Option<PathBuf> {
+    let root = match explicit {
+        Some(r) => r.to_path_buf(),
         None => {
             let mount = outset_sys::cgroup::cgroup2_mount()?;
             match mode {
@@ -86,6 +118,10 @@ fn cgroup_root(args: &Args, mode: Mode) -> Option<PathBuf> {
     };
     match outset_sys::cgroup::Cgroup::create(&root) {
         Ok(_) => Some(root),
+        Err(e) if quiet => {
+            log::debug!("cgroup {} still unusable: {e}", root.display());
+            None
+        }
         Err(e) => {
             log::warn!(
                 "cannot use cgroup {}: {e}; tracking jobs by process group",
@@ -96,8 +132,35 @@ fn cgroup_root(args: &Args, mode: Mode) -> Option<PathBuf> {
     }
 }
 
+/// The API filesystems, each unless already mounted, before any job runs (PID 1 of the
+/// machine only). A failure is said on the console; the boot goes on with what works.
+fn early_mounts() {
+    use outset_sys::mounts;
+    let mut mounted = mounts::mounts().unwrap_or_default();
+    for m in &mounts::EARLY_MOUNTS {
+        // Read again once /proc is there: without it nothing was known to be mounted.
+        if mounts::missing(std::slice::from_ref(m), &mounted).is_empty() {
+            log::debug!("{} is already mounted", m.target);
+            continue;
+        }
+        match mounts::mount(m) {
+            Ok(()) => log::info!("mounted {} at {}", m.fstype, m.target),
+            Err(e) => log::error!("cannot mount {} at {}: {e}", m.fstype, m.target),
+        }
+        if m.target == "/proc" {
+            mounted = mounts::mounts().unwrap_or_default();
+        }
+    }
+}
+
 fn run(args: Args) -> Result<i32, String> {
-    let mode = mode(&args);
+    let mut mode = mode(&args);
+    // PID 1 without /proc cannot read its namespace: it is taken for the machine's init
+    // (a container runtime mounts /proc for its init), and asked again once /proc is there.
+    if mode == Mode::Init {
+        early_mounts();
+        mode = self::mode(&args);
+    }
     let uid = outset_sys::process::euid();
     let user = mode == Mode::User;
     if matches!(mode, Mode::System | Mode::User)
@@ -110,14 +173,13 @@ fn run(args: Args) -> Result<i32, String> {
     {
         log::warn!("cannot route Ctrl-Alt-Del to control-alt-delete: {e}");
     }
-    let signals = outset_sys::signals::SignalFd::new(&[
-        sig::SIGCHLD,
-        sig::SIGHUP,
-        sig::SIGINT,
-        sig::SIGTERM,
-        sig::SIGPWR,
-    ])
-    .map_err(|e| format!("signalfd: {e}"))?;
+    if mode == Mode::Init
+        && let Err(e) = outset_sys::power::accept_kbd_requests(sig::SIGWINCH)
+    {
+        log::warn!("cannot route the keyboard request to kbdrequest: {e}");
+    }
+    let signals =
+        outset_sys::signals::SignalFd::new(&sig::HANDLED).map_err(|e| format!("signalfd: {e}"))?;
     let fd_limit = outset_sys::process::raise_nofile_limit();
     let socket = args.socket.clone().unwrap_or_else(|| {
         let runtime_dir = std::env::var_os("XDG_RUNTIME_DIR");
@@ -128,8 +190,34 @@ fn run(args: Args) -> Result<i32, String> {
     // System mode: anyone may connect and read; changes are checked against the caller's
     // uid. User mode: the socket is the owner's alone.
     let (socket_mode, dir_mode) = if user { (0o600, 0o700) } else { (0o666, 0o755) };
-    let listener = outset_sys::unix_socket::Listener::bind(&socket, socket_mode, dir_mode)
-        .map_err(|e| format!("control socket {}: {e}", socket.display()))?;
+    let mut listeners = Vec::new();
+    match outset_sys::unix_socket::Listener::bind(&socket, socket_mode, dir_mode) {
+        Ok(l) => listeners.push(l),
+        // PID 1 carries on: the abstract socket still answers.
+        Err(e) if matches!(mode, Mode::Init | Mode::Container) => {
+            log::error!("control socket {}: {e}", socket.display());
+        }
+        Err(e) => return Err(format!("control socket {}: {e}", socket.display())),
+    }
+    // Also an abstract socket, which no mount over the path's directory can hide.
+    match outset_proto::socket::abstract_name(&socket) {
+        Some(name) => {
+            match outset_sys::unix_socket::Listener::bind_abstract(&name, user.then_some(uid)) {
+                Ok(l) => {
+                    log::debug!("also listening on @{name}");
+                    listeners.push(l);
+                }
+                Err(e) => log::warn!("abstract control socket @{name}: {e}"),
+            }
+        }
+        None => log::warn!(
+            "no abstract control socket: {} is too long for one",
+            socket.display()
+        ),
+    }
+    if listeners.is_empty() {
+        log::error!("no control socket at all: the daemon cannot be reached");
+    }
     let confdirs = paths::confdirs(
         &args.prepend_confdirs,
         &args.confdirs,
@@ -140,7 +228,7 @@ fn run(args: Args) -> Result<i32, String> {
     for note in args.ignored_flags() {
         log::info!("{note}");
     }
-    let root = cgroup_root(&args, mode);
+    let root = cgroup_root(args.cgroup_root.as_deref(), mode, false);
     let daemon_env: Vec<(String, String)> = std::env::vars().collect();
     let mut base_env = if user && !args.no_inherit_env {
         daemon_env.clone()
@@ -191,8 +279,10 @@ fn run(args: Args) -> Result<i32, String> {
         host,
         confdirs: confdirs::ConfDirs::new(confdirs),
         signals,
-        listener,
+        listeners,
         fd_limit,
+        runlevel_file: shutdown::runlevel_file(&socket),
+        cgroup_root: args.cgroup_root.clone(),
     })
     .map_err(|e| format!("event loop: {e}"))?;
     log::info!(
@@ -201,13 +291,33 @@ fn run(args: Args) -> Result<i32, String> {
         socket.display(),
         daemon.host.tracking()
     );
-    daemon.reload();
+    let jobs = daemon.reload();
+    if needs_emergency_shell(mode, jobs) {
+        log::error!(
+            "no job could be loaded from {}",
+            daemon
+                .confdirs
+                .dirs
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        emergency_shell();
+        log::error!("going on without jobs; the control socket still answers");
+    }
     if args.restart {
         log::info!(
             "--restart: startup event not emitted (outset does not restore re-exec state yet)"
         );
     } else if !args.no_startup_event {
-        daemon.emit_builtin(&args.startup_event);
+        // The runlevel a boot word asked for, as rc-sysinit-style jobs read it.
+        let env: Vec<(String, String)> = args
+            .default_runlevel
+            .map(|l| ("DEFAULT_RUNLEVEL".to_string(), l.to_string()))
+            .into_iter()
+            .collect();
+        daemon.emit_builtin_env(&args.startup_event, env);
     }
     let code = daemon.run();
     let _ = std::fs::remove_file(&socket);
@@ -220,4 +330,18 @@ fn run(args: Args) -> Result<i32, String> {
         let _ = std::fs::remove_dir(root);
     }
     Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issue13_item8_only_the_machines_init_without_jobs_gets_a_shell() {
+        assert!(needs_emergency_shell(Mode::Init, 0));
+        assert!(!needs_emergency_shell(Mode::Init, 1));
+        for mode in [Mode::Container, Mode::System, Mode::User] {
+            assert!(!needs_emergency_shell(mode, 0), "{mode:?}");
+        }
+    }
 }

@@ -166,6 +166,67 @@ pub enum Command {
     /// Where a cgroup manager listens (`notify-cgroup-manager-address`); outset manages
     /// cgroups itself, so the address is only noted.
     NotifyCgroupManagerAddress { address: String },
+    /// Bring the system down (`shutdown`, `reboot`, `halt`, `poweroff`): `delay` seconds
+    /// from now; with `force`, at once, without stopping jobs (PID 1 only).
+    Shutdown {
+        action: ShutdownAction,
+        #[serde(default)]
+        force: bool,
+        #[serde(default)]
+        delay: u64,
+        /// The administrator's message, logged on the console.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message: Option<String>,
+    },
+    /// Cancel a shutdown that waits for its time (`shutdown -c`).
+    CancelShutdown,
+    /// Change the runlevel (`telinit N`): emits `runlevel RUNLEVEL=N PREVLEVEL=M`; with
+    /// `wait`, replies once the jobs it started or stopped have settled. 0 and 6 are a
+    /// power-off and a reboot.
+    Telinit {
+        level: String,
+        /// More variables for the event (`telinit -e KEY=VALUE`).
+        #[serde(default)]
+        env: Vec<String>,
+        #[serde(default)]
+        wait: bool,
+    },
+    /// The previous and current runlevels.
+    Runlevel,
+}
+
+/// What a shutdown ends in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ShutdownAction {
+    /// Stop the machine without powering it off (`halt`, `shutdown -H`).
+    Halt,
+    /// Power the machine off (`poweroff`, `shutdown -h`, `shutdown -P`).
+    Poweroff,
+    /// Restart the machine (`reboot`, `shutdown -r`).
+    Reboot,
+    /// Go to runlevel 1, maintenance mode (`shutdown` without `-r`/`-h`).
+    Single,
+}
+
+impl ShutdownAction {
+    /// The runlevel the action is announced as: 6 for a reboot, 1 for maintenance, else 0.
+    pub fn runlevel(self) -> char {
+        match self {
+            ShutdownAction::Reboot => '6',
+            ShutdownAction::Single => '1',
+            ShutdownAction::Halt | ShutdownAction::Poweroff => '0',
+        }
+    }
+
+    /// Upstart's `INIT_HALT` for a runlevel 0 (the halt script reads it), if any.
+    pub fn init_halt(self) -> Option<&'static str> {
+        match self {
+            ShutdownAction::Halt => Some("HALT"),
+            ShutdownAction::Poweroff => Some("POWEROFF"),
+            _ => None,
+        }
+    }
 }
 
 /// Whether the verb `cmd` changes state: known from the request's `cmd` alone, so the
@@ -184,6 +245,9 @@ pub fn is_change_verb(cmd: &str) -> bool {
             | "reset-env"
             | "notify-dbus-address"
             | "notify-cgroup-manager-address"
+            | "shutdown"
+            | "cancel-shutdown"
+            | "telinit"
     )
 }
 
@@ -210,6 +274,9 @@ impl Command {
                 | Command::ResetEnv { .. }
                 | Command::NotifyDbusAddress { .. }
                 | Command::NotifyCgroupManagerAddress { .. }
+                | Command::Shutdown { .. }
+                | Command::CancelShutdown
+                | Command::Telinit { .. }
         )
     }
 
@@ -252,6 +319,11 @@ pub enum Body {
     Env(Vec<String>),
     /// One value: `get-env`'s variable, `usage`'s text.
     Value(String),
+    /// `runlevel`: each level as one character, `None` when there was none.
+    Runlevel {
+        previous: Option<char>,
+        current: Option<char>,
+    },
 }
 
 /// The Upstart release whose interface outset implements.
@@ -559,6 +631,19 @@ mod tests {
             Command::NotifyCgroupManagerAddress {
                 address: "unix:path=/y".into(),
             },
+            Command::Shutdown {
+                action: ShutdownAction::Poweroff,
+                force: false,
+                delay: 0,
+                message: None,
+            },
+            Command::CancelShutdown,
+            Command::Telinit {
+                level: "2".into(),
+                env: vec![],
+                wait: true,
+            },
+            Command::Runlevel,
         ];
         for c in all {
             let v = serde_json::to_value(Request::new(c.clone())).unwrap();

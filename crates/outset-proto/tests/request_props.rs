@@ -94,6 +94,21 @@ fn command() -> impl Strategy<Value = Command> {
         text().prop_map(|job| Command::Usage { job }),
         text().prop_map(|address| Command::NotifyDbusAddress { address }),
         text().prop_map(|address| Command::NotifyCgroupManagerAddress { address }),
+        (any::<bool>(), any::<u64>(), prop::option::of(text())).prop_map(
+            |(force, delay, message)| Command::Shutdown {
+                action: outset_proto::ShutdownAction::Reboot,
+                force,
+                delay,
+                message,
+            }
+        ),
+        Just(Command::CancelShutdown),
+        (text(), env(), any::<bool>()).prop_map(|(level, env, wait)| Command::Telinit {
+            level,
+            env,
+            wait
+        }),
+        Just(Command::Runlevel),
     ]
 }
 

@@ -8,10 +8,12 @@
 pub mod cgroup;
 pub mod dbus;
 pub mod inotify;
+pub mod mounts;
 pub mod net;
 pub mod notify;
 pub mod pidfd;
 pub mod poll;
+pub mod power;
 pub mod process;
 pub mod procfs;
 pub mod ptrace;
@@ -19,6 +21,7 @@ pub mod reap;
 pub mod signals;
 pub mod spawn;
 pub mod unix_socket;
+pub mod utmp;
 
 #[cfg(test)]
 mod testutil;
