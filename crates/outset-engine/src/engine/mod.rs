@@ -33,6 +33,7 @@ mod events;
 mod launch;
 mod readiness;
 mod respawn;
+pub mod snapshot;
 mod timers;
 mod transitions;
 mod trust;
