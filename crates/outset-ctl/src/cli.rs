@@ -75,8 +75,13 @@ pub enum Command {
     },
     /// Show a job's output log (not implemented yet).
     Log { job: String },
-    /// Make the daemon re-execute itself (not implemented yet).
-    Reexec,
+    /// Make the daemon re-execute itself (its own binary, or PATH), keeping every job,
+    /// event and waiting client; answered by the new image.
+    Reexec {
+        /// The binary to execute instead of the daemon's own.
+        #[arg(long, value_name = "PATH")]
+        binary: Option<PathBuf>,
+    },
     /// Print the client's version and, if it answers, the daemon's.
     Version,
     /// Run a command under ptrace, print its forks, execs and exits, and recommend the

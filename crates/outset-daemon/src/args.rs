@@ -30,9 +30,17 @@ pub struct Args {
     /// Name of the startup event.
     #[arg(long, value_name = "NAME", default_value = "startup")]
     pub startup_event: String,
-    /// Read serialised state from this fd (re-exec).
+    /// Take the state a re-exec handed over from this fd (a memfd; docs/reexec.md).
     #[arg(long, value_name = "FD")]
     pub state_fd: Option<i32>,
+    /// Only check that the state behind FD can be taken, then exit 0 (or 1 with why): what
+    /// a re-exec asks of its target before it execs.
+    #[arg(long, value_name = "FD")]
+    pub check_state: Option<i32>,
+    /// SIGTERM re-executes the daemon, keeping every job, as it does for init (PID 1 of the
+    /// initial PID namespace), instead of stopping every job.
+    #[arg(long)]
+    pub sigterm_reexec: bool,
     /// How jobs are tracked: `cgroup` (each job's `track` stanza decides) or `ptrace` (every
     /// job's launch chain is also followed with ptrace, as `track ptrace` does).
     #[arg(long, value_name = "MODE", default_value = "cgroup", value_parser = ["cgroup", "ptrace"])]

@@ -16,6 +16,8 @@ use crate::confdirs::ConfDirs;
 use crate::conn::{Conns, Incoming};
 use crate::host::Host;
 
+mod reexec;
+
 const TOKEN_SIGNALS: u64 = 1;
 const TOKEN_LISTENER: u64 = 2;
 const TOKEN_INOTIFY: u64 = 3;
@@ -25,6 +27,8 @@ const TOKEN_SPAWN_REPORTS: u64 = 5;
 const TOKEN_CONN0: u64 = 1 << 32;
 /// Notify socket tokens: this plus the instance id.
 const TOKEN_NOTIFY0: u64 = 1 << 48;
+/// Pidfds of adopted processes that are not the daemon's children: this plus the PID.
+const TOKEN_PIDFD0: u64 = 1 << 40;
 /// From how many exits in one reaping batch the root's `cgroup.events` is read first.
 const REAP_BATCH_ROOT_CHECK: usize = 4;
 /// At most one pass giving memory back (engine tables shrunk, `malloc_trim`) this often.
@@ -84,6 +88,13 @@ pub struct Daemon {
     ready_watches: std::collections::HashMap<outset_sys::inotify::Wd, std::path::PathBuf>,
     /// The bus connection `ready on dbus` checks use.
     bus: crate::bus_ready::BusReady,
+    /// The daemon's binary and arguments as started: what a re-exec runs again.
+    exe: std::path::PathBuf,
+    argv: Vec<std::ffi::OsString>,
+    /// SIGTERM re-executes (init, or `--sigterm-reexec`) instead of stopping every job.
+    sigterm_reexec: bool,
+    /// Adopted processes that are not children, watched through pidfds (by PID).
+    adopted: std::collections::HashMap<u32, (InstanceId, outset_sys::pidfd::PidFd)>,
 }
 
 pub struct Setup {
@@ -96,6 +107,11 @@ pub struct Setup {
     pub listener: Listener,
     /// The daemon's open-file limit (connection limits are derived from it).
     pub fd_limit: u64,
+    /// The daemon's binary and arguments as started (for a re-exec).
+    pub exe: std::path::PathBuf,
+    pub argv: Vec<std::ffi::OsString>,
+    /// SIGTERM re-executes instead of stopping every job.
+    pub sigterm_reexec: bool,
 }
 
 impl Daemon {
@@ -141,6 +157,10 @@ impl Daemon {
             last_active: Instant::now(),
             ready_watches: std::collections::HashMap::new(),
             bus: Default::default(),
+            exe: setup.exe,
+            argv: setup.argv,
+            sigterm_reexec: setup.sigterm_reexec || setup.mode == Mode::Init,
+            adopted: std::collections::HashMap::new(),
         };
         if let Some(i) = &d.inotify {
             d.confdirs.watch(i);
@@ -242,6 +262,9 @@ impl Daemon {
                     TOKEN_BUS if self.bus.on_readable(&self.poller) => self.check_sources(),
                     TOKEN_SPAWN_REPORTS => self.host.collect_spawn_failures(),
                     t if t >= TOKEN_NOTIFY0 => self.on_notify(InstanceId(t - TOKEN_NOTIFY0)),
+                    t if t >= TOKEN_PIDFD0 => {
+                        self.on_adopted_exit(u32::try_from(t - TOKEN_PIDFD0).unwrap_or(0))
+                    }
                     t if t >= TOKEN_CONN0 => self.on_conn(t),
                     _ => {}
                 }
@@ -311,12 +334,14 @@ impl Daemon {
                     Mode::System | Mode::User => self.shutdown("SIGINT"),
                 },
                 sig::SIGPWR => self.emit_builtin("power-status-changed"),
-                sig::SIGTERM => match self.mode {
-                    // Upstart re-execs itself on SIGTERM as init; outset has no stateful
-                    // re-exec yet, and an init must never exit.
-                    Mode::Init => log::warn!("SIGTERM to init ignored (no re-exec yet)"),
-                    _ => self.shutdown("SIGTERM"),
-                },
+                // Upstart re-execs itself on SIGTERM as init (after package upgrades); an
+                // init must never exit, so a failed re-exec only logs why.
+                sig::SIGTERM if self.sigterm_reexec => {
+                    log::info!("SIGTERM: re-executing");
+                    let why = self.reexec(None, None);
+                    log::error!("re-exec failed, carrying on: {why}");
+                }
+                sig::SIGTERM => self.shutdown("SIGTERM"),
                 other => log::debug!("signal {other} ignored"),
             }
         }
@@ -715,6 +740,13 @@ impl Daemon {
         }
         self.tick_clock();
         match request.command {
+            Command::Reexec { binary } => {
+                let token = self.route(conn);
+                let why = self.reexec(binary.map(std::path::PathBuf::from), Some(token));
+                log::error!("re-exec failed, carrying on: {why}");
+                self.host
+                    .send(token, &Response::error(format!("reexec: {why}")));
+            }
             Command::ReloadConfiguration => {
                 log::info!("reloading configuration on request");
                 self.reload();

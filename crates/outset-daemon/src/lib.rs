@@ -11,6 +11,7 @@ mod logger;
 pub mod paths;
 mod ptrace_track;
 mod spawn;
+mod state;
 mod tracker;
 
 use std::path::PathBuf;
@@ -29,6 +30,15 @@ pub fn main() -> i32 {
             return if e.use_stderr() { 2 } else { 0 };
         }
     };
+    if let Some(fd) = args.check_state {
+        return match state::check(fd) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("outset: {e}");
+                1
+            }
+        };
+    }
     logger::init(args.debug);
     let is_init = outset_sys::process::pid() == 1;
     match run(args) {
@@ -95,6 +105,46 @@ fn cgroup_root(args: &Args, mode: Mode) -> Option<PathBuf> {
     }
 }
 
+/// The state behind `--state-fd`, or `None` when it cannot be taken: then it is kept in
+/// a file beside the control socket for inspection, the descriptors it names are closed,
+/// and the daemon starts without it (recovering its instances from the cgroup tree).
+fn take_state(fd: i32, socket: &std::path::Path) -> Option<state::State> {
+    use std::os::fd::AsFd;
+    let text = match outset_sys::handover::take_fd(fd)
+        .and_then(|f| outset_sys::handover::read_state(f.as_fd()))
+    {
+        Ok(t) => t,
+        Err(e) => {
+            log::warn!("no re-exec state on fd {fd}: {e}; recovering jobs from the cgroup tree");
+            return None;
+        }
+    };
+    match state::parse(&text) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            let keep = socket.with_file_name("outset-state.refused.json");
+            let kept = match std::fs::write(&keep, &text) {
+                Ok(()) => format!("kept in {}", keep.display()),
+                Err(we) => format!("not kept ({}: {we})", keep.display()),
+            };
+            log::warn!("re-exec state refused: {e}; {kept}; recovering jobs from the cgroup tree");
+            close_handed(state::envelope_fds(&text).into_iter());
+            None
+        }
+    }
+}
+
+/// Closes descriptors a refused state named (clients see their connection end).
+fn close_handed(fds: impl Iterator<Item = i32>) {
+    for fd in fds {
+        drop(outset_sys::handover::take_fd(fd));
+    }
+}
+
+fn handed_listener(fd: i32) -> std::io::Result<outset_sys::unix_socket::Listener> {
+    outset_sys::unix_socket::Listener::from_fd(outset_sys::handover::take_fd(fd)?)
+}
+
 fn run(args: Args) -> Result<i32, String> {
     let mode = mode(&args);
     let uid = outset_sys::process::euid();
@@ -127,8 +177,19 @@ fn run(args: Args) -> Result<i32, String> {
     // System mode: anyone may connect and read; changes are checked against the caller's
     // uid. User mode: the socket is the owner's alone.
     let (socket_mode, dir_mode) = if user { (0o600, 0o700) } else { (0o666, 0o755) };
-    let listener = outset_sys::unix_socket::Listener::bind(&socket, socket_mode, dir_mode)
-        .map_err(|e| format!("control socket {}: {e}", socket.display()))?;
+    // A re-exec's state, when it can be taken (else the instances are recovered from the
+    // cgroup tree below).
+    let mut handed = args.state_fd.and_then(|fd| take_state(fd, &socket));
+    let listener = match handed.as_mut().map(|s| handed_listener(s.daemon.listener)) {
+        Some(Ok(l)) => l,
+        other => {
+            if let Some(Err(e)) = other {
+                log::error!("the control socket was not handed over ({e}); binding it again");
+            }
+            outset_sys::unix_socket::Listener::bind(&socket, socket_mode, dir_mode)
+                .map_err(|e| format!("control socket {}: {e}", socket.display()))?
+        }
+    };
     let confdirs = if args.confdirs.is_empty() {
         paths::default_confdirs(user)
     } else {
@@ -151,7 +212,7 @@ fn run(args: Args) -> Result<i32, String> {
         socket.to_string_lossy().into_owned(),
     ));
     let tracker = tracker::Tracker::new(root.clone());
-    let engine = outset_engine::Engine::new(outset_engine::Options {
+    let opts = outset_engine::Options {
         base_env,
         daemon_env,
         version: format!(
@@ -161,7 +222,23 @@ fn run(args: Args) -> Result<i32, String> {
         ),
         track_ptrace: args.track == "ptrace",
         confirm_spawns: true,
-    });
+    };
+    let mut restored = None;
+    if let Some(st) = handed {
+        let fds = st.fds.clone();
+        match outset_engine::Engine::restore(opts.clone(), st.engine, st.clock_ms) {
+            Ok(engine) => restored = Some((engine, st.clock_ms, st.daemon)),
+            Err(e) => {
+                log::warn!("re-exec state refused: {e}; recovering jobs from the cgroup tree");
+                let listener_fd = st.daemon.listener;
+                close_handed(fds.into_iter().filter(|&fd| fd != listener_fd));
+            }
+        }
+    }
+    let (engine, restore) = match restored {
+        Some((engine, clock, d)) => (engine, Some((clock, d))),
+        None => (outset_engine::Engine::new(opts), None),
+    };
     let host = host::Host::new(tracker, user);
     let mut daemon = Daemon::new(Setup {
         mode,
@@ -172,6 +249,9 @@ fn run(args: Args) -> Result<i32, String> {
         signals,
         listener,
         fd_limit,
+        exe: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/proc/self/exe")),
+        argv: std::env::args_os().collect(),
+        sigterm_reexec: args.sigterm_reexec,
     })
     .map_err(|e| format!("event loop: {e}"))?;
     log::info!(
@@ -180,9 +260,22 @@ fn run(args: Args) -> Result<i32, String> {
         socket.display(),
         daemon.host.tracking()
     );
-    daemon.reload();
-    if !args.no_startup_event {
-        daemon.emit_builtin(&args.startup_event);
+    match restore {
+        Some((clock, d)) => {
+            log::info!("state taken over from the previous image");
+            daemon.restore(clock, d);
+            // Job files changed meanwhile apply as a reload does.
+            daemon.reload();
+        }
+        None => {
+            daemon.reload();
+            // A crash, a plain restart or a refused state: what still runs is adopted,
+            // never started twice.
+            daemon.adopt_cgroups();
+            if !args.no_startup_event && args.state_fd.is_none() {
+                daemon.emit_builtin(&args.startup_event);
+            }
+        }
     }
     let code = daemon.run();
     let _ = std::fs::remove_file(&socket);

@@ -315,3 +315,61 @@ fn issue15_item1_inconsistent_states_are_refused() {
 
     assert!(Engine::restore(opts(), snap, 0).is_ok());
 }
+
+/// Issue 15 item 4/5: adopted instances run with the PIDs found (main by the job's rules),
+/// are not started again by their `start on` event, and stop as any other.
+#[test]
+fn issue15_item4_adopted_instances_run_and_are_not_started_twice() {
+    let mut s = Side {
+        e: Engine::new(opts()),
+        h: FakeHost::default(),
+        now: 0,
+    };
+    let jobs = [
+        ("web", "start on startup\nexec /bin/web"),
+        ("pf", "start on startup\npid file /run/pf.pid\nexec /bin/pf"),
+        ("tty", "instance $T\nexec /bin/tty"),
+        ("other", "start on startup\nexec /bin/other"),
+    ];
+    let jobs = jobs.iter().map(|(n, t)| parse_job(n, t).unwrap()).collect();
+    s.e.set_jobs(jobs, &mut s.h);
+    s.h.pid_files.insert("/run/pf.pid".into(), 502);
+    let web = s.e.adopt("web", "", &[400, 401], &mut s.h).unwrap();
+    let pf = s.e.adopt("pf", "", &[501, 502], &mut s.h).unwrap();
+    s.e.adopt("tty", "1", &[600], &mut s.h).unwrap();
+    assert!(s.e.adopt("web", "", &[700], &mut s.h).is_err(), "exists");
+    assert!(s.e.adopt("nope", "", &[700], &mut s.h).is_err(), "no job");
+    assert!(s.e.adopt("tty", "2", &[], &mut s.h).is_err(), "no process");
+    assert_eq!(s.e.main_pid(web), Some(400), "the oldest");
+    assert_eq!(s.e.main_pid(pf), Some(502), "the pid file's");
+    s.e.emit("startup", Vec::new(), None, &mut s.h);
+    let spawned: Vec<_> =
+        s.h.spawned
+            .iter()
+            .map(|(_, sp, _)| sp.job.clone())
+            .collect();
+    assert_eq!(spawned, ["other"], "only the job not adopted starts");
+    assert_eq!(
+        s.status_all(1),
+        [
+            "other start/running, process 1001",
+            "pf start/running, process 502",
+            "tty (1) start/running, process 600",
+            "web start/running, process 400",
+        ]
+    );
+    s.cmd(
+        2,
+        Command::Stop {
+            job: "web".into(),
+            instance: None,
+            env: Vec::new(),
+            wait: true,
+        },
+    );
+    assert_eq!(s.h.signals, [(400, outset_job::Signal::TERM)]);
+    assert!(s.e.exited(400, Signaled(15), &mut s.h));
+    s.h.procs.insert(web, Vec::new());
+    s.e.after_reap(&mut s.h);
+    assert!(s.h.replies.contains_key(&2), "the stop completes");
+}

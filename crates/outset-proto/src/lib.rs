@@ -115,6 +115,12 @@ pub enum Command {
     },
     /// The daemon's version.
     Version,
+    /// Replace the daemon's image with `binary` (its own by default), keeping every job,
+    /// event and client (docs/reexec.md). The reply comes from the new image.
+    Reexec {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        binary: Option<String>,
+    },
 }
 
 /// Whether the verb `cmd` changes state: known from the request's `cmd` alone, so the
@@ -122,7 +128,7 @@ pub enum Command {
 pub fn is_change_verb(cmd: &str) -> bool {
     matches!(
         cmd,
-        "start" | "stop" | "restart" | "reload" | "emit" | "reload-configuration"
+        "start" | "stop" | "restart" | "reload" | "emit" | "reload-configuration" | "reexec"
     )
 }
 
@@ -137,6 +143,7 @@ impl Command {
                 | Command::Reload { .. }
                 | Command::Emit { .. }
                 | Command::ReloadConfiguration
+                | Command::Reexec { .. }
         )
     }
 }

@@ -141,6 +141,13 @@ impl Listener {
         Ok(Listener { inner })
     }
 
+    /// The listener a previous image handed over (re-exec), non-blocking.
+    pub fn from_fd(fd: std::os::fd::OwnedFd) -> io::Result<Listener> {
+        let inner = UnixListener::from(fd);
+        inner.set_nonblocking(true)?;
+        Ok(Listener { inner })
+    }
+
     /// Accepts one pending connection; `None` when there is none right now.
     pub fn accept(&self) -> io::Result<Option<Conn>> {
         loop {

@@ -130,6 +130,8 @@ impl Engine {
                 body: Body::Version(self.opts.version.clone()),
             })),
             Command::ReloadConfiguration => Ok(Some(Response::Ok { body: Body::Done })),
+            // The daemon's own: it replaces its image (docs/reexec.md).
+            Command::Reexec { .. } => Err("reexec is done by the daemon, not the engine".into()),
         };
         reply.unwrap_or_else(|e| Some(Response::error(e)))
     }

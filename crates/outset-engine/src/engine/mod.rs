@@ -27,6 +27,7 @@ use crate::history::Stopped;
 use crate::slots::Slots;
 use crate::types::*;
 
+mod adopt;
 mod commands;
 mod env;
 mod events;
