@@ -149,8 +149,12 @@ impl Host {
 
     /// Takes back what the previous image handed over. A descriptor that cannot be taken
     /// (not open) loses its connection or socket, with a log line; nothing else is lost.
-    pub fn import(&mut self, state: crate::state::HostState) {
-        use outset_sys::handover::take_fd;
+    pub fn import(&mut self, state: crate::state::HostState, fds: &mut crate::state::Fds) {
+        let mut take_fd = |fd: i32| {
+            fds.remove(&fd).ok_or_else(|| {
+                std::io::Error::other(format!("descriptor {fd} was not handed over"))
+            })
+        };
         self.tracker.import(state.tracker);
         for c in &state.conns {
             let conn = take_fd(c.fd)

@@ -108,7 +108,7 @@ fn cgroup_root(args: &Args, mode: Mode) -> Option<PathBuf> {
 /// The state behind `--state-fd`, or `None` when it cannot be taken: then it is kept in
 /// a file beside the control socket for inspection, the descriptors it names are closed,
 /// and the daemon starts without it (recovering its instances from the cgroup tree).
-fn take_state(fd: i32, socket: &std::path::Path) -> Option<state::State> {
+fn take_state(fd: i32, socket: &std::path::Path) -> Option<(state::State, state::Fds)> {
     use std::os::fd::AsFd;
     let text = match outset_sys::handover::take_fd(fd)
         .and_then(|f| outset_sys::handover::read_state(f.as_fd()))
@@ -120,7 +120,10 @@ fn take_state(fd: i32, socket: &std::path::Path) -> Option<state::State> {
         }
     };
     match state::parse(&text) {
-        Ok(s) => Some(s),
+        Ok(s) => {
+            let fds = take_all(s.fds.iter().copied());
+            Some((s, fds))
+        }
         Err(e) => {
             let keep = socket.with_file_name("outset-state.refused.json");
             let kept = match std::fs::write(&keep, &text) {
@@ -128,21 +131,34 @@ fn take_state(fd: i32, socket: &std::path::Path) -> Option<state::State> {
                 Err(we) => format!("not kept ({}: {we})", keep.display()),
             };
             log::warn!("re-exec state refused: {e}; {kept}; recovering jobs from the cgroup tree");
-            close_handed(state::envelope_fds(&text).into_iter());
+            drop(take_all(state::envelope_fds(&text).into_iter()));
             None
         }
     }
 }
 
-/// Closes descriptors a refused state named (clients see their connection end).
-fn close_handed(fds: impl Iterator<Item = i32>) {
-    for fd in fds {
-        drop(outset_sys::handover::take_fd(fd));
-    }
+/// Takes every descriptor a state names that is open, before this image opens any of its
+/// own: a number is then never both a handed-over descriptor and one of this image's.
+/// Dropped, they close (a refused state's clients see their connection end).
+fn take_all(fds: impl Iterator<Item = i32>) -> state::Fds {
+    fds.filter_map(|fd| match outset_sys::handover::take_fd(fd) {
+        Ok(owned) => Some((fd, owned)),
+        Err(e) => {
+            log::warn!("descriptor {fd} named in the re-exec state: {e}");
+            None
+        }
+    })
+    .collect()
 }
 
-fn handed_listener(fd: i32) -> std::io::Result<outset_sys::unix_socket::Listener> {
-    outset_sys::unix_socket::Listener::from_fd(outset_sys::handover::take_fd(fd)?)
+fn handed_listener(
+    fds: &mut state::Fds,
+    fd: i32,
+) -> std::io::Result<outset_sys::unix_socket::Listener> {
+    let owned = fds
+        .remove(&fd)
+        .ok_or_else(|| std::io::Error::other(format!("descriptor {fd} was not handed over")))?;
+    outset_sys::unix_socket::Listener::from_fd(owned)
 }
 
 fn run(args: Args) -> Result<i32, String> {
@@ -159,6 +175,16 @@ fn run(args: Args) -> Result<i32, String> {
     {
         log::warn!("cannot route Ctrl-Alt-Del to control-alt-delete: {e}");
     }
+    let socket = args.socket.clone().unwrap_or_else(|| {
+        let runtime_dir = std::env::var_os("XDG_RUNTIME_DIR");
+        outset_proto::socket::default_socket(user, uid, runtime_dir.as_deref())
+    });
+    // Jobs find the daemon through OUTSET_SOCKET, whatever their working directory.
+    let socket = std::path::absolute(&socket).unwrap_or(socket);
+    // A re-exec's state, when it can be taken (else the instances are recovered from the
+    // cgroup tree below). Taken before this image opens any descriptor of its own, so the
+    // descriptors a refused state names, closed here, can only be handed-over ones.
+    let mut handed = args.state_fd.and_then(|fd| take_state(fd, &socket));
     let signals = outset_sys::signals::SignalFd::new(&[
         sig::SIGCHLD,
         sig::SIGHUP,
@@ -168,19 +194,13 @@ fn run(args: Args) -> Result<i32, String> {
     ])
     .map_err(|e| format!("signalfd: {e}"))?;
     let fd_limit = outset_sys::process::raise_nofile_limit();
-    let socket = args.socket.clone().unwrap_or_else(|| {
-        let runtime_dir = std::env::var_os("XDG_RUNTIME_DIR");
-        outset_proto::socket::default_socket(user, uid, runtime_dir.as_deref())
-    });
-    // Jobs find the daemon through OUTSET_SOCKET, whatever their working directory.
-    let socket = std::path::absolute(&socket).unwrap_or(socket);
     // System mode: anyone may connect and read; changes are checked against the caller's
     // uid. User mode: the socket is the owner's alone.
     let (socket_mode, dir_mode) = if user { (0o600, 0o700) } else { (0o666, 0o755) };
-    // A re-exec's state, when it can be taken (else the instances are recovered from the
-    // cgroup tree below).
-    let mut handed = args.state_fd.and_then(|fd| take_state(fd, &socket));
-    let listener = match handed.as_mut().map(|s| handed_listener(s.daemon.listener)) {
+    let listener = match handed
+        .as_mut()
+        .map(|(s, fds)| handed_listener(fds, s.daemon.listener))
+    {
         Some(Ok(l)) => l,
         other => {
             if let Some(Err(e)) = other {
@@ -224,19 +244,17 @@ fn run(args: Args) -> Result<i32, String> {
         confirm_spawns: true,
     };
     let mut restored = None;
-    if let Some(st) = handed {
-        let fds = st.fds.clone();
+    if let Some((st, fds)) = handed {
         match outset_engine::Engine::restore(opts.clone(), st.engine, st.clock_ms) {
-            Ok(engine) => restored = Some((engine, st.clock_ms, st.daemon)),
+            Ok(engine) => restored = Some((engine, st.clock_ms, st.daemon, fds)),
+            // The descriptors handed over close with `fds`: clients see their end.
             Err(e) => {
-                log::warn!("re-exec state refused: {e}; recovering jobs from the cgroup tree");
-                let listener_fd = st.daemon.listener;
-                close_handed(fds.into_iter().filter(|&fd| fd != listener_fd));
+                log::warn!("re-exec state refused: {e}; recovering jobs from the cgroup tree")
             }
         }
     }
     let (engine, restore) = match restored {
-        Some((engine, clock, d)) => (engine, Some((clock, d))),
+        Some((engine, clock, d, fds)) => (engine, Some((clock, d, fds))),
         None => (outset_engine::Engine::new(opts), None),
     };
     let host = host::Host::new(tracker, user);
@@ -261,9 +279,9 @@ fn run(args: Args) -> Result<i32, String> {
         daemon.host.tracking()
     );
     match restore {
-        Some((clock, d)) => {
+        Some((clock, d, fds)) => {
             log::info!("state taken over from the previous image");
-            daemon.restore(clock, d);
+            daemon.restore(clock, d, fds);
             // Job files changed meanwhile apply as a reload does.
             daemon.reload();
         }

@@ -90,6 +90,9 @@ pub struct TrackerState {
     pub retired: Vec<String>,
 }
 
+/// The descriptors a state named, taken by number.
+pub type Fds = std::collections::HashMap<i32, std::os::fd::OwnedFd>;
+
 /// Why a state was not taken.
 #[derive(Debug)]
 pub enum Refused {

@@ -120,11 +120,17 @@ impl Daemon {
 
     /// The new image's side: the daemon's part of the handed-over state. The engine was
     /// restored at `clock_ms` already; the clock goes on from there.
-    pub fn restore(&mut self, clock_ms: u64, d: DaemonState) {
+    pub fn restore(&mut self, clock_ms: u64, d: DaemonState, mut fds: state::Fds) {
         self.epoch = Instant::now()
             .checked_sub(Duration::from_millis(clock_ms))
             .unwrap_or(self.epoch);
-        self.host.import(d.host);
+        self.host.import(d.host, &mut fds);
+        if !fds.is_empty() {
+            log::warn!(
+                "{} handed-over descriptors named by nothing; closed",
+                fds.len()
+            );
+        }
         self.next_reply = self.next_reply.max(d.next_reply);
         self.shutting_down = d.shutting_down;
         for token in d.reexec_replies {
