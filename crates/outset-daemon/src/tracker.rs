@@ -276,6 +276,14 @@ impl Tracker {
         found
     }
 
+    /// The live PIDs known to belong to the instance.
+    pub fn known_pids(&self, inst: InstanceId) -> Vec<u32> {
+        self.instances
+            .get(&inst)
+            .map(|t| t.pids.iter().collect())
+            .unwrap_or_default()
+    }
+
     /// Puts an untracked, empty job cgroup with the others to remove.
     pub fn retire_untracked(&mut self, dir_name: &str) {
         if let Some(root) = &self.root {

@@ -131,6 +131,12 @@ impl Daemon {
                 fds.len()
             );
         }
+        // Pidfds are not handed over: the watches of adopted processes that are not
+        // children are made again.
+        for id in self.engine.instance_ids() {
+            let pids = self.host.known_pids(id);
+            self.watch_adopted(id, &pids);
+        }
         self.next_reply = self.next_reply.max(d.next_reply);
         self.shutting_down = d.shutting_down;
         for token in d.reexec_replies {
