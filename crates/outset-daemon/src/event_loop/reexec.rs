@@ -131,6 +131,9 @@ impl Daemon {
                 fds.len()
             );
         }
+        // The connections are watched before the loop first sleeps: a client may send its
+        // next request on a connection it opened before the switch.
+        self.sweep_conns();
         // Pidfds are not handed over: the watches of adopted processes that are not
         // children are made again.
         for id in self.engine.instance_ids() {

@@ -177,6 +177,44 @@ fn issue15_200_jobs_in_mixed_states_survive_reexec() {
     assert_eq!(std::fs::read_to_string(d.path("count")).unwrap(), "a\nb\n");
 }
 
+/// Issue 15 item 3: a client's open connection survives the switch: a request half sent
+/// before it is completed after it, and further requests on the same connection are
+/// answered by the new image.
+#[test]
+fn issue15_item3_an_open_connection_keeps_working_across_reexec() {
+    use std::io::{BufRead, BufReader, Write};
+    let Some(d) = daemon(|d| d.write_job("svc", "exec sleep 600\n")) else {
+        return;
+    };
+    d.ctl_ok(&["start", "svc"]);
+    let stream = std::os::unix::net::UnixStream::connect(&d.socket).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut w = stream.try_clone().unwrap();
+    let mut r = BufReader::new(stream);
+    let mut line = String::new();
+    w.write_all(b"{\"v\":1,\"cmd\":\"status\",\"job\":\"svc\"}\n")
+        .unwrap();
+    r.read_line(&mut line).unwrap();
+    assert!(line.contains("running"), "{line}");
+    // Half a request, read by the old image before the switch.
+    w.write_all(b"{\"v\":1,\"cmd\":\"sta").unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    reexec(&d);
+    w.write_all(b"tus\",\"job\":\"svc\"}\n").unwrap();
+    line.clear();
+    r.read_line(&mut line).unwrap();
+    assert!(
+        line.contains("running"),
+        "the half request completed: {line}"
+    );
+    w.write_all(b"{\"v\":1,\"cmd\":\"version\"}\n").unwrap();
+    line.clear();
+    r.read_line(&mut line).unwrap();
+    assert!(line.contains("version"), "{line}");
+}
+
 /// Issue 15 tests: re-exec repeated with jobs exiting meanwhile (10 times here; the
 /// `reexec` benchmark runs 50).
 #[test]
