@@ -694,6 +694,56 @@ mod tests {
         assert!(h.withheld.is_empty());
     }
 
+    /// Issue 15 item 3: what a host exports and another imports (the descriptors handed
+    /// over by number) keeps each waiting client's reply going to its own connection, with
+    /// the output not yet sent and the input not yet taken.
+    #[test]
+    fn issue15_item3_connections_and_routes_survive_export_and_import() {
+        use std::os::fd::{AsRawFd, OwnedFd};
+        let (mut old, mut clients) = with_clients(2);
+        let (a, b) = (clients[0].0, clients[1].0);
+        old.route(ReplyToken(1), a);
+        old.route(ReplyToken(2), b);
+        old.conns.get_mut(&b).unwrap().send("{\"queued\":1}");
+        use std::io::Write;
+        clients[0]
+            .1
+            .get_mut()
+            .write_all(b"{\"v\":1,\"cmd\":\"list\"}\n")
+            .unwrap();
+        old.begin_conn_turn(a);
+        let state = old.export();
+        assert_eq!(state.conns.len(), 2);
+        let mut fds: crate::state::Fds = state
+            .conns
+            .iter()
+            .map(|c| {
+                let conn = old.conns.get(&c.token).unwrap();
+                assert_eq!(conn.stream.as_raw_fd(), c.fd);
+                (c.fd, OwnedFd::from(conn.stream.try_clone().unwrap()))
+            })
+            .collect();
+        drop(old);
+        let mut new = Host::new(Tracker::new(None), false);
+        new.set_conns(Conns::new(1 << 32, 1024));
+        new.import(state, &mut fds);
+        assert!(fds.is_empty(), "every descriptor taken");
+        assert_eq!((pending(&new, a), pending(&new, b)), (1, 1));
+        // The request read before the switch is taken after it.
+        assert!(new.begin_conn_turn(a));
+        assert_eq!(
+            new.next_request(a),
+            Some(Incoming::Line("{\"v\":1,\"cmd\":\"list\"}".into()))
+        );
+        new.reply(ReplyToken(2), Response::error("for b"));
+        new.reply(ReplyToken(1), Response::error("for a"));
+        assert_eq!(read_reply(&mut clients[0].1), Response::error("for a"));
+        let mut line = String::new();
+        clients[1].1.read_line(&mut line).unwrap();
+        assert_eq!(line, "{\"queued\":1}\n", "output queued before the switch");
+        assert_eq!(read_reply(&mut clients[1].1), Response::error("for b"));
+    }
+
     #[test]
     fn a_reply_without_a_route_is_dropped() {
         let (mut h, mut clients) = with_clients(1);
