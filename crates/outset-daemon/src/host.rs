@@ -185,11 +185,6 @@ impl Host {
         self.spawn_failures = state.spawn_failures.into_iter().collect();
     }
 
-    /// The PIDs the tracker knows for the instance (spawned or adopted).
-    pub fn known_pids(&self, inst: InstanceId) -> Vec<u32> {
-        self.tracker.known_pids(inst)
-    }
-
     /// Job cgroups no instance has (see `Tracker::untracked_cgroups`).
     pub fn untracked_cgroups(&self) -> Vec<(String, Vec<u32>)> {
         self.tracker.untracked_cgroups()

@@ -47,6 +47,10 @@ pub struct DaemonState {
     pub shutting_down: bool,
     /// Replies the new image sends once it runs (the `reexec` request's own).
     pub reexec_replies: Vec<u64>,
+    /// Adopted processes that are not the daemon's children (instance, PID): the new image
+    /// watches them through pidfds again.
+    #[serde(default)]
+    pub watched: Vec<(u64, u32)>,
     pub host: HostState,
     /// Each job's files (for the record: the new image loads the conf dirs again).
     pub sources: Vec<(String, Vec<String>)>,

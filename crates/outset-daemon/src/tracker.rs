@@ -220,15 +220,6 @@ impl Tracker {
             let inst = InstanceId(id);
             let dir_name: Rc<str> = dir_name.into();
             let in_cgroup = in_cgroup && self.root.is_some();
-            let cgroup_id = self
-                .root
-                .as_ref()
-                .filter(|_| in_cgroup)
-                .and_then(|r| std::fs::metadata(r.join(&*dir_name)).ok())
-                .and_then(|m| {
-                    use std::os::unix::fs::MetadataExt;
-                    NonZeroU64::new(m.ino())
-                });
             if in_cgroup {
                 self.by_cgroup.insert(Rc::clone(&dir_name), inst);
             }
@@ -236,7 +227,9 @@ impl Tracker {
                 in_cgroup,
                 pids: Pids::default(),
                 dir_name,
-                cgroup_id,
+                // Read when a notify message first needs it: a re-exec with thousands of
+                // instances does not stat every cgroup.
+                cgroup_id: None,
             };
             for pid in pids {
                 tracked.pids.push(pid);
@@ -277,6 +270,7 @@ impl Tracker {
     }
 
     /// The live PIDs known to belong to the instance.
+    #[cfg(test)]
     pub fn known_pids(&self, inst: InstanceId) -> Vec<u32> {
         self.instances
             .get(&inst)
@@ -487,9 +481,19 @@ impl Tracker {
         pid: u32,
         pidfd: Option<std::os::fd::BorrowedFd<'_>>,
     ) -> bool {
-        let Some(t) = self.instances.get(&inst) else {
+        let root = self.root.clone();
+        let Some(t) = self.instances.get_mut(&inst) else {
             return false;
         };
+        if t.cgroup_id.is_none()
+            && t.in_cgroup
+            && let Some(root) = root
+        {
+            use std::os::unix::fs::MetadataExt;
+            t.cgroup_id = std::fs::metadata(root.join(&*t.dir_name))
+                .ok()
+                .and_then(|m| NonZeroU64::new(m.ino()));
+        }
         if let (Some(id), Some(fd)) = (t.cgroup_id, pidfd) {
             match outset_sys::pidfd::cgroup_id(fd) {
                 // Not adopted: it may have exited and its PID been reused already.

@@ -95,6 +95,11 @@ impl Daemon {
                 next_reply: self.next_reply,
                 shutting_down: self.shutting_down,
                 reexec_replies: reply.map(|t| t.0).into_iter().collect(),
+                watched: {
+                    let mut w: Vec<_> = self.adopted.iter().map(|(p, (i, _))| (i.0, *p)).collect();
+                    w.sort_unstable();
+                    w
+                },
                 host,
                 sources: self
                     .confdirs
@@ -136,9 +141,8 @@ impl Daemon {
         self.sweep_conns();
         // Pidfds are not handed over: the watches of adopted processes that are not
         // children are made again.
-        for id in self.engine.instance_ids() {
-            let pids = self.host.known_pids(id);
-            self.watch_adopted(id, &pids);
+        for (id, pid) in d.watched {
+            self.watch_adopted(InstanceId(id), &[pid]);
         }
         self.next_reply = self.next_reply.max(d.next_reply);
         self.shutting_down = d.shutting_down;
