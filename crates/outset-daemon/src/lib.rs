@@ -284,6 +284,8 @@ fn run(args: Args) -> Result<i32, String> {
             daemon.restore(clock, d, fds);
             // Job files changed meanwhile apply as a reload does.
             daemon.reload();
+            // The state's text and what parsing it took go back to the system at once.
+            outset_sys::process::release_free_memory();
         }
         None => {
             daemon.reload();

@@ -194,6 +194,7 @@ fn main() {
         b.ctl(&["reexec"]);
     }
     let per = support::ms(t.elapsed()) / LOOP as f64;
+    std::thread::sleep(Duration::from_millis(300));
     assert_eq!(
         b.sleepers(),
         pids,

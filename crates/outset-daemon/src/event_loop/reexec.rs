@@ -33,7 +33,7 @@ impl Daemon {
             return "jobs are being followed with ptrace while they start; try again once they have started".into();
         }
         self.host.flush_conns();
-        let (text, fds) = self.state_text(reply);
+        let text = self.state_text(reply);
         let memfd = match outset_sys::handover::state_memfd("outset-state", &text) {
             Ok(fd) => fd,
             Err(e) => return format!("cannot hold the state in a memfd: {e}"),
@@ -44,7 +44,6 @@ impl Daemon {
         let handed: Vec<BorrowedFd<'_>> = std::iter::once(self.listener.as_fd())
             .chain(self.host.handover_fds())
             .collect();
-        debug_assert_eq!(handed.len(), fds.len());
         let mut failed = None;
         for fd in &handed {
             if let Err(e) = outset_sys::handover::set_inherited(*fd, true) {
@@ -75,8 +74,8 @@ impl Daemon {
         why
     }
 
-    /// The state as JSON, with the descriptors it names.
-    fn state_text(&mut self, reply: Option<ReplyToken>) -> (Vec<u8>, Vec<i32>) {
+    /// The state as JSON.
+    fn state_text(&mut self, reply: Option<ReplyToken>) -> Vec<u8> {
         let now = self.now();
         self.engine.set_now(now);
         let host = self.host.export();
@@ -87,7 +86,7 @@ impl Daemon {
         let st = State {
             schema: state::SCHEMA,
             writer: env!("CARGO_PKG_VERSION").to_string(),
-            fds: fds.clone(),
+            fds,
             clock_ms: now,
             engine: self.engine.snapshot(),
             daemon: DaemonState {
@@ -114,11 +113,11 @@ impl Daemon {
             sections: Default::default(),
         };
         match serde_json::to_vec(&st) {
-            Ok(t) => (t, fds),
+            Ok(t) => t,
             // Plain data always encodes; an empty state is refused by the check.
             Err(e) => {
                 log::error!("cannot encode the state: {e}");
-                (Vec::new(), fds)
+                Vec::new()
             }
         }
     }
