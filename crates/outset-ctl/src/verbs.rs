@@ -282,6 +282,19 @@ mod tests {
                 binary: Some("/usr/sbin/outset".into())
             })
         );
+        // A relative path means one from here: the daemon runs elsewhere.
+        let here = std::env::current_dir().unwrap().join("build/outset");
+        assert_eq!(
+            plan(
+                Command::Reexec {
+                    binary: Some("build/outset".into())
+                },
+                true
+            ),
+            Plan::Remote(Proto::Reexec {
+                binary: Some(here.to_string_lossy().into_owned())
+            })
+        );
         assert_eq!(
             plan(Command::Log { job: "a".into() }, true),
             Plan::NotImplemented("log")
