@@ -221,8 +221,13 @@ pub enum Command {
     ListSessions,
     /// Show a job's output log (not implemented yet).
     Log { job: String },
-    /// Make the daemon re-execute itself (not implemented yet).
-    Reexec,
+    /// Make the daemon re-execute itself (its own binary, or PATH), keeping every job,
+    /// event and waiting client; answered by the new image.
+    Reexec {
+        /// The binary to execute instead of the daemon's own.
+        #[arg(long, value_name = "PATH")]
+        binary: Option<PathBuf>,
+    },
     /// Print the daemon's version, as initctl does (`init (upstart 1.13.2) outset …`).
     Version,
     /// Bring the system down: `shutdown [-r|-h|-H|-P] [-c] [now|+MIN|HH:MM] [MESSAGE]`;

@@ -252,7 +252,15 @@ pub fn plan(cmd: Command, wait: bool) -> Plan {
         }
         Command::Runlevel => return Plan::Runlevel,
         Command::Log { .. } => return Plan::NotImplemented("log"),
-        Command::Reexec => return Plan::NotImplemented("reexec"),
+        Command::Reexec { binary } => Proto::Reexec {
+            // The daemon resolves the path itself: relative to here is what the caller means.
+            binary: binary.map(|b| {
+                std::path::absolute(&b)
+                    .unwrap_or(b)
+                    .to_string_lossy()
+                    .into_owned()
+            }),
+        },
     };
     Plan::Remote(remote)
 }
@@ -555,7 +563,34 @@ mod tests {
                 wait: true
             })
         );
-        assert_eq!(plan(Command::Reexec, true), Plan::NotImplemented("reexec"));
+        assert_eq!(
+            plan(Command::Reexec { binary: None }, true),
+            Plan::Remote(Proto::Reexec { binary: None })
+        );
+        assert_eq!(
+            plan(
+                Command::Reexec {
+                    binary: Some("/usr/sbin/outset".into())
+                },
+                true
+            ),
+            Plan::Remote(Proto::Reexec {
+                binary: Some("/usr/sbin/outset".into())
+            })
+        );
+        // A relative path means one from here: the daemon runs elsewhere.
+        let here = std::env::current_dir().unwrap().join("build/outset");
+        assert_eq!(
+            plan(
+                Command::Reexec {
+                    binary: Some("build/outset".into())
+                },
+                true
+            ),
+            Plan::Remote(Proto::Reexec {
+                binary: Some(here.to_string_lossy().into_owned())
+            })
+        );
         assert_eq!(
             plan(Command::Log { job: "a".into() }, true),
             Plan::NotImplemented("log")

@@ -559,17 +559,12 @@ fn list_and_reload_configuration() {
 }
 
 #[test]
-fn log_and_reexec_are_not_implemented() {
+fn log_is_not_implemented() {
     let none = PathBuf::from("/nonexistent/outset/control");
     let (code, _, err) = ctl(&["outsetctl", "log", "web"], &none);
     assert_eq!(
         (code, err.as_str()),
         (1, "outsetctl: log: not implemented yet\n")
-    );
-    let (code, _, err) = ctl(&["outsetctl", "reexec"], &none);
-    assert_eq!(
-        (code, err.as_str()),
-        (1, "outsetctl: reexec: not implemented yet\n")
     );
 }
 

@@ -43,9 +43,17 @@ pub struct Args {
     /// Name of the startup event.
     #[arg(long, value_name = "NAME", default_value = "startup")]
     pub startup_event: String,
-    /// Read serialised state from this fd (re-exec).
+    /// Take the state a re-exec handed over from this fd (a memfd; docs/reexec.md).
     #[arg(long, value_name = "FD")]
     pub state_fd: Option<i32>,
+    /// Only check that the state behind FD can be taken, then exit 0 (or 1 with why): what
+    /// a re-exec asks of its target before it execs.
+    #[arg(long, value_name = "FD")]
+    pub check_state: Option<i32>,
+    /// SIGTERM re-executes the daemon, keeping every job, as it does for init (PID 1 of the
+    /// initial PID namespace), instead of stopping every job.
+    #[arg(long)]
+    pub sigterm_reexec: bool,
     /// How jobs are tracked: `cgroup` (each job's `track` stanza decides) or `ptrace` (every
     /// job's launch chain is also followed with ptrace, as `track ptrace` does).
     #[arg(long, value_name = "MODE", default_value = "cgroup", value_parser = ["cgroup", "ptrace"])]
@@ -59,11 +67,12 @@ pub struct Args {
     /// Log errors only (`--debug` wins over it).
     #[arg(short = 'q', long)]
     pub quiet: bool,
-    /// Upstart's re-exec marker: the startup event is not emitted. outset does not re-exec
-    /// itself yet, so nothing else is restored.
+    /// Upstart's re-exec marker: the startup event is not emitted (outset's own re-exec
+    /// passes `--state-fd` instead).
     #[arg(long)]
     pub restart: bool,
-    /// Upstart: write the state file on re-exec. Accepted and ignored (no re-exec yet).
+    /// Upstart: also write the re-exec state to a file. Accepted and ignored: outset hands
+    /// its state over in memory, and keeps a refused one in `outset-state.refused.json`.
     #[arg(long)]
     pub write_state_file: bool,
     /// Upstart: use the D-Bus session bus. Accepted and ignored: outset serves no D-Bus
@@ -103,7 +112,7 @@ impl Args {
         note(
             self.write_state_file,
             "--write-state-file",
-            "outset does not re-exec itself yet",
+            "the re-exec state is handed over in memory (a refused one is kept beside the socket)",
         );
         note(self.session, "--session", "outset serves no D-Bus API yet");
         note(self.no_dbus, "--no-dbus", "outset serves no D-Bus API yet");

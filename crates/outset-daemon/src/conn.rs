@@ -106,6 +106,36 @@ impl Conn {
         })
     }
 
+    /// What a re-exec hands over of the connection (its descriptor is named, not moved).
+    pub fn export(&self, token: u64) -> crate::state::ConnState {
+        use std::os::fd::AsRawFd;
+        crate::state::ConnState {
+            token,
+            fd: self.stream.as_raw_fd(),
+            uid: self.uid,
+            gid: self.gid,
+            pid: self.pid,
+            input: self.rbuf[self.rpos..].to_vec(),
+            output: self.wbuf[self.wpos..].to_vec(),
+            eof: self.eof,
+            pending: self.pending,
+            counted: self.counted,
+        }
+    }
+
+    /// A connection handed over by the previous image, with what it had buffered.
+    pub fn import(stream: UnixStream, s: &crate::state::ConnState) -> std::io::Result<Conn> {
+        let mut c = Conn::new(stream, s.uid, s.gid, s.pid)?;
+        c.rbuf = s.input.clone();
+        c.wbuf = s.output.clone();
+        c.eof = s.eof;
+        c.pending = s.pending;
+        c.counted = s.counted;
+        // Requests that came before the exec are taken on the first turn.
+        c.backlog = c.rbuf.contains(&b'\n');
+        Ok(c)
+    }
+
     /// Starts a loop turn for this connection: sends what the socket takes, then reads at
     /// most [`READ_PER_TURN`] bytes unless requests already wait or output is over the bound.
     pub fn begin_turn(&mut self) {
@@ -328,6 +358,26 @@ impl Conns {
         self.next += 1;
         self.map.insert(token, conn);
         token
+    }
+
+    /// Every connection with its token.
+    pub fn iter(&self) -> impl Iterator<Item = (&u64, &Conn)> {
+        self.map.iter()
+    }
+
+    /// Every connection, for flushing before a re-exec.
+    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut Conn> {
+        self.map.values_mut()
+    }
+
+    /// A connection handed over by the previous image, under the token it had there.
+    pub fn restore(&mut self, token: u64, conn: Conn) {
+        if conn.counted {
+            *self.per_uid.entry(conn.uid).or_insert(0) += 1;
+            self.unprivileged += 1;
+        }
+        self.next = self.next.max(token + 1);
+        self.map.insert(token, conn);
     }
 
     pub fn get(&self, token: &u64) -> Option<&Conn> {

@@ -16,6 +16,8 @@ use crate::confdirs::ConfDirs;
 use crate::conn::{Conns, Incoming};
 use crate::host::Host;
 
+mod reexec;
+
 const TOKEN_SIGNALS: u64 = 1;
 const TOKEN_LISTENER: u64 = 2;
 const TOKEN_INOTIFY: u64 = 3;
@@ -25,6 +27,8 @@ const TOKEN_SPAWN_REPORTS: u64 = 5;
 const TOKEN_CONN0: u64 = 1 << 32;
 /// Notify socket tokens: this plus the instance id.
 const TOKEN_NOTIFY0: u64 = 1 << 48;
+/// Pidfds of adopted processes that are not the daemon's children: this plus the PID.
+const TOKEN_PIDFD0: u64 = 1 << 40;
 /// From how many exits in one reaping batch the root's `cgroup.events` is read first.
 const REAP_BATCH_ROOT_CHECK: usize = 4;
 /// At most one pass giving memory back (engine tables shrunk, `malloc_trim`) this often.
@@ -129,6 +133,13 @@ pub struct Daemon {
     /// The address given by `notify-cgroup-manager-address`: noted only, outset manages
     /// its cgroups itself.
     pub cgroup_manager_address: Option<String>,
+    /// The daemon's binary and arguments as started: what a re-exec runs again.
+    exe: std::path::PathBuf,
+    argv: Vec<std::ffi::OsString>,
+    /// SIGTERM re-executes (init, or `--sigterm-reexec`) instead of stopping every job.
+    sigterm_reexec: bool,
+    /// Adopted processes that are not children, watched through pidfds (by PID).
+    adopted: std::collections::HashMap<u32, (InstanceId, outset_sys::pidfd::PidFd)>,
 }
 
 pub struct Setup {
@@ -146,6 +157,11 @@ pub struct Setup {
     pub runlevel_file: std::path::PathBuf,
     /// `--cgroup-root`, tried again on reload while jobs are tracked by process group.
     pub cgroup_root: Option<std::path::PathBuf>,
+    /// The daemon's binary and arguments as started (for a re-exec).
+    pub exe: std::path::PathBuf,
+    pub argv: Vec<std::ffi::OsString>,
+    /// SIGTERM re-executes instead of stopping every job.
+    pub sigterm_reexec: bool,
 }
 
 impl Daemon {
@@ -200,6 +216,10 @@ impl Daemon {
             bus: Default::default(),
             dbus_address: None,
             cgroup_manager_address: None,
+            exe: setup.exe,
+            argv: setup.argv,
+            sigterm_reexec: setup.sigterm_reexec || setup.mode == Mode::Init,
+            adopted: std::collections::HashMap::new(),
         };
         if let Some(i) = &d.inotify {
             d.confdirs.watch(i);
@@ -324,6 +344,9 @@ impl Daemon {
                     TOKEN_BUS if self.bus.on_readable(&self.poller) => self.check_sources(),
                     TOKEN_SPAWN_REPORTS => self.host.collect_spawn_failures(),
                     t if t >= TOKEN_NOTIFY0 => self.on_notify(InstanceId(t - TOKEN_NOTIFY0)),
+                    t if t >= TOKEN_PIDFD0 => {
+                        self.on_adopted_exit(u32::try_from(t - TOKEN_PIDFD0).unwrap_or(0))
+                    }
                     t if t >= TOKEN_CONN0 => self.on_conn(t),
                     _ => {}
                 }
@@ -395,13 +418,15 @@ impl Daemon {
                     Mode::System | Mode::User => self.shutdown("SIGINT"),
                 },
                 sig::SIGPWR => self.emit_builtin("power-status-changed"),
-                sig::SIGTERM => match self.mode {
-                    // Upstart and systemd re-exec themselves on SIGTERM as init: the
-                    // signal is kept for that (busybox's `reboot` sends it; use outset's).
-                    Mode::Init => log::warn!("SIGTERM to init ignored (kept for re-exec)"),
-                    Mode::User => self.end_session("shutdown"),
-                    _ => self.shutdown("SIGTERM"),
-                },
+                // Upstart re-execs itself on SIGTERM as init (after package upgrades); an
+                // init must never exit, so a failed re-exec only logs why.
+                sig::SIGTERM if self.sigterm_reexec => {
+                    log::info!("SIGTERM: re-executing");
+                    let why = self.reexec(None, None);
+                    log::error!("re-exec failed, carrying on: {why}");
+                }
+                sig::SIGTERM if self.mode == Mode::User => self.end_session("shutdown"),
+                sig::SIGTERM => self.shutdown("SIGTERM"),
                 sig::SIGWINCH if matches!(self.mode, Mode::Init | Mode::Container) => {
                     self.emit_builtin("kbdrequest")
                 }
@@ -870,6 +895,13 @@ impl Daemon {
                         body: outset_proto::Body::Done,
                     },
                 );
+            }
+            Command::Reexec { binary } => {
+                let token = self.route(conn);
+                let why = self.reexec(binary.map(std::path::PathBuf::from), Some(token));
+                log::error!("re-exec failed, carrying on: {why}");
+                self.host
+                    .send(token, &Response::error(format!("reexec: {why}")));
             }
             Command::ReloadConfiguration => {
                 log::info!("reloading configuration on request");

@@ -13,7 +13,7 @@ use outset_sys::notify::Datagram;
 use outset_sys::poll::Poller;
 use outset_sys::unix_socket::Listener;
 
-use crate::conn::{Conns, Incoming};
+use crate::conn::{Conn, Conns, Incoming};
 use crate::ptrace_track::PtraceTrack;
 use crate::spawn;
 use crate::tracker::Tracker;
@@ -104,6 +104,120 @@ impl Host {
             && let Err(e) = reports.wait_exec()
         {
             log::warn!("waiting for spawned processes to exec: {e}");
+        }
+    }
+
+    /// Whether processes are being followed with ptrace (a re-exec waits until none is:
+    /// the tracer's bookkeeping is not handed over).
+    pub fn tracing(&self) -> bool {
+        !self.ptrace.is_empty()
+    }
+
+    /// Sends what each connection has queued, as far as the sockets take it.
+    pub fn flush_conns(&mut self) {
+        for c in self.conns.values_mut() {
+            c.flush();
+        }
+    }
+
+    /// What a re-exec hands over (the descriptors named in it: [`Host::handover_fds`]).
+    pub fn export(&self) -> crate::state::HostState {
+        use std::os::fd::AsRawFd;
+        let mut conns: Vec<_> = self.conns.iter().map(|(t, c)| c.export(*t)).collect();
+        conns.sort_unstable_by_key(|c| c.token);
+        let mut routes: Vec<_> = self.routes.iter().map(|(t, c)| (*t, *c)).collect();
+        routes.sort_unstable();
+        let mut withheld: Vec<_> = self
+            .withheld
+            .iter()
+            .map(|(t, m)| (*t, m.clone().into_iter().collect()))
+            .collect();
+        withheld.sort_unstable_by_key(|w: &(u64, _)| w.0);
+        let mut notify: Vec<_> = self
+            .notify
+            .iter()
+            .map(|(i, s)| (i.0, s.as_fd().as_raw_fd(), s.name().to_string()))
+            .collect();
+        notify.sort_unstable();
+        let mut spawn_failures: Vec<_> = self
+            .spawn_failures
+            .iter()
+            .map(|(p, f)| (*p, f.clone()))
+            .collect();
+        spawn_failures.sort_unstable();
+        crate::state::HostState {
+            conns,
+            routes,
+            withheld,
+            notify,
+            spawn_failures,
+            tracker: self.tracker.export(),
+        }
+    }
+
+    /// The descriptors [`Host::export`] names: every connection and notify socket.
+    pub fn handover_fds(&self) -> Vec<std::os::fd::BorrowedFd<'_>> {
+        let conns = self.conns.iter().map(|(_, c)| c.stream.as_fd());
+        conns
+            .chain(self.notify.values().map(|s| s.as_fd()))
+            .collect()
+    }
+
+    /// Takes back what the previous image handed over. A descriptor that cannot be taken
+    /// (not open) loses its connection or socket, with a log line; nothing else is lost.
+    pub fn import(&mut self, state: crate::state::HostState, fds: &mut crate::state::Fds) {
+        let mut take_fd = |fd: i32| {
+            fds.remove(&fd).ok_or_else(|| {
+                std::io::Error::other(format!("descriptor {fd} was not handed over"))
+            })
+        };
+        self.tracker.import(state.tracker);
+        for c in &state.conns {
+            let conn = take_fd(c.fd)
+                .map(std::os::unix::net::UnixStream::from)
+                .and_then(|s| Conn::import(s, c));
+            match conn {
+                Ok(conn) => self.conns.restore(c.token, conn),
+                Err(e) => log::warn!("control connection of pid {} lost in re-exec: {e}", c.pid),
+            }
+        }
+        self.routes = state.routes.into_iter().collect();
+        self.withheld = state
+            .withheld
+            .into_iter()
+            .map(|(t, m)| (t, m.into_iter().collect()))
+            .collect();
+        for (inst, fd, name) in state.notify {
+            match take_fd(fd) {
+                Ok(fd) => {
+                    let id = InstanceId(inst);
+                    self.notify
+                        .insert(id, outset_sys::notify::NotifySocket::from_fd(fd, &name));
+                    self.new_notify.push(id);
+                }
+                Err(e) => log::warn!("notify socket @{name} lost in re-exec: {e}"),
+            }
+        }
+        self.spawn_failures = state.spawn_failures.into_iter().collect();
+    }
+
+    /// Job cgroups no instance has (see `Tracker::untracked_cgroups`).
+    pub fn untracked_cgroups(&self) -> Vec<(String, Vec<u32>)> {
+        self.tracker.untracked_cgroups()
+    }
+
+    /// Removes an untracked, empty job cgroup later.
+    pub fn retire_untracked(&mut self, dir_name: &str) {
+        self.tracker.retire_untracked(dir_name);
+    }
+
+    /// An adopted instance takes its existing cgroup and processes.
+    pub fn attach(&mut self, inst: InstanceId, job: &str, instance: &str, pids: &[u32]) {
+        if let Err(e) = self.tracker.create(inst, job, instance) {
+            log::warn!("{job}: {e}");
+        }
+        for &pid in pids {
+            self.tracker.adopt(inst, pid);
         }
     }
 
@@ -603,6 +717,56 @@ mod tests {
             configs(&["public", "secret"])
         );
         assert!(h.withheld.is_empty());
+    }
+
+    /// Issue 15 item 3: what a host exports and another imports (the descriptors handed
+    /// over by number) keeps each waiting client's reply going to its own connection, with
+    /// the output not yet sent and the input not yet taken.
+    #[test]
+    fn issue15_item3_connections_and_routes_survive_export_and_import() {
+        use std::os::fd::{AsRawFd, OwnedFd};
+        let (mut old, mut clients) = with_clients(2);
+        let (a, b) = (clients[0].0, clients[1].0);
+        old.route(ReplyToken(1), a);
+        old.route(ReplyToken(2), b);
+        old.conns.get_mut(&b).unwrap().send("{\"queued\":1}");
+        use std::io::Write;
+        clients[0]
+            .1
+            .get_mut()
+            .write_all(b"{\"v\":1,\"cmd\":\"list\"}\n")
+            .unwrap();
+        old.begin_conn_turn(a);
+        let state = old.export();
+        assert_eq!(state.conns.len(), 2);
+        let mut fds: crate::state::Fds = state
+            .conns
+            .iter()
+            .map(|c| {
+                let conn = old.conns.get(&c.token).unwrap();
+                assert_eq!(conn.stream.as_raw_fd(), c.fd);
+                (c.fd, OwnedFd::from(conn.stream.try_clone().unwrap()))
+            })
+            .collect();
+        drop(old);
+        let mut new = Host::new(Tracker::new(None), false);
+        new.set_conns(Conns::new(1 << 32, 1024));
+        new.import(state, &mut fds);
+        assert!(fds.is_empty(), "every descriptor taken");
+        assert_eq!((pending(&new, a), pending(&new, b)), (1, 1));
+        // The request read before the switch is taken after it.
+        assert!(new.begin_conn_turn(a));
+        assert_eq!(
+            new.next_request(a),
+            Some(Incoming::Line("{\"v\":1,\"cmd\":\"list\"}".into()))
+        );
+        new.reply(ReplyToken(2), Response::error("for b"));
+        new.reply(ReplyToken(1), Response::error("for a"));
+        assert_eq!(read_reply(&mut clients[0].1), Response::error("for a"));
+        let mut line = String::new();
+        clients[1].1.read_line(&mut line).unwrap();
+        assert_eq!(line, "{\"queued\":1}\n", "output queued before the switch");
+        assert_eq!(read_reply(&mut clients[1].1), Response::error("for b"));
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod ptrace_track;
 pub mod session;
 mod shutdown;
 mod spawn;
+mod state;
 mod tracker;
 
 use std::path::PathBuf;
@@ -39,6 +40,15 @@ pub fn main() -> i32 {
             return if e.use_stderr() { 2 } else { 0 };
         }
     };
+    if let Some(fd) = args.check_state {
+        return match state::check(fd) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("outset: {e}");
+                1
+            }
+        };
+    }
     logger::init(args.log_level());
     if !args.ignored.is_empty() {
         log::info!(
@@ -153,6 +163,78 @@ fn early_mounts() {
     }
 }
 
+/// The state behind `--state-fd`, or `None` when it cannot be taken: then it is kept in
+/// a file beside the control socket for inspection, the descriptors it names are closed,
+/// and the daemon starts without it (recovering its instances from the cgroup tree).
+fn take_state(fd: i32, socket: &std::path::Path) -> Option<(state::State, state::Fds)> {
+    use std::os::fd::AsFd;
+    let text = match outset_sys::handover::take_fd(fd)
+        .and_then(|f| outset_sys::handover::read_state(f.as_fd()))
+    {
+        Ok(t) => t,
+        Err(e) => {
+            log::warn!("no re-exec state on fd {fd}: {e}; recovering jobs from the cgroup tree");
+            return None;
+        }
+    };
+    match state::parse(&text) {
+        Ok(s) => {
+            let fds = take_all(s.fds.iter().copied());
+            Some((s, fds))
+        }
+        Err(e) => {
+            let keep = socket.with_file_name("outset-state.refused.json");
+            let kept = match std::fs::write(&keep, &text) {
+                Ok(()) => format!("kept in {}", keep.display()),
+                Err(we) => format!("not kept ({}: {we})", keep.display()),
+            };
+            log::warn!("re-exec state refused: {e}; {kept}; recovering jobs from the cgroup tree");
+            drop(take_all(state::envelope_fds(&text).into_iter()));
+            None
+        }
+    }
+}
+
+/// Takes every descriptor a state names that is open, before this image opens any of its
+/// own: a number is then never both a handed-over descriptor and one of this image's.
+/// Dropped, they close (a refused state's clients see their connection end).
+fn take_all(fds: impl Iterator<Item = i32>) -> state::Fds {
+    fds.filter_map(|fd| match outset_sys::handover::take_fd(fd) {
+        Ok(owned) => Some((fd, owned)),
+        Err(e) => {
+            log::warn!("descriptor {fd} named in the re-exec state: {e}");
+            None
+        }
+    })
+    .collect()
+}
+
+/// The control listeners a state hands over (the socket path's and the abstract one),
+/// each with who it lets in; one that cannot be taken is said and left out.
+fn handed_listeners(
+    fds: &mut state::Fds,
+    d: &state::DaemonState,
+) -> Vec<outset_sys::unix_socket::Listener> {
+    d.all_listeners()
+        .into_iter()
+        .filter_map(|(fd, only_uid)| {
+            let taken = fds
+                .remove(&fd)
+                .ok_or_else(|| {
+                    std::io::Error::other(format!("descriptor {fd} was not handed over"))
+                })
+                .and_then(|owned| outset_sys::unix_socket::Listener::from_fd(owned, only_uid));
+            match taken {
+                Ok(l) => Some(l),
+                Err(e) => {
+                    log::error!("control socket descriptor {fd} not taken over: {e}");
+                    None
+                }
+            }
+        })
+        .collect()
+}
+
 fn run(args: Args) -> Result<i32, String> {
     let mut mode = mode(&args);
     // PID 1 without /proc cannot read its namespace: it is taken for the machine's init
@@ -178,42 +260,51 @@ fn run(args: Args) -> Result<i32, String> {
     {
         log::warn!("cannot route the keyboard request to kbdrequest: {e}");
     }
-    let signals =
-        outset_sys::signals::SignalFd::new(&sig::HANDLED).map_err(|e| format!("signalfd: {e}"))?;
-    let fd_limit = outset_sys::process::raise_nofile_limit();
     let socket = args.socket.clone().unwrap_or_else(|| {
         let runtime_dir = std::env::var_os("XDG_RUNTIME_DIR");
         outset_proto::socket::default_socket(user, uid, runtime_dir.as_deref())
     });
     // Jobs find the daemon through OUTSET_SOCKET, whatever their working directory.
     let socket = std::path::absolute(&socket).unwrap_or(socket);
+    // A re-exec's state, when it can be taken (else the instances are recovered from the
+    // cgroup tree below). Taken before this image opens any descriptor it keeps, so the
+    // descriptors a refused state names, closed here, can only be handed-over ones.
+    let mut handed = args.state_fd.and_then(|fd| take_state(fd, &socket));
+    let signals =
+        outset_sys::signals::SignalFd::new(&sig::HANDLED).map_err(|e| format!("signalfd: {e}"))?;
+    let fd_limit = outset_sys::process::raise_nofile_limit();
     // System mode: anyone may connect and read; changes are checked against the caller's
     // uid. User mode: the socket is the owner's alone.
     let (socket_mode, dir_mode) = if user { (0o600, 0o700) } else { (0o666, 0o755) };
-    let mut listeners = Vec::new();
-    match outset_sys::unix_socket::Listener::bind(&socket, socket_mode, dir_mode) {
-        Ok(l) => listeners.push(l),
-        // PID 1 carries on: the abstract socket still answers.
-        Err(e) if matches!(mode, Mode::Init | Mode::Container) => {
-            log::error!("control socket {}: {e}", socket.display());
-        }
-        Err(e) => return Err(format!("control socket {}: {e}", socket.display())),
-    }
-    // Also an abstract socket, which no mount over the path's directory can hide.
-    match outset_proto::socket::abstract_name(&socket) {
-        Some(name) => {
-            match outset_sys::unix_socket::Listener::bind_abstract(&name, user.then_some(uid)) {
-                Ok(l) => {
-                    log::debug!("also listening on @{name}");
-                    listeners.push(l);
-                }
-                Err(e) => log::warn!("abstract control socket @{name}: {e}"),
+    let mut listeners = handed
+        .as_mut()
+        .map(|(s, fds)| handed_listeners(fds, &s.daemon))
+        .unwrap_or_default();
+    if listeners.is_empty() {
+        match outset_sys::unix_socket::Listener::bind(&socket, socket_mode, dir_mode) {
+            Ok(l) => listeners.push(l),
+            // PID 1 carries on: the abstract socket still answers.
+            Err(e) if matches!(mode, Mode::Init | Mode::Container) => {
+                log::error!("control socket {}: {e}", socket.display());
             }
+            Err(e) => return Err(format!("control socket {}: {e}", socket.display())),
         }
-        None => log::warn!(
-            "no abstract control socket: {} is too long for one",
-            socket.display()
-        ),
+        // Also an abstract socket, which no mount over the path's directory can hide.
+        match outset_proto::socket::abstract_name(&socket) {
+            Some(name) => {
+                match outset_sys::unix_socket::Listener::bind_abstract(&name, user.then_some(uid)) {
+                    Ok(l) => {
+                        log::debug!("also listening on @{name}");
+                        listeners.push(l);
+                    }
+                    Err(e) => log::warn!("abstract control socket @{name}: {e}"),
+                }
+            }
+            None => log::warn!(
+                "no abstract control socket: {} is too long for one",
+                socket.display()
+            ),
+        }
     }
     if listeners.is_empty() {
         log::error!("no control socket at all: the daemon cannot be reached");
@@ -259,7 +350,7 @@ fn run(args: Args) -> Result<i32, String> {
         .as_ref()
         .and_then(|s| s.register(std::env::var_os("XDG_RUNTIME_DIR").as_deref()));
     let tracker = tracker::Tracker::new(root.clone());
-    let engine = outset_engine::Engine::new(outset_engine::Options {
+    let opts = outset_engine::Options {
         base_env,
         daemon_env,
         version: outset_proto::version_line(
@@ -270,7 +361,21 @@ fn run(args: Args) -> Result<i32, String> {
         confirm_spawns: true,
         // Upstart refuses changes to the global table of PID 1 (any PID namespace's).
         fixed_env_table: outset_sys::process::pid() == 1,
-    });
+    };
+    let mut restored = None;
+    if let Some((st, fds)) = handed {
+        match outset_engine::Engine::restore(opts.clone(), st.engine, st.clock_ms) {
+            Ok(engine) => restored = Some((engine, st.clock_ms, st.daemon, fds)),
+            // The descriptors handed over close with `fds`: clients see their end.
+            Err(e) => {
+                log::warn!("re-exec state refused: {e}; recovering jobs from the cgroup tree")
+            }
+        }
+    }
+    let (engine, restore) = match restored {
+        Some((engine, clock, d, fds)) => (engine, Some((clock, d, fds))),
+        None => (outset_engine::Engine::new(opts), None),
+    };
     let host = host::Host::new(tracker, user);
     let mut daemon = Daemon::new(Setup {
         mode,
@@ -283,6 +388,9 @@ fn run(args: Args) -> Result<i32, String> {
         fd_limit,
         runlevel_file: shutdown::runlevel_file(&socket),
         cgroup_root: args.cgroup_root.clone(),
+        exe: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/proc/self/exe")),
+        argv: std::env::args_os().collect(),
+        sigterm_reexec: args.sigterm_reexec,
     })
     .map_err(|e| format!("event loop: {e}"))?;
     log::info!(
@@ -291,33 +399,46 @@ fn run(args: Args) -> Result<i32, String> {
         socket.display(),
         daemon.host.tracking()
     );
-    let jobs = daemon.reload();
-    if needs_emergency_shell(mode, jobs) {
-        log::error!(
-            "no job could be loaded from {}",
-            daemon
-                .confdirs
-                .dirs
-                .iter()
-                .map(|d| d.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        emergency_shell();
-        log::error!("going on without jobs; the control socket still answers");
-    }
-    if args.restart {
-        log::info!(
-            "--restart: startup event not emitted (outset does not restore re-exec state yet)"
-        );
-    } else if !args.no_startup_event {
-        // The runlevel a boot word asked for, as rc-sysinit-style jobs read it.
-        let env: Vec<(String, String)> = args
-            .default_runlevel
-            .map(|l| ("DEFAULT_RUNLEVEL".to_string(), l.to_string()))
-            .into_iter()
-            .collect();
-        daemon.emit_builtin_env(&args.startup_event, env);
+    match restore {
+        Some((clock, d, fds)) => {
+            log::info!("state taken over from the previous image");
+            daemon.restore(clock, d, fds);
+            // Job files changed meanwhile apply as a reload does.
+            daemon.reload();
+            // The state's text and what parsing it took go back to the system at once.
+            outset_sys::process::release_free_memory();
+        }
+        None => {
+            let jobs = daemon.reload();
+            if needs_emergency_shell(mode, jobs) {
+                log::error!(
+                    "no job could be loaded from {}",
+                    daemon
+                        .confdirs
+                        .dirs
+                        .iter()
+                        .map(|d| d.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                emergency_shell();
+                log::error!("going on without jobs; the control socket still answers");
+            }
+            // A crash, a plain restart or a refused state: what still runs is adopted,
+            // never started twice.
+            daemon.adopt_cgroups();
+            if args.restart {
+                log::info!("--restart: startup event not emitted");
+            } else if !args.no_startup_event && args.state_fd.is_none() {
+                // The runlevel a boot word asked for, as rc-sysinit-style jobs read it.
+                let env: Vec<(String, String)> = args
+                    .default_runlevel
+                    .map(|l| ("DEFAULT_RUNLEVEL".to_string(), l.to_string()))
+                    .into_iter()
+                    .collect();
+                daemon.emit_builtin_env(&args.startup_event, env);
+            }
+        }
     }
     let code = daemon.run();
     let _ = std::fs::remove_file(&socket);

@@ -25,12 +25,25 @@ use outset_sys::pidfd::PidFd;
 /// job and instance (escaping never produces one), and a `.job` suffix so no name can be
 /// taken for a cgroup interface file.
 pub fn cgroup_dir_name(job: &str, instance: &str) -> String {
+    // Keep in step with `decode_dir_name`.
     let job = outset_sys::cgroup::escape_name(job);
     if instance.is_empty() {
         format!("{job}.job")
     } else {
         format!("{job}@{}.job", outset_sys::cgroup::escape_name(instance))
     }
+}
+
+/// The job and instance a cgroup directory name was made for ([`cgroup_dir_name`]);
+/// `None` for a name it cannot have made or one cut short.
+pub fn decode_dir_name(dir: &str) -> Option<(String, String)> {
+    let stem = dir.strip_suffix(".job")?;
+    let (job, instance) = match stem.split_once('@') {
+        Some((j, i)) => (j, outset_sys::cgroup::unescape_name(i)?),
+        None => (stem, String::new()),
+    };
+    let job = outset_sys::cgroup::unescape_name(job)?;
+    (cgroup_dir_name(&job, &instance) == dir).then_some((job, instance))
 }
 
 /// Per-instance tracking state, kept small (memory per running job): the cgroup's path is
@@ -194,6 +207,100 @@ impl Tracker {
         match &self.root {
             Some(r) => format!("cgroup2 at {}", r.display()),
             None => "process groups (no writable cgroup2)".to_string(),
+        }
+    }
+
+    /// What a re-exec hands over: each instance's cgroup and known PIDs, and the cgroups
+    /// still to remove.
+    pub fn export(&self) -> crate::state::TrackerState {
+        let mut instances: Vec<_> = self
+            .instances
+            .iter()
+            .map(|(id, t)| {
+                (
+                    id.0,
+                    t.dir_name.to_string(),
+                    t.in_cgroup,
+                    t.pids.iter().collect(),
+                )
+            })
+            .collect();
+        instances.sort_unstable_by_key(|i| i.0);
+        crate::state::TrackerState {
+            instances,
+            retired: self.retired.iter().map(|(j, _)| j.clone()).collect(),
+        }
+    }
+
+    /// Takes back what [`Tracker::export`] handed over (the root is this tracker's).
+    pub fn import(&mut self, state: crate::state::TrackerState) {
+        for (id, dir_name, in_cgroup, pids) in state.instances {
+            let inst = InstanceId(id);
+            let dir_name: Rc<str> = dir_name.into();
+            let in_cgroup = in_cgroup && self.root.is_some();
+            if in_cgroup {
+                self.by_cgroup.insert(Rc::clone(&dir_name), inst);
+            }
+            let mut tracked = Tracked {
+                in_cgroup,
+                pids: Pids::default(),
+                dir_name,
+                // Read when a notify message first needs it: a re-exec with thousands of
+                // instances does not stat every cgroup.
+                cgroup_id: None,
+            };
+            for pid in pids {
+                tracked.pids.push(pid);
+                self.owner.insert(pid, inst);
+            }
+            self.instances.insert(inst, tracked);
+        }
+        if let Some(root) = &self.root {
+            for name in state.retired {
+                let cg = Cgroup::at(root.join(&name));
+                self.retired.push_back((name, cg));
+            }
+        }
+    }
+
+    /// Job cgroups under the root that no instance has (left by a daemon that crashed or
+    /// whose re-exec state was refused): directory name and processes, oldest first.
+    pub fn untracked_cgroups(&self) -> Vec<(String, Vec<u32>)> {
+        let Some(root) = &self.root else {
+            return Vec::new();
+        };
+        let Ok(dir) = std::fs::read_dir(root) else {
+            return Vec::new();
+        };
+        let mut found: Vec<(String, Vec<u32>)> = dir
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().into_string().ok()?;
+                if !name.ends_with(".job") || self.by_cgroup.contains_key(name.as_str()) {
+                    return None;
+                }
+                let procs = Cgroup::at(e.path()).procs().unwrap_or_default();
+                Some((name, outset_sys::procfs::order_oldest_first(&procs)))
+            })
+            .collect();
+        found.sort();
+        found
+    }
+
+    /// The live PIDs known to belong to the instance.
+    #[cfg(test)]
+    pub fn known_pids(&self, inst: InstanceId) -> Vec<u32> {
+        self.instances
+            .get(&inst)
+            .map(|t| t.pids.iter().collect())
+            .unwrap_or_default()
+    }
+
+    /// Puts an untracked, empty job cgroup with the others to remove.
+    pub fn retire_untracked(&mut self, dir_name: &str) {
+        if let Some(root) = &self.root {
+            let cg = Cgroup::at(root.join(dir_name));
+            self.retired.push_back((dir_name.to_string(), cg));
         }
     }
 
@@ -392,9 +499,19 @@ impl Tracker {
         pid: u32,
         pidfd: Option<std::os::fd::BorrowedFd<'_>>,
     ) -> bool {
-        let Some(t) = self.instances.get(&inst) else {
+        let root = self.root.clone();
+        let Some(t) = self.instances.get_mut(&inst) else {
             return false;
         };
+        if t.cgroup_id.is_none()
+            && t.in_cgroup
+            && let Some(root) = root
+        {
+            use std::os::unix::fs::MetadataExt;
+            t.cgroup_id = std::fs::metadata(root.join(&*t.dir_name))
+                .ok()
+                .and_then(|m| NonZeroU64::new(m.ino()));
+        }
         if let (Some(id), Some(fd)) = (t.cgroup_id, pidfd) {
             match outset_sys::pidfd::cgroup_id(fd) {
                 // Not adopted: it may have exited and its PID been reused already.
@@ -522,6 +639,31 @@ mod tests {
         assert!(!cgroup_dir_name("../x", "").contains('/'));
         assert_ne!(cgroup_dir_name("cgroup.procs", ""), "cgroup.procs");
         assert_ne!(cgroup_dir_name("a", "b/c"), cgroup_dir_name("a", "b_c"));
+    }
+
+    /// Issue 15 item 4: every instance cgroup's name gives back its job and instance.
+    #[test]
+    fn issue15_item4_cgroup_names_decode_to_job_and_instance() {
+        for (job, inst) in [
+            ("web", ""),
+            ("a/b", "tty/1"),
+            ("x@y", "z@w"),
+            ("_", "_"),
+            ("j", "."),
+        ] {
+            let dir = cgroup_dir_name(job, inst);
+            assert_eq!(
+                decode_dir_name(&dir),
+                Some((job.into(), inst.into())),
+                "{dir}"
+            );
+        }
+        assert_eq!(decode_dir_name("web"), None);
+        assert_eq!(decode_dir_name("cgroup.procs"), None);
+        assert_eq!(
+            decode_dir_name(&cgroup_dir_name(&"j".repeat(500), "")),
+            None
+        );
     }
 
     /// Needs root and a cgroup2 mount; None (a skip, refused under CI=true) otherwise.

@@ -9,6 +9,7 @@
 
 use outset_job::expand::expand_env;
 use outset_job::fnmatch::fnmatch;
+use serde::{Deserialize, Serialize};
 use std::rc::Rc;
 
 use outset_job::{Arg, EventMatch, Expr, JobConfig, ReadySource};
@@ -16,7 +17,7 @@ use outset_job::{Arg, EventMatch, Expr, JobConfig, ReadySource};
 use crate::types::{Env, EventId};
 
 /// An event that made an operand true.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Matched {
     pub name: String,
     pub env: Env,
@@ -222,6 +223,25 @@ impl Condition {
             }
         }
         walk(self.expr())
+    }
+
+    /// Every operand's latch, in tree order (a re-exec's state).
+    pub fn latches(&self) -> Vec<Option<Matched>> {
+        self.latched.iter().map(|l| l.as_deref().cloned()).collect()
+    }
+
+    /// Sets every operand's latch from [`Condition::latches`] of the same expression;
+    /// refused when the number of operands differs.
+    pub fn set_latches(&mut self, latches: Vec<Option<Matched>>) -> Result<(), String> {
+        if latches.len() != self.latched.len() {
+            return Err(format!(
+                "{} latches for a condition of {} operands",
+                latches.len(),
+                self.latched.len()
+            ));
+        }
+        self.latched = latches.into_iter().map(|l| l.map(Box::new)).collect();
+        Ok(())
     }
 
     /// Events currently latched.

@@ -57,6 +57,22 @@ impl Stopped {
             .flat_map(|inner| inner.by_name.iter().map(|(name, (_, env))| (name, env)))
     }
 
+    /// Every remembered instance in the order they stopped, oldest first (a re-exec's
+    /// state: inserting them in this order gives the same memory).
+    pub fn in_order(&self) -> Vec<(String, Env)> {
+        let Some(inner) = &self.0 else {
+            return Vec::new();
+        };
+        inner
+            .order
+            .values()
+            .filter_map(|name| {
+                let (_, env) = inner.by_name.get(name)?;
+                Some((name.clone(), env.clone()))
+            })
+            .collect()
+    }
+
     pub fn len(&self) -> usize {
         self.0.as_ref().map_or(0, |inner| inner.by_name.len())
     }

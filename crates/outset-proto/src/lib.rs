@@ -193,6 +193,12 @@ pub enum Command {
     },
     /// The previous and current runlevels.
     Runlevel,
+    /// Replace the daemon's image with `binary` (its own by default), keeping every job,
+    /// event and client (docs/reexec.md). The reply comes from the new image.
+    Reexec {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        binary: Option<String>,
+    },
 }
 
 /// What a shutdown ends in.
@@ -248,6 +254,7 @@ pub fn is_change_verb(cmd: &str) -> bool {
             | "shutdown"
             | "cancel-shutdown"
             | "telinit"
+            | "reexec"
     )
 }
 
@@ -277,6 +284,7 @@ impl Command {
                 | Command::Shutdown { .. }
                 | Command::CancelShutdown
                 | Command::Telinit { .. }
+                | Command::Reexec { .. }
         )
     }
 

@@ -83,6 +83,35 @@ pub fn escape_name(s: &str) -> String {
     out
 }
 
+/// The name [`escape_name`] was given, or `None` for a name it cannot have made or one it
+/// cut short (the cut part is gone).
+pub fn unescape_name(s: &str) -> Option<String> {
+    if s == "_" {
+        return Some(String::new());
+    }
+    if s.contains('~') {
+        return None;
+    }
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'_' => {
+                let hex = s.get(i + 1..i + 3)?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            }
+            b if b.is_ascii_alphanumeric() || b == b'.' || b == b'-' => {
+                out.push(b);
+                i += 1;
+            }
+            _ => return None,
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 /// Small stable hash for disambiguating truncated names.
 fn fnv1a(data: &[u8]) -> u64 {
     data.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
@@ -383,6 +412,17 @@ mod tests {
         let long = escape_name(&"/".repeat(1000));
         assert!(long.len() <= MAX_NAME);
         assert_ne!(long, escape_name(&"/".repeat(999)));
+    }
+
+    /// Issue 15 item 4: a job cgroup's name decodes back to the job and instance.
+    #[test]
+    fn issue15_item4_escaped_names_decode() {
+        for s in ["", ".", "..", "tty/1", "a_b", "Net-1.2", "é", "a b@c"] {
+            assert_eq!(unescape_name(&escape_name(s)).as_deref(), Some(s), "{s:?}");
+        }
+        assert_eq!(unescape_name(&escape_name(&"/".repeat(1000))), None);
+        assert_eq!(unescape_name("a_z"), None);
+        assert_eq!(unescape_name("a/b"), None);
     }
 
     #[test]

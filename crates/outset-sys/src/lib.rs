@@ -7,6 +7,7 @@
 
 pub mod cgroup;
 pub mod dbus;
+pub mod handover;
 pub mod inotify;
 pub mod mounts;
 pub mod net;

@@ -129,6 +129,19 @@ impl NotifySocket {
         })
     }
 
+    /// A socket a previous image handed over (re-exec) with the name it was bound to.
+    pub fn from_fd(fd: std::os::fd::OwnedFd, name: &str) -> NotifySocket {
+        NotifySocket {
+            fd,
+            name: name.to_string(),
+        }
+    }
+
+    /// The name it is bound to (without the leading `@`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// The value for `NOTIFY_SOCKET`.
     pub fn address(&self) -> String {
         format!("@{}", self.name)

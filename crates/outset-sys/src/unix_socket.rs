@@ -170,6 +170,19 @@ impl Listener {
         })
     }
 
+    /// The listener a previous image handed over (re-exec), non-blocking, letting in
+    /// whom it let in there (`only_uid`, see [`Listener::only_uid`]).
+    pub fn from_fd(fd: std::os::fd::OwnedFd, only_uid: Option<u32>) -> io::Result<Listener> {
+        let inner = UnixListener::from(fd);
+        inner.set_nonblocking(true)?;
+        Ok(Listener { inner, only_uid })
+    }
+
+    /// The one uid (besides root) an abstract listener lets in, if it is so restricted.
+    pub fn only_uid(&self) -> Option<u32> {
+        self.only_uid
+    }
+
     /// Accepts one pending connection; `None` when there is none right now.
     pub fn accept(&self) -> io::Result<Option<Conn>> {
         loop {

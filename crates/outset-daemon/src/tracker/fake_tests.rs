@@ -238,3 +238,49 @@ fn issue12_item8_notify_sender_is_checked_against_the_members() {
     assert!(!f.tracker.sent_by_member(inst, std::process::id(), None));
     assert!(!f.tracker.sent_by_member(InstanceId(2), OLDEST, None));
 }
+
+/// Issue 15 items 2 and 4: a tracker taken over from its export knows the same instances,
+/// cgroups and PIDs; job cgroups no instance has are found with their processes, and empty
+/// ones are retired.
+#[test]
+fn issue15_tracker_export_import_and_untracked_cgroups() {
+    let mut f = Fake::new();
+    let me = std::process::id();
+    let web = f.create(InstanceId(1), "web");
+    f.tracker.adopt(InstanceId(1), me);
+    let state = f.tracker.export();
+    let mut t = Tracker::new(Some(f.root.clone()));
+    t.import(state);
+    assert_eq!(t.cgroup_path(InstanceId(1)), Some(web.clone()));
+    assert_eq!(t.known_pids(InstanceId(1)), [me]);
+    assert!(
+        t.signal(me, 0, false).is_ok(),
+        "a known PID may be signalled"
+    );
+    assert!(
+        t.untracked_cgroups().is_empty(),
+        "every cgroup has its instance"
+    );
+
+    // Left by a daemon that died: one with a process, one empty.
+    let left = f.root.join(cgroup_dir_name("db", "a/1"));
+    std::fs::create_dir(&left).unwrap();
+    write(&left, "cgroup.procs", &pids_text(&[me, OLDEST]));
+    let empty = f.root.join(cgroup_dir_name("gone", ""));
+    std::fs::create_dir(&empty).unwrap();
+    write(&empty, "cgroup.procs", "");
+    let found = t.untracked_cgroups();
+    assert_eq!(
+        found,
+        [
+            (cgroup_dir_name("db", "a/1"), vec![OLDEST, me]),
+            (cgroup_dir_name("gone", ""), vec![]),
+        ]
+    );
+    assert_eq!(
+        decode_dir_name(&found[0].0),
+        Some(("db".to_string(), "a/1".to_string()))
+    );
+    t.retire_untracked(&found[1].0);
+    assert!(t.any_retired());
+}

@@ -163,6 +163,8 @@ impl Engine {
             | Command::CancelShutdown
             | Command::Telinit { .. }
             | Command::Runlevel => Err("not a job command: the daemon answers it".to_string()),
+            // The daemon's own: it replaces its image (docs/reexec.md).
+            Command::Reexec { .. } => Err("reexec is done by the daemon, not the engine".into()),
         };
         reply.unwrap_or_else(|e| Some(Response::error(e)))
     }

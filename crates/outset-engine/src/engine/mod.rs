@@ -27,6 +27,7 @@ use crate::history::Stopped;
 use crate::slots::Slots;
 use crate::types::*;
 
+mod adopt;
 mod commands;
 mod env;
 mod env_table;
@@ -34,6 +35,7 @@ mod events;
 mod launch;
 mod readiness;
 mod respawn;
+pub mod snapshot;
 mod timers;
 mod transitions;
 mod trust;

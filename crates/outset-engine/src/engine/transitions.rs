@@ -161,7 +161,7 @@ impl Engine {
     }
 
     /// Creates an instance of `job`, waiting with goal stop, and indexes its conditions.
-    fn new_instance(
+    pub(super) fn new_instance(
         &mut self,
         job: &str,
         name: String,

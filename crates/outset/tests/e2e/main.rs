@@ -23,6 +23,7 @@ mod process_setup;
 mod ptrace_track;
 mod readiness;
 mod real_daemons;
+mod reexec;
 mod spawn_failure;
 mod stop_always_ends;
 mod surface;
