@@ -25,6 +25,8 @@ const TOKEN_SPAWN_REPORTS: u64 = 5;
 const TOKEN_CONN0: u64 = 1 << 32;
 /// Notify socket tokens: this plus the instance id.
 const TOKEN_NOTIFY0: u64 = 1 << 48;
+/// Socket-activation listening sockets: this plus the socket's number.
+const TOKEN_SOCKET0: u64 = 1 << 44;
 /// From how many exits in one reaping batch the root's `cgroup.events` is read first.
 const REAP_BATCH_ROOT_CHECK: usize = 4;
 /// At most one pass giving memory back (engine tables shrunk, `malloc_trim`) this often.
@@ -179,6 +181,9 @@ impl Daemon {
         }
         let jobs = self.confdirs.load();
         log::debug!("{} jobs loaded", jobs.len());
+        self.host
+            .activation
+            .sync(&jobs, &self.poller, TOKEN_SOCKET0);
         self.tick_clock();
         self.engine.set_jobs(jobs, &mut self.host);
     }
@@ -237,6 +242,10 @@ impl Daemon {
                 let wait = TRIM_EVERY.saturating_sub(self.last_trim.elapsed());
                 timeout = Some(timeout.map_or(wait, |t| t.min(wait)));
             }
+            if let Some(at) = self.host.activation.next_wake() {
+                let wait = at.saturating_duration_since(Instant::now());
+                timeout = Some(timeout.map_or(wait, |t| t.min(wait)));
+            }
             if let Some(at) = self.session_ending {
                 let wait = at.saturating_duration_since(Instant::now());
                 timeout = Some(timeout.map_or(wait, |t| t.min(wait)));
@@ -261,6 +270,7 @@ impl Daemon {
                     TOKEN_BUS if self.bus.on_readable(&self.poller) => self.check_sources(),
                     TOKEN_SPAWN_REPORTS => self.host.collect_spawn_failures(),
                     t if t >= TOKEN_NOTIFY0 => self.on_notify(InstanceId(t - TOKEN_NOTIFY0)),
+                    t if t >= TOKEN_SOCKET0 => self.on_socket(t),
                     t if t >= TOKEN_CONN0 => self.on_conn(t),
                     _ => {}
                 }
@@ -283,6 +293,9 @@ impl Daemon {
             }
             self.confirm_spawns();
             self.check_session_end();
+            if self.host.activation.any_held() {
+                self.rearm_sockets();
+            }
             if !ready.is_empty() {
                 self.busy = true;
                 self.last_active = Instant::now();
@@ -380,6 +393,42 @@ impl Daemon {
                 }
             }
         }
+    }
+
+    /// A connection waits on a socket-activation socket: `socket` is emitted with the
+    /// bridge's variables, and while a job that names the socket has an instance the socket
+    /// is left to it (see activation.rs).
+    fn on_socket(&mut self, token: u64) {
+        let Some((env, jobs)) = self.host.activation.fired(token) else {
+            return;
+        };
+        let line: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        log::info!("emitting socket {}", line.join(" "));
+        self.tick_clock();
+        self.engine.emit("socket", env, None, &mut self.host);
+        if jobs.iter().any(|j| self.job_has_instance(j)) {
+            self.host.activation.hold(token, &self.poller);
+        }
+    }
+
+    /// Whether `job` has an instance (in any state).
+    fn job_has_instance(&self, job: &str) -> bool {
+        self.engine
+            .instance_ids()
+            .into_iter()
+            .any(|id| self.engine.instance_name(id).is_some_and(|(j, _)| j == job))
+    }
+
+    /// Held sockets whose jobs have all stopped are watched again.
+    fn rearm_sockets(&mut self) {
+        let engine = &self.engine;
+        let running = |job: &str| {
+            engine
+                .instance_ids()
+                .into_iter()
+                .any(|id| engine.instance_name(id).is_some_and(|(j, _)| j == job))
+        };
+        self.host.activation.rearm(running, &self.poller);
     }
 
     /// Checks the readiness sources jobs wait for (bounded polling, only while one waits).

@@ -45,6 +45,8 @@ pub struct Host {
     spawn_reports: Option<outset_sys::spawn::FailureReports>,
     /// Children that reported a failure and are not reaped yet, with the failure.
     spawn_failures: HashMap<u32, String>,
+    /// Listening sockets of socket-activated jobs (`start on socket …`).
+    pub activation: crate::activation::Sockets,
 }
 
 impl Host {
@@ -68,6 +70,7 @@ impl Host {
                 }
             },
             spawn_failures: HashMap::new(),
+            activation: Default::default(),
         }
     }
 
@@ -388,11 +391,14 @@ impl Effects for Host {
         } else {
             spec
         };
+        // Started by a `socket` event: every process of the run gets that socket.
+        let socket = self.activation.for_env(&spec.env);
         let spawned = spawn::spawn(
             spec,
             cgroup.as_deref(),
             self.user_mode,
             self.spawn_reports.as_mut(),
+            socket,
         )?;
         // A pidfd per job process would make every later spawn copy and close it; the
         // tracker opens one whenever it signals (see tracker.rs).

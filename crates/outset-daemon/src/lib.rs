@@ -1,6 +1,7 @@
 //! The outset daemon: one single-threaded epoll loop wiring the engine to the Linux layer.
 
 mod access;
+mod activation;
 pub mod args;
 mod bus_ready;
 mod confdirs;

@@ -99,6 +99,31 @@ pub fn local_addr(fd: impl AsFd) -> io::Result<Option<SocketAddr>> {
     Ok(SocketAddr::try_from(addr).ok())
 }
 
+/// The listening socket a socket-activated program was given at `fd` (3, by the
+/// protocol), taken over. Fails unless `fd` is an open socket.
+pub fn inherited(fd: std::os::fd::RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: fstat only reads the fd's metadata; a closed fd gives EBADF.
+    let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    let st = rustix::fs::fstat(borrowed)?;
+    if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::Socket {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("fd {fd} is not a socket"),
+        ));
+    }
+    // SAFETY: `fd` is open (fstat succeeded) and was handed to this process to own (socket
+    // activation); nothing else in the process holds it.
+    Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })
+}
+
+/// Accepts one connection (blocking), close-on-exec.
+pub fn accept(listener: impl AsFd) -> io::Result<OwnedFd> {
+    Ok(rustix::net::accept_with(
+        listener,
+        rustix::net::SocketFlags::CLOEXEC,
+    )?)
+}
+
 /// An IP address as a job wrote it (`ADDR=`), or none: any address of the family.
 pub fn parse_ip(s: &str) -> Option<IpAddr> {
     s.parse().ok()
