@@ -90,6 +90,8 @@ pub struct Daemon {
     last_active: Instant,
     /// Directories watched because a job waits for a file in (or below) them.
     ready_watches: std::collections::HashMap<outset_sys::inotify::Wd, std::path::PathBuf>,
+    /// Paths jobs wait on with `file` events, and the directories watched for them.
+    file_watches: crate::file_events::FileWatches,
     /// The bus connection `ready on dbus` checks use.
     bus: crate::bus_ready::BusReady,
     /// The session bus address given by `notify-dbus-address` (user mode), kept for the
@@ -155,6 +157,7 @@ impl Daemon {
             last_trim: Instant::now(),
             last_active: Instant::now(),
             ready_watches: std::collections::HashMap::new(),
+            file_watches: Default::default(),
             bus: Default::default(),
             dbus_address: None,
             cgroup_manager_address: None,
@@ -184,8 +187,27 @@ impl Daemon {
         self.host
             .activation
             .sync(&jobs, &self.poller, TOKEN_SOCKET0);
+        let created = match &self.inotify {
+            Some(i) => {
+                let (confdirs, ready) = (&self.confdirs, &self.ready_watches);
+                self.file_watches
+                    .sync(&jobs, i, |wd| confdirs.owns(wd) || ready.contains_key(&wd))
+            }
+            None => Vec::new(),
+        };
         self.tick_clock();
         self.engine.set_jobs(jobs, &mut self.host);
+        self.emit_file_events(created);
+    }
+
+    /// `file` events, as the file bridge emitted them.
+    fn emit_file_events(&mut self, events: Vec<crate::file_events::EventEnv>) {
+        for env in events {
+            let line: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            log::info!("emitting file {}", line.join(" "));
+            self.tick_clock();
+            self.engine.emit("file", env, None, &mut self.host);
+        }
     }
 
     /// Emits an event from the daemon itself (startup, signals).
@@ -496,8 +518,10 @@ impl Daemon {
     /// No job waits for a file any more.
     fn drop_ready_watches(&mut self) {
         for (wd, _) in self.ready_watches.drain() {
-            // A directory the conf dirs also watch shares the descriptor: keep it.
+            // A directory the conf dirs or file events also watch shares the descriptor:
+            // keep it.
             if !self.confdirs.owns(wd)
+                && !self.file_watches.owns(wd)
                 && let Some(i) = &self.inotify
             {
                 let _ = i.rm_watch(wd);
@@ -677,10 +701,24 @@ impl Daemon {
         };
         let mut changed = false;
         let mut ready_event = false;
-        for ev in events {
+        let mut overflow = false;
+        let mine: Vec<&outset_sys::inotify::Event> = events
+            .iter()
+            .filter(|ev| self.file_watches.owns(ev.wd))
+            .collect();
+        let files = match &self.inotify {
+            Some(i) if !mine.is_empty() => {
+                let (confdirs, ready) = (&self.confdirs, &self.ready_watches);
+                self.file_watches
+                    .on_events(&mine, i, |wd| confdirs.owns(wd) || ready.contains_key(&wd))
+            }
+            _ => Vec::new(),
+        };
+        for ev in &events {
             if ev.mask & outset_sys::inotify::IN_Q_OVERFLOW != 0 {
                 changed = true;
                 ready_event = true;
+                overflow = true;
                 continue;
             }
             if self.ready_watches.contains_key(&ev.wd) {
@@ -689,9 +727,15 @@ impl Daemon {
                     self.ready_watches.remove(&ev.wd);
                 }
             }
-            if self.confdirs.owns(ev.wd) && self.confdirs.on_event(&ev) {
+            if self.confdirs.owns(ev.wd) && self.confdirs.on_event(ev) {
                 changed = true;
             }
+        }
+        self.emit_file_events(files);
+        if overflow && let Some(i) = &self.inotify {
+            let (confdirs, ready) = (&self.confdirs, &self.ready_watches);
+            self.file_watches
+                .rescan(i, |wd| confdirs.owns(wd) || ready.contains_key(&wd));
         }
         if changed {
             log::debug!("job files changed; reloading");

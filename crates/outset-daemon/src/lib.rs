@@ -7,6 +7,7 @@ mod bus_ready;
 mod confdirs;
 mod conn;
 mod event_loop;
+mod file_events;
 mod host;
 mod logger;
 pub mod paths;

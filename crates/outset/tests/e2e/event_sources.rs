@@ -50,6 +50,7 @@ fn issue17_item1_tcp_socket_activation() {
     }) else {
         return;
     };
+    // Answered once the jobs are loaded (and so their sockets listen).
     assert_eq!(d.status(&["web"]), "web stop/waiting");
     // Five clients at once, before the job exists: all are served by the one job.
     let clients: Vec<std::net::TcpStream> = (0..5)
@@ -117,6 +118,7 @@ fn issue17_item1_unix_and_abstract_socket_activation() {
     }) else {
         return;
     };
+    assert_eq!(d.status(&["local"]), "local stop/waiting");
     let path = d.path("local.sock");
     let mut pids = Vec::new();
     let clients: Vec<std::os::unix::net::UnixStream> = (0..3)
@@ -172,6 +174,8 @@ fn issue17_item1_failing_activated_job_does_not_spin() {
     }) else {
         return;
     };
+    // Answered once the jobs are loaded (and so their sockets listen).
+    assert_eq!(d.status(&["broken"]), "broken stop/waiting");
     let _c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     d.wait_file("runs");
     std::thread::sleep(Duration::from_secs(3));
@@ -229,4 +233,88 @@ fn issue17_item6_respawn_delay_paces_a_flapping_job() {
         after,
         "no respawn after the stop"
     );
+}
+
+/// Waits until the file `rel` (written by jobs) has a line containing `needle`.
+fn wait_line(d: &TestDaemon, rel: &str, needle: &str) {
+    let p = d.path(rel);
+    d.wait_for(
+        &format!("{needle:?} in {rel}"),
+        Duration::from_secs(15),
+        || std::fs::read_to_string(&p).is_ok_and(|t| t.lines().any(|l| l.contains(needle))),
+    );
+}
+
+/// Item 2: `file` events for create, modify and delete with a glob (MATCH names the file;
+/// a name the glob does not match gives nothing), and a directory created after start-up
+/// (the watch moves down to it): its own creation, then a file created inside it.
+#[test]
+fn issue17_item2_file_events_with_a_glob_and_a_later_directory() {
+    let Some(d) = daemon(|d| {
+        let p = d.dir.path().display();
+        std::fs::create_dir(d.path("watched")).unwrap();
+        for (job, ev) in [("fc", "create"), ("fm", "modify"), ("fd", "delete")] {
+            d.write_job(
+                job,
+                &format!(
+                    "start on file FILE={p}/watched/*.txt EVENT={ev}\ninstance $MATCH\ntask\nexec sh -c 'echo \"$FILE $EVENT $MATCH\" >> {p}/{ev}.log'\n"
+                ),
+            );
+        }
+        d.write_job(
+            "dir",
+            &format!(
+                "start on file FILE={p}/later/sub/ EVENT=create\ntask\nexec sh -c 'echo \"$FILE $EVENT\" >> {p}/dir.log'\n"
+            ),
+        );
+        d.write_job(
+            "inside",
+            &format!(
+                "start on file FILE={p}/later/sub/x.conf\ntask\nexec sh -c 'echo \"$FILE $EVENT\" >> {p}/inside.log'\n"
+            ),
+        );
+    }) else {
+        return;
+    };
+    assert_eq!(d.status(&["dir"]), "dir stop/waiting");
+    let p = d.dir.path().display().to_string();
+    let glob = format!("{p}/watched/*.txt");
+    std::fs::write(d.path("watched/b.log"), "no").unwrap();
+    std::fs::write(d.path("watched/a.txt"), "one\n").unwrap();
+    wait_line(
+        &d,
+        "create.log",
+        &format!("{glob} create {p}/watched/a.txt"),
+    );
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(d.path("watched/a.txt"))
+        .unwrap()
+        .write_all(b"two\n")
+        .unwrap();
+    wait_line(
+        &d,
+        "modify.log",
+        &format!("{glob} modify {p}/watched/a.txt"),
+    );
+    std::fs::remove_file(d.path("watched/a.txt")).unwrap();
+    wait_line(
+        &d,
+        "delete.log",
+        &format!("{glob} delete {p}/watched/a.txt"),
+    );
+    for log in ["create.log", "modify.log", "delete.log"] {
+        let text = std::fs::read_to_string(d.path(log)).unwrap_or_default();
+        assert!(!text.contains("b.log"), "{log}: {text}");
+    }
+
+    // `later/` does not exist at start-up: created now, one level at a time.
+    std::fs::create_dir(d.path("later")).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    std::fs::create_dir(d.path("later/sub")).unwrap();
+    wait_line(&d, "dir.log", &format!("{p}/later/sub/ create"));
+    std::thread::sleep(Duration::from_millis(200));
+    std::fs::write(d.path("later/sub/x.conf"), "x").unwrap();
+    wait_line(&d, "inside.log", &format!("{p}/later/sub/x.conf create"));
 }
