@@ -3,6 +3,7 @@
 mod access;
 mod activation;
 pub mod args;
+pub mod builtin_events;
 mod bus_ready;
 mod confdirs;
 mod conn;
