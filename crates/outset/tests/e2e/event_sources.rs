@@ -318,3 +318,33 @@ fn issue17_item2_file_events_with_a_glob_and_a_later_directory() {
     std::fs::write(d.path("later/sub/x.conf"), "x").unwrap();
     wait_line(&d, "inside.log", &format!("{p}/later/sub/x.conf create"));
 }
+
+/// Item 1, a real daemon that speaks socket activation: `dbus-daemon --address=systemd:`
+/// takes its listening socket from LISTEN_FDS and refuses it unless LISTEN_PID is its own
+/// PID. The first client's connection starts it, and the client gets its bus name.
+#[test]
+fn issue17_item1_dbus_daemon_takes_the_activated_socket() {
+    let Some(bus_daemon) = installed("dbus-daemon").map(|p| p.display().to_string()) else {
+        return;
+    };
+    let Some(d) = daemon(|d| {
+        let p = d.dir.path().display();
+        d.write_job(
+            "bus",
+            &format!(
+                "start on socket PROTO=unix SOCKET_PATH={p}/bus.sock\nconsole output\nexec {bus_daemon} --session --nofork --nopidfile --address=systemd:\n"
+            ),
+        );
+    }) else {
+        return;
+    };
+    assert_eq!(d.status(&["bus"]), "bus stop/waiting");
+    let address = format!("unix:path={}", d.path("bus.sock").display());
+    let owner =
+        outset_sys::dbus::request_name(&address, "org.outset.Activated", Duration::from_secs(20))
+            .unwrap_or_else(|e| panic!("{e}; daemon stderr:\n{}", d.stderr()));
+    let status = d.status(&["bus"]);
+    assert!(status.starts_with("bus start/running, process"), "{status}");
+    drop(owner);
+    stop_leaves_nothing(&d, "bus");
+}
