@@ -202,6 +202,8 @@ fn issue17_item6_respawn_delay_paces_a_flapping_job() {
     }) else {
         return;
     };
+    let daemon_pid = d.child.as_ref().unwrap().id();
+    let cpu_before = cpu_ticks(daemon_pid);
     let t = Instant::now();
     d.ctl(&["start", "flap"]);
     std::thread::sleep(Duration::from_millis(6000));
@@ -210,6 +212,14 @@ fn issue17_item6_respawn_delay_paces_a_flapping_job() {
         .lines()
         .count();
     let elapsed = t.elapsed().as_secs_f64();
+    // The daemon's CPU time over the window (clock ticks, 100 a second): a daemon that
+    // spun on the flapping job would use most of the 6 s.
+    let cpu = cpu_ticks(daemon_pid) - cpu_before;
+    println!("{spawns} spawns and {cpu} ticks of daemon CPU in {elapsed:.1} s");
+    assert!(
+        cpu < 200,
+        "the daemon used {cpu} ticks of CPU in {elapsed:.1} s"
+    );
     // Paced: spawns at about 0, 1, 3, 5 s. Generous bounds: at least two (it respawns), and
     // far fewer than a spin would make.
     assert!(
@@ -233,6 +243,15 @@ fn issue17_item6_respawn_delay_paces_a_flapping_job() {
         after,
         "no respawn after the stop"
     );
+}
+
+/// utime + stime of a process, in clock ticks (`/proc/PID/stat` fields 14 and 15).
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = after.split(' ').collect();
+    // After the command: state is field 3, so utime (14) and stime (15) are at 11 and 12.
+    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
 }
 
 /// Waits until the file `rel` (written by jobs) has a line containing `needle`.
