@@ -22,9 +22,10 @@ use outset_sys::activation::Endpoint;
 use outset_sys::poll::Poller;
 use outset_sys::spawn::SharedFd;
 
-/// A job that stopped with connections still waiting (it never accepted them) gets the
-/// socket back only after this pause, so a job that fails at once cannot be started over
-/// and over by one waiting connection.
+/// A job that stopped with connections still waiting, less than this after the connection
+/// that started it, gets the socket back only this long after that connection: a job that
+/// fails at once (never accepting) is started at most once a second by one waiting
+/// connection, never in a loop.
 pub const REARM_PAUSE: Duration = Duration::from_secs(1);
 
 /// An event's variables.
@@ -58,6 +59,8 @@ pub struct Socket {
     pub fd: Rc<OwnedFd>,
     pub watch: Watch,
     pub token: u64,
+    /// When a connection last emitted `socket`.
+    pub fired_at: Option<Instant>,
 }
 
 /// Every listening socket the jobs name, by endpoint.
@@ -176,7 +179,7 @@ impl Sockets {
     /// socket kept keeps its fd (and its connections). `token0` plus a number is each
     /// socket's poller token.
     pub fn sync(&mut self, jobs: &[JobConfig], poller: &Poller, token0: u64) {
-        let mut wanted = wanted(jobs);
+        let wanted = wanted(jobs);
         let gone: Vec<Endpoint> = self
             .by_endpoint
             .keys()
@@ -194,7 +197,7 @@ impl Sockets {
                 }
             }
         }
-        for (endpoint, (spec, jobs)) in std::mem::take(&mut wanted) {
+        for (endpoint, (spec, jobs)) in wanted {
             if let Some(s) = self.by_endpoint.get_mut(&endpoint) {
                 s.jobs = jobs;
                 s.spec = spec;
@@ -222,6 +225,7 @@ impl Sockets {
                     fd: Rc::new(fd),
                     watch: Watch::Armed,
                     token,
+                    fired_at: None,
                 },
             );
         }
@@ -237,7 +241,11 @@ impl Sockets {
     /// socket that is not armed (a wake-up left from before it was held).
     pub fn fired(&mut self, token: u64) -> Option<(EventEnv, Vec<String>)> {
         let s = self.by_token(token)?;
-        (s.watch == Watch::Armed).then(|| (s.spec.env.clone(), s.jobs.clone()))
+        if s.watch != Watch::Armed {
+            return None;
+        }
+        s.fired_at = Some(Instant::now());
+        Some((s.spec.env.clone(), s.jobs.clone()))
     }
 
     /// A job that names the socket of `token` runs: the socket leaves the poller until no
@@ -275,13 +283,17 @@ impl Sockets {
             match s.watch {
                 Watch::Armed => continue,
                 Watch::Held if s.jobs.iter().any(|j| running(j)) => continue,
-                Watch::Held if outset_sys::activation::pending(s.fd.as_fd()) => {
+                Watch::Held
+                    if s.fired_at.is_some_and(|t| now < t + REARM_PAUSE)
+                        && outset_sys::activation::pending(s.fd.as_fd()) =>
+                {
+                    let at = s.fired_at.map_or(now, |t| t + REARM_PAUSE);
                     log::warn!(
-                        "{endpoint}: {} stopped with connections waiting; watching again in {} ms",
+                        "{endpoint}: {} stopped at once with connections waiting; watching again in {} ms",
                         s.jobs.join(", "),
-                        REARM_PAUSE.as_millis()
+                        at.saturating_duration_since(now).as_millis()
                     );
-                    s.watch = Watch::Paused(now + REARM_PAUSE);
+                    s.watch = Watch::Paused(at);
                     continue;
                 }
                 Watch::Paused(at) if at > now => continue,

@@ -185,7 +185,7 @@ impl Daemon {
         let jobs = self.confdirs.load();
         log::debug!("{} jobs loaded", jobs.len());
         self.host
-            .activation
+            .activation()
             .sync(&jobs, &self.poller, TOKEN_SOCKET0);
         let created = match &self.inotify {
             Some(i) => {
@@ -264,7 +264,7 @@ impl Daemon {
                 let wait = TRIM_EVERY.saturating_sub(self.last_trim.elapsed());
                 timeout = Some(timeout.map_or(wait, |t| t.min(wait)));
             }
-            if let Some(at) = self.host.activation.next_wake() {
+            if let Some(at) = self.host.activation().next_wake() {
                 let wait = at.saturating_duration_since(Instant::now());
                 timeout = Some(timeout.map_or(wait, |t| t.min(wait)));
             }
@@ -315,7 +315,7 @@ impl Daemon {
             }
             self.confirm_spawns();
             self.check_session_end();
-            if self.host.activation.any_held() {
+            if self.host.activation().any_held() {
                 self.rearm_sockets();
             }
             if !ready.is_empty() {
@@ -421,7 +421,7 @@ impl Daemon {
     /// bridge's variables, and while a job that names the socket has an instance the socket
     /// is left to it (see activation.rs).
     fn on_socket(&mut self, token: u64) {
-        let Some((env, jobs)) = self.host.activation.fired(token) else {
+        let Some((env, jobs)) = self.host.activation().fired(token) else {
             return;
         };
         let line: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -429,7 +429,7 @@ impl Daemon {
         self.tick_clock();
         self.engine.emit("socket", env, None, &mut self.host);
         if jobs.iter().any(|j| self.job_has_instance(j)) {
-            self.host.activation.hold(token, &self.poller);
+            self.host.activation().hold(token, &self.poller);
         }
     }
 
@@ -450,7 +450,7 @@ impl Daemon {
                 .into_iter()
                 .any(|id| engine.instance_name(id).is_some_and(|(j, _)| j == job))
         };
-        self.host.activation.rearm(running, &self.poller);
+        self.host.activation().rearm(running, &self.poller);
     }
 
     /// Checks the readiness sources jobs wait for (bounded polling, only while one waits).

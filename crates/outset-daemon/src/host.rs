@@ -46,7 +46,7 @@ pub struct Host {
     /// Children that reported a failure and are not reaped yet, with the failure.
     spawn_failures: HashMap<u32, String>,
     /// Listening sockets of socket-activated jobs (`start on socket …`).
-    pub activation: crate::activation::Sockets,
+    activation: crate::activation::Sockets,
 }
 
 impl Host {
@@ -96,6 +96,12 @@ impl Host {
         {
             log::warn!("waiting for spawned processes to exec: {e}");
         }
+    }
+
+    /// The listening sockets of socket-activated jobs: the loop opens, watches and holds
+    /// them; each spawn looks up the one it passes.
+    pub fn activation(&mut self) -> &mut crate::activation::Sockets {
+        &mut self.activation
     }
 
     /// Takes the control connections the loop set up (their tokens and limits are the
