@@ -398,4 +398,62 @@ mod tests {
         let (_, names) = &w[&Endpoint::Inet("127.0.0.1:0".parse().unwrap())];
         assert_eq!(names, &["a", "b"]);
     }
+
+    /// The loop's side without a daemon: an edge-triggered wake per new connection, none
+    /// while a connection waits unanswered, none while held, and back (at once, with the
+    /// waiting connection reported) once the jobs are gone, after the pause when the job
+    /// stopped at once.
+    #[test]
+    fn issue17_item1_watch_hold_and_rearm() {
+        let jobs = vec![
+            outset_job::parse_job("a", "start on socket PROTO=inet PORT=0 ADDR=127.0.0.1").unwrap(),
+        ];
+        let poller = Poller::new().unwrap();
+        let mut sockets = Sockets::default();
+        sockets.sync(&jobs, &poller, 100);
+        let (token, port) = {
+            let s = sockets.by_endpoint.values().next().unwrap();
+            let addr = outset_sys::activation::local_addr(s.fd.as_fd())
+                .unwrap()
+                .unwrap();
+            (s.token, addr.port())
+        };
+        let wait = |ms| {
+            let mut out = Vec::new();
+            poller
+                .wait(&mut out, Some(Duration::from_millis(ms)))
+                .unwrap();
+            out
+        };
+        assert!(wait(50).is_empty());
+        let _c1 = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        assert_eq!(wait(5000), [token]);
+        let (env, names) = sockets.fired(token).unwrap();
+        assert_eq!(env[0], ("PROTO".into(), "inet".into()));
+        assert_eq!(names, ["a"]);
+        // No job took it: still watched, but the waiting connection does not wake again.
+        assert!(wait(100).is_empty());
+        let _c2 = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        assert_eq!(wait(5000), [token]);
+        sockets.fired(token).unwrap();
+        // A job runs: held, no wake for new connections.
+        sockets.hold(token, &poller);
+        assert!(sockets.any_held());
+        assert!(sockets.fired(token).is_none());
+        let _c3 = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        assert!(wait(100).is_empty());
+        sockets.rearm(|_| true, &poller);
+        assert!(wait(100).is_empty(), "held while the job has an instance");
+        // The job stopped at once with connections waiting: paused, then back.
+        sockets.rearm(|_| false, &poller);
+        assert!(sockets.next_wake().is_some());
+        assert!(wait(100).is_empty());
+        std::thread::sleep(REARM_PAUSE);
+        sockets.rearm(|_| false, &poller);
+        assert!(!sockets.any_held());
+        assert_eq!(wait(5000), [token], "the waiting connections are reported");
+        // No job names it any more: closed.
+        sockets.sync(&[], &poller, 100);
+        assert!(sockets.by_endpoint.is_empty());
+    }
 }
