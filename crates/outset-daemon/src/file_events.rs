@@ -437,4 +437,117 @@ mod tests {
             assert!(e.contains(why), "{bad}: {e}");
         }
     }
+
+    /// Drains the inotify queue (after the kernel has queued what a step caused) into the
+    /// watches; the events to emit, as `NAME=VALUE` lines.
+    fn step(w: &mut FileWatches, i: &mut Inotify) -> Vec<String> {
+        use std::os::fd::AsFd;
+        let poller = outset_sys::poll::Poller::new().unwrap();
+        poller.add(i.as_fd(), 1).unwrap();
+        let mut ready = Vec::new();
+        poller
+            .wait(&mut ready, Some(std::time::Duration::from_millis(200)))
+            .unwrap();
+        let events = i.read_events().unwrap();
+        let refs: Vec<&Event> = events.iter().collect();
+        w.on_events(&refs, i, |_| false)
+            .into_iter()
+            .map(|env| {
+                env.iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect()
+    }
+
+    /// The watch follows a path whose directories come later and go again; a directory
+    /// (trailing `/`) gets `modify` with MATCH for its entries; FPATH spelling is kept.
+    #[test]
+    fn issue17_item2_watches_follow_directories() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().display().to_string();
+        let jobs = vec![
+            outset_job::parse_job("f", &format!("start on file FILE={p}/a/b/f.txt")).unwrap(),
+            outset_job::parse_job("d", &format!("start on file FPATH={p}/a/")).unwrap(),
+        ];
+        let mut i = Inotify::new().unwrap();
+        let mut w = FileWatches::default();
+        assert!(
+            w.sync(&jobs, &i, |_| false).is_empty(),
+            "nothing exists yet"
+        );
+        std::fs::create_dir(t.path().join("a")).unwrap();
+        assert_eq!(
+            step(&mut w, &mut i),
+            [format!("FPATH={p}/a/ FEVENT=create")]
+        );
+        std::fs::create_dir(t.path().join("a/b")).unwrap();
+        assert_eq!(
+            step(&mut w, &mut i),
+            [format!("FPATH={p}/a/ FEVENT=modify FMATCH={p}/a/b")]
+        );
+        std::fs::write(t.path().join("a/b/f.txt"), "x").unwrap();
+        let got = step(&mut w, &mut i);
+        assert_eq!(
+            got[0],
+            format!("FILE={p}/a/b/f.txt EVENT=create"),
+            "{got:?}"
+        );
+        assert!(
+            got.contains(&format!("FILE={p}/a/b/f.txt EVENT=modify")),
+            "{got:?}"
+        );
+        std::fs::remove_file(t.path().join("a/b/f.txt")).unwrap();
+        assert_eq!(
+            step(&mut w, &mut i),
+            [format!("FILE={p}/a/b/f.txt EVENT=delete")]
+        );
+        // The directories go: the watches move back up, and the file is seen again when
+        // it all comes back.
+        std::fs::remove_dir(t.path().join("a/b")).unwrap();
+        std::fs::remove_dir(t.path().join("a")).unwrap();
+        let got = step(&mut w, &mut i);
+        assert!(
+            got.contains(&format!("FPATH={p}/a/ FEVENT=delete")),
+            "{got:?}"
+        );
+        std::fs::create_dir_all(t.path().join("a/b")).unwrap();
+        step(&mut w, &mut i);
+        step(&mut w, &mut i);
+        std::fs::write(t.path().join("a/b/f.txt"), "x").unwrap();
+        let got = step(&mut w, &mut i);
+        assert!(
+            got.contains(&format!("FILE={p}/a/b/f.txt EVENT=create")),
+            "{got:?}"
+        );
+    }
+
+    /// A path that exists when its job is loaded is reported as created, as the bridge did.
+    #[test]
+    fn issue17_item2_existing_paths_are_created_at_load() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().display().to_string();
+        std::fs::write(t.path().join("x.crash"), "").unwrap();
+        std::fs::write(t.path().join("y.log"), "").unwrap();
+        let jobs = vec![
+            outset_job::parse_job("g", &format!("start on file FILE={p}/*.crash EVENT=create"))
+                .unwrap(),
+            outset_job::parse_job("m", &format!("start on file FILE={p}/y.log EVENT=modify"))
+                .unwrap(),
+        ];
+        let i = Inotify::new().unwrap();
+        let mut w = FileWatches::default();
+        let got = w.sync(&jobs, &i, |_| false);
+        assert_eq!(
+            got,
+            [vec![
+                ("FILE".to_string(), format!("{p}/*.crash")),
+                ("EVENT".into(), "create".into()),
+                ("MATCH".into(), format!("{p}/x.crash")),
+            ]]
+        );
+        // Only operands new since the last load.
+        assert!(w.sync(&jobs, &i, |_| false).is_empty());
+    }
 }
