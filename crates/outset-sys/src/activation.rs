@@ -5,7 +5,7 @@
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::fs::FileTypeExt;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::Path;
 
 use rustix::net::{AddressFamily, SocketAddrUnix, SocketType, sockopt};
@@ -58,6 +58,9 @@ pub fn listen(at: &Endpoint) -> io::Result<OwnedFd> {
         Endpoint::UnixPath(path) => {
             remove_stale_socket(path)?;
             rustix::net::bind(&fd, &SocketAddrUnix::new(path.as_path())?)?;
+            // Anyone may connect, as systemd's default SocketMode=0666: the job decides who
+            // it serves, and a client the daemon's umask shut out would be refused.
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666))?;
         }
         Endpoint::UnixAbstract(name) => {
             rustix::net::bind(&fd, &SocketAddrUnix::new_abstract_name(name)?)?;
@@ -164,6 +167,8 @@ mod tests {
         drop(first);
         // The file is left behind; a second listen replaces it.
         let fd = listen(&Endpoint::UnixPath(path.clone())).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o666);
         std::os::unix::net::UnixStream::connect(&path).unwrap();
         assert!(pending(&fd));
         let plain = dir.path().join("plain");
