@@ -22,8 +22,9 @@ use outset_job::{Expr, JobConfig};
 use crate::show_config::job_of;
 
 /// The events the daemon emits itself (initctl's `IS_INIT_EVENT`, plus the `session-end`
-/// of a user daemon).
-const INIT_EVENTS: [&str; 10] = [
+/// of a user daemon, and `socket` and `file`, which outset makes itself where Upstart needed
+/// its socket and file bridges: see docs/event-sources.md).
+const INIT_EVENTS: [&str; 12] = [
     "startup",
     "debug",
     "control-alt-delete",
@@ -34,6 +35,8 @@ const INIT_EVENTS: [&str; 10] = [
     "started",
     "stopping",
     "stopped",
+    "socket",
+    "file",
 ];
 
 /// What to check and how.
@@ -300,6 +303,32 @@ mod tests {
 
     fn check(list: &[(&str, &str)], opts: &CheckOptions) -> (String, usize) {
         unreachable(&jobs(list), opts).unwrap()
+    }
+
+    /// Issue 17 items 1 and 2: `socket` and `file` come from the daemon itself, so a job
+    /// waiting for them is reachable without a bridge job.
+    #[test]
+    fn issue17_socket_and_file_events_are_the_daemons() {
+        let (out, n) = check(
+            &[
+                (
+                    "web",
+                    "start on socket PROTO=inet PORT=80
+stop on file FILE=/run/x EVENT=delete
+exec /bin/w
+",
+                ),
+                (
+                    "odd",
+                    "start on device-added
+exec /bin/o
+",
+                ),
+            ],
+            &CheckOptions::default(),
+        );
+        assert_eq!(out, "odd\n  start on: unknown event device-added\n");
+        assert_eq!(n, 1);
     }
 
     /// Issue 16 item 5: an unknown event and a missing job are reported as initctl does.

@@ -29,6 +29,8 @@ const TOKEN_CONN0: u64 = 1 << 32;
 const TOKEN_NOTIFY0: u64 = 1 << 48;
 /// Pidfds of adopted processes that are not the daemon's children: this plus the PID.
 const TOKEN_PIDFD0: u64 = 1 << 40;
+/// Socket-activation listening sockets: this plus the socket's number.
+const TOKEN_SOCKET0: u64 = 1 << 44;
 /// From how many exits in one reaping batch the root's `cgroup.events` is read first.
 const REAP_BATCH_ROOT_CHECK: usize = 4;
 /// At most one pass giving memory back (engine tables shrunk, `malloc_trim`) this often.
@@ -125,6 +127,8 @@ pub struct Daemon {
     last_active: Instant,
     /// Directories watched because a job waits for a file in (or below) them.
     ready_watches: std::collections::HashMap<outset_sys::inotify::Wd, std::path::PathBuf>,
+    /// Paths jobs wait on with `file` events, and the directories watched for them.
+    file_watches: crate::file_events::FileWatches,
     /// The bus connection `ready on dbus` checks use.
     bus: crate::bus_ready::BusReady,
     /// The session bus address given by `notify-dbus-address` (user mode), kept for the
@@ -213,6 +217,7 @@ impl Daemon {
             last_trim: Instant::now(),
             last_active: Instant::now(),
             ready_watches: std::collections::HashMap::new(),
+            file_watches: Default::default(),
             bus: Default::default(),
             dbus_address: None,
             cgroup_manager_address: None,
@@ -254,9 +259,31 @@ impl Daemon {
         let jobs = self.confdirs.load();
         let count = jobs.len();
         log::debug!("{count} jobs loaded");
+        self.host
+            .activation()
+            .sync(&jobs, &self.poller, TOKEN_SOCKET0);
+        let created = match &self.inotify {
+            Some(i) => {
+                let (confdirs, ready) = (&self.confdirs, &self.ready_watches);
+                self.file_watches
+                    .sync(&jobs, i, |wd| confdirs.owns(wd) || ready.contains_key(&wd))
+            }
+            None => Vec::new(),
+        };
         self.tick_clock();
         self.engine.set_jobs(jobs, &mut self.host);
+        self.emit_file_events(created);
         count
+    }
+
+    /// `file` events, as the file bridge emitted them.
+    fn emit_file_events(&mut self, events: Vec<crate::file_events::EventEnv>) {
+        for env in events {
+            let line: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            log::info!("emitting file {}", line.join(" "));
+            self.tick_clock();
+            self.engine.emit("file", env, None, &mut self.host);
+        }
     }
 
     /// Emits an event from the daemon itself (startup, signals).
@@ -320,6 +347,10 @@ impl Daemon {
                 let wait = TRIM_EVERY.saturating_sub(self.last_trim.elapsed());
                 timeout = Some(timeout.map_or(wait, |t| t.min(wait)));
             }
+            if let Some(at) = self.host.activation().next_wake() {
+                let wait = at.saturating_duration_since(Instant::now());
+                timeout = Some(timeout.map_or(wait, |t| t.min(wait)));
+            }
             if let Some((at, _)) = self.session_ending {
                 let wait = at.saturating_duration_since(Instant::now());
                 timeout = Some(timeout.map_or(wait, |t| t.min(wait)));
@@ -344,6 +375,7 @@ impl Daemon {
                     TOKEN_BUS if self.bus.on_readable(&self.poller) => self.check_sources(),
                     TOKEN_SPAWN_REPORTS => self.host.collect_spawn_failures(),
                     t if t >= TOKEN_NOTIFY0 => self.on_notify(InstanceId(t - TOKEN_NOTIFY0)),
+                    t if t >= TOKEN_SOCKET0 => self.on_socket(t),
                     t if t >= TOKEN_PIDFD0 => {
                         self.on_adopted_exit(u32::try_from(t - TOKEN_PIDFD0).unwrap_or(0))
                     }
@@ -369,6 +401,9 @@ impl Daemon {
             }
             self.confirm_spawns();
             self.check_session_end();
+            if self.host.activation().any_held() {
+                self.rearm_sockets();
+            }
             if !ready.is_empty() {
                 self.busy = true;
                 self.last_active = Instant::now();
@@ -478,6 +513,42 @@ impl Daemon {
         }
     }
 
+    /// A connection waits on a socket-activation socket: `socket` is emitted with the
+    /// bridge's variables, and while a job that names the socket has an instance the socket
+    /// is left to it (see activation.rs).
+    fn on_socket(&mut self, token: u64) {
+        let Some((env, jobs)) = self.host.activation().fired(token) else {
+            return;
+        };
+        let line: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        log::info!("emitting socket {}", line.join(" "));
+        self.tick_clock();
+        self.engine.emit("socket", env, None, &mut self.host);
+        if jobs.iter().any(|j| self.job_has_instance(j)) {
+            self.host.activation().hold(token, &self.poller);
+        }
+    }
+
+    /// Whether `job` has an instance (in any state).
+    fn job_has_instance(&self, job: &str) -> bool {
+        self.engine
+            .instance_ids()
+            .into_iter()
+            .any(|id| self.engine.instance_name(id).is_some_and(|(j, _)| j == job))
+    }
+
+    /// Held sockets whose jobs have all stopped are watched again.
+    fn rearm_sockets(&mut self) {
+        let engine = &self.engine;
+        let running = |job: &str| {
+            engine
+                .instance_ids()
+                .into_iter()
+                .any(|id| engine.instance_name(id).is_some_and(|(j, _)| j == job))
+        };
+        self.host.activation().rearm(running, &self.poller);
+    }
+
     /// Checks the readiness sources jobs wait for (bounded polling, only while one waits).
     fn check_sources(&mut self) {
         self.tick_clock();
@@ -543,8 +614,10 @@ impl Daemon {
     /// No job waits for a file any more.
     fn drop_ready_watches(&mut self) {
         for (wd, _) in self.ready_watches.drain() {
-            // A directory the conf dirs also watch shares the descriptor: keep it.
+            // A directory the conf dirs or file events also watch shares the descriptor:
+            // keep it.
             if !self.confdirs.owns(wd)
+                && !self.file_watches.owns(wd)
                 && let Some(i) = &self.inotify
             {
                 let _ = i.rm_watch(wd);
@@ -712,10 +785,24 @@ impl Daemon {
         };
         let mut changed = false;
         let mut ready_event = false;
-        for ev in events {
+        let mut overflow = false;
+        let mine: Vec<&outset_sys::inotify::Event> = events
+            .iter()
+            .filter(|ev| self.file_watches.owns(ev.wd))
+            .collect();
+        let files = match &self.inotify {
+            Some(i) if !mine.is_empty() => {
+                let (confdirs, ready) = (&self.confdirs, &self.ready_watches);
+                self.file_watches
+                    .on_events(&mine, i, |wd| confdirs.owns(wd) || ready.contains_key(&wd))
+            }
+            _ => Vec::new(),
+        };
+        for ev in &events {
             if ev.mask & outset_sys::inotify::IN_Q_OVERFLOW != 0 {
                 changed = true;
                 ready_event = true;
+                overflow = true;
                 continue;
             }
             if self.ready_watches.contains_key(&ev.wd) {
@@ -724,9 +811,15 @@ impl Daemon {
                     self.ready_watches.remove(&ev.wd);
                 }
             }
-            if self.confdirs.owns(ev.wd) && self.confdirs.on_event(&ev) {
+            if self.confdirs.owns(ev.wd) && self.confdirs.on_event(ev) {
                 changed = true;
             }
+        }
+        self.emit_file_events(files);
+        if overflow && let Some(i) = &self.inotify {
+            let (confdirs, ready) = (&self.confdirs, &self.ready_watches);
+            self.file_watches
+                .rescan(i, |wd| confdirs.owns(wd) || ready.contains_key(&wd));
         }
         if changed {
             log::debug!("job files changed; reloading");

@@ -46,6 +46,8 @@ pub struct Host {
     /// of them answered since.
     internal: std::collections::HashSet<u64>,
     answered: std::collections::HashSet<u64>,
+    /// Listening sockets of socket-activated jobs (`start on socket …`).
+    activation: crate::activation::Sockets,
 }
 
 impl Host {
@@ -70,6 +72,7 @@ impl Host {
             spawn_failures: HashMap::new(),
             internal: Default::default(),
             answered: Default::default(),
+            activation: Default::default(),
         }
     }
 
@@ -152,14 +155,17 @@ impl Host {
             notify,
             spawn_failures,
             tracker: self.tracker.export(),
+            activation: self.activation.export(),
         }
     }
 
-    /// The descriptors [`Host::export`] names: every connection and notify socket.
+    /// The descriptors [`Host::export`] names: every connection, notify socket and
+    /// socket-activation listener.
     pub fn handover_fds(&self) -> Vec<std::os::fd::BorrowedFd<'_>> {
         let conns = self.conns.iter().map(|(_, c)| c.stream.as_fd());
         conns
             .chain(self.notify.values().map(|s| s.as_fd()))
+            .chain(self.activation.fds())
             .collect()
     }
 
@@ -199,6 +205,12 @@ impl Host {
             }
         }
         self.spawn_failures = state.spawn_failures.into_iter().collect();
+        for (endpoint, fd) in state.activation {
+            match take_fd(fd) {
+                Ok(fd) => self.activation.hand_over(endpoint, fd),
+                Err(e) => log::warn!("listener {endpoint} lost in re-exec: {e}"),
+            }
+        }
     }
 
     /// Job cgroups no instance has (see `Tracker::untracked_cgroups`).
@@ -219,6 +231,12 @@ impl Host {
         for &pid in pids {
             self.tracker.adopt(inst, pid);
         }
+    }
+
+    /// The listening sockets of socket-activated jobs: the loop opens, watches and holds
+    /// them; each spawn looks up the one it passes.
+    pub fn activation(&mut self) -> &mut crate::activation::Sockets {
+        &mut self.activation
     }
 
     /// Takes the control connections the loop set up (their tokens and limits are the
@@ -512,11 +530,14 @@ impl Effects for Host {
         } else {
             spec
         };
+        // Started by a `socket` event: every process of the run gets that socket.
+        let socket = self.activation.for_env(&spec.env);
         let spawned = spawn::spawn(
             spec,
             cgroup.as_deref(),
             self.user_mode,
             self.spawn_reports.as_mut(),
+            socket,
         )?;
         // A pidfd per job process would make every later spawn copy and close it; the
         // tracker opens one whenever it signals (see tracker.rs).

@@ -1,11 +1,14 @@
 //! The outset daemon: one single-threaded epoll loop wiring the engine to the Linux layer.
 
 mod access;
+mod activation;
 pub mod args;
+pub mod builtin_events;
 mod bus_ready;
 mod confdirs;
 mod conn;
 mod event_loop;
+mod file_events;
 mod host;
 mod logger;
 pub mod paths;
@@ -403,8 +406,10 @@ fn run(args: Args) -> Result<i32, String> {
         Some((clock, d, fds)) => {
             log::info!("state taken over from the previous image");
             daemon.restore(clock, d, fds);
-            // Job files changed meanwhile apply as a reload does.
+            // Job files changed meanwhile apply as a reload does; it takes the handed-over
+            // socket-activation listeners.
             daemon.reload();
+            daemon.host.activation().drop_unclaimed();
             // The state's text and what parsing it took go back to the system at once.
             outset_sys::process::release_free_memory();
         }

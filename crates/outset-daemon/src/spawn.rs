@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use outset_engine::{SpawnFailure, SpawnSpec};
 use outset_job::{Console, LimitValue, Process};
 use outset_sys::spawn::{
-    FailureReports, ProgramSpec, SpawnError, SpawnPlan, SpawnRequest, Spawned, Stdio,
+    FailureReports, PASSED_FD, ProgramSpec, SharedFd, SpawnError, SpawnPlan, SpawnRequest, Spawned,
+    Stdio,
 };
 
 /// Upstart's command rule: a `script`, or an `exec` line holding shell characters, runs
@@ -35,17 +36,31 @@ fn limit(v: LimitValue) -> Option<u64> {
     }
 }
 
-/// The Linux request for a job process.
-pub fn request(spec: &SpawnSpec, cgroup: Option<&Path>, user_mode: bool) -> SpawnRequest {
+/// The Linux request for a job process; `socket` is a listening socket the process gets as
+/// fd 3 (socket activation), with Upstart's and systemd's variables for it.
+pub fn request(
+    spec: &SpawnSpec,
+    cgroup: Option<&Path>,
+    user_mode: bool,
+    socket: Option<SharedFd>,
+) -> SpawnRequest {
     let stdio = match spec.console {
         // `console log` goes to the job's log file once log capture exists; until then its
         // output is discarded like `console none` (`status --json` carries a note saying so).
         Console::Log | Console::None => Stdio::Null,
         Console::Output | Console::Owner => Stdio::Inherit,
     };
+    let mut env = spec.env.clone();
+    if socket.is_some() {
+        // LISTEN_PID is the program's own PID: the child sets it (outset-sys).
+        env.retain(|(k, _)| !matches!(k.as_str(), "UPSTART_FDS" | "LISTEN_FDS" | "LISTEN_FDNAMES"));
+        env.push(("UPSTART_FDS".into(), PASSED_FD.to_string()));
+        env.push(("LISTEN_FDS".into(), "1".into()));
+        env.push(("LISTEN_FDNAMES".into(), spec.job.clone()));
+    }
     SpawnRequest {
         program: program(&spec.process),
-        env: spec.env.clone(),
+        env,
         // Upstart: `/` in system mode, unchanged in user mode unless set.
         cwd: match (&spec.chdir, user_mode) {
             (Some(d), _) => Some(PathBuf::from(d)),
@@ -67,6 +82,7 @@ pub fn request(spec: &SpawnSpec, cgroup: Option<&Path>, user_mode: bool) -> Spaw
         cgroup: cgroup.map(Path::to_path_buf),
         // `track ptrace`: stopped before exec so it can be seized before it runs anything.
         stop_before_exec: spec.ptrace,
+        pass_fd: socket,
     }
 }
 
@@ -77,8 +93,9 @@ pub fn spawn(
     cgroup: Option<&Path>,
     user_mode: bool,
     reports: Option<&mut FailureReports>,
+    socket: Option<SharedFd>,
 ) -> Result<Spawned, SpawnFailure> {
-    let req = request(spec, cgroup, user_mode);
+    let req = request(spec, cgroup, user_mode, socket);
     let plan = SpawnPlan::new(&req).map_err(failure)?;
     match reports {
         Some(r) => outset_sys::spawn::spawn_detached(&plan, r),

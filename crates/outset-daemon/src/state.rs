@@ -88,6 +88,10 @@ pub struct HostState {
     /// Spawn failures reported and not reaped yet: PID, failure.
     pub spawn_failures: Vec<(u32, String)>,
     pub tracker: TrackerState,
+    /// Socket-activation listeners: endpoint (as logged, e.g. `tcp 127.0.0.1:80`) and
+    /// descriptor, so no waiting connection is lost; absent in older states.
+    #[serde(default)]
+    pub activation: Vec<(String, i32)>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]

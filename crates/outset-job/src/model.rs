@@ -53,6 +53,8 @@ pub struct RareStanzas {
     /// Instance-name template (`instance $TTY`), expanded against the start env.
     pub instance: Option<String>,
     pub respawn_limit: RespawnLimit,
+    /// `respawn delay SECONDS [max SECONDS]`: the pause before each respawn (outset's own).
+    pub respawn_delay: Option<RespawnDelay>,
     /// Accumulates.
     pub normal_exit: Vec<ExitCode>,
     pub kill_signal: Signal,
@@ -102,6 +104,7 @@ impl RareStanzas {
         pre_stop: None,
         instance: None,
         respawn_limit: RespawnLimit::DEFAULT,
+        respawn_delay: None,
         normal_exit: Vec::new(),
         kill_signal: Signal::TERM,
         kill_timeout: 5,
@@ -385,6 +388,14 @@ impl Default for RespawnLimit {
     fn default() -> Self {
         RespawnLimit::DEFAULT
     }
+}
+
+/// `respawn delay SECONDS [max SECONDS]`: each respawn waits `delay` seconds, doubled after
+/// each respawn up to `max` (without `max`, the pause stays `delay`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RespawnDelay {
+    pub delay: u32,
+    pub max: Option<u32>,
 }
 
 /// An entry of `normal exit`.

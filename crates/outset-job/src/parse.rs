@@ -263,6 +263,28 @@ fn stanza(job: &mut JobConfig, lx: &mut Lexer, kw: &Token) -> Result<(), ParseEr
                         RespawnLimit::Limited { count, interval }
                     };
                 }
+                Some(t) if t.is_word("delay") => {
+                    let a = need(lx, &t, "a delay in seconds")?;
+                    let delay = number(&a, 0, u32::MAX as i64)? as u32;
+                    let max = match lx.token(false)? {
+                        None => None,
+                        Some(m) if m.is_word("max") => {
+                            let b = need(lx, &m, "a maximum delay in seconds")?;
+                            let max = number(&b, 0, u32::MAX as i64)? as u32;
+                            if max < delay {
+                                return Err(err(
+                                    &b,
+                                    format!("maximum delay {max} is below the delay {delay}"),
+                                ));
+                            }
+                            Some(max)
+                        }
+                        Some(m) => {
+                            return Err(err(&m, format!("expected `max`, found `{}`", m.text)));
+                        }
+                    };
+                    job.respawn_delay = Some(RespawnDelay { delay, max });
+                }
                 Some(t) => return Err(err(&t, format!("unexpected token `{}`", t.text))),
             }
             lx.end_stanza()?;

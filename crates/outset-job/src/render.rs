@@ -163,6 +163,15 @@ pub fn render(job: &JobConfig) -> String {
             RespawnLimit::Unlimited => "respawn limit unlimited".into(),
         },
     );
+    if let Some(d) = job.respawn_delay {
+        line(
+            &mut o,
+            match d.max {
+                Some(max) => format!("respawn delay {} max {max}", d.delay),
+                None => format!("respawn delay {}", d.delay),
+            },
+        );
+    }
     if !job.normal_exit.is_empty() {
         let codes: Vec<String> = job
             .normal_exit

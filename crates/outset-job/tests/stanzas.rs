@@ -602,3 +602,52 @@ fn render_is_bracketed() {
     );
     assert_eq!(parse_job("t", &text).unwrap(), j);
 }
+
+/// Issue 17 item 6: `respawn delay SECONDS [max SECONDS]`, beside `respawn limit`.
+#[test]
+fn issue17_item6_respawn_delay() {
+    let j = job("respawn\nrespawn limit 5 60\nrespawn delay 2 max 30\n");
+    assert!(j.respawn);
+    assert_eq!(
+        j.respawn_delay,
+        Some(RespawnDelay {
+            delay: 2,
+            max: Some(30)
+        })
+    );
+    assert_eq!(
+        j.respawn_limit,
+        RespawnLimit::Limited {
+            count: 5,
+            interval: 60
+        }
+    );
+    assert_eq!(
+        job("respawn delay 1").respawn_delay,
+        Some(RespawnDelay {
+            delay: 1,
+            max: None
+        })
+    );
+    assert_eq!(JobConfig::new("x").respawn_delay, None);
+    assert!(
+        !job("respawn delay 1").respawn,
+        "a delay alone does not enable respawn"
+    );
+    assert_eq!(
+        error("respawn delay"),
+        "1:14: expected a delay in seconds after `delay`"
+    );
+    assert_eq!(error("respawn delay x"), "1:15: bad number `x`");
+    assert_eq!(
+        error("respawn delay 1 min 3"),
+        "1:17: expected `max`, found `min`"
+    );
+    assert_eq!(
+        error("respawn delay 5 max 2"),
+        "1:21: maximum delay 2 is below the delay 5"
+    );
+    // Rendered as written, so show-config and the round trip keep it.
+    let text = render(&job("respawn\nrespawn delay 2 max 30\n"));
+    assert!(text.contains("respawn delay 2 max 30"), "{text}");
+}

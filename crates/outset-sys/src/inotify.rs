@@ -12,6 +12,8 @@ use rustix::fs::inotify as ino;
 /// A watch descriptor as returned by `inotify_add_watch`.
 pub type Wd = i32;
 
+/// File was written to.
+pub const IN_MODIFY: u32 = libc::IN_MODIFY;
 /// File opened for writing was closed.
 pub const IN_CLOSE_WRITE: u32 = libc::IN_CLOSE_WRITE;
 /// File moved into the watched directory.

@@ -5,6 +5,7 @@
 //! a daemon that may be PID 1: functions return errors instead of panicking.
 #![allow(unsafe_code)]
 
+pub mod activation;
 pub mod cgroup;
 pub mod dbus;
 pub mod handover;

@@ -55,6 +55,20 @@ impl Poller {
         Ok(())
     }
 
+    /// Watches `fd` for readability, edge-triggered: reported once when it becomes readable
+    /// (or, when added, once if it already is), then again only when more arrives. A
+    /// listening socket whose connections the daemon leaves to a job wakes the loop once per
+    /// new connection, never in a loop while they wait.
+    pub fn add_edge(&self, fd: BorrowedFd<'_>, token: u64) -> io::Result<()> {
+        epoll::add(
+            &self.fd,
+            fd,
+            epoll::EventData::new_u64(token),
+            epoll::EventFlags::IN | epoll::EventFlags::ET,
+        )?;
+        Ok(())
+    }
+
     /// Watches `fd` for readability and/or writability (level-triggered), reporting `token`.
     pub fn add_with(&self, fd: BorrowedFd<'_>, token: u64, interest: Interest) -> io::Result<()> {
         epoll::add(

@@ -100,6 +100,7 @@ impl Daemon {
         let mut fds: Vec<i32> = listeners.iter().map(|l| l.0).collect();
         fds.extend(host.conns.iter().map(|c| c.fd));
         fds.extend(host.notify.iter().map(|n| n.1));
+        fds.extend(host.activation.iter().map(|a| a.1));
         let st = State {
             schema: state::SCHEMA,
             writer: env!("CARGO_PKG_VERSION").to_string(),

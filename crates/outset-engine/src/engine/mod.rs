@@ -60,6 +60,10 @@ pub const LAUNCH_TIMEOUT_S: u32 = 10;
 /// systemd's default start timeout, which is what daemons written for `READY=1` expect.
 pub const READY_TIMEOUT_S: u32 = 90;
 
+/// `respawn delay`: a run whose main process stayed up this long (or as long as the delay's
+/// `max`, when longer) resets the pause to the first delay.
+pub const RESPAWN_RESET_S: u32 = 10;
+
 /// How often a `pid file` is looked at while a job waits for it.
 pub const PIDFILE_POLL_MS: Millis = 50;
 
@@ -262,6 +266,8 @@ struct Rare {
     /// post-stop).
     stop_env: Env,
     respawns: VecDeque<Millis>,
+    /// `respawn delay`: the pause and when the main process last started.
+    backoff: Backoff,
     /// When the main process was chosen from a launch chain's survivors (a clean exit soon
     /// after makes its successor the main process).
     selected_at: Option<Millis>,
@@ -282,10 +288,30 @@ struct Rare {
     base: Option<Rc<Env>>,
 }
 
+/// `respawn delay` (issue 17 item 6): plain data, so a re-exec can carry it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct Backoff {
+    /// The pause the next respawn waits (0: the first, `delay`).
+    pub(super) next: Millis,
+    /// When the current run's main process was spawned.
+    pub(super) since: Option<Millis>,
+    /// Held in `post-stop` until then before the respawn's `starting`.
+    pub(super) until: Option<Millis>,
+}
+
+impl Backoff {
+    const NONE: Backoff = Backoff {
+        next: 0,
+        since: None,
+        until: None,
+    };
+}
+
 /// What an instance without rare fields reads.
 const NO_RARE: &Rare = &Rare {
     stop_env: Vec::new(),
     respawns: VecDeque::new(),
+    backoff: Backoff::NONE,
     selected_at: None,
     ready: None,
     sources: Vec::new(),
@@ -534,6 +560,7 @@ impl Engine {
                     i.start_deadline(),
                     i.watchdog_deadline(),
                     i.hook.deadline(),
+                    i.rare().backoff.until,
                 ]
             })
             .flatten()

@@ -46,8 +46,59 @@ impl Engine {
                 });
                 inst.goal = Goal::Stop;
             }
+        } else if let Some(pause) = self.respawn_pause(id) {
+            log::info!("{name} main process ended, respawning in {pause} ms");
         } else {
             log::info!("{name} main process ended, respawning");
+        }
+    }
+
+    /// `respawn delay`: the pause before this respawn, doubled for the next one up to `max`;
+    /// a run that stayed up long enough starts again from `delay`. Holds the instance in
+    /// `post-stop` until then (`Backoff::until`).
+    fn respawn_pause(&mut self, id: InstanceId) -> Option<Millis> {
+        let now = self.now;
+        let inst = self.instances.get_mut(&id)?;
+        let d = inst.config.respawn_delay?;
+        let first = u64::from(d.delay) * 1000;
+        let max = u64::from(d.max.unwrap_or(d.delay)) * 1000;
+        let reset_after = max.max(u64::from(RESPAWN_RESET_S) * 1000);
+        let b = &mut inst.rare_mut().backoff;
+        let ran = b.since.map_or(0, |s| now.saturating_sub(s));
+        if b.next == 0 || ran >= reset_after {
+            b.next = first;
+        }
+        let pause = b.next.min(max);
+        b.next = pause.saturating_mul(2).min(max).max(first);
+        if pause == 0 {
+            return None;
+        }
+        b.until = Some(now + pause);
+        Some(pause)
+    }
+
+    /// Whether the instance waits out a `respawn delay` pause in `post-stop`.
+    pub(super) fn respawn_paused(&self, id: InstanceId) -> bool {
+        self.instances
+            .get(&id)
+            .is_some_and(|i| i.rare().backoff.until.is_some_and(|t| t > self.now))
+    }
+
+    /// A `respawn delay` pause is over (or no longer wanted): the instance goes on.
+    pub(super) fn end_respawn_pause(&mut self, id: InstanceId) {
+        let Some(inst) = self.instances.get_mut(&id) else {
+            return;
+        };
+        let Some(r) = inst.rare.as_deref_mut() else {
+            return;
+        };
+        if r.backoff.until.take().is_none() {
+            return;
+        }
+        // Held in post-stop with its hook done: on as the goal says.
+        if inst.state == State::PostStop && !inst.pids.contains_key(&ProcessKind::PostStop) {
+            let next = next_state(inst.state, inst.goal);
+            self.runnable.push_back((id, next));
         }
     }
 

@@ -144,6 +144,18 @@ pub struct RareSnap {
     /// `Rare::base`); absent in states written before the table existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base: Option<Env>,
+    /// `respawn delay`'s pacing (see `Backoff`); absent in states written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backoff: Option<BackoffSnap>,
+}
+
+/// `respawn delay`'s pacing: the next pause, when the current run started, when the pause
+/// ends (times relative to the state's clock).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackoffSnap {
+    pub next: u64,
+    pub since: Option<Rel>,
+    pub until: Option<Rel>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -257,6 +269,11 @@ impl Engine {
             watchdog_deadline: rel_opt(r.watchdog_deadline),
             notify_status: r.notify_status.clone(),
             base: r.base.as_deref().cloned(),
+            backoff: (r.backoff != Backoff::NONE).then(|| BackoffSnap {
+                next: r.backoff.next,
+                since: rel_opt(r.backoff.since),
+                until: rel_opt(r.backoff.until),
+            }),
         });
         InstanceSnap {
             id: i.id.0,
@@ -403,6 +420,11 @@ impl Engine {
                         watchdog_deadline: at_opt(r.watchdog_deadline),
                         notify_status: r.notify_status,
                         base: r.base.map(Rc::new),
+                        backoff: r.backoff.map_or(Backoff::NONE, |b| Backoff {
+                            next: b.next,
+                            since: at_opt(b.since),
+                            until: at_opt(b.until),
+                        }),
                     }))
                 }
             };

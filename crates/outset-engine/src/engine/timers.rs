@@ -94,6 +94,9 @@ impl Engine {
             }
             fx.kill_all(id);
         }
+        for id in self.due(|i| i.rare().backoff.until) {
+            self.end_respawn_pause(id);
+        }
         self.run(fx);
     }
 

@@ -237,6 +237,14 @@ impl Engine {
         inst.goal = goal;
         if goal == Goal::Start {
             inst.hook = HookTimer::Off;
+        } else if inst.rare().backoff.until.is_some() {
+            // A stop during a `respawn delay` pause ends it: the instance goes to waiting.
+            self.end_respawn_pause(id);
+            let Some(inst) = self.instances.get_mut(&id) else {
+                return;
+            };
+            Self::arm_hook_deadline(inst, now);
+            return;
         }
         Self::arm_hook_deadline(inst, now);
         let next = match (inst.state, goal) {
@@ -275,6 +283,14 @@ impl Engine {
     /// holds the instance.
     pub(super) fn change_state(&mut self, id: InstanceId, mut state: State, fx: &mut dyn Host) {
         loop {
+            // `respawn delay`: a respawn waits in post-stop until its pause is over (the
+            // timer in `tick` moves it on).
+            if state == State::Starting
+                && self.instances.get(&id).map(|i| i.state) == Some(State::PostStop)
+                && self.respawn_paused(id)
+            {
+                return;
+            }
             let Some(inst) = self.instances.get_mut(&id) else {
                 return;
             };
@@ -350,6 +366,9 @@ impl Engine {
         let now = self.now;
         let inst = self.instances.get_mut(&id)?;
         inst.main_exit = None;
+        if inst.config.respawn_delay.is_some() {
+            inst.rare_mut().backoff.since = Some(now);
+        }
         // Every readiness wait ends: without `start timeout`, at READY_TIMEOUT_S (issue 9
         // item 4). Launch chains have their own deadline below.
         let readiness = matches!(inst.config.expect, Expect::Stop | Expect::Notify)

@@ -52,10 +52,11 @@ pub(crate) enum Stage {
     Stop,
     Exec,
     ScriptFd,
+    PassFd,
 }
 
 /// Stage names, indexed by the `Stage` discriminant.
-const STAGE_NAMES: [&str; 16] = [
+const STAGE_NAMES: [&str; 17] = [
     "setsid",
     "signals",
     "stdio",
@@ -72,6 +73,7 @@ const STAGE_NAMES: [&str; 16] = [
     "stop",
     "exec",
     "script fd",
+    "passing the socket",
 ];
 
 /// Name of a stage byte read back from the report pipe.
@@ -103,9 +105,15 @@ pub(crate) struct ChildCtx<'a> {
     pub gid: Option<libc::gid_t>,
     pub uid: Option<libc::uid_t>,
     pub stop_before_exec: bool,
-    pub report_fd: RawFd,
+    /// A cell: moved off fd 3 when a passed socket takes that number.
+    pub report_fd: std::cell::Cell<RawFd>,
     /// An fd the program needs (a long script's memfd): kept open across exec.
     pub keep_fd: Option<RawFd>,
+    /// A socket to hand over as fd 3 (above 3 itself).
+    pub pass_fd: Option<RawFd>,
+    /// The `LISTEN_PID=` environment entry, [`super::plan::LISTEN_PID_LEN`] bytes, whose
+    /// digits the child writes.
+    pub listen_pid: Option<*mut u8>,
 }
 
 /// Current errno, without allocating.
@@ -163,7 +171,7 @@ pub(crate) fn run(ctx: &ChildCtx<'_>) -> ! {
         Ok(never) => match never {},
         Err(e) => e,
     };
-    report(ctx.report_fd, stage as u8, err);
+    report(ctx.report_fd.get(), stage as u8, err);
     // SAFETY: _exit terminates without running atexit handlers or unwinding.
     unsafe { libc::_exit(127) }
 }
@@ -258,13 +266,16 @@ fn setup_and_exec(ctx: &ChildCtx<'_>) -> Result<std::convert::Infallible, (Stage
         let r = unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
         check(c_long::from(r), Stage::ScriptFd)?;
     }
+    if let Some(src) = ctx.pass_fd {
+        pass_socket(ctx, src)?;
+    }
     if ctx.stop_before_exec {
         // Tell the parent not to wait for exec: we stay stopped until resumed.
-        report(ctx.report_fd, STOP_MARKER, 0);
+        report(ctx.report_fd.get(), STOP_MARKER, 0);
         // The parent stops reading now; a later exec failure shows as exit
         // status 127 instead of a SIGPIPE from writing to the closed pipe.
         // SAFETY: closing our own pipe end; later reports just get EBADF.
-        unsafe { libc::close(ctx.report_fd) };
+        unsafe { libc::close(ctx.report_fd.get()) };
         // SAFETY: raw getpid/kill; glibc's raise() would use the parent's tid.
         let r = unsafe {
             let pid = libc::syscall(libc::SYS_getpid);
@@ -275,6 +286,50 @@ fn setup_and_exec(ctx: &ChildCtx<'_>) -> Result<std::convert::Infallible, (Stage
     // SAFETY: path/argv/envp are NUL-terminated arrays of C strings.
     unsafe { libc::execve(ctx.path, ctx.argv, ctx.envp) };
     Err((Stage::Exec, errno()))
+}
+
+/// Socket activation: `src` becomes fd 3 (without close-on-exec) and the `LISTEN_PID` entry
+/// gets this process's PID. Whatever the child had at fd 3 (the report pipe, the exec
+/// barrier) is first moved above it, close-on-exec as before.
+fn pass_socket(ctx: &ChildCtx<'_>, src: RawFd) -> Result<(), (Stage, c_int)> {
+    let target = super::PASSED_FD;
+    // SAFETY: fcntl on a possibly-closed fd; EBADF means nothing was there.
+    let moved = unsafe { libc::fcntl(target, libc::F_DUPFD_CLOEXEC, target + 1) };
+    if moved == -1 && errno() != libc::EBADF {
+        return Err((Stage::PassFd, errno()));
+    }
+    if moved >= 0 && ctx.report_fd.get() == target {
+        ctx.report_fd.set(moved);
+    }
+    // SAFETY: dup2 between fds of this process; `src` is above 3 (see the plan), and the
+    // copy at 3 has no close-on-exec flag.
+    let r = unsafe { libc::dup2(src, target) };
+    check(c_long::from(r), Stage::PassFd)?;
+    if let Some(buf) = ctx.listen_pid {
+        // SAFETY: raw getpid; glibc's cached pid may be the parent's in a raw clone child.
+        let pid = unsafe { libc::syscall(libc::SYS_getpid) } as u32;
+        let mut digits = [0u8; 10];
+        let mut n = pid;
+        let mut len = 0;
+        loop {
+            digits[len] = b'0' + (n % 10) as u8;
+            len += 1;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        let start = super::plan::LISTEN_PID_PREFIX.len();
+        for i in 0..len {
+            // SAFETY: `buf` is the plan's LISTEN_PID_LEN-byte cell (at most 11 + 10 + 1
+            // bytes are written); this process's copy of it (or, in a vfork-style child,
+            // the suspended parent's, which only this child uses) is ours to write.
+            unsafe { *buf.add(start + i) = digits[len - 1 - i] };
+        }
+        // SAFETY: as above, the NUL after the digits.
+        unsafe { *buf.add(start + len) = 0 };
+    }
+    Ok(())
 }
 
 /// Restores default dispositions and an empty mask: a daemon blocks signals

@@ -193,3 +193,54 @@ fn issue11_wait_exec_waits_for_the_whole_batch() {
     // Nothing pending: returns at once.
     reports.wait_exec().unwrap();
 }
+
+/// Issue 17 item 1: a passed socket is fd 3 in the program, LISTEN_PID is the program's own
+/// PID (set in the child), and nothing else leaks; in both spawn paths.
+#[test]
+fn issue17_item1_passed_socket_is_fd3_with_listen_pid() {
+    use std::os::fd::AsFd;
+    let sock = crate::activation::listen(&crate::activation::Endpoint::Inet(
+        "127.0.0.1:0".parse().unwrap(),
+    ))
+    .unwrap();
+    let inode = rustix::fs::fstat(sock.as_fd()).unwrap().st_ino;
+    let shared = SharedFd(std::rc::Rc::new(sock));
+    for detached in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let mut req = sh(&format!(
+            "echo \"$LISTEN_PID $$ $LISTEN_FDS\" > {o}; readlink /proc/$$/fd/3 >> {o}; ls /proc/$$/fd >> {o}",
+            o = out.display()
+        ));
+        req.env = vec![
+            ("LISTEN_FDS".into(), "1".into()),
+            ("LISTEN_PID".into(), "999999".into()),
+        ];
+        req.pass_fd = Some(shared.clone());
+        let plan = SpawnPlan::new(&req).unwrap();
+        let pid = if detached {
+            let mut reports = FailureReports::new().unwrap();
+            let s = spawn_detached(&plan, &mut reports).unwrap();
+            assert_eq!(wait(s.pid), ExitStatus::Exited(0));
+            assert!(reports.take().is_empty());
+            s.pid
+        } else {
+            let s = spawn(&plan).unwrap();
+            assert_eq!(wait(s.pid), ExitStatus::Exited(0));
+            s.pid
+        };
+        let text = fs::read_to_string(&out).unwrap();
+        let mut lines = text.lines();
+        assert_eq!(
+            lines.next().unwrap(),
+            format!("{pid} {pid} 1"),
+            "detached {detached}"
+        );
+        assert_eq!(lines.next().unwrap(), format!("socket:[{inode}]"));
+        let mut fds: Vec<u32> = lines.map(|l| l.parse().unwrap()).collect();
+        fds.sort_unstable();
+        // 0-3, plus at most the one fd the shell keeps for its redirection (dash: 10).
+        assert_eq!(&fds[..4], &[0, 1, 2, 3], "detached {detached}");
+        assert!(fds.len() <= 5, "detached {detached}: {fds:?}");
+    }
+}

@@ -99,7 +99,27 @@ pub struct SpawnRequest {
     pub cgroup: Option<std::path::PathBuf>,
     /// SIGSTOP the child right before exec (e.g. so it can be traced).
     pub stop_before_exec: bool,
+    /// A socket handed to the program as fd 3 (socket activation), with `LISTEN_PID` set to
+    /// the program's own PID in the child (the rest of the protocol's variables, such as
+    /// `LISTEN_FDS`, are the caller's to put in `env`).
+    pub pass_fd: Option<SharedFd>,
 }
+
+/// An fd shared between its owner and spawn requests (a listening socket the daemon keeps
+/// open across a job's runs). Requests compare equal when they pass the same descriptor.
+#[derive(Debug, Clone)]
+pub struct SharedFd(pub std::rc::Rc<OwnedFd>);
+
+impl PartialEq for SharedFd {
+    fn eq(&self, other: &SharedFd) -> bool {
+        self.0.as_raw_fd() == other.0.as_raw_fd()
+    }
+}
+
+impl Eq for SharedFd {}
+
+/// The fd a passed socket gets in the program (`SD_LISTEN_FDS_START`).
+pub const PASSED_FD: RawFd = 3;
 
 impl SpawnRequest {
     /// A request with everything else left at the defaults.
@@ -118,6 +138,7 @@ impl SpawnRequest {
             stdio: Stdio::Null,
             cgroup: None,
             stop_before_exec: false,
+            pass_fd: None,
         }
     }
 }
@@ -402,7 +423,7 @@ pub fn spawn_detached(
     // Held by the child until it execs; only the parent's copy is ever closed early.
     reports.barrier_fd().map_err(SpawnError::Fork)?;
     let argv = ptr_array(&plan.argv);
-    let envp = ptr_array(&plan.envp);
+    let envp = plan.envp_ptrs();
     let mut ctx = child_ctx(plan, &argv, &envp, reports.wr.as_raw_fd());
     let cgroup_fd = plan.cgroup.as_ref().map(AsRawFd::as_raw_fd);
     let pid = match clone3_with(cgroup_fd, &ctx, false) {
@@ -443,8 +464,10 @@ fn child_ctx<'a>(
         gid: plan.gid,
         uid: plan.uid,
         stop_before_exec: plan.stop_before_exec,
-        report_fd,
+        report_fd: std::cell::Cell::new(report_fd),
         keep_fd: plan.script_fd.as_ref().map(AsRawFd::as_raw_fd),
+        pass_fd: plan.pass_fd.as_ref().map(AsRawFd::as_raw_fd),
+        listen_pid: plan.listen_pid.as_ref().map(|b| b.get().cast::<u8>()),
     }
 }
 
@@ -462,7 +485,7 @@ pub fn spawn_forked(plan: &SpawnPlan) -> Result<Spawned, SpawnError> {
 
 fn spawn_waiting(plan: &SpawnPlan, vfork: bool) -> Result<Spawned, SpawnError> {
     let argv = ptr_array(&plan.argv);
-    let envp = ptr_array(&plan.envp);
+    let envp = plan.envp_ptrs();
     let (rd, wr) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
         .map_err(|e| SpawnError::Fork(e.into()))?;
     let mut ctx = child_ctx(plan, &argv, &envp, wr.as_raw_fd());

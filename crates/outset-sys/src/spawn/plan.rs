@@ -1,6 +1,7 @@
 //! Turning a [`SpawnRequest`] into a [`SpawnPlan`]: all lookups, allocation
 //! and fd opening happen here, in the parent.
 
+use std::cell::UnsafeCell;
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
@@ -42,7 +43,19 @@ pub struct SpawnPlan {
     /// so the shell can open it as `/dev/fd/N`.
     pub(super) script_fd: Option<OwnedFd>,
     pub(super) stop_before_exec: bool,
+    /// The socket to pass as fd 3: a close-on-exec duplicate numbered above 3, so the
+    /// child's `dup2` onto 3 never closes its own source.
+    pub(super) pass_fd: Option<OwnedFd>,
+    /// `LISTEN_PID=` and room for the PID, written by the child (its PID is only known
+    /// there): the last entry of the environment when a socket is passed.
+    pub(super) listen_pid: Option<Box<UnsafeCell<[u8; LISTEN_PID_LEN]>>>,
 }
+
+/// Room for `LISTEN_PID=`, a PID of up to 10 digits and the NUL.
+pub(super) const LISTEN_PID_LEN: usize = 32;
+
+/// The prefix the child writes its PID after.
+pub(super) const LISTEN_PID_PREFIX: &[u8] = b"LISTEN_PID=";
 
 impl SpawnPlan {
     /// Resolves the program, environment, credentials and fds of `req`.
@@ -51,6 +64,8 @@ impl SpawnPlan {
         let envp = req
             .env
             .iter()
+            // With a passed socket the child sets LISTEN_PID itself (its own PID).
+            .filter(|(k, _)| req.pass_fd.is_none() || k != "LISTEN_PID")
             .map(|(k, v)| {
                 if k.is_empty() || k.contains('=') {
                     return Err(SpawnError::BadEnvName(k.clone()));
@@ -81,6 +96,23 @@ impl SpawnPlan {
             Stdio::Null | Stdio::Inherit => None,
         };
         let cgroup = req.cgroup.as_deref().map(|p| open(p, true)).transpose()?;
+        let pass_fd = req
+            .pass_fd
+            .as_ref()
+            .map(|fd| {
+                rustix::io::fcntl_dupfd_cloexec(&*fd.0, super::PASSED_FD + 1).map_err(|e| {
+                    SpawnError::Open {
+                        what: "a duplicate of the passed socket".into(),
+                        source: e.into(),
+                    }
+                })
+            })
+            .transpose()?;
+        let listen_pid = pass_fd.as_ref().map(|_| {
+            let mut buf = [0u8; LISTEN_PID_LEN];
+            buf[..LISTEN_PID_PREFIX.len()].copy_from_slice(LISTEN_PID_PREFIX);
+            Box::new(UnsafeCell::new(buf))
+        });
         Ok(SpawnPlan {
             path,
             argv,
@@ -99,7 +131,24 @@ impl SpawnPlan {
             cgroup,
             script_fd,
             stop_before_exec: req.stop_before_exec,
+            pass_fd,
+            listen_pid,
         })
+    }
+
+    /// The NULL-terminated environment for execve, with the `LISTEN_PID` entry the child
+    /// completes when a socket is passed.
+    pub(super) fn envp_ptrs(&self) -> Vec<*const libc::c_char> {
+        self.envp
+            .iter()
+            .map(|s| s.as_ptr())
+            .chain(
+                self.listen_pid
+                    .as_ref()
+                    .map(|b| b.get().cast_const().cast()),
+            )
+            .chain(std::iter::once(std::ptr::null()))
+            .collect()
     }
 
     /// The resolved program path (as seen inside the chroot, if any).
@@ -196,10 +245,11 @@ fn script_memfd(script: &str) -> Result<OwnedFd, SpawnError> {
             Err(e) => return Err(fail(e)),
         }
     }
-    if fd.as_raw_fd() > 2 {
+    // Above 3 too: a passed socket takes fd 3 in the child.
+    if fd.as_raw_fd() > super::PASSED_FD {
         return Ok(fd);
     }
-    rustix::io::fcntl_dupfd_cloexec(&fd, 3).map_err(fail)
+    rustix::io::fcntl_dupfd_cloexec(&fd, super::PASSED_FD + 1).map_err(fail)
 }
 
 /// `p` as seen from outside a chroot at `root`.

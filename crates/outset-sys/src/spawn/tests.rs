@@ -340,8 +340,10 @@ fn fork_fallback_joins_cgroup() {
         gid: None,
         uid: None,
         stop_before_exec: false,
-        report_fd: wr.as_raw_fd(),
+        report_fd: std::cell::Cell::new(wr.as_raw_fd()),
         keep_fd: None,
+        pass_fd: None,
+        listen_pid: None,
     };
     let pid = fork(&ctx).unwrap();
     drop(wr);
@@ -378,8 +380,10 @@ fn clone3_into_cgroup_directly() {
         gid: None,
         uid: None,
         stop_before_exec: false,
-        report_fd: wr.as_raw_fd(),
+        report_fd: std::cell::Cell::new(wr.as_raw_fd()),
         keep_fd: None,
+        pass_fd: None,
+        listen_pid: None,
     };
     let r = clone3(plan.cgroup.as_ref().map(AsRawFd::as_raw_fd), &ctx);
     drop(wr);

@@ -22,6 +22,9 @@
 //! --exit-after-ms MS   the daemon exits after MS with --exit-code CODE (default 0)
 //! --touch PATH         the daemon creates PATH once ready (ready on file)
 //! --dbus-name NAME     the daemon owns NAME on $DBUS_SESSION_BUS_ADDRESS (after --dbus-delay-ms)
+//! --serve-fd3 PATH     socket activation: write LISTEN_FDS, LISTEN_PID, UPSTART_FDS,
+//!                      LISTEN_FDNAMES and its PID to PATH, then answer every connection on
+//!                      the listening socket at fd 3 with `served by PID N` and close it
 //! ```
 
 use std::io::Write;
@@ -51,6 +54,7 @@ struct Opts {
     touch: Option<String>,
     dbus_name: Option<String>,
     dbus_delay_ms: u64,
+    serve_fd3: Option<String>,
     /// Internal: marks a forked daemon-side copy, with the forks still to do.
     level: Option<u32>,
     /// Internal: run as a sleeping child.
@@ -91,6 +95,7 @@ fn parse(args: &[String]) -> Result<Opts, String> {
             "--touch" => o.touch = Some(val(&mut it, a)?),
             "--dbus-name" => o.dbus_name = Some(val(&mut it, a)?),
             "--dbus-delay-ms" => o.dbus_delay_ms = num(val(&mut it, a)?, a)?,
+            "--serve-fd3" => o.serve_fd3 = Some(val(&mut it, a)?),
             "--level" => o.level = Some(num(val(&mut it, a)?, a)?),
             "--sleeper" => o.sleeper = true,
             other => return Err(format!("unknown option {other}")),
@@ -243,6 +248,9 @@ fn daemon(o: &Opts, args: &[String]) -> Result<i32, String> {
         }
         None => None,
     };
+    if let Some(path) = &o.serve_fd3 {
+        return serve_fd3(path);
+    }
     if let Some(ms) = o.exit_after_ms {
         sleep_ms(ms);
         return Ok(o.exit_code);
@@ -254,6 +262,29 @@ fn daemon(o: &Opts, args: &[String]) -> Result<i32, String> {
         }
     }
     sleep_forever();
+}
+
+/// A socket-activated server: what it was given, then a line per connection.
+fn serve_fd3(path: &str) -> Result<i32, String> {
+    let me = std::process::id();
+    let var = |k: &str| std::env::var(k).unwrap_or_else(|_| "-".into());
+    let line = format!(
+        "LISTEN_FDS={} LISTEN_PID={} UPSTART_FDS={} LISTEN_FDNAMES={} PID={me}\n",
+        var("LISTEN_FDS"),
+        var("LISTEN_PID"),
+        var("UPSTART_FDS"),
+        var("LISTEN_FDNAMES")
+    );
+    let tmp = format!("{path}.tmp{me}");
+    std::fs::write(&tmp, line).map_err(|e| format!("{path}: {e}"))?;
+    std::fs::rename(&tmp, path).map_err(|e| format!("{path}: {e}"))?;
+    let listener = outset_sys::activation::inherited(3).map_err(|e| e.to_string())?;
+    loop {
+        let conn = outset_sys::activation::accept(&listener).map_err(|e| format!("accept: {e}"))?;
+        let mut f = std::fs::File::from(conn);
+        // A client gone already is no error of the server's.
+        let _ = f.write_all(format!("served by PID {me}\n").as_bytes());
+    }
 }
 
 fn notify(o: &Opts) -> Result<(), String> {

@@ -10,6 +10,7 @@ mod client;
 mod confdir;
 mod control;
 mod docs;
+mod event_sources;
 mod hostile_control;
 mod hostile_jobs;
 mod hostile_linux;
