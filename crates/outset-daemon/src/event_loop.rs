@@ -64,7 +64,7 @@ pub struct Daemon {
     pub engine: Engine,
     pub host: Host,
     pub confdirs: ConfDirs,
-    poller: Poller,
+    pub(crate) poller: Poller,
     signals: SignalFd,
     listener: Listener,
     inotify: Option<Inotify>,
@@ -84,6 +84,8 @@ pub struct Daemon {
     ready_watches: std::collections::HashMap<outset_sys::inotify::Wd, std::path::PathBuf>,
     /// The bus connection `ready on dbus` checks use.
     bus: crate::bus_ready::BusReady,
+    /// Upstart's D-Bus API (private socket and bus).
+    pub(crate) dbus: crate::dbus::Dbus,
 }
 
 pub struct Setup {
@@ -96,6 +98,8 @@ pub struct Setup {
     pub listener: Listener,
     /// The daemon's open-file limit (connection limits are derived from it).
     pub fd_limit: u64,
+    /// Where to serve Upstart's D-Bus API.
+    pub dbus: crate::dbus::Config,
 }
 
 impl Daemon {
@@ -141,10 +145,12 @@ impl Daemon {
             last_active: Instant::now(),
             ready_watches: std::collections::HashMap::new(),
             bus: Default::default(),
+            dbus: crate::dbus::Dbus::new(setup.dbus),
         };
         if let Some(i) = &d.inotify {
             d.confdirs.watch(i);
         }
+        d.dbus_start();
         Ok(d)
     }
 
@@ -152,7 +158,7 @@ impl Daemon {
         u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
-    fn tick_clock(&mut self) {
+    pub(crate) fn tick_clock(&mut self) {
         let now = self.now();
         self.engine.set_now(now);
     }
@@ -166,6 +172,7 @@ impl Daemon {
         log::debug!("{} jobs loaded", jobs.len());
         self.tick_clock();
         self.engine.set_jobs(jobs, &mut self.host);
+        self.dbus_jobs_changed();
     }
 
     /// Emits an event from the daemon itself (startup, signals).
@@ -207,11 +214,18 @@ impl Daemon {
             // Cleanup (cgroup removal, returning memory) waits until nothing has happened for
             // a while, so it never competes with a burst of starts or stops.
             let idle_for = self.last_active.elapsed();
-            if let Some(at) = self.host.next_conn_wake() {
+            if let Some(at) = self
+                .host
+                .next_conn_wake()
+                .into_iter()
+                .chain(self.dbus.next_wake())
+                .min()
+            {
                 let wait = at.saturating_duration_since(Instant::now());
                 timeout = Some(timeout.map_or(wait, |t| t.min(wait)));
             }
-            let backlog = self.host.conns_with_backlog();
+            let mut backlog = self.host.conns_with_backlog();
+            backlog.extend(self.dbus.backlog());
             if self.busy || !backlog.is_empty() || self.engine.awaits_confirmation() {
                 timeout = Some(std::time::Duration::ZERO);
             } else if self.host.has_retired() {
@@ -241,7 +255,9 @@ impl Daemon {
                     TOKEN_INOTIFY => self.on_inotify(),
                     TOKEN_BUS if self.bus.on_readable(&self.poller) => self.check_sources(),
                     TOKEN_SPAWN_REPORTS => self.host.collect_spawn_failures(),
+                    crate::dbus::TOKEN_LISTENER => self.on_dbus_accept(),
                     t if t >= TOKEN_NOTIFY0 => self.on_notify(InstanceId(t - TOKEN_NOTIFY0)),
+                    t if t >= crate::dbus::TOKEN_LINK0 => self.on_dbus_link(t),
                     t if t >= TOKEN_CONN0 => self.on_conn(t),
                     _ => {}
                 }
@@ -249,7 +265,11 @@ impl Daemon {
             // Requests left over from a connection's earlier turns, after everyone else's.
             for token in backlog {
                 if !ready.contains(&token) {
-                    self.on_conn(token);
+                    if token >= crate::dbus::TOKEN_LINK0 {
+                        self.on_dbus_link(token);
+                    } else {
+                        self.on_conn(token);
+                    }
                 }
             }
             if self.engine.next_deadline().is_some_and(|d| d <= self.now()) {
@@ -262,6 +282,7 @@ impl Daemon {
                 self.check_sources();
             }
             self.confirm_spawns();
+            self.dbus_end_turn();
             if !ready.is_empty() {
                 self.busy = true;
                 self.last_active = Instant::now();
@@ -629,13 +650,19 @@ impl Daemon {
 
     /// A reply token routed to a connection.
     fn route(&mut self, conn: u64) -> ReplyToken {
-        let token = ReplyToken(self.next_reply);
-        self.next_reply += 1;
+        let token = self.new_token();
         self.host.route(token, conn);
         token
     }
 
-    fn may_change(&self, uid: u32) -> bool {
+    /// A fresh reply token.
+    pub(crate) fn new_token(&mut self) -> ReplyToken {
+        let token = ReplyToken(self.next_reply);
+        self.next_reply += 1;
+        token
+    }
+
+    pub(crate) fn may_change(&self, uid: u32) -> bool {
         may_change(self.mode, self.owner_uid, uid)
     }
 

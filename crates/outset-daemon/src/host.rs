@@ -42,6 +42,9 @@ pub struct Host {
     spawn_reports: Option<outset_sys::spawn::FailureReports>,
     /// Children that reported a failure and are not reaped yet, with the failure.
     spawn_failures: HashMap<u32, String>,
+    /// Reply tokens of D-Bus calls: their replies are kept for the D-Bus service.
+    bus_tokens: std::collections::HashSet<u64>,
+    bus_replies: Vec<(ReplyToken, Response)>,
 }
 
 impl Host {
@@ -64,7 +67,23 @@ impl Host {
                 }
             },
             spawn_failures: HashMap::new(),
+            bus_tokens: std::collections::HashSet::new(),
+            bus_replies: Vec::new(),
         }
+    }
+
+    /// The reply behind `token` goes to a D-Bus caller ([`Host::take_bus_replies`]).
+    pub fn route_bus(&mut self, token: ReplyToken) {
+        self.bus_tokens.insert(token.0);
+    }
+
+    /// The replies for D-Bus callers since the last call, once every process spawned so far
+    /// has exec'd (as for the control socket's replies).
+    pub fn take_bus_replies(&mut self) -> Vec<(ReplyToken, Response)> {
+        if !self.bus_replies.is_empty() {
+            self.wait_exec();
+        }
+        std::mem::take(&mut self.bus_replies)
     }
 
     /// Takes the failures children have reported so far; each is handed to the engine when
@@ -410,6 +429,9 @@ impl Effects for Host {
     }
 
     fn reply(&mut self, token: ReplyToken, response: Response) {
+        if self.bus_tokens.remove(&token.0) {
+            return self.bus_replies.push((token, response));
+        }
         self.send(token, &response);
     }
 }

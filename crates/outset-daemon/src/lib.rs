@@ -5,6 +5,7 @@ pub mod args;
 mod bus_ready;
 mod confdirs;
 mod conn;
+mod dbus;
 mod event_loop;
 mod host;
 mod logger;
@@ -172,6 +173,15 @@ fn run(args: Args) -> Result<i32, String> {
         signals,
         listener,
         fd_limit,
+        dbus: dbus::Config {
+            private: dbus::private_address(
+                args.dbus_private.as_deref(),
+                user,
+                uid,
+                outset_sys::process::pid(),
+            ),
+            bus: dbus::bus_address(args.dbus_bus.as_deref(), user),
+        },
     })
     .map_err(|e| format!("event loop: {e}"))?;
     log::info!(

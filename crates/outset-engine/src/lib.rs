@@ -12,6 +12,6 @@ pub mod testing;
 pub mod types;
 
 pub use engine::{
-    DEFAULT_PATH, Engine, LAUNCH_TIMEOUT_S, Options, READY_TIMEOUT_S, SETTLE_MS, next_state,
+    DEFAULT_PATH, Engine, LAUNCH_TIMEOUT_S, Notice, Options, READY_TIMEOUT_S, SETTLE_MS, next_state,
 };
 pub use types::*;

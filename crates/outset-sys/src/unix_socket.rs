@@ -141,6 +141,25 @@ impl Listener {
         Ok(Listener { inner })
     }
 
+    /// A listener on the abstract socket `name` (Linux's namespace of socket names that
+    /// are not files: nothing to create, check or remove, and gone with the process).
+    /// `AddrInUse` when another process holds the name.
+    pub fn bind_abstract(name: &[u8]) -> io::Result<Listener> {
+        use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
+        let addr = SocketAddrUnix::new_abstract_name(name)?;
+        let fd = rustix::net::socket_with(
+            AddressFamily::UNIX,
+            SocketType::STREAM,
+            SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
+            None,
+        )?;
+        rustix::net::bind(&fd, &addr)?;
+        rustix::net::listen(&fd, 64)?;
+        Ok(Listener {
+            inner: UnixListener::from(fd),
+        })
+    }
+
     /// Accepts one pending connection; `None` when there is none right now.
     pub fn accept(&self) -> io::Result<Option<Conn>> {
         loop {

@@ -32,7 +32,7 @@ impl Engine {
                     status: Some(status),
                 });
             }
-            inst.goal = Goal::Stop;
+            set_goal(&mut self.notices, inst, Goal::Stop);
             return;
         }
         let name = display_name(&inst.config.name, &inst.name);
@@ -44,7 +44,7 @@ impl Engine {
                     process: EndedIn::Respawn,
                     status: None,
                 });
-                inst.goal = Goal::Stop;
+                set_goal(&mut self.notices, inst, Goal::Stop);
             }
         } else {
             log::info!("{name} main process ended, respawning");
