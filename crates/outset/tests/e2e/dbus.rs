@@ -1,0 +1,735 @@
+//! Issue 16 item 1: Upstart's D-Bus API, `com.ubuntu.Upstart0_6`, driven by the stock
+//! D-Bus tools with calls shaped as Upstart's `initctl` and ChromeOS's `session_manager`
+//! make them: on a private `dbus-daemon` each test starts (and kills by PID), and on the
+//! daemon's private socket.
+
+use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::common::*;
+
+const MANAGER: &str = "/com/ubuntu/Upstart";
+const IFACE: &str = "com.ubuntu.Upstart0_6";
+
+static SEQ: AtomicU32 = AtomicU32::new(0);
+
+/// A `dbus-daemon` of the test's own, with a config that lets anyone on the machine own
+/// names and talk (the bus's policy is not what is tested), killed by PID when dropped.
+struct Bus {
+    child: Child,
+    address: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Bus {
+    fn start() -> Option<Bus> {
+        let bin = installed("dbus-daemon")?;
+        let dir = tempfile::tempdir().unwrap();
+        // Unprivileged callers must reach the socket.
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let config = dir.path().join("bus.conf");
+        std::fs::write(
+            &config,
+            format!(
+                r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:path={}/bus</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <allow own="*"/>
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+  </policy>
+</busconfig>
+"#,
+                dir.path().display()
+            ),
+        )
+        .unwrap();
+        let mut child = Command::new(bin)
+            .arg(format!("--config-file={}", config.display()))
+            .args(["--nofork", "--print-address=1"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut out = child.stdout.take().unwrap();
+        let mut line = Vec::new();
+        let mut byte = [0u8; 1];
+        while out.read(&mut byte).unwrap_or(0) == 1 && byte[0] != b'\n' {
+            line.push(byte[0]);
+        }
+        let address = String::from_utf8(line).unwrap();
+        assert!(address.starts_with("unix:"), "dbus-daemon said {address:?}");
+        Some(Bus {
+            child,
+            address,
+            _dir: dir,
+        })
+    }
+}
+
+impl Drop for Bus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A process started by a test (a signal monitor), killed by PID when dropped.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A private-socket address of this test's own (abstract names are machine-wide).
+fn private_address() -> String {
+    format!(
+        "unix:abstract=/outset-test/{}/{}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+/// A system-mode daemon serving D-Bus at `private` and, with `bus`, on that bus.
+fn daemon(private: &str, bus: Option<&Bus>, jobs: &[(&str, &str)]) -> Option<TestDaemon> {
+    let mount = require_root_cgroup2()?;
+    installed("dbus-send")?;
+    let mut d = TestDaemon::new(&mount);
+    for (name, text) in jobs {
+        d.write_job(name, text);
+    }
+    let bus_arg = bus.map_or("none".to_string(), |b| b.address.clone());
+    d.start_with(&[
+        "--no-startup-event",
+        "--dbus-private",
+        private,
+        "--dbus-bus",
+        &bus_arg,
+    ]);
+    Some(d)
+}
+
+/// How a call reaches the daemon.
+#[derive(Clone, Copy)]
+enum Via<'a> {
+    /// Through the bus, to the name `com.ubuntu.Upstart`.
+    Bus(&'a Bus),
+    /// Straight to the private socket, as Upstart's `initctl` did (no `Hello`).
+    Peer(&'a str),
+}
+
+fn dbus_send_as(via: Via, uid: Option<u32>, path: &str, method: &str, args: &[&str]) -> Output {
+    let mut cmd = Command::new("dbus-send");
+    match via {
+        Via::Bus(b) => cmd
+            .arg(format!("--bus={}", b.address))
+            .arg("--dest=com.ubuntu.Upstart"),
+        Via::Peer(a) => cmd.arg(format!("--peer={a}")),
+    };
+    cmd.args(["--print-reply", "--reply-timeout=20000", path, method])
+        .args(args);
+    if let Some(uid) = uid {
+        cmd.uid(uid).gid(uid);
+    }
+    cmd.output().unwrap()
+}
+
+/// A call that must succeed: its printed reply.
+fn call(via: Via, path: &str, method: &str, args: &[&str]) -> String {
+    let out = dbus_send_as(via, None, path, method, args);
+    assert!(
+        out.status.success(),
+        "{method} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A call that must fail: its `Error NAME: text` line.
+fn call_err(via: Via, uid: Option<u32>, path: &str, method: &str, args: &[&str]) -> String {
+    let out = dbus_send_as(via, uid, path, method, args);
+    assert!(
+        !out.status.success(),
+        "{method} {args:?} succeeded: {out:?}"
+    );
+    String::from_utf8_lossy(&out.stderr).trim().to_string()
+}
+
+/// The strings and object paths of a printed reply, in order.
+fn values(reply: &str) -> Vec<String> {
+    reply
+        .lines()
+        .filter_map(|l| {
+            let l = l.trim();
+            let l = l.strip_prefix("variant").map_or(l, str::trim_start);
+            let v = l
+                .strip_prefix("object path ")
+                .or_else(|| l.strip_prefix("string "))?;
+            Some(v.trim_matches('"').to_string())
+        })
+        .collect()
+}
+
+fn property(via: Via, path: &str, iface: &str, name: &str) -> String {
+    call(
+        via,
+        path,
+        "org.freedesktop.DBus.Properties.Get",
+        &[&format!("string:{iface}"), &format!("string:{name}")],
+    )
+}
+
+fn wait_for_name(bus: &Bus, d: &TestDaemon) {
+    d.wait_for(
+        "com.ubuntu.Upstart on the bus",
+        Duration::from_secs(15),
+        || {
+            outset_sys::dbus::name_has_owner(
+                &bus.address,
+                "com.ubuntu.Upstart",
+                Duration::from_secs(2),
+            )
+            .unwrap_or(false)
+        },
+    );
+}
+
+const WEB: &str = "description \"the web\"\nauthor \"outset\"\nstart on net-up or web-wanted\nemits web-ready\nexec sleep 600\n";
+
+/// The task `net-up` starts: done (its file written) only after a while, so a reply that
+/// came before it finished would find no file.
+fn tick(dir: &Path) -> String {
+    format!(
+        "task\nstart on net-up\nexec sh -c 'sleep 0.3; echo $IFACE > {}/tick.done'\n",
+        dir.display()
+    )
+}
+
+/// The calls Upstart's `initctl` and ChromeOS's `session_manager` make, through `via`.
+fn initctl_and_session_manager_calls(via: Via, d: &TestDaemon) {
+    // session_manager: EmitEvent(name, env, wait=true) returns once the jobs the event
+    // started have settled (the task has finished and written its file).
+    let done = d.path("tick.done");
+    let _ = std::fs::remove_file(&done);
+    call(
+        via,
+        MANAGER,
+        &format!("{IFACE}.EmitEvent"),
+        &["string:net-up", "array:string:IFACE=eth0", "boolean:true"],
+    );
+    assert_eq!(
+        std::fs::read_to_string(&done).unwrap_or_default().trim(),
+        "eth0",
+        "EmitEvent with wait replied before its task finished"
+    );
+    assert!(
+        d.status(&["web"]).contains("start/running"),
+        "{}",
+        d.status(&["web"])
+    );
+
+    // initctl start: GetJobByName, then Job.Start(env, wait) → the instance's path.
+    let job = values(&call(
+        via,
+        MANAGER,
+        &format!("{IFACE}.GetJobByName"),
+        &["string:web"],
+    ));
+    assert_eq!(job, ["/com/ubuntu/Upstart/jobs/web"]);
+    let job = &job[0];
+    call(
+        via,
+        job,
+        &format!("{IFACE}.Job.Stop"),
+        &["array:string:", "boolean:true"],
+    );
+    assert!(d.status(&["web"]).contains("stop/waiting"));
+    let inst = values(&call(
+        via,
+        job,
+        &format!("{IFACE}.Job.Start"),
+        &["array:string:", "boolean:true"],
+    ));
+    assert_eq!(inst, ["/com/ubuntu/Upstart/jobs/web/_"]);
+    let inst = &inst[0];
+    // Answered with wait: it runs now, and the instance's properties say so.
+    let status = d.status(&["web"]);
+    assert!(status.contains("start/running, process "), "{status}");
+    let pid = status.rsplit(' ').next().unwrap().to_string();
+    let iface = format!("{IFACE}.Instance");
+    assert_eq!(values(&property(via, inst, &iface, "goal")), ["start"]);
+    assert_eq!(values(&property(via, inst, &iface, "state")), ["running"]);
+    assert_eq!(values(&property(via, inst, &iface, "name")), [""]);
+    let procs = property(via, inst, &iface, "processes");
+    assert!(
+        procs.contains("\"main\"") && procs.contains(&format!("int32 {pid}")),
+        "{procs}"
+    );
+    // The job's properties as its file says.
+    let job_iface = format!("{IFACE}.Job");
+    assert_eq!(
+        values(&property(via, job, &job_iface, "description")),
+        ["the web"]
+    );
+    let start_on = property(via, job, &job_iface, "start_on");
+    assert_eq!(
+        values(&start_on),
+        ["net-up", "web-wanted", "/OR"],
+        "{start_on}"
+    );
+    assert_eq!(
+        values(&property(via, job, &job_iface, "emits")),
+        ["web-ready"]
+    );
+    let all = values(&call(
+        via,
+        job,
+        &format!("{IFACE}.Job.GetAllInstances"),
+        &[],
+    ));
+    assert_eq!(all, std::slice::from_ref(inst));
+    let by_name = values(&call(
+        via,
+        job,
+        &format!("{IFACE}.Job.GetInstanceByName"),
+        &["string:"],
+    ));
+    assert_eq!(by_name, std::slice::from_ref(inst));
+
+    // Upstart's errors, by name.
+    let e = call_err(
+        via,
+        None,
+        MANAGER,
+        &format!("{IFACE}.GetJobByName"),
+        &["string:nope"],
+    );
+    assert!(
+        e.starts_with("Error com.ubuntu.Upstart0_6.Error.UnknownJob"),
+        "{e}"
+    );
+    let e = call_err(
+        via,
+        None,
+        job,
+        &format!("{IFACE}.Job.Start"),
+        &["array:string:", "boolean:true"],
+    );
+    assert!(
+        e.starts_with("Error com.ubuntu.Upstart0_6.Error.AlreadyStarted"),
+        "{e}"
+    );
+    let e = call_err(
+        via,
+        None,
+        MANAGER,
+        &format!("{IFACE}.EmitEvent"),
+        &["string:x", "array:string:NOEQUALS", "boolean:false"],
+    );
+    assert!(
+        e.starts_with("Error org.freedesktop.DBus.Error.InvalidArgs"),
+        "{e}"
+    );
+    // What this build does not have says so, never a fake success.
+    let e = call_err(
+        via,
+        None,
+        MANAGER,
+        &format!("{IFACE}.SetEnv"),
+        &["array:string:", "string:A=1", "boolean:true"],
+    );
+    assert!(
+        e.starts_with("Error com.ubuntu.Upstart0_6.Error.NotImplemented"),
+        "{e}"
+    );
+
+    // initctl stop through the instance, waiting until it is down.
+    call(
+        via,
+        inst,
+        &format!("{IFACE}.Instance.Stop"),
+        &["boolean:true"],
+    );
+    assert!(d.status(&["web"]).contains("stop/waiting"));
+    let e = call_err(
+        via,
+        None,
+        inst,
+        &format!("{IFACE}.Instance.Stop"),
+        &["boolean:true"],
+    );
+    assert!(e.contains("UnknownObject"), "{e}");
+}
+
+#[test]
+fn issue16_item1_initctl_and_session_manager_calls_on_the_bus() {
+    let Some(bus) = Bus::start() else { return };
+    let private = private_address();
+    let Some(d) = daemon(&private, Some(&bus), &[("web", WEB)]) else {
+        return;
+    };
+    wait_for_name(&bus, &d);
+    d.write_job("tick", &tick_in(&d));
+    d.ctl_ok(&["reload-configuration"]);
+    initctl_and_session_manager_calls(Via::Bus(&bus), &d);
+}
+
+/// The task job with its file in the daemon's own temp dir.
+fn tick_in(d: &TestDaemon) -> String {
+    tick(d.dir.path())
+}
+
+#[test]
+fn issue16_item1_the_same_calls_over_the_private_socket() {
+    let private = private_address();
+    let Some(d) = daemon(&private, None, &[("web", WEB)]) else {
+        return;
+    };
+    d.write_job("tick", &tick_in(&d));
+    d.ctl_ok(&["reload-configuration"]);
+    initctl_and_session_manager_calls(Via::Peer(&private), &d);
+    // A client that says Hello first, as `dbus-send --bus=` does, is answered too.
+    let out = Command::new("dbus-send")
+        .arg(format!("--bus={private}"))
+        .args(["--print-reply", MANAGER, &format!("{IFACE}.GetAllJobs")])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("/com/ubuntu/Upstart/jobs/tick"), "{out:?}");
+    // Introspection leads to the jobs.
+    let xml = call(
+        Via::Peer(&private),
+        "/com/ubuntu/Upstart/jobs",
+        "org.freedesktop.DBus.Introspectable.Introspect",
+        &[],
+    );
+    assert!(
+        xml.contains("<node name=\"web\"/>") && xml.contains("<node name=\"tick\"/>"),
+        "{xml}"
+    );
+    let xml = call(
+        Via::Peer(&private),
+        MANAGER,
+        "org.freedesktop.DBus.Introspectable.Introspect",
+        &[],
+    );
+    assert!(xml.contains("<method name=\"EmitEvent\">"), "{xml}");
+}
+
+/// Reads the monitor's output until `all` of these appear in order, or panics.
+fn wait_lines(path: &Path, all: &[&str]) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let mut at = 0;
+        let found = all.iter().all(|needle| match text[at..].find(needle) {
+            Some(i) => {
+                at += i + needle.len();
+                true
+            }
+            None => false,
+        });
+        if found {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never saw {all:?} in order; monitor saw:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn issue16_item1_a_subscriber_hears_the_signals() {
+    let Some(bus) = Bus::start() else { return };
+    let Some(monitor) = installed("dbus-monitor") else {
+        return;
+    };
+    let private = private_address();
+    let Some(d) = daemon(&private, Some(&bus), &[("web", WEB)]) else {
+        return;
+    };
+    wait_for_name(&bus, &d);
+    let log = d.path("monitor.txt");
+    let _monitor = Guard(
+        Command::new(monitor)
+            .arg("--address")
+            .arg(&bus.address)
+            .arg("type='signal',interface='com.ubuntu.Upstart0_6.Instance'")
+            .arg("type='signal',interface='com.ubuntu.Upstart0_6.Job'")
+            .arg("type='signal',interface='com.ubuntu.Upstart0_6'")
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    // The monitor is listening once it reports its own name.
+    d.wait_for("the monitor", Duration::from_secs(10), || {
+        std::fs::read_to_string(&log).is_ok_and(|t| t.contains("NameAcquired"))
+    });
+    call(
+        Via::Bus(&bus),
+        MANAGER,
+        &format!("{IFACE}.EmitEvent"),
+        &["string:web-wanted", "array:string:WHO=test", "boolean:true"],
+    );
+    wait_lines(
+        &log,
+        &[
+            "member=InstanceAdded",
+            "object path \"/com/ubuntu/Upstart/jobs/web/_\"",
+            "member=GoalChanged",
+            "string \"start\"",
+            "member=StateChanged",
+            "string \"starting\"",
+            "member=StateChanged",
+            "string \"running\"",
+        ],
+    );
+    // Each event once it has finished (the one asked for finishes as the job it started
+    // is up, before that job's `started` is handled, as in Upstart's event queue).
+    wait_lines(
+        &log,
+        &[
+            "member=EventEmitted",
+            "string \"web-wanted\"",
+            "string \"WHO=test\"",
+        ],
+    );
+    wait_lines(
+        &log,
+        &[
+            "member=EventEmitted",
+            "string \"started\"",
+            "string \"JOB=web\"",
+        ],
+    );
+    // A reload that adds a job says so.
+    d.write_job("late", "exec sleep 600\n");
+    d.ctl_ok(&["reload-configuration"]);
+    wait_lines(
+        &log,
+        &[
+            "member=JobAdded",
+            "object path \"/com/ubuntu/Upstart/jobs/late\"",
+        ],
+    );
+    // A failing task: Failed with its exit status, then the instance goes.
+    d.write_job("bad", "task\nexec sh -c 'exit 3'\n");
+    d.ctl_ok(&["reload-configuration"]);
+    let e = call_err(
+        Via::Bus(&bus),
+        None,
+        "/com/ubuntu/Upstart/jobs/bad",
+        &format!("{IFACE}.Job.Start"),
+        &["array:string:", "boolean:true"],
+    );
+    assert!(e.contains("Error.JobFailed"), "{e}");
+    wait_lines(
+        &log,
+        &[
+            "path=/com/ubuntu/Upstart/jobs/bad/_; interface=com.ubuntu.Upstart0_6.Instance; member=Failed",
+            "int32 3",
+            "member=InstanceRemoved",
+            "object path \"/com/ubuntu/Upstart/jobs/bad/_\"",
+        ],
+    );
+}
+
+#[test]
+fn issue16_item1_non_root_callers_are_refused_changes_as_on_the_control_socket() {
+    let Some(bus) = Bus::start() else { return };
+    let private = private_address();
+    let Some(d) = daemon(&private, Some(&bus), &[("web", WEB)]) else {
+        return;
+    };
+    wait_for_name(&bus, &d);
+    let nobody = Some(65534);
+    for via in [Via::Bus(&bus), Via::Peer(&private)] {
+        // Reading is for everyone, as `status` is.
+        let out = dbus_send_as(
+            via,
+            nobody,
+            MANAGER,
+            &format!("{IFACE}.GetJobByName"),
+            &["string:web"],
+        );
+        assert!(out.status.success(), "{out:?}");
+        for (path, method, args) in [
+            (
+                MANAGER,
+                "EmitEvent",
+                &["string:x", "array:string:", "boolean:false"][..],
+            ),
+            (MANAGER, "ReloadConfiguration", &[][..]),
+            (
+                "/com/ubuntu/Upstart/jobs/web",
+                "Job.Start",
+                &["array:string:", "boolean:false"][..],
+            ),
+        ] {
+            let e = call_err(via, nobody, path, &format!("{IFACE}.{method}"), args);
+            assert!(
+                e.starts_with("Error com.ubuntu.Upstart0_6.Error.PermissionDenied: Permission denied: only root may do that"),
+                "{method}: {e}"
+            );
+        }
+    }
+    // Nothing was done for them.
+    assert!(d.status(&["web"]).contains("stop/waiting"));
+}
+
+/// The client's `AUTH EXTERNAL` for `uid`.
+fn outset_dbus_hello(uid: u32) -> Vec<u8> {
+    let hex: String = uid
+        .to_string()
+        .bytes()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("\0AUTH EXTERNAL {hex}\r\n").into_bytes()
+}
+
+fn connect_private(address: &str) -> std::os::unix::net::UnixStream {
+    use std::os::linux::net::SocketAddrExt;
+    let name = address.trim_start_matches("unix:abstract=");
+    let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+    let s = std::os::unix::net::UnixStream::connect_addr(&addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s
+}
+
+/// Reads until the daemon closes the connection; panics if it does not within the timeout.
+fn closed_by_daemon(mut s: std::os::unix::net::UnixStream) {
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return,
+            Err(e) => panic!("the daemon kept a bad connection open: {e}"),
+        }
+    }
+}
+
+/// An authenticated connection to the private socket, as root.
+fn authenticated(address: &str) -> std::os::unix::net::UnixStream {
+    let mut s = connect_private(address);
+    s.write_all(&outset_dbus_hello(0)).unwrap();
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    while !line.ends_with(b"\r\n") {
+        s.read_exact(&mut byte).unwrap();
+        line.push(byte[0]);
+    }
+    assert!(
+        line.starts_with(b"OK "),
+        "{}",
+        String::from_utf8_lossy(&line)
+    );
+    s.write_all(b"BEGIN\r\n").unwrap();
+    s
+}
+
+#[test]
+fn issue16_item1_malformed_messages_cost_their_connection_not_the_daemon() {
+    let private = private_address();
+    let Some(d) = daemon(&private, None, &[("web", WEB)]) else {
+        return;
+    };
+    // Not D-Bus at all.
+    let mut s = connect_private(&private);
+    s.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+    closed_by_daemon(s);
+    // A bad endianness byte, a header claiming 2 GiB, a boolean that is 7, a method call
+    // without a member: each after a good handshake.
+    let good = {
+        let mut m = outset_dbus_call();
+        m[0] = b'l';
+        m
+    };
+    let mut bad_endian = good.clone();
+    bad_endian[0] = b'x';
+    let mut huge = good.clone();
+    huge[4..8].copy_from_slice(&(1u32 << 31).to_le_bytes());
+    for bytes in [bad_endian, huge, bad_bool_call()] {
+        let mut s = authenticated(&private);
+        s.write_all(&bytes).unwrap();
+        closed_by_daemon(s);
+    }
+    // A well-formed call on a good connection is still answered, and so is outsetctl.
+    let mut s = authenticated(&private);
+    s.write_all(&good).unwrap();
+    let mut head = [0u8; 16];
+    s.read_exact(&mut head).unwrap();
+    assert_eq!(head[1], 2, "a method return");
+    drop(s);
+    let out = call(
+        Via::Peer(&private),
+        MANAGER,
+        &format!("{IFACE}.GetJobByName"),
+        &["string:web"],
+    );
+    assert!(out.contains("/com/ubuntu/Upstart/jobs/web"));
+    assert!(d.status(&["web"]).contains("stop/waiting"));
+}
+
+/// `GetJobByName("web")`, serial 1, marshalled by hand as the spec lays it out (the test
+/// does not trust outset's own encoder to check outset's decoder).
+fn outset_dbus_call() -> Vec<u8> {
+    let mut fields = Vec::new();
+    let field = |f: &mut Vec<u8>, code: u8, sig: u8, value: &[u8]| {
+        while !f.len().is_multiple_of(8) {
+            f.push(0);
+        }
+        f.extend_from_slice(&[code, 1, sig, 0]);
+        if sig == b'g' {
+            f.push(value.len() as u8);
+        } else {
+            f.extend_from_slice(&(value.len() as u32).to_le_bytes());
+        }
+        f.extend_from_slice(value);
+        f.push(0);
+    };
+    field(&mut fields, 1, b'o', b"/com/ubuntu/Upstart");
+    field(&mut fields, 2, b's', b"com.ubuntu.Upstart0_6");
+    field(&mut fields, 3, b's', b"GetJobByName");
+    field(&mut fields, 8, b'g', b"s");
+    let body = [&3u32.to_le_bytes()[..], b"web\0"].concat();
+    let mut m = vec![b'l', 1, 0, 1];
+    m.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    m.extend_from_slice(&1u32.to_le_bytes());
+    m.extend_from_slice(&(fields.len() as u32).to_le_bytes());
+    m.extend_from_slice(&fields);
+    while !m.len().is_multiple_of(8) {
+        m.push(0);
+    }
+    m.extend_from_slice(&body);
+    m
+}
+
+/// `GetJobByName` with signature `b` and the boolean 7, which is neither 0 nor 1.
+fn bad_bool_call() -> Vec<u8> {
+    let mut m = outset_dbus_call();
+    // The signature field's `s` becomes `b`, and the body the boolean 7.
+    let body_at = m.len() - 8;
+    m.truncate(body_at);
+    let sig = m.windows(3).rposition(|w| w == [1, b's', 0]).unwrap();
+    m[sig + 1] = b'b';
+    m.extend_from_slice(&7u32.to_le_bytes());
+    m[4..8].copy_from_slice(&4u32.to_le_bytes());
+    m
+}
