@@ -229,9 +229,19 @@ impl Daemon {
                 }
             };
             let peers = self.dbus.links.values().filter(|l| !l.is_bus).count();
-            if peers >= MAX_PEERS {
+            let mine = self
+                .dbus
+                .links
+                .values()
+                .filter(|l| !l.is_bus && l.uid == conn.uid)
+                .count();
+            // As on the control socket: a uid that may not change anything has a share of
+            // its own, so it cannot crowd out root (who is never counted).
+            if (conn.uid != 0 && peers >= MAX_PEERS)
+                || (!self.may_change(conn.uid) && mine >= crate::conn::PER_UID)
+            {
                 log::warn!(
-                    "D-Bus: {MAX_PEERS} private connections open; refusing uid {}",
+                    "D-Bus: too many private connections (uid {} has {mine}, {peers} in all); refusing one",
                     conn.uid
                 );
                 continue;

@@ -733,3 +733,81 @@ fn bad_bool_call() -> Vec<u8> {
     m[4..8].copy_from_slice(&4u32.to_le_bytes());
     m
 }
+
+/// The name libtest knows test `name` of this module by.
+fn test_path(name: &str) -> String {
+    match module_path!().split_once("::") {
+        Some((_, module)) => format!("{module}::{name}"),
+        None => name.to_string(),
+    }
+}
+
+/// The unprivileged side of the next test (this binary run again as uid 65534): claims to
+/// be root, then opens more connections than one uid may hold. Prints `RESULT …` lines.
+fn nobody_side(address: &str) {
+    let mut s = connect_private(address);
+    s.write_all(&outset_dbus_hello(0)).unwrap();
+    let mut line = [0u8; 64];
+    let n = s.read(&mut line).unwrap_or(0);
+    println!(
+        "RESULT claim-root {}",
+        String::from_utf8_lossy(&line[..n]).trim()
+    );
+    drop(s);
+    std::thread::sleep(Duration::from_millis(300));
+    let mut held = Vec::new();
+    let mut accepted = 0;
+    for _ in 0..80 {
+        let mut s = connect_private(address);
+        let _ = s.write_all(&outset_dbus_hello(65534));
+        let mut buf = [0u8; 64];
+        if matches!(s.read(&mut buf), Ok(n) if buf[..n].starts_with(b"OK ")) {
+            accepted += 1;
+        }
+        held.push(s);
+    }
+    println!("RESULT accepted {accepted}");
+}
+
+#[test]
+fn issue16_item1_private_peers_are_who_the_kernel_says_and_are_limited() {
+    if let Ok(address) = std::env::var("DBUS_NOBODY_ADDRESS") {
+        return nobody_side(&address);
+    }
+    let private = private_address();
+    let Some(d) = daemon(&private, None, &[("web", WEB)]) else {
+        return;
+    };
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            &test_path("issue16_item1_private_peers_are_who_the_kernel_says_and_are_limited"),
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("DBUS_NOBODY_ADDRESS", &private)
+        .uid(65534)
+        .gid(65534)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    let results: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.find("RESULT ").map(|i| &l[i + 7..]))
+        .collect();
+    // Claiming uid 0 from uid 65534 is refused: the kernel's word counts.
+    assert_eq!(results[0], "claim-root REJECTED EXTERNAL", "{text}");
+    // One unprivileged uid holds at most the control socket's per-uid share.
+    assert_eq!(results[1], "accepted 64", "{text}");
+    // Root still gets in, and the daemon carries on.
+    let reply = call(
+        Via::Peer(&private),
+        MANAGER,
+        &format!("{IFACE}.GetJobByName"),
+        &["string:web"],
+    );
+    assert!(reply.contains("/com/ubuntu/Upstart/jobs/web"));
+    assert!(d.status(&["web"]).contains("stop/waiting"));
+}
