@@ -39,6 +39,7 @@ const SOURCE_POLL: std::time::Duration = std::time::Duration::from_millis(50);
 pub mod sig {
     pub const SIGHUP: i32 = 1;
     pub const SIGINT: i32 = 2;
+    pub const SIGUSR1: i32 = 10;
     pub const SIGTERM: i32 = 15;
     pub const SIGCHLD: i32 = 17;
     pub const SIGPWR: i32 = 30;
@@ -332,6 +333,8 @@ impl Daemon {
                     Mode::System | Mode::User => self.shutdown("SIGINT"),
                 },
                 sig::SIGPWR => self.emit_builtin("power-status-changed"),
+                // Upstart's: join the bus now (a `dbus` job sends it once the bus is up).
+                sig::SIGUSR1 => self.dbus_join_now(),
                 sig::SIGTERM => match self.mode {
                     // Upstart re-execs itself on SIGTERM as init; outset has no stateful
                     // re-exec yet, and an init must never exit.

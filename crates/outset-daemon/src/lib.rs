@@ -116,6 +116,7 @@ fn run(args: Args) -> Result<i32, String> {
         sig::SIGINT,
         sig::SIGTERM,
         sig::SIGPWR,
+        sig::SIGUSR1,
     ])
     .map_err(|e| format!("signalfd: {e}"))?;
     let fd_limit = outset_sys::process::raise_nofile_limit();

@@ -151,7 +151,8 @@ impl Link {
     /// The next complete message, if the handshake is done. A stream that is not D-Bus
     /// breaks the connection.
     pub fn next_message(&mut self) -> Option<Message> {
-        if !self.is_open() || self.broken.is_some() {
+        // Over the output bound, a peer's calls wait until it reads its replies.
+        if !self.is_open() || self.broken.is_some() || self.output.len() > OUT_BOUND {
             return None;
         }
         match outset_dbus::message::take(&mut self.input) {
@@ -168,6 +169,7 @@ impl Link {
     pub fn has_backlog(&self) -> bool {
         self.is_open()
             && self.broken.is_none()
+            && self.output.len() <= OUT_BOUND
             && matches!(outset_dbus::message::frame_len(&self.input), Ok(Some(n)) if n <= self.input.len())
     }
 

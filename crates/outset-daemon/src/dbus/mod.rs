@@ -112,6 +112,8 @@ pub struct Dbus {
     jobs: BTreeSet<String>,
     /// Unique names given to private peers that say `Hello` (dbus-send does).
     hellos: u64,
+    /// A job named `dbus` was running at the end of the last turn.
+    bus_job_seen: bool,
 }
 
 impl Dbus {
@@ -339,8 +341,6 @@ impl Daemon {
                     vec![Value::Str(objects::BUS_NAME.into()), Value::U32(4)],
                     BusCall::RequestName,
                 );
-                let names = self.engine.configs().map(|c| c.name.clone()).collect();
-                self.dbus.jobs = names;
             }
             BusCall::RequestName => match m.body.first() {
                 Some(Value::U32(1 | 4)) => {
@@ -384,6 +384,16 @@ impl Daemon {
                     }
                 }
             }
+        }
+    }
+
+    /// Joins the bus at once if not joined (SIGUSR1, as Upstart: ChromeOS's `dbus` job
+    /// sends it once the system bus is up).
+    pub(crate) fn dbus_join_now(&mut self) {
+        if self.dbus.bus.is_none() && self.dbus.config.bus.is_some() {
+            log::info!("D-Bus: joining the bus now");
+            self.dbus.bus_retry_at = Some(Instant::now());
+            self.dbus.bus_backoff = RETRY_FIRST;
         }
     }
 
@@ -446,11 +456,15 @@ impl Daemon {
 
     /// The job list changed (a reload): `JobAdded` and `JobRemoved`.
     pub(crate) fn dbus_jobs_changed(&mut self) {
+        if self.dbus.config.private.is_none() && self.dbus.config.bus.is_none() {
+            return;
+        }
+        // Kept whether or not anyone listens, so the first listener hears changes only.
+        let now: BTreeSet<String> = self.engine.configs().map(|c| c.name.clone()).collect();
+        let old = std::mem::replace(&mut self.dbus.jobs, now.clone());
         if !self.dbus.has_audience() {
             return;
         }
-        let now: BTreeSet<String> = self.engine.configs().map(|c| c.name.clone()).collect();
-        let old = std::mem::take(&mut self.dbus.jobs);
         for gone in old.difference(&now) {
             let s = Message::signal(
                 objects::MANAGER_PATH,
@@ -469,7 +483,6 @@ impl Daemon {
             );
             self.dbus.broadcast(&s);
         }
-        self.dbus.jobs = now;
     }
 
     /// The end of a loop turn: engine replies out to their callers, what happened out as
@@ -504,19 +517,20 @@ impl Daemon {
         let audience = self.dbus.has_audience();
         self.engine.record_notices(audience);
         for notice in self.engine.take_notices() {
-            if let Notice::EventFinished { name, env } = &notice
-                && name == "started"
-                && env.iter().any(|e| e == "JOB=dbus")
-                && self.dbus.bus.is_none()
-                && self.dbus.config.bus.is_some()
-            {
-                // The system bus has just started: join it now.
-                self.dbus.bus_retry_at = Some(Instant::now());
-                self.dbus.bus_backoff = RETRY_FIRST;
-            }
             let signal = notice_signal(notice);
             self.dbus.broadcast(&signal);
         }
+        // The system bus has just come up (a job named `dbus` runs): join it now.
+        let bus_job = self.dbus.config.bus.is_some()
+            && self.dbus.bus.is_none()
+            && self
+                .engine
+                .instance_status("dbus", "")
+                .is_some_and(|st| st.state == "running");
+        if bus_job && !self.dbus.bus_job_seen {
+            self.dbus_join_now();
+        }
+        self.dbus.bus_job_seen = bus_job;
         self.dbus_connect_bus();
         let mut dead = Vec::new();
         for (token, link) in self.dbus.links.iter_mut() {

@@ -23,16 +23,23 @@ static SEQ: AtomicU32 = AtomicU32::new(0);
 struct Bus {
     child: Child,
     address: String,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl Bus {
     fn start() -> Option<Bus> {
-        let bin = installed("dbus-daemon")?;
         let dir = tempfile::tempdir().unwrap();
+        let mut bus = Bus::at(dir.path())?;
+        bus._dir = Some(dir);
+        Some(bus)
+    }
+
+    /// A bus listening at `DIR/bus`.
+    fn at(dir: &Path) -> Option<Bus> {
+        let bin = installed("dbus-daemon")?;
         // Unprivileged callers must reach the socket.
-        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        let config = dir.path().join("bus.conf");
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let config = dir.join("bus.conf");
         std::fs::write(
             &config,
             format!(
@@ -50,7 +57,7 @@ impl Bus {
   </policy>
 </busconfig>
 "#,
-                dir.path().display()
+                dir.display()
             ),
         )
         .unwrap();
@@ -72,7 +79,7 @@ impl Bus {
         Some(Bus {
             child,
             address,
-            _dir: dir,
+            _dir: None,
         })
     }
 }
@@ -810,4 +817,68 @@ fn issue16_item1_private_peers_are_who_the_kernel_says_and_are_limited() {
     );
     assert!(reply.contains("/com/ubuntu/Upstart/jobs/web"));
     assert!(d.status(&["web"]).contains("stop/waiting"));
+}
+
+#[test]
+fn issue16_item1_the_bus_is_joined_when_it_appears_and_again_when_it_returns() {
+    let Some(mount) = require_root_cgroup2() else {
+        return;
+    };
+    if installed("dbus-daemon").is_none() || installed("dbus-send").is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let address = format!("unix:path={}/bus", dir.path().display());
+    let private = private_address();
+    let mut d = TestDaemon::new(&mount);
+    d.write_job("web", WEB);
+    // No bus yet: start-up does not wait for one, and the private socket serves.
+    d.start_with(&[
+        "--no-startup-event",
+        "--dbus-private",
+        &private,
+        "--dbus-bus",
+        &address,
+    ]);
+    assert!(d.status(&["web"]).contains("stop/waiting"));
+    call(
+        Via::Peer(&private),
+        MANAGER,
+        &format!("{IFACE}.GetJobByName"),
+        &["string:web"],
+    );
+    // The bus comes up and its job says so with SIGUSR1, as the `dbus` jobs of Ubuntu and
+    // ChromeOS do.
+    let bus = Bus::at(dir.path()).unwrap();
+    let pid = d.child.as_ref().unwrap().id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-USR1", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    d.wait_for("SIGUSR1 handled", Duration::from_secs(10), || {
+        d.stderr().contains("D-Bus: joining the bus now")
+    });
+    wait_for_name(&bus, &d);
+    let get = |bus: &Bus| {
+        call(
+            Via::Bus(bus),
+            MANAGER,
+            &format!("{IFACE}.GetJobByName"),
+            &["string:web"],
+        )
+    };
+    assert!(get(&bus).contains("/com/ubuntu/Upstart/jobs/web"));
+    // The bus goes away and comes back: joined again, with nobody asking.
+    drop(bus);
+    let _ = std::fs::remove_file(dir.path().join("bus"));
+    assert!(
+        d.status(&["web"]).contains("stop/waiting"),
+        "the daemon carried on"
+    );
+    let bus = Bus::at(dir.path()).unwrap();
+    wait_for_name(&bus, &d);
+    assert!(get(&bus).contains("/com/ubuntu/Upstart/jobs/web"));
 }
