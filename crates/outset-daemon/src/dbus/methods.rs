@@ -160,6 +160,24 @@ impl Daemon {
                 format!("No such object: {}", m.path.as_deref().unwrap_or_default()),
             );
         }
+        let ours = match &object {
+            Object::Manager => objects::MANAGER,
+            Object::Job(_) => objects::JOB,
+            Object::Instance(..) => objects::INSTANCE,
+            Object::Node(_) => "",
+        };
+        // Properties of an interface the object does not have: none (an empty name means
+        // every interface, as the spec allows).
+        if iface == Some(objects::PROPERTIES)
+            && let Some(Value::Str(asked)) = b.first()
+            && !asked.is_empty()
+            && asked != ours
+        {
+            return Outcome::Error(
+                error::UNKNOWN_INTERFACE,
+                format!("No such interface: {asked}"),
+            );
+        }
         match (iface, member) {
             (Some(objects::INTROSPECTABLE) | None, "Introspect") => {
                 return Outcome::Reply(vec![Value::Str(objects::introspect(
@@ -206,12 +224,6 @@ impl Daemon {
             }
             _ => {}
         }
-        let ours = match &object {
-            Object::Manager => objects::MANAGER,
-            Object::Job(_) => objects::JOB,
-            Object::Instance(..) => objects::INSTANCE,
-            Object::Node(_) => "",
-        };
         if iface.is_some_and(|i| i != ours) {
             return Outcome::Error(
                 error::UNKNOWN_METHOD,

@@ -35,6 +35,7 @@ pub mod error {
     pub const UNKNOWN_METHOD: &str = "org.freedesktop.DBus.Error.UnknownMethod";
     pub const UNKNOWN_OBJECT: &str = "org.freedesktop.DBus.Error.UnknownObject";
     pub const UNKNOWN_PROPERTY: &str = "org.freedesktop.DBus.Error.UnknownProperty";
+    pub const UNKNOWN_INTERFACE: &str = "org.freedesktop.DBus.Error.UnknownInterface";
     pub const PROPERTY_READ_ONLY: &str = "org.freedesktop.DBus.Error.PropertyReadOnly";
     pub const FAILED: &str = "org.freedesktop.DBus.Error.Failed";
 }

@@ -316,6 +316,15 @@ fn initctl_and_session_manager_calls(via: Via, d: &TestDaemon) {
     ));
     assert_eq!(by_name, std::slice::from_ref(inst));
 
+    // Another interface's properties are not this object's.
+    let e = call_err(
+        via,
+        None,
+        inst,
+        "org.freedesktop.DBus.Properties.Get",
+        &[&format!("string:{IFACE}.Job"), "string:goal"],
+    );
+    assert!(e.contains("UnknownInterface"), "{e}");
     // Upstart's errors, by name.
     let e = call_err(
         via,
