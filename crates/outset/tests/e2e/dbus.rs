@@ -425,6 +425,37 @@ fn issue16_item1_the_same_calls_over_the_private_socket() {
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("/com/ubuntu/Upstart/jobs/tick"), "{out:?}");
+    // A subscriber on the private socket (dbus-monitor says Hello and adds matches) hears
+    // a reload's new job, and only that one.
+    if let Some(monitor) = installed("dbus-monitor") {
+        let log = d.path("private-monitor.txt");
+        let err = d.path("private-monitor.err");
+        let _monitor = Guard(
+            Command::new(monitor)
+                .arg("--address")
+                .arg(&private)
+                .stdout(std::fs::File::create(&log).unwrap())
+                .stderr(std::fs::File::create(&err).unwrap())
+                .spawn()
+                .unwrap(),
+        );
+        // It has been answered (so its connection is open) once it says it falls back from
+        // BecomeMonitor, which only a bus has, to match rules.
+        d.wait_for("the monitor", Duration::from_secs(10), || {
+            std::fs::read_to_string(&err).is_ok_and(|t| t.contains("eavesdropping"))
+        });
+        d.write_job("late", "exec sleep 600\n");
+        d.ctl_ok(&["reload-configuration"]);
+        wait_lines(
+            &log,
+            &[
+                "member=JobAdded",
+                "object path \"/com/ubuntu/Upstart/jobs/late\"",
+            ],
+        );
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert_eq!(text.matches("member=JobAdded").count(), 1, "{text}");
+    }
     // Introspection leads to the jobs.
     let xml = call(
         Via::Peer(&private),
