@@ -9,7 +9,8 @@
 //!   the private socket and a bus connection that has served calls.
 //!
 //! `cargo bench -p outset --bench dbus` (root, cgroup2, `dbus-daemon`); `BENCH_ROUNDS` sets
-//! the rounds (default 200).
+//! the rounds (default 200). `BENCH_OUTSET_BEFORE=PATH`: also the RSS of that build (one
+//! without the D-Bus API), with the same jobs.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -37,6 +38,10 @@ struct Daemon {
 
 impl Daemon {
     fn start(mount: &Path, tag: &str, dbus: &[&str]) -> Daemon {
+        Daemon::start_bin(OUTSET, mount, tag, dbus)
+    }
+
+    fn start_bin(bin: &str, mount: &Path, tag: &str, dbus: &[&str]) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
         let confdir = dir.path().join("conf");
         std::fs::create_dir_all(&confdir).unwrap();
@@ -54,7 +59,7 @@ impl Daemon {
             dir,
             child: None,
         };
-        let child = Command::new(OUTSET)
+        let child = Command::new(bin)
             .args(["--no-startup-event", "--confdir"])
             .arg(&confdir)
             .arg("--socket")
@@ -270,6 +275,10 @@ fn main() {
     let private = format!("unix:abstract=/outset-bench/{}", std::process::id());
 
     // Memory first, each daemon on its own.
+    let rss_before = std::env::var("BENCH_OUTSET_BEFORE").ok().map(|bin| {
+        let d = Daemon::start_bin(&bin, &mount, "before", &[]);
+        d.settled_rss()
+    });
     let rss_none = {
         let d = Daemon::start(
             &mount,
@@ -344,6 +353,9 @@ fn main() {
         b / c
     );
     println!("daemon RSS with {JOBS} jobs, KiB:");
+    if let Some(before) = rss_before {
+        println!("  the build before the D-Bus API (BENCH_OUTSET_BEFORE) {before:8}");
+    }
     println!("  no D-Bus (--dbus-private none --dbus-bus none) {rss_none:8}");
     println!(
         "  private socket, one client served             {rss_private:8}   {:+}",
