@@ -131,7 +131,8 @@ impl Bus {
             format!(
                 "<busconfig><type>session</type><listen>unix:path={}/bus</listen>\
                  <auth>EXTERNAL</auth><policy context=\"default\"><allow user=\"*\"/>\
-                 <allow own=\"*\"/><allow send_destination=\"*\"/></policy></busconfig>",
+                 <allow own=\"*\"/><allow send_destination=\"*\"/>\
+                 <allow receive_sender=\"*\"/></policy></busconfig>",
                 dir.path().display()
             ),
         )
@@ -311,7 +312,12 @@ fn main() {
     )
     .unwrap_or(false)
     {
-        assert!(Instant::now() < deadline, "the daemon never took its name");
+        assert!(
+            Instant::now() < deadline,
+            "the daemon never took its name on {}; stderr tail:\n{}",
+            bus.address,
+            support::stderr_tail(&d.stderr_path)
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     let mut ctl = {

@@ -41,6 +41,9 @@ const RETRY_MAX: Duration = Duration::from_secs(30);
 const UID_CACHE: usize = 1024;
 /// Calls held per bus caller while its uid is asked for.
 const PARKED_PER_SENDER: usize = 64;
+/// How long the bus may take to answer `Hello` (a policy that blocks the reply would
+/// otherwise leave the connection half-joined for good).
+const HELLO_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Where to serve.
 #[derive(Debug, Clone, Default)]
@@ -114,6 +117,8 @@ pub struct Dbus {
     hellos: u64,
     /// A job named `dbus` was running at the end of the last turn.
     bus_job_seen: bool,
+    /// When the bus connection was made, until `Hello` is answered.
+    joining_since: Option<Instant>,
 }
 
 impl Dbus {
@@ -144,10 +149,12 @@ impl Dbus {
         } else {
             None
         };
+        let hello = self.joining_since.map(|t| t + HELLO_TIMEOUT);
         self.links
             .values()
             .filter_map(Link::wake_at)
             .chain(bus)
+            .chain(hello)
             .min()
     }
 
@@ -334,6 +341,7 @@ impl Daemon {
                     name.as_deref().unwrap_or("?")
                 );
                 self.dbus.unique_name = name;
+                self.dbus.joining_since = None;
                 self.dbus.bus_backoff = RETRY_FIRST;
                 // 4: do not queue; a name another process holds stays with it.
                 self.bus_call(
@@ -417,6 +425,7 @@ impl Daemon {
             log::warn!("D-Bus: lost the bus connection ({why}); joining again later");
             self.dbus.bus = None;
             self.dbus.unique_name = None;
+            self.dbus.joining_since = None;
             self.dbus.bus_calls.clear();
             self.dbus.parked.clear();
             self.dbus.uids.clear();
@@ -440,6 +449,7 @@ impl Daemon {
         match outset_sys::dbus::connect_nonblocking(&address) {
             Ok(stream) => {
                 self.dbus.bus_retry_at = None;
+                self.dbus.joining_since = Some(Instant::now());
                 self.dbus.bus = self.dbus_add_link(Link::bus(stream));
                 log::debug!("D-Bus: connecting to the bus at {address}");
             }
@@ -533,6 +543,11 @@ impl Daemon {
         self.dbus.bus_job_seen = bus_job;
         self.dbus_connect_bus();
         let mut dead = Vec::new();
+        if let (Some(token), Some(since)) = (self.dbus.bus, self.dbus.joining_since)
+            && since.elapsed() > HELLO_TIMEOUT
+        {
+            dead.push((token, "the bus did not answer Hello".to_string()));
+        }
         for (token, link) in self.dbus.links.iter_mut() {
             link.flush();
             if let Some(why) = &link.broken {
