@@ -225,10 +225,11 @@ impl Client {
         }
         self.s.write_all(&m.encode()).unwrap();
         loop {
-            if let Some(r) = outset_dbus::message::take(&mut self.input).unwrap()
-                && r.reply_serial == Some(self.serial)
-            {
-                return r;
+            // Signals come too: every buffered message is looked at before reading more.
+            while let Some(r) = outset_dbus::message::take(&mut self.input).unwrap() {
+                if r.reply_serial == Some(self.serial) {
+                    return r;
+                }
             }
             let mut buf = [0u8; 8192];
             let n = self.s.read(&mut buf).unwrap();

@@ -451,6 +451,10 @@ impl Daemon {
                 self.dbus.bus_retry_at = None;
                 self.dbus.joining_since = Some(Instant::now());
                 self.dbus.bus = self.dbus_add_link(Link::bus(stream));
+                if self.dbus.bus.is_none() {
+                    self.dbus.joining_since = None;
+                    self.dbus.bus_retry_at = Some(Instant::now() + self.dbus.bus_backoff);
+                }
                 log::debug!("D-Bus: connecting to the bus at {address}");
             }
             Err(e) => {
