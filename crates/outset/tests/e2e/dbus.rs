@@ -922,3 +922,65 @@ fn issue16_item1_the_bus_is_joined_when_it_appears_and_again_when_it_returns() {
     wait_for_name(&bus, &d);
     assert!(get(&bus).contains("/com/ubuntu/Upstart/jobs/web"));
 }
+
+/// GLib's client (another marshaller, and one that asks for fd passing): `gdbus` calls on the
+/// private socket as on a bus.
+#[test]
+fn issue16_item1_gdbus_calls_on_the_private_socket() {
+    let private = private_address();
+    let Some(d) = daemon(&private, None, &[("web", WEB)]) else {
+        return;
+    };
+    let Some(gdbus) = installed("gdbus") else {
+        return;
+    };
+    let run = |args: &[&str]| {
+        let out = Command::new(&gdbus)
+            .args([
+                "call",
+                "--address",
+                &private,
+                "--dest",
+                "com.ubuntu.Upstart",
+            ])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "gdbus {args:?}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    assert_eq!(
+        run(&[
+            "--object-path",
+            MANAGER,
+            "--method",
+            &format!("{IFACE}.GetJobByName"),
+            "web"
+        ]),
+        "(objectpath '/com/ubuntu/Upstart/jobs/web',)"
+    );
+    assert_eq!(
+        run(&[
+            "--object-path",
+            "/com/ubuntu/Upstart/jobs/web",
+            "--method",
+            &format!("{IFACE}.Job.Start"),
+            "[]",
+            "true",
+        ]),
+        "(objectpath '/com/ubuntu/Upstart/jobs/web/_',)"
+    );
+    assert!(d.status(&["web"]).contains("start/running"));
+    let all = run(&[
+        "--object-path",
+        "/com/ubuntu/Upstart/jobs/web/_",
+        "--method",
+        "org.freedesktop.DBus.Properties.GetAll",
+        &format!("{IFACE}.Instance"),
+    ]);
+    assert!(
+        all.contains("'goal': <'start'>") && all.contains("'state': <'running'>"),
+        "{all}"
+    );
+    assert!(all.contains("'processes': <[('main', "), "{all}");
+}
