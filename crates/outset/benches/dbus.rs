@@ -85,18 +85,23 @@ impl Daemon {
         d
     }
 
-    fn rss_kib(&self) -> u64 {
+    /// (RSS, its anonymous part) in KiB: the binary's own pages are file-backed, shared and
+    /// reclaimable, so the anonymous part is what the daemon's data costs.
+    fn rss_kib(&self) -> (u64, u64) {
         let pid = self.child.as_ref().map(Child::id).unwrap();
-        let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-        s.lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
+        let s = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap();
+        let field = |name: &str| {
+            s.lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+        (field("Rss:"), field("Anonymous:"))
     }
 
     /// RSS once the loop has been idle long enough to give memory back.
-    fn settled_rss(&self) -> u64 {
+    fn settled_rss(&self) -> (u64, u64) {
         std::thread::sleep(Duration::from_millis(500));
         self.rss_kib()
     }
@@ -359,18 +364,20 @@ fn main() {
         "  D-Bus, through dbus-daemon (same two calls)    {b:8.3}   {:.2}x",
         b / c
     );
-    println!("daemon RSS with {JOBS} jobs, KiB:");
+    println!("daemon memory with {JOBS} jobs, KiB:                 RSS   anonymous");
+    let row = |what: &str, (rss, anon): (u64, u64)| {
+        println!(
+            "  {what:<48} {rss:6} {anon:6}   {:+}",
+            anon as i64 - rss_none.1 as i64
+        );
+    };
     if let Some(before) = rss_before {
-        println!("  the build before the D-Bus API (BENCH_OUTSET_BEFORE) {before:8}");
+        row("the build before the D-Bus API", before);
     }
-    println!("  no D-Bus (--dbus-private none --dbus-bus none) {rss_none:8}");
-    println!(
-        "  private socket, one client served             {rss_private:8}   {:+}",
-        rss_private as i64 - rss_none as i64
-    );
-    println!(
-        "  private socket and bus, {} calls served    {rss_bus:8}   {:+}",
-        rounds * 4,
-        rss_bus as i64 - rss_none as i64
+    row("no D-Bus (--dbus-private none --dbus-bus none)", rss_none);
+    row("private socket, one client served", rss_private);
+    row(
+        &format!("private socket and bus, {} calls served", rounds * 4),
+        rss_bus,
     );
 }
