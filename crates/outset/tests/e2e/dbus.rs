@@ -372,6 +372,43 @@ fn initctl_and_session_manager_calls(via: Via, d: &TestDaemon) {
         "{e}"
     );
 
+    // The instance's own methods: Start of a running instance is refused as `start` is;
+    // Restart with wait brings it back with a new main process.
+    let e = call_err(
+        via,
+        None,
+        inst,
+        &format!("{IFACE}.Instance.Start"),
+        &["boolean:false"],
+    );
+    assert!(e.contains("Error.AlreadyStarted"), "{e}");
+    call(
+        via,
+        inst,
+        &format!("{IFACE}.Instance.Restart"),
+        &["boolean:true"],
+    );
+    let status = d.status(&["web"]);
+    assert!(status.contains("start/running, process "), "{status}");
+    assert_ne!(status.rsplit(' ').next().unwrap(), pid, "{status}");
+
+    // session_manager's other shape: EmitEvent without wait is answered while the job the
+    // event started is still running (here it waits for a file only the test writes, so a
+    // reply that waited would never come).
+    let gate_done = d.path("gate.done");
+    let _ = std::fs::remove_file(&gate_done);
+    call(
+        via,
+        MANAGER,
+        &format!("{IFACE}.EmitEvent"),
+        &["string:gate-open", "array:string:", "boolean:false"],
+    );
+    d.wait_status(&["gate"], "start/running");
+    assert!(!gate_done.exists());
+    std::fs::write(d.path("gate.go"), "").unwrap();
+    d.wait_file("gate.done");
+    std::fs::remove_file(d.path("gate.go")).unwrap();
+
     // initctl stop through the instance, waiting until it is down.
     call(
         via,
@@ -403,8 +440,16 @@ fn issue16_item1_initctl_and_session_manager_calls_on_the_bus() {
     initctl_and_session_manager_calls(Via::Bus(&bus), &d);
 }
 
-/// The task job with its file in the daemon's own temp dir.
+/// The task job with its file in the daemon's own temp dir, and the task that waits for
+/// the test's go-ahead.
 fn tick_in(d: &TestDaemon) -> String {
+    let dir = d.dir.path().display();
+    d.write_job(
+        "gate",
+        &format!(
+            "task\nstart on gate-open\nexec sh -c 'while [ ! -e {dir}/gate.go ]; do sleep 0.05; done; echo done > {dir}/gate.done'\n"
+        ),
+    );
     tick(d.dir.path())
 }
 
@@ -417,6 +462,26 @@ fn issue16_item1_the_same_calls_over_the_private_socket() {
     d.write_job("tick", &tick_in(&d));
     d.ctl_ok(&["reload-configuration"]);
     initctl_and_session_manager_calls(Via::Peer(&private), &d);
+    // Instance.Reload: the job's reload signal (SIGHUP) to its main process.
+    let dir = d.dir.path().display();
+    d.write_job(
+        "hup",
+        &format!(
+            "exec sh -c 'trap \"echo reloaded > {dir}/hup.done\" HUP; echo up > {dir}/hup.up; while :; do sleep 0.05; done'\n"
+        ),
+    );
+    d.ctl_ok(&["reload-configuration"]);
+    let via = Via::Peer(&private);
+    let inst = values(&call(
+        via,
+        "/com/ubuntu/Upstart/jobs/hup",
+        &format!("{IFACE}.Job.Start"),
+        &["array:string:", "boolean:true"],
+    ));
+    d.wait_file("hup.up");
+    call(via, &inst[0], &format!("{IFACE}.Instance.Reload"), &[]);
+    assert_eq!(d.wait_file("hup.done").trim(), "reloaded");
+    assert!(d.status(&["hup"]).contains("start/running"));
     // A client that says Hello first, as `dbus-send --bus=` does, is answered too.
     let out = Command::new("dbus-send")
         .arg(format!("--bus={private}"))
