@@ -325,6 +325,31 @@ fn initctl_and_session_manager_calls(via: Via, d: &TestDaemon) {
         &[&format!("string:{IFACE}.Job"), "string:goal"],
     );
     assert!(e.contains("UnknownInterface"), "{e}");
+    let by_env = values(&call(
+        via,
+        job,
+        &format!("{IFACE}.Job.GetInstance"),
+        &["array:string:"],
+    ));
+    assert_eq!(by_env, std::slice::from_ref(inst));
+    // The manager's properties and state.
+    let version = values(&property(via, MANAGER, IFACE, "version"));
+    assert!(version[0].contains("upstart"), "{version:?}");
+    // The test daemon runs with --debug.
+    assert_eq!(
+        values(&property(via, MANAGER, IFACE, "log_priority")),
+        ["debug"]
+    );
+    let state = values(&call(via, MANAGER, &format!("{IFACE}.GetState"), &[]));
+    let state: serde_json::Value = serde_json::from_str(&state[0]).unwrap();
+    assert!(
+        state
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["job"] == "web" && i["state"] == "running"),
+        "{state}"
+    );
     // Upstart's errors, by name.
     let e = call_err(
         via,
@@ -371,6 +396,29 @@ fn initctl_and_session_manager_calls(via: Via, d: &TestDaemon) {
         e.starts_with("Error com.ubuntu.Upstart0_6.Error.NotImplemented"),
         "{e}"
     );
+    for (method, args) in [
+        ("NotifyDiskWriteable", &[][..]),
+        ("ListEnv", &["array:string:"][..]),
+        ("EndSession", &[][..]),
+    ] {
+        let e = call_err(via, None, MANAGER, &format!("{IFACE}.{method}"), args);
+        assert!(
+            e.starts_with("Error com.ubuntu.Upstart0_6.Error.NotImplemented"),
+            "{method}: {e}"
+        );
+    }
+    let e = call_err(
+        via,
+        None,
+        MANAGER,
+        "org.freedesktop.DBus.Properties.Set",
+        &[
+            &format!("string:{IFACE}"),
+            "string:log_priority",
+            "variant:string:info",
+        ],
+    );
+    assert!(e.contains("Error.NotImplemented"), "{e}");
 
     // The instance's own methods: Start of a running instance is refused as `start` is;
     // Restart with wait brings it back with a new main process.
