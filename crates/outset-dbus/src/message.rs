@@ -168,6 +168,23 @@ pub fn frame_len(buf: &[u8]) -> Result<Option<usize>, Error> {
     Ok(Some(total))
 }
 
+/// The length the first message's header declares, without the size limit (`None`: fewer
+/// than 16 bytes, or not a D-Bus header). Lets a connection that must stay up (the bus) skip
+/// a message too large to take instead of dropping the stream.
+pub fn declared_len(buf: &[u8]) -> Option<u64> {
+    if buf.len() < 16 || buf[3] != 1 {
+        return None;
+    }
+    let big = match buf[0] {
+        b'l' => false,
+        b'B' => true,
+        _ => return None,
+    };
+    let body = u64::from(u32_at(buf, 4, big));
+    let fields = u64::from(u32_at(buf, 12, big));
+    Some((16 + fields).div_ceil(8) * 8 + body)
+}
+
 /// Decodes one whole message (exactly the [`frame_len`] bytes).
 pub fn decode(buf: &[u8]) -> Result<Message, Error> {
     let Some(total) = frame_len(buf)? else {
@@ -321,6 +338,19 @@ mod tests {
         assert_eq!(take(&mut stream).unwrap(), Some(sample()));
         assert_eq!(take(&mut stream).unwrap(), None);
         assert_eq!(stream.len(), 10);
+    }
+
+    #[test]
+    fn an_oversized_message_declares_its_length() {
+        let mut b = sample().encode();
+        b[4..8].copy_from_slice(&(3u32 << 20).to_le_bytes());
+        assert!(frame_len(&b).is_err());
+        let fields = u64::from(u32::from_le_bytes([b[12], b[13], b[14], b[15]]));
+        assert_eq!(
+            declared_len(&b),
+            Some((16 + fields).div_ceil(8) * 8 + (3 << 20))
+        );
+        assert_eq!(declared_len(b"xyz"), None);
     }
 
     #[test]

@@ -1097,3 +1097,96 @@ fn issue16_item1_gdbus_calls_on_the_private_socket() {
     );
     assert!(all.contains("'processes': <[('main', "), "{all}");
 }
+
+/// A blocking client on the bus at `address`, as root: authenticated, `Hello` said.
+fn bus_client(address: &str) -> std::os::unix::net::UnixStream {
+    let path = address
+        .strip_prefix("unix:path=")
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap();
+    let mut s = std::os::unix::net::UnixStream::connect(path).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(&outset_dbus_hello(0)).unwrap();
+    let mut byte = [0u8; 1];
+    let mut line = Vec::new();
+    while !line.ends_with(b"\r\n") {
+        s.read_exact(&mut byte).unwrap();
+        line.push(byte[0]);
+    }
+    assert!(line.starts_with(b"OK "));
+    s.write_all(b"BEGIN\r\n").unwrap();
+    let mut hello = outset_dbus::Message::method_call(
+        "/org/freedesktop/DBus",
+        "org.freedesktop.DBus",
+        "Hello",
+        vec![],
+    );
+    hello.destination = Some("org.freedesktop.DBus".into());
+    hello.serial = 1;
+    s.write_all(&hello.encode()).unwrap();
+    s
+}
+
+/// Reads messages until the reply to `serial`.
+fn reply_to(s: &mut std::os::unix::net::UnixStream, serial: u32) -> outset_dbus::Message {
+    let mut input = Vec::new();
+    loop {
+        while let Some(m) = outset_dbus::message::take(&mut input).unwrap() {
+            if m.reply_serial == Some(serial) {
+                return m;
+            }
+        }
+        let mut buf = [0u8; 65536];
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "the bus closed the connection");
+        input.extend_from_slice(&buf[..n]);
+    }
+}
+
+/// Any caller on the bus may send the daemon a message larger than it takes (the bus allows
+/// far more): it is skipped, and the daemon keeps its place on the bus.
+#[test]
+fn issue16_item1_an_oversized_call_through_the_bus_does_not_cost_the_bus() {
+    let Some(bus) = Bus::start() else { return };
+    let private = private_address();
+    let Some(d) = daemon(&private, Some(&bus), &[("web", WEB)]) else {
+        return;
+    };
+    wait_for_name(&bus, &d);
+    let mut s = bus_client(&bus.address);
+    let mut big = outset_dbus::Message::method_call(
+        MANAGER,
+        IFACE,
+        "GetJobByName",
+        vec![outset_dbus::Value::Str("x".repeat(3 << 20))],
+    );
+    big.destination = Some("com.ubuntu.Upstart".into());
+    big.serial = 2;
+    s.write_all(&big.encode()).unwrap();
+    let mut get = outset_dbus::Message::method_call(
+        MANAGER,
+        IFACE,
+        "GetJobByName",
+        vec![outset_dbus::Value::Str("web".into())],
+    );
+    get.destination = Some("com.ubuntu.Upstart".into());
+    get.serial = 3;
+    s.write_all(&get.encode()).unwrap();
+    let reply = reply_to(&mut s, 3);
+    assert_eq!(
+        reply.body,
+        vec![outset_dbus::Value::Path(
+            "/com/ubuntu/Upstart/jobs/web".into()
+        )],
+        "{reply:?}\n{}",
+        d.stderr()
+    );
+    assert!(d.stderr().contains("skipping a message from the bus"));
+    assert!(
+        !d.stderr().contains("lost the bus connection"),
+        "{}",
+        d.stderr()
+    );
+}
