@@ -510,6 +510,63 @@ fn issue16_item1_the_same_calls_over_the_private_socket() {
     d.write_job("tick", &tick_in(&d));
     d.ctl_ok(&["reload-configuration"]);
     initctl_and_session_manager_calls(Via::Peer(&private), &d);
+    // An instance job: the env names the instance, and names escape as Upstart escaped
+    // them (`-` is `_2d`, `.` is `_2e`).
+    d.write_job("get-ty", "instance $TTY\nexec sleep 600\n");
+    d.ctl_ok(&["reload-configuration"]);
+    let via = Via::Peer(&private);
+    let job = values(&call(
+        via,
+        MANAGER,
+        &format!("{IFACE}.GetJobByName"),
+        &["string:get-ty"],
+    ));
+    assert_eq!(job, ["/com/ubuntu/Upstart/jobs/get_2dty"]);
+    let inst = values(&call(
+        via,
+        &job[0],
+        &format!("{IFACE}.Job.Start"),
+        &["array:string:TTY=tty-1.0", "boolean:true"],
+    ));
+    assert_eq!(inst, ["/com/ubuntu/Upstart/jobs/get_2dty/tty_2d1_2e0"]);
+    assert!(
+        d.status(&["get-ty", "TTY=tty-1.0"])
+            .contains("start/running")
+    );
+    for (method, arg) in [
+        ("GetInstance", "array:string:TTY=tty-1.0"),
+        ("GetInstanceByName", "string:tty-1.0"),
+    ] {
+        let found = values(&call(
+            via,
+            &job[0],
+            &format!("{IFACE}.Job.{method}"),
+            &[arg],
+        ));
+        assert_eq!(found, inst, "{method}");
+    }
+    let name = values(&property(
+        via,
+        &inst[0],
+        &format!("{IFACE}.Instance"),
+        "name",
+    ));
+    assert_eq!(name, ["tty-1.0"]);
+    call(
+        via,
+        &job[0],
+        &format!("{IFACE}.Job.Stop"),
+        &["array:string:TTY=tty-1.0", "boolean:true"],
+    );
+    let e = call_err(
+        via,
+        None,
+        &job[0],
+        &format!("{IFACE}.Job.GetInstanceByName"),
+        &["string:tty-1.0"],
+    );
+    assert!(e.contains("Error.UnknownInstance"), "{e}");
+
     // Instance.Reload: the job's reload signal (SIGHUP) to its main process.
     let dir = d.dir.path().display();
     d.write_job(
