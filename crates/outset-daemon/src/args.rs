@@ -38,12 +38,13 @@ pub struct Args {
     #[arg(long, value_name = "MODE", default_value = "cgroup", value_parser = ["cgroup", "ptrace"])]
     pub track: String,
     /// Where to serve Upstart's D-Bus API as a private server: a `unix:abstract=NAME`
-    /// address, or `none`. Default: Upstart's `unix:abstract=/com/ubuntu/upstart`
+    /// address, `none`, or `auto` (the default): Upstart's `unix:abstract=/com/ubuntu/upstart`
     /// (`--user`: `…/upstart-session/UID/PID`).
     #[arg(long, value_name = "ADDRESS", overrides_with = "dbus_private")]
     pub dbus_private: Option<String>,
-    /// The bus to serve Upstart's D-Bus API on as `com.ubuntu.Upstart`: an address, or
-    /// `none`. Default: the system bus (`--user`: the session bus), joined when it appears.
+    /// The bus to serve Upstart's D-Bus API on as `com.ubuntu.Upstart`: an address, `none`,
+    /// or `auto` (the default): the system bus (`--user`: the session bus), joined when it
+    /// appears.
     #[arg(long, value_name = "ADDRESS", overrides_with = "dbus_bus")]
     pub dbus_bus: Option<String>,
     /// Verbose logging.

@@ -55,25 +55,25 @@ pub struct Config {
 }
 
 /// The private socket's address for a daemon in `user` mode or not, and a `--dbus-private`
-/// value (`none`, an address, or absent for Upstart's).
+/// value (`none`, an address, or `auto` or absent for Upstart's).
 pub fn private_address(arg: Option<&str>, user: bool, uid: u32, pid: u32) -> Option<String> {
     match arg {
         Some("none") => None,
-        Some(a) => Some(a.to_string()),
-        None if user => Some(format!(
+        Some(a) if a != "auto" => Some(a.to_string()),
+        _ if user => Some(format!(
             "unix:abstract=/com/ubuntu/upstart-session/{uid}/{pid}"
         )),
-        None => Some(objects::PRIVATE_ADDRESS.to_string()),
+        _ => Some(objects::PRIVATE_ADDRESS.to_string()),
     }
 }
 
-/// The bus to join for a `--dbus-bus` value (`none`, an address, or absent: the system
-/// bus, or the session bus in `user` mode).
+/// The bus to join for a `--dbus-bus` value (`none`, an address, or `auto` or absent: the
+/// system bus, or the session bus in `user` mode).
 pub fn bus_address(arg: Option<&str>, user: bool) -> Option<String> {
     match arg {
         Some("none") => None,
-        Some(a) => Some(a.to_string()),
-        None => outset_sys::dbus::bus_address(user),
+        Some(a) if a != "auto" => Some(a.to_string()),
+        _ => outset_sys::dbus::bus_address(user),
     }
 }
 

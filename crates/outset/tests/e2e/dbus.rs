@@ -1247,3 +1247,39 @@ fn issue16_item1_an_oversized_call_through_the_bus_does_not_cost_the_bus() {
         d.stderr()
     );
 }
+
+/// `--user`: the session bus from `$DBUS_SESSION_BUS_ADDRESS`, and Upstart's per-session
+/// private address, `/com/ubuntu/upstart-session/UID/PID`.
+#[test]
+fn issue16_item1_a_user_daemon_serves_the_session_bus_and_its_session_address() {
+    let Some(bus) = Bus::start() else { return };
+    let Some(mount) = require_root_cgroup2() else {
+        return;
+    };
+    if installed("dbus-send").is_none() {
+        return;
+    }
+    let mut d = TestDaemon::new(&mount);
+    d.write_job("web", WEB);
+    d.env
+        .push(("DBUS_SESSION_BUS_ADDRESS".into(), bus.address.clone()));
+    d.start(&[
+        "--no-startup-event",
+        "--dbus-private",
+        "auto",
+        "--dbus-bus",
+        "auto",
+    ]);
+    wait_for_name(&bus, &d);
+    let pid = d.child.as_ref().unwrap().id();
+    let private = format!("unix:abstract=/com/ubuntu/upstart-session/0/{pid}");
+    for via in [Via::Bus(&bus), Via::Peer(&private)] {
+        let reply = call(
+            via,
+            MANAGER,
+            &format!("{IFACE}.GetJobByName"),
+            &["string:web"],
+        );
+        assert!(reply.contains("/com/ubuntu/Upstart/jobs/web"), "{reply}");
+    }
+}
