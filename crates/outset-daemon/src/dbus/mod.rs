@@ -531,8 +531,26 @@ impl Daemon {
         let audience = self.dbus.has_audience();
         self.engine.record_notices(audience);
         for notice in self.engine.take_notices() {
+            // A job whose file went while it ran is gone with its last instance.
+            let gone = match &notice {
+                Notice::InstanceRemoved { job, .. }
+                    if self.engine.config(job).is_none() && self.dbus.jobs.remove(job) =>
+                {
+                    Some(job.clone())
+                }
+                _ => None,
+            };
             let signal = notice_signal(notice);
             self.dbus.broadcast(&signal);
+            if let Some(job) = gone {
+                let s = Message::signal(
+                    objects::MANAGER_PATH,
+                    objects::MANAGER,
+                    "JobRemoved",
+                    vec![Value::Path(objects::job_path(&job))],
+                );
+                self.dbus.broadcast(&s);
+            }
         }
         // The system bus has just come up (a job named `dbus` runs): join it now.
         let bus_job = self.dbus.config.bus.is_some()

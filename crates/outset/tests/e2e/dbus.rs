@@ -745,6 +745,23 @@ fn issue16_item1_a_subscriber_hears_the_signals() {
             "object path \"/com/ubuntu/Upstart/jobs/late\"",
         ],
     );
+    // A job whose file is removed while it runs goes when its instance stops.
+    d.write_job("doomed", "exec sleep 600\n");
+    d.ctl_ok(&["reload-configuration"]);
+    d.ctl_ok(&["start", "doomed"]);
+    std::fs::remove_file(d.confdir.join("doomed.conf")).unwrap();
+    d.ctl_ok(&["reload-configuration"]);
+    assert!(d.status(&["doomed"]).contains("start/running"));
+    d.ctl_ok(&["stop", "doomed"]);
+    wait_lines(
+        &log,
+        &[
+            "member=InstanceRemoved",
+            "object path \"/com/ubuntu/Upstart/jobs/doomed/_\"",
+            "member=JobRemoved",
+            "object path \"/com/ubuntu/Upstart/jobs/doomed\"",
+        ],
+    );
     // A failing task: Failed with its exit status, then the instance goes.
     d.write_job("bad", "task\nexec sh -c 'exit 3'\n");
     d.ctl_ok(&["reload-configuration"]);
