@@ -58,6 +58,16 @@ pub struct Args {
     /// job's launch chain is also followed with ptrace, as `track ptrace` does).
     #[arg(long, value_name = "MODE", default_value = "cgroup", value_parser = ["cgroup", "ptrace"])]
     pub track: String,
+    /// Where to serve Upstart's D-Bus API as a private server: a `unix:abstract=NAME`
+    /// address, `none`, or `auto` (the default): Upstart's `unix:abstract=/com/ubuntu/upstart`
+    /// (`--user`: `…/upstart-session/UID/PID`).
+    #[arg(long, value_name = "ADDRESS", overrides_with = "dbus_private")]
+    pub dbus_private: Option<String>,
+    /// The bus to serve Upstart's D-Bus API on as `com.ubuntu.Upstart`: an address, `none`,
+    /// or `auto` (the default): the system bus (`--user`: the session bus), joined when it
+    /// appears.
+    #[arg(long, value_name = "ADDRESS", overrides_with = "dbus_bus")]
+    pub dbus_bus: Option<String>,
     /// Log debug messages too.
     #[arg(long)]
     pub debug: bool,
@@ -75,12 +85,12 @@ pub struct Args {
     /// its state over in memory, and keeps a refused one in `outset-state.refused.json`.
     #[arg(long)]
     pub write_state_file: bool,
-    /// Upstart: use the D-Bus session bus. Accepted and ignored: outset serves no D-Bus
-    /// API yet.
+    /// Upstart: serve the D-Bus API on the session bus instead of the system bus (as
+    /// `--user` does).
     #[arg(long)]
     pub session: bool,
-    /// Upstart: never connect to a D-Bus bus. outset serves no D-Bus API yet; `ready on
-    /// dbus` conditions still look at the system bus.
+    /// Upstart: join no D-Bus bus (the API stays on the private socket; `ready on dbus`
+    /// conditions still look at the system bus). Same as `--dbus-bus none`.
     #[arg(long)]
     pub no_dbus: bool,
     /// Upstart: ignore `cgroup` stanzas. Accepted: outset ignores them anyway, and its own
@@ -114,8 +124,6 @@ impl Args {
             "--write-state-file",
             "the re-exec state is handed over in memory (a refused one is kept beside the socket)",
         );
-        note(self.session, "--session", "outset serves no D-Bus API yet");
-        note(self.no_dbus, "--no-dbus", "outset serves no D-Bus API yet");
         note(
             self.no_cgroups,
             "--no-cgroups",

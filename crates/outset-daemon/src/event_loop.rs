@@ -97,7 +97,7 @@ pub struct Daemon {
     pub engine: Engine,
     pub host: Host,
     pub confdirs: ConfDirs,
-    poller: Poller,
+    pub(crate) poller: Poller,
     signals: SignalFd,
     /// The control sockets: the path, the abstract name, or both.
     listeners: Vec<Listener>,
@@ -144,6 +144,8 @@ pub struct Daemon {
     sigterm_reexec: bool,
     /// Adopted processes that are not children, watched through pidfds (by PID).
     adopted: std::collections::HashMap<u32, (InstanceId, outset_sys::pidfd::PidFd)>,
+    /// Upstart's D-Bus API (private socket and bus).
+    pub(crate) dbus: crate::dbus::Dbus,
 }
 
 pub struct Setup {
@@ -166,6 +168,8 @@ pub struct Setup {
     pub argv: Vec<std::ffi::OsString>,
     /// SIGTERM re-executes instead of stopping every job.
     pub sigterm_reexec: bool,
+    /// Where to serve Upstart's D-Bus API.
+    pub dbus: crate::dbus::Config,
 }
 
 impl Daemon {
@@ -225,10 +229,12 @@ impl Daemon {
             argv: setup.argv,
             sigterm_reexec: setup.sigterm_reexec || setup.mode == Mode::Init,
             adopted: std::collections::HashMap::new(),
+            dbus: crate::dbus::Dbus::new(setup.dbus),
         };
         if let Some(i) = &d.inotify {
             d.confdirs.watch(i);
         }
+        d.dbus_start();
         Ok(d)
     }
 
@@ -273,6 +279,7 @@ impl Daemon {
         self.tick_clock();
         self.engine.set_jobs(jobs, &mut self.host);
         self.emit_file_events(created);
+        self.dbus_jobs_changed();
         count
     }
 
@@ -332,11 +339,18 @@ impl Daemon {
                 let wait = at.saturating_duration_since(Instant::now());
                 timeout = Some(timeout.map_or(wait, |t| t.min(wait)));
             }
-            if let Some(at) = self.host.next_conn_wake() {
+            if let Some(at) = self
+                .host
+                .next_conn_wake()
+                .into_iter()
+                .chain(self.dbus.next_wake())
+                .min()
+            {
                 let wait = at.saturating_duration_since(Instant::now());
                 timeout = Some(timeout.map_or(wait, |t| t.min(wait)));
             }
-            let backlog = self.host.conns_with_backlog();
+            let mut backlog = self.host.conns_with_backlog();
+            backlog.extend(self.dbus.backlog());
             if self.busy || !backlog.is_empty() || self.engine.awaits_confirmation() {
                 timeout = Some(std::time::Duration::ZERO);
             } else if self.host.has_retired() {
@@ -374,11 +388,13 @@ impl Daemon {
                     TOKEN_INOTIFY => self.on_inotify(),
                     TOKEN_BUS if self.bus.on_readable(&self.poller) => self.check_sources(),
                     TOKEN_SPAWN_REPORTS => self.host.collect_spawn_failures(),
+                    crate::dbus::TOKEN_LISTENER => self.on_dbus_accept(),
                     t if t >= TOKEN_NOTIFY0 => self.on_notify(InstanceId(t - TOKEN_NOTIFY0)),
                     t if t >= TOKEN_SOCKET0 => self.on_socket(t),
                     t if t >= TOKEN_PIDFD0 => {
                         self.on_adopted_exit(u32::try_from(t - TOKEN_PIDFD0).unwrap_or(0))
                     }
+                    t if t >= crate::dbus::TOKEN_LINK0 => self.on_dbus_link(t),
                     t if t >= TOKEN_CONN0 => self.on_conn(t),
                     _ => {}
                 }
@@ -386,7 +402,11 @@ impl Daemon {
             // Requests left over from a connection's earlier turns, after everyone else's.
             for token in backlog {
                 if !ready.contains(&token) {
-                    self.on_conn(token);
+                    if token >= crate::dbus::TOKEN_LINK0 {
+                        self.on_dbus_link(token);
+                    } else {
+                        self.on_conn(token);
+                    }
                 }
             }
             if self.engine.next_deadline().is_some_and(|d| d <= self.now()) {
@@ -404,6 +424,7 @@ impl Daemon {
             if self.host.activation().any_held() {
                 self.rearm_sockets();
             }
+            self.dbus_end_turn();
             if !ready.is_empty() {
                 self.busy = true;
                 self.last_active = Instant::now();
@@ -453,6 +474,8 @@ impl Daemon {
                     Mode::System | Mode::User => self.shutdown("SIGINT"),
                 },
                 sig::SIGPWR => self.emit_builtin("power-status-changed"),
+                // Upstart's: join the bus now (a `dbus` job sends it once the bus is up).
+                sig::SIGUSR1 => self.dbus_join_now(),
                 // Upstart re-execs itself on SIGTERM as init (after package upgrades); an
                 // init must never exit, so a failed re-exec only logs why.
                 sig::SIGTERM if self.sigterm_reexec => {
@@ -880,7 +903,14 @@ impl Daemon {
         n
     }
 
-    fn may_change(&self, uid: u32) -> bool {
+    /// A fresh reply token.
+    pub(crate) fn new_token(&mut self) -> ReplyToken {
+        let token = ReplyToken(self.next_reply);
+        self.next_reply += 1;
+        token
+    }
+
+    pub(crate) fn may_change(&self, uid: u32) -> bool {
         may_change(self.mode, self.owner_uid, uid)
     }
 

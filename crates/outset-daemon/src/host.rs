@@ -48,6 +48,9 @@ pub struct Host {
     answered: std::collections::HashSet<u64>,
     /// Listening sockets of socket-activated jobs (`start on socket …`).
     activation: crate::activation::Sockets,
+    /// Reply tokens of D-Bus calls: their replies are kept for the D-Bus service.
+    bus_tokens: std::collections::HashSet<u64>,
+    bus_replies: Vec<(ReplyToken, Response)>,
 }
 
 impl Host {
@@ -73,6 +76,8 @@ impl Host {
             internal: Default::default(),
             answered: Default::default(),
             activation: Default::default(),
+            bus_tokens: std::collections::HashSet::new(),
+            bus_replies: Vec::new(),
         }
     }
 
@@ -84,6 +89,20 @@ impl Host {
     /// Whether the engine answered the internal `token` (forgotten once it is).
     pub fn answered(&mut self, token: ReplyToken) -> bool {
         self.answered.remove(&token.0)
+    }
+
+    /// The reply behind `token` goes to a D-Bus caller ([`Host::take_bus_replies`]).
+    pub fn route_bus(&mut self, token: ReplyToken) {
+        self.bus_tokens.insert(token.0);
+    }
+
+    /// The replies for D-Bus callers since the last call, once every process spawned so far
+    /// has exec'd (as for the control socket's replies).
+    pub fn take_bus_replies(&mut self) -> Vec<(ReplyToken, Response)> {
+        if !self.bus_replies.is_empty() {
+            self.wait_exec();
+        }
+        std::mem::take(&mut self.bus_replies)
     }
 
     /// Takes the failures children have reported so far; each is handed to the engine when
@@ -575,6 +594,9 @@ impl Effects for Host {
     }
 
     fn reply(&mut self, token: ReplyToken, response: Response) {
+        if self.bus_tokens.remove(&token.0) {
+            return self.bus_replies.push((token, response));
+        }
         self.send(token, &response);
     }
 }

@@ -7,6 +7,7 @@ pub mod builtin_events;
 mod bus_ready;
 mod confdirs;
 mod conn;
+mod dbus;
 mod event_loop;
 mod file_events;
 mod host;
@@ -322,6 +323,11 @@ fn run(args: Args) -> Result<i32, String> {
     for note in args.ignored_flags() {
         log::info!("{note}");
     }
+    if args.no_dbus {
+        log::info!("--no-dbus: Upstart's D-Bus API on the private socket only, on no bus");
+    } else if args.session {
+        log::info!("--session: Upstart's D-Bus API on the session bus");
+    }
     let root = cgroup_root(args.cgroup_root.as_deref(), mode, false);
     let daemon_env: Vec<(String, String)> = std::env::vars().collect();
     let mut base_env = if user && !args.no_inherit_env {
@@ -394,6 +400,22 @@ fn run(args: Args) -> Result<i32, String> {
         exe: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/proc/self/exe")),
         argv: std::env::args_os().collect(),
         sigterm_reexec: args.sigterm_reexec,
+        dbus: dbus::Config {
+            private: dbus::private_address(
+                args.dbus_private.as_deref(),
+                user,
+                uid,
+                outset_sys::process::pid(),
+            ),
+            bus: dbus::bus_address(
+                if args.no_dbus {
+                    Some("none")
+                } else {
+                    args.dbus_bus.as_deref()
+                },
+                user || args.session,
+            ),
+        },
     })
     .map_err(|e| format!("event loop: {e}"))?;
     log::info!(

@@ -364,7 +364,6 @@ impl Daemon {
 /// systemd's tools send them: `(action, immediate)`.
 pub fn signal_request(signo: i32) -> Option<(ShutdownAction, bool)> {
     match signo {
-        sig::SIGUSR1 => Some((ShutdownAction::Halt, false)),
         sig::SIGUSR2 => Some((ShutdownAction::Poweroff, false)),
         s if s == sig::SIGRTMIN + 3 => Some((ShutdownAction::Halt, false)),
         s if s == sig::SIGRTMIN + 4 => Some((ShutdownAction::Poweroff, false)),
@@ -382,7 +381,8 @@ mod tests {
 
     #[test]
     fn issue13_item5_signals_of_other_inits_tools() {
-        assert_eq!(signal_request(10), Some((ShutdownAction::Halt, false)));
+        // SIGUSR1 is Upstart's "join the bus now" (its `dbus` job sends it), not busybox's halt.
+        assert_eq!(signal_request(10), None);
         assert_eq!(signal_request(12), Some((ShutdownAction::Poweroff, false)));
         // systemd's SIGRTMIN+4 (glibc's SIGRTMIN is 34) and SIGRTMIN+15.
         assert_eq!(signal_request(38), Some((ShutdownAction::Poweroff, false)));

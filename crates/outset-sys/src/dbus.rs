@@ -511,7 +511,9 @@ impl std::os::fd::AsFd for BusWatch {
 
 /// Like [`connect`], but the socket is non-blocking from the start, so even a connect to
 /// a bus whose listen backlog is full returns at once.
-fn connect_nonblocking(address: &str) -> io::Result<UnixStream> {
+/// A non-blocking connection to the bus at `address` (the connect may still be in
+/// progress: writes wait for it).
+pub fn connect_nonblocking(address: &str) -> io::Result<UnixStream> {
     use rustix::net::{AddressFamily, SocketFlags, SocketType};
     let addr = bus_socket(address)?;
     let fd = rustix::net::socket_with(

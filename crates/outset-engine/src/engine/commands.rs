@@ -84,6 +84,44 @@ impl Engine {
         format!("Unknown instance: {name}")
     }
 
+    /// A job's definition.
+    pub fn config(&self, job: &str) -> Option<&JobConfig> {
+        self.classes.get(job).map(|c| c.config.as_ref())
+    }
+
+    /// The names of a job's live instances (`None`: no such job).
+    pub fn instance_names(&self, job: &str) -> Option<Vec<String>> {
+        let class = self.classes.get(job)?;
+        Some(
+            class
+                .instances
+                .values()
+                .filter_map(|id| self.instances.get(id).map(|i| i.name.clone()))
+                .collect(),
+        )
+    }
+
+    /// The status of one live instance, by name.
+    pub fn instance_status(&self, job: &str, name: &str) -> Option<InstanceStatus> {
+        let id = self.classes.get(job)?.instances.get(name)?;
+        self.status_of(*id)
+    }
+
+    /// The name of the live instance `env` selects (Upstart's `GetInstance`), `Ok(None)`
+    /// when it has none; errors as `status` gives them.
+    pub fn instance_for_env(&self, job: &str, env: &[String]) -> Result<Option<String>, String> {
+        let env = parse_env_args(env)?;
+        let id = self.find_instance(job, None, &env)?;
+        Ok(id.and_then(|id| self.instances.get(&id).map(|i| i.name.clone())))
+    }
+
+    /// The environment an instance was started with (`KEY=VALUE`), which names it again.
+    pub fn instance_start_env(&self, job: &str, name: &str) -> Option<Vec<String>> {
+        let id = self.classes.get(job)?.instances.get(name)?;
+        let inst = self.instances.get(id)?;
+        Some(inst.env.iter().map(|(k, v)| format!("{k}={v}")).collect())
+    }
+
     /// Carries out a client's command. `reload-configuration` is the host's to do.
     pub fn command(&mut self, cmd: Command, token: ReplyToken, fx: &mut dyn Host) {
         let reply = self.command_inner(cmd, token, fx);

@@ -395,6 +395,10 @@ impl Engine {
         let Some(event) = self.events.remove(&id) else {
             return;
         };
+        note(&mut self.notices, || Notice::EventFinished {
+            name: event.name.clone(),
+            env: event.env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+        });
         match event.origin {
             Origin::Job(inst) => {
                 let next = self.instances.get_mut(&inst).and_then(|i| {

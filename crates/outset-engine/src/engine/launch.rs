@@ -210,7 +210,7 @@ impl Engine {
                     process: EndedIn::Process(ProcessKind::Main),
                     status: Some(status),
                 });
-                inst.goal = Goal::Stop;
+                set_goal(&mut self.notices, inst, Goal::Stop);
                 self.runnable.push_back((id, State::Stopping));
             } else {
                 a.seen += 1;
@@ -277,7 +277,7 @@ impl Engine {
                     process: EndedIn::Process(ProcessKind::Main),
                     status: inst.main_exit,
                 });
-                inst.goal = Goal::Stop;
+                set_goal(&mut self.notices, inst, Goal::Stop);
                 self.runnable.push_back((id, State::Stopping));
             }
             Some(main) => {
@@ -378,7 +378,7 @@ impl Engine {
                 // A failed post-stop fails the run, and a failed pre-start stops it too.
                 self.process_failed(id, kind, Some(status));
                 if let Some(inst) = self.instances.get_mut(&id) {
-                    inst.goal = Goal::Stop;
+                    set_goal(&mut self.notices, inst, Goal::Stop);
                 }
                 self.hook_ended(id, kind, state);
             }
@@ -459,7 +459,7 @@ impl Engine {
             process: EndedIn::Process(ProcessKind::Main),
             status: Some(status),
         });
-        inst.goal = Goal::Stop;
+        set_goal(&mut self.notices, inst, Goal::Stop);
         self.runnable.push_back((id, State::Stopping));
     }
 

@@ -33,6 +33,7 @@ mod env;
 mod env_table;
 mod events;
 mod launch;
+mod notices;
 mod readiness;
 mod respawn;
 pub mod snapshot;
@@ -41,6 +42,8 @@ mod transitions;
 mod trust;
 
 use env::*;
+pub use notices::Notice;
+use notices::{failed_status, note, set_goal};
 pub use transitions::next_state;
 use transitions::*;
 use trust::*;
@@ -502,6 +505,8 @@ pub struct Engine {
     /// the index). Kept between events: at a halt of thousands of jobs a fresh vector was
     /// the stop path's largest allocation. Not shrunk when idle, for the same reason.
     offer_buf: Vec<InstanceId>,
+    /// What happened, for a host that publishes it (see `notices.rs`); `None`: not kept.
+    notices: Option<Vec<Notice>>,
 }
 
 fn display_name(job: &str, instance: &str) -> String {
@@ -536,6 +541,7 @@ impl Engine {
             held: Vec::new(),
             draining: BTreeSet::new(),
             offer_buf: Vec::new(),
+            notices: None,
         }
     }
 

@@ -32,7 +32,7 @@ impl Engine {
                     status: Some(status),
                 });
             }
-            inst.goal = Goal::Stop;
+            set_goal(&mut self.notices, inst, Goal::Stop);
             return;
         }
         let name = display_name(&inst.config.name, &inst.name);
@@ -44,7 +44,7 @@ impl Engine {
                     process: EndedIn::Respawn,
                     status: None,
                 });
-                inst.goal = Goal::Stop;
+                set_goal(&mut self.notices, inst, Goal::Stop);
             }
         } else if let Some(pause) = self.respawn_pause(id) {
             log::info!("{name} main process ended, respawning in {pause} ms");

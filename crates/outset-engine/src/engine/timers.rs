@@ -117,7 +117,7 @@ impl Engine {
                 process: EndedIn::Process(ProcessKind::Main),
                 status: None,
             });
-            inst.goal = Goal::Stop;
+            set_goal(&mut self.notices, inst, Goal::Stop);
             self.runnable.push_back((id, State::Stopping));
         }
     }

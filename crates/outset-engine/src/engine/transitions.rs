@@ -202,6 +202,10 @@ impl Engine {
                 rare,
             }),
         );
+        note(&mut self.notices, || Notice::InstanceAdded {
+            job: job.to_string(),
+            instance: name.clone(),
+        });
         if let Some(class) = self.classes.get_mut(job) {
             class.instances.insert(name, id);
         }
@@ -234,7 +238,7 @@ impl Engine {
         if inst.goal == goal {
             return;
         }
-        inst.goal = goal;
+        set_goal(&mut self.notices, inst, goal);
         if goal == Goal::Start {
             inst.hook = HookTimer::Off;
         } else if inst.rare().backoff.until.is_some() {
@@ -296,6 +300,23 @@ impl Engine {
             };
             let from = inst.state;
             inst.state = state;
+            note(&mut self.notices, || Notice::StateChanged {
+                job: inst.config.name.clone(),
+                instance: inst.name.clone(),
+                state: state.as_str(),
+            });
+            // Upstart's `Failed` signal: once per failed run, as it heads down.
+            if let Some(end) = inst.end.filter(|e| e.failed)
+                && (state == State::Stopping
+                    || (state == State::Waiting
+                        && end.process == EndedIn::Process(ProcessKind::PostStop)))
+            {
+                note(&mut self.notices, || Notice::Failed {
+                    job: inst.config.name.clone(),
+                    instance: inst.name.clone(),
+                    status: failed_status(&end),
+                });
+            }
             log::debug!(
                 "{} state changed from {} to {}",
                 display_name(&inst.config.name, &inst.name),
@@ -480,7 +501,7 @@ impl Engine {
             && inst.goal == Goal::Start
             && inst.config.task
         {
-            inst.goal = Goal::Stop;
+            set_goal(&mut self.notices, inst, Goal::Stop);
         }
     }
 
@@ -508,6 +529,10 @@ impl Engine {
                 self.unblock(e, false);
             }
         }
+        note(&mut self.notices, || Notice::InstanceRemoved {
+            job: inst.config.name.clone(),
+            instance: inst.name.clone(),
+        });
         if let Some(class) = self.classes.get_mut(&inst.config.name) {
             class.instances.remove(&inst.name);
             if class.instances.is_empty() && class.deleted {
@@ -540,7 +565,7 @@ impl Engine {
                     });
                 }
                 if kind != ProcessKind::PostStop {
-                    inst.goal = Goal::Stop;
+                    set_goal(&mut self.notices, inst, Goal::Stop);
                 }
             }
         }

@@ -9,6 +9,7 @@ mod cases;
 mod client;
 mod confdir;
 mod control;
+mod dbus;
 mod docs;
 mod event_sources;
 mod hostile_control;

@@ -164,6 +164,9 @@ impl TestDaemon {
             .arg("--cgroup-root")
             .arg(&self.cgroup)
             .arg("--debug")
+            // No D-Bus unless a test asks (its own flags come later and win): parallel
+            // daemons must not race for Upstart's socket name or join the machine's bus.
+            .args(["--dbus-private", "none", "--dbus-bus", "none"])
             .args(extra)
             .env("OUTSET_TEST_DIR", self.dir.path())
             // A `--user` daemon writes its session file there: in the test's temp dir,

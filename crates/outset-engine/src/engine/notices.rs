@@ -1,0 +1,87 @@
+//! What happened to instances and events, for a host that publishes it (the D-Bus
+//! signals `InstanceAdded`, `GoalChanged`, `StateChanged`, `Failed`, `InstanceRemoved`,
+//! `EventEmitted`). Off unless the host asks: then nothing is recorded and nothing cloned.
+
+use super::*;
+
+/// One thing that happened, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    InstanceAdded {
+        job: String,
+        instance: String,
+    },
+    InstanceRemoved {
+        job: String,
+        instance: String,
+    },
+    GoalChanged {
+        job: String,
+        instance: String,
+        goal: &'static str,
+    },
+    StateChanged {
+        job: String,
+        instance: String,
+        state: &'static str,
+    },
+    /// A run failed: Upstart's status (an exit code, a signal number shifted left by 8, or
+    /// -1 when there was none).
+    Failed {
+        job: String,
+        instance: String,
+        status: i32,
+    },
+    /// An event finished (every job it started or stopped has settled).
+    EventFinished {
+        name: String,
+        env: Vec<String>,
+    },
+}
+
+/// Records `notice()` when recording is on.
+pub(super) fn note(notices: &mut Option<Vec<Notice>>, notice: impl FnOnce() -> Notice) {
+    if let Some(n) = notices {
+        n.push(notice());
+    }
+}
+
+/// Sets an instance's goal where the machine does so directly (a failure), noting it.
+pub(super) fn set_goal(notices: &mut Option<Vec<Notice>>, inst: &mut Instance, goal: Goal) {
+    if inst.goal != goal {
+        inst.goal = goal;
+        note(notices, || Notice::GoalChanged {
+            job: inst.config.name.clone(),
+            instance: inst.name.clone(),
+            goal: goal.as_str(),
+        });
+    }
+}
+
+/// Upstart's status number for how a run ended.
+pub(super) fn failed_status(end: &RunEnd) -> i32 {
+    match end.status {
+        Some(ExitStatus::Exited(code)) => code,
+        Some(ExitStatus::Signaled(sig)) => sig << 8,
+        None => -1,
+    }
+}
+
+impl Engine {
+    /// Starts (`true`) or stops recording [`Notice`]s.
+    pub fn record_notices(&mut self, on: bool) {
+        match (on, &self.notices) {
+            (true, None) => self.notices = Some(Vec::new()),
+            (false, _) => self.notices = None,
+            _ => {}
+        }
+    }
+
+    /// The notices since the last call, in order.
+    pub fn take_notices(&mut self) -> Vec<Notice> {
+        self.notices
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+}

@@ -1,0 +1,132 @@
+//! Issue 16 item 1: what the engine tells a host that publishes D-Bus signals.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use outset_engine::testing::FakeHost;
+use outset_engine::*;
+use outset_job::parse_job;
+use outset_proto::Command;
+
+fn engine(jobs: &[(&str, &str)]) -> (Engine, FakeHost) {
+    let mut e = Engine::new(Options {
+        base_env: vec![("PATH".into(), DEFAULT_PATH.into())],
+        version: "test".into(),
+        ..Options::default()
+    });
+    let mut h = FakeHost::default();
+    e.set_jobs(
+        jobs.iter().map(|(n, t)| parse_job(n, t).unwrap()).collect(),
+        &mut h,
+    );
+    (e, h)
+}
+
+fn start(e: &mut Engine, h: &mut FakeHost, job: &str) {
+    let cmd = Command::Start {
+        job: job.into(),
+        env: vec![],
+        wait: false,
+    };
+    let token = ReplyToken(h.replies.len() as u64 + 1);
+    e.command(cmd, token, h);
+}
+
+fn main_pid(h: &FakeHost) -> u32 {
+    h.spawned.last().unwrap().2
+}
+
+#[test]
+fn issue16_item1_nothing_is_recorded_unless_asked() {
+    let (mut e, mut h) = engine(&[("web", "exec sleep 100\n")]);
+    start(&mut e, &mut h, "web");
+    assert!(e.take_notices().is_empty());
+}
+
+#[test]
+fn issue16_item1_a_run_is_told_in_upstarts_order() {
+    let (mut e, mut h) = engine(&[("web", "exec sleep 100\n")]);
+    e.record_notices(true);
+    start(&mut e, &mut h, "web");
+    let n = e.take_notices();
+    let (job, instance) = ("web".to_string(), String::new());
+    assert_eq!(
+        n[0],
+        Notice::InstanceAdded {
+            job: job.clone(),
+            instance: instance.clone()
+        }
+    );
+    assert_eq!(
+        n[1],
+        Notice::GoalChanged {
+            job: job.clone(),
+            instance: instance.clone(),
+            goal: "start"
+        }
+    );
+    let states: Vec<&str> = n
+        .iter()
+        .filter_map(|x| match x {
+            Notice::StateChanged { state, .. } => Some(*state),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        states,
+        ["starting", "pre-start", "spawned", "post-start", "running"]
+    );
+    let events: Vec<&str> = n
+        .iter()
+        .filter_map(|x| match x {
+            Notice::EventFinished { name, .. } => Some(name.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(events, ["starting", "started"]);
+
+    // The main process fails: Failed with its exit code, then down and gone.
+    e.exited(main_pid(&h), ExitStatus::Exited(3), &mut h);
+    let n = e.take_notices();
+    assert!(n.contains(&Notice::GoalChanged {
+        job: job.clone(),
+        instance: instance.clone(),
+        goal: "stop"
+    }));
+    assert!(n.contains(&Notice::Failed {
+        job: job.clone(),
+        instance: instance.clone(),
+        status: 3
+    }));
+    assert_eq!(
+        n.last(),
+        Some(&Notice::EventFinished {
+            name: "stopped".into(),
+            env: vec![
+                "JOB=web".into(),
+                "INSTANCE=".into(),
+                "RESULT=failed".into(),
+                "PROCESS=main".into(),
+                "EXIT_STATUS=3".into()
+            ]
+        })
+    );
+    assert!(n.contains(&Notice::InstanceRemoved { job, instance }));
+    // Off again: nothing more is kept.
+    e.record_notices(false);
+    start(&mut e, &mut h, "web");
+    assert!(e.take_notices().is_empty());
+}
+
+/// A signal is Upstart's status: the signal number shifted left by 8.
+#[test]
+fn issue16_item1_a_killed_run_fails_with_the_signal_shifted() {
+    let (mut e, mut h) = engine(&[("web", "exec sleep 100\n")]);
+    e.record_notices(true);
+    start(&mut e, &mut h, "web");
+    e.exited(main_pid(&h), ExitStatus::Signaled(9), &mut h);
+    assert!(e.take_notices().contains(&Notice::Failed {
+        job: "web".into(),
+        instance: String::new(),
+        status: 9 << 8
+    }));
+}
