@@ -14,7 +14,6 @@
 use std::collections::{HashMap, VecDeque};
 use std::num::{NonZeroU32, NonZeroU64};
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use outset_engine::InstanceId;
@@ -34,17 +33,65 @@ pub fn cgroup_dir_name(job: &str, instance: &str) -> String {
 }
 
 /// Per-instance tracking state, kept small (memory per running job): the cgroup's path is
-/// the root joined with `dir_name`, made when needed.
+/// the root joined with `dir_name`, made when needed. 48 bytes.
 struct Tracked {
-    /// The instance has its cgroup (`root/dir_name`).
-    in_cgroup: bool,
     /// Live PIDs known to belong to the instance (spawned or adopted); a few at most.
     pids: Pids,
-    /// The cgroup's directory name below the root, for reads relative to `root_fd`; shared
-    /// with `by_cgroup`.
-    dir_name: Rc<str>,
+    /// The cgroup's directory name below the root, for reads relative to `root_fd`, when
+    /// the instance has its cgroup (`root/dir_name`).
+    dir_name: Option<DirName>,
     /// The cgroup's id (its directory's inode number, never 0), as a pidfd reports it.
     cgroup_id: Option<NonZeroU64>,
+}
+
+impl Tracked {
+    fn in_cgroup(&self) -> bool {
+        self.dir_name.is_some()
+    }
+
+    fn dir_name(&self) -> Option<&str> {
+        self.dir_name.as_ref().map(DirName::as_str)
+    }
+}
+
+/// A cgroup directory name, inline when short (most are: `job.job`), 24 bytes either way.
+///
+/// Inline, creating an instance's cgroup allocates nothing that outlives the spawn (issue 11
+/// item 3). A small allocation kept per spawn sat between the spawn's short-lived ones, and
+/// once those were freed each left a hole of a few hundred bytes that no page could be given
+/// back from: about 1 MiB of RSS at 5000 jobs, besides the name's own 32 to 48 bytes.
+enum DirName {
+    Inline {
+        len: u8,
+        bytes: [u8; DirName::INLINE],
+    },
+    Boxed(Box<str>),
+}
+
+impl DirName {
+    const INLINE: usize = 22;
+
+    fn new(name: &str) -> DirName {
+        let mut bytes = [0u8; DirName::INLINE];
+        match (bytes.get_mut(..name.len()), u8::try_from(name.len())) {
+            (Some(dst), Ok(len)) => {
+                dst.copy_from_slice(name.as_bytes());
+                DirName::Inline { len, bytes }
+            }
+            _ => DirName::Boxed(name.into()),
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            // Copied whole from a `str`: always valid UTF-8.
+            DirName::Inline { len, bytes } => bytes
+                .get(..usize::from(*len))
+                .and_then(|b| std::str::from_utf8(b).ok())
+                .unwrap_or(""),
+            DirName::Boxed(b) => b,
+        }
+    }
 }
 
 /// A short list of PIDs in the order they were added, the first one inline: most instances
@@ -111,8 +158,6 @@ pub struct Tracker {
     pause_until: Option<Instant>,
     /// The cgroup2 mount, to turn `/proc/PID/cgroup` paths into instances.
     mount: Option<PathBuf>,
-    /// Instance by cgroup directory name (`job.job`).
-    by_cgroup: HashMap<Rc<str>, InstanceId>,
     /// The root's path relative to the mount (`/root`), as `/proc/PID/cgroup` shows it.
     root_rel: Option<String>,
     /// Processes signalled since the last reaping, in order: the next reaping waits for
@@ -152,18 +197,27 @@ impl Tracker {
         t
     }
 
-    /// The instance whose cgroup is `rel` (as `/proc/PID/cgroup` names it).
+    /// The instance whose cgroup is `rel` (as `/proc/PID/cgroup` names it); the newest
+    /// if two share the directory (a restarted instance takes over its predecessor's).
+    ///
+    /// A walk over the instances, not a map by name: it is only asked while a launch chain
+    /// is tracked (which walks every instance per reaping batch already), and a map cost
+    /// about 90 bytes per running job (issue 11 item 3).
     pub fn instance_of_cgroup(&self, rel: &str) -> Option<InstanceId> {
         let root = self.root_rel.as_deref()?;
         let root = root.strip_suffix('/').unwrap_or(root);
         let dir = rel.strip_prefix(root)?.strip_prefix('/')?;
-        self.by_cgroup.get(dir).copied()
+        self.instances
+            .iter()
+            .filter(|(_, t)| t.dir_name() == Some(dir))
+            .map(|(id, _)| *id)
+            .max()
     }
 
     /// The instance's cgroup, if it has one.
     fn cgroup(&self, t: &Tracked) -> Option<Cgroup> {
-        let root = self.root.as_ref().filter(|_| t.in_cgroup)?;
-        Some(Cgroup::at(root.join(&*t.dir_name)))
+        let root = self.root.as_ref()?;
+        Some(Cgroup::at(root.join(t.dir_name()?)))
     }
 
     fn relative(&self, path: &Path) -> Option<String> {
@@ -185,21 +239,20 @@ impl Tracker {
             return Ok(());
         }
         let mut tracked = Tracked {
-            in_cgroup: false,
             pids: Pids::default(),
-            dir_name: cgroup_dir_name(job, instance).into(),
+            dir_name: None,
             cgroup_id: None,
         };
         let result = match &self.root {
             Some(root) => {
-                let dir = root.join(&*tracked.dir_name);
+                let name = cgroup_dir_name(job, instance);
+                let dir = root.join(&name);
                 // A restarted instance takes over its predecessor's directory if that has not
                 // been removed yet: it must never be swept (and killed) under the new one.
                 self.retired.retain(|(_, cg)| cg.path() != dir);
                 match Cgroup::create(&dir) {
                     Ok(_) => {
-                        self.by_cgroup.insert(Rc::clone(&tracked.dir_name), inst);
-                        tracked.in_cgroup = true;
+                        tracked.dir_name = Some(DirName::new(&name));
                         use std::os::unix::fs::MetadataExt;
                         tracked.cgroup_id = std::fs::metadata(&dir)
                             .ok()
@@ -221,9 +274,8 @@ impl Tracker {
             for pid in t.pids.iter() {
                 self.owner.remove(&pid);
             }
-            if let Some(cg) = self.cgroup(&t) {
-                self.by_cgroup.remove(&t.dir_name);
-                self.retired.push_back((t.dir_name.to_string(), cg));
+            if let (Some(cg), Some(name)) = (self.cgroup(&t), t.dir_name()) {
+                self.retired.push_back((name.to_string(), cg));
             }
         }
     }
@@ -264,8 +316,8 @@ impl Tracker {
     }
 
     pub fn cgroup_path(&self, inst: InstanceId) -> Option<PathBuf> {
-        let t = self.instances.get(&inst).filter(|t| t.in_cgroup)?;
-        Some(self.root.as_ref()?.join(&*t.dir_name))
+        let t = self.instances.get(&inst)?;
+        Some(self.root.as_ref()?.join(t.dir_name()?))
     }
 
     /// A reaping batch begins: until [`Tracker::end_batch`], the first instance whose
@@ -306,7 +358,7 @@ impl Tracker {
     /// `cgroup.events` says it is empty or the cgroup is gone.
     pub fn processes(&mut self, inst: InstanceId) -> Result<Vec<u32>, String> {
         let in_cgroup = match self.instances.get(&inst) {
-            Some(t) => t.in_cgroup && self.root.is_some(),
+            Some(t) => t.in_cgroup() && self.root.is_some(),
             None => return Ok(Vec::new()),
         };
         if in_cgroup && self.root_empty() {
@@ -316,18 +368,17 @@ impl Tracker {
             return Ok(Vec::new());
         };
         #[cfg(test)]
-        if t.in_cgroup {
+        if t.in_cgroup() {
             self.member_reads += 1;
         }
         let pids: Vec<u32> = match self.cgroup(t) {
             Some(cg) => {
-                let read = match &self.root_fd {
-                    Some(fd) => {
+                let read = match (&self.root_fd, t.dir_name()) {
+                    (Some(fd), Some(name)) => {
                         use std::os::fd::AsFd;
-                        Cgroup::procs_at(fd.as_fd(), Path::new(&*t.dir_name))
-                            .or_else(|_| cg.procs())
+                        Cgroup::procs_at(fd.as_fd(), Path::new(name)).or_else(|_| cg.procs())
                     }
-                    None => cg.procs(),
+                    _ => cg.procs(),
                 };
                 match read {
                     Ok(p) => p,
@@ -495,6 +546,30 @@ mod tests {
         p.remove(0);
         assert_eq!(p.iter().collect::<Vec<_>>(), [5]);
         assert!(std::mem::size_of::<Tracked>() <= 48);
+    }
+
+    // Issue 11 item 3: a directory name reads back as given, inline up to 22 bytes and
+    // boxed beyond, in 24 bytes either way.
+    #[test]
+    fn issue11_item3_dir_names_read_back_inline_or_boxed() {
+        for name in [
+            "",
+            "a.job",
+            "j0000.job",
+            "0123456789012345678901",
+            "x".repeat(23).as_str(),
+        ] {
+            let d = DirName::new(name);
+            assert_eq!(d.as_str(), name);
+            assert_eq!(
+                matches!(d, DirName::Inline { .. }),
+                name.len() <= 22,
+                "{name}"
+            );
+        }
+        let long = cgroup_dir_name(&"n".repeat(300), "i");
+        assert_eq!(DirName::new(&long).as_str(), long);
+        assert_eq!(std::mem::size_of::<Option<DirName>>(), 24);
     }
 
     #[test]
