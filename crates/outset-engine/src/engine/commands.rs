@@ -353,7 +353,7 @@ impl Engine {
         }
         Some(InstanceStatus {
             job: inst.config.name.clone(),
-            instance: inst.name.clone(),
+            instance: inst.name.to_string(),
             goal: inst.goal.as_str().into(),
             state: inst.state.as_str().into(),
             processes,
@@ -363,7 +363,7 @@ impl Engine {
                 .iter()
                 .map(|(k, p)| ProcessStatus {
                     kind: k.as_str().into(),
-                    pid: *p,
+                    pid: p,
                 })
                 .collect(),
             members: vec![],

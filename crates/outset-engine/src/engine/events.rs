@@ -430,7 +430,7 @@ impl Engine {
     pub(super) fn job_event_env(base: &Env, inst: &Instance, end: Option<RunEnd>) -> Env {
         let mut env = vec![
             ("JOB".to_string(), inst.config.name.clone()),
-            ("INSTANCE".to_string(), inst.name.clone()),
+            ("INSTANCE".to_string(), inst.name.to_string()),
         ];
         if let Some(end) = end {
             env.push((
@@ -484,7 +484,7 @@ impl Engine {
             let key = self
                 .instances
                 .get(&id)
-                .map(|i| (i.config.name.clone(), i.name.clone()));
+                .map(|i| (i.config.name.clone(), i.name.to_string()));
             if let Some((job, inst_name)) = key
                 && let Some(class) = self.classes.get_mut(&job)
             {
