@@ -11,12 +11,13 @@
 //! its group. No pidfd is held per process: that keeps the fd table, which every spawn
 //! copies, small.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::num::{NonZeroU32, NonZeroU64};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use outset_engine::InstanceId;
+use outset_engine::idmap::IdMap;
 use outset_sys::cgroup::Cgroup;
 use outset_sys::pidfd::PidFd;
 
@@ -150,10 +151,12 @@ impl Pids {
 pub struct Tracker {
     /// Where instance cgroups are created; `None` in fallback mode.
     root: Option<PathBuf>,
-    instances: HashMap<InstanceId, Tracked>,
-    owner: HashMap<u32, InstanceId>,
+    instances: IdMap<InstanceId, Tracked>,
+    owner: IdMap<u32, InstanceId>,
     /// cgroups of removed instances, removed when the loop has nothing else to do.
-    retired: VecDeque<(String, Cgroup)>,
+    /// By directory name below the root: a stop of thousands of jobs made a path and a
+    /// name for each (two allocations per instance) where the inline name is copied.
+    retired: VecDeque<DirName>,
     /// After a cgroup could not be removed, sweeping pauses until then.
     pause_until: Option<Instant>,
     /// The cgroup2 mount, to turn `/proc/PID/cgroup` paths into instances.
@@ -249,7 +252,7 @@ impl Tracker {
                 let dir = root.join(&name);
                 // A restarted instance takes over its predecessor's directory if that has not
                 // been removed yet: it must never be swept (and killed) under the new one.
-                self.retired.retain(|(_, cg)| cg.path() != dir);
+                self.retired.retain(|n| n.as_str() != name);
                 match Cgroup::create(&dir) {
                     Ok(_) => {
                         tracked.dir_name = Some(DirName::new(&name));
@@ -274,8 +277,8 @@ impl Tracker {
             for pid in t.pids.iter() {
                 self.owner.remove(&pid);
             }
-            if let (Some(cg), Some(name)) = (self.cgroup(&t), t.dir_name()) {
-                self.retired.push_back((name.to_string(), cg));
+            if let (true, Some(name)) = (self.root.is_some(), t.dir_name) {
+                self.retired.push_back(name);
             }
         }
     }
@@ -295,21 +298,29 @@ impl Tracker {
     /// sweep.
     pub fn sweep(&mut self, max: usize) {
         self.pause_until = None;
+        let Some(root) = &self.root else {
+            self.retired.clear();
+            return;
+        };
         for _ in 0..max.min(self.retired.len()) {
-            let Some((job, cg)) = self.retired.pop_front() else {
+            let Some(name) = self.retired.pop_front() else {
                 return;
             };
+            let cg = Cgroup::at(root.join(name.as_str()));
             if cg.remove().is_ok() || !cg.path().exists() {
                 continue;
             }
             if cg.populated().unwrap_or(false) {
-                log::warn!("{job}: processes left after the job stopped; killing them");
+                log::warn!(
+                    "{}: processes left after the job stopped; killing them",
+                    name.as_str()
+                );
                 if let Err(e) = cg.kill() {
                     log::warn!("cgroup.kill on {}: {e}", cg.path().display());
                 }
             }
             // Tried again once the killed processes have been reaped.
-            self.retired.push_back((job, cg));
+            self.retired.push_back(name);
             self.pause_until = Some(Instant::now() + Duration::from_millis(50));
             return;
         }

@@ -384,8 +384,15 @@ impl Engine {
         // A service's start waiter still waiting when the instance is back to waiting never
         // saw it run.
         let never_ran = inst.state == State::Waiting && !inst.config.task;
-        let name = display_name(&inst.config.name, &inst.name);
-        let status = self.status_of(id);
+        // Only a waiting client is told the name or the status: an instance that only
+        // events wait for (a stop of every job on one event) builds neither.
+        let clients = waiters.iter().any(|w| matches!(w, Waiter::Command(..)));
+        let name = if clients {
+            display_name(&inst.config.name, &inst.name)
+        } else {
+            String::new()
+        };
+        let status = if clients { self.status_of(id) } else { None };
         for w in waiters {
             match w {
                 Waiter::Event(e) => self.unblock(e, failed),

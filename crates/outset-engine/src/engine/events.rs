@@ -140,26 +140,27 @@ impl Engine {
     }
 
     pub(super) fn index_stop(&mut self, id: InstanceId, add: bool) {
-        let names: Vec<String> = self
-            .instances
-            .get(&id)
-            .and_then(|i| i.stop_on.as_ref())
-            .map(|c| {
-                c.names()
-                    .into_iter()
-                    .map(str::to_string)
-                    .collect::<Vec<_>>()
-            })
-            .unwrap_or_default();
-        for name in names {
-            let set = self.stop_index.entry(name.clone()).or_default();
-            if add {
-                set.insert(id);
-            } else {
-                set.remove(&id);
-                if set.is_empty() {
-                    self.stop_index.remove(&name);
+        // The names are read in place (the index is another field): an event name is copied
+        // only for a new index entry, not for each instance added or removed.
+        let Some(cond) = self.instances.get(&id).and_then(|i| i.stop_on.as_ref()) else {
+            return;
+        };
+        for name in cond.names() {
+            match self.stop_index.get_mut(name) {
+                Some(set) if add => {
+                    set.insert(id);
                 }
+                Some(set) => {
+                    set.remove(&id);
+                    if set.is_empty() {
+                        self.stop_index.remove(name);
+                    }
+                }
+                None if add => {
+                    self.stop_index
+                        .insert(name.to_string(), std::iter::once(id).collect());
+                }
+                None => {}
             }
         }
     }
@@ -476,30 +477,26 @@ impl Engine {
         } else {
             Origin::Internal
         };
-        let eid = self.queue_event(name, env.clone(), origin);
+        // The env is copied only for `stopped`, the one event whose env the job keeps.
+        let kept = (name == "stopped").then(|| env.clone());
+        let eid = self.queue_event(name, env, origin);
         if blocking && let Some(inst) = self.instances.get_mut(&id) {
             inst.blocker = std::num::NonZeroU64::new(eid.0);
         }
-        if name == "stopped" {
-            let key = self
-                .instances
-                .get(&id)
-                .map(|i| (i.config.name.clone(), i.name.to_string()));
-            if let Some((job, inst_name)) = key
-                && let Some(class) = self.classes.get_mut(&job)
-            {
-                class.stopped.insert(inst_name, env);
-            }
-        } else if name == "starting" {
-            let key = self
-                .instances
-                .get(&id)
-                .map(|i| (i.config.name.clone(), i.name.clone()));
-            if let Some((job, inst_name)) = key
-                && let Some(class) = self.classes.get_mut(&job)
-            {
-                class.stopped.remove(&inst_name);
-            }
+        if !matches!(name, "stopped" | "starting") {
+            return;
+        }
+        // The instance and its class are separate fields: no copy of either name is needed
+        // to look one up while holding the other.
+        let Some(inst) = self.instances.get(&id) else {
+            return;
+        };
+        let Some(class) = self.classes.get_mut(&inst.config.name) else {
+            return;
+        };
+        match kept {
+            Some(env) => class.stopped.insert(inst.name.to_string(), env),
+            None => class.stopped.remove(&inst.name),
         }
     }
 }

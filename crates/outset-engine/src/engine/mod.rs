@@ -24,6 +24,7 @@ use outset_proto::{Body, Command, InstanceStatus, JobText, Member, ProcessStatus
 
 use crate::condition::{Condition, JobStates, Matched, Stanza, matches};
 use crate::history::Stopped;
+use crate::idmap::IdMap;
 use crate::slots::{PidHistory, Slots};
 use crate::types::*;
 
@@ -427,10 +428,10 @@ pub struct Engine {
     classes: BTreeMap<String, Box<Class>>,
     /// Boxed: a map node holds eleven slots, mostly empty, and an instance is large.
     instances: BTreeMap<InstanceId, Box<Instance>>,
-    pids: HashMap<u32, (InstanceId, ProcessKind)>,
+    pids: IdMap<u32, (InstanceId, ProcessKind)>,
     /// Processes found in an instance besides the ones it spawned (a daemon's chain).
-    others: HashMap<u32, InstanceId>,
-    events: HashMap<EventId, Event>,
+    others: IdMap<u32, InstanceId>,
+    events: IdMap<EventId, Event>,
     pending: VecDeque<EventId>,
     done: VecDeque<EventId>,
     next_id: u64,
@@ -475,9 +476,9 @@ impl Engine {
             now: 0,
             classes: BTreeMap::new(),
             instances: BTreeMap::new(),
-            pids: HashMap::new(),
-            others: HashMap::new(),
-            events: HashMap::new(),
+            pids: IdMap::default(),
+            others: IdMap::default(),
+            events: IdMap::default(),
             pending: VecDeque::new(),
             done: VecDeque::new(),
             next_id: 1,
