@@ -382,16 +382,17 @@ impl Tracker {
         if t.in_cgroup() {
             self.member_reads += 1;
         }
+        // Relative to the root's fd first, without making the path (an allocation per
+        // instance in a stop of many jobs); the path is for the fallback and its errors.
+        if let (Some(fd), Some(name)) = (&self.root_fd, t.dir_name()) {
+            use std::os::fd::AsFd;
+            if let Ok(p) = Cgroup::procs_at(fd.as_fd(), Path::new(name)) {
+                return Ok(self.adopt_all(inst, p));
+            }
+        }
         let pids: Vec<u32> = match self.cgroup(t) {
             Some(cg) => {
-                let read = match (&self.root_fd, t.dir_name()) {
-                    (Some(fd), Some(name)) => {
-                        use std::os::fd::AsFd;
-                        Cgroup::procs_at(fd.as_fd(), Path::new(name)).or_else(|_| cg.procs())
-                    }
-                    _ => cg.procs(),
-                };
-                match read {
+                match cg.procs() {
                     Ok(p) => p,
                     // A cgroup that no longer exists holds no process.
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound && !cg.path().exists() => {
@@ -415,6 +416,11 @@ impl Tracker {
                 .filter(|p| outset_sys::procfs::start_time(*p).is_some())
                 .collect(),
         };
+        Ok(self.adopt_all(inst, pids))
+    }
+
+    /// The members read, oldest first, each adopted.
+    fn adopt_all(&mut self, inst: InstanceId, pids: Vec<u32>) -> Vec<u32> {
         let ordered = if pids.len() > 1 {
             outset_sys::procfs::order_oldest_first(&pids)
         } else {
@@ -423,7 +429,7 @@ impl Tracker {
         for &pid in &ordered {
             self.adopt(inst, pid);
         }
-        Ok(ordered)
+        ordered
     }
 
     /// Whether the sender of a notify message belongs to the instance. With the sender's

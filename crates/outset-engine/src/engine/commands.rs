@@ -298,7 +298,11 @@ impl Engine {
         if event.is_empty() || event.contains(char::is_whitespace) {
             return Err(format!("Invalid event name: {event:?}"));
         }
-        self.queue_event(event, env, Origin::External(wait.then_some(token)));
+        self.queue_event(
+            event.to_string().into(),
+            env,
+            Origin::External(wait.then_some(token)),
+        );
         Ok((!wait).then_some(Response::Ok { body: Body::Done }))
     }
 

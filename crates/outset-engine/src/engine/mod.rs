@@ -330,7 +330,19 @@ impl Instance {
         self.history.push(kind, pid);
     }
 
+    /// Whether the stop environment is ever read: only pre-stop and post-stop processes
+    /// are given it.
+    fn reads_stop_env(&self) -> bool {
+        self.config.pre_stop.is_some() || self.config.post_stop.is_some()
+    }
+
+    /// Keeps the environment of what stopped the run, for a job that reads it (issue 11
+    /// item 4: a stop of many jobs without those processes allocated the rare fields of
+    /// each only to hold it).
     fn set_stop_env(&mut self, env: Env) {
+        if !self.reads_stop_env() {
+            return;
+        }
         if let Some(r) = self.rare_if(!env.is_empty()) {
             r.stop_env = env;
         }
@@ -411,7 +423,8 @@ enum Origin {
 }
 
 struct Event {
-    name: String,
+    /// Borrowed for job events (`starting`, `stopped`, …): no copy of the name per event.
+    name: std::borrow::Cow<'static, str>,
     env: Env,
     blockers: u32,
     failed: bool,
