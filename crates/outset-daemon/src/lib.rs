@@ -2,6 +2,8 @@
 
 mod access;
 pub mod args;
+#[doc(hidden)]
+pub mod bench_support;
 mod bus_ready;
 mod confdirs;
 mod conn;

@@ -4,7 +4,10 @@
 //! A stop of 1000 jobs hashed such keys tens of thousands of times, and SipHash was about
 //! an eighth of the daemon's instructions (issue 11 item 4). SipHash resists keys chosen to
 //! collide; these keys are chosen by the kernel (PIDs) or counted by the engine (ids), not
-//! by a client, so nothing is given up. Maps keyed by names keep SipHash.
+//! by a client, so nothing is given up. The engine's event indexes (event name → jobs or
+//! instances) use it too: their keys are the names the job files mention, and a client's
+//! event name is only looked up, which colliding names cannot slow down. Other maps keyed
+//! by names keep SipHash.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};

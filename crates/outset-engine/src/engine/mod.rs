@@ -453,9 +453,9 @@ pub struct Engine {
     /// Every event handled, when recording (tests and `--debug` tracing).
     seen: Option<Vec<(String, Env)>>,
     /// Event name → jobs whose `start on` mentions it.
-    start_index: HashMap<String, Vec<String>>,
+    start_index: IdMap<String, Vec<String>>,
     /// Event name → instances whose `stop on` mentions it.
-    stop_index: HashMap<String, BTreeSet<InstanceId>>,
+    stop_index: IdMap<String, BTreeSet<InstanceId>>,
     /// Instances with a `ready on`, the only ones events are offered to for readiness.
     with_ready: BTreeSet<InstanceId>,
     /// Draining instances whose main process has gone but that still had processes when
@@ -497,8 +497,8 @@ impl Engine {
             next_id: 1,
             runnable: VecDeque::new(),
             seen: None,
-            start_index: HashMap::new(),
-            stop_index: HashMap::new(),
+            start_index: IdMap::default(),
+            stop_index: IdMap::default(),
             with_ready: BTreeSet::new(),
             shutting_down: false,
             unconfirmed: Vec::new(),
