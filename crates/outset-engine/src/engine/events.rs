@@ -145,24 +145,23 @@ impl Engine {
         let Some(cond) = self.instances.get(&id).and_then(|i| i.stop_on.as_ref()) else {
             return;
         };
-        for name in cond.names() {
-            match self.stop_index.get_mut(name) {
-                Some(set) if add => {
-                    set.insert(id);
-                }
-                Some(set) => {
-                    set.remove(&id);
-                    if set.is_empty() {
-                        self.stop_index.remove(name);
-                    }
-                }
-                None if add => {
-                    self.stop_index
-                        .insert(name.to_string(), std::iter::once(id).collect());
-                }
-                None => {}
+        // A name given twice is added or removed twice, which changes nothing more.
+        let index = &mut self.stop_index;
+        cond.each_name(|name| match index.get_mut(name) {
+            Some(set) if add => {
+                set.insert(id);
             }
-        }
+            Some(set) => {
+                set.remove(&id);
+                if set.is_empty() {
+                    index.remove(name);
+                }
+            }
+            None if add => {
+                index.insert(name.to_string(), std::iter::once(id).collect());
+            }
+            None => {}
+        });
     }
 
     /// Starts recording every event as it is handled.
