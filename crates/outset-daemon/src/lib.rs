@@ -3,6 +3,8 @@
 mod access;
 mod activation;
 pub mod args;
+#[doc(hidden)]
+pub mod bench_support;
 pub mod builtin_events;
 mod bus_ready;
 mod confdirs;

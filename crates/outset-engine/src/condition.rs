@@ -194,6 +194,22 @@ impl Condition {
         names
     }
 
+    /// Calls `f` with each operand's event name in tree order, repeats included, without
+    /// collecting them (the stop index is updated for every instance that starts or stops).
+    pub fn each_name<'a>(&'a self, mut f: impl FnMut(&'a str)) {
+        fn walk<'a>(e: &'a Expr, f: &mut impl FnMut(&'a str)) {
+            match e {
+                Expr::And(a, b) | Expr::Or(a, b) => {
+                    walk(a, f);
+                    walk(b, f);
+                }
+                Expr::Event(m) => f(&m.name),
+                Expr::Ready(_) => {}
+            }
+        }
+        walk(self.expr(), &mut f);
+    }
+
     /// Whether an event of this name can matter to the condition.
     pub fn mentions(&self, name: &str) -> bool {
         fn walk(e: &Expr, name: &str) -> bool {
@@ -636,6 +652,19 @@ mod tests {
         let h = c.handle(EventId(1), "a", &Env::new(), None, &NoJobs);
         assert_eq!(h.fired.unwrap().len(), 1);
         assert_eq!(h.released, [EventId(1)]);
+    }
+
+    /// Issue 11 item 4: each operand's name in tree order, repeats included, and the same
+    /// set as `names`.
+    #[test]
+    fn issue11_item4_each_name_walks_every_operand() {
+        let c = cond("b and (a or (b and started c))");
+        let mut seen = Vec::new();
+        c.each_name(|n| seen.push(n));
+        assert_eq!(seen, ["b", "a", "b", "started"]);
+        seen.sort_unstable();
+        seen.dedup();
+        assert_eq!(seen, c.names());
     }
 
     /// Issue 11 item 3: conditions of one definition's stanza read its expression (no copy)

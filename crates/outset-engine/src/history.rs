@@ -15,9 +15,16 @@ use crate::types::Env;
 pub const KEEP: usize = 64;
 
 /// The stopped instances of one job, by name, with the order they stopped in. Nothing is
-/// allocated, and one pointer is held, until an instance of the job has stopped.
+/// allocated, and one pointer is held, until an instance of the job has stopped; while only
+/// one name is remembered (every job without `instance`), it is held alone, without the two
+/// maps (issue 11 item 4: a stop of 5000 jobs built two B-tree nodes, about 1 KiB, per job).
 #[derive(Default)]
-pub struct Stopped(Option<Box<Inner>>);
+pub struct Stopped(Option<Box<Kept>>);
+
+enum Kept {
+    One(String, Env),
+    Many(Inner),
+}
 
 #[derive(Default)]
 struct Inner {
@@ -32,49 +39,83 @@ impl Stopped {
     /// Remembers that instance `name` stopped with `env`, forgetting the oldest beyond
     /// [`KEEP`].
     pub fn insert(&mut self, name: String, env: Env) {
-        self.0.get_or_insert_with(Box::default).insert(name, env);
+        match self.0.as_deref_mut() {
+            None => self.0 = Some(Box::new(Kept::One(name, env))),
+            Some(Kept::One(n, e)) if *n == name => *e = env,
+            Some(kept @ Kept::One(..)) => {
+                let Kept::One(first, first_env) =
+                    std::mem::replace(kept, Kept::Many(Inner::default()))
+                else {
+                    return;
+                };
+                if let Kept::Many(inner) = kept {
+                    inner.insert(first, first_env);
+                    inner.insert(name, env);
+                }
+            }
+            Some(Kept::Many(inner)) => inner.insert(name, env),
+        }
     }
 
     /// Forgets instance `name` (it is starting again).
     pub fn remove(&mut self, name: &str) {
-        if let Some(inner) = &mut self.0 {
-            inner.remove(name);
-            if inner.by_name.is_empty() {
-                self.0 = None;
+        let empty = match self.0.as_deref_mut() {
+            None => false,
+            Some(Kept::One(n, _)) => n == name,
+            Some(Kept::Many(inner)) => {
+                inner.remove(name);
+                inner.by_name.is_empty()
             }
+        };
+        if empty {
+            self.0 = None;
         }
     }
 
     /// The env instance `name` stopped with.
     pub fn get(&self, name: &str) -> Option<&Env> {
-        self.0.as_ref()?.by_name.get(name).map(|(_, env)| env)
+        match self.0.as_deref()? {
+            Kept::One(n, env) => (n == name).then_some(env),
+            Kept::Many(inner) => inner.by_name.get(name).map(|(_, env)| env),
+        }
     }
 
     /// Every remembered instance, by name.
     pub fn iter(&self) -> impl Iterator<Item = (&String, &Env)> {
-        self.0
-            .iter()
-            .flat_map(|inner| inner.by_name.iter().map(|(name, (_, env))| (name, env)))
+        let (one, many) = match self.0.as_deref() {
+            None => (None, None),
+            Some(Kept::One(n, env)) => (Some((n, env)), None),
+            Some(Kept::Many(inner)) => (None, Some(&inner.by_name)),
+        };
+        one.into_iter().chain(
+            many.into_iter()
+                .flat_map(|m| m.iter().map(|(name, (_, env))| (name, env))),
+        )
     }
 
     /// Every remembered instance in the order they stopped, oldest first (a re-exec's
     /// state: inserting them in this order gives the same memory).
     pub fn in_order(&self) -> Vec<(String, Env)> {
-        let Some(inner) = &self.0 else {
-            return Vec::new();
-        };
-        inner
-            .order
-            .values()
-            .filter_map(|name| {
-                let (_, env) = inner.by_name.get(name)?;
-                Some((name.clone(), env.clone()))
-            })
-            .collect()
+        match self.0.as_deref() {
+            None => Vec::new(),
+            Some(Kept::One(name, env)) => vec![(name.clone(), env.clone())],
+            Some(Kept::Many(inner)) => inner
+                .order
+                .values()
+                .filter_map(|name| {
+                    let (_, env) = inner.by_name.get(name)?;
+                    Some((name.clone(), env.clone()))
+                })
+                .collect(),
+        }
     }
 
     pub fn len(&self) -> usize {
-        self.0.as_ref().map_or(0, |inner| inner.by_name.len())
+        match self.0.as_deref() {
+            None => 0,
+            Some(Kept::One(..)) => 1,
+            Some(Kept::Many(inner)) => inner.by_name.len(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -129,12 +170,48 @@ mod tests {
         s.remove("new");
         assert!(s.get("new").is_none());
         assert_eq!(s.len(), KEEP - 1);
-        assert_eq!(s.0.as_ref().unwrap().order.len(), KEEP - 1);
+        let Some(Kept::Many(inner)) = s.0.as_deref() else {
+            panic!("many names are kept in the maps");
+        };
+        assert_eq!(inner.order.len(), KEEP - 1);
         for i in 0..2000 {
             s.remove(&format!("i{i}"));
         }
         s.remove("i999");
         assert!(s.is_empty());
         assert!(s.0.is_none(), "nothing held once empty");
+    }
+
+    // Issue 11 item 4: one remembered name is held alone and behaves as in the maps: a
+    // second name moves both there, in the order they stopped, and the last one left
+    // still answers.
+    #[test]
+    fn issue11_item4_one_name_is_held_alone() {
+        let env = |v: &str| vec![("RESULT".to_string(), v.to_string())];
+        let mut s = Stopped::default();
+        s.insert(String::new(), env("ok"));
+        assert!(matches!(s.0.as_deref(), Some(Kept::One(..))));
+        assert_eq!(s.get(""), Some(&env("ok")));
+        assert!(s.get("x").is_none());
+        s.insert(String::new(), env("failed"));
+        assert_eq!((s.len(), s.get("")), (1, Some(&env("failed"))));
+        assert_eq!(s.iter().count(), 1);
+        s.remove("x");
+        assert_eq!(s.len(), 1);
+        s.remove("");
+        assert!(s.0.is_none());
+        // Two names: in the maps, oldest first.
+        s.insert("a".into(), env("ok"));
+        s.insert("b".into(), env("failed"));
+        let Some(Kept::Many(inner)) = s.0.as_deref() else {
+            panic!("two names are kept in the maps");
+        };
+        assert_eq!(inner.order.values().collect::<Vec<_>>(), ["a", "b"]);
+        let names: Vec<&String> = s.iter().map(|(n, _)| n).collect();
+        assert_eq!(names, ["a", "b"]);
+        s.remove("a");
+        assert_eq!(s.get("b"), Some(&env("failed")));
+        s.remove("b");
+        assert!(s.0.is_none());
     }
 }

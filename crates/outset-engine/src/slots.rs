@@ -49,9 +49,61 @@ impl Slots {
     }
 }
 
+/// Every PID an instance has had, by process type, in the order they were recorded: the
+/// first inline, the others boxed. Most instances only ever have their main process, and
+/// its record was a separate allocation made at its spawn, between the spawn's short-lived
+/// ones: once those were freed, each such record kept the page around a freed hole in use
+/// (issue 11 item 3: RSS per running job). 16 bytes instead of a vector's 24.
+#[derive(Debug, Default, Clone)]
+pub struct PidHistory {
+    first: Option<(ProcessKind, u32)>,
+    /// The records after `first`. Boxed: 8 bytes in every instance for a list few have.
+    #[allow(clippy::box_collection)]
+    rest: Option<Box<Vec<(ProcessKind, u32)>>>,
+}
+
+impl PidHistory {
+    pub fn push(&mut self, kind: ProcessKind, pid: u32) {
+        if self.first.is_none() {
+            self.first = Some((kind, pid));
+        } else {
+            self.rest.get_or_insert_default().push((kind, pid));
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (ProcessKind, u32)> + '_ {
+        self.first
+            .into_iter()
+            .chain(self.rest.iter().flat_map(|r| r.iter().copied()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // Issue 11 item 3: the history reads back every record in order, as the vector did.
+    #[test]
+    fn issue11_item3_pid_history_keeps_every_record_in_order() {
+        let mut h = PidHistory::default();
+        assert_eq!(h.iter().count(), 0);
+        h.push(ProcessKind::PreStart, 5);
+        assert_eq!(h.iter().collect::<Vec<_>>(), [(ProcessKind::PreStart, 5)]);
+        assert!(h.rest.is_none(), "one record needs no allocation");
+        h.push(ProcessKind::Main, 6);
+        h.push(ProcessKind::Main, 6);
+        h.push(ProcessKind::PostStop, 7);
+        assert_eq!(
+            h.iter().collect::<Vec<_>>(),
+            [
+                (ProcessKind::PreStart, 5),
+                (ProcessKind::Main, 6),
+                (ProcessKind::Main, 6),
+                (ProcessKind::PostStop, 7)
+            ]
+        );
+        assert_eq!(std::mem::size_of::<PidHistory>(), 16);
+    }
 
     #[test]
     fn behaves_as_the_map_did() {

@@ -1583,3 +1583,44 @@ fn issue12_item3_outsiders_named_by_pid_file_or_mainpid_are_never_adopted() {
         [format!("n start/running, process {main}")]
     );
 }
+
+/// Issue 11 item 4: the environment of the `stop on` events that stopped a run (their
+/// variables and UPSTART_STOP_EVENTS) reaches pre-stop and post-stop, and a job without
+/// either, which no longer keeps it, stops on the same event all the same; so does a
+/// `stop` command's environment.
+#[test]
+fn issue11_item4_stop_env_reaches_pre_and_post_stop() {
+    let mut t = T::new(&[
+        (
+            "hooked",
+            "start on go\nstop on halt\nexec /bin/h\npre-stop exec /bin/ps\npost-stop exec /bin/pp",
+        ),
+        ("plain", "start on go\nstop on halt\nexec /bin/p"),
+    ]);
+    t.emit("go", &[]);
+    let plain = t.pid("plain", Main);
+    t.emit("halt", &["WHY=test"]);
+    let pre = &t.spec("hooked", PreStop).env;
+    assert_eq!(get(pre, "UPSTART_STOP_EVENTS"), Some("halt"));
+    assert_eq!(get(pre, "WHY"), Some("test"));
+    t.exit("hooked", PreStop, Exited(0));
+    t.exit("hooked", Main, Signaled(15));
+    let post = &t.spec("hooked", PostStop).env;
+    assert_eq!(get(post, "UPSTART_STOP_EVENTS"), Some("halt"));
+    assert_eq!(get(post, "WHY"), Some("test"));
+    t.exit("hooked", PostStop, Exited(0));
+    assert!(t.h.signals.contains(&(plain, Signal::TERM)));
+    t.exit("plain", Main, Signaled(15));
+    assert_eq!(t.status("hooked", &[]), "hooked stop/waiting");
+    assert_eq!(t.status("plain", &[]), "plain stop/waiting");
+
+    // A `stop` command's environment reaches post-stop too.
+    t.emit("go", &[]);
+    t.stop("hooked", &["BY=hand"]);
+    t.exit("hooked", PreStop, Exited(0));
+    t.exit("hooked", Main, Signaled(15));
+    assert_eq!(t.spawns("hooked", PostStop), 2);
+    let post = &t.spec("hooked", PostStop).env;
+    assert_eq!(get(post, "BY"), Some("hand"));
+    assert_eq!(get(post, "UPSTART_STOP_EVENTS"), None);
+}

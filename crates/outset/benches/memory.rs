@@ -1,8 +1,10 @@
 //! Where a running job's memory goes in the engine: heap bytes (with the allocator's own
 //! overhead, from `mallinfo2`) per job after parsing the job files, after loading them into
 //! the engine, and after starting one instance of each, for 100, 1000 and 5000 jobs of the
-//! `start_stop` benchmark's kind. The daemon's own per-instance data (process tracker,
-//! cgroup names) is the rest of the RSS that `start_stop` prints.
+//! `start_stop` benchmark's kind. Then the daemon's own data per job, built alone: the
+//! process tracker's entry per running instance (its cgroup made in a temp dir) and the
+//! record of each job's files. Heap fragmentation is the rest of the RSS that `start_stop`
+//! prints.
 //!
 //! Then 10,000 start/stop cycles of a job with a new instance name each time (issue 10 item
 //! 13): the heap and the time per 1000 cycles, first and last, and how many stopped
@@ -90,6 +92,34 @@ fn instance_churn() {
     );
 }
 
+/// The daemon's own heap bytes per job: the tracker's entry per running instance and the
+/// record of each loaded job's files.
+fn daemon_parts() {
+    println!("| jobs | tracker, one running instance each | job files record |");
+    println!("|---|---|---|");
+    for jobs in [100usize, 1000, 5000] {
+        let dir = tempfile::tempdir().unwrap();
+        let (root, conf) = (dir.path().join("cg"), dir.path().join("conf"));
+        std::fs::create_dir(&root).unwrap();
+        std::fs::create_dir(&conf).unwrap();
+        for i in 0..jobs {
+            std::fs::write(conf.join(format!("j{i:04}.conf")), JOB_TEXT).unwrap();
+        }
+        let h0 = heap();
+        let tracker = outset_daemon::bench_support::tracker_with_instances(&root, jobs).unwrap();
+        let h1 = heap();
+        let files = outset_daemon::bench_support::conf_dirs_loaded(&conf);
+        let h2 = heap();
+        let per = |a: f64, b: f64| (b - a) / jobs as f64;
+        println!(
+            "| {jobs} | {:.0} B/job | {:.0} B/job |",
+            per(h0, h1),
+            per(h1, h2)
+        );
+        drop((tracker, files));
+    }
+}
+
 fn heap() -> f64 {
     outset_sys::process::heap_in_use().unwrap_or(0) as f64
 }
@@ -150,5 +180,6 @@ fn main() {
         );
         drop(e);
     }
+    daemon_parts();
     instance_churn();
 }

@@ -284,3 +284,31 @@ fn issue15_tracker_export_import_and_untracked_cgroups() {
     t.retire_untracked(&found[1].0);
     assert!(t.any_retired());
 }
+
+/// Issue 11 item 3: the instance of a cgroup path is found without a map by name: each
+/// tracked instance by its directory, the newest of two that share one (a restart before
+/// the old directory went), none once removed or outside the root.
+#[test]
+fn issue11_item3_instance_of_cgroup_walks_the_instances() {
+    let mut f = Fake::new();
+    // The fake root stands for `/outset` on a cgroup2 mount at the temp dir.
+    f.tracker.mount = f.root.parent().map(Path::to_path_buf);
+    f.tracker.root_rel = Some("/outset".to_string());
+    let (a, b, c) = (InstanceId(1), InstanceId(2), InstanceId(3));
+    f.create(a, "web");
+    f.tracker.create(b, "web", "x").unwrap();
+    assert_eq!(f.tracker.instance_of_cgroup("/outset/web.job"), Some(a));
+    assert_eq!(f.tracker.instance_of_cgroup("/outset/web@x.job"), Some(b));
+    assert_eq!(f.tracker.instance_of_cgroup("/outset/db.job"), None);
+    assert_eq!(f.tracker.instance_of_cgroup("/other/web.job"), None);
+    assert_eq!(f.tracker.instance_of_cgroup("/outset"), None);
+    // A second instance in the same directory: the newer one answers, and the older one's
+    // removal does not hide it.
+    f.tracker.create(c, "web", "").unwrap();
+    assert_eq!(f.tracker.instance_of_cgroup("/outset/web.job"), Some(c));
+    f.tracker.remove(a);
+    assert_eq!(f.tracker.instance_of_cgroup("/outset/web.job"), Some(c));
+    f.tracker.remove(c);
+    assert_eq!(f.tracker.instance_of_cgroup("/outset/web.job"), None);
+    assert_eq!(f.tracker.instance_of_cgroup("/outset/web@x.job"), Some(b));
+}

@@ -96,7 +96,7 @@ impl Engine {
             class
                 .instances
                 .values()
-                .filter_map(|id| self.instances.get(id).map(|i| i.name.clone()))
+                .filter_map(|id| self.instances.get(id).map(|i| i.name.to_string()))
                 .collect(),
         )
     }
@@ -112,7 +112,7 @@ impl Engine {
     pub fn instance_for_env(&self, job: &str, env: &[String]) -> Result<Option<String>, String> {
         let env = parse_env_args(env)?;
         let id = self.find_instance(job, None, &env)?;
-        Ok(id.and_then(|id| self.instances.get(&id).map(|i| i.name.clone())))
+        Ok(id.and_then(|id| self.instances.get(&id).map(|i| i.name.to_string())))
     }
 
     /// The environment an instance was started with (`KEY=VALUE`), which names it again.
@@ -371,7 +371,11 @@ impl Engine {
         if event.is_empty() || event.contains(char::is_whitespace) {
             return Err(format!("Invalid event name: {event:?}"));
         }
-        self.queue_event(event, env, Origin::External(wait.then_some(token)));
+        self.queue_event(
+            event.to_string().into(),
+            env,
+            Origin::External(wait.then_some(token)),
+        );
         Ok((!wait).then_some(Response::Ok { body: Body::Done }))
     }
 
@@ -426,7 +430,7 @@ impl Engine {
         }
         Some(InstanceStatus {
             job: inst.config.name.clone(),
-            instance: inst.name.clone(),
+            instance: inst.name.to_string(),
             goal: inst.goal.as_str().into(),
             state: inst.state.as_str().into(),
             processes,
@@ -436,7 +440,7 @@ impl Engine {
                 .iter()
                 .map(|(k, p)| ProcessStatus {
                     kind: k.as_str().into(),
-                    pid: *p,
+                    pid: p,
                 })
                 .collect(),
             members: vec![],
@@ -457,8 +461,15 @@ impl Engine {
         // A service's start waiter still waiting when the instance is back to waiting never
         // saw it run.
         let never_ran = inst.state == State::Waiting && !inst.config.task;
-        let name = display_name(&inst.config.name, &inst.name);
-        let status = self.status_of(id);
+        // Only a waiting client is told the name or the status: an instance that only
+        // events wait for (a stop of every job on one event) builds neither.
+        let clients = waiters.iter().any(|w| matches!(w, Waiter::Command(..)));
+        let name = if clients {
+            display_name(&inst.config.name, &inst.name)
+        } else {
+            String::new()
+        };
+        let status = if clients { self.status_of(id) } else { None };
         for w in waiters {
             match w {
                 Waiter::Event(e) => self.unblock(e, failed),

@@ -140,28 +140,28 @@ impl Engine {
     }
 
     pub(super) fn index_stop(&mut self, id: InstanceId, add: bool) {
-        let names: Vec<String> = self
-            .instances
-            .get(&id)
-            .and_then(|i| i.stop_on.as_ref())
-            .map(|c| {
-                c.names()
-                    .into_iter()
-                    .map(str::to_string)
-                    .collect::<Vec<_>>()
-            })
-            .unwrap_or_default();
-        for name in names {
-            let set = self.stop_index.entry(name.clone()).or_default();
-            if add {
+        // The names are read in place (the index is another field): an event name is copied
+        // only for a new index entry, not for each instance added or removed.
+        let Some(cond) = self.instances.get(&id).and_then(|i| i.stop_on.as_ref()) else {
+            return;
+        };
+        // A name given twice is added or removed twice, which changes nothing more.
+        let index = &mut self.stop_index;
+        cond.each_name(|name| match index.get_mut(name) {
+            Some(set) if add => {
                 set.insert(id);
-            } else {
+            }
+            Some(set) => {
                 set.remove(&id);
                 if set.is_empty() {
-                    self.stop_index.remove(&name);
+                    index.remove(name);
                 }
             }
-        }
+            None if add => {
+                index.insert(name.to_string(), std::iter::once(id).collect());
+            }
+            None => {}
+        });
     }
 
     /// Starts recording every event as it is handled.
@@ -183,18 +183,24 @@ impl Engine {
         reply: Option<ReplyToken>,
         fx: &mut dyn Host,
     ) -> EventId {
-        let id = self.queue_event(name, env, Origin::External(reply));
+        let id = self.queue_event(name.to_string().into(), env, Origin::External(reply));
         self.run(fx);
         id
     }
 
-    pub(super) fn queue_event(&mut self, name: &str, env: Env, origin: Origin) -> EventId {
+    /// Queues an event. Its name is borrowed when static (a job event), not copied.
+    pub(super) fn queue_event(
+        &mut self,
+        name: std::borrow::Cow<'static, str>,
+        env: Env,
+        origin: Origin,
+    ) -> EventId {
         let id = EventId(self.id());
         log::debug!("event {name} {env:?}");
         self.events.insert(
             id,
             Event {
-                name: name.to_string(),
+                name,
                 env,
                 blockers: 0,
                 failed: false,
@@ -242,16 +248,24 @@ impl Engine {
             return;
         };
         event.queued = false;
-        let (name, env) = (event.name.clone(), event.env.clone());
+        // Lent out while it is offered and put back after: the offers read the name and env
+        // but only ever change the event's blockers and failure, and a copy of both (an
+        // allocation per variable) was most of a job event's cost in a stop of many jobs.
+        let name = std::mem::take(&mut event.name);
+        let env = std::mem::take(&mut event.env);
         if let Some(seen) = &mut self.seen {
-            seen.push((name.clone(), env.clone()));
+            seen.push((name.to_string(), env.clone()));
         }
         // Stop conditions first, then readiness, then start conditions, as Upstart does.
         self.offer_to_stop_conditions(id, &name, &env);
         self.offer_to_ready_conditions(&name, &env);
         self.offer_to_start_conditions(id, &name, &env);
-        if self.events.get(&id).is_some_and(|e| e.blockers == 0) {
-            self.done.push_back(id);
+        if let Some(event) = self.events.get_mut(&id) {
+            event.name = name;
+            event.env = env;
+            if event.blockers == 0 {
+                self.done.push_back(id);
+            }
         }
     }
 
@@ -286,7 +300,11 @@ impl Engine {
                 self.block(*e);
             }
             if let Some(matched) = handled.fired {
-                let stop_env = matched_env(&matched, "UPSTART_STOP_EVENTS");
+                let stop_env = self
+                    .instances
+                    .get(&inst_id)
+                    .is_some_and(|i| i.reads_stop_env())
+                    .then(|| matched_env(&matched, "UPSTART_STOP_EVENTS"));
                 let waiters = event_waiters(&matched);
                 for w in &waiters {
                     if let Waiter::Event(e) = w {
@@ -294,7 +312,9 @@ impl Engine {
                     }
                 }
                 if let Some(inst) = self.instances.get_mut(&inst_id) {
-                    inst.set_stop_env(stop_env);
+                    if let Some(env) = stop_env {
+                        inst.set_stop_env(env);
+                    }
                     inst.waiters.extend(waiters);
                 }
                 self.change_goal(inst_id, Goal::Stop);
@@ -396,7 +416,7 @@ impl Engine {
             return;
         };
         note(&mut self.notices, || Notice::EventFinished {
-            name: event.name.clone(),
+            name: event.name.to_string(),
             env: event.env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
         });
         match event.origin {
@@ -424,7 +444,7 @@ impl Engine {
         }
         if event.failed && !event.name.ends_with("/failed") {
             self.queue_event(
-                &format!("{}/failed", event.name),
+                format!("{}/failed", event.name).into(),
                 event.env,
                 Origin::Internal,
             );
@@ -432,10 +452,18 @@ impl Engine {
     }
 
     pub(super) fn job_event_env(base: &Env, inst: &Instance, end: Option<RunEnd>) -> Env {
-        let mut env = vec![
-            ("JOB".to_string(), inst.config.name.clone()),
-            ("INSTANCE".to_string(), inst.name.clone()),
-        ];
+        // Room for every variable at once (JOB, INSTANCE, RESULT, PROCESS, the exit status,
+        // the exported ones), and no more: a `starting` event's env is held through a start.
+        let ended = end.map_or(0, |e| {
+            if e.failed {
+                2 + usize::from(e.status.is_some())
+            } else {
+                1
+            }
+        });
+        let mut env = Vec::with_capacity(2 + ended + inst.config.export.len());
+        env.push(("JOB".to_string(), inst.config.name.clone()));
+        env.push(("INSTANCE".to_string(), inst.name.to_string()));
         if let Some(end) = end {
             env.push((
                 "RESULT".into(),
@@ -463,7 +491,7 @@ impl Engine {
     }
 
     /// Emits a job event; `blocking` makes the instance wait for it.
-    pub(super) fn job_event(&mut self, id: InstanceId, name: &str, blocking: bool) {
+    pub(super) fn job_event(&mut self, id: InstanceId, name: &'static str, blocking: bool) {
         let Some(inst) = self.instances.get(&id) else {
             return;
         };
@@ -480,30 +508,26 @@ impl Engine {
         } else {
             Origin::Internal
         };
-        let eid = self.queue_event(name, env.clone(), origin);
+        // The env is copied only for `stopped`, the one event whose env the job keeps.
+        let kept = (name == "stopped").then(|| env.clone());
+        let eid = self.queue_event(name.into(), env, origin);
         if blocking && let Some(inst) = self.instances.get_mut(&id) {
             inst.blocker = std::num::NonZeroU64::new(eid.0);
         }
-        if name == "stopped" {
-            let key = self
-                .instances
-                .get(&id)
-                .map(|i| (i.config.name.clone(), i.name.clone()));
-            if let Some((job, inst_name)) = key
-                && let Some(class) = self.classes.get_mut(&job)
-            {
-                class.stopped.insert(inst_name, env);
-            }
-        } else if name == "starting" {
-            let key = self
-                .instances
-                .get(&id)
-                .map(|i| (i.config.name.clone(), i.name.clone()));
-            if let Some((job, inst_name)) = key
-                && let Some(class) = self.classes.get_mut(&job)
-            {
-                class.stopped.remove(&inst_name);
-            }
+        if !matches!(name, "stopped" | "starting") {
+            return;
+        }
+        // The instance and its class are separate fields: no copy of either name is needed
+        // to look one up while holding the other.
+        let Some(inst) = self.instances.get(&id) else {
+            return;
+        };
+        let Some(class) = self.classes.get_mut(&inst.config.name) else {
+            return;
+        };
+        match kept {
+            Some(env) => class.stopped.insert(inst.name.to_string(), env),
+            None => class.stopped.remove(&inst.name),
         }
     }
 }

@@ -20,7 +20,7 @@ impl Engine {
         let c = &inst.config;
         let spec = SpawnSpec {
             job: inst.config.name.clone(),
-            instance: inst.name.clone(),
+            instance: inst.name.to_string(),
             kind,
             process,
             env: Self::process_env(base_of(&self.env_table, inst), inst, kind),

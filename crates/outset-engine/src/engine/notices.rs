@@ -52,7 +52,7 @@ pub(super) fn set_goal(notices: &mut Option<Vec<Notice>>, inst: &mut Instance, g
         inst.goal = goal;
         note(notices, || Notice::GoalChanged {
             job: inst.config.name.clone(),
-            instance: inst.name.clone(),
+            instance: inst.name.to_string(),
             goal: goal.as_str(),
         });
     }

@@ -209,7 +209,7 @@ impl Engine {
             .iter()
             .map(|(id, e)| EventSnap {
                 id: id.0,
-                name: e.name.clone(),
+                name: e.name.to_string(),
                 env: e.env.clone(),
                 blockers: e.blockers,
                 failed: e.failed,
@@ -278,14 +278,14 @@ impl Engine {
         InstanceSnap {
             id: i.id.0,
             job,
-            name: i.name.clone(),
+            name: i.name.to_string(),
             config: own.then(|| (*i.config).clone()),
             goal: i.goal,
             state: i.state,
             env: i.env.to_env(),
             stop_on: i.stop_on.as_ref().map(Condition::latches),
             pids: i.pids.iter().collect(),
-            history: i.history.clone(),
+            history: i.history.iter().collect(),
             blocker: i.blocker.map(std::num::NonZeroU64::get),
             waiters: i
                 .waiters
@@ -447,14 +447,20 @@ impl Engine {
                 .collect::<Result<Vec<_>, _>>()?;
             let inst = Instance {
                 id,
-                name: s.name,
+                name: s.name.clone().into_boxed_str(),
                 config,
                 goal: s.goal,
                 state: s.state,
                 env: PackedEnv::new(&s.env),
                 stop_on,
                 pids,
-                history: s.history,
+                history: {
+                    let mut h = crate::slots::PidHistory::default();
+                    for (kind, pid) in s.history {
+                        h.push(kind, pid);
+                    }
+                    h
+                },
                 blocker,
                 waiters,
                 end: s.end.map(|r| RunEnd {
@@ -514,7 +520,7 @@ impl Engine {
             e.events.insert(
                 EventId(ev.id),
                 Event {
-                    name: ev.name,
+                    name: ev.name.into(),
                     env: ev.env,
                     blockers: ev.blockers,
                     failed: ev.failed,

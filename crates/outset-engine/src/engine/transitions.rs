@@ -185,14 +185,14 @@ impl Engine {
             id,
             Box::new(Instance {
                 id,
-                name: name.clone(),
+                name: name.as_str().into(),
                 config,
                 goal: Goal::Stop,
                 state: State::Waiting,
                 env: PackedEnv::new(&env),
                 stop_on,
                 pids: Slots::default(),
-                history: Vec::new(),
+                history: PidHistory::default(),
                 blocker: None,
                 waiters,
                 end: None,
@@ -302,7 +302,7 @@ impl Engine {
             inst.state = state;
             note(&mut self.notices, || Notice::StateChanged {
                 job: inst.config.name.clone(),
-                instance: inst.name.clone(),
+                instance: inst.name.to_string(),
                 state: state.as_str(),
             });
             // Upstart's `Failed` signal: once per failed run, as it heads down.
@@ -313,7 +313,7 @@ impl Engine {
             {
                 note(&mut self.notices, || Notice::Failed {
                     job: inst.config.name.clone(),
-                    instance: inst.name.clone(),
+                    instance: inst.name.to_string(),
                     status: failed_status(&end),
                 });
             }
@@ -531,7 +531,7 @@ impl Engine {
         }
         note(&mut self.notices, || Notice::InstanceRemoved {
             job: inst.config.name.clone(),
-            instance: inst.name.clone(),
+            instance: inst.name.to_string(),
         });
         if let Some(class) = self.classes.get_mut(&inst.config.name) {
             class.instances.remove(&inst.name);
