@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -15,8 +16,13 @@ pub const OUTSET: &str = env!("CARGO_BIN_EXE_outset");
 pub const OUTSETCTL: &str = env!("CARGO_BIN_EXE_outsetctl");
 
 /// Names under which the image runs the client (its multi-call names; `initctl` first).
-pub const CLIENT_NAMES: [&str; 7] = [
+pub const CLIENT_NAMES: [&str; 12] = [
     "sbin/initctl",
+    "sbin/start",
+    "sbin/stop",
+    "sbin/restart",
+    "sbin/status",
+    "sbin/reload",
     "sbin/shutdown",
     "sbin/reboot",
     "sbin/halt",
@@ -196,7 +202,10 @@ impl Image {
             if p.is_dir() {
                 self.tree(&p, &dest);
             } else {
-                self.file(&dest, std::fs::read(&p).unwrap(), 0o644);
+                // Scripts stay executable.
+                let exec = std::fs::metadata(&p).unwrap().permissions().mode() & 0o111 != 0;
+                let mode = if exec { 0o755 } else { 0o644 };
+                self.file(&dest, std::fs::read(&p).unwrap(), mode);
             }
         }
     }
@@ -349,11 +358,13 @@ impl Vm {
         }
     }
 
-    /// The console so far.
+    /// The console so far, without `\r` and terminal escapes (SeaBIOS and the kernel reset
+    /// the terminal, `ESC c ESC [2J`, at the start of a line).
     pub fn console(&self) -> String {
-        std::fs::read(&self.console)
-            .map(|b| String::from_utf8_lossy(&b).replace('\r', ""))
-            .unwrap_or_default()
+        let text = std::fs::read(&self.console)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default();
+        strip_escapes(&text)
     }
 
     /// Sends one command to the QEMU monitor (e.g. `sendkey ctrl-alt-delete`).
@@ -399,6 +410,29 @@ impl Vm {
             elapsed: self.started.elapsed(),
         }
     }
+}
+
+/// `text` without `\r`, `ESC c` and CSI sequences (`ESC [` … a final byte in `@`–`~`).
+pub fn strip_escapes(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\r' => {}
+            // `ESC [` … a final byte; `ESC c` and other pairs are dropped whole.
+            '\u{1b}' => {
+                if chars.next() == Some('[') {
+                    for c in chars.by_ref() {
+                        if ('@'..='~').contains(&c) {
+                            break;
+                        }
+                    }
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 impl Drop for Vm {
