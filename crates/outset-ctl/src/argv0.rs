@@ -4,7 +4,10 @@ use std::ffi::{OsStr, OsString};
 use std::path::Path;
 
 /// Names under which the binary acts as the verb of the same name.
-const VERB_ALIASES: [&str; 5] = ["start", "stop", "restart", "status", "reload"];
+const VERB_ALIASES: [&str; 11] = [
+    "start", "stop", "restart", "status", "reload", "shutdown", "reboot", "halt", "poweroff",
+    "telinit", "runlevel",
+];
 
 /// The basename of argv[0], which error messages are prefixed with (`initctl: …`).
 pub fn prog_name(args: &[OsString]) -> String {
@@ -15,8 +18,8 @@ pub fn prog_name(args: &[OsString]) -> String {
         .unwrap_or_else(|| "outsetctl".to_string())
 }
 
-/// Inserts the verb after argv[0] when invoked as `start`, `stop`, `restart`, `status` or
-/// `reload`, so that `start foo X=1` means `outsetctl start foo X=1`; other names
+/// Inserts the verb after argv[0] when invoked as `start`, `stop`, `restart`, `status`,
+/// `reload`, `shutdown`, `reboot`, `halt`, `poweroff`, `telinit` or `runlevel`, so that `start foo X=1` means `outsetctl start foo X=1`; other names
 /// (`outsetctl`, `initctl`) are left alone.
 pub fn rewrite_args(mut args: Vec<OsString>) -> Vec<OsString> {
     let verb = args

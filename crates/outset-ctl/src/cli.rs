@@ -35,6 +35,60 @@ pub struct JobArgs {
     pub env: Vec<String>,
 }
 
+/// `shutdown`'s options, as sysvinit's and Upstart's.
+#[derive(Debug, Args)]
+pub struct ShutdownArgs {
+    /// Reboot.
+    #[arg(short = 'r')]
+    pub reboot: bool,
+    /// Halt or power off (power off).
+    #[arg(short = 'h')]
+    pub halt_or_poweroff: bool,
+    /// Halt.
+    #[arg(short = 'H')]
+    pub halt: bool,
+    /// Power off.
+    #[arg(short = 'P')]
+    pub poweroff: bool,
+    /// Cancel a scheduled shutdown.
+    #[arg(short = 'c')]
+    pub cancel: bool,
+    /// Print help.
+    #[arg(long, action = clap::ArgAction::Help)]
+    pub help: Option<bool>,
+    /// `now`, `+MINUTES` or `HH:MM` (default: now).
+    #[arg(allow_hyphen_values = false)]
+    pub time: Option<String>,
+    /// A message for the console.
+    #[arg(trailing_var_arg = true)]
+    pub message: Vec<String>,
+}
+
+/// `reboot`, `halt` and `poweroff`'s options.
+#[derive(Debug, Args)]
+pub struct PowerArgs {
+    /// At once: no job is stopped (only the filesystems are synced).
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    /// Power off (`halt -p`).
+    #[arg(short = 'p', long)]
+    pub poweroff: bool,
+    /// Only what sysvinit's `-w` does: write the wtmp record. outset writes none: nothing
+    /// is done.
+    #[arg(short = 'w', long = "wtmp-only")]
+    pub wtmp_only: bool,
+    /// Accepted for sysvinit's scripts (`halt -d -f -i -h`), and ignored.
+    #[arg(short = 'd', hide = true)]
+    pub no_wtmp: bool,
+    #[arg(short = 'i', hide = true)]
+    pub down_ifaces: bool,
+    #[arg(short = 'h', hide = true)]
+    pub hddown: bool,
+    /// Print help.
+    #[arg(long, action = clap::ArgAction::Help)]
+    pub help: Option<bool>,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Start a job instance.
@@ -79,6 +133,24 @@ pub enum Command {
     Reexec,
     /// Print the client's version and, if it answers, the daemon's.
     Version,
+    /// Bring the system down: `shutdown [-r|-h|-H|-P] [-c] [now|+MIN|HH:MM] [MESSAGE]`;
+    /// without -r/-h/-H/-P, go to runlevel 1 (maintenance).
+    #[command(disable_help_flag = true)]
+    Shutdown(ShutdownArgs),
+    /// Reboot (with -f at once, without stopping jobs).
+    #[command(disable_help_flag = true)]
+    Reboot(PowerArgs),
+    /// Halt (with -p power off; with -f at once).
+    #[command(disable_help_flag = true)]
+    Halt(PowerArgs),
+    /// Power off (with -f at once).
+    #[command(disable_help_flag = true)]
+    Poweroff(PowerArgs),
+    /// Change the runlevel (`runlevel RUNLEVEL=N PREVLEVEL=M`); 0 powers off, 6 reboots,
+    /// q reloads the configuration.
+    Telinit { level: String },
+    /// Print the previous and current runlevel (`N 2`).
+    Runlevel,
     /// Run a command under ptrace, print its forks, execs and exits, and recommend the
     /// `expect` stanza that matches how it starts (needs ptrace; root for a cgroup).
     Trace {

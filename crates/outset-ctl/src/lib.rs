@@ -4,6 +4,7 @@ mod argv0;
 pub mod check_config;
 mod cli;
 pub mod client;
+mod power;
 pub mod trace;
 mod verbs;
 
@@ -57,6 +58,16 @@ pub fn run_with(args: Vec<OsString>, out: &mut dyn Write, err: &mut dyn Write) -
     };
     match verbs::plan(cli.command, !cli.no_wait) {
         verbs::Plan::Remote(cmd) => verbs::run_remote(&socket, cmd, cli.json, &mut io),
+        verbs::Plan::RemoteNote(cmd, note) => {
+            let code = verbs::run_remote(&socket, cmd, cli.json, &mut io);
+            if code == 0 {
+                let _ = writeln!(io.out, "{note}");
+            }
+            code
+        }
+        verbs::Plan::Power { action, force } => power::run_power(&socket, action, force, &mut io),
+        verbs::Plan::Runlevel => power::run_runlevel(&socket, &mut io),
+        verbs::Plan::Nothing => 0,
         verbs::Plan::CheckConfig { paths, show } => check_config::run(&paths, show, io.out, io.err),
         verbs::Plan::Trace {
             argv,

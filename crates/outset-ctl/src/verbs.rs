@@ -29,6 +29,17 @@ pub enum Plan {
     NotImplemented(&'static str),
     /// The command line lacks something; the message says what.
     Usage(String),
+    /// A request, then a line printed once it is accepted.
+    RemoteNote(Proto, String),
+    /// `reboot`, `halt`, `poweroff`.
+    Power {
+        action: outset_proto::ShutdownAction,
+        force: bool,
+    },
+    /// `runlevel`.
+    Runlevel,
+    /// Nothing to do (`reboot -w`).
+    Nothing,
 }
 
 /// The job a verb names, or the job the caller runs in (`$UPSTART_JOB`, then the instance
@@ -119,6 +130,18 @@ pub fn plan(cmd: Command, wait: bool) -> Plan {
                 Err(_) => Plan::Usage(format!("--timeout: bad number of seconds {timeout}")),
             };
         }
+        Command::Shutdown(a) => {
+            return crate::power::shutdown_plan(a, outset_sys::power::local_seconds_of_day());
+        }
+        Command::Reboot(a) => {
+            return crate::power::power_plan(outset_proto::ShutdownAction::Reboot, a);
+        }
+        Command::Halt(a) => return crate::power::power_plan(outset_proto::ShutdownAction::Halt, a),
+        Command::Poweroff(a) => {
+            return crate::power::power_plan(outset_proto::ShutdownAction::Poweroff, a);
+        }
+        Command::Telinit { level } => return crate::power::telinit_plan(&level, wait),
+        Command::Runlevel => return Plan::Runlevel,
         Command::Log { .. } => return Plan::NotImplemented("log"),
         Command::Reexec => return Plan::NotImplemented("reexec"),
     };
@@ -218,6 +241,12 @@ fn write_body(body: &Body, out: &mut dyn Write) {
         }
         Body::Version(v) => {
             let _ = writeln!(out, "{v}");
+        }
+        Body::Runlevel { previous, current } => {
+            let _ = match current {
+                Some(c) => writeln!(out, "{} {c}", previous.unwrap_or('N')),
+                None => writeln!(out, "unknown"),
+            };
         }
     }
 }

@@ -1,8 +1,10 @@
-//! Command-line options of the `outset` daemon.
+//! Command-line options of the `outset` daemon, and the words a kernel or an old init's
+//! user passes to PID 1 (`single`, `5`, `splash`, `--verbose`, …), which never make it exit.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 /// outset: an event-driven init system and service supervisor for Upstart jobs.
 #[derive(Debug, Clone, Parser)]
@@ -40,4 +42,149 @@ pub struct Args {
     /// Verbose logging.
     #[arg(long)]
     pub debug: bool,
+    /// Upstart's `--verbose`: accepted; outset logs at info level already.
+    #[arg(long)]
+    pub verbose: bool,
+    /// The default runlevel a boot word (`single`, `S`, `1`…`5`, `emergency`) asked for;
+    /// the `startup` event carries it as `DEFAULT_RUNLEVEL`.
+    #[arg(skip)]
+    pub default_runlevel: Option<char>,
+    /// Words of the command line that mean nothing to outset (logged, then ignored).
+    #[arg(skip)]
+    pub ignored: Vec<String>,
+}
+
+/// What a word outside outset's own options means.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BootWord {
+    /// A default runlevel, as sysvinit reads it from the kernel command line.
+    Runlevel(char),
+    /// Nothing outset acts on.
+    Ignored,
+}
+
+/// sysvinit's and Upstart's words for the runlevel to boot into: `single`, `S`, `s`, `-s`,
+/// `emergency` and `-b` are single-user (`S`); `1` to `5` are that runlevel.
+pub fn boot_word(word: &str) -> BootWord {
+    match word {
+        "single" | "S" | "s" | "-s" | "emergency" | "-b" => BootWord::Runlevel('S'),
+        w if w.len() == 1 && matches!(w.as_bytes()[0], b'1'..=b'5') => {
+            BootWord::Runlevel(w.as_bytes()[0] as char)
+        }
+        _ => BootWord::Ignored,
+    }
+}
+
+/// outset's long options, each with whether it takes a value.
+fn known_options() -> Vec<(String, bool)> {
+    let cmd = Args::command();
+    let mut known: Vec<(String, bool)> = cmd
+        .get_arguments()
+        .filter_map(|a| {
+            let takes = a.get_action().takes_values();
+            a.get_long().map(|l| (format!("--{l}"), takes))
+        })
+        .collect();
+    known.push(("--help".into(), false));
+    known.push(("--version".into(), false));
+    known.push(("-h".into(), false));
+    known.push(("-V".into(), false));
+    known
+}
+
+/// Splits the command line (argv[0] first) into outset's own options, which clap then
+/// parses, and every other word, which a PID 1 must not choke on.
+pub fn split(argv: Vec<OsString>) -> (Vec<OsString>, Vec<String>) {
+    let known = known_options();
+    let mut iter = argv.into_iter();
+    let mut ours: Vec<OsString> = iter.next().into_iter().collect();
+    let mut other = Vec::new();
+    while let Some(arg) = iter.next() {
+        let text = arg.to_string_lossy().into_owned();
+        let (name, inline) = match text.split_once('=') {
+            Some((n, _)) if n.starts_with("--") => (n.to_string(), true),
+            _ => (text.clone(), false),
+        };
+        match known.iter().find(|(k, _)| *k == name) {
+            Some((_, takes)) => {
+                ours.push(arg);
+                if *takes
+                    && !inline
+                    && let Some(value) = iter.next()
+                {
+                    ours.push(value);
+                }
+            }
+            None => other.push(text),
+        }
+    }
+    (ours, other)
+}
+
+/// Parses the command line as PID 1 needs it: outset's own options as clap defines them;
+/// every other word is a boot word ([`boot_word`]) or recorded as ignored. Only a bad value
+/// of one of outset's own options (or `--help`, `--version`) is an error.
+pub fn parse(argv: Vec<OsString>) -> Result<Args, clap::Error> {
+    let (ours, other) = split(argv);
+    let mut args = Args::try_parse_from(ours)?;
+    for word in other {
+        match boot_word(&word) {
+            BootWord::Runlevel(level) => args.default_runlevel = Some(level),
+            BootWord::Ignored => args.ignored.push(word),
+        }
+    }
+    Ok(args)
+}
+
+/// The options with every default (what a PID 1 runs with when its own options are bad).
+pub fn defaults() -> Args {
+    Args::parse_from(["outset"])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(words: &[&str]) -> Vec<OsString> {
+        std::iter::once("outset")
+            .chain(words.iter().copied())
+            .map(OsString::from)
+            .collect()
+    }
+
+    #[test]
+    fn issue13_item1_boot_words_never_fail_the_parse() {
+        let a = parse(argv(&["single", "splash", "quiet", "--verbose", "-z", "x"])).unwrap();
+        assert_eq!(a.default_runlevel, Some('S'));
+        assert!(a.verbose);
+        assert_eq!(a.ignored, ["splash", "quiet", "-z", "x"]);
+        for (word, level) in [("S", 'S'), ("emergency", 'S'), ("-s", 'S'), ("3", '3')] {
+            assert_eq!(parse(argv(&[word])).unwrap().default_runlevel, Some(level));
+        }
+        // 0 and 6 are not runlevels to boot into.
+        let a = parse(argv(&["6", "--unknown-option"])).unwrap();
+        assert_eq!(a.default_runlevel, None);
+        assert_eq!(a.ignored, ["6", "--unknown-option"]);
+    }
+
+    #[test]
+    fn issue13_item1_own_options_keep_their_values() {
+        let a = parse(argv(&[
+            "--confdir",
+            "/a",
+            "5",
+            "--socket=/s",
+            "--debug",
+            "auto",
+        ]))
+        .unwrap();
+        assert_eq!(a.confdirs, [PathBuf::from("/a")]);
+        assert_eq!(a.socket, Some(PathBuf::from("/s")));
+        assert!(a.debug);
+        assert_eq!(a.default_runlevel, Some('5'));
+        assert_eq!(a.ignored, ["auto"]);
+        // A bad value of outset's own option is still an error (PID 1 then uses defaults).
+        assert!(parse(argv(&["--track", "nonsense"])).is_err());
+        assert_eq!(defaults().startup_event, "startup");
+    }
 }

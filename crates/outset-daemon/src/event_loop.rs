@@ -39,9 +39,33 @@ const SOURCE_POLL: std::time::Duration = std::time::Duration::from_millis(50);
 pub mod sig {
     pub const SIGHUP: i32 = 1;
     pub const SIGINT: i32 = 2;
+    pub const SIGKILL: i32 = 9;
+    pub const SIGUSR1: i32 = 10;
+    pub const SIGUSR2: i32 = 12;
     pub const SIGTERM: i32 = 15;
     pub const SIGCHLD: i32 = 17;
+    pub const SIGWINCH: i32 = 28;
     pub const SIGPWR: i32 = 30;
+    /// glibc's SIGRTMIN, which systemd's tools count their requests from
+    /// (`SIGRTMIN+4`: power off).
+    pub const SIGRTMIN: i32 = 34;
+    /// Every signal the daemon takes through its signalfd.
+    pub const HANDLED: [i32; 14] = [
+        SIGCHLD,
+        SIGHUP,
+        SIGINT,
+        SIGTERM,
+        SIGPWR,
+        SIGUSR1,
+        SIGUSR2,
+        SIGWINCH,
+        SIGRTMIN + 3,
+        SIGRTMIN + 4,
+        SIGRTMIN + 5,
+        SIGRTMIN + 13,
+        SIGRTMIN + 14,
+        SIGRTMIN + 15,
+    ];
 }
 
 /// How the daemon was started.
@@ -70,8 +94,16 @@ pub struct Daemon {
     inotify: Option<Inotify>,
     next_reply: u64,
     epoch: Instant,
-    /// A shutdown was asked for; the loop ends when every job has stopped.
-    shutting_down: bool,
+    /// A shutdown under way (see shutdown.rs).
+    pub(crate) going_down: Option<crate::shutdown::GoingDown>,
+    /// A shutdown waiting for its time.
+    pub(crate) scheduled: Option<crate::shutdown::Scheduled>,
+    /// The runlevels `telinit` and `runlevel` see.
+    pub(crate) runlevels: outset_engine::runlevel::Runlevels,
+    /// Where the runlevel is recorded.
+    pub(crate) runlevel_file: std::path::PathBuf,
+    /// `--cgroup-root` (see `Setup`).
+    cgroup_root: Option<std::path::PathBuf>,
     /// Work was done since the loop was last idle (memory is trimmed once it is).
     busy: bool,
     /// Work happened since memory was last given back (see `TRIM_EVERY`).
@@ -96,6 +128,10 @@ pub struct Setup {
     pub listener: Listener,
     /// The daemon's open-file limit (connection limits are derived from it).
     pub fd_limit: u64,
+    /// Where the runlevel is recorded.
+    pub runlevel_file: std::path::PathBuf,
+    /// `--cgroup-root`, tried again on reload while jobs are tracked by process group.
+    pub cgroup_root: Option<std::path::PathBuf>,
 }
 
 impl Daemon {
@@ -134,7 +170,11 @@ impl Daemon {
             inotify,
             next_reply: 1,
             epoch: Instant::now(),
-            shutting_down: false,
+            going_down: None,
+            scheduled: None,
+            runlevels: Default::default(),
+            runlevel_file: setup.runlevel_file,
+            cgroup_root: setup.cgroup_root,
             busy: false,
             trim_due: false,
             last_trim: Instant::now(),
@@ -152,13 +192,23 @@ impl Daemon {
         u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
-    fn tick_clock(&mut self) {
+    pub(crate) fn tick_clock(&mut self) {
         let now = self.now();
         self.engine.set_now(now);
     }
 
     /// Loads the job files and hands them to the engine.
     pub fn reload(&mut self) {
+        // A cgroup2 mounted (or made writable) since the start: new instances use it.
+        if !self.host.has_cgroup_root()
+            && let Some(root) = crate::cgroup_root(self.cgroup_root.as_deref(), self.mode, true)
+        {
+            log::info!(
+                "cgroup2 is usable now: new instances are tracked in {}",
+                root.display()
+            );
+            self.host.adopt_cgroup_root(root);
+        }
         if let Some(i) = &self.inotify {
             self.confdirs.watch(i);
         }
@@ -170,19 +220,22 @@ impl Daemon {
 
     /// Emits an event from the daemon itself (startup, signals).
     pub fn emit_builtin(&mut self, name: &str) {
+        self.emit_builtin_env(name, Vec::new());
+    }
+
+    /// Emits an event from the daemon itself with an environment.
+    pub fn emit_builtin_env(&mut self, name: &str, env: Vec<(String, String)>) {
         log::info!("emitting {name}");
         self.tick_clock();
-        self.engine.emit(name, Vec::new(), None, &mut self.host);
+        self.engine.emit(name, env, None, &mut self.host);
     }
 
     /// Runs until a shutdown completes; returns the exit code.
     pub fn run(&mut self) -> i32 {
         let mut ready = Vec::new();
         loop {
-            if self.shutting_down && self.engine.is_idle() {
-                self.drain_retired();
-                log::info!("every job has stopped; exiting");
-                return 0;
+            if let Some(code) = self.advance_shutdown() {
+                return code;
             }
             self.watch_new_notify_sockets();
             let pending = self.engine.pending_sources();
@@ -207,6 +260,10 @@ impl Daemon {
             // Cleanup (cgroup removal, returning memory) waits until nothing has happened for
             // a while, so it never competes with a burst of starts or stops.
             let idle_for = self.last_active.elapsed();
+            if let Some(at) = self.shutdown_wake() {
+                let wait = at.saturating_duration_since(Instant::now());
+                timeout = Some(timeout.map_or(wait, |t| t.min(wait)));
+            }
             if let Some(at) = self.host.next_conn_wake() {
                 let wait = at.saturating_duration_since(Instant::now());
                 timeout = Some(timeout.map_or(wait, |t| t.min(wait)));
@@ -312,12 +369,20 @@ impl Daemon {
                 },
                 sig::SIGPWR => self.emit_builtin("power-status-changed"),
                 sig::SIGTERM => match self.mode {
-                    // Upstart re-execs itself on SIGTERM as init; outset has no stateful
-                    // re-exec yet, and an init must never exit.
-                    Mode::Init => log::warn!("SIGTERM to init ignored (no re-exec yet)"),
+                    // Upstart and systemd re-exec themselves on SIGTERM as init: the
+                    // signal is kept for that (busybox's `reboot` sends it; use outset's).
+                    Mode::Init => log::warn!("SIGTERM to init ignored (kept for re-exec)"),
                     _ => self.shutdown("SIGTERM"),
                 },
-                other => log::debug!("signal {other} ignored"),
+                sig::SIGWINCH if matches!(self.mode, Mode::Init | Mode::Container) => {
+                    self.emit_builtin("kbdrequest")
+                }
+                other => match crate::shutdown::signal_request(other) {
+                    Some((action, force)) if matches!(self.mode, Mode::Init | Mode::Container) => {
+                        self.begin_shutdown(&format!("signal {other}"), action, force)
+                    }
+                    _ => log::debug!("signal {other} ignored"),
+                },
             }
         }
         if reap {
@@ -435,7 +500,7 @@ impl Daemon {
     }
 
     /// Removes the last cgroups before exiting, giving killed leftovers a moment to die.
-    fn drain_retired(&mut self) {
+    pub(crate) fn drain_retired(&mut self) {
         for _ in 0..100 {
             if !self.host.any_retired() {
                 return;
@@ -444,17 +509,6 @@ impl Daemon {
             self.reap();
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
-    }
-
-    /// Stops every job; the loop exits once all have stopped.
-    pub fn shutdown(&mut self, why: &str) {
-        if self.shutting_down {
-            return;
-        }
-        log::info!("{why}: stopping every job");
-        self.shutting_down = true;
-        self.tick_clock();
-        self.engine.stop_all(&mut self.host);
     }
 
     /// Once per turn, after everything that may have spawned: waits at the exec barrier for
@@ -629,10 +683,16 @@ impl Daemon {
 
     /// A reply token routed to a connection.
     fn route(&mut self, conn: u64) -> ReplyToken {
-        let token = ReplyToken(self.next_reply);
-        self.next_reply += 1;
+        let token = ReplyToken(self.next_reply_token());
         self.host.route(token, conn);
         token
+    }
+
+    /// A fresh reply token number.
+    pub(crate) fn next_reply_token(&mut self) -> u64 {
+        let n = self.next_reply;
+        self.next_reply += 1;
+        n
     }
 
     fn may_change(&self, uid: u32) -> bool {
@@ -713,8 +773,21 @@ impl Daemon {
                 return self.engine.command(request.command, token, &mut self.host);
             }
         }
+        if let Some(response) = self.power_command(&request.command) {
+            return self.respond(conn, response);
+        }
+        let command = match request.command {
+            Command::Telinit { level, wait } => {
+                match outset_engine::runlevel::parse_level(&level) {
+                    Some(level) => self.telinit_emit(level, wait),
+                    None => return self.respond(conn, Response::error("illegal runlevel")),
+                }
+            }
+            cmd => cmd,
+        };
+        self.observe_emit(&command);
         self.tick_clock();
-        match request.command {
+        match command {
             Command::ReloadConfiguration => {
                 log::info!("reloading configuration on request");
                 self.reload();

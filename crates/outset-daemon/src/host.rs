@@ -42,6 +42,10 @@ pub struct Host {
     spawn_reports: Option<outset_sys::spawn::FailureReports>,
     /// Children that reported a failure and are not reaped yet, with the failure.
     spawn_failures: HashMap<u32, String>,
+    /// Reply tokens the daemon itself waits on (a shutdown's `runlevel` event), and those
+    /// of them answered since.
+    internal: std::collections::HashSet<u64>,
+    answered: std::collections::HashSet<u64>,
 }
 
 impl Host {
@@ -64,7 +68,19 @@ impl Host {
                 }
             },
             spawn_failures: HashMap::new(),
+            internal: Default::default(),
+            answered: Default::default(),
         }
+    }
+
+    /// The reply behind `token` goes to the daemon itself ([`Host::answered`]).
+    pub fn route_internal(&mut self, token: ReplyToken) {
+        self.internal.insert(token.0);
+    }
+
+    /// Whether the engine answered the internal `token` (forgotten once it is).
+    pub fn answered(&mut self, token: ReplyToken) -> bool {
+        self.answered.remove(&token.0)
     }
 
     /// Takes the failures children have reported so far; each is handed to the engine when
@@ -98,6 +114,16 @@ impl Host {
     }
 
     /// How processes are tracked (for the start-up line).
+    /// Whether instances get cgroups.
+    pub fn has_cgroup_root(&self) -> bool {
+        self.tracker.has_root()
+    }
+
+    /// Instances created from now on get cgroups under `root`.
+    pub fn adopt_cgroup_root(&mut self, root: std::path::PathBuf) {
+        self.tracker.adopt_root(root);
+    }
+
     pub fn tracking(&self) -> String {
         self.tracker.mode()
     }
@@ -316,6 +342,10 @@ impl Host {
     /// Writes a reply line to the connection behind `token`.
     pub fn send(&mut self, token: ReplyToken, response: &Response) {
         self.wait_exec();
+        if self.internal.remove(&token.0) {
+            self.answered.insert(token.0);
+            return;
+        }
         let withheld = self.withheld.remove(&token.0);
         let Some(conn_id) = self.routes.remove(&token.0) else {
             log::debug!("reply {} has no client any more", token.0);

@@ -10,27 +10,41 @@ mod host;
 mod logger;
 pub mod paths;
 mod ptrace_track;
+mod shutdown;
 mod spawn;
 mod tracker;
 
 use std::path::PathBuf;
-
-use clap::Parser;
 
 use crate::args::Args;
 use crate::event_loop::{Daemon, Mode, Setup, sig};
 
 /// Runs the daemon; returns the process exit code.
 pub fn main() -> i32 {
-    let args = match Args::try_parse() {
+    let is_init = outset_sys::process::pid() == 1;
+    let args = match args::parse(std::env::args_os().collect()) {
         Ok(a) => a,
+        // An init that exits panics the kernel: a bad option value leaves the defaults.
+        Err(e) if is_init => {
+            logger::init(false);
+            log::error!(
+                "bad command line ({}); going on with the default options",
+                e.to_string().lines().next().unwrap_or_default()
+            );
+            args::defaults()
+        }
         Err(e) => {
             let _ = e.print();
             return if e.use_stderr() { 2 } else { 0 };
         }
     };
     logger::init(args.debug);
-    let is_init = outset_sys::process::pid() == 1;
+    if !args.ignored.is_empty() {
+        log::info!(
+            "ignoring command-line words outset has no use for: {}",
+            args.ignored.join(" ")
+        );
+    }
     match run(args) {
         Ok(code) => code,
         Err(e) => {
@@ -70,9 +84,13 @@ fn mode(args: &Args) -> Mode {
 /// Where instance cgroups go: `--cgroup-root`, else `outset` beside the daemon's own cgroup
 /// (system) or below it (user). `None` when cgroup2 is unusable: tracking falls back to
 /// process groups.
-fn cgroup_root(args: &Args, mode: Mode) -> Option<PathBuf> {
-    let root = match &args.cgroup_root {
-        Some(r) => r.clone(),
+pub(crate) fn cgroup_root(
+    explicit: Option<&std::path::Path>,
+    mode: Mode,
+    quiet: bool,
+) -> Option<PathBuf> {
+    let root = match explicit {
+        Some(r) => r.to_path_buf(),
         None => {
             let mount = outset_sys::cgroup::cgroup2_mount()?;
             match mode {
@@ -85,6 +103,10 @@ fn cgroup_root(args: &Args, mode: Mode) -> Option<PathBuf> {
     };
     match outset_sys::cgroup::Cgroup::create(&root) {
         Ok(_) => Some(root),
+        Err(e) if quiet => {
+            log::debug!("cgroup {} still unusable: {e}", root.display());
+            None
+        }
         Err(e) => {
             log::warn!(
                 "cannot use cgroup {}: {e}; tracking jobs by process group",
@@ -95,8 +117,35 @@ fn cgroup_root(args: &Args, mode: Mode) -> Option<PathBuf> {
     }
 }
 
+/// The API filesystems, each unless already mounted, before any job runs (PID 1 of the
+/// machine only). A failure is said on the console; the boot goes on with what works.
+fn early_mounts() {
+    use outset_sys::mounts;
+    let mut mounted = mounts::mounts().unwrap_or_default();
+    for m in &mounts::EARLY_MOUNTS {
+        // Read again once /proc is there: without it nothing was known to be mounted.
+        if mounts::missing(std::slice::from_ref(m), &mounted).is_empty() {
+            log::debug!("{} is already mounted", m.target);
+            continue;
+        }
+        match mounts::mount(m) {
+            Ok(()) => log::info!("mounted {} at {}", m.fstype, m.target),
+            Err(e) => log::error!("cannot mount {} at {}: {e}", m.fstype, m.target),
+        }
+        if m.target == "/proc" {
+            mounted = mounts::mounts().unwrap_or_default();
+        }
+    }
+}
+
 fn run(args: Args) -> Result<i32, String> {
-    let mode = mode(&args);
+    let mut mode = mode(&args);
+    // PID 1 without /proc cannot read its namespace: it is taken for the machine's init
+    // (a container runtime mounts /proc for its init), and asked again once /proc is there.
+    if mode == Mode::Init {
+        early_mounts();
+        mode = self::mode(&args);
+    }
     let uid = outset_sys::process::euid();
     let user = mode == Mode::User;
     if matches!(mode, Mode::System | Mode::User)
@@ -109,14 +158,13 @@ fn run(args: Args) -> Result<i32, String> {
     {
         log::warn!("cannot route Ctrl-Alt-Del to control-alt-delete: {e}");
     }
-    let signals = outset_sys::signals::SignalFd::new(&[
-        sig::SIGCHLD,
-        sig::SIGHUP,
-        sig::SIGINT,
-        sig::SIGTERM,
-        sig::SIGPWR,
-    ])
-    .map_err(|e| format!("signalfd: {e}"))?;
+    if mode == Mode::Init
+        && let Err(e) = outset_sys::power::accept_kbd_requests(sig::SIGWINCH)
+    {
+        log::warn!("cannot route the keyboard request to kbdrequest: {e}");
+    }
+    let signals =
+        outset_sys::signals::SignalFd::new(&sig::HANDLED).map_err(|e| format!("signalfd: {e}"))?;
     let fd_limit = outset_sys::process::raise_nofile_limit();
     let socket = args.socket.clone().unwrap_or_else(|| {
         let runtime_dir = std::env::var_os("XDG_RUNTIME_DIR");
@@ -134,7 +182,7 @@ fn run(args: Args) -> Result<i32, String> {
     } else {
         args.confdirs.clone()
     };
-    let root = cgroup_root(&args, mode);
+    let root = cgroup_root(args.cgroup_root.as_deref(), mode, false);
     let daemon_env: Vec<(String, String)> = std::env::vars().collect();
     let mut base_env = if user {
         daemon_env.clone()
@@ -172,6 +220,8 @@ fn run(args: Args) -> Result<i32, String> {
         signals,
         listener,
         fd_limit,
+        runlevel_file: shutdown::runlevel_file(&socket),
+        cgroup_root: args.cgroup_root.clone(),
     })
     .map_err(|e| format!("event loop: {e}"))?;
     log::info!(
@@ -182,7 +232,13 @@ fn run(args: Args) -> Result<i32, String> {
     );
     daemon.reload();
     if !args.no_startup_event {
-        daemon.emit_builtin(&args.startup_event);
+        // The runlevel a boot word asked for, as rc-sysinit-style jobs read it.
+        let env: Vec<(String, String)> = args
+            .default_runlevel
+            .map(|l| ("DEFAULT_RUNLEVEL".to_string(), l.to_string()))
+            .into_iter()
+            .collect();
+        daemon.emit_builtin_env(&args.startup_event, env);
     }
     let code = daemon.run();
     let _ = std::fs::remove_file(&socket);

@@ -152,6 +152,24 @@ impl Tracker {
         t
     }
 
+    /// Whether instances get cgroups (false: tracking falls back to process groups).
+    pub fn has_root(&self) -> bool {
+        self.root.is_some()
+    }
+
+    /// A usable cgroup2 root found later (mounted after start, `reload-configuration`):
+    /// instances created from now on get cgroups; those tracked by process group stay so.
+    pub fn adopt_root(&mut self, root: PathBuf) {
+        if self.root.is_some() {
+            return;
+        }
+        let fresh = Tracker::new(Some(root));
+        self.mount = fresh.mount;
+        self.root_fd = fresh.root_fd;
+        self.root_rel = fresh.root_rel;
+        self.root = fresh.root;
+    }
+
     /// The instance whose cgroup is `rel` (as `/proc/PID/cgroup` names it).
     pub fn instance_of_cgroup(&self, rel: &str) -> Option<InstanceId> {
         let root = self.root_rel.as_deref()?;

@@ -7,6 +7,7 @@
 pub mod condition;
 pub mod engine;
 pub mod history;
+pub mod runlevel;
 pub mod slots;
 pub mod testing;
 pub mod types;

@@ -115,6 +115,64 @@ pub enum Command {
     },
     /// The daemon's version.
     Version,
+    /// Bring the system down (`shutdown`, `reboot`, `halt`, `poweroff`): `delay` seconds
+    /// from now; with `force`, at once, without stopping jobs (PID 1 only).
+    Shutdown {
+        action: ShutdownAction,
+        #[serde(default)]
+        force: bool,
+        #[serde(default)]
+        delay: u64,
+        /// The administrator's message, logged on the console.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message: Option<String>,
+    },
+    /// Cancel a shutdown that waits for its time (`shutdown -c`).
+    CancelShutdown,
+    /// Change the runlevel (`telinit N`): emits `runlevel RUNLEVEL=N PREVLEVEL=M`; with
+    /// `wait`, replies once the jobs it started or stopped have settled. 0 and 6 are a
+    /// power-off and a reboot.
+    Telinit {
+        level: String,
+        #[serde(default)]
+        wait: bool,
+    },
+    /// The previous and current runlevels.
+    Runlevel,
+}
+
+/// What a shutdown ends in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ShutdownAction {
+    /// Stop the machine without powering it off (`halt`, `shutdown -H`).
+    Halt,
+    /// Power the machine off (`poweroff`, `shutdown -h`, `shutdown -P`).
+    Poweroff,
+    /// Restart the machine (`reboot`, `shutdown -r`).
+    Reboot,
+    /// Go to runlevel 1, maintenance mode (`shutdown` without `-r`/`-h`).
+    Single,
+}
+
+impl ShutdownAction {
+    /// The runlevel the action is announced as: 6 for a reboot, 1 for maintenance, else 0.
+    pub fn runlevel(self) -> char {
+        match self {
+            ShutdownAction::Reboot => '6',
+            ShutdownAction::Single => '1',
+            ShutdownAction::Halt | ShutdownAction::Poweroff => '0',
+        }
+    }
+
+    /// Upstart's `INIT_HALT` for a runlevel 0 (the halt script reads it), if any.
+    pub fn init_halt(self) -> Option<&'static str> {
+        match self {
+            ShutdownAction::Halt => Some("HALT"),
+            ShutdownAction::Poweroff => Some("POWEROFF"),
+            _ => None,
+        }
+    }
 }
 
 /// Whether the verb `cmd` changes state: known from the request's `cmd` alone, so the
@@ -122,7 +180,15 @@ pub enum Command {
 pub fn is_change_verb(cmd: &str) -> bool {
     matches!(
         cmd,
-        "start" | "stop" | "restart" | "reload" | "emit" | "reload-configuration"
+        "start"
+            | "stop"
+            | "restart"
+            | "reload"
+            | "emit"
+            | "reload-configuration"
+            | "shutdown"
+            | "cancel-shutdown"
+            | "telinit"
     )
 }
 
@@ -137,6 +203,9 @@ impl Command {
                 | Command::Reload { .. }
                 | Command::Emit { .. }
                 | Command::ReloadConfiguration
+                | Command::Shutdown { .. }
+                | Command::CancelShutdown
+                | Command::Telinit { .. }
         )
     }
 }
@@ -168,6 +237,11 @@ pub enum Body {
     /// Jobs' configurations.
     Configs(Vec<JobText>),
     Version(String),
+    /// `runlevel`: each level as one character, `None` when there was none.
+    Runlevel {
+        previous: Option<char>,
+        current: Option<char>,
+    },
 }
 
 /// One job instance (or a job with no instance: goal stop, state waiting).
@@ -430,6 +504,18 @@ mod tests {
             Command::ReloadConfiguration,
             Command::ShowConfig { job: None },
             Command::Version,
+            Command::Shutdown {
+                action: ShutdownAction::Poweroff,
+                force: false,
+                delay: 0,
+                message: None,
+            },
+            Command::CancelShutdown,
+            Command::Telinit {
+                level: "2".into(),
+                wait: true,
+            },
+            Command::Runlevel,
         ];
         for c in all {
             let v = serde_json::to_value(Request::new(c.clone())).unwrap();

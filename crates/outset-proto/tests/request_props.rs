@@ -70,6 +70,17 @@ fn command() -> impl Strategy<Value = Command> {
         Just(Command::ReloadConfiguration),
         prop::option::of(text()).prop_map(|job| Command::ShowConfig { job }),
         Just(Command::Version),
+        (any::<bool>(), any::<u64>(), prop::option::of(text())).prop_map(
+            |(force, delay, message)| Command::Shutdown {
+                action: outset_proto::ShutdownAction::Reboot,
+                force,
+                delay,
+                message,
+            }
+        ),
+        Just(Command::CancelShutdown),
+        (text(), any::<bool>()).prop_map(|(level, wait)| Command::Telinit { level, wait }),
+        Just(Command::Runlevel),
     ]
 }
 

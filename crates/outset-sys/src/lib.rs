@@ -8,10 +8,12 @@
 pub mod cgroup;
 pub mod dbus;
 pub mod inotify;
+pub mod mounts;
 pub mod net;
 pub mod notify;
 pub mod pidfd;
 pub mod poll;
+pub mod power;
 pub mod process;
 pub mod procfs;
 pub mod ptrace;

@@ -128,6 +128,19 @@ pub fn reap_all_raw(with_cgroup: bool) -> Vec<(u32, i32, Option<String>)> {
     out
 }
 
+/// Reaps every child that ended without blocking (their statuses dropped: the end of a
+/// shutdown, where nobody is told); false once there is no child at all (ECHILD).
+pub fn reap_orphans() -> bool {
+    const FLAGS: libc::c_int = libc::WNOHANG | libc::__WALL;
+    loop {
+        match wait_raw(None, FLAGS) {
+            Ok(Some(_)) => {}
+            Ok(None) => return true,
+            Err(_) => return false,
+        }
+    }
+}
+
 /// Non-blocking waits for these PIDs only, each by its PID: the raw status of each that had
 /// one. A wait for any child scans every child the caller has, so reaping thousands of
 /// just-signalled processes that way costs time in their square; a wait by PID does not.

@@ -18,11 +18,21 @@ impl SignalFd {
     ///
     /// Call this before starting other threads: the blocked mask is
     /// inherited by threads created afterwards, so the signals reach the fd.
+    /// Real-time signals (systemd's `SIGRTMIN+n` requests) are taken too.
     pub fn new(signals: &[i32]) -> io::Result<SignalFd> {
-        let mut set = SigSet::empty();
-        for &sig in signals {
-            set.add(Signal::try_from(sig).map_err(io::Error::from)?);
+        let mut raw = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+        // SAFETY: sigemptyset initialises the set it is given.
+        if unsafe { libc::sigemptyset(raw.as_mut_ptr()) } != 0 {
+            return Err(io::Error::last_os_error());
         }
+        for &sig in signals {
+            // SAFETY: the set was initialised above; sigaddset checks the number.
+            if unsafe { libc::sigaddset(raw.as_mut_ptr(), sig) } != 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        // SAFETY: sigemptyset initialised the set, and sigaddset only added valid signals.
+        let set = unsafe { SigSet::from_sigset_t_unchecked(raw.assume_init()) };
         sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None).map_err(io::Error::from)?;
         let fd =
             signalfd::SignalFd::with_flags(&set, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)

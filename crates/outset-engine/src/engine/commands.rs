@@ -130,6 +130,11 @@ impl Engine {
                 body: Body::Version(self.opts.version.clone()),
             })),
             Command::ReloadConfiguration => Ok(Some(Response::Ok { body: Body::Done })),
+            // The host's: they act on the machine, not on jobs.
+            Command::Shutdown { .. }
+            | Command::CancelShutdown
+            | Command::Telinit { .. }
+            | Command::Runlevel => Err("not a job command: the daemon answers it".to_string()),
         };
         reply.unwrap_or_else(|e| Some(Response::error(e)))
     }

@@ -122,3 +122,81 @@ fn issue9_item18_a_daemon_left_behind_by_its_wrapper_is_caught() {
     assert!(!pid_alive(init));
     assert!(d.daemon_leftovers(Duration::ZERO).is_empty());
 }
+
+/// Issue 13 items 5 and 7: busybox's `poweroff` (SIGUSR2) to the init of a PID namespace
+/// is an orderly power-off: runlevel 0 (its `stop on runlevel [016]` job stops first, its
+/// post-stop runs), every other job stopped, SIGTERM to a process left outside the jobs,
+/// then `reboot(2)`, which in a PID namespace ends it with SIGINT.
+#[test]
+fn issue13_item5_sigusr2_to_a_namespace_init_powers_off_in_order() {
+    use std::os::unix::process::ExitStatusExt;
+    let Some(mount) = require_root_cgroup2() else {
+        return;
+    };
+    let mut d = TestDaemon::new(&mount);
+    let p = d.dir.path().display().to_string();
+    let outside = d.daemon_cgroup.join("cgroup.procs").display().to_string();
+    d.write_job(
+        "svc-levels",
+        &format!(
+            "start on runlevel [2345]\nstop on runlevel [016]\nexec sleep 600\npost-stop exec sh -c 'echo levels >> {p}/order'\n"
+        ),
+    );
+    // Leaves a process outside every job's cgroup: only the end's SIGTERM reaches it.
+    d.write_job(
+        "svc-stray",
+        &format!(
+            "start on startup\nscript\n  sh -c 'trap \"echo termed > {p}/stray; exit 0\" TERM; echo ready > {p}/stray.ready; while :; do sleep 0.1; done' &\n  echo $! > {outside}\n  echo always >> {p}/order.start\n  exec sleep 600\nend script\npost-stop exec sh -c 'echo always >> {p}/order'\n"
+        ),
+    );
+    d.start_under(&["unshare", "--pid", "--fork", "--mount-proc"], &[]);
+    let wrapper = d.child.as_ref().unwrap().id();
+    let init = daemon_pid(wrapper);
+    d.wait_file("stray.ready");
+    d.wait_file("order.start");
+    d.ctl_ok(&["telinit", "3"]);
+    d.wait_status(&["svc-levels"], "start/running");
+
+    let status = std::process::Command::new("kill")
+        .args(["-USR2", &init.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut child = d.child.take().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let exit = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "init did not end: {}",
+            d.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // reboot(2) with RB_POWER_OFF in a PID namespace: its init dies of SIGINT, which
+    // `unshare` passes on (as its own death by the signal, or as 128+2 from a shell).
+    assert!(
+        exit.signal() == Some(2) || exit.code() == Some(130),
+        "{exit:?}\n{}",
+        d.stderr()
+    );
+    assert_eq!(d.wait_file("order"), "levels\nalways\n");
+    assert_eq!(d.wait_file("stray"), "termed\n");
+    let err = d.stderr();
+    for line in [
+        "system going down (power-off)",
+        "emitting runlevel 0",
+        "every job has stopped",
+        "sending SIGTERM to every process left",
+        "syncing filesystems",
+        "power-off: calling reboot(2)",
+    ] {
+        assert!(err.contains(line), "{line}: {err}");
+    }
+    assert!(
+        !err.contains("unmounting"),
+        "a container never unmounts: {err}"
+    );
+}
