@@ -367,17 +367,29 @@ impl Vm {
         strip_escapes(&text)
     }
 
-    /// Sends one command to the QEMU monitor (e.g. `sendkey ctrl-alt-delete`).
+    /// Sends one command to the QEMU monitor (e.g. `sendkey ctrl-alt-delete`) and waits for
+    /// its next prompt: QEMU drops what a client sent if it hangs up before the command ran.
     pub fn monitor(&self, command: &str) -> Result<(), String> {
-        let mut s = UnixStream::connect(&self.monitor).map_err(|e| format!("monitor: {e}"))?;
-        s.set_read_timeout(Some(Duration::from_millis(500))).ok();
-        // Read the banner, send, and give QEMU a moment to act before closing.
-        let mut buf = [0u8; 4096];
-        let _ = s.read(&mut buf);
+        let err = |e: std::io::Error| format!("monitor: {e}");
+        let mut s = UnixStream::connect(&self.monitor).map_err(err)?;
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .map_err(err)?;
+        let mut seen = Vec::new();
+        let mut prompts = |s: &mut UnixStream, want: usize| -> Result<(), String> {
+            let mut buf = [0u8; 4096];
+            while String::from_utf8_lossy(&seen).matches("(qemu) ").count() < want {
+                let n = s.read(&mut buf).map_err(err)?;
+                if n == 0 {
+                    return Err("monitor: closed".into());
+                }
+                seen.extend_from_slice(&buf[..n]);
+            }
+            Ok(())
+        };
+        prompts(&mut s, 1)?;
         s.write_all(format!("{command}\n").as_bytes())
-            .map_err(|e| format!("monitor: {e}"))?;
-        let _ = s.read(&mut buf);
-        Ok(())
+            .map_err(err)?;
+        prompts(&mut s, 2)
     }
 
     /// Waits until QEMU exits or `timeout` passes, calling `tick` with the console so far
