@@ -148,7 +148,12 @@ pub enum Command {
     Poweroff(PowerArgs),
     /// Change the runlevel (`runlevel RUNLEVEL=N PREVLEVEL=M`); 0 powers off, 6 reboots,
     /// q reloads the configuration.
-    Telinit { level: String },
+    Telinit {
+        /// More variables for the `runlevel` event.
+        #[arg(short = 'e', value_name = "KEY=VALUE")]
+        env: Vec<String>,
+        level: String,
+    },
     /// Print the previous and current runlevel (`N 2`).
     Runlevel,
     /// Run a command under ptrace, print its forks, execs and exits, and recommend the

@@ -32,14 +32,18 @@ pub fn request(socket: &Path, cmd: Command) -> Result<Response, ClientError> {
     let mut stream = connect(socket)?;
     let mut line = serde_json::to_string(&Request::new(cmd))?;
     line.push('\n');
-    stream.write_all(line.as_bytes())?;
-    stream.flush()?;
+    // A daemon that turns the connection away replies and closes before reading: the
+    // write may fail, and its reply is still there to read.
+    let wrote = stream
+        .write_all(line.as_bytes())
+        .and_then(|()| stream.flush());
     let mut reply = String::new();
-    let n = BufReader::new(stream).read_line(&mut reply)?;
-    if n == 0 {
-        return Err(ClientError::NoReply);
+    let read = BufReader::new(stream).read_line(&mut reply);
+    match (read, wrote) {
+        (Ok(n), _) if n > 0 => Ok(serde_json::from_str(reply.trim_end())?),
+        (_, Err(e)) | (Err(e), _) => Err(e.into()),
+        (Ok(_), Ok(())) => Err(ClientError::NoReply),
     }
-    Ok(serde_json::from_str(reply.trim_end())?)
 }
 
 /// Connects to the daemon at `socket` after checking that nobody but the caller or root
@@ -53,16 +57,26 @@ pub fn connect(socket: &Path) -> Result<UnixStream, ClientError> {
     };
     match outset_sys::unix_socket::check_socket(socket, me) {
         Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+        // A trust refusal (someone else's socket or directory); an OS error (EACCES: the
+        // caller may not look there) is only a path that does not work.
+        Err(e)
+            if e.kind() == std::io::ErrorKind::PermissionDenied && e.raw_os_error().is_none() =>
+        {
             return Err(untrusted(e.to_string()));
         }
-        // A missing socket (or directory) is the connect error below.
+        // A missing or unreachable socket is the connect error below (after the abstract
+        // socket is tried).
         Err(_) => {}
     }
-    let stream = UnixStream::connect(socket).map_err(|source| ClientError::Connect {
-        path: socket.to_path_buf(),
-        source,
-    })?;
+    let stream = match UnixStream::connect(socket) {
+        Ok(s) => s,
+        // The file is gone or dead (a mount over its directory hides it): the daemon's
+        // abstract socket, checked by its peer's uid below like the path's.
+        Err(source) => connect_abstract(socket).ok_or(ClientError::Connect {
+            path: socket.to_path_buf(),
+            source,
+        })?,
+    };
     let peer = outset_sys::unix_socket::peer_cred(&stream)?;
     if peer.uid != me && peer.uid != 0 {
         return Err(untrusted(format!(
@@ -71,6 +85,15 @@ pub fn connect(socket: &Path) -> Result<UnixStream, ClientError> {
         )));
     }
     Ok(stream)
+}
+
+/// The daemon's abstract socket for `socket` (`outset_proto::socket::abstract_name`).
+fn connect_abstract(socket: &Path) -> Option<UnixStream> {
+    use std::os::linux::net::SocketAddrExt;
+    let absolute = std::path::absolute(socket).ok()?;
+    let name = outset_proto::socket::abstract_name(&absolute)?;
+    let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).ok()?;
+    UnixStream::connect_addr(&addr).ok()
 }
 
 /// The real user id, read from `/proc/self`'s owner to avoid libc; `None` without procfs.

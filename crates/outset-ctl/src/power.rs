@@ -96,12 +96,13 @@ pub fn power_plan(action: ShutdownAction, a: PowerArgs) -> Plan {
 }
 
 /// `telinit N`: 0–6 and S through the daemon (waiting, as Upstart's does); `q` reloads.
-pub fn telinit_plan(level: &str, wait: bool) -> Plan {
+pub fn telinit_plan(level: &str, env: Vec<String>, wait: bool) -> Plan {
     match level {
         "q" | "Q" => Plan::Remote(Proto::ReloadConfiguration),
         "u" | "U" => Plan::NotImplemented("telinit u (re-exec)"),
         l if outset_proto_level(l) => Plan::Remote(Proto::Telinit {
             level: l.to_string(),
+            env,
             wait,
         }),
         l => Plan::Usage(format!("illegal runlevel: {l}")),
@@ -242,17 +243,18 @@ mod tests {
     #[test]
     fn issue13_item6_telinit_words() {
         assert_eq!(
-            telinit_plan("2", true),
+            telinit_plan("2", vec!["X=1".into()], true),
             Plan::Remote(Proto::Telinit {
                 level: "2".into(),
+                env: vec!["X=1".into()],
                 wait: true
             })
         );
         assert_eq!(
-            telinit_plan("q", true),
+            telinit_plan("q", vec![], true),
             Plan::Remote(Proto::ReloadConfiguration)
         );
-        assert!(matches!(telinit_plan("9", true), Plan::Usage(_)));
+        assert!(matches!(telinit_plan("9", vec![], true), Plan::Usage(_)));
     }
 
     #[test]

@@ -140,7 +140,12 @@ pub fn plan(cmd: Command, wait: bool) -> Plan {
         Command::Poweroff(a) => {
             return crate::power::power_plan(outset_proto::ShutdownAction::Poweroff, a);
         }
-        Command::Telinit { level } => return crate::power::telinit_plan(&level, wait),
+        // Run by a job (rc-sysinit's `exec telinit 2`, whose `stop on runlevel` the event
+        // fires), telinit does not wait for its own job to stop.
+        Command::Telinit { level, env } => {
+            let in_job = std::env::var_os("UPSTART_JOB").is_some_and(|j| !j.is_empty());
+            return crate::power::telinit_plan(&level, env, wait && !in_job);
+        }
         Command::Runlevel => return Plan::Runlevel,
         Command::Log { .. } => return Plan::NotImplemented("log"),
         Command::Reexec => return Plan::NotImplemented("reexec"),

@@ -342,15 +342,34 @@ impl Conns {
     /// a uid may change things (such callers are never turned away for the count).
     pub fn accept(
         &mut self,
-        listener: &Listener,
+        listeners: &[Listener],
         poller: &Poller,
         privileged: impl Fn(u32) -> bool,
     ) -> Vec<u64> {
         let mut new = Vec::new();
-        let mut refused = 0;
-        if self.paused_until.is_some() {
-            return new;
+        for listener in listeners {
+            if self.paused_until.is_some() {
+                break;
+            }
+            self.accept_from(listener, poller, &privileged, &mut new);
         }
+        // Resting: every listener leaves the poller (one left watched would spin it).
+        if self.paused_until.is_some() {
+            for listener in listeners {
+                let _ = poller.delete(listener.as_fd());
+            }
+        }
+        new
+    }
+
+    fn accept_from(
+        &mut self,
+        listener: &Listener,
+        poller: &Poller,
+        privileged: &impl Fn(u32) -> bool,
+        new: &mut Vec<u64>,
+    ) {
+        let mut refused = 0;
         for _ in 0..ACCEPTS_PER_TURN {
             let c = match listener.accept() {
                 Ok(Some(c)) => c,
@@ -372,7 +391,7 @@ impl Conns {
                     }
                     let _ = poller.delete(listener.as_fd());
                     self.paused_until = Some(Instant::now() + ACCEPT_PAUSE);
-                    return new;
+                    return;
                 }
             };
             if self.accept_failures > 0 {
@@ -383,6 +402,21 @@ impl Conns {
                 self.accept_failures = 0;
             }
             let pid = u32::try_from(c.pid).unwrap_or(0);
+            if c.foreign {
+                // The abstract socket of a per-user daemon: its owner's alone, as the
+                // socket file's mode 0600 makes it.
+                log::debug!(
+                    "control connection from uid {} pid {pid} refused: not the owner",
+                    c.uid
+                );
+                let line = serde_json::to_string(&outset_proto::Response::error(
+                    "Permission denied: this daemon's socket is its owner's alone",
+                ))
+                .unwrap_or_default();
+                let mut s = c.stream;
+                let _ = s.write(format!("{line}\n").as_bytes());
+                continue;
+            }
             let privileged = privileged(c.uid);
             if !privileged {
                 let held = self.per_uid.get(&c.uid).copied().unwrap_or(0);
@@ -434,7 +468,6 @@ impl Conns {
             self.map.insert(token, conn);
             new.push(token);
         }
-        new
     }
 
     /// Connections whose buffered requests wait for a turn.
@@ -457,12 +490,19 @@ impl Conns {
 
     /// Brings the poller up to date with every connection, drops the finished, broken and
     /// stalled ones (returning their tokens), and resumes a rested listener.
-    pub fn sync(&mut self, poller: &Poller, listener: &Listener, listener_token: u64) -> Vec<u64> {
+    pub fn sync(
+        &mut self,
+        poller: &Poller,
+        listeners: &[Listener],
+        listener_token: u64,
+    ) -> Vec<u64> {
         let now = Instant::now();
         if self.paused_until.is_some_and(|t| now >= t) {
             self.paused_until = None;
-            if let Err(e) = poller.add(listener.as_fd(), listener_token) {
-                log::error!("watching the control socket again: {e}");
+            for listener in listeners {
+                if let Err(e) = poller.add(listener.as_fd(), listener_token) {
+                    log::error!("watching the control socket again: {e}");
+                }
             }
         }
         let mut gone = Vec::new();

@@ -90,7 +90,8 @@ pub struct Daemon {
     pub confdirs: ConfDirs,
     poller: Poller,
     signals: SignalFd,
-    listener: Listener,
+    /// The control sockets: the path, the abstract name, or both.
+    listeners: Vec<Listener>,
     inotify: Option<Inotify>,
     next_reply: u64,
     epoch: Instant,
@@ -125,7 +126,8 @@ pub struct Setup {
     pub host: Host,
     pub confdirs: ConfDirs,
     pub signals: SignalFd,
-    pub listener: Listener,
+    /// The control sockets (one token for all: each wake-up accepts from every one).
+    pub listeners: Vec<Listener>,
     /// The daemon's open-file limit (connection limits are derived from it).
     pub fd_limit: u64,
     /// Where the runlevel is recorded.
@@ -141,7 +143,9 @@ impl Daemon {
             .set_conns(Conns::new(TOKEN_CONN0, setup.fd_limit));
         let poller = Poller::new()?;
         poller.add(setup.signals.as_fd(), TOKEN_SIGNALS)?;
-        poller.add(setup.listener.as_fd(), TOKEN_LISTENER)?;
+        for listener in &setup.listeners {
+            poller.add(listener.as_fd(), TOKEN_LISTENER)?;
+        }
         setup
             .host
             .watch_spawn_reports(&poller, TOKEN_SPAWN_REPORTS)?;
@@ -166,7 +170,7 @@ impl Daemon {
             confdirs: setup.confdirs,
             poller,
             signals: setup.signals,
-            listener: setup.listener,
+            listeners: setup.listeners,
             inotify,
             next_reply: 1,
             epoch: Instant::now(),
@@ -197,8 +201,8 @@ impl Daemon {
         self.engine.set_now(now);
     }
 
-    /// Loads the job files and hands them to the engine.
-    pub fn reload(&mut self) {
+    /// Loads the job files and hands them to the engine; how many jobs there are.
+    pub fn reload(&mut self) -> usize {
         // A cgroup2 mounted (or made writable) since the start: new instances use it.
         if !self.host.has_cgroup_root()
             && let Some(root) = crate::cgroup_root(self.cgroup_root.as_deref(), self.mode, true)
@@ -213,9 +217,11 @@ impl Daemon {
             self.confdirs.watch(i);
         }
         let jobs = self.confdirs.load();
-        log::debug!("{} jobs loaded", jobs.len());
+        let count = jobs.len();
+        log::debug!("{count} jobs loaded");
         self.tick_clock();
         self.engine.set_jobs(jobs, &mut self.host);
+        count
     }
 
     /// Emits an event from the daemon itself (startup, signals).
@@ -651,9 +657,11 @@ impl Daemon {
     /// usually there with its connect), saving each a loop turn.
     fn on_accept(&mut self) {
         let (mode, owner) = (self.mode, self.owner_uid);
-        let new = self.host.accept_conns(&self.listener, &self.poller, |uid| {
-            may_change(mode, owner, uid)
-        });
+        let new = self
+            .host
+            .accept_conns(&self.listeners, &self.poller, |uid| {
+                may_change(mode, owner, uid)
+            });
         for token in new {
             self.on_conn(token);
         }
@@ -673,7 +681,7 @@ impl Daemon {
     /// Updates what each connection is watched for and drops those that are done.
     fn sweep_conns(&mut self) {
         self.host
-            .sweep_conns(&self.poller, &self.listener, TOKEN_LISTENER);
+            .sweep_conns(&self.poller, &self.listeners, TOKEN_LISTENER);
     }
 
     fn respond(&mut self, conn: u64, response: Response) {
@@ -777,9 +785,9 @@ impl Daemon {
             return self.respond(conn, response);
         }
         let command = match request.command {
-            Command::Telinit { level, wait } => {
+            Command::Telinit { level, env, wait } => {
                 match outset_engine::runlevel::parse_level(&level) {
-                    Some(level) => self.telinit_emit(level, wait),
+                    Some(level) => self.telinit_emit(level, env, wait),
                     None => return self.respond(conn, Response::error("illegal runlevel")),
                 }
             }

@@ -141,11 +141,11 @@ impl Host {
     /// Accepts pending connections; returns their tokens.
     pub fn accept_conns(
         &mut self,
-        listener: &Listener,
+        listeners: &[Listener],
         poller: &Poller,
         privileged: impl Fn(u32) -> bool,
     ) -> Vec<u64> {
-        self.conns.accept(listener, poller, privileged)
+        self.conns.accept(listeners, poller, privileged)
     }
 
     /// Starts a connection's turn (flushing its output); false if it is gone.
@@ -174,8 +174,8 @@ impl Host {
 
     /// Updates what each connection is watched for and forgets those that are done, with
     /// the replies still routed to them.
-    pub fn sweep_conns(&mut self, poller: &Poller, listener: &Listener, listener_token: u64) {
-        let gone = self.conns.sync(poller, listener, listener_token);
+    pub fn sweep_conns(&mut self, poller: &Poller, listeners: &[Listener], listener_token: u64) {
+        let gone = self.conns.sync(poller, listeners, listener_token);
         if !gone.is_empty() {
             self.routes.retain(|_, conn| !gone.contains(conn));
         }

@@ -50,12 +50,26 @@ pub fn main() -> i32 {
         Err(e) => {
             log::error!("{e}");
             if is_init {
-                // An init that exits panics the kernel: keep reaping instead.
+                // An init that exits panics the kernel: a shell, else keep reaping.
+                emergency_shell();
                 reap_forever();
             }
             1
         }
     }
+}
+
+/// PID 1 that cannot run jobs: says so on the console and becomes a shell if there is one.
+fn emergency_shell() {
+    log::error!("starting an emergency shell");
+    let e = outset_sys::process::exec_emergency_shell(outset_engine::DEFAULT_PATH);
+    log::error!("no emergency shell: {e}");
+}
+
+/// Whether an init must give up on jobs for a shell: it is the machine's init and there
+/// is no job to run at all.
+fn needs_emergency_shell(mode: Mode, jobs: usize) -> bool {
+    mode == Mode::Init && jobs == 0
 }
 
 /// The last resort of a PID 1 whose setup failed: reap orphans, never exit.
@@ -175,8 +189,34 @@ fn run(args: Args) -> Result<i32, String> {
     // System mode: anyone may connect and read; changes are checked against the caller's
     // uid. User mode: the socket is the owner's alone.
     let (socket_mode, dir_mode) = if user { (0o600, 0o700) } else { (0o666, 0o755) };
-    let listener = outset_sys::unix_socket::Listener::bind(&socket, socket_mode, dir_mode)
-        .map_err(|e| format!("control socket {}: {e}", socket.display()))?;
+    let mut listeners = Vec::new();
+    match outset_sys::unix_socket::Listener::bind(&socket, socket_mode, dir_mode) {
+        Ok(l) => listeners.push(l),
+        // PID 1 carries on: the abstract socket still answers.
+        Err(e) if matches!(mode, Mode::Init | Mode::Container) => {
+            log::error!("control socket {}: {e}", socket.display());
+        }
+        Err(e) => return Err(format!("control socket {}: {e}", socket.display())),
+    }
+    // Also an abstract socket, which no mount over the path's directory can hide.
+    match outset_proto::socket::abstract_name(&socket) {
+        Some(name) => {
+            match outset_sys::unix_socket::Listener::bind_abstract(&name, user.then_some(uid)) {
+                Ok(l) => {
+                    log::debug!("also listening on @{name}");
+                    listeners.push(l);
+                }
+                Err(e) => log::warn!("abstract control socket @{name}: {e}"),
+            }
+        }
+        None => log::warn!(
+            "no abstract control socket: {} is too long for one",
+            socket.display()
+        ),
+    }
+    if listeners.is_empty() {
+        log::error!("no control socket at all: the daemon cannot be reached");
+    }
     let confdirs = if args.confdirs.is_empty() {
         paths::default_confdirs(user)
     } else {
@@ -218,7 +258,7 @@ fn run(args: Args) -> Result<i32, String> {
         host,
         confdirs: confdirs::ConfDirs::new(confdirs),
         signals,
-        listener,
+        listeners,
         fd_limit,
         runlevel_file: shutdown::runlevel_file(&socket),
         cgroup_root: args.cgroup_root.clone(),
@@ -230,7 +270,21 @@ fn run(args: Args) -> Result<i32, String> {
         socket.display(),
         daemon.host.tracking()
     );
-    daemon.reload();
+    let jobs = daemon.reload();
+    if needs_emergency_shell(mode, jobs) {
+        log::error!(
+            "no job could be loaded from {}",
+            daemon
+                .confdirs
+                .dirs
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        emergency_shell();
+        log::error!("going on without jobs; the control socket still answers");
+    }
     if !args.no_startup_event {
         // The runlevel a boot word asked for, as rc-sysinit-style jobs read it.
         let env: Vec<(String, String)> = args
@@ -248,4 +302,18 @@ fn run(args: Args) -> Result<i32, String> {
         let _ = std::fs::remove_dir(root);
     }
     Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issue13_item8_only_the_machines_init_without_jobs_gets_a_shell() {
+        assert!(needs_emergency_shell(Mode::Init, 0));
+        assert!(!needs_emergency_shell(Mode::Init, 1));
+        for mode in [Mode::Container, Mode::System, Mode::User] {
+            assert!(!needs_emergency_shell(mode, 0), "{mode:?}");
+        }
+    }
 }

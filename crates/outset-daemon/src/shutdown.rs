@@ -256,6 +256,18 @@ impl Daemon {
                 self.runlevel_file.display()
             );
         }
+        // utmp and wtmp are the machine's: only its init writes them.
+        if self.mode == Mode::Init
+            && let Some(current) = self.runlevels.current
+        {
+            let utmp = std::path::Path::new("/var/run/utmp");
+            let wtmp = std::path::Path::new("/var/log/wtmp");
+            match outset_sys::utmp::record_runlevel(current, self.runlevels.previous, utmp, wtmp) {
+                Ok(true) => {}
+                Ok(false) => log::debug!("no utmp or wtmp: runlevel not recorded there"),
+                Err(e) => log::warn!("cannot record the runlevel in utmp/wtmp: {e}"),
+            }
+        }
     }
 
     /// The daemon's own verbs (they act on the machine, not on jobs): `None` when `cmd` is
@@ -322,12 +334,14 @@ impl Daemon {
     }
 
     /// `telinit N` for a level that is only an event: the `emit` the engine answers.
-    pub fn telinit_emit(&mut self, level: char, wait: bool) -> Command {
+    pub fn telinit_emit(&mut self, level: char, extra: Vec<String>, wait: bool) -> Command {
         let env = self.runlevels.change(level);
         self.runlevel_changed();
+        let mut env: Vec<String> = env.into_iter().map(|(k, v)| format!("{k}={v}")).collect();
+        env.extend(extra);
         Command::Emit {
             event: "runlevel".to_string(),
-            env: env.into_iter().map(|(k, v)| format!("{k}={v}")).collect(),
+            env,
             wait,
         }
     }

@@ -134,6 +134,9 @@ pub enum Command {
     /// power-off and a reboot.
     Telinit {
         level: String,
+        /// More variables for the event (`telinit -e KEY=VALUE`).
+        #[serde(default)]
+        env: Vec<String>,
         #[serde(default)]
         wait: bool,
     },
@@ -513,6 +516,7 @@ mod tests {
             Command::CancelShutdown,
             Command::Telinit {
                 level: "2".into(),
+                env: vec![],
                 wait: true,
             },
             Command::Runlevel,

@@ -79,7 +79,11 @@ fn command() -> impl Strategy<Value = Command> {
             }
         ),
         Just(Command::CancelShutdown),
-        (text(), any::<bool>()).prop_map(|(level, wait)| Command::Telinit { level, wait }),
+        (text(), env(), any::<bool>()).prop_map(|(level, env, wait)| Command::Telinit {
+            level,
+            env,
+            wait
+        }),
         Just(Command::Runlevel),
     ]
 }

@@ -21,6 +21,7 @@ pub mod reap;
 pub mod signals;
 pub mod spawn;
 pub mod unix_socket;
+pub mod utmp;
 
 #[cfg(test)]
 mod testutil;

@@ -83,6 +83,37 @@ pub fn disable_ctrl_alt_del() -> io::Result<()> {
     rustix::system::reboot(rustix::system::RebootCommand::CadOff).map_err(Into::into)
 }
 
+/// The shells an init falls back to, in order: the program and its arguments.
+pub const EMERGENCY_SHELLS: [(&str, &[&str]); 4] = [
+    ("/bin/sh", &[]),
+    ("/usr/bin/sh", &[]),
+    ("/bin/busybox", &["sh"]),
+    ("/sbin/busybox", &["sh"]),
+];
+
+/// The first of `shells` that exists as a file.
+pub fn find_shell<'a>(
+    shells: &'a [(&'a str, &'a [&'a str])],
+) -> Option<&'a (&'a str, &'a [&'a str])> {
+    shells
+        .iter()
+        .find(|(p, _)| std::path::Path::new(p).is_file())
+}
+
+/// Replaces this process with an emergency shell (PID 1 that cannot run jobs): the first
+/// of [`EMERGENCY_SHELLS`] that exists, with a default `PATH`, its signals unblocked
+/// (std's exec resets the mask). Returns only if none could be run.
+pub fn exec_emergency_shell(path_env: &str) -> io::Error {
+    use std::os::unix::process::CommandExt;
+    let Some((shell, args)) = find_shell(&EMERGENCY_SHELLS) else {
+        return io::Error::new(io::ErrorKind::NotFound, "no shell (/bin/sh, busybox) found");
+    };
+    std::process::Command::new(shell)
+        .args(*args)
+        .env("PATH", path_env)
+        .exec()
+}
+
 /// Raises the soft limit on open files to the hard limit, so the daemon's own fds (control
 /// connections, pidfds, notify sockets) do not run out at a default of 1024. Returns the
 /// new soft limit.
@@ -104,6 +135,14 @@ pub fn raise_nofile_limit() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn issue13_item8_the_first_shell_that_exists() {
+        let none: [(&str, &[&str]); 1] = [("/nonexistent/sh", &[])];
+        assert!(find_shell(&none).is_none());
+        let some: [(&str, &[&str]); 2] = [("/nonexistent/sh", &[]), ("/bin/sh", &["-i"])];
+        assert_eq!(find_shell(&some).map(|s| s.0), Some("/bin/sh"));
+    }
 
     #[test]
     fn own_facts() {

@@ -12,6 +12,9 @@ use std::path::Path;
 #[derive(Debug)]
 pub struct Listener {
     inner: UnixListener,
+    /// An abstract socket has no file permissions: when set, only this uid and root are
+    /// let in (a per-user daemon's socket), as a mode-0600 socket file would.
+    only_uid: Option<u32>,
 }
 
 /// An accepted connection with the peer's credentials (SO_PEERCRED).
@@ -25,6 +28,9 @@ pub struct Conn {
     pub gid: u32,
     /// Peer's process id at connect time.
     pub pid: i32,
+    /// Came through an abstract socket meant for another uid (see
+    /// [`Listener::bind_abstract`]): to be turned away.
+    pub foreign: bool,
 }
 
 /// The credentials SO_PEERCRED gives.
@@ -138,7 +144,30 @@ impl Listener {
         rustix::process::umask(old);
         let inner = bound?;
         inner.set_nonblocking(true)?;
-        Ok(Listener { inner })
+        Ok(Listener {
+            inner,
+            only_uid: None,
+        })
+    }
+
+    /// Listens on the abstract socket `name` (no file: it survives mounts over any
+    /// directory, as Upstart's `@/com/ubuntu/upstart`). With `only_uid`, other users' (but
+    /// root's) connections are closed at once. A name in use fails with `AddrInUse`.
+    pub fn bind_abstract(name: &str, only_uid: Option<u32>) -> io::Result<Listener> {
+        use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
+        let fd = rustix::net::socket_with(
+            AddressFamily::UNIX,
+            SocketType::STREAM,
+            SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
+            None,
+        )?;
+        let addr = SocketAddrUnix::new_abstract_name(name.as_bytes())?;
+        rustix::net::bind(&fd, &addr)?;
+        rustix::net::listen(&fd, 128)?;
+        Ok(Listener {
+            inner: UnixListener::from(fd),
+            only_uid,
+        })
     }
 
     /// Accepts one pending connection; `None` when there is none right now.
@@ -148,11 +177,15 @@ impl Listener {
                 Ok((stream, _)) => {
                     stream.set_nonblocking(true)?;
                     let cred = peer_cred(&stream)?;
+                    let foreign = self
+                        .only_uid
+                        .is_some_and(|uid| cred.uid != uid && cred.uid != 0);
                     return Ok(Some(Conn {
                         stream,
                         uid: cred.uid,
                         gid: cred.gid,
                         pid: cred.pid,
+                        foreign,
                     }));
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
@@ -281,6 +314,23 @@ mod tests {
             assert!(check_dir(&link, 0).is_err());
             assert!(check_dir(&good, 0).is_ok());
         }
+    }
+
+    #[test]
+    fn issue13_item3_abstract_socket_accepts_and_is_exclusive() {
+        use std::os::linux::net::SocketAddrExt;
+        let name = format!("/org/outset/test/{}", std::process::id());
+        let l = Listener::bind_abstract(&name, Some(rustix::process::geteuid().as_raw())).unwrap();
+        let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+        let _c = UnixStream::connect_addr(&addr).unwrap();
+        let conn = l.accept().unwrap().unwrap();
+        assert_eq!(conn.pid, i32::try_from(std::process::id()).unwrap());
+        assert!(!conn.foreign);
+        let err = Listener::bind_abstract(&name, None).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
+        drop(l);
+        // Gone with its listener: nothing is left behind to clean up.
+        assert!(UnixStream::connect_addr(&addr).is_err());
     }
 
     #[test]

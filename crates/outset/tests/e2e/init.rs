@@ -252,3 +252,99 @@ fn issue13_item2_cgroup_root_adopted_on_reload() {
         !pid_alive(before) && !pid_alive(after)
     });
 }
+
+/// Item 3: with the socket file gone (as when `/run` is mounted over its directory), the
+/// client reaches the daemon through its abstract socket; a per-user daemon's abstract
+/// socket turns other users away, as its mode-0600 file does, and a system daemon's lets
+/// them read but not change.
+#[test]
+fn issue13_item3_abstract_socket_reachable_when_the_path_is_gone() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let Some(mount) = require_root_cgroup2() else {
+        return;
+    };
+    let as_nobody = |d: &TestDaemon, args: &[&str]| {
+        std::process::Command::new(OUTSETCTL)
+            .arg("--socket")
+            .arg(&d.socket)
+            .args(args)
+            .uid(65534)
+            .gid(65534)
+            .output()
+            .unwrap()
+    };
+    for user in [true, false] {
+        let mut d = TestDaemon::new(&mount);
+        d.write_job("svc", "exec sleep 600\n");
+        // Let another user look for the socket in the test's private directory.
+        std::fs::set_permissions(d.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        if user {
+            d.start(&["--no-startup-event"]);
+        } else {
+            d.start_with(&["--no-startup-event"]);
+        }
+        d.ctl_ok(&["start", "svc"]);
+        std::fs::remove_file(&d.socket).unwrap();
+        assert!(
+            d.status(&["svc"]).contains("svc start/running"),
+            "{}",
+            d.stderr()
+        );
+        d.ctl_ok(&["stop", "svc"]);
+        let out = as_nobody(&d, &["status", "svc"]);
+        if user {
+            assert!(
+                String::from_utf8_lossy(&out.stderr)
+                    .contains("Permission denied: this daemon's socket is its owner's alone"),
+                "{out:?}"
+            );
+        } else {
+            assert!(out.status.success(), "{out:?}");
+            assert!(String::from_utf8_lossy(&out.stdout).contains("svc stop/waiting"));
+            let out = as_nobody(&d, &["start", "svc"]);
+            assert!(
+                String::from_utf8_lossy(&out.stderr)
+                    .contains("Permission denied: only root may do that"),
+                "{out:?}"
+            );
+        }
+    }
+}
+
+/// Item 6: Ubuntu's flow, unchanged: `rc-sysinit` (stopped by any `runlevel`) runs
+/// `telinit 2`, `rc` runs once per runlevel (`stop on runlevel [!$RUNLEVEL]`), services come
+/// up on `runlevel [2345]`; a later `telinit 3 -e` moves on and keeps them.
+#[test]
+fn issue13_item6_ubuntu_rc_sysinit_flow() {
+    let Some(mount) = require_root_cgroup2() else {
+        return;
+    };
+    let mut d = TestDaemon::new(&mount);
+    let p = d.dir.path().display().to_string();
+    std::fs::create_dir(d.path("bin")).unwrap();
+    std::os::unix::fs::symlink(OUTSETCTL, d.path("bin/telinit")).unwrap();
+    d.write_job(
+        "rc-sysinit",
+        &format!("start on startup\nstop on runlevel\ntask\nexec {p}/bin/telinit \"${{DEFAULT_RUNLEVEL:-2}}\"\n"),
+    );
+    d.write_job(
+        "rc",
+        &format!(
+            "start on runlevel [0123456]\nstop on runlevel [!$RUNLEVEL]\ntask\nexport RUNLEVEL\nexport PREVLEVEL\nexec sh -c 'echo rc $RUNLEVEL $PREVLEVEL $WHY >> {p}/rc'\n"
+        ),
+    );
+    d.write_job(
+        "svc",
+        "start on runlevel [2345]\nstop on runlevel [!2345]\nexec sleep 600\n",
+    );
+    d.start(&[]);
+    d.wait_status(&["svc"], "start/running");
+    assert_eq!(d.wait_file("rc"), "rc 2 N\n");
+    d.wait_status(&["rc-sysinit"], "stop/waiting");
+    let out = d.ctl_ok(&["telinit", "-e", "WHY=admin", "3"]);
+    assert_eq!(out, "");
+    assert_eq!(d.wait_file("rc"), "rc 2 N\nrc 3 2 admin\n");
+    assert!(d.status(&["svc"]).contains("start/running"));
+    assert_eq!(d.ctl_ok(&["runlevel"]), "2 3\n");
+}

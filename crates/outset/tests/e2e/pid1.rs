@@ -157,24 +157,8 @@ fn issue13_item5_sigusr2_to_a_namespace_init_powers_off_in_order() {
     d.ctl_ok(&["telinit", "3"]);
     d.wait_status(&["svc-levels"], "start/running");
 
-    let status = std::process::Command::new("kill")
-        .args(["-USR2", &init.to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let mut child = d.child.take().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let exit = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "init did not end: {}",
-            d.stderr()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    send("USR2", init);
+    let exit = wait_wrapper(&mut d);
     // reboot(2) with RB_POWER_OFF in a PID namespace: its init dies of SIGINT, which
     // `unshare` passes on (as its own death by the signal, or as 128+2 from a shell).
     assert!(
@@ -199,4 +183,113 @@ fn issue13_item5_sigusr2_to_a_namespace_init_powers_off_in_order() {
         !err.contains("unmounting"),
         "a container never unmounts: {err}"
     );
+}
+
+/// Waits for the wrapper of a namespace init to end; its status.
+fn wait_wrapper(d: &mut TestDaemon) -> std::process::ExitStatus {
+    let mut child = d.child.take().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "init did not end: {}",
+            d.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn send(sig: &str, pid: u32) {
+    let status = std::process::Command::new("kill")
+        .args([&format!("-{sig}"), &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Issue 13 item 5: the keyboard's and the power supply's signals to a PID 1 are events.
+#[test]
+fn issue13_item5_sigwinch_sigint_sigpwr_are_events() {
+    let Some(mount) = require_root_cgroup2() else {
+        return;
+    };
+    let mut d = TestDaemon::new(&mount);
+    let p = d.dir.path().display().to_string();
+    for event in ["kbdrequest", "control-alt-delete", "power-status-changed"] {
+        d.write_job(
+            event,
+            &format!("start on {event}\ntask\nexec sh -c 'echo seen > {p}/{event}'\n"),
+        );
+    }
+    d.start_under(
+        &["unshare", "--pid", "--fork", "--mount-proc"],
+        &["--no-startup-event"],
+    );
+    let init = daemon_pid(d.child.as_ref().unwrap().id());
+    for (sig, event) in [
+        ("WINCH", "kbdrequest"),
+        ("INT", "control-alt-delete"),
+        ("PWR", "power-status-changed"),
+    ] {
+        send(sig, init);
+        assert_eq!(d.wait_file(event), "seen\n", "{sig}");
+    }
+}
+
+/// Issue 13 item 5: systemd's `reboot -f` (SIGRTMIN+15) is immediate: no runlevel, no job
+/// stopped (its post-stop never runs), then `reboot(2)`, which ends a PID namespace with
+/// SIGHUP.
+#[test]
+fn issue13_item5_sigrtmin15_reboots_at_once() {
+    use std::os::unix::process::ExitStatusExt;
+    let Some(mount) = require_root_cgroup2() else {
+        return;
+    };
+    let mut d = TestDaemon::new(&mount);
+    let p = d.dir.path().display().to_string();
+    d.write_job(
+        "svc",
+        &format!("start on startup\nexec sleep 600\npost-stop exec sh -c 'echo ran > {p}/post'\n"),
+    );
+    d.start_under(&["unshare", "--pid", "--fork", "--mount-proc"], &[]);
+    let init = daemon_pid(d.child.as_ref().unwrap().id());
+    d.wait_status(&["svc"], "start/running");
+    send("RTMIN+15", init);
+    let exit = wait_wrapper(&mut d);
+    assert!(
+        exit.signal() == Some(1) || exit.code() == Some(129),
+        "{exit:?}\n{}",
+        d.stderr()
+    );
+    let err = d.stderr();
+    assert!(err.contains("immediate reboot"), "{err}");
+    assert!(err.contains("reboot: calling reboot(2)"), "{err}");
+    assert!(!err.contains("emitting runlevel"), "{err}");
+    assert!(!d.path("post").exists());
+}
+
+/// Issue 13 item 8: PID 1 whose socket path cannot be bound (a directory others can
+/// write) says so and carries on with the abstract socket, which the client finds.
+#[test]
+fn issue13_item8_init_without_its_socket_path_still_answers() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(mount) = require_root_cgroup2() else {
+        return;
+    };
+    let mut d = TestDaemon::new(&mount);
+    d.write_job("svc", "start on startup\nexec sleep 600\n");
+    let open = d.path("open");
+    std::fs::create_dir(&open).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+    d.socket = open.join("control");
+    d.spawn_under(&["unshare", "--pid", "--fork", "--mount-proc"], &[]);
+    d.wait_for("the daemon to start", Duration::from_secs(10), || {
+        d.stderr().contains("starting (Container mode")
+    });
+    assert!(d.stderr().contains("writable by others"), "{}", d.stderr());
+    assert!(!d.socket.exists());
+    d.wait_status(&["svc"], "start/running");
 }

@@ -128,6 +128,22 @@ impl TestDaemon {
 
     /// Starts the daemon through a wrapper command (`unshare …`) and waits for its socket.
     pub fn start_under(&mut self, wrapper: &[&str], extra: &[&str]) {
+        self.spawn_under(wrapper, extra);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        // The file appears at bind(), a moment before listen(): wait until a connect works.
+        while std::os::unix::net::UnixStream::connect(&self.socket).is_err() {
+            if Instant::now() > deadline {
+                panic!(
+                    "daemon did not create its socket; stderr:\n{}",
+                    self.stderr()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Starts the daemon through a wrapper command without waiting for anything.
+    pub fn spawn_under(&mut self, wrapper: &[&str], extra: &[&str]) {
         let stderr = std::fs::File::create(&self.stderr_path).unwrap();
         // The shell joins the daemon's own cgroup and execs the wrapper or the daemon, so
         // everything the daemon side starts outside job cgroups is found there at the end.
@@ -155,17 +171,6 @@ impl TestDaemon {
             .stdout(Stdio::null())
             .stderr(stderr);
         self.child = Some(cmd.spawn().unwrap());
-        let deadline = Instant::now() + Duration::from_secs(10);
-        // The file appears at bind(), a moment before listen(): wait until a connect works.
-        while std::os::unix::net::UnixStream::connect(&self.socket).is_err() {
-            if Instant::now() > deadline {
-                panic!(
-                    "daemon did not create its socket; stderr:\n{}",
-                    self.stderr()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
     }
 
     pub fn stderr(&self) -> String {
