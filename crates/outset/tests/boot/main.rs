@@ -239,6 +239,7 @@ boot_cases!(
     chromiumos_failsafe,
     ubuntu_runlevels,
     busybox_poweroff,
+    run_mounted_over,
 );
 
 /// Case folders kept in the tree without a test yet, each with the feature it waits for.
