@@ -38,11 +38,13 @@ fn require_host() -> Option<Host> {
     }
 }
 
-/// One line of a case's `monitor` file: when the console shows a line equal to `when`,
-/// `command` goes to the QEMU monitor (once).
+/// One line of a case's `monitor` or `type` file: when the console shows a line equal to
+/// `when`, `command` goes to the QEMU monitor, or `command` and a newline are typed on the
+/// serial console (once).
 struct Trigger {
     when: String,
     command: String,
+    typed: bool,
     sent: bool,
 }
 
@@ -69,18 +71,21 @@ fn read_case(name: &str) -> Case {
     assert!(dir.is_dir(), "no case folder {}", dir.display());
     let expected = lines_of(&dir.join("expected"));
     assert!(!expected.is_empty(), "{name}/expected: no line");
-    let triggers = lines_of(&dir.join("monitor"))
-        .into_iter()
-        .map(|l| {
+    let trigger = |file: &'static str, typed: bool| {
+        lines_of(&dir.join(file)).into_iter().map(move |l| {
             let (when, command) = l
                 .split_once("=>")
-                .unwrap_or_else(|| panic!("{name}/monitor: `{l}` is not `LINE => COMMAND`"));
+                .unwrap_or_else(|| panic!("{name}/{file}: `{l}` is not `LINE => TEXT`"));
             Trigger {
                 when: when.trim().to_string(),
                 command: command.trim().to_string(),
+                typed,
                 sent: false,
             }
         })
+    };
+    let triggers = trigger("monitor", false)
+        .chain(trigger("type", true))
         .collect();
     Case {
         name: name.to_string(),
@@ -174,7 +179,12 @@ fn run_case(name: &str) {
         for t in case.triggers.iter_mut().filter(|t| !t.sent) {
             if console_lines(console).any(|l| l == t.when) {
                 t.sent = true;
-                if let Err(e) = vm.monitor(&t.command) {
+                let sent = if t.typed {
+                    vm.type_text(&format!("{}\n", t.command))
+                } else {
+                    vm.monitor(&t.command)
+                };
+                if let Err(e) = sent {
                     eprintln!("{}: {e}", case.name);
                 }
             }
@@ -240,13 +250,21 @@ boot_cases!(
     ubuntu_runlevels,
     busybox_poweroff,
     run_mounted_over,
+    no_jobs_emergency_shell,
 );
 
 /// Case folders kept in the tree without a test yet, each with the feature it waits for.
-const PENDING: &[(&str, &str)] = &[(
-    "busybox_reboot",
-    "busybox `reboot`'s SIGTERM to reboot (issue 13 item 5): PID 1 ignores SIGTERM, kept for re-exec",
-)];
+const PENDING: &[(&str, &str)] = &[
+    (
+        "busybox_reboot",
+        "busybox `reboot`'s SIGTERM to reboot (issue 13 item 5): PID 1 ignores SIGTERM, kept for re-exec",
+    ),
+    (
+        "kbdrequest",
+        "Alt-ArrowUp to reach PID 1 (KDSIGACCEPT, issue 13 item 5): QEMU's `sendkey alt-up` \
+         emits nothing, while `kill -WINCH 1` from a job does emit kbdrequest",
+    ),
+];
 
 /// Every case folder is run by a test or listed as pending with its reason, and nothing else
 /// is listed: a folder cannot be silently left out.

@@ -314,6 +314,9 @@ pub struct Vm {
     child: Child,
     console: PathBuf,
     monitor: PathBuf,
+    serial: PathBuf,
+    /// The serial connection `type_text` opened.
+    serial_conn: std::sync::Mutex<Option<UnixStream>>,
     started: Instant,
 }
 
@@ -332,6 +335,7 @@ impl Vm {
     pub fn boot(host: &Host, initrd: &Path, dir: &Path, append: &str) -> Vm {
         let console = dir.join("console.log");
         let monitor = dir.join("monitor.sock");
+        let serial = dir.join("serial.sock");
         let cmdline = format!("console=ttyS0 rdinit=/sbin/init panic=-1 {append}");
         let child = Command::new(&host.qemu)
             .args(["-accel", "tcg", "-m", "512", "-nographic", "-no-reboot"])
@@ -341,8 +345,15 @@ impl Vm {
             .arg(initrd)
             .arg("-append")
             .arg(cmdline.trim())
-            .arg("-serial")
-            .arg(format!("file:{}", console.display()))
+            // The serial port: everything it prints goes to the log file, connected or not;
+            // `type_text` writes to it through the socket.
+            .arg("-chardev")
+            .arg(format!(
+                "socket,id=ser0,path={},server=on,wait=off,logfile={}",
+                serial.display(),
+                console.display()
+            ))
+            .args(["-serial", "chardev:ser0"])
             .arg("-monitor")
             .arg(format!("unix:{},server,nowait", monitor.display()))
             .stdin(Stdio::null())
@@ -354,6 +365,8 @@ impl Vm {
             child,
             console,
             monitor,
+            serial,
+            serial_conn: std::sync::Mutex::new(None),
             started: Instant::now(),
         }
     }
@@ -390,6 +403,25 @@ impl Vm {
         s.write_all(format!("{command}\n").as_bytes())
             .map_err(err)?;
         prompts(&mut s, 2)
+    }
+
+    /// Types `text` on the serial console (what a user at the machine's console would).
+    /// The connection stays open for the rest of the boot, drained by a thread: QEMU drops
+    /// input it has not read when a client hangs up, and stalls the guest when a client does
+    /// not read its output.
+    pub fn type_text(&self, text: &str) -> Result<(), String> {
+        let err = |e: std::io::Error| format!("serial: {e}");
+        let mut conn = self.serial_conn.lock().map_err(|_| "serial: poisoned")?;
+        if conn.is_none() {
+            let s = UnixStream::connect(&self.serial).map_err(err)?;
+            let mut drain = s.try_clone().map_err(err)?;
+            std::thread::spawn(move || std::io::copy(&mut drain, &mut std::io::sink()));
+            *conn = Some(s);
+        }
+        match conn.as_mut() {
+            Some(s) => s.write_all(text.as_bytes()).map_err(err),
+            None => Err("serial: not connected".into()),
+        }
     }
 
     /// Waits until QEMU exits or `timeout` passes, calling `tick` with the console so far
