@@ -46,6 +46,8 @@ struct Trigger {
     command: String,
     typed: bool,
     sent: bool,
+    /// Why the last try to send failed.
+    error: Option<String>,
 }
 
 struct Case {
@@ -81,6 +83,7 @@ fn read_case(name: &str) -> Case {
                 command: command.trim().to_string(),
                 typed,
                 sent: false,
+                error: None,
             }
         })
     };
@@ -178,14 +181,16 @@ fn run_case(name: &str) {
     let ended = vm.wait(BOOT_TIMEOUT, |vm, console| {
         for t in case.triggers.iter_mut().filter(|t| !t.sent) {
             if console_lines(console).any(|l| l == t.when) {
-                t.sent = true;
+                // A failed send is tried again at the next look, and reported if it never
+                // went through.
                 let sent = if t.typed {
                     vm.type_text(&format!("{}\n", t.command))
                 } else {
                     vm.monitor(&t.command)
                 };
-                if let Err(e) = sent {
-                    eprintln!("{}: {e}", case.name);
+                match sent {
+                    Ok(()) => t.sent = true,
+                    Err(e) => t.error = Some(e),
                 }
             }
         }
@@ -205,10 +210,10 @@ fn run_case(name: &str) {
     if let Some(t) = case.triggers.iter().find(|t| !t.sent) {
         panic!(
             "{}",
-            report(&format!(
-                "`{}` never showed: `{}` not sent",
-                t.when, t.command
-            ))
+            report(&match &t.error {
+                Some(e) => format!("`{}` could not be sent: {e}", t.command),
+                None => format!("`{}` never showed: `{}` not sent", t.when, t.command),
+            })
         );
     }
     if let Some(line) = missing(&ended.console, &case.expected) {
