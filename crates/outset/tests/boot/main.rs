@@ -51,7 +51,6 @@ struct Trigger {
 }
 
 struct Case {
-    name: String,
     dir: PathBuf,
     cmdline: String,
     expected: Vec<String>,
@@ -91,7 +90,6 @@ fn read_case(name: &str) -> Case {
         .chain(trigger("type", true))
         .collect();
     Case {
-        name: name.to_string(),
         cmdline: lines_of(&dir.join("cmdline")).join(" "),
         dir,
         expected,
