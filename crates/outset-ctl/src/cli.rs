@@ -7,9 +7,9 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "outsetctl", about = "Control the outset init daemon", version)]
 pub struct Cli {
-    /// The daemon's control socket (default: the system or, for --user and non-root, the
-    /// per-user daemon's).
-    #[arg(long, global = true, env = outset_proto::socket::SOCKET_ENV, value_name = "PATH")]
+    /// The daemon's control socket (default: $OUTSET_SOCKET, else the system daemon's or,
+    /// for --user, non-root users and inside a session, the per-user daemon's).
+    #[arg(long, global = true, value_name = "PATH")]
     pub socket: Option<PathBuf>,
     /// Print read verbs' results as JSON.
     #[arg(long, global = true)]
@@ -17,11 +17,37 @@ pub struct Cli {
     /// Reply as soon as the request is accepted instead of when the job has settled.
     #[arg(short = 'n', long, global = true)]
     pub no_wait: bool,
-    /// Talk to the per-user daemon.
+    /// Talk to the per-user daemon (the default for non-root users, and inside a session,
+    /// where $UPSTART_SESSION is set).
     #[arg(long, global = true)]
     pub user: bool,
+    /// Talk to the user's session daemon (initctl's `--session`: the same as --user).
+    #[arg(long, global = true, conflicts_with = "system")]
+    pub session: bool,
+    /// Talk to the system daemon, even from a user session.
+    #[arg(long, global = true, conflicts_with = "user")]
+    pub system: bool,
+    /// initctl's D-Bus destination name; only valid with --system. outset has one system
+    /// daemon, so it changes nothing.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub dest: Option<String>,
+    /// Print errors only: results are not printed, the exit status tells.
+    #[arg(short = 'q', long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Also print informational messages on stderr.
+    #[arg(short = 'v', long, global = true)]
+    pub verbose: bool,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Which job environment table an environment verb acts on.
+#[derive(Debug, Args)]
+pub struct EnvScope {
+    /// The global table even inside a job (which otherwise means the job's own
+    /// environment, from $UPSTART_JOB and $UPSTART_INSTANCE).
+    #[arg(short = 'g', long)]
+    pub global: bool,
 }
 
 /// A job and the environment selecting (or starting) its instance.
@@ -117,21 +143,87 @@ pub enum Command {
     },
     /// Make the daemon re-read its job directories.
     ReloadConfiguration,
-    /// Show jobs' configuration as the daemon understood it.
-    ShowConfig { job: Option<String> },
-    /// Parse job files or conf dirs without a daemon; exit 1 if any has an error.
+    /// Show jobs' emits, start on and stop on conditions, as initctl does.
+    ShowConfig {
+        /// One line per event or job a condition mentions.
+        #[arg(short = 'e', long)]
+        enumerate: bool,
+        /// outset's own view instead: each job's whole normalised job file.
+        #[arg(long, alias = "normalized", conflicts_with = "enumerate")]
+        normalised: bool,
+        job: Option<String>,
+    },
+    /// Report conditions on events no job emits and on jobs that do not exist, over the
+    /// daemon's jobs or, given paths (containing `/`, ending in `.conf`, or existing),
+    /// over those job files with no daemon; exit 1 if anything is in error.
     CheckConfig {
-        /// Print each job's normalised configuration (it parses back to the same job).
+        /// Events to take as emitted (comma-separated; repeatable).
+        #[arg(
+            short = 'i',
+            long = "ignore-events",
+            value_name = "EVENT_LIST",
+            value_delimiter = ','
+        )]
+        ignore_events: Vec<String>,
+        /// An `or` is satisfied only if both sides are.
+        #[arg(short = 'w', long)]
+        warn: bool,
+        /// With paths: also print each job's normalised configuration.
         #[arg(long)]
         show: bool,
-        #[arg(required = true)]
-        paths: Vec<PathBuf>,
+        /// With paths: only parse, check no condition.
+        #[arg(long)]
+        syntax_only: bool,
+        /// Job files or conf dirs, and jobs to report on (all when none is named).
+        #[arg(value_name = "PATH|JOB")]
+        args: Vec<String>,
     },
+    /// Show a job's `usage` stanza.
+    Usage {
+        /// The job; inside a job's own processes it defaults to `$UPSTART_JOB`.
+        job: Option<String>,
+    },
+    /// Print the job environment table, sorted (inside a job: that job's environment).
+    ListEnv(EnvScope),
+    /// Print one variable of the job environment table.
+    GetEnv {
+        #[command(flatten)]
+        scope: EnvScope,
+        #[arg(value_name = "VARIABLE")]
+        name: String,
+    },
+    /// Set variables in the job environment table (a bare VARIABLE is set empty); jobs
+    /// started from then on receive them (inside a job: its later processes).
+    SetEnv {
+        #[command(flatten)]
+        scope: EnvScope,
+        /// Keep a variable's value if it is already set.
+        #[arg(short = 'r', long)]
+        retain: bool,
+        #[arg(required = true, value_name = "VARIABLE[=VALUE]")]
+        vars: Vec<String>,
+    },
+    /// Remove variables from the job environment table.
+    UnsetEnv {
+        #[command(flatten)]
+        scope: EnvScope,
+        #[arg(required = true, value_name = "VARIABLE")]
+        names: Vec<String>,
+    },
+    /// Put the job environment table back as it was when the daemon started.
+    ResetEnv(EnvScope),
+    /// Tell a user daemon the address of its session's D-Bus bus.
+    NotifyDbusAddress { address: String },
+    /// Tell the daemon where a cgroup manager listens (noted only: outset manages its
+    /// cgroups itself).
+    NotifyCgroupManagerAddress { address: String },
+    /// List the user's sessions: `PID UPSTART_SESSION` per running session daemon.
+    ListSessions,
     /// Show a job's output log (not implemented yet).
     Log { job: String },
     /// Make the daemon re-execute itself (not implemented yet).
     Reexec,
-    /// Print the client's version and, if it answers, the daemon's.
+    /// Print the daemon's version, as initctl does (`init (upstart 1.13.2) outset …`).
     Version,
     /// Bring the system down: `shutdown [-r|-h|-H|-P] [-c] [now|+MIN|HH:MM] [MESSAGE]`;
     /// without -r/-h/-H/-P, go to runlevel 1 (maintenance).

@@ -87,6 +87,48 @@ pub fn connect(socket: &Path) -> Result<UnixStream, ClientError> {
     Ok(stream)
 }
 
+/// What decides the socket: `--socket`, `--system`, `--user`/`--session`.
+pub struct SocketChoice {
+    pub flag: Option<PathBuf>,
+    pub system: bool,
+    pub user: bool,
+}
+
+/// The socket to talk to: `--socket`; else the system daemon's for `--system` (even from
+/// a session job, whose $OUTSET_SOCKET names its session daemon); else $OUTSET_SOCKET; else
+/// the default, where $UPSTART_SESSION (set in a session's jobs) means the user's daemon,
+/// as it means the session to initctl.
+pub fn choose_socket(c: &SocketChoice) -> PathBuf {
+    choose_socket_in(
+        c,
+        std::env::var_os(outset_proto::socket::SOCKET_ENV).as_deref(),
+        std::env::var_os("UPSTART_SESSION").as_deref(),
+        current_uid(),
+        std::env::var_os("XDG_RUNTIME_DIR").as_deref(),
+    )
+}
+
+/// [`choose_socket`] with the environment explicit, for testing.
+fn choose_socket_in(
+    c: &SocketChoice,
+    outset_socket: Option<&OsStr>,
+    upstart_session: Option<&OsStr>,
+    uid: Option<u32>,
+    runtime_dir: Option<&OsStr>,
+) -> PathBuf {
+    if let Some(p) = &c.flag {
+        return p.clone();
+    }
+    if c.system {
+        return PathBuf::from(outset_proto::socket::SYSTEM_SOCKET);
+    }
+    if let Some(p) = outset_socket.filter(|p| !p.is_empty()) {
+        return PathBuf::from(p);
+    }
+    let in_session = upstart_session.is_some_and(|s| !s.is_empty());
+    socket_for(c.user || in_session, uid, runtime_dir)
+}
+
 /// The daemon's abstract socket for `socket` (`outset_proto::socket::abstract_name`).
 fn connect_abstract(socket: &Path) -> Option<UnixStream> {
     use std::os::linux::net::SocketAddrExt;
@@ -131,6 +173,51 @@ mod tests {
         assert_eq!(
             socket_for(false, Some(1000), None),
             Path::new("/tmp/outset-1000/control")
+        );
+    }
+
+    /// Issue 16 item 3: `--system`, `--session`/`--user`, $OUTSET_SOCKET and
+    /// $UPSTART_SESSION choose the daemon as initctl chooses its transport.
+    #[test]
+    fn issue16_item3_socket_choice() {
+        let rt = Some(OsStr::new("/rt"));
+        let env = Some(OsStr::new("/job/socket"));
+        let session = Some(OsStr::new("unix:abstract=/com/ubuntu/upstart-session/0/9"));
+        let c = |flag: Option<&str>, system: bool, user: bool| SocketChoice {
+            flag: flag.map(PathBuf::from),
+            system,
+            user,
+        };
+        let pick = |c: &SocketChoice, env, session| choose_socket_in(c, env, session, Some(0), rt);
+        assert_eq!(
+            pick(&c(Some("/f"), true, false), env, session),
+            Path::new("/f")
+        );
+        // --system wins over a session job's $OUTSET_SOCKET.
+        assert_eq!(
+            pick(&c(None, true, false), env, session),
+            Path::new("/run/outset/control")
+        );
+        assert_eq!(
+            pick(&c(None, false, false), env, None),
+            Path::new("/job/socket")
+        );
+        assert_eq!(
+            pick(&c(None, false, false), None, None),
+            Path::new("/run/outset/control")
+        );
+        // In a session (or with --session/--user), root too talks to its session daemon.
+        assert_eq!(
+            pick(&c(None, false, false), None, session),
+            Path::new("/rt/outset/control")
+        );
+        assert_eq!(
+            pick(&c(None, false, true), None, None),
+            Path::new("/rt/outset/control")
+        );
+        assert_eq!(
+            pick(&c(None, false, false), None, Some(OsStr::new(""))),
+            Path::new("/run/outset/control")
         );
     }
 

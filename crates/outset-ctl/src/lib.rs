@@ -5,6 +5,7 @@ pub mod check_config;
 mod cli;
 pub mod client;
 mod power;
+pub mod show_config;
 pub mod trace;
 mod verbs;
 
@@ -48,16 +49,39 @@ pub fn run_with(args: Vec<OsString>, out: &mut dyn Write, err: &mut dyn Write) -
             return e.exit_code();
         }
     };
-    let socket = cli
-        .socket
-        .unwrap_or_else(|| client::default_socket(cli.user));
+    if cli.dest.is_some() && !cli.system {
+        let _ = writeln!(err, "{prog}: --dest given without --system");
+        let _ = writeln!(err, "Try `{prog} --help' for more information.");
+        return 1;
+    }
+    let socket = client::choose_socket(&client::SocketChoice {
+        flag: cli.socket,
+        system: cli.system,
+        user: cli.user || cli.session,
+    });
+    // `-q`: results are not printed (initctl's messages are below its error threshold).
+    let mut sink = std::io::sink();
+    let out: &mut dyn Write = if cli.quiet { &mut sink } else { out };
     let mut io = verbs::Io {
         prog: &prog,
         out,
         err,
+        verbose: cli.verbose,
     };
     match verbs::plan(cli.command, !cli.no_wait) {
         verbs::Plan::Remote(cmd) => verbs::run_remote(&socket, cmd, cli.json, &mut io),
+        verbs::Plan::CheckConfig { paths, opts, .. } if paths.is_empty() => {
+            check_config::run_remote(&socket, &opts, &mut io)
+        }
+        verbs::Plan::CheckConfig { paths, show, opts } => {
+            check_config::run(&paths, show, &opts, io.out, io.err)
+        }
+        verbs::Plan::ShowConfig {
+            job,
+            enumerate,
+            normalised,
+        } => verbs::run_show_config(&socket, job, enumerate, normalised, cli.json, &mut io),
+        verbs::Plan::ListSessions => verbs::run_list_sessions(&mut io),
         verbs::Plan::RemoteNote(cmd, note) => {
             let code = verbs::run_remote(&socket, cmd, cli.json, &mut io);
             if code == 0 {
@@ -68,7 +92,6 @@ pub fn run_with(args: Vec<OsString>, out: &mut dyn Write, err: &mut dyn Write) -
         verbs::Plan::Power { action, force } => power::run_power(&socket, action, force, &mut io),
         verbs::Plan::Runlevel => power::run_runlevel(&socket, &mut io),
         verbs::Plan::Nothing => 0,
-        verbs::Plan::CheckConfig { paths, show } => check_config::run(&paths, show, io.out, io.err),
         verbs::Plan::Trace {
             argv,
             timeout,
@@ -86,7 +109,7 @@ pub fn run_with(args: Vec<OsString>, out: &mut dyn Write, err: &mut dyn Write) -
             };
             trace::run(&args, io.out, io.err, &prog)
         }
-        verbs::Plan::Version => verbs::run_version(&socket, cli.json, io.out),
+        verbs::Plan::Version => verbs::run_version(&socket, cli.json, &mut io),
         verbs::Plan::NotImplemented(verb) => {
             verbs::fail(&mut io, &format!("{verb}: not implemented yet"))
         }

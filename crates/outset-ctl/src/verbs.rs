@@ -3,19 +3,31 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use outset_proto::{Body, Command as Proto, Response};
+use outset_proto::{Body, Command as Proto, JobText, Response};
 
-use crate::cli::Command;
+use crate::check_config::CheckOptions;
+use crate::cli::{Command, EnvScope};
 use crate::client;
 
 /// What a verb needs: the daemon, or only the client.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Plan {
     Remote(Proto),
+    /// `check-config` over job files (no daemon) when `paths` is not empty, else over the
+    /// daemon's jobs.
     CheckConfig {
         paths: Vec<PathBuf>,
         show: bool,
+        opts: CheckOptions,
     },
+    /// `show-config`: initctl's format, or with `normalised` outset's job files.
+    ShowConfig {
+        job: Option<String>,
+        enumerate: bool,
+        normalised: bool,
+    },
+    /// `list-sessions`: read from the session files, no daemon involved.
+    ListSessions,
     Version,
     /// `trace`: runs locally, no daemon involved.
     Trace {
@@ -60,6 +72,22 @@ fn target(a: crate::cli::JobArgs) -> Result<(String, Option<String>, Vec<String>
                 _ => Err("missing JOB (name a job, or run this inside one)".to_string()),
             }
         }
+    }
+}
+
+/// The job whose environment an environment verb acts on: none with `--global` or outside
+/// a job, else the caller's own (`$UPSTART_JOB`, `$UPSTART_INSTANCE`), as initctl's
+/// `get_job_details`.
+fn env_target(scope: &EnvScope) -> Result<(Option<String>, Option<String>), String> {
+    if scope.global {
+        return Ok((None, None));
+    }
+    match std::env::var("UPSTART_JOB") {
+        Ok(job) => match std::env::var("UPSTART_INSTANCE") {
+            Ok(instance) => Ok((Some(job), Some(instance))),
+            Err(_) => Err("missing job name".into()),
+        },
+        Err(_) => Ok((None, None)),
     }
 }
 
@@ -109,8 +137,84 @@ pub fn plan(cmd: Command, wait: bool) -> Plan {
         Command::List => Proto::List,
         Command::Emit { event, env } => Proto::Emit { event, env, wait },
         Command::ReloadConfiguration => Proto::ReloadConfiguration,
-        Command::ShowConfig { job } => Proto::ShowConfig { job },
-        Command::CheckConfig { show, paths } => return Plan::CheckConfig { paths, show },
+        Command::ShowConfig {
+            job,
+            enumerate,
+            normalised,
+        } => {
+            return Plan::ShowConfig {
+                job,
+                enumerate,
+                normalised,
+            };
+        }
+        Command::CheckConfig {
+            ignore_events,
+            warn,
+            show,
+            syntax_only,
+            args,
+        } => {
+            let (paths, only): (Vec<String>, Vec<String>) = args
+                .into_iter()
+                .partition(|a| crate::check_config::is_path(a));
+            return Plan::CheckConfig {
+                paths: paths.into_iter().map(PathBuf::from).collect(),
+                show,
+                opts: CheckOptions {
+                    ignore: ignore_events,
+                    warn,
+                    only,
+                    syntax_only,
+                },
+            };
+        }
+        Command::Usage { job } => match job.or_else(|| std::env::var("UPSTART_JOB").ok()) {
+            Some(job) => Proto::Usage { job },
+            None => return Plan::Usage("missing job name".into()),
+        },
+        Command::ListEnv(scope) => match env_target(&scope) {
+            Ok((job, instance)) => Proto::ListEnv { job, instance },
+            Err(e) => return Plan::Usage(e),
+        },
+        Command::GetEnv { scope, name } => match env_target(&scope) {
+            Ok((job, instance)) => Proto::GetEnv {
+                name,
+                job,
+                instance,
+            },
+            Err(e) => return Plan::Usage(e),
+        },
+        Command::SetEnv {
+            scope,
+            retain,
+            vars,
+        } => match env_target(&scope) {
+            Ok((job, instance)) => Proto::SetEnv {
+                env: vars,
+                retain,
+                job,
+                instance,
+            },
+            Err(e) => return Plan::Usage(e),
+        },
+        Command::UnsetEnv { scope, names } => match env_target(&scope) {
+            Ok((job, instance)) => Proto::UnsetEnv {
+                names,
+                job,
+                instance,
+            },
+            Err(e) => return Plan::Usage(e),
+        },
+        Command::ResetEnv(scope) => match env_target(&scope) {
+            Ok((job, instance)) => Proto::ResetEnv { job, instance },
+            Err(e) => return Plan::Usage(e),
+        },
+        Command::NotifyDbusAddress { address } => Proto::NotifyDbusAddress { address },
+        Command::NotifyCgroupManagerAddress { address } => {
+            Proto::NotifyCgroupManagerAddress { address }
+        }
+        Command::ListSessions => return Plan::ListSessions,
         Command::Version => return Plan::Version,
         Command::Trace {
             timeout,
@@ -159,6 +263,8 @@ pub struct Io<'a> {
     pub prog: &'a str,
     pub out: &'a mut dyn Write,
     pub err: &'a mut dyn Write,
+    /// `-v`: informational messages on `err` too.
+    pub verbose: bool,
 }
 
 /// Sends `cmd` and prints the reply; returns the exit code.
@@ -171,6 +277,7 @@ pub fn run_remote(socket: &Path, cmd: Proto, json: bool, io: &mut Io) -> i32 {
             cmd,
             Proto::Start { .. } | Proto::Stop { .. } | Proto::Restart { .. }
         );
+    let usage = matches!(cmd, Proto::Usage { .. });
     let body = match client::request(socket, cmd) {
         Ok(Response::Ok { body }) => body,
         Ok(Response::Error { message }) => return fail(io, &message),
@@ -181,29 +288,176 @@ pub fn run_remote(socket: &Path, cmd: Proto, json: bool, io: &mut Io) -> i32 {
     }
     if json && read {
         let _ = writeln!(io.out, "{}", pretty(&body_data(&body)));
+    } else if let (true, Body::Value(text)) = (usage, &body) {
+        let _ = writeln!(io.out, "Usage: {text}");
     } else {
         write_body(&body, io.out);
     }
     0
 }
 
-/// `outsetctl version`: the client's version, then the daemon's when it answers.
-pub fn run_version(socket: &Path, json: bool, out: &mut dyn Write) -> i32 {
-    let client = env!("CARGO_PKG_VERSION");
-    let daemon = match client::request(socket, Proto::Version) {
+/// Every job's configuration (or `job`'s) as the daemon holds it.
+pub fn fetch_configs(socket: &Path, job: Option<String>) -> Result<Vec<JobText>, String> {
+    match client::request(socket, Proto::ShowConfig { job }) {
+        Ok(Response::Ok {
+            body: Body::Configs(c),
+        }) => Ok(c),
+        Ok(Response::Ok { .. }) => Err("unexpected reply from outset".into()),
+        Ok(Response::Error { message }) => Err(message),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// `show-config`: initctl's lines from each job's text (parsed back), or with `normalised`
+/// the texts themselves.
+pub fn run_show_config(
+    socket: &Path,
+    job: Option<String>,
+    enumerate: bool,
+    normalised: bool,
+    json: bool,
+    io: &mut Io,
+) -> i32 {
+    let texts = match fetch_configs(socket, job) {
+        Ok(t) => t,
+        Err(e) => return fail(io, &e),
+    };
+    if normalised {
+        let body = Body::Configs(texts);
+        if json {
+            let _ = writeln!(io.out, "{}", pretty(&body_data(&body)));
+        } else {
+            write_body(&body, io.out);
+        }
+        return 0;
+    }
+    let mut code = 0;
+    let mut list = Vec::new();
+    for t in &texts {
+        // A job whose text this caller may not read: its name, and why on stderr.
+        if let Some(why) = t.text.strip_prefix("# not shown: ") {
+            if json {
+                list.push(serde_json::json!({ "name": t.name, "not_shown": why.trim_end() }));
+            } else {
+                let _ = writeln!(io.out, "{}", t.name);
+            }
+            let _ = writeln!(io.err, "{}: {}: {}", io.prog, t.name, why.trim_end());
+            continue;
+        }
+        match outset_job::parse_job(&t.name, &t.text) {
+            Ok(c) if json => list.push(serde_json::json!({
+                "name": c.name,
+                "emits": c.emits,
+                "start_on": c.start_on.as_ref().map(crate::show_config::bracketed),
+                "stop_on": c.stop_on.as_ref().map(crate::show_config::bracketed),
+            })),
+            Ok(c) => {
+                let _ = write!(io.out, "{}", crate::show_config::render(&c, enumerate));
+            }
+            // A job whose text is withheld from this caller, or not outset's to parse.
+            Err(_) => {
+                code = 1;
+                let _ = writeln!(io.err, "{}: {}: {}", io.prog, t.name, t.text.trim_end());
+            }
+        }
+    }
+    if json {
+        let _ = writeln!(io.out, "{}", pretty(&serde_json::Value::Array(list)));
+    }
+    code
+}
+
+/// `version`: the daemon's version line, as initctl prints it (`init (upstart 1.13.2)
+/// outset X (…)`), so `initctl version | grep -q upstart` finds an upstart-compatible init;
+/// no daemon answering is an error (exit 1), as with initctl. `--json` gives its parts.
+pub fn run_version(socket: &Path, json: bool, io: &mut Io) -> i32 {
+    let line = match client::request(socket, Proto::Version) {
         Ok(Response::Ok {
             body: Body::Version(v),
-        }) => Some(v),
-        _ => None,
+        }) => v,
+        Ok(Response::Ok { .. }) => return fail(io, "unexpected reply from outset"),
+        Ok(Response::Error { message }) => return fail(io, &message),
+        Err(e) => return fail(io, &e.to_string()),
     };
     if json {
-        let v = serde_json::json!({ "client": client, "daemon": daemon });
-        let _ = writeln!(out, "{}", pretty(&v));
+        let _ = writeln!(io.out, "{}", pretty(&version_json(&line)));
     } else {
-        let _ = writeln!(out, "outsetctl (outset) {client}");
-        if let Some(d) = daemon {
-            let _ = writeln!(out, "outset daemon {d}");
+        let _ = writeln!(io.out, "{line}");
+    }
+    0
+}
+
+/// The parts of a daemon's version line: `{"name": "outset", "version", "upstart",
+/// "detail", "line", "client"}`.
+fn version_json(line: &str) -> serde_json::Value {
+    let after = |word: &str| {
+        line.split_once(word).map(|(_, rest)| {
+            rest.split([' ', ')'])
+                .next()
+                .unwrap_or_default()
+                .to_string()
+        })
+    };
+    let detail = line
+        .rsplit_once(" (")
+        .filter(|(head, _)| head.contains(" outset "))
+        .map(|(_, d)| d.trim_end_matches(')').to_string());
+    serde_json::json!({
+        "name": "outset",
+        "version": after("outset "),
+        "upstart": after("(upstart "),
+        "detail": detail,
+        "line": line,
+        "client": env!("CARGO_PKG_VERSION"),
+    })
+}
+
+/// `list-sessions`: `PID UPSTART_SESSION` for each session file of a running session
+/// daemon in `$XDG_RUNTIME_DIR/upstart/sessions`, as initctl (which also reads only files).
+pub fn run_list_sessions(io: &mut Io) -> i32 {
+    let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR")
+        .filter(|d| !d.is_empty())
+        .map(|d| PathBuf::from(d).join("upstart/sessions"))
+    else {
+        return fail(io, "Unable to query session directory");
+    };
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return fail(io, "unable to determine sessions");
+    };
+    let mut found = Vec::new();
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_suffix(".session")
+            .filter(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !outset_sys::process::exists(pid) {
+            if io.verbose {
+                let _ = writeln!(
+                    io.err,
+                    "{}: Ignoring stale session file: {}",
+                    io.prog,
+                    e.path().display()
+                );
+            }
+            continue;
         }
+        let Ok(text) = std::fs::read_to_string(e.path()) else {
+            continue;
+        };
+        let text = text.strip_suffix('\n').unwrap_or(&text);
+        if let Some(addr) = text.strip_prefix("UPSTART_SESSION=")
+            && !addr.is_empty()
+        {
+            found.push((pid, addr.to_string()));
+        }
+    }
+    found.sort();
+    for (pid, addr) in found {
+        let _ = writeln!(io.out, "{pid} {addr}");
     }
     0
 }
@@ -244,8 +498,16 @@ fn write_body(body: &Body, out: &mut dyn Write) {
                 }
             }
         }
-        Body::Version(v) => {
+        Body::Version(v) | Body::Value(v) => {
             let _ = writeln!(out, "{v}");
+        }
+        // initctl sorts the table; in the C locale strcoll is byte order.
+        Body::Env(list) => {
+            let mut sorted: Vec<&String> = list.iter().collect();
+            sorted.sort();
+            for e in sorted {
+                let _ = writeln!(out, "{e}");
+            }
         }
         Body::Runlevel { previous, current } => {
             let _ = match current {

@@ -204,45 +204,44 @@ fn no_wait_sends_wait_false() {
     );
 }
 
+/// Issue 16 item 3: initctl prints the daemon's version line; no daemon is an error.
 #[test]
-fn version_shows_client_and_daemon() {
+fn issue16_item3_version_is_the_daemons_line() {
+    let line = outset_proto::version_line("9.9.9", "System mode, tracking by cgroups");
     let f = fake(Response::Ok {
-        body: Body::Version("9.9.9".into()),
+        body: Body::Version(line.clone()),
     });
-    let (code, out, _) = ctl(&["outsetctl", "version", "--socket", "{}"], &f.socket);
-    assert_eq!(code, 0);
-    assert_eq!(
-        out,
-        format!(
-            "outsetctl (outset) {}\noutset daemon 9.9.9\n",
-            env!("CARGO_PKG_VERSION")
-        )
-    );
+    let (code, out, _) = ctl(&["initctl", "version", "--socket", "{}"], &f.socket);
+    assert_eq!((code, out), (0, format!("{line}\n")));
+    assert!(line.starts_with("init (upstart 1.13.2) outset 9.9.9"));
     assert_eq!(f.thread.join().unwrap().command, Command::Version);
 
     let dir = tempfile::tempdir().unwrap();
     let (code, out, err) = ctl(
-        &["outsetctl", "version", "--socket", "{}"],
+        &["initctl", "version", "--socket", "{}"],
         &dir.path().join("none"),
     );
-    assert_eq!((code, err.as_str()), (0, ""));
-    assert_eq!(
-        out,
-        format!("outsetctl (outset) {}\n", env!("CARGO_PKG_VERSION"))
-    );
+    assert_eq!((code, out.as_str()), (1, ""));
+    assert!(err.starts_with("initctl: Unable to connect"), "{err}");
 }
 
 #[test]
-fn version_json() {
+fn issue16_item3_version_json_gives_the_parts() {
     let f = fake(Response::Ok {
-        body: Body::Version("9.9.9".into()),
+        body: Body::Version(outset_proto::version_line(
+            "9.9.9",
+            "User mode, tracking by cgroups",
+        )),
     });
     let (_, out, _) = ctl(
         &["outsetctl", "--json", "version", "--socket", "{}"],
         &f.socket,
     );
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(v["daemon"], "9.9.9");
+    assert_eq!(v["name"], "outset");
+    assert_eq!(v["version"], "9.9.9");
+    assert_eq!(v["upstart"], "1.13.2");
+    assert_eq!(v["detail"], "User mode, tracking by cgroups");
     assert_eq!(v["client"], env!("CARGO_PKG_VERSION"));
     f.thread.join().unwrap();
 }
@@ -265,8 +264,50 @@ fn emit_prints_nothing_and_passes_env_as_is() {
     );
 }
 
+fn web_config() -> Response {
+    Response::Ok {
+        body: Body::Configs(vec![JobText {
+            name: "web".into(),
+            text: "emits web-up\nstart on started db and net-up\nstop on runlevel [016]\nexec /bin/web\n"
+                .into(),
+        }]),
+    }
+}
+
+/// Issue 16 item 5: `show-config` in initctl's format, `-e`, and outset's own view.
 #[test]
-fn show_config_prints_job_headers() {
+fn issue16_item5_show_config_formats() {
+    let f = fake(web_config());
+    let (code, out, _) = ctl(
+        &["initctl", "--socket", "{}", "show-config", "web"],
+        &f.socket,
+    );
+    assert_eq!(
+        (code, out.as_str()),
+        (
+            0,
+            "web\n  emits web-up\n  start on (started db and net-up)\n  stop on runlevel [016]\n"
+        )
+    );
+    assert_eq!(
+        f.thread.join().unwrap().command,
+        Command::ShowConfig {
+            job: Some("web".into())
+        }
+    );
+    let f = fake(web_config());
+    let (_, out, _) = ctl(
+        &["initctl", "--socket", "{}", "show-config", "-e"],
+        &f.socket,
+    );
+    assert_eq!(
+        out,
+        "web\n  emits web-up\n  start on started (job: db, env:)\n  start on net-up (job:, env:)\n  stop on runlevel (job:, env: [016])\n"
+    );
+    assert_eq!(
+        f.thread.join().unwrap().command,
+        Command::ShowConfig { job: None }
+    );
     let f = fake(Response::Ok {
         body: Body::Configs(vec![JobText {
             name: "web".into(),
@@ -274,16 +315,228 @@ fn show_config_prints_job_headers() {
         }]),
     });
     let (code, out, _) = ctl(
-        &["outsetctl", "--socket", "{}", "show-config", "web"],
+        &[
+            "outsetctl",
+            "--socket",
+            "{}",
+            "show-config",
+            "--normalised",
+            "web",
+        ],
         &f.socket,
     );
     assert_eq!((code, out.as_str()), (0, "# job: web\nexec /bin/web\n"));
+    f.thread.join().unwrap();
+}
+
+/// Issue 16 item 5: `check-config` asks the daemon for every job when given no path.
+#[test]
+fn issue16_item5_check_config_against_the_daemon() {
+    let f = fake(web_config());
+    let (code, out, err) = ctl(&["initctl", "--socket", "{}", "check-config"], &f.socket);
+    assert_eq!(
+        (code, out.as_str(), err.as_str()),
+        (
+            1,
+            "web\n  start on: unknown event net-up\n  start on: unknown job db\n  stop on: unknown event runlevel\n",
+            ""
+        )
+    );
     assert_eq!(
         f.thread.join().unwrap().command,
-        Command::ShowConfig {
-            job: Some("web".into())
+        Command::ShowConfig { job: None }
+    );
+    let f = fake(web_config());
+    let (code, out, _) = ctl(
+        &[
+            "initctl",
+            "--socket",
+            "{}",
+            "check-config",
+            "-i",
+            "net-up,runlevel",
+            "web",
+        ],
+        &f.socket,
+    );
+    assert_eq!(
+        (code, out.as_str()),
+        (1, "web\n  start on: unknown job db\n")
+    );
+    f.thread.join().unwrap();
+    let f = fake(web_config());
+    let (code, _, err) = ctl(
+        &["initctl", "--socket", "{}", "check-config", "nosuchjob"],
+        &f.socket,
+    );
+    assert_eq!(
+        (code, err.as_str()),
+        (1, "initctl: Invalid job class: nosuchjob\n")
+    );
+    f.thread.join().unwrap();
+}
+
+/// Issue 16 item 2: the environment verbs' requests and initctl's output.
+#[test]
+fn issue16_item2_env_verbs() {
+    let f = fake(Response::Ok {
+        body: Body::Env(vec!["TERM=linux".into(), "PATH=/bin".into(), "A=1".into()]),
+    });
+    let (code, out, _) = ctl(&["initctl", "--socket", "{}", "list-env", "-g"], &f.socket);
+    // Sorted, as initctl sorts.
+    assert_eq!((code, out.as_str()), (0, "A=1\nPATH=/bin\nTERM=linux\n"));
+    assert_eq!(
+        f.thread.join().unwrap().command,
+        Command::ListEnv {
+            job: None,
+            instance: None
         }
     );
+    let f = fake(Response::Ok {
+        body: Body::Value("1".into()),
+    });
+    let (code, out, _) = ctl(
+        &["initctl", "--socket", "{}", "get-env", "--global", "A"],
+        &f.socket,
+    );
+    assert_eq!((code, out.as_str()), (0, "1\n"));
+    assert_eq!(
+        f.thread.join().unwrap().command,
+        Command::GetEnv {
+            name: "A".into(),
+            job: None,
+            instance: None
+        }
+    );
+    let f = fake(Response::error("No such variable: B"));
+    let (code, out, err) = ctl(
+        &["initctl", "--socket", "{}", "get-env", "-g", "B"],
+        &f.socket,
+    );
+    assert_eq!(
+        (code, out.as_str(), err.as_str()),
+        (1, "", "initctl: No such variable: B\n")
+    );
+    f.thread.join().unwrap();
+    let f = fake(Response::Ok { body: Body::Done });
+    let (code, out, _) = ctl(
+        &[
+            "initctl", "--socket", "{}", "set-env", "-g", "-r", "A=1", "BARE",
+        ],
+        &f.socket,
+    );
+    assert_eq!((code, out.as_str()), (0, ""));
+    assert_eq!(
+        f.thread.join().unwrap().command,
+        Command::SetEnv {
+            env: vec!["A=1".into(), "BARE".into()],
+            retain: true,
+            job: None,
+            instance: None
+        }
+    );
+    let f = fake(Response::Ok { body: Body::Done });
+    ctl(
+        &["initctl", "--socket", "{}", "unset-env", "-g", "A", "B"],
+        &f.socket,
+    );
+    assert_eq!(
+        f.thread.join().unwrap().command,
+        Command::UnsetEnv {
+            names: vec!["A".into(), "B".into()],
+            job: None,
+            instance: None
+        }
+    );
+    let f = fake(Response::Ok { body: Body::Done });
+    ctl(&["initctl", "--socket", "{}", "reset-env", "-g"], &f.socket);
+    assert_eq!(
+        f.thread.join().unwrap().command,
+        Command::ResetEnv {
+            job: None,
+            instance: None
+        }
+    );
+}
+
+/// Issue 16 item 3: `usage`, the notify verbs, and `-q`.
+#[test]
+fn issue16_item3_usage_notify_and_quiet() {
+    let f = fake(Response::Ok {
+        body: Body::Value("web PORT=<n>".into()),
+    });
+    let (code, out, _) = ctl(&["initctl", "--socket", "{}", "usage", "web"], &f.socket);
+    assert_eq!((code, out.as_str()), (0, "Usage: web PORT=<n>\n"));
+    assert_eq!(
+        f.thread.join().unwrap().command,
+        Command::Usage { job: "web".into() }
+    );
+    for (verb, cmd) in [
+        (
+            "notify-dbus-address",
+            Command::NotifyDbusAddress {
+                address: "unix:path=/bus".into(),
+            },
+        ),
+        (
+            "notify-cgroup-manager-address",
+            Command::NotifyCgroupManagerAddress {
+                address: "unix:path=/bus".into(),
+            },
+        ),
+    ] {
+        let f = fake(Response::Ok { body: Body::Done });
+        let (code, out, _) = ctl(
+            &["initctl", "--socket", "{}", verb, "unix:path=/bus"],
+            &f.socket,
+        );
+        assert_eq!((code, out.as_str()), (0, ""));
+        assert_eq!(f.thread.join().unwrap().command, cmd);
+    }
+    let f = fake(instances(vec![web("", 5)]));
+    let (code, out, _) = ctl(
+        &["initctl", "-q", "--socket", "{}", "status", "web"],
+        &f.socket,
+    );
+    assert_eq!((code, out.as_str()), (0, ""));
+    f.thread.join().unwrap();
+    let f = fake(Response::error("Unknown job: x"));
+    let (code, _, err) = ctl(
+        &["initctl", "--quiet", "--socket", "{}", "status", "x"],
+        &f.socket,
+    );
+    assert_eq!((code, err.as_str()), (1, "initctl: Unknown job: x\n"));
+    f.thread.join().unwrap();
+}
+
+/// Issue 16 item 3: `--dest` needs `--system`, as initctl's.
+#[test]
+fn issue16_item3_dest_needs_system() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, err) = ctl(
+        &["initctl", "--dest", "com.ubuntu.Upstart", "list"],
+        dir.path(),
+    );
+    assert_eq!(code, 1);
+    assert!(
+        err.starts_with("initctl: --dest given without --system\n"),
+        "{err}"
+    );
+    let f = fake(instances(vec![web("", 5)]));
+    let (code, out, _) = ctl(
+        &[
+            "initctl",
+            "--system",
+            "--dest",
+            "com.ubuntu.Upstart",
+            "--socket",
+            "{}",
+            "list",
+        ],
+        &f.socket,
+    );
+    assert_eq!((code, out.as_str()), (0, "web start/running, process 5\n"));
+    f.thread.join().unwrap();
 }
 
 #[test]

@@ -14,8 +14,19 @@ pub struct Args {
     #[arg(long)]
     pub user: bool,
     /// Directory of job files; repeatable, searched in order (the first owning a name wins).
+    /// Replaces the default directories (system mode: `$UPSTART_CONFDIR`, else /etc/init).
     #[arg(long = "confdir", value_name = "DIR")]
     pub confdirs: Vec<PathBuf>,
+    /// A job directory searched before the others; repeatable.
+    #[arg(long = "prepend-confdir", value_name = "DIR")]
+    pub prepend_confdirs: Vec<PathBuf>,
+    /// A job directory searched after the others; repeatable.
+    #[arg(long = "append-confdir", value_name = "DIR")]
+    pub append_confdirs: Vec<PathBuf>,
+    /// User mode: jobs do not inherit the daemon's environment (only PATH and TERM, as in
+    /// system mode, where this is always so).
+    #[arg(long)]
+    pub no_inherit_env: bool,
     /// Directory for job output logs. Not used yet: no job log is written, and `console log`
     /// output is discarded until log capture lands.
     #[arg(long, value_name = "DIR")]
@@ -39,12 +50,38 @@ pub struct Args {
     /// job's launch chain is also followed with ptrace, as `track ptrace` does).
     #[arg(long, value_name = "MODE", default_value = "cgroup", value_parser = ["cgroup", "ptrace"])]
     pub track: String,
-    /// Verbose logging.
+    /// Log debug messages too.
     #[arg(long)]
     pub debug: bool,
-    /// Upstart's `--verbose`: accepted; outset logs at info level already.
-    #[arg(long)]
+    /// Log informational messages (Upstart's `--verbose`; outset logs them by default).
+    #[arg(short = 'v', long)]
     pub verbose: bool,
+    /// Log errors only (`--debug` wins over it).
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Upstart's re-exec marker: the startup event is not emitted. outset does not re-exec
+    /// itself yet, so nothing else is restored.
+    #[arg(long)]
+    pub restart: bool,
+    /// Upstart: write the state file on re-exec. Accepted and ignored (no re-exec yet).
+    #[arg(long)]
+    pub write_state_file: bool,
+    /// Upstart: use the D-Bus session bus. Accepted and ignored: outset serves no D-Bus
+    /// API yet.
+    #[arg(long)]
+    pub session: bool,
+    /// Upstart: never connect to a D-Bus bus. outset serves no D-Bus API yet; `ready on
+    /// dbus` conditions still look at the system bus.
+    #[arg(long)]
+    pub no_dbus: bool,
+    /// Upstart: ignore `cgroup` stanzas. Accepted: outset ignores them anyway, and its own
+    /// per-instance cgroups are how it tracks jobs, so they stay.
+    #[arg(long)]
+    pub no_cgroups: bool,
+    /// Upstart: disable chroot sessions (its code names the flag `--chroot-sessions`).
+    /// outset has no chroot sessions: both are accepted and ignored.
+    #[arg(long, alias = "chroot-sessions")]
+    pub no_sessions: bool,
     /// The default runlevel a boot word (`single`, `S`, `1`…`5`, `emergency`) asked for;
     /// the `startup` event carries it as `DEFAULT_RUNLEVEL`.
     #[arg(skip)]
@@ -52,6 +89,47 @@ pub struct Args {
     /// Words of the command line that mean nothing to outset (logged, then ignored).
     #[arg(skip)]
     pub ignored: Vec<String>,
+}
+
+impl Args {
+    /// The accepted Upstart flags that change nothing here, each with why, for the log.
+    pub fn ignored_flags(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut note = |on: bool, flag: &str, why: &str| {
+            if on {
+                out.push(format!("{flag} ignored: {why}"));
+            }
+        };
+        note(
+            self.write_state_file,
+            "--write-state-file",
+            "outset does not re-exec itself yet",
+        );
+        note(self.session, "--session", "outset serves no D-Bus API yet");
+        note(self.no_dbus, "--no-dbus", "outset serves no D-Bus API yet");
+        note(
+            self.no_cgroups,
+            "--no-cgroups",
+            "`cgroup` stanzas are not applied anyway; outset's tracking cgroups stay",
+        );
+        note(
+            self.no_sessions,
+            "--no-sessions",
+            "outset has no chroot sessions",
+        );
+        out
+    }
+
+    /// The log threshold: `--debug`, `--quiet` (errors only), else informational messages.
+    pub fn log_level(&self) -> log::LevelFilter {
+        if self.debug {
+            log::LevelFilter::Debug
+        } else if self.quiet {
+            log::LevelFilter::Error
+        } else {
+            log::LevelFilter::Info
+        }
+    }
 }
 
 /// What a word outside outset's own options means.
@@ -85,6 +163,26 @@ fn known_options() -> Vec<(String, bool)> {
             a.get_long().map(|l| (format!("--{l}"), takes))
         })
         .collect();
+    // Short spellings (`-v`, `-q`) count as outset's own too.
+    let shorts: Vec<(String, bool)> = cmd
+        .get_arguments()
+        .filter_map(|a| {
+            let takes = a.get_action().takes_values();
+            a.get_short().map(|c| (format!("-{c}"), takes))
+        })
+        .collect();
+    known.extend(shorts);
+    let aliases: Vec<(String, bool)> = cmd
+        .get_arguments()
+        .flat_map(|a| {
+            let takes = a.get_action().takes_values();
+            a.get_all_aliases()
+                .unwrap_or_default()
+                .into_iter()
+                .map(move |l| (format!("--{l}"), takes))
+        })
+        .collect();
+    known.extend(aliases);
     known.push(("--help".into(), false));
     known.push(("--version".into(), false));
     known.push(("-h".into(), false));

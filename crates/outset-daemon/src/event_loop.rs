@@ -31,6 +31,9 @@ const REAP_BATCH_ROOT_CHECK: usize = 4;
 const TRIM_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 /// How long the loop must have been idle before it cleans up.
 const CLEANUP_AFTER: std::time::Duration = std::time::Duration::from_millis(30);
+/// How long the jobs `session-end` starts or stops have before every job is stopped
+/// (Upstart's quiesce waits up to its jobs' kill timeouts, 5 s by default).
+const SESSION_END_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 /// How often readiness sources are checked while a job waits for them (never when none
 /// does).
 const SOURCE_POLL: std::time::Duration = std::time::Duration::from_millis(50);
@@ -95,6 +98,9 @@ pub struct Daemon {
     inotify: Option<Inotify>,
     next_reply: u64,
     epoch: Instant,
+    /// A session is ending: `session-end` was emitted, and every job stops once the jobs it
+    /// started or stopped have settled, or at this deadline.
+    session_ending: Option<(Instant, ReplyToken)>,
     /// A shutdown under way (see shutdown.rs).
     pub(crate) going_down: Option<crate::shutdown::GoingDown>,
     /// A shutdown waiting for its time.
@@ -117,6 +123,12 @@ pub struct Daemon {
     ready_watches: std::collections::HashMap<outset_sys::inotify::Wd, std::path::PathBuf>,
     /// The bus connection `ready on dbus` checks use.
     bus: crate::bus_ready::BusReady,
+    /// The session bus address given by `notify-dbus-address` (user mode), kept for the
+    /// D-Bus API.
+    pub dbus_address: Option<String>,
+    /// The address given by `notify-cgroup-manager-address`: noted only, outset manages
+    /// its cgroups itself.
+    pub cgroup_manager_address: Option<String>,
 }
 
 pub struct Setup {
@@ -174,6 +186,7 @@ impl Daemon {
             inotify,
             next_reply: 1,
             epoch: Instant::now(),
+            session_ending: None,
             going_down: None,
             scheduled: None,
             runlevels: Default::default(),
@@ -185,6 +198,8 @@ impl Daemon {
             last_active: Instant::now(),
             ready_watches: std::collections::HashMap::new(),
             bus: Default::default(),
+            dbus_address: None,
+            cgroup_manager_address: None,
         };
         if let Some(i) = &d.inotify {
             d.confdirs.watch(i);
@@ -285,6 +300,10 @@ impl Daemon {
                 let wait = TRIM_EVERY.saturating_sub(self.last_trim.elapsed());
                 timeout = Some(timeout.map_or(wait, |t| t.min(wait)));
             }
+            if let Some((at, _)) = self.session_ending {
+                let wait = at.saturating_duration_since(Instant::now());
+                timeout = Some(timeout.map_or(wait, |t| t.min(wait)));
+            }
             if needs_poll {
                 timeout = Some(timeout.map_or(SOURCE_POLL, |t| t.min(SOURCE_POLL)));
             } else if self.host.any_retired() {
@@ -319,12 +338,14 @@ impl Daemon {
                 self.tick_clock();
                 self.engine.tick(&mut self.host);
             }
+            self.check_session_end();
             self.sweep_conns();
             self.release_traced();
             if sources_pending {
                 self.check_sources();
             }
             self.confirm_spawns();
+            self.check_session_end();
             if !ready.is_empty() {
                 self.busy = true;
                 self.last_active = Instant::now();
@@ -378,6 +399,7 @@ impl Daemon {
                     // Upstart and systemd re-exec themselves on SIGTERM as init: the
                     // signal is kept for that (busybox's `reboot` sends it; use outset's).
                     Mode::Init => log::warn!("SIGTERM to init ignored (kept for re-exec)"),
+                    Mode::User => self.end_session("shutdown"),
                     _ => self.shutdown("SIGTERM"),
                 },
                 sig::SIGWINCH if matches!(self.mode, Mode::Init | Mode::Container) => {
@@ -517,6 +539,43 @@ impl Daemon {
         }
     }
 
+    /// Ends a user session as Upstart's Session Init does: `session-end TYPE=<kind>`
+    /// (`shutdown` for SIGTERM; Upstart's `EndSession` method, `logout`, needs the D-Bus
+    /// API), so jobs with `stop on session-end` stop as they wrote; then every job stops and
+    /// the daemon exits.
+    pub fn end_session(&mut self, kind: &str) {
+        if self.going_down.is_some() || self.session_ending.is_some() {
+            return;
+        }
+        log::info!("ending the session: emitting session-end TYPE={kind}");
+        let token = ReplyToken(self.next_reply);
+        self.next_reply += 1;
+        self.host.route_internal(token);
+        self.session_ending = Some((Instant::now() + SESSION_END_WAIT, token));
+        self.tick_clock();
+        self.engine.emit(
+            "session-end",
+            vec![("TYPE".to_string(), kind.to_string())],
+            Some(token),
+            &mut self.host,
+        );
+        self.check_session_end();
+    }
+
+    /// Once `session-end` has finished (the jobs it started ran, those it stopped are
+    /// down), or its time is up, every job stops, as Upstart's quiesce.
+    fn check_session_end(&mut self) {
+        let Some((deadline, token)) = self.session_ending else {
+            return;
+        };
+        if self.host.answered(token) {
+            self.session_ending = None;
+            self.shutdown("session-end handled");
+        } else if Instant::now() >= deadline {
+            self.session_ending = None;
+            self.shutdown("session-end still running after 5 s");
+        }
+    }
     /// Once per turn, after everything that may have spawned: waits at the exec barrier for
     /// the turn's spawns (one wait for the batch, see linux-layer.md), gives the engine every
     /// failure their children reported, then lets it send the `start` replies it held, so a
@@ -796,6 +855,22 @@ impl Daemon {
         self.observe_emit(&command);
         self.tick_clock();
         match command {
+            Command::NotifyDbusAddress { address } => {
+                let reply = self.notify_dbus_address(address);
+                self.respond(conn, reply);
+            }
+            Command::NotifyCgroupManagerAddress { address } => {
+                log::info!(
+                    "cgroup manager address {address} noted; outset manages job cgroups itself"
+                );
+                self.cgroup_manager_address = Some(address);
+                self.respond(
+                    conn,
+                    Response::Ok {
+                        body: outset_proto::Body::Done,
+                    },
+                );
+            }
             Command::ReloadConfiguration => {
                 log::info!("reloading configuration on request");
                 self.reload();
@@ -810,6 +885,26 @@ impl Daemon {
                 let token = self.route(conn);
                 self.engine.command(cmd, token, &mut self.host);
             }
+        }
+    }
+}
+
+impl Daemon {
+    /// `notify-dbus-address`: Upstart refuses it for PID 1 and otherwise keeps the first
+    /// address for its session bus connection.
+    fn notify_dbus_address(&mut self, address: String) -> Response {
+        if outset_sys::process::pid() == 1 {
+            return Response::error("Not permissible to notify D-Bus address for PID 1");
+        }
+        match &self.dbus_address {
+            Some(old) => log::info!("D-Bus address {address} ignored: {old} was given first"),
+            None => {
+                log::info!("D-Bus address {address} noted (outset serves no D-Bus API yet)");
+                self.dbus_address = Some(address);
+            }
+        }
+        Response::Ok {
+            body: outset_proto::Body::Done,
         }
     }
 }

@@ -42,7 +42,7 @@ pub struct Host {
     spawn_reports: Option<outset_sys::spawn::FailureReports>,
     /// Children that reported a failure and are not reaped yet, with the failure.
     spawn_failures: HashMap<u32, String>,
-    /// Reply tokens the daemon itself waits on (a shutdown's `runlevel` event), and those
+    /// Reply tokens the daemon itself waits on (a shutdown's `runlevel` event, a session's `session-end`), and those
     /// of them answered since.
     internal: std::collections::HashSet<u64>,
     answered: std::collections::HashSet<u64>,

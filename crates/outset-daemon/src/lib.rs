@@ -10,6 +10,7 @@ mod host;
 mod logger;
 pub mod paths;
 mod ptrace_track;
+pub mod session;
 mod shutdown;
 mod spawn;
 mod tracker;
@@ -26,7 +27,7 @@ pub fn main() -> i32 {
         Ok(a) => a,
         // An init that exits panics the kernel: a bad option value leaves the defaults.
         Err(e) if is_init => {
-            logger::init(false);
+            logger::init(log::LevelFilter::Info);
             log::error!(
                 "bad command line ({}); going on with the default options",
                 e.to_string().lines().next().unwrap_or_default()
@@ -38,7 +39,7 @@ pub fn main() -> i32 {
             return if e.use_stderr() { 2 } else { 0 };
         }
     };
-    logger::init(args.debug);
+    logger::init(args.log_level());
     if !args.ignored.is_empty() {
         log::info!(
             "ignoring command-line words outset has no use for: {}",
@@ -217,14 +218,19 @@ fn run(args: Args) -> Result<i32, String> {
     if listeners.is_empty() {
         log::error!("no control socket at all: the daemon cannot be reached");
     }
-    let confdirs = if args.confdirs.is_empty() {
-        paths::default_confdirs(user)
-    } else {
-        args.confdirs.clone()
-    };
+    let confdirs = paths::confdirs(
+        &args.prepend_confdirs,
+        &args.confdirs,
+        &args.append_confdirs,
+        user,
+        std::env::var_os(paths::CONFDIR_ENV).as_deref(),
+    );
+    for note in args.ignored_flags() {
+        log::info!("{note}");
+    }
     let root = cgroup_root(args.cgroup_root.as_deref(), mode, false);
     let daemon_env: Vec<(String, String)> = std::env::vars().collect();
-    let mut base_env = if user {
+    let mut base_env = if user && !args.no_inherit_env {
         daemon_env.clone()
     } else {
         vec![
@@ -238,17 +244,32 @@ fn run(args: Args) -> Result<i32, String> {
         outset_proto::socket::SOCKET_ENV.to_string(),
         socket.to_string_lossy().into_owned(),
     ));
+    // A user daemon is a session, as Upstart's Session Init: its jobs learn its address
+    // (UPSTART_SESSION, and outset's own OUTSET_SESSION: the control socket), and a session
+    // file lets `initctl list-sessions` find it.
+    let session = user.then(|| {
+        let s = session::Session::new(uid, outset_sys::process::pid(), &socket);
+        for (k, v) in s.env() {
+            base_env.retain(|(key, _)| *key != k);
+            base_env.push((k, v));
+        }
+        s
+    });
+    let session_file = session
+        .as_ref()
+        .and_then(|s| s.register(std::env::var_os("XDG_RUNTIME_DIR").as_deref()));
     let tracker = tracker::Tracker::new(root.clone());
     let engine = outset_engine::Engine::new(outset_engine::Options {
         base_env,
         daemon_env,
-        version: format!(
-            "outset {} ({mode:?} mode, tracking by {})",
+        version: outset_proto::version_line(
             env!("CARGO_PKG_VERSION"),
-            tracker.mode()
+            &format!("{mode:?} mode, tracking by {}", tracker.mode()),
         ),
         track_ptrace: args.track == "ptrace",
         confirm_spawns: true,
+        // Upstart refuses changes to the global table of PID 1 (any PID namespace's).
+        fixed_env_table: outset_sys::process::pid() == 1,
     });
     let host = host::Host::new(tracker, user);
     let mut daemon = Daemon::new(Setup {
@@ -285,7 +306,11 @@ fn run(args: Args) -> Result<i32, String> {
         emergency_shell();
         log::error!("going on without jobs; the control socket still answers");
     }
-    if !args.no_startup_event {
+    if args.restart {
+        log::info!(
+            "--restart: startup event not emitted (outset does not restore re-exec state yet)"
+        );
+    } else if !args.no_startup_event {
         // The runlevel a boot word asked for, as rc-sysinit-style jobs read it.
         let env: Vec<(String, String)> = args
             .default_runlevel
@@ -296,6 +321,9 @@ fn run(args: Args) -> Result<i32, String> {
     }
     let code = daemon.run();
     let _ = std::fs::remove_file(&socket);
+    if let Some(f) = session_file {
+        let _ = std::fs::remove_file(f);
+    }
     if let Some(root) = root
         && args.cgroup_root.is_none()
     {

@@ -35,13 +35,9 @@ impl Log for StderrLogger {
     fn flush(&self) {}
 }
 
-/// Installs the logger; `debug` lowers the threshold to debug messages.
-pub fn init(debug: bool) {
+/// Installs the logger with the threshold `level`.
+pub fn init(level: LevelFilter) {
     // A second install fails harmlessly (only happens in tests).
     let _ = log::set_logger(&LOGGER);
-    log::set_max_level(if debug {
-        LevelFilter::Debug
-    } else {
-        LevelFilter::Info
-    });
+    log::set_max_level(level);
 }

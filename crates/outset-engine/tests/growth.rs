@@ -18,6 +18,7 @@ fn engine(jobs: &[(&str, &str)], h: &mut Host) -> Engine {
         version: "test".into(),
         track_ptrace: false,
         confirm_spawns: false,
+        fixed_env_table: false,
     });
     let configs = jobs.iter().map(|(n, t)| parse_job(n, t).unwrap()).collect();
     e.set_jobs(configs, h);

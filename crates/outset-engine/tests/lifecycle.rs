@@ -24,6 +24,7 @@ impl T {
             version: "test".into(),
             track_ptrace: false,
             confirm_spawns: false,
+            fixed_env_table: false,
         });
         let mut h = Host::default();
         let configs = jobs.iter().map(|(n, t)| parse_job(n, t).unwrap()).collect();

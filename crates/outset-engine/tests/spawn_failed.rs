@@ -37,6 +37,7 @@ fn issue11_late_spawn_failure_fails_the_run_without_status_or_respawn() {
         version: "test".into(),
         track_ptrace: false,
         confirm_spawns: false,
+        fixed_env_table: false,
     });
     let jobs =
         vec![parse_job("svc", "respawn\nexec /bin/svc\npost-stop exec /bin/after\n").unwrap()];
@@ -88,6 +89,7 @@ fn confirming_engine(h: &mut Host, jobs: &[(&str, &str)]) -> Engine {
         version: "test".into(),
         track_ptrace: false,
         confirm_spawns: true,
+        fixed_env_table: false,
     });
     let jobs = jobs.iter().map(|(n, t)| parse_job(n, t).unwrap()).collect();
     e.set_jobs(jobs, h);

@@ -115,6 +115,57 @@ pub enum Command {
     },
     /// The daemon's version.
     Version,
+    /// The job environment table (initctl's `list-env`): the global table jobs started
+    /// from now on receive or, with `job`, that running instance's environment.
+    ListEnv {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        job: Option<String>,
+        /// The instance's name (empty for a job without `instance`); with `job` only.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        instance: Option<String>,
+    },
+    /// One variable of the table (initctl's `get-env`).
+    GetEnv {
+        name: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        job: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        instance: Option<String>,
+    },
+    /// Sets variables in the table (`set-env`): `KEY=VALUE`, or a bare `KEY` for `KEY=`.
+    /// With `retain`, a variable already set keeps its value.
+    SetEnv {
+        env: Vec<String>,
+        #[serde(default)]
+        retain: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        job: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        instance: Option<String>,
+    },
+    /// Removes variables from the table (`unset-env`).
+    UnsetEnv {
+        names: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        job: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        instance: Option<String>,
+    },
+    /// Puts the table back as it was when the daemon started (`reset-env`); with `job`, that
+    /// instance's environment back to what its job gives a new instance.
+    ResetEnv {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        job: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        instance: Option<String>,
+    },
+    /// A job's `usage` stanza.
+    Usage { job: String },
+    /// The session bus a user daemon should use (`notify-dbus-address`).
+    NotifyDbusAddress { address: String },
+    /// Where a cgroup manager listens (`notify-cgroup-manager-address`); outset manages
+    /// cgroups itself, so the address is only noted.
+    NotifyCgroupManagerAddress { address: String },
     /// Bring the system down (`shutdown`, `reboot`, `halt`, `poweroff`): `delay` seconds
     /// from now; with `force`, at once, without stopping jobs (PID 1 only).
     Shutdown {
@@ -189,10 +240,22 @@ pub fn is_change_verb(cmd: &str) -> bool {
             | "reload"
             | "emit"
             | "reload-configuration"
+            | "set-env"
+            | "unset-env"
+            | "reset-env"
+            | "notify-dbus-address"
+            | "notify-cgroup-manager-address"
             | "shutdown"
             | "cancel-shutdown"
             | "telinit"
     )
+}
+
+/// Whether the verb `cmd` needs the right to change state: the change verbs, and the
+/// reads of the job environment table, which may hold secrets (Upstart asks the same
+/// right for them).
+pub fn needs_right_verb(cmd: &str) -> bool {
+    is_change_verb(cmd) || matches!(cmd, "list-env" | "get-env")
 }
 
 impl Command {
@@ -206,10 +269,21 @@ impl Command {
                 | Command::Reload { .. }
                 | Command::Emit { .. }
                 | Command::ReloadConfiguration
+                | Command::SetEnv { .. }
+                | Command::UnsetEnv { .. }
+                | Command::ResetEnv { .. }
+                | Command::NotifyDbusAddress { .. }
+                | Command::NotifyCgroupManagerAddress { .. }
                 | Command::Shutdown { .. }
                 | Command::CancelShutdown
                 | Command::Telinit { .. }
         )
+    }
+
+    /// Whether the caller needs the right to change state to ask it (see
+    /// [`needs_right_verb`]).
+    pub fn needs_right(&self) -> bool {
+        self.is_change() || matches!(self, Command::ListEnv { .. } | Command::GetEnv { .. })
     }
 }
 
@@ -239,12 +313,31 @@ pub enum Body {
     Instances(Vec<InstanceStatus>),
     /// Jobs' configurations.
     Configs(Vec<JobText>),
+    /// initctl's version line, see [`version_line`].
     Version(String),
+    /// `KEY=VALUE` entries (`list-env`), in the table's order.
+    Env(Vec<String>),
+    /// One value: `get-env`'s variable, `usage`'s text.
+    Value(String),
     /// `runlevel`: each level as one character, `None` when there was none.
     Runlevel {
         previous: Option<char>,
         current: Option<char>,
     },
+}
+
+/// The Upstart release whose interface outset implements.
+pub const UPSTART_COMPAT: &str = "1.13.2";
+
+/// The daemon's answer to `version`, in initctl's form (`init (upstart 1.13.2)`) so that
+/// `initctl version | grep -q upstart` and the usual `sed`/`awk` extractions of the Upstart
+/// version keep working, followed by outset's own version and `detail`.
+pub fn version_line(outset: &str, detail: &str) -> String {
+    let mut s = format!("init (upstart {UPSTART_COMPAT}) outset {outset}");
+    if !detail.is_empty() {
+        s.push_str(&format!(" ({detail})"));
+    }
+    s
 }
 
 /// One job instance (or a job with no instance: goal stop, state waiting).
@@ -367,7 +460,7 @@ pub fn parse_request_as(line: &str, may_change: bool) -> Result<Request, Refusal
         && value
             .get("cmd")
             .and_then(|c| c.as_str())
-            .is_some_and(is_change_verb)
+            .is_some_and(needs_right_verb)
     {
         return Err(Refusal::Denied);
     }
@@ -507,6 +600,37 @@ mod tests {
             Command::ReloadConfiguration,
             Command::ShowConfig { job: None },
             Command::Version,
+            Command::ListEnv {
+                job: None,
+                instance: None,
+            },
+            Command::GetEnv {
+                name: "A".into(),
+                job: None,
+                instance: None,
+            },
+            Command::SetEnv {
+                env: vec!["A=1".into()],
+                retain: false,
+                job: None,
+                instance: None,
+            },
+            Command::UnsetEnv {
+                names: vec!["A".into()],
+                job: None,
+                instance: None,
+            },
+            Command::ResetEnv {
+                job: None,
+                instance: None,
+            },
+            Command::Usage { job: "j".into() },
+            Command::NotifyDbusAddress {
+                address: "unix:path=/x".into(),
+            },
+            Command::NotifyCgroupManagerAddress {
+                address: "unix:path=/y".into(),
+            },
             Command::Shutdown {
                 action: ShutdownAction::Poweroff,
                 force: false,
@@ -525,7 +649,29 @@ mod tests {
             let v = serde_json::to_value(Request::new(c.clone())).unwrap();
             let verb = v["cmd"].as_str().unwrap();
             assert_eq!(is_change_verb(verb), c.is_change(), "{verb}");
+            assert_eq!(needs_right_verb(verb), c.needs_right(), "{verb}");
         }
+        // Issue 16 item 2: the job environment table is read only by those who may change
+        // things, as Upstart's ListEnv and GetEnv are.
+        assert_eq!(
+            parse_request_as(r#"{"v":1,"cmd":"list-env"}"#, false),
+            Err(Refusal::Denied)
+        );
+        assert!(parse_request_as(r#"{"v":1,"cmd":"list-env"}"#, true).is_ok());
+    }
+
+    /// Issue 16 item 5: `grep -q upstart`, `sed 's/.*(upstart \([^)]*\)).*/\1/'` and
+    /// `awk '{print $3}'` read the line as they read Upstart's `init (upstart 1.13.2)`.
+    #[test]
+    fn issue16_item5_version_line_reads_as_upstarts() {
+        let l = version_line("0.1.0", "System mode, tracking by cgroups");
+        assert_eq!(
+            l,
+            "init (upstart 1.13.2) outset 0.1.0 (System mode, tracking by cgroups)"
+        );
+        assert!(l.contains("upstart"));
+        assert_eq!(l.split_whitespace().nth(2), Some("1.13.2)"));
+        assert_eq!(version_line("1.0", ""), "init (upstart 1.13.2) outset 1.0");
     }
 
     #[test]

@@ -14,7 +14,7 @@ pub fn check(line: &str) -> bool {
     for may_change in [false, true] {
         match parse_request_as(line, may_change) {
             Ok(req) => {
-                assert!(may_change || !req.command.is_change(), "{line}");
+                assert!(may_change || !req.command.needs_right(), "{line}");
                 let text = serde_json::to_string(&req).unwrap();
                 assert_eq!(parse_request(&text), Ok(req), "{text}");
                 parsed |= may_change;

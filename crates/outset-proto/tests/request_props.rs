@@ -70,6 +70,30 @@ fn command() -> impl Strategy<Value = Command> {
         Just(Command::ReloadConfiguration),
         prop::option::of(text()).prop_map(|job| Command::ShowConfig { job }),
         Just(Command::Version),
+        (inst(), inst()).prop_map(|(job, instance)| Command::ListEnv { job, instance }),
+        (text(), inst()).prop_map(|(name, job)| Command::GetEnv {
+            name,
+            job,
+            instance: None
+        }),
+        (env(), any::<bool>(), inst()).prop_map(|(env, retain, job)| Command::SetEnv {
+            env,
+            retain,
+            job,
+            instance: None
+        }),
+        (env(), inst()).prop_map(|(names, job)| Command::UnsetEnv {
+            names,
+            job,
+            instance: None
+        }),
+        inst().prop_map(|job| Command::ResetEnv {
+            job,
+            instance: None
+        }),
+        text().prop_map(|job| Command::Usage { job }),
+        text().prop_map(|address| Command::NotifyDbusAddress { address }),
+        text().prop_map(|address| Command::NotifyCgroupManagerAddress { address }),
         (any::<bool>(), any::<u64>(), prop::option::of(text())).prop_map(
             |(force, delay, message)| Command::Shutdown {
                 action: outset_proto::ShutdownAction::Reboot,
@@ -97,7 +121,7 @@ proptest! {
         let line = serde_json::to_string(&req).unwrap();
         prop_assert_eq!(parse_request(&line), Ok(req.clone()));
         let as_nobody = parse_request_as(&line, false);
-        if req.command.is_change() {
+        if req.command.needs_right() {
             prop_assert_eq!(as_nobody, Err(Refusal::Denied));
         } else {
             prop_assert_eq!(as_nobody, Ok(req));

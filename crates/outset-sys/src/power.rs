@@ -86,7 +86,7 @@ pub fn signal_every_process(sig: i32) -> io::Result<bool> {
 /// (SIGWINCH), through the first virtual console (or the console when there is none).
 pub fn accept_kbd_requests(sig: i32) -> io::Result<()> {
     use std::os::fd::AsRawFd;
-    const KDSIGACCEPT: libc::c_ulong = 0x4B4E;
+    const KDSIGACCEPT: libc::Ioctl = 0x4B4E;
     let tty = std::fs::OpenOptions::new()
         .read(true)
         .write(true)

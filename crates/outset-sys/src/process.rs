@@ -132,9 +132,26 @@ pub fn raise_nofile_limit() -> u64 {
     lim.current.unwrap_or(u64::MAX)
 }
 
+/// Whether a process `pid` exists (signal 0: no signal is sent). A process of another user
+/// that we may not signal counts as gone, as `kill(pid, 0)` failing does for Upstart's
+/// session files.
+pub fn exists(pid: u32) -> bool {
+    i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+        .is_some_and(|p| rustix::process::test_kill_process(p).is_ok())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn issue16_item6_exists_tells_live_from_gone() {
+        assert!(exists(pid()));
+        assert!(!exists(0));
+        assert!(!exists(i32::MAX as u32));
+    }
 
     #[test]
     fn issue13_item8_the_first_shell_that_exists() {

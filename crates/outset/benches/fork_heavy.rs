@@ -88,6 +88,8 @@ impl DaemonGuard {
     fn start(&mut self) {
         let stderr = File::create(&self.stderr_path).unwrap();
         let child = Command::new(OUTSET)
+            // A user daemon writes its session file there: the bench's temp dir.
+            .env("XDG_RUNTIME_DIR", self.stderr_path.parent().unwrap())
             .arg("--user")
             .arg("--no-startup-event")
             .arg("--confdir")

@@ -31,6 +31,7 @@ fn instance_churn() {
         version: "bench".into(),
         track_ptrace: false,
         confirm_spawns: false,
+        fixed_env_table: false,
     });
     let jobs = vec![
         parse_job("w", "instance $N\nexec /bin/w\n").unwrap(),
@@ -119,6 +120,7 @@ fn main() {
             version: "bench".into(),
             track_ptrace: false,
             confirm_spawns: false,
+            fixed_env_table: false,
         });
         e.set_jobs(configs, &mut host);
         let h2 = heap();

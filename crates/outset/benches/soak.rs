@@ -56,6 +56,8 @@ impl Soak {
         let stderr = File::create(&s.stderr_path).unwrap();
         s.child = Some(
             Command::new(OUTSET)
+                // A user daemon writes its session file there: the bench's temp dir.
+                .env("XDG_RUNTIME_DIR", s.stderr_path.parent().unwrap())
                 .arg("--user")
                 .arg("--no-startup-event")
                 .arg("--confdir")

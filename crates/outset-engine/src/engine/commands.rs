@@ -1,5 +1,5 @@
 //! Client commands and their replies: start, stop, restart, reload, status, list, emit,
-//! show-config, version; and the waiters answered when an instance reaches its goal.
+//! show-config, version, usage (the job environment table's are `env_table`'s); and the waiters answered when an instance reaches its goal.
 
 use super::*;
 
@@ -30,7 +30,7 @@ impl Engine {
         }
         let name = match &class.config.instance {
             Some(t) => {
-                let full = full_env(&self.opts.base_env, &self.job_env(&class.config, env));
+                let full = full_env(&self.env_table, &self.job_env(&class.config, env));
                 match expand_env(t, &full) {
                     Ok(n) => n,
                     // An instance job named without its variables: the only instance, if
@@ -76,7 +76,7 @@ impl Engine {
                 let class = self.classes.get(job)?;
                 expand_env(
                     t,
-                    &full_env(&self.opts.base_env, &self.job_env(&class.config, env)),
+                    &full_env(&self.env_table, &self.job_env(&class.config, env)),
                 )
                 .ok()
             })
@@ -129,7 +129,35 @@ impl Engine {
             Command::Version => Ok(Some(Response::Ok {
                 body: Body::Version(self.opts.version.clone()),
             })),
-            Command::ReloadConfiguration => Ok(Some(Response::Ok { body: Body::Done })),
+            Command::ListEnv { job, instance } => {
+                self.cmd_list_env(job.as_deref(), instance.as_deref())
+            }
+            Command::GetEnv {
+                name,
+                job,
+                instance,
+            } => self.cmd_get_env(&name, job.as_deref(), instance.as_deref()),
+            Command::SetEnv {
+                env,
+                retain,
+                job,
+                instance,
+            } => self.cmd_set_env(&env, retain, job.as_deref(), instance.as_deref()),
+            Command::UnsetEnv {
+                names,
+                job,
+                instance,
+            } => self.cmd_unset_env(&names, job.as_deref(), instance.as_deref()),
+            Command::ResetEnv { job, instance } => {
+                self.cmd_reset_env(job.as_deref(), instance.as_deref())
+            }
+            Command::Usage { job } => self.cmd_usage(&job),
+            // The host's to do, as reload-configuration.
+            Command::ReloadConfiguration
+            | Command::NotifyDbusAddress { .. }
+            | Command::NotifyCgroupManagerAddress { .. } => {
+                Ok(Some(Response::Ok { body: Body::Done }))
+            }
             // The host's: they act on the machine, not on jobs.
             Command::Shutdown { .. }
             | Command::CancelShutdown

@@ -47,6 +47,12 @@ pub(super) fn full_env(base: &Env, overlay: &Env) -> Env {
     env
 }
 
+/// The job environment table an instance's variables lie over: the one its run started
+/// with if the table changed since, else the current one.
+pub(super) fn base_of<'a>(table: &'a Env, inst: &'a Instance) -> &'a Env {
+    inst.rare().base.as_deref().unwrap_or(table)
+}
+
 /// `full_env` over an instance's packed variables.
 pub(super) fn full_env_packed(base: &Env, overlay: &PackedEnv) -> Env {
     let mut env = base.clone();

@@ -123,7 +123,7 @@ impl Engine {
         States {
             classes: &self.classes,
             instances: &self.instances,
-            base: &self.opts.base_env,
+            base: &self.env_table,
         }
     }
 
@@ -276,7 +276,7 @@ impl Engine {
             // in a pattern or a job-state operand): building it clones the base environment.
             let expand = cond
                 .reads_expansion()
-                .then(|| full_env_packed(&self.opts.base_env, &inst.env));
+                .then(|| full_env_packed(base_of(&self.env_table, inst), &inst.env));
             let states = self.states();
             let handled = cond.handle(id, name, env, expand.as_ref(), &states);
             if let Some(inst) = self.instances.get_mut(&inst_id) {
@@ -324,7 +324,7 @@ impl Engine {
             let expand = self
                 .instances
                 .get(&inst_id)
-                .map(|i| full_env_packed(&self.opts.base_env, &i.env));
+                .map(|i| full_env_packed(base_of(&self.env_table, i), &i.env));
             if let Some(inst) = self.instances.get_mut(&inst_id)
                 && let Some(cond) = inst.rare.as_deref_mut().and_then(|r| r.ready.as_mut())
                 && cond.latch(name, env, expand.as_ref())
@@ -470,7 +470,7 @@ impl Engine {
                 status: None,
             })
         });
-        let env = Self::job_event_env(&self.opts.base_env, inst, end);
+        let env = Self::job_event_env(base_of(&self.env_table, inst), inst, end);
         let origin = if blocking {
             Origin::Job(id)
         } else {

@@ -23,7 +23,7 @@ impl Engine {
             instance: inst.name.clone(),
             kind,
             process,
-            env: Self::process_env(&self.opts.base_env, inst, kind),
+            env: Self::process_env(base_of(&self.env_table, inst), inst, kind),
             console: c.console,
             setuid: c.setuid.clone(),
             setgid: c.setgid.clone(),

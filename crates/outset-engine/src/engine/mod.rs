@@ -29,6 +29,7 @@ use crate::types::*;
 
 mod commands;
 mod env;
+mod env_table;
 mod events;
 mod launch;
 mod readiness;
@@ -66,8 +67,12 @@ pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bi
 /// Settings the host gives the engine.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
-    /// The environment every job starts from (PATH, TERM; in user mode the daemon's own).
+    /// The environment every job starts from (PATH, TERM; in user mode the daemon's own):
+    /// the job environment table as it is at start and after `reset-env`.
     pub base_env: Env,
+    /// The daemon is PID 1: the global job environment table cannot be changed (Upstart's
+    /// rule: "Not permissible to modify PID 1 job environment").
+    pub fixed_env_table: bool,
     /// The daemon's environment, for bare `env KEY` stanzas.
     pub daemon_env: Env,
     /// The daemon's version, for the `version` command.
@@ -268,6 +273,11 @@ struct Rare {
     watchdog_deadline: Option<Millis>,
     /// The last STATUS= the job sent.
     notify_status: Option<String>,
+    /// The job environment table this run started with, when the table has changed since
+    /// (`set-env`) or the instance's own environment was changed (then it is empty and
+    /// `env` holds everything): a running instance keeps the environment it started with,
+    /// as Upstart's `job->env`.
+    base: Option<Rc<Env>>,
 }
 
 /// What an instance without rare fields reads.
@@ -280,6 +290,7 @@ const NO_RARE: &Rare = &Rare {
     start_deadline: None,
     watchdog_deadline: None,
     notify_status: None,
+    base: None,
 };
 
 impl Instance {
@@ -424,6 +435,9 @@ struct Event {
 /// The job engine.
 pub struct Engine {
     opts: Options,
+    /// The global job environment table (`set-env`, `list-env`): what instances started
+    /// from now on are based on. Shared with the instances that started before a change.
+    env_table: Rc<Env>,
     now: Millis,
     /// Boxed: a map node holds eleven slots, and a class is large (memory per job).
     classes: BTreeMap<String, Box<Class>>,
@@ -473,6 +487,7 @@ fn display_name(job: &str, instance: &str) -> String {
 impl Engine {
     pub fn new(opts: Options) -> Self {
         Engine {
+            env_table: Rc::new(opts.base_env.clone()),
             opts,
             now: 0,
             classes: BTreeMap::new(),

@@ -50,7 +50,7 @@ impl Engine {
             return true;
         };
         let states = self.states();
-        let expand = full_env_packed(&self.opts.base_env, &inst.env);
+        let expand = full_env_packed(base_of(&self.env_table, inst), &inst.env);
         let source = |src: &ReadySource| inst.rare().sources.iter().any(|(s, ok)| s == src && *ok);
         cond.holds(Some(&expand), &states, &source)
     }

@@ -98,7 +98,7 @@ impl Engine {
         let config = class.config.clone();
         let mut env = self.job_env(&config, &start_env);
         let name = match &config.instance {
-            Some(t) => expand_env(t, &full_env(&self.opts.base_env, &env)).map_err(|e| {
+            Some(t) => expand_env(t, &full_env(&self.env_table, &env)).map_err(|e| {
                 NotStarted::Failed(match &config.usage {
                     Some(u) => format!("{e}\nUsage: {u}"),
                     None => e.to_string(),
@@ -150,6 +150,10 @@ impl Engine {
             State::Waiting | State::Stopping | State::Killed | State::PostStop
         ) {
             inst.env = PackedEnv::new(&env);
+            // The new run is based on the table as it is now.
+            if let Some(r) = inst.rare.as_deref_mut() {
+                r.base = None;
+            }
         }
         inst.waiters.extend(waiters);
         self.change_goal(id, Goal::Start);

@@ -20,6 +20,7 @@ pub fn run(data: &[u8]) {
         version: "fuzz".into(),
         track_ptrace: false,
         confirm_spawns: false,
+        fixed_env_table: false,
     });
     let mut h = FakeHost::default();
     let job = match parse_job(

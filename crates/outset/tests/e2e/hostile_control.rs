@@ -462,14 +462,16 @@ fn issue10_item6_show_config_withholds_files_the_caller_cannot_read() {
             .output()
             .unwrap()
     };
-    let one = as_nobody(&["show-config", "secret"]);
+    let one = as_nobody(&["show-config", "--normalised", "secret"]);
     assert_eq!(one.status.code(), Some(1), "{one:?}");
     let err = String::from_utf8_lossy(&one.stderr);
     assert!(err.contains("Permission denied"), "{err}");
     assert!(err.contains("not readable by uid 65534"), "{err}");
     for args in [
         &["show-config"][..],
+        &["show-config", "--normalised"],
         &["--json", "show-config"],
+        &["--json", "show-config", "--normalised"],
         &["--json", "status", "secret"],
         &["--json", "list"],
         &["status", "secret"],
@@ -479,7 +481,26 @@ fn issue10_item6_show_config_withholds_files_the_caller_cannot_read() {
         let text = format!("{out:?}");
         assert!(!text.contains("hunter2"), "{args:?}: {text}");
     }
-    let all = String::from_utf8_lossy(&as_nobody(&["show-config"]).stdout).into_owned();
+    // Issue 16 item 5: initctl's format gives the name only and says why on stderr;
+    // --json stays JSON.
+    let plain = as_nobody(&["show-config"]);
+    assert!(String::from_utf8_lossy(&plain.stdout).contains("secret\n"));
+    let why = String::from_utf8_lossy(&plain.stderr).into_owned();
+    assert!(
+        why.contains("secret: ") && why.contains("not readable"),
+        "{why}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&as_nobody(&["--json", "show-config"]).stdout).unwrap();
+    assert!(
+        json.as_array()
+            .unwrap()
+            .iter()
+            .any(|j| j["name"] == "secret" && j["not_shown"].is_string()),
+        "{json}"
+    );
+    let all =
+        String::from_utf8_lossy(&as_nobody(&["show-config", "--normalised"]).stdout).into_owned();
     assert!(all.contains("# job: secret"), "{all}");
     assert!(all.contains("# not shown:"), "{all}");
     assert!(all.contains("GREETING=hello"), "{all}");
@@ -488,7 +509,10 @@ fn issue10_item6_show_config_withholds_files_the_caller_cannot_read() {
             .contains("secret start/running")
     );
     // Root (who can read the file) sees it all.
-    assert!(d.ctl_ok(&["show-config", "secret"]).contains("hunter2"));
+    assert!(
+        d.ctl_ok(&["show-config", "--normalised", "secret"])
+            .contains("hunter2")
+    );
 }
 
 #[test]
@@ -613,4 +637,46 @@ fn issue9_item12_outsetctl_inside_a_job_finds_its_daemon() {
         out.contains(&format!("socket={}", d.socket.display())),
         "{out}"
     );
+}
+
+/// Issue 16 item 2: the job environment table is read and changed only by those who may
+/// change things (it may hold secrets), as Upstart's ListEnv/GetEnv/SetEnv; `usage` and
+/// `version` are for everyone.
+#[test]
+fn issue16_item2_env_table_needs_the_right_to_change() {
+    if nobody_side() {
+        return;
+    }
+    let Some(d) = system_daemon(|d| d.write_job("u", "usage \"u X=1\"\nexec sleep 600\n")) else {
+        return;
+    };
+    d.ctl_ok(&["set-env", "TOKEN=s3cret"]);
+    let as_nobody = |args: &[&str]| {
+        Command::new(OUTSETCTL)
+            .arg("--socket")
+            .arg(&d.socket)
+            .args(args)
+            .env_remove("UPSTART_JOB")
+            .uid(NOBODY)
+            .gid(NOBODY)
+            .output()
+            .unwrap()
+    };
+    for args in [
+        &["list-env"][..],
+        &["get-env", "TOKEN"],
+        &["set-env", "X=1"],
+        &["unset-env", "TOKEN"],
+        &["reset-env"],
+    ] {
+        let out = as_nobody(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("Permission denied"), "{args:?}: {err}");
+        assert!(!format!("{out:?}").contains("s3cret"));
+    }
+    assert_eq!(d.ctl_ok(&["get-env", "TOKEN"]), "s3cret\n");
+    let usage = as_nobody(&["usage", "u"]);
+    assert_eq!(String::from_utf8_lossy(&usage.stdout), "Usage: u X=1\n");
+    assert!(as_nobody(&["version"]).status.success());
 }

@@ -135,7 +135,7 @@ fn issue10_item11_signal_zero_is_refused_and_signals_round_trip() {
         &format!("{conf}/zero.conf:1:13: `-0` is neither an exit status nor a signal"),
     );
     assert!(d.status(&["zero"]).contains("Unknown job"));
-    let shown = d.ctl_ok(&["show-config", "sigs"]);
+    let shown = d.ctl_ok(&["show-config", "--normalised", "sigs"]);
     let line = shown
         .lines()
         .find(|l| l.contains("normal exit"))

@@ -348,3 +348,32 @@ fn issue13_item6_ubuntu_rc_sysinit_flow() {
     assert!(d.status(&["svc"]).contains("start/running"));
     assert_eq!(d.ctl_ok(&["runlevel"]), "2 3\n");
 }
+
+/// Item 5: the halt, power-off and reboot signals are PID 1's only: a supervisor ignores
+/// them (it used to die of SIGUSR1's default action) and its jobs keep running.
+#[test]
+fn issue13_item5_a_supervisor_ignores_the_power_signals() {
+    let Some(mut d) = daemon(|d| {
+        d.write_job("svc", "exec sleep 600\n");
+    }) else {
+        return;
+    };
+    d.ctl_ok(&["start", "svc"]);
+    let pid = d.child.as_ref().unwrap().id().to_string();
+    for sig in ["USR1", "USR2", "RTMIN+4", "RTMIN+15", "WINCH"] {
+        let status = std::process::Command::new("kill")
+            .args([&format!("-{sig}"), &pid])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    d.wait_for("the signals to be read", Duration::from_secs(10), || {
+        let err = d.stderr();
+        [10, 12, 38, 49, 28]
+            .iter()
+            .all(|n| err.contains(&format!("signal {n} ignored")))
+    });
+    assert!(d.child.as_mut().unwrap().try_wait().unwrap().is_none());
+    assert!(d.status(&["svc"]).contains("start/running"));
+    assert!(!d.stderr().contains("going down"), "{}", d.stderr());
+}

@@ -25,6 +25,7 @@ mod readiness;
 mod real_daemons;
 mod spawn_failure;
 mod stop_always_ends;
+mod surface;
 mod trace;
 mod trace_real;
 mod tracking;

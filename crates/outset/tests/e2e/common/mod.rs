@@ -166,6 +166,9 @@ impl TestDaemon {
             .arg("--debug")
             .args(extra)
             .env("OUTSET_TEST_DIR", self.dir.path())
+            // A `--user` daemon writes its session file there: in the test's temp dir,
+            // never the machine's runtime dir.
+            .env("XDG_RUNTIME_DIR", self.dir.path().join("runtime"))
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
