@@ -264,8 +264,9 @@ const PENDING: &[(&str, &str)] = &[
     ),
     (
         "kbdrequest",
-        "Alt-ArrowUp to reach PID 1 (KDSIGACCEPT, issue 13 item 5): QEMU's `sendkey alt-up` \
-         emits nothing, while `kill -WINCH 1` from a job does emit kbdrequest",
+        "Alt-ArrowUp to reach PID 1 (KDSIGACCEPT, issue 13 item 5): with Alt-ArrowUp bound to \
+         KeyboardSignal (checked with dumpkmap), QEMU's `sendkey alt-up` emits nothing, while \
+         `kill -WINCH 1` from a job does emit kbdrequest",
     ),
 ];
 
