@@ -15,6 +15,7 @@ pub mod poll;
 pub mod process;
 pub mod procfs;
 pub mod ptrace;
+pub mod pty;
 pub mod reap;
 pub mod signals;
 pub mod spawn;
