@@ -25,6 +25,13 @@ pub enum Plan {
         ready: Option<String>,
         cgroup_root: Option<PathBuf>,
     },
+    /// `log`: one request, or with `follow` one every [`FOLLOW_EVERY`].
+    Log {
+        job: String,
+        instance: Option<String>,
+        lines: usize,
+        follow: bool,
+    },
     /// Verbs Upstart has that outset's protocol does not carry yet.
     NotImplemented(&'static str),
     /// The command line lacks something; the message says what.
@@ -119,7 +126,21 @@ pub fn plan(cmd: Command, wait: bool) -> Plan {
                 Err(_) => Plan::Usage(format!("--timeout: bad number of seconds {timeout}")),
             };
         }
-        Command::Log { .. } => return Plan::NotImplemented("log"),
+        Command::Log {
+            job,
+            instance,
+            lines,
+            follow,
+        } => {
+            return Plan::Log {
+                job,
+                instance,
+                lines,
+                follow,
+            };
+        }
+        Command::NotifyDiskWriteable => Proto::NotifyDiskWriteable,
+        Command::LogPriority { priority } => Proto::LogPriority { priority },
         Command::Reexec => return Plan::NotImplemented("reexec"),
     };
     Plan::Remote(remote)
@@ -141,7 +162,10 @@ pub fn run_remote(socket: &Path, cmd: Proto, json: bool, io: &mut Io) -> i32 {
     let quiet = cmd.is_change()
         && !matches!(
             cmd,
-            Proto::Start { .. } | Proto::Stop { .. } | Proto::Restart { .. }
+            Proto::Start { .. }
+                | Proto::Stop { .. }
+                | Proto::Restart { .. }
+                | Proto::LogPriority { priority: None }
         );
     let body = match client::request(socket, cmd) {
         Ok(Response::Ok { body }) => body,
@@ -157,6 +181,54 @@ pub fn run_remote(socket: &Path, cmd: Proto, json: bool, io: &mut Io) -> i32 {
         write_body(&body, io.out);
     }
     0
+}
+
+/// How often `log -f` asks for more.
+pub const FOLLOW_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// `outsetctl log`: prints the lines (with `--json` one object per line, with the time the
+/// daemon read it), and with `follow` keeps asking for what came since.
+pub fn run_log(
+    socket: &Path,
+    job: String,
+    instance: Option<String>,
+    lines: usize,
+    follow: bool,
+    json: bool,
+    io: &mut Io,
+) -> i32 {
+    let mut after = None;
+    loop {
+        let cmd = Proto::Log {
+            job: job.clone(),
+            instance: instance.clone(),
+            lines,
+            after,
+        };
+        let chunk = match client::request(socket, cmd) {
+            Ok(Response::Ok { body: Body::Log(c) }) => c,
+            Ok(Response::Ok { .. }) => return fail(io, "unexpected reply to `log`"),
+            Ok(Response::Error { message }) => return fail(io, &message),
+            Err(e) => return fail(io, &e.to_string()),
+        };
+        for l in &chunk.lines {
+            let _ = if json {
+                writeln!(
+                    io.out,
+                    "{}",
+                    serde_json::json!({"text": l.text, "time": l.time})
+                )
+            } else {
+                writeln!(io.out, "{}", l.text)
+            };
+        }
+        let _ = io.out.flush();
+        if !follow {
+            return 0;
+        }
+        after = Some(chunk.cursor);
+        std::thread::sleep(FOLLOW_EVERY);
+    }
 }
 
 /// `outsetctl version`: the client's version, then the daemon's when it answers.
@@ -216,8 +288,13 @@ fn write_body(body: &Body, out: &mut dyn Write) {
                 }
             }
         }
-        Body::Version(v) => {
+        Body::Version(v) | Body::Priority(v) => {
             let _ = writeln!(out, "{v}");
+        }
+        Body::Log(chunk) => {
+            for l in &chunk.lines {
+                let _ = writeln!(out, "{}", l.text);
+            }
         }
     }
 }
@@ -261,8 +338,25 @@ mod tests {
         );
         assert_eq!(plan(Command::Reexec, true), Plan::NotImplemented("reexec"));
         assert_eq!(
-            plan(Command::Log { job: "a".into() }, true),
-            Plan::NotImplemented("log")
+            plan(
+                Command::Log {
+                    job: "a".into(),
+                    instance: None,
+                    lines: 3,
+                    follow: true
+                },
+                true
+            ),
+            Plan::Log {
+                job: "a".into(),
+                instance: None,
+                lines: 3,
+                follow: true
+            }
+        );
+        assert_eq!(
+            plan(Command::NotifyDiskWriteable, true),
+            Plan::Remote(Proto::NotifyDiskWriteable)
         );
     }
 
@@ -295,6 +389,7 @@ mod tests {
             notes: vec![],
             history: vec![],
             members: vec![],
+            log: None,
         };
         let mut out = Vec::new();
         write_body(&Body::Instances(vec![w.clone(), w]), &mut out);

@@ -38,6 +38,8 @@ pub struct ConfDirs {
     /// see [`ConfDirs::sources`]. One entry per job, no allocation besides the name for a
     /// job whose files are where its name says (issue 11 item 3).
     sources: HashMap<Box<str>, Sources>,
+    /// `--default-console`: a job without a `console` stanza gets this.
+    pub default_console: outset_job::Console,
 }
 
 /// Where a job's files are.
@@ -96,6 +98,7 @@ impl ConfDirs {
             ancestors: HashMap::new(),
             missing: HashSet::new(),
             sources: HashMap::new(),
+            default_console: outset_job::Console::Log,
         }
     }
 
@@ -114,7 +117,7 @@ impl ConfDirs {
                 );
             }
         }
-        let loaded = outset_job::confdir::load_dirs(&self.dirs);
+        let loaded = outset_job::confdir::load_dirs_with(&self.dirs, self.default_console);
         for d in &loaded.errors {
             log::error!("{d}");
         }

@@ -8,6 +8,7 @@
 pub mod cgroup;
 pub mod dbus;
 pub mod inotify;
+pub mod logfile;
 pub mod net;
 pub mod notify;
 pub mod pidfd;

@@ -130,6 +130,10 @@ impl Engine {
                 body: Body::Version(self.opts.version.clone()),
             })),
             Command::ReloadConfiguration => Ok(Some(Response::Ok { body: Body::Done })),
+            // The host's own: job output and the daemon's log are not engine state.
+            Command::Log { .. } | Command::NotifyDiskWriteable | Command::LogPriority { .. } => {
+                Err("not a command of the job engine".to_string())
+            }
         };
         reply.unwrap_or_else(|e| Some(Response::error(e)))
     }
@@ -320,7 +324,23 @@ impl Engine {
         }
     }
 
+    /// Where a `console log` instance's output goes, when the host keeps logs.
+    fn log_path(&self, config: &outset_job::JobConfig, instance: &str) -> Option<String> {
+        match &self.log_dir {
+            Some(dir) if config.console == outset_job::Console::Log => Some(format!(
+                "{}/{}",
+                dir.trim_end_matches('/'),
+                outset_job::log_file_name(&config.name, instance)
+            )),
+            _ => None,
+        }
+    }
+
     pub(super) fn waiting_status(&self, job: &str) -> InstanceStatus {
+        let log = self
+            .classes
+            .get(job)
+            .and_then(|c| self.log_path(&c.config, ""));
         InstanceStatus {
             job: job.to_string(),
             instance: String::new(),
@@ -330,6 +350,7 @@ impl Engine {
             notes: vec![],
             history: vec![],
             members: vec![],
+            log,
         }
     }
 
@@ -348,9 +369,7 @@ impl Engine {
         if inst.phase == Phase::Readying {
             notes.push("waiting for `ready on`".into());
         }
-        if inst.config.console == outset_job::Console::Log {
-            notes.push("console log: output is discarded until log capture is available".into());
-        }
+        let log = self.log_path(&inst.config, &inst.name);
         Some(InstanceStatus {
             job: inst.config.name.clone(),
             instance: inst.name.clone(),
@@ -367,6 +386,7 @@ impl Engine {
                 })
                 .collect(),
             members: vec![],
+            log,
         })
     }
 

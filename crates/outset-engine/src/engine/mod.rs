@@ -460,6 +460,9 @@ pub struct Engine {
     /// the index). Kept between events: at a halt of thousands of jobs a fresh vector was
     /// the stop path's largest allocation. Not shrunk when idle, for the same reason.
     offer_buf: Vec<InstanceId>,
+    /// The directory `console log` output is written to, for `status` to name each
+    /// instance's file (`None`: `--no-log`, or a host that keeps no logs).
+    log_dir: Option<String>,
 }
 
 fn display_name(job: &str, instance: &str) -> String {
@@ -493,7 +496,18 @@ impl Engine {
             held: Vec::new(),
             draining: BTreeSet::new(),
             offer_buf: Vec::new(),
+            log_dir: None,
         }
+    }
+
+    /// Whether a job of that name is loaded.
+    pub fn has_job(&self, name: &str) -> bool {
+        self.classes.contains_key(name)
+    }
+
+    /// Where the host writes `console log` output (`None`: nowhere), named by `status`.
+    pub fn set_log_dir(&mut self, dir: Option<String>) {
+        self.log_dir = dir;
     }
 
     fn id(&mut self) -> u64 {

@@ -200,19 +200,15 @@ fn setup_and_exec(ctx: &ChildCtx<'_>) -> Result<std::convert::Infallible, (Stage
     if let Some(fd) = ctx.output {
         for target in [1, 2] {
             // SAFETY: dup2 between fds valid in this process; `fd` is above 2 (see plan).
-            check(
-                c_long::from(unsafe { libc::dup2(fd, target) }),
-                Stage::Stdio,
-            )?;
+            let r = unsafe { libc::dup2(fd, target) };
+            check(c_long::from(r), Stage::Stdio)?;
         }
     }
     if let Some(fd) = ctx.console {
         for target in 0..3 {
             // SAFETY: dup2 between fds valid in this process; `fd` is above 2 (see plan).
-            check(
-                c_long::from(unsafe { libc::dup2(fd, target) }),
-                Stage::Stdio,
-            )?;
+            let r = unsafe { libc::dup2(fd, target) };
+            check(c_long::from(r), Stage::Stdio)?;
         }
         if ctx.console_owner {
             // A session leader (setsid above) without a controlling terminal takes this

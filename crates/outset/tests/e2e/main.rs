@@ -13,6 +13,7 @@ mod docs;
 mod hostile_control;
 mod hostile_jobs;
 mod hostile_linux;
+mod job_logs;
 mod launch_chain;
 mod lifecycle;
 mod linux_layer;
