@@ -72,6 +72,8 @@ pub struct Logs {
     next: u64,
     read_buf: Vec<u8>,
     buffered: usize,
+    /// A capture was made or has ended since the last sweep.
+    dirty: bool,
 }
 
 impl Logs {
@@ -84,6 +86,7 @@ impl Logs {
             next: 0,
             read_buf: Vec::new(),
             buffered: 0,
+            dirty: false,
         }
     }
 
@@ -122,6 +125,7 @@ impl Logs {
         sink.captures += 1;
         let id = self.next;
         self.next += 1;
+        self.dirty = true;
         self.captures.insert(
             id,
             Capture {
@@ -147,11 +151,15 @@ impl Logs {
     pub fn cancel(&mut self, id: u64) {
         if let Some(c) = self.captures.get_mut(&id) {
             c.closed = true;
+            self.dirty = true;
         }
     }
 
     /// Adds new masters to the poller and removes those whose job has gone.
     pub fn sweep(&mut self, poller: &Poller, token0: u64) {
+        if !std::mem::take(&mut self.dirty) {
+            return;
+        }
         let mut gone = Vec::new();
         for (id, c) in &mut self.captures {
             if c.closed {
@@ -159,7 +167,10 @@ impl Logs {
             } else if !c.watched {
                 match poller.add(c.master.as_fd(), token0 + id) {
                     Ok(()) => c.watched = true,
-                    Err(e) => log::error!("cannot watch a job's pty: {e}"),
+                    Err(e) => {
+                        log::error!("cannot watch a job's pty: {e}");
+                        self.dirty = true;
+                    }
                 }
             }
         }
@@ -244,10 +255,7 @@ impl Logs {
         self.buffered = env.buffered;
         if closed && let Some(c) = self.captures.get_mut(&id) {
             c.closed = true;
-        }
-        // Give the read buffer back when the output was small.
-        if taken < READ_CHUNK / 4 && self.read_buf.capacity() > 0 && self.captures.len() < 2 {
-            self.read_buf = Vec::new();
+            self.dirty = true;
         }
     }
 

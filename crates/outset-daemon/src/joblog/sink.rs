@@ -396,3 +396,73 @@ fn is_full(e: &io::Error) -> bool {
 fn refused(e: &io::Error) -> bool {
     outset_sys::logfile::is_refusal(e)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(dir: &std::path::Path) -> Env {
+        Env {
+            dir: dir.to_path_buf(),
+            mode: 0o600,
+            buffered: 0,
+            now: Instant::now(),
+            wall_ms: 1,
+        }
+    }
+
+    /// Issue 14 item 2: held in order while the directory is missing, the excess counted and
+    /// marked after what was held, then written through once it exists.
+    #[test]
+    fn issue14_item2_held_then_marked_then_written() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("log");
+        let mut e = env(&dir);
+        let mut s = Sink::new("j.log".into(), LogRotate::OFF);
+        let chunk = vec![b'x'; 1023];
+        let mut line = chunk.clone();
+        line.push(b'\n');
+        for _ in 0..300 {
+            s.accept(&line, &mut e);
+        }
+        assert_eq!(s.pending.len(), BUFFER_PER_JOB);
+        assert_eq!(e.buffered, BUFFER_PER_JOB);
+        assert_eq!(s.dropped, 300 * 1024 - BUFFER_PER_JOB as u64);
+        std::fs::create_dir(&dir).unwrap();
+        s.retry_now();
+        assert!(s.flush(&mut e));
+        s.accept(b"after\n", &mut e);
+        let text = std::fs::read_to_string(dir.join("j.log")).unwrap();
+        let tail = format!("{}after\n", marker(300 * 1024 - BUFFER_PER_JOB as u64));
+        assert_eq!(&text[BUFFER_PER_JOB..], tail);
+        assert_eq!(e.buffered, 0);
+        assert!(s.idle());
+    }
+
+    /// Issue 14 item 3: rotation at the cap keeps `keep` files.
+    #[test]
+    fn issue14_item3_rotates_at_the_cap() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut e = env(tmp.path());
+        let mut s = Sink::new(
+            "r.log".into(),
+            LogRotate {
+                max_size: 100,
+                keep: 2,
+            },
+        );
+        for i in 0..40 {
+            s.accept(format!("line {i:03}\n").as_bytes(), &mut e);
+        }
+        for f in ["r.log", "r.log.1", "r.log.2"] {
+            let len = std::fs::metadata(tmp.path().join(f)).unwrap().len();
+            assert!(len > 0 && len <= 100, "{f}: {len}");
+        }
+        assert!(!tmp.path().join("r.log.3").exists());
+        assert!(
+            std::fs::read_to_string(tmp.path().join("r.log"))
+                .unwrap()
+                .ends_with("line 039\n")
+        );
+    }
+}
