@@ -25,7 +25,7 @@ pub struct Pty {
 
 impl Pty {
     /// Opens `/dev/ptmx`, unlocks the slave and opens it without making it anyone's
-    /// controlling terminal. Output post-processing keeps `\n` as it is (no `\r\n`), so the
+    /// controlling terminal. Output processing is off (`OPOST` cleared: no `\r\n`), so the
     /// log holds exactly what the program wrote.
     pub fn open() -> io::Result<Pty> {
         let master = rustix::fs::open(
@@ -68,8 +68,9 @@ fn open_slave(master: &OwnedFd) -> io::Result<OwnedFd> {
     )?)
 }
 
-/// Leaves output as the program wrote it (no `\n` to `\r\n`) and turns echo off (nothing
-/// is ever typed into a job's pty).
+/// Leaves output as the program wrote it (no output processing: no `\n` to `\r\n`, and
+/// the kernel copies each write instead of looking at every byte) and turns echo off
+/// (nothing is ever typed into a job's pty).
 fn set_output_mode(slave: &OwnedFd) -> io::Result<()> {
     // SAFETY: a zeroed termios is a valid value for tcgetattr to overwrite.
     let mut t: libc::termios = unsafe { std::mem::zeroed() };
@@ -77,7 +78,7 @@ fn set_output_mode(slave: &OwnedFd) -> io::Result<()> {
     if unsafe { libc::tcgetattr(slave.as_raw_fd(), &raw mut t) } < 0 {
         return Err(io::Error::last_os_error());
     }
-    t.c_oflag &= !libc::ONLCR;
+    t.c_oflag &= !libc::OPOST;
     t.c_lflag &= !(libc::ECHO | libc::ECHONL);
     // SAFETY: tcsetattr reads the live local.
     if unsafe { libc::tcsetattr(slave.as_raw_fd(), libc::TCSANOW, &raw const t) } < 0 {

@@ -227,29 +227,37 @@ impl Logs {
         let mut env = self.env();
         let mut taken = 0;
         let mut closed = false;
-        while taken < budget {
+        // A pty gives at most a few KiB a read: reads fill the buffer and each full buffer
+        // (or what there is) goes to the file in one write.
+        let mut filled = 0;
+        while taken < budget && !closed {
             let Some(c) = self.captures.get(&id) else {
                 return;
             };
-            match outset_sys::pty::read_master(&c.master, &mut self.read_buf) {
+            let room = self.read_buf.get_mut(filled..).unwrap_or_default();
+            let mut empty = false;
+            match outset_sys::pty::read_master(&c.master, room) {
                 Ok(Read::Data(n)) => {
                     taken += n;
-                    if let (Some(sink), Some(data)) =
-                        (self.sinks.get_mut(&c.sink), self.read_buf.get(..n))
-                    {
-                        sink.accept(data, &mut env);
-                    }
+                    filled += n;
                 }
-                Ok(Read::Empty) => break,
-                Ok(Read::Closed) => {
-                    closed = true;
-                    break;
-                }
+                Ok(Read::Empty) => empty = true,
+                Ok(Read::Closed) => closed = true,
                 Err(e) => {
                     log::warn!("reading a job's pty: {e}");
                     closed = true;
-                    break;
                 }
+            }
+            if filled > 0 && (filled == READ_CHUNK || empty || closed || taken >= budget) {
+                if let (Some(sink), Some(data)) =
+                    (self.sinks.get_mut(&c.sink), self.read_buf.get(..filled))
+                {
+                    sink.accept(data, &mut env);
+                }
+                filled = 0;
+            }
+            if empty {
+                break;
             }
         }
         self.buffered = env.buffered;

@@ -246,7 +246,7 @@ impl Sink {
         };
         // Upstart's rule: a file unlinked under us (logrotate without SIGHUP) is made
         // again. The size also follows a copytruncate.
-        let size = match file.metadata() {
+        let mut size = match file.metadata() {
             Ok(m) if m.nlink() == 0 => {
                 self.file = None;
                 self.next_try = None;
@@ -258,7 +258,9 @@ impl Sink {
             Ok(m) => m.len(),
             Err(e) => return self.failed(e, data, env),
         };
-        self.rotate_if_needed(size, data.len() as u64, env);
+        if self.rotate_if_needed(size, data.len() as u64, env) {
+            size = 0;
+        }
         let fresh = self.marker_rest.is_empty();
         if fresh && self.dropped > 0 {
             self.marker_rest = self.marker_text().into_bytes();
@@ -268,7 +270,10 @@ impl Sink {
         if !self.marker_rest.is_empty() {
             let m = std::mem::take(&mut self.marker_rest);
             match self.write_raw(&m) {
-                Ok(()) => self.at_line_start = true,
+                Ok(()) => {
+                    self.at_line_start = true;
+                    size += m.len() as u64;
+                }
                 Err((0, e)) if fresh => {
                     // Not a byte of it went: the marker is made again later with the
                     // count then, so one marker reports the whole loss.
@@ -292,16 +297,14 @@ impl Sink {
         if data.is_empty() {
             return;
         }
+        let at = if self.file.is_some() { size } else { 0 };
         match self.write_raw(data) {
-            Ok(()) => {}
+            // Where the chunk ends in the file, as far as this sink wrote it.
+            Ok(()) => self.record_time(self.ino, at + data.len() as u64, env),
             Err((n, e)) if is_full(&e) => {
                 self.dropped += (data.len() - n) as u64;
             }
             Err((n, e)) => self.failed(e, data.get(n..).unwrap_or_default(), env),
-        }
-        if let Some(f) = &self.file {
-            let end = f.metadata().map_or(0, |m| m.len());
-            self.record_time(self.ino, end, env);
         }
     }
 
@@ -342,16 +345,17 @@ impl Sink {
 
     /// Rotates once writing `len` more would take the file past the cap (a file that is
     /// empty is never rotated, so one long write cannot rotate forever).
-    fn rotate_if_needed(&mut self, size: u64, len: u64, env: &mut Env) {
+    /// Returns whether the file is a new, empty one now.
+    fn rotate_if_needed(&mut self, size: u64, len: u64, env: &mut Env) -> bool {
         let LogRotate { max_size, keep } = self.rotate;
         if max_size == 0 || size == 0 || size + len <= max_size {
-            return;
+            return false;
         }
         let dir = match outset_sys::logfile::open_dir(&env.dir) {
             Ok(d) => d,
             Err(e) => {
                 log::warn!("job log {}: cannot rotate: {e}", self.name);
-                return;
+                return false;
             }
         };
         let result = if keep == 0 {
@@ -361,7 +365,7 @@ impl Sink {
         };
         if let Err(e) = result {
             log::warn!("job log {}: cannot rotate: {e}", self.name);
-            return;
+            return false;
         }
         if keep > 0 {
             self.file = None;
@@ -370,6 +374,7 @@ impl Sink {
                 log::warn!("job log {}: cannot open after rotating", self.name);
             }
         }
+        true
     }
 }
 

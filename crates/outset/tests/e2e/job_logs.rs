@@ -597,3 +597,43 @@ fn issue14_item7_log_priority() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown priority"));
 }
+
+/// Issue 14 item 6: early boot without `/dev/null` (an empty `/dev`, in a mount namespace of
+/// the daemon's own that ends with it): a job cannot start, and the failure names the job
+/// and the path; a `console log` job first says it has no pty.
+#[test]
+fn issue14_item6_missing_dev_null_names_the_job_and_the_path() {
+    let Some(mount) = require_root_cgroup2() else {
+        return;
+    };
+    let mut d = TestDaemon::new(&mount);
+    d.write_job("quiet", "task\nconsole none\nexec true\n");
+    d.write_job("chatty", "task\nexec echo hi\n");
+    d.start_under(
+        &[
+            "unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            "mount -t tmpfs tmpfs /dev && exec \"$@\"",
+            "sh",
+        ],
+        &["--no-startup-event"],
+    );
+    for job in ["quiet", "chatty"] {
+        let out = d.ctl(&["start", job]);
+        assert!(!out.status.success(), "{job} started without /dev/null");
+    }
+    let err = d.stderr();
+    assert!(
+        err.contains("quiet: failed to spawn main process: cannot open /dev/null"),
+        "{err}"
+    );
+    assert!(err.contains("chatty: cannot open a pty"), "{err}");
+    assert!(
+        err.contains("chatty: failed to spawn main process: cannot open /dev/null"),
+        "{err}"
+    );
+}
