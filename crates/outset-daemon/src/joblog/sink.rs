@@ -258,9 +258,6 @@ impl Sink {
             Ok(m) => m.len(),
             Err(e) => return self.failed(e, data, env),
         };
-        if self.rotate_if_needed(size, data.len() as u64, env) {
-            size = 0;
-        }
         let fresh = self.marker_rest.is_empty();
         if fresh && self.dropped > 0 {
             self.marker_rest = self.marker_text().into_bytes();
@@ -294,17 +291,48 @@ impl Sink {
                 }
             }
         }
-        if data.is_empty() {
-            return;
-        }
-        let at = if self.file.is_some() { size } else { 0 };
-        match self.write_raw(data) {
-            // Where the chunk ends in the file, as far as this sink wrote it.
-            Ok(()) => self.record_time(self.ino, at + data.len() as u64, env),
-            Err((n, e)) if is_full(&e) => {
-                self.dropped += (data.len() - n) as u64;
+        let mut rest = data;
+        while !rest.is_empty() {
+            let mut len = self.piece(size, rest);
+            if len == 0 {
+                if self.rotate(env) {
+                    size = 0;
+                    continue;
+                }
+                // Could not rotate: the file grows past the cap rather than lose output.
+                len = rest.len();
             }
-            Err((n, e)) => self.failed(e, data.get(n..).unwrap_or_default(), env),
+            let (piece, after) = rest.split_at(len.min(rest.len()));
+            match self.write_raw(piece) {
+                // Where the piece ends in the file, as far as this sink wrote it.
+                Ok(()) => {
+                    size += piece.len() as u64;
+                    self.record_time(self.ino, size, env);
+                }
+                Err((n, e)) if is_full(&e) => {
+                    self.dropped += (rest.len() - n) as u64;
+                    return;
+                }
+                Err((n, e)) => return self.failed(e, rest.get(n..).unwrap_or_default(), env),
+            }
+            rest = after;
+        }
+    }
+
+    /// How much of `rest` goes into the current file of `size` bytes: all of it within the
+    /// cap, else up to the last line end that fits (a line longer than the cap is cut at it
+    /// in an empty file); 0 means rotate first.
+    fn piece(&self, size: u64, rest: &[u8]) -> usize {
+        let max = self.rotate.max_size;
+        if max == 0 || size + rest.len() as u64 <= max {
+            return rest.len();
+        }
+        let room = usize::try_from(max.saturating_sub(size)).unwrap_or(usize::MAX);
+        let window = rest.get(..room.min(rest.len())).unwrap_or_default();
+        match window.iter().rposition(|&b| b == b'\n') {
+            Some(i) => i + 1,
+            None if size == 0 => window.len(),
+            None => 0,
         }
     }
 
@@ -343,14 +371,11 @@ impl Sink {
         Ok(())
     }
 
-    /// Rotates once writing `len` more would take the file past the cap (a file that is
-    /// empty is never rotated, so one long write cannot rotate forever).
-    /// Returns whether the file is a new, empty one now.
-    fn rotate_if_needed(&mut self, size: u64, len: u64, env: &mut Env) -> bool {
-        let LogRotate { max_size, keep } = self.rotate;
-        if max_size == 0 || size == 0 || size + len <= max_size {
-            return false;
-        }
+    /// Rotates: `NAME` becomes `NAME.1` (the older ones move up) and a new `NAME` is
+    /// opened; with `keep` 0 the file is emptied instead. Returns whether the file is a
+    /// new, empty one now.
+    fn rotate(&mut self, env: &mut Env) -> bool {
+        let keep = self.rotate.keep;
         let dir = match outset_sys::logfile::open_dir(&env.dir) {
             Ok(d) => d,
             Err(e) => {
@@ -372,6 +397,7 @@ impl Sink {
             self.next_try = None;
             if !self.open(env) {
                 log::warn!("job log {}: cannot open after rotating", self.name);
+                return false;
             }
         }
         true
@@ -456,9 +482,12 @@ mod tests {
                 keep: 2,
             },
         );
-        for i in 0..40 {
+        for i in 0..20 {
             s.accept(format!("line {i:03}\n").as_bytes(), &mut e);
         }
+        // A chunk far over the cap is split at line ends across files.
+        let big: String = (20..40).map(|i| format!("line {i:03}\n")).collect();
+        s.accept(big.as_bytes(), &mut e);
         for f in ["r.log", "r.log.1", "r.log.2"] {
             let len = std::fs::metadata(tmp.path().join(f)).unwrap().len();
             assert!(len > 0 && len <= 100, "{f}: {len}");
