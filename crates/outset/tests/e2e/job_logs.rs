@@ -120,6 +120,9 @@ fn issue14_item1_hostile_names_stay_inside_logdir() {
     for n in ["../../x", "..", "a\nb", "../outside"] {
         d.ctl_ok(&["start", "h", &format!("N={n}")]);
     }
+    // A name too long for the file system: refused, counted, and the daemon carries on.
+    let long = "n".repeat(300);
+    d.ctl_ok(&["start", "h", &format!("N={long}")]);
     d.ctl_ok(&["start", "sym"]);
     d.wait_for("the four instance logs", LONG, || {
         [
@@ -145,6 +148,11 @@ fn issue14_item1_hostile_names_stay_inside_logdir() {
         "{}",
         d.stderr()
     );
+    d.wait_for("the long name's refusal", LONG, || {
+        d.stderr().contains("name too long")
+    });
+    // The daemon still answers.
+    assert!(d.ctl_ok(&["list"]).contains("sym stop/waiting"));
 }
 
 /// Issue 14 item 2: a log directory that does not exist yet: output waits in memory
@@ -636,4 +644,51 @@ fn issue14_item6_missing_dev_null_names_the_job_and_the_path() {
         err.contains("chatty: failed to spawn main process: cannot open /dev/null"),
         "{err}"
     );
+}
+
+/// Issue 14 item 5: `log` is for those who may change state or may read the file;
+/// `notify-disk-writeable` and `log-priority` need the right to change state.
+#[test]
+fn issue14_item5_who_may_read_a_log() {
+    use std::os::unix::process::CommandExt;
+    let Some(mount) = require_root_cgroup2() else {
+        return;
+    };
+    let mut d = TestDaemon::new(&mount);
+    // uid 65534 must reach the socket.
+    std::fs::set_permissions(d.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    d.write_job("priv", "task\nexec echo secret-output\n");
+    d.start_with(&["--no-startup-event"]);
+    d.ctl_ok(&["start", "priv"]);
+    let as_nobody = |args: &[&str]| {
+        Command::new(OUTSETCTL)
+            .arg("--socket")
+            .arg(&d.socket)
+            .args(args)
+            .uid(65534)
+            .gid(65534)
+            .output()
+            .unwrap()
+    };
+    let out = as_nobody(&["log", "priv"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("Permission denied"),
+        "{err}"
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("secret"));
+    for args in [
+        &["notify-disk-writeable"][..],
+        &["log-priority", "debug"],
+        &["log-priority"],
+    ] {
+        let out = as_nobody(args);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("Permission denied"));
+    }
+    // A file others may read is shown to them.
+    let log = d.logdir.join("priv.log");
+    std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = as_nobody(&["log", "priv"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "secret-output\n");
 }
