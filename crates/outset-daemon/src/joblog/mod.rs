@@ -74,6 +74,8 @@ pub struct Logs {
     buffered: usize,
     /// A capture was made or has ended since the last sweep.
     dirty: bool,
+    /// When held output was last tried (the loop tries every [`RETRY_EVERY`]).
+    last_retry: Instant,
 }
 
 impl Logs {
@@ -87,6 +89,7 @@ impl Logs {
             read_buf: Vec::new(),
             buffered: 0,
             dirty: false,
+            last_retry: Instant::now(),
         }
     }
 
@@ -275,6 +278,10 @@ impl Logs {
     /// Tries the disk again for output held in memory (every [`RETRY_EVERY`] while some
     /// is, and at once on `notify-disk-writeable`).
     pub fn flush_held(&mut self, now: bool) {
+        if !now && self.last_retry.elapsed() < RETRY_EVERY {
+            return;
+        }
+        self.last_retry = Instant::now();
         let mut env = self.env();
         let mut done = Vec::new();
         for (name, s) in &mut self.sinks {

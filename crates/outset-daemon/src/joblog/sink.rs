@@ -81,9 +81,10 @@ impl Sink {
         self.pending.is_empty() && self.dropped == 0 && self.marker_rest.is_empty()
     }
 
-    /// Whether it waits for the disk.
+    /// Whether it waits for the disk: output held, or a loss not yet marked (a job gone
+    /// quiet after a full disk still gets its marker once there is room).
     pub fn waiting(&self) -> bool {
-        !self.idle() && self.file.is_none()
+        !self.idle()
     }
 
     /// Closes the file; the next write opens the path again (SIGHUP, `reload-configuration`:

@@ -692,3 +692,47 @@ fn issue14_item5_who_may_read_a_log() {
     let out = as_nobody(&["log", "priv"]);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "secret-output\n");
 }
+
+/// Issue 14 item 4: a job that went quiet after filling the disk still gets its marker once
+/// space is freed (the daemon retries on its own), with the exact count of what was lost.
+#[test]
+fn issue14_item4_quiet_job_gets_its_marker_once_space_returns() {
+    let Some(mount) = require_root_cgroup2() else {
+        return;
+    };
+    let mut d = TestDaemon::new(&mount);
+    let Some(_tmpfs) = TmpfsMount::new(&d.logdir, "64k") else {
+        panic!("cannot mount a tmpfs (root is required and present)");
+    };
+    // 128 KiB in 1 KiB lines, then silence.
+    d.write_job(
+        "burst",
+        "log rotate off\nscript\n  line=$(printf '%01023d' 0)\n  i=0\n  while [ $i -lt 128 ]; do echo \"$line\"; i=$((i+1)); done\n  exec sleep 600\nend script\n",
+    );
+    d.start(&["--no-startup-event"]);
+    d.ctl_ok(&["start", "burst"]);
+    let log = d.logdir.join("burst.log");
+    d.wait_for("the disk to fill", LONG, || {
+        std::fs::metadata(&log).is_ok_and(|m| m.len() >= 60 * 1024)
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let kept = std::fs::metadata(&log).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&log)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    let text = wait_text(&d, &log, " bytes dropped]\n");
+    let n: u64 = text
+        .trim_start_matches('\n')
+        .trim_start_matches("[outset: ")
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(kept + n, 128 * 1024, "{text:?}");
+    d.ctl_ok(&["stop", "burst"]);
+    d.kill_daemon();
+}
