@@ -106,11 +106,16 @@ pub fn init(debug: bool) {
 
 /// As PID 1: records go to the kernel log from now on (stderr if it cannot be opened).
 pub fn to_kmsg() {
-    match std::fs::OpenOptions::new().write(true).open("/dev/kmsg") {
+    to_kernel_log(std::path::Path::new("/dev/kmsg"));
+}
+
+/// Records go to `path`, one write per record, from now on.
+fn to_kernel_log(path: &std::path::Path) {
+    match std::fs::OpenOptions::new().write(true).open(path) {
         Ok(f) => {
             let _ = KMSG.set(f);
         }
-        Err(e) => log::warn!("cannot open /dev/kmsg ({e}); logging to stderr"),
+        Err(e) => log::warn!("cannot open {} ({e}); logging to stderr", path.display()),
     }
 }
 
@@ -145,8 +150,25 @@ mod tests {
         assert!(long.len() <= KMSG_MAX + 1 && long.ends_with('\n'));
     }
 
+    /// Issue 14 item 7: once the kernel log is open, records go there with their syslog
+    /// priority (a file stands in for /dev/kmsg); the level is set by Upstart's names. One
+    /// test: the logger and its level are the process's.
     #[test]
-    fn issue14_item7_priorities_by_upstart_name() {
+    fn issue14_item7_kernel_log_and_priorities() {
+        let dir = tempfile::tempdir().unwrap();
+        let kmsg = dir.path().join("kmsg");
+        std::fs::write(&kmsg, "").unwrap();
+        init(false);
+        to_kernel_log(&kmsg);
+        log::error!("issue14 kernel log record");
+        log::debug!("issue14 not at info");
+        let text = std::fs::read_to_string(&kmsg).unwrap();
+        // Other tests of this process may log here too: only these two lines are checked.
+        assert!(
+            text.contains("<27>outset: issue14 kernel log record\n"),
+            "{text:?}"
+        );
+        assert!(!text.contains("not at info"), "{text:?}");
         for (name, _) in PRIORITIES {
             set_priority(name).unwrap();
             assert_eq!(priority(), name);
