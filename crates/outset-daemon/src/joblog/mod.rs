@@ -170,8 +170,14 @@ impl Logs {
             } else if !c.watched {
                 match poller.add(c.master.as_fd(), token0 + id) {
                     Ok(()) => c.watched = true,
+                    // Unread, the job would block once its pty is full: the pty is
+                    // closed instead (the job's writes then fail) and the loss logged.
                     Err(e) => {
-                        log::error!("cannot watch a job's pty: {e}");
+                        log::error!(
+                            "cannot watch the pty of a process writing to {}: {e}; its output is lost",
+                            c.sink
+                        );
+                        c.closed = true;
                         self.dirty = true;
                     }
                 }
