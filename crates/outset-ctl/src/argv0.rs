@@ -30,6 +30,42 @@ pub fn rewrite_args(mut args: Vec<OsString>) -> Vec<OsString> {
     if let Some(verb) = verb {
         args.insert(1, OsString::from(verb));
     }
+    lines_option(args)
+}
+
+/// `log -n N` as `tail` has it: `-n` is the global `--no-wait` for every other verb, so
+/// after `log` it is rewritten to `--lines`.
+fn lines_option(mut args: Vec<OsString>) -> Vec<OsString> {
+    // The verb: the first word that is neither an option nor `--socket`'s value.
+    let mut at = None;
+    let mut i = 1;
+    while let Some(a) = args.get(i) {
+        if a == "--socket" {
+            i += 2;
+            continue;
+        }
+        if !a.to_string_lossy().starts_with('-') {
+            at = Some(i);
+            break;
+        }
+        i += 1;
+    }
+    let Some(at) = at.filter(|&at| args.get(at).is_some_and(|a| a == "log")) else {
+        return args;
+    };
+    for a in args.iter_mut().skip(at + 1) {
+        if a == "--" {
+            break;
+        }
+        if a == "-n" {
+            *a = OsString::from("--lines");
+        } else if let Some(n) = a.to_str().and_then(|s| s.strip_prefix("-n"))
+            && !n.is_empty()
+            && n.bytes().all(|b| b.is_ascii_digit())
+        {
+            *a = OsString::from(format!("--lines={n}"));
+        }
+    }
     args
 }
 
@@ -66,6 +102,25 @@ mod tests {
         ] {
             assert_eq!(rewrite_args(args.clone()), args);
         }
+    }
+
+    /// Issue 14 item 5: `log -n N` means lines, `-n` elsewhere stays --no-wait.
+    #[test]
+    fn issue14_item5_log_dash_n_is_lines() {
+        assert_eq!(
+            rewrite_args(os(&["outsetctl", "log", "web", "-n", "5", "-f"])),
+            os(&["outsetctl", "log", "web", "--lines", "5", "-f"])
+        );
+        assert_eq!(
+            rewrite_args(os(&["outsetctl", "--json", "log", "web", "-n20"])),
+            os(&["outsetctl", "--json", "log", "web", "--lines=20"])
+        );
+        assert_eq!(
+            rewrite_args(os(&["outsetctl", "--socket", "/s", "log", "w", "-n", "2"])),
+            os(&["outsetctl", "--socket", "/s", "log", "w", "--lines", "2"])
+        );
+        let start = os(&["outsetctl", "start", "-n", "log"]);
+        assert_eq!(rewrite_args(start.clone()), start);
     }
 
     #[test]

@@ -219,8 +219,23 @@ pub enum Command {
     NotifyCgroupManagerAddress { address: String },
     /// List the user's sessions: `PID UPSTART_SESSION` per running session daemon.
     ListSessions,
-    /// Show a job's output log (not implemented yet).
-    Log { job: String },
+    /// Show a job's `console log` output: its last lines, and with -f what follows, across
+    /// rotations (`-n N` is taken as `--lines N` after `log`).
+    Log {
+        job: String,
+        /// The instance, for a job with instances.
+        instance: Option<String>,
+        /// How many of the last lines to show.
+        #[arg(long, value_name = "N", default_value_t = 10)]
+        lines: usize,
+        /// Keep printing new output as it comes.
+        #[arg(short = 'f', long)]
+        follow: bool,
+    },
+    /// Tell the daemon the disk is writable: job output held in memory is written now.
+    NotifyDiskWriteable,
+    /// Show the daemon's log priority, or set it: debug, info, message, warn, error or fatal.
+    LogPriority { priority: Option<String> },
     /// Make the daemon re-execute itself (its own binary, or PATH), keeping every job,
     /// event and waiting client; answered by the new image.
     Reexec {

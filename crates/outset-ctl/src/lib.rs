@@ -110,6 +110,12 @@ pub fn run_with(args: Vec<OsString>, out: &mut dyn Write, err: &mut dyn Write) -
             trace::run(&args, io.out, io.err, &prog)
         }
         verbs::Plan::Version => verbs::run_version(&socket, cli.json, &mut io),
+        verbs::Plan::Log {
+            job,
+            instance,
+            lines,
+            follow,
+        } => verbs::run_log(&socket, job, instance, lines, follow, cli.json, &mut io),
         verbs::Plan::NotImplemented(verb) => {
             verbs::fail(&mut io, &format!("{verb}: not implemented yet"))
         }

@@ -37,6 +37,13 @@ pub enum Plan {
         ready: Option<String>,
         cgroup_root: Option<PathBuf>,
     },
+    /// `log`: one request, or with `follow` one every [`FOLLOW_EVERY`].
+    Log {
+        job: String,
+        instance: Option<String>,
+        lines: usize,
+        follow: bool,
+    },
     /// Verbs Upstart has that outset's protocol does not carry yet.
     NotImplemented(&'static str),
     /// The command line lacks something; the message says what.
@@ -251,7 +258,21 @@ pub fn plan(cmd: Command, wait: bool) -> Plan {
             return crate::power::telinit_plan(&level, env, wait && !in_job);
         }
         Command::Runlevel => return Plan::Runlevel,
-        Command::Log { .. } => return Plan::NotImplemented("log"),
+        Command::Log {
+            job,
+            instance,
+            lines,
+            follow,
+        } => {
+            return Plan::Log {
+                job,
+                instance,
+                lines,
+                follow,
+            };
+        }
+        Command::NotifyDiskWriteable => Proto::NotifyDiskWriteable,
+        Command::LogPriority { priority } => Proto::LogPriority { priority },
         Command::Reexec { binary } => Proto::Reexec {
             // The daemon resolves the path itself: relative to here is what the caller means.
             binary: binary.map(|b| {
@@ -283,7 +304,10 @@ pub fn run_remote(socket: &Path, cmd: Proto, json: bool, io: &mut Io) -> i32 {
     let quiet = cmd.is_change()
         && !matches!(
             cmd,
-            Proto::Start { .. } | Proto::Stop { .. } | Proto::Restart { .. }
+            Proto::Start { .. }
+                | Proto::Stop { .. }
+                | Proto::Restart { .. }
+                | Proto::LogPriority { priority: None }
         );
     let usage = matches!(cmd, Proto::Usage { .. });
     let body = match client::request(socket, cmd) {
@@ -373,6 +397,54 @@ pub fn run_show_config(
         let _ = writeln!(io.out, "{}", pretty(&serde_json::Value::Array(list)));
     }
     code
+}
+
+/// How often `log -f` asks for more.
+pub const FOLLOW_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// `outsetctl log`: prints the lines (with `--json` one object per line, with the time the
+/// daemon read it), and with `follow` keeps asking for what came since.
+pub fn run_log(
+    socket: &Path,
+    job: String,
+    instance: Option<String>,
+    lines: usize,
+    follow: bool,
+    json: bool,
+    io: &mut Io,
+) -> i32 {
+    let mut after = None;
+    loop {
+        let cmd = Proto::Log {
+            job: job.clone(),
+            instance: instance.clone(),
+            lines,
+            after,
+        };
+        let chunk = match client::request(socket, cmd) {
+            Ok(Response::Ok { body: Body::Log(c) }) => c,
+            Ok(Response::Ok { .. }) => return fail(io, "unexpected reply to `log`"),
+            Ok(Response::Error { message }) => return fail(io, &message),
+            Err(e) => return fail(io, &e.to_string()),
+        };
+        for l in &chunk.lines {
+            let _ = if json {
+                writeln!(
+                    io.out,
+                    "{}",
+                    serde_json::json!({"text": l.text, "time": l.time})
+                )
+            } else {
+                writeln!(io.out, "{}", l.text)
+            };
+        }
+        let _ = io.out.flush();
+        if !follow {
+            return 0;
+        }
+        after = Some(chunk.cursor);
+        std::thread::sleep(FOLLOW_EVERY);
+    }
 }
 
 /// `version`: the daemon's version line, as initctl prints it (`init (upstart 1.13.2)
@@ -506,7 +578,7 @@ fn write_body(body: &Body, out: &mut dyn Write) {
                 }
             }
         }
-        Body::Version(v) | Body::Value(v) => {
+        Body::Version(v) | Body::Value(v) | Body::Priority(v) => {
             let _ = writeln!(out, "{v}");
         }
         // initctl sorts the table; in the C locale strcoll is byte order.
@@ -522,6 +594,11 @@ fn write_body(body: &Body, out: &mut dyn Write) {
                 Some(c) => writeln!(out, "{} {c}", previous.unwrap_or('N')),
                 None => writeln!(out, "unknown"),
             };
+        }
+        Body::Log(chunk) => {
+            for l in &chunk.lines {
+                let _ = writeln!(out, "{}", l.text);
+            }
         }
     }
 }
@@ -592,8 +669,25 @@ mod tests {
             })
         );
         assert_eq!(
-            plan(Command::Log { job: "a".into() }, true),
-            Plan::NotImplemented("log")
+            plan(
+                Command::Log {
+                    job: "a".into(),
+                    instance: None,
+                    lines: 3,
+                    follow: true
+                },
+                true
+            ),
+            Plan::Log {
+                job: "a".into(),
+                instance: None,
+                lines: 3,
+                follow: true
+            }
+        );
+        assert_eq!(
+            plan(Command::NotifyDiskWriteable, true),
+            Plan::Remote(Proto::NotifyDiskWriteable)
         );
     }
 
@@ -626,6 +720,7 @@ mod tests {
             notes: vec![],
             history: vec![],
             members: vec![],
+            log: None,
         };
         let mut out = Vec::new();
         write_body(&Body::Instances(vec![w.clone(), w]), &mut out);

@@ -75,6 +75,7 @@ fn web(instance: &str, pid: u32) -> InstanceStatus {
         notes: vec![],
         history: vec![],
         members: vec![],
+        log: None,
     }
 }
 
@@ -558,14 +559,55 @@ fn list_and_reload_configuration() {
     );
 }
 
+/// Issue 14 item 5: `log JOB INSTANCE -n N --json` asks for N lines and prints one JSON
+/// object per line, with the time it was read.
 #[test]
-fn log_is_not_implemented() {
-    let none = PathBuf::from("/nonexistent/outset/control");
-    let (code, _, err) = ctl(&["outsetctl", "log", "web"], &none);
-    assert_eq!(
-        (code, err.as_str()),
-        (1, "outsetctl: log: not implemented yet\n")
+fn issue14_item5_log_asks_for_lines_and_prints_them() {
+    let chunk = outset_proto::LogChunk {
+        path: "/var/log/outset/web-a.log".into(),
+        lines: vec![
+            outset_proto::LogLine {
+                text: "one".into(),
+                time: Some(5),
+            },
+            outset_proto::LogLine {
+                text: "two".into(),
+                time: None,
+            },
+        ],
+        cursor: outset_proto::LogCursor { ino: 1, offset: 8 },
+        held: 0,
+        dropped: 0,
+    };
+    let reply = Response::Ok {
+        body: Body::Log(chunk.clone()),
+    };
+    let f = fake(reply.clone());
+    let (code, out, _) = ctl(
+        &["outsetctl", "--socket", "{}", "log", "web", "a", "-n", "2"],
+        &f.socket,
     );
+    assert_eq!((code, out.as_str()), (0, "one\ntwo\n"));
+    assert_eq!(
+        f.thread.join().unwrap().command,
+        Command::Log {
+            job: "web".into(),
+            instance: Some("a".into()),
+            lines: 2,
+            after: None
+        }
+    );
+    let f = fake(reply);
+    let (code, out, _) = ctl(
+        &["outsetctl", "--json", "--socket", "{}", "log", "web"],
+        &f.socket,
+    );
+    assert_eq!(code, 0);
+    assert_eq!(
+        out,
+        "{\"text\":\"one\",\"time\":5}\n{\"text\":\"two\",\"time\":null}\n"
+    );
+    f.thread.join().unwrap();
 }
 
 #[test]

@@ -27,10 +27,27 @@ pub struct Args {
     /// system mode, where this is always so).
     #[arg(long)]
     pub no_inherit_env: bool,
-    /// Directory for job output logs. Not used yet: no job log is written, and `console log`
-    /// output is discarded until log capture lands.
+    /// Directory of `console log` job output (default: /var/log/outset; in --user mode the
+    /// user's cache directory, `$XDG_CACHE_HOME/outset`).
     #[arg(long, value_name = "DIR")]
     pub logdir: Option<PathBuf>,
+    /// Log no job output: `console log` behaves as `console none`.
+    #[arg(long)]
+    pub no_log: bool,
+    /// The console of jobs without a `console` stanza: log, output, owner or none.
+    #[arg(long, value_name = "VALUE", default_value = "log", value_parser = ["log", "output", "owner", "none"])]
+    pub default_console: String,
+    /// Rotate a job's log once it would pass SIZE bytes (K, M, G suffixes; `off`: never),
+    /// unless the job's `log rotate` says otherwise.
+    #[arg(long, value_name = "SIZE", default_value = "10M")]
+    pub log_rotate_size: String,
+    /// How many rotated files (`JOB.log.1`, …) to keep.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub log_rotate_keep: u32,
+    /// The terminal `console output` and `console owner` jobs get (default: /dev/console
+    /// when the daemon is PID 1, else the daemon's own stdin, stdout and stderr).
+    #[arg(long, value_name = "PATH")]
+    pub console_device: Option<PathBuf>,
     /// Control socket path.
     #[arg(long, value_name = "PATH")]
     pub socket: Option<PathBuf>,

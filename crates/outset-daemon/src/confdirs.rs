@@ -37,6 +37,8 @@ pub struct ConfDirs {
     /// Each loaded job's files (`.conf`, then `.override` if any), for read-permission checks:
     /// see [`ConfDirs::sources`].
     sources: SourceIndex,
+    /// `--default-console`: a job without a `console` stanza gets this.
+    pub default_console: outset_job::Console,
 }
 
 /// Each loaded job's [`Sources`], by job name (issue 11 item 3): the names sorted and end to
@@ -173,6 +175,7 @@ impl ConfDirs {
             ancestors: HashMap::new(),
             missing: HashSet::new(),
             sources: SourceIndex::default(),
+            default_console: outset_job::Console::Log,
         }
     }
 
@@ -191,7 +194,7 @@ impl ConfDirs {
                 );
             }
         }
-        let loaded = outset_job::confdir::load_dirs(&self.dirs);
+        let loaded = outset_job::confdir::load_dirs_with(&self.dirs, self.default_console);
         for d in &loaded.errors {
             log::error!("{d}");
         }

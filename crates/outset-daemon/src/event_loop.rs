@@ -25,6 +25,8 @@ const TOKEN_BUS: u64 = 4;
 const TOKEN_SPAWN_REPORTS: u64 = 5;
 /// Connection tokens start here.
 const TOKEN_CONN0: u64 = 1 << 32;
+/// Job pty tokens: this plus the capture's id.
+const TOKEN_LOG0: u64 = 1 << 42;
 /// Notify socket tokens: this plus the instance id.
 const TOKEN_NOTIFY0: u64 = 1 << 48;
 /// Pidfds of adopted processes that are not the daemon's children: this plus the PID.
@@ -313,6 +315,7 @@ impl Daemon {
                 return code;
             }
             self.watch_new_notify_sockets();
+            self.host.logs.sweep(&self.poller, TOKEN_LOG0);
             let pending = self.engine.pending_sources();
             let sources_pending = !pending.is_empty();
             // Files are watched with inotify; sockets (and files without inotify) are
@@ -369,6 +372,11 @@ impl Daemon {
                 let wait = at.saturating_duration_since(Instant::now());
                 timeout = Some(timeout.map_or(wait, |t| t.min(wait)));
             }
+            if self.host.logs.waiting() {
+                // Output held in memory: the disk is tried again now and then.
+                let every = crate::joblog::RETRY_EVERY;
+                timeout = Some(timeout.map_or(every, |t| t.min(every)));
+            }
             if needs_poll {
                 timeout = Some(timeout.map_or(SOURCE_POLL, |t| t.min(SOURCE_POLL)));
             } else if self.host.any_retired() {
@@ -391,6 +399,7 @@ impl Daemon {
                     crate::dbus::TOKEN_LISTENER => self.on_dbus_accept(),
                     t if t >= TOKEN_NOTIFY0 => self.on_notify(InstanceId(t - TOKEN_NOTIFY0)),
                     t if t >= TOKEN_SOCKET0 => self.on_socket(t),
+                    t if t >= TOKEN_LOG0 => self.host.logs.on_readable(t - TOKEN_LOG0),
                     t if t >= TOKEN_PIDFD0 => {
                         self.on_adopted_exit(u32::try_from(t - TOKEN_PIDFD0).unwrap_or(0))
                     }
@@ -416,6 +425,9 @@ impl Daemon {
             self.check_session_end();
             self.sweep_conns();
             self.release_traced();
+            if self.host.logs.waiting() {
+                self.host.logs.flush_held(false);
+            }
             if sources_pending {
                 self.check_sources();
             }
@@ -466,8 +478,9 @@ impl Daemon {
             match signo {
                 sig::SIGCHLD => reap = true,
                 sig::SIGHUP => {
-                    log::info!("SIGHUP: reloading configuration");
+                    log::info!("SIGHUP: reloading configuration, reopening job logs");
                     self.reload();
+                    self.host.logs.reopen();
                 }
                 sig::SIGINT => match self.mode {
                     Mode::Init | Mode::Container => self.emit_builtin("control-alt-delete"),
@@ -1029,6 +1042,7 @@ impl Daemon {
             Command::ReloadConfiguration => {
                 log::info!("reloading configuration on request");
                 self.reload();
+                self.host.logs.reopen();
                 self.respond(
                     conn,
                     Response::Ok {
@@ -1036,10 +1050,78 @@ impl Daemon {
                     },
                 );
             }
+            Command::NotifyDiskWriteable => {
+                log::info!("the disk is writable: writing held job output");
+                self.host.logs.flush_held(true);
+                self.respond(
+                    conn,
+                    Response::Ok {
+                        body: outset_proto::Body::Done,
+                    },
+                );
+            }
+            Command::LogPriority { priority } => {
+                let reply = match priority {
+                    None => Ok(crate::logger::priority()),
+                    Some(p) => crate::logger::set_priority(&p).map(|()| {
+                        log::info!("log priority set to {p}");
+                        p
+                    }),
+                };
+                let reply = match reply {
+                    Ok(p) => Response::Ok {
+                        body: outset_proto::Body::Priority(p),
+                    },
+                    Err(e) => Response::error(e),
+                };
+                self.respond(conn, reply);
+            }
+            Command::Log {
+                job,
+                instance,
+                lines,
+                after,
+            } => {
+                let reply = self.job_log(&job, instance.as_deref(), lines, after, uid, gid);
+                self.respond(conn, reply);
+            }
             cmd => {
                 let token = self.route(conn);
                 self.engine.command(cmd, token, &mut self.host);
             }
+        }
+    }
+
+    /// `outsetctl log`: for those who may change state, or may read the file.
+    fn job_log(
+        &self,
+        job: &str,
+        instance: Option<&str>,
+        lines: usize,
+        after: Option<outset_proto::LogCursor>,
+        uid: u32,
+        gid: u32,
+    ) -> Response {
+        if !self.host.logs.enabled() {
+            return Response::error("job output is not logged (--no-log)");
+        }
+        if !self.engine.has_job(job) && !self.host.logs.has_output(job, instance.unwrap_or("")) {
+            return Response::error(format!("Unknown job: {job}"));
+        }
+        let chunk = self
+            .host
+            .logs
+            .tail(job, instance.unwrap_or(""), lines, after);
+        if !self.may_change(uid)
+            && !crate::access::may_read(std::path::Path::new(&chunk.path), uid, gid)
+        {
+            return Response::error(format!(
+                "Permission denied: {} is not readable by uid {uid}",
+                chunk.path
+            ));
+        }
+        Response::Ok {
+            body: outset_proto::Body::Log(chunk),
         }
     }
 }

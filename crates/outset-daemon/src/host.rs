@@ -7,13 +7,14 @@ use outset_engine::{Effects, InstanceId, Probe, ReplyToken, SpawnFailure, SpawnS
 use outset_job::Signal;
 use outset_proto::Response;
 
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
 
 use outset_sys::notify::Datagram;
 use outset_sys::poll::Poller;
 use outset_sys::unix_socket::Listener;
 
 use crate::conn::{Conn, Conns, Incoming};
+use crate::joblog::Logs;
 use crate::ptrace_track::PtraceTrack;
 use crate::spawn;
 use crate::tracker::Tracker;
@@ -51,6 +52,11 @@ pub struct Host {
     /// Reply tokens of D-Bus calls: their replies are kept for the D-Bus service.
     bus_tokens: std::collections::HashSet<u64>,
     bus_replies: Vec<(ReplyToken, Response)>,
+    /// `console log`: the jobs' ptys and log files.
+    pub logs: Logs,
+    /// Where `console output` and `console owner` go (`/dev/console` as PID 1); `None`:
+    /// the daemon's own stdin, stdout and stderr.
+    console: Option<std::path::PathBuf>,
 }
 
 impl Host {
@@ -78,6 +84,13 @@ impl Host {
             activation: Default::default(),
             bus_tokens: std::collections::HashSet::new(),
             bus_replies: Vec::new(),
+            logs: Logs::new(crate::joblog::LogConfig {
+                dir: std::path::PathBuf::from(crate::paths::SYSTEM_LOGDIR),
+                enabled: false,
+                user: user_mode,
+                rotate: crate::joblog::DEFAULT_ROTATE,
+            }),
+            console: None,
         }
     }
 
@@ -103,6 +116,16 @@ impl Host {
             self.wait_exec();
         }
         std::mem::take(&mut self.bus_replies)
+    }
+
+    /// How job output is logged (the daemon's options).
+    pub fn set_logs(&mut self, logs: Logs) {
+        self.logs = logs;
+    }
+
+    /// The console device `console output` and `console owner` use.
+    pub fn set_console(&mut self, console: Option<std::path::PathBuf>) {
+        self.console = console;
     }
 
     /// Takes the failures children have reported so far; each is handed to the engine when
@@ -415,6 +438,8 @@ impl Host {
     /// the daemon's to count, `None` for a traced process that is not the daemon's child
     /// and ended without an exit event (SIGKILL), which its parent reaps.
     pub fn child_ended(&mut self, pid: u32) -> Option<Option<InstanceId>> {
+        // Its last output is in the file before its exit is handled.
+        self.logs.process_ended(pid);
         let exiting = self.ptrace.take_exited(pid);
         if self.ptrace.gone(pid) && outset_sys::procfs::start_time(pid).is_some() {
             return None;
@@ -551,13 +576,41 @@ impl Effects for Host {
         };
         // Started by a `socket` event: every process of the run gets that socket.
         let socket = self.activation.for_env(&spec.env);
+        let mut pty = None;
+        if spec.console == outset_job::Console::Log && self.logs.enabled() {
+            match self
+                .logs
+                .open_pty(&spec.job, &spec.instance, spec.log_rotate)
+            {
+                Ok(p) => pty = Some(p),
+                // Upstart's choice: the job still starts, as `console none`.
+                Err(e) => log::error!(
+                    "{}: cannot open a pty ({e}); its output goes to /dev/null",
+                    spec.job
+                ),
+            }
+        }
+        let stdio = spawn::stdio(
+            spec.console,
+            pty.as_ref().map(|(_, slave)| slave.as_raw_fd()),
+            self.console.as_deref(),
+        );
         let spawned = spawn::spawn(
             spec,
             cgroup.as_deref(),
             self.user_mode,
             self.spawn_reports.as_mut(),
+            stdio,
             socket,
-        )?;
+        );
+        // The daemon's copy of the slave closes here: the master reports the end once
+        // the job's copies are gone.
+        match (&spawned, pty) {
+            (Ok(s), Some((id, _slave))) => self.logs.bind(id, s.pid),
+            (Err(_), Some((id, _slave))) => self.logs.cancel(id),
+            _ => {}
+        }
+        let spawned = spawned?;
         // A pidfd per job process would make every later spawn copy and close it; the
         // tracker opens one whenever it signals (see tracker.rs).
         drop(spawned.pidfd);

@@ -13,6 +13,7 @@ mod dbus;
 mod event_loop;
 mod file_events;
 mod host;
+mod joblog;
 mod logger;
 pub mod paths;
 mod ptrace_track;
@@ -87,6 +88,29 @@ fn emergency_shell() {
 /// is no job to run at all.
 fn needs_emergency_shell(mode: Mode, jobs: usize) -> bool {
     mode == Mode::Init && jobs == 0
+}
+
+/// The daemon's rotation of job logs, from `--log-rotate-size` and `--log-rotate-keep`.
+fn log_rotate(args: &Args) -> Result<outset_job::LogRotate, String> {
+    if args.log_rotate_size == "off" {
+        return Ok(outset_job::LogRotate::OFF);
+    }
+    let max_size = outset_job::parse::parse_byte_size(&args.log_rotate_size).ok_or_else(|| {
+        format!(
+            "--log-rotate-size: bad size `{}` (bytes, or a number with K, M or G, or `off`)",
+            args.log_rotate_size
+        )
+    })?;
+    if args.log_rotate_keep > outset_job::parse::MAX_LOG_KEEP {
+        return Err(format!(
+            "--log-rotate-keep: at most {}",
+            outset_job::parse::MAX_LOG_KEEP
+        ));
+    }
+    Ok(outset_job::LogRotate {
+        max_size,
+        keep: args.log_rotate_keep,
+    })
 }
 
 /// The last resort of a PID 1 whose setup failed: reap orphans, never exit.
@@ -248,6 +272,9 @@ fn run(args: Args) -> Result<i32, String> {
     if mode == Mode::Init {
         early_mounts();
         mode = self::mode(&args);
+        // The machine's init logs to the kernel log once /dev is there, as Upstart's did
+        // (a container's init keeps stderr: the kernel log is the host's).
+        logger::to_kmsg();
     }
     let uid = outset_sys::process::euid();
     let user = mode == Mode::User;
@@ -383,17 +410,45 @@ fn run(args: Args) -> Result<i32, String> {
             }
         }
     }
-    let (engine, restore) = match restored {
+    let (mut engine, restore) = match restored {
         Some((engine, clock, d, fds)) => (engine, Some((clock, d, fds))),
         None => (outset_engine::Engine::new(opts), None),
     };
-    let host = host::Host::new(tracker, user);
+    let mut host = host::Host::new(tracker, user);
+    let logdir = args
+        .logdir
+        .clone()
+        .unwrap_or_else(|| paths::default_logdir(user));
+    let logdir = std::path::absolute(&logdir).unwrap_or(logdir);
+    if user && !args.no_log {
+        // The user's own cache: made if missing (a system log directory may be on a disk
+        // not mounted yet; output waits in memory for it instead).
+        let _ = std::fs::create_dir_all(&logdir);
+    }
+    let rotate = log_rotate(&args)?;
+    host.set_logs(joblog::Logs::new(joblog::LogConfig {
+        dir: logdir.clone(),
+        enabled: !args.no_log,
+        user,
+        rotate,
+    }));
+    engine.set_log_dir((!args.no_log).then(|| logdir.to_string_lossy().into_owned()));
+    host.set_console(args.console_device.clone().or_else(|| {
+        matches!(mode, Mode::Init | Mode::Container).then(|| PathBuf::from("/dev/console"))
+    }));
+    let mut confdirs = confdirs::ConfDirs::new(confdirs);
+    confdirs.default_console = match args.default_console.as_str() {
+        "output" => outset_job::Console::Output,
+        "owner" => outset_job::Console::Owner,
+        "none" => outset_job::Console::None,
+        _ => outset_job::Console::Log,
+    };
     let mut daemon = Daemon::new(Setup {
         mode,
         owner_uid: uid,
         engine,
         host,
-        confdirs: confdirs::ConfDirs::new(confdirs),
+        confdirs,
         signals,
         listeners,
         fd_limit,

@@ -1,5 +1,6 @@
 //! Turning the engine's spawn request into a Linux spawn.
 
+use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
 
 use outset_engine::{SpawnFailure, SpawnSpec};
@@ -36,20 +37,30 @@ fn limit(v: LimitValue) -> Option<u64> {
     }
 }
 
+/// Where a job process's standard fds go: `console log` to its pty (`output`, when there
+/// is one), `console output` and `owner` to the console (the daemon's own fds when it has
+/// no console device), `none` to /dev/null.
+pub fn stdio(console: Console, output: Option<RawFd>, console_dev: Option<&Path>) -> Stdio {
+    match (console, output, console_dev) {
+        (Console::Log, Some(fd), _) => Stdio::NullOutputTo(fd),
+        (Console::Log | Console::None, _, _) => Stdio::Null,
+        (Console::Output | Console::Owner, _, Some(path)) => Stdio::Console {
+            path: path.to_path_buf(),
+            owner: console == Console::Owner,
+        },
+        (Console::Output | Console::Owner, _, None) => Stdio::Inherit,
+    }
+}
+
 /// The Linux request for a job process; `socket` is a listening socket the process gets as
 /// fd 3 (socket activation), with Upstart's and systemd's variables for it.
 pub fn request(
     spec: &SpawnSpec,
     cgroup: Option<&Path>,
     user_mode: bool,
+    stdio: Stdio,
     socket: Option<SharedFd>,
 ) -> SpawnRequest {
-    let stdio = match spec.console {
-        // `console log` goes to the job's log file once log capture exists; until then its
-        // output is discarded like `console none` (`status --json` carries a note saying so).
-        Console::Log | Console::None => Stdio::Null,
-        Console::Output | Console::Owner => Stdio::Inherit,
-    };
     let mut env = spec.env.clone();
     if socket.is_some() {
         // LISTEN_PID is the program's own PID: the child sets it (outset-sys).
@@ -93,10 +104,24 @@ pub fn spawn(
     cgroup: Option<&Path>,
     user_mode: bool,
     reports: Option<&mut FailureReports>,
+    stdio: Stdio,
     socket: Option<SharedFd>,
 ) -> Result<Spawned, SpawnFailure> {
-    let req = request(spec, cgroup, user_mode, socket);
-    let plan = SpawnPlan::new(&req).map_err(failure)?;
+    let mut req = request(spec, cgroup, user_mode, stdio, socket);
+    let plan = match SpawnPlan::new(&req) {
+        // A console not there yet (early boot) does not keep the job from starting: its
+        // output goes to /dev/null, as Upstart fell back to `console none`.
+        Err(SpawnError::Open { what, source }) if matches!(&req.stdio, Stdio::Console { path, .. } if path.display().to_string() == what) => {
+            log::warn!(
+                "{}: cannot open {what} ({source}); its output goes to /dev/null",
+                spec.job
+            );
+            req.stdio = Stdio::Null;
+            SpawnPlan::new(&req)
+        }
+        other => other,
+    }
+    .map_err(failure)?;
     match reports {
         Some(r) => outset_sys::spawn::spawn_detached(&plan, r),
         None => outset_sys::spawn::spawn(&plan),
@@ -104,7 +129,8 @@ pub fn spawn(
     .map_err(failure)
 }
 
-/// A spawn error as the engine weighs it: worth trying again, or not.
+/// A spawn error as the engine weighs it: worth trying again, or not. A missing /dev/null
+/// (early boot) says so: the message names the path, and the engine's log line the job.
 fn failure(e: SpawnError) -> SpawnFailure {
     if e.is_transient() {
         SpawnFailure::Retry(e.to_string())

@@ -97,6 +97,8 @@ pub struct SpawnSpec {
     pub process: Process,
     pub env: Env,
     pub console: Console,
+    /// The job's `log rotate`, if it has one (the daemon's setting otherwise).
+    pub log_rotate: Option<outset_job::LogRotate>,
     pub setuid: Option<String>,
     pub setgid: Option<String>,
     pub chdir: Option<String>,

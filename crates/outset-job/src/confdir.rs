@@ -10,8 +10,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Diagnostic, ParseError};
-use crate::model::JobConfig;
-use crate::parse::{parse_into, parse_job};
+use crate::model::{Console, JobConfig};
+use crate::parse::parse_into;
 
 /// A job read from disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,12 +65,24 @@ pub fn apply_override(job: JobConfig, text: &str) -> (JobConfig, Option<ParseErr
 
 /// Loads one job file named `name`, with the override beside it when there is one.
 pub fn load_file(path: &Path, name: &str) -> (Option<LoadedJob>, Vec<Diagnostic>) {
+    load_file_with(path, name, Console::Log)
+}
+
+/// As [`load_file`], with `console` for a job that has no `console` stanza (the daemon's
+/// `--default-console`).
+pub fn load_file_with(
+    path: &Path,
+    name: &str,
+    console: Console,
+) -> (Option<LoadedJob>, Vec<Diagnostic>) {
     let mut errors = Vec::new();
     let text = match read(path) {
         Ok(t) => t,
         Err(d) => return (None, vec![d]),
     };
-    let mut config = match parse_job(name, &text) {
+    let mut config = JobConfig::new(name);
+    config.console = console;
+    let mut config = match parse_into(&mut config, &text).map(|()| config) {
         Ok(c) => c,
         Err(error) => {
             let d = Diagnostic {
@@ -140,6 +152,11 @@ pub fn load_dir(dir: &Path) -> LoadResult {
 /// Loads several conf dirs; the first dir that holds a name owns it, even when its file is
 /// broken (a broken file hides the job rather than resurrecting another definition).
 pub fn load_dirs(dirs: &[PathBuf]) -> LoadResult {
+    load_dirs_with(dirs, Console::Log)
+}
+
+/// As [`load_dirs`], with `console` for jobs that have no `console` stanza.
+pub fn load_dirs_with(dirs: &[PathBuf], console: Console) -> LoadResult {
     let mut seen = std::collections::BTreeSet::new();
     let mut result = LoadResult::default();
     for dir in dirs {
@@ -147,7 +164,7 @@ pub fn load_dirs(dirs: &[PathBuf]) -> LoadResult {
             if !seen.insert(name.clone()) {
                 continue;
             }
-            let (job, errors) = load_file(&path, &name);
+            let (job, errors) = load_file_with(&path, &name, console);
             result.jobs.extend(job);
             result.errors.extend(errors);
         }
@@ -158,6 +175,7 @@ pub fn load_dirs(dirs: &[PathBuf]) -> LoadResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::parse::parse_job;
 
     #[test]
     fn names() {

@@ -93,6 +93,26 @@ pub struct RareStanzas {
     pub watchdog: Option<u32>,
     /// `track cgroup|ptrace`.
     pub track: Track,
+    /// `log rotate SIZE KEEP` or `log rotate off`: this job's own rotation of its
+    /// `console log` file (the daemon's setting otherwise).
+    pub log_rotate: Option<LogRotate>,
+}
+
+/// Size-capped rotation of a job's log file: once writing would take `JOB.log` past
+/// `max_size` bytes it becomes `JOB.log.1` (`.1` becomes `.2`, …, up to `keep` old files).
+/// A `max_size` of 0 is `off`: the file grows without bound (external logrotate's case).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogRotate {
+    pub max_size: u64,
+    pub keep: u32,
+}
+
+impl LogRotate {
+    /// No rotation.
+    pub const OFF: LogRotate = LogRotate {
+        max_size: 0,
+        keep: 0,
+    };
 }
 
 impl RareStanzas {
@@ -129,6 +149,7 @@ impl RareStanzas {
         start_timeout: None,
         watchdog: None,
         track: Track::Cgroup,
+        log_rotate: None,
     };
 
     fn shrink_to_fit(&mut self) {

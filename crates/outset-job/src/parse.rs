@@ -500,7 +500,57 @@ fn stanza(job: &mut JobConfig, lx: &mut Lexer, kw: &Token) -> Result<(), ParseEr
                 }
             };
         }
+        "log" => {
+            let t = need(lx, kw, "`rotate`")?;
+            if !t.is_word("rotate") {
+                return Err(err(&t, format!("unknown stanza `log {}`", t.text)));
+            }
+            let size = need(lx, &t, "a size (bytes, or with K, M or G) or `off`")?;
+            if size.is_word("off") {
+                lx.end_stanza()?;
+                job.log_rotate = Some(LogRotate::OFF);
+            } else {
+                let max_size = byte_size(&size)?;
+                let keep = need(lx, &size, "how many old files to keep")?;
+                lx.end_stanza()?;
+                let keep = number(&keep, 0, i64::from(MAX_LOG_KEEP))? as u32;
+                job.log_rotate = Some(LogRotate { max_size, keep });
+            }
+        }
         other => return Err(err(kw, format!("unknown stanza `{other}`"))),
     }
     Ok(())
+}
+
+/// The most old files `log rotate` keeps.
+pub const MAX_LOG_KEEP: u32 = 1000;
+
+/// `4096`, `64K`, `10M`, `1G` (powers of 1024); at least 1 byte.
+pub fn parse_byte_size(text: &str) -> Option<u64> {
+    let (digits, unit) = match text.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&text[..i], c.to_ascii_uppercase()),
+        _ => (text, 'B'),
+    };
+    let shift = match unit {
+        'B' => 0,
+        'K' => 10,
+        'M' => 20,
+        'G' => 30,
+        _ => return None,
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: u64 = digits.parse().ok()?;
+    let n = n.checked_mul(1u64 << shift)?;
+    (n > 0).then_some(n)
+}
+
+fn byte_size(t: &Token) -> Result<u64, ParseError> {
+    parse_byte_size(&t.text).ok_or_else(|| {
+        err(
+            t,
+            format!("bad size `{}` (bytes, or a number with K, M or G)", t.text),
+        )
+    })
 }

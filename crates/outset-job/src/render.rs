@@ -208,6 +208,11 @@ pub fn render(job: &JobConfig) -> String {
     if let Some(w) = job.watchdog {
         line(&mut o, format!("watchdog {w}"));
     }
+    match job.log_rotate {
+        Some(LogRotate { max_size: 0, .. }) => line(&mut o, "log rotate off".to_string()),
+        Some(r) => line(&mut o, format!("log rotate {} {}", r.max_size, r.keep)),
+        None => {}
+    }
     line(&mut o, format!("kill signal {}", job.kill_signal));
     line(&mut o, format!("kill timeout {}", job.kill_timeout));
     line(&mut o, format!("reload signal {}", job.reload_signal));

@@ -280,6 +280,47 @@ fn console_values() {
     );
 }
 
+/// Issue 14 item 3: `log rotate SIZE KEEP` and `log rotate off`, outset's own stanza.
+#[test]
+fn issue14_item3_log_rotate() {
+    assert_eq!(JobConfig::new("x").log_rotate, None);
+    let r = |text: &str| job(text).log_rotate.unwrap();
+    assert_eq!(
+        r("log rotate 10M 3"),
+        LogRotate {
+            max_size: 10 << 20,
+            keep: 3
+        }
+    );
+    assert_eq!(r("log rotate 4096 0").max_size, 4096);
+    assert_eq!(r("log rotate 64k 1").max_size, 64 << 10);
+    assert_eq!(r("log rotate 1G 2").max_size, 1 << 30);
+    assert_eq!(r("log rotate off"), LogRotate::OFF);
+    assert_eq!(
+        error("log rotate 10X 3"),
+        "1:12: bad size `10X` (bytes, or a number with K, M or G)"
+    );
+    assert_eq!(
+        error("log rotate 0 3"),
+        "1:12: bad size `0` (bytes, or a number with K, M or G)"
+    );
+    assert_eq!(
+        error("log rotate 1M 1001"),
+        "1:15: `1001` is out of range (0 to 1000)"
+    );
+    assert_eq!(
+        error("log rotate 1M"),
+        "1:14: expected how many old files to keep after `1M`"
+    );
+    assert_eq!(error("log size 1"), "1:5: unknown stanza `log size`");
+    assert_eq!(error("log rotate off 3"), "1:16: unexpected token `3`");
+    // The normalised text reads back the same.
+    for text in ["log rotate 1048576 2\n", "log rotate off\n"] {
+        let j = job(text);
+        assert_eq!(job(&render(&j)), j);
+    }
+}
+
 #[test]
 fn env_forms() {
     let j = job("env A=1\nenv B=\nenv C\nenv D=\"x y\"\nenv E=''\nenv F=a=b\n");

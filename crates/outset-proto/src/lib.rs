@@ -199,6 +199,26 @@ pub enum Command {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         binary: Option<String>,
     },
+    /// A job instance's `console log` output: the last `lines` lines, or with `after`
+    /// those that came since (a `log -f` poll), from its file and what is still held in
+    /// memory.
+    Log {
+        job: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        instance: Option<String>,
+        #[serde(default = "default_log_lines")]
+        lines: usize,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<LogCursor>,
+    },
+    /// The disk is writable: job output held in memory is written now (Upstart's verb).
+    NotifyDiskWriteable,
+    /// The daemon's own log level: read it, or set it to `priority` (Upstart's
+    /// `log-priority`: debug, info, message, warn, error or fatal).
+    LogPriority {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        priority: Option<String>,
+    },
 }
 
 /// What a shutdown ends in.
@@ -235,6 +255,48 @@ impl ShutdownAction {
     }
 }
 
+/// `log` without `lines`: as `tail`.
+fn default_log_lines() -> usize {
+    10
+}
+
+/// The most lines one `log` reply carries.
+pub const MAX_LOG_LINES: usize = 10_000;
+
+/// Where a `log -f` reader is: a byte offset in the file with that inode (0: in output
+/// held in memory before any file existed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogCursor {
+    pub ino: u64,
+    pub offset: u64,
+}
+
+/// A `log` reply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogChunk {
+    /// The log file's path.
+    pub path: String,
+    pub lines: Vec<LogLine>,
+    /// Where the next `log -f` poll goes on from.
+    pub cursor: LogCursor,
+    /// Bytes of output held in memory, not in the file yet.
+    #[serde(default)]
+    pub held: u64,
+    /// Bytes lost and not yet marked in the file.
+    #[serde(default)]
+    pub dropped: u64,
+}
+
+/// One line of a job's output.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogLine {
+    pub text: String,
+    /// When the daemon read it from the job's pty (ms since the Unix epoch), if still
+    /// known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<u64>,
+}
+
 /// Whether the verb `cmd` changes state: known from the request's `cmd` alone, so the
 /// caller's right to it is checked before anything else of the request is looked at.
 pub fn is_change_verb(cmd: &str) -> bool {
@@ -255,6 +317,8 @@ pub fn is_change_verb(cmd: &str) -> bool {
             | "cancel-shutdown"
             | "telinit"
             | "reexec"
+            | "notify-disk-writeable"
+            | "log-priority"
     )
 }
 
@@ -285,6 +349,8 @@ impl Command {
                 | Command::CancelShutdown
                 | Command::Telinit { .. }
                 | Command::Reexec { .. }
+                | Command::NotifyDiskWriteable
+                | Command::LogPriority { .. }
         )
     }
 
@@ -332,6 +398,10 @@ pub enum Body {
         previous: Option<char>,
         current: Option<char>,
     },
+    /// A job's output (`log`).
+    Log(LogChunk),
+    /// The daemon's log level (`log-priority`).
+    Priority(String),
 }
 
 /// The Upstart release whose interface outset implements.
@@ -370,6 +440,10 @@ pub struct InstanceStatus {
     /// With `status --all`: every live process of the instance (its cgroup), oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub members: Vec<Member>,
+    /// The file a `console log` instance's output goes to (it may exist only once the job
+    /// has written something, or still be held in memory: `outsetctl log` shows both).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log: Option<String>,
 }
 
 /// A live process of an instance.
@@ -652,6 +726,14 @@ mod tests {
                 wait: true,
             },
             Command::Runlevel,
+            Command::Log {
+                job: "j".into(),
+                instance: None,
+                lines: 10,
+                after: None,
+            },
+            Command::NotifyDiskWriteable,
+            Command::LogPriority { priority: None },
         ];
         for c in all {
             let v = serde_json::to_value(Request::new(c.clone())).unwrap();
@@ -702,6 +784,7 @@ mod tests {
             notes: vec![],
             history: vec![],
             members: vec![],
+            log: None,
         };
         assert_eq!(
             s.upstart_line(),
@@ -736,6 +819,7 @@ mod tests {
                 notes: vec![],
                 history: vec![],
                 members: vec![],
+                log: None,
             }
             .upstart_line()
         };

@@ -267,9 +267,23 @@ impl Daemon {
                     return invalid("ssv", m);
                 }
                 return match (&object, b[1].as_str()) {
-                    (Object::Manager, Some("log_priority")) => not_implemented(
-                        "setting log_priority (initctl log-priority) is not in this build",
-                    ),
+                    (Object::Manager, Some("log_priority")) => {
+                        let value = match &b[2] {
+                            Value::Variant(v) => v.as_str(),
+                            _ => None,
+                        };
+                        match value.map(crate::logger::set_priority) {
+                            Some(Ok(())) => {
+                                log::info!("log priority set over D-Bus");
+                                Outcome::Reply(vec![])
+                            }
+                            Some(Err(e)) => Outcome::Error(error::INVALID_ARGS, e),
+                            None => Outcome::Error(
+                                error::INVALID_ARGS,
+                                "log_priority is a string".into(),
+                            ),
+                        }
+                    }
                     (_, name) => Outcome::Error(
                         error::PROPERTY_READ_ONLY,
                         format!("Property {} is read-only", name.unwrap_or_default()),
@@ -346,9 +360,11 @@ impl Daemon {
                 Some(cmd) => self.dbus_command(link, m, cmd, None),
                 None => invalid(env_signature(member), m),
             },
-            ("NotifyDiskWriteable", "") => not_implemented(
-                "NotifyDiskWriteable: job output logging (console log) is not in this build",
-            ),
+            ("NotifyDiskWriteable", "") => {
+                log::info!("the disk is writable (D-Bus): writing held job output");
+                self.host.logs.flush_held(true);
+                Outcome::Reply(vec![])
+            }
             ("NotifyDBusAddress", "s") => {
                 if self.mode != crate::event_loop::Mode::User {
                     return Outcome::Error(
@@ -531,7 +547,7 @@ impl Daemon {
         match object {
             Object::Manager => vec![
                 ("version", Value::Str(upstart_version())),
-                ("log_priority", Value::Str(log_priority().into())),
+                ("log_priority", Value::Str(log_priority())),
             ],
             Object::Job(j) => self
                 .engine
@@ -618,13 +634,7 @@ pub fn upstart_version() -> String {
     )
 }
 
-/// The manager's `log_priority`, in Upstart's words.
-fn log_priority() -> &'static str {
-    match log::max_level() {
-        log::LevelFilter::Trace | log::LevelFilter::Debug => "debug",
-        log::LevelFilter::Info => "info",
-        log::LevelFilter::Warn => "warn",
-        log::LevelFilter::Error => "error",
-        log::LevelFilter::Off => "fatal",
-    }
+/// The manager's `log_priority`, in Upstart's words (as `initctl log-priority` reads it).
+fn log_priority() -> String {
+    crate::logger::priority()
 }

@@ -203,6 +203,10 @@ impl Engine {
             | Command::Runlevel => Err("not a job command: the daemon answers it".to_string()),
             // The daemon's own: it replaces its image (docs/reexec.md).
             Command::Reexec { .. } => Err("reexec is done by the daemon, not the engine".into()),
+            // The host's own: job output and the daemon's log are not engine state.
+            Command::Log { .. } | Command::NotifyDiskWriteable | Command::LogPriority { .. } => {
+                Err("not a command of the job engine".to_string())
+            }
         };
         reply.unwrap_or_else(|e| Some(Response::error(e)))
     }
@@ -397,7 +401,23 @@ impl Engine {
         }
     }
 
+    /// Where a `console log` instance's output goes, when the host keeps logs.
+    fn log_path(&self, config: &outset_job::JobConfig, instance: &str) -> Option<String> {
+        match &self.log_dir {
+            Some(dir) if config.console == outset_job::Console::Log => Some(format!(
+                "{}/{}",
+                dir.trim_end_matches('/'),
+                outset_job::log_file_name(&config.name, instance)
+            )),
+            _ => None,
+        }
+    }
+
     pub(super) fn waiting_status(&self, job: &str) -> InstanceStatus {
+        let log = self
+            .classes
+            .get(job)
+            .and_then(|c| self.log_path(&c.config, ""));
         InstanceStatus {
             job: job.to_string(),
             instance: String::new(),
@@ -407,6 +427,7 @@ impl Engine {
             notes: vec![],
             history: vec![],
             members: vec![],
+            log,
         }
     }
 
@@ -425,9 +446,7 @@ impl Engine {
         if inst.phase == Phase::Readying {
             notes.push("waiting for `ready on`".into());
         }
-        if inst.config.console == outset_job::Console::Log {
-            notes.push("console log: output is discarded until log capture is available".into());
-        }
+        let log = self.log_path(&inst.config, &inst.name);
         Some(InstanceStatus {
             job: inst.config.name.clone(),
             instance: inst.name.to_string(),
@@ -444,6 +463,7 @@ impl Engine {
                 })
                 .collect(),
             members: vec![],
+            log,
         })
     }
 

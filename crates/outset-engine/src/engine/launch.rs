@@ -25,6 +25,7 @@ impl Engine {
             process,
             env: Self::process_env(base_of(&self.env_table, inst), inst, kind),
             console: c.console,
+            log_rotate: c.log_rotate,
             setuid: c.setuid.clone(),
             setgid: c.setgid.clone(),
             chdir: c.chdir.clone(),

@@ -519,6 +519,9 @@ pub struct Engine {
     offer_buf: Vec<InstanceId>,
     /// What happened, for a host that publishes it (see `notices.rs`); `None`: not kept.
     notices: Option<Vec<Notice>>,
+    /// The directory `console log` output is written to, for `status` to name each
+    /// instance's file (`None`: `--no-log`, or a host that keeps no logs).
+    log_dir: Option<String>,
 }
 
 fn display_name(job: &str, instance: &str) -> String {
@@ -554,7 +557,18 @@ impl Engine {
             draining: BTreeSet::new(),
             offer_buf: Vec::new(),
             notices: None,
+            log_dir: None,
         }
+    }
+
+    /// Whether a job of that name is loaded.
+    pub fn has_job(&self, name: &str) -> bool {
+        self.classes.contains_key(name)
+    }
+
+    /// Where the host writes `console log` output (`None`: nowhere), named by `status`.
+    pub fn set_log_dir(&mut self, dir: Option<String>) {
+        self.log_dir = dir;
     }
 
     fn id(&mut self) -> u64 {

@@ -53,10 +53,11 @@ pub(crate) enum Stage {
     Exec,
     ScriptFd,
     PassFd,
+    Ctty,
 }
 
 /// Stage names, indexed by the `Stage` discriminant.
-const STAGE_NAMES: [&str; 17] = [
+const STAGE_NAMES: [&str; 18] = [
     "setsid",
     "signals",
     "stdio",
@@ -74,6 +75,7 @@ const STAGE_NAMES: [&str; 17] = [
     "exec",
     "script fd",
     "passing the socket",
+    "controlling terminal",
 ];
 
 /// Name of a stage byte read back from the report pipe.
@@ -93,6 +95,12 @@ pub(crate) struct ChildCtx<'a> {
     pub devnull: Option<RawFd>,
     /// Dup'ed onto fd 2 after `devnull` (always above 2 itself).
     pub stderr: Option<RawFd>,
+    /// Dup'ed onto fds 1 and 2 after `devnull` (always above 2 itself).
+    pub output: Option<RawFd>,
+    /// Dup'ed onto fds 0-2 (always above 2 itself).
+    pub console: Option<RawFd>,
+    /// Take `console` as the controlling terminal (after `setsid`).
+    pub console_owner: bool,
     /// Set only when the child must join the cgroup itself (fork fallback).
     pub join_cgroup: Option<RawFd>,
     pub rlimits: &'a [(c_int, RawRlimit)],
@@ -196,6 +204,28 @@ fn setup_and_exec(ctx: &ChildCtx<'_>) -> Result<std::convert::Infallible, (Stage
     if let Some(fd) = ctx.stderr {
         // SAFETY: dup2 between fds valid in this process; `fd` is above 2 (see plan).
         check(c_long::from(unsafe { libc::dup2(fd, 2) }), Stage::Stdio)?;
+    }
+    if let Some(fd) = ctx.output {
+        for target in [1, 2] {
+            // SAFETY: dup2 between fds valid in this process; `fd` is above 2 (see plan).
+            let r = unsafe { libc::dup2(fd, target) };
+            check(c_long::from(r), Stage::Stdio)?;
+        }
+    }
+    if let Some(fd) = ctx.console {
+        for target in 0..3 {
+            // SAFETY: dup2 between fds valid in this process; `fd` is above 2 (see plan).
+            let r = unsafe { libc::dup2(fd, target) };
+            check(c_long::from(r), Stage::Stdio)?;
+        }
+        if ctx.console_owner {
+            // A session leader (setsid above) without a controlling terminal takes this
+            // one, from another session if need be; its process group becomes the
+            // terminal's foreground group.
+            // SAFETY: TIOCSCTTY takes an int by value.
+            let r = unsafe { libc::ioctl(0, libc::TIOCSCTTY, 1 as c_int) };
+            check(c_long::from(r), Stage::Ctty)?;
+        }
     }
     if let Some(cg) = ctx.join_cgroup {
         // Writing "0" moves the writing process itself.

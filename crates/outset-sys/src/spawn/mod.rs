@@ -52,6 +52,17 @@ pub enum Stdio {
     /// and is not followed if it is a symlink (`outsetctl trace` shows a failing
     /// command's stderr).
     NullStderrTo(std::path::PathBuf),
+    /// `/dev/null` for stdin; stdout and stderr to this open fd (a pty slave for `console
+    /// log`). The caller keeps it open until the spawn returns; the plan holds its own copy.
+    NullOutputTo(RawFd),
+    /// stdin, stdout and stderr on this terminal (`/dev/console` for `console output` and
+    /// `console owner`), opened without becoming the daemon's controlling terminal; with
+    /// `owner` the job takes it as its controlling terminal, its process group in the
+    /// foreground.
+    Console {
+        path: std::path::PathBuf,
+        owner: bool,
+    },
 }
 
 /// The `RLIMIT_*` number of a job's `limit` resource: the one place the job file's
@@ -453,6 +464,9 @@ fn child_ctx<'a>(
         envp: envp.as_ptr(),
         devnull: plan.devnull.as_ref().map(AsRawFd::as_raw_fd),
         stderr: plan.stderr.as_ref().map(AsRawFd::as_raw_fd),
+        output: plan.output.as_ref().map(AsRawFd::as_raw_fd),
+        console: plan.console.as_ref().map(AsRawFd::as_raw_fd),
+        console_owner: plan.console_owner,
         join_cgroup: None,
         rlimits: &plan.rlimits,
         nice: plan.nice,

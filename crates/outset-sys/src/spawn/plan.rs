@@ -38,6 +38,11 @@ pub struct SpawnPlan {
     pub(super) umask: Option<libc::mode_t>,
     pub(super) devnull: Option<OwnedFd>,
     pub(super) stderr: Option<OwnedFd>,
+    /// Dup'ed onto fds 1 and 2 (a pty slave), above 2 itself.
+    pub(super) output: Option<OwnedFd>,
+    /// Dup'ed onto fds 0-2 (a console), above 2 itself.
+    pub(super) console: Option<OwnedFd>,
+    pub(super) console_owner: bool,
     pub(super) cgroup: Option<OwnedFd>,
     /// A long script's text, close-on-exec here; the child clears that flag just before exec
     /// so the shell can open it as `/dev/fd/N`.
@@ -88,12 +93,22 @@ impl SpawnPlan {
             })
             .collect();
         let devnull = match &req.stdio {
-            Stdio::Null | Stdio::NullStderrTo(_) => Some(open("/dev/null".as_ref(), false)?),
-            Stdio::Inherit => None,
+            Stdio::Null | Stdio::NullStderrTo(_) | Stdio::NullOutputTo(_) => {
+                Some(open("/dev/null".as_ref(), false)?)
+            }
+            Stdio::Inherit | Stdio::Console { .. } => None,
         };
         let stderr = match &req.stdio {
             Stdio::NullStderrTo(p) => Some(open_append(p)?),
-            Stdio::Null | Stdio::Inherit => None,
+            _ => None,
+        };
+        let output = match &req.stdio {
+            Stdio::NullOutputTo(fd) => Some(dup_above_stdio(*fd)?),
+            _ => None,
+        };
+        let (console, console_owner) = match &req.stdio {
+            Stdio::Console { path, owner } => (Some(open_terminal(path)?), *owner),
+            _ => (None, false),
         };
         let cgroup = req.cgroup.as_deref().map(|p| open(p, true)).transpose()?;
         let pass_fd = req
@@ -128,6 +143,9 @@ impl SpawnPlan {
             umask: req.umask,
             devnull,
             stderr,
+            output,
+            console,
+            console_owner,
             cgroup,
             script_fd,
             stop_before_exec: req.stop_before_exec,
@@ -341,4 +359,33 @@ fn open_append(path: &Path) -> Result<OwnedFd, SpawnError> {
         what: path.display().to_string(),
         source: e.into(),
     })
+}
+
+/// A close-on-exec copy of `fd` numbered above 2, so putting fds 0-2 in place in the child
+/// cannot overwrite it.
+fn dup_above_stdio(fd: std::os::fd::RawFd) -> Result<OwnedFd, SpawnError> {
+    // SAFETY: the caller of `SpawnPlan::new` keeps the fd open for the call (see
+    // `Stdio::NullOutputTo`); it is only borrowed to be duplicated.
+    let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    rustix::io::fcntl_dupfd_cloexec(borrowed, 3).map_err(|e| SpawnError::Open {
+        what: format!("output fd {fd}"),
+        source: e.into(),
+    })
+}
+
+/// Opens a terminal read-write without making it the daemon's controlling terminal, as an
+/// fd above 2.
+fn open_terminal(path: &Path) -> Result<OwnedFd, SpawnError> {
+    use rustix::fs::{Mode, OFlags};
+    let fail = |e: rustix::io::Errno| SpawnError::Open {
+        what: path.display().to_string(),
+        source: e.into(),
+    };
+    let fd = rustix::fs::open(
+        path,
+        OFlags::RDWR | OFlags::NOCTTY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(fail)?;
+    rustix::io::fcntl_dupfd_cloexec(&fd, 3).map_err(fail)
 }

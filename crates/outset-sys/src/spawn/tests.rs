@@ -329,6 +329,9 @@ fn fork_fallback_joins_cgroup() {
         envp: envp_p.as_ptr(),
         devnull: None,
         stderr: None,
+        output: None,
+        console: None,
+        console_owner: false,
         join_cgroup: plan.cgroup.as_ref().map(AsRawFd::as_raw_fd),
         rlimits: &[],
         nice: None,
@@ -369,6 +372,9 @@ fn clone3_into_cgroup_directly() {
         envp: envp_p.as_ptr(),
         devnull: None,
         stderr: None,
+        output: None,
+        console: None,
+        console_owner: false,
         join_cgroup: None,
         rlimits: &[],
         nice: None,
@@ -418,4 +424,64 @@ fn issue9_item21_stderr_to_a_file() {
     std::os::unix::fs::symlink(&err, &link).unwrap();
     req.stdio = Stdio::NullStderrTo(link);
     assert!(SpawnPlan::new(&req).is_err());
+}
+
+/// Reads a master until every slave is closed.
+fn drain(master: &std::os::fd::OwnedFd) -> String {
+    let mut buf = [0u8; 4096];
+    let mut out = Vec::new();
+    for _ in 0..2000 {
+        match crate::pty::read_master(master, &mut buf).unwrap() {
+            crate::pty::Read::Data(n) => out.extend_from_slice(&buf[..n]),
+            crate::pty::Read::Empty => std::thread::sleep(std::time::Duration::from_millis(5)),
+            crate::pty::Read::Closed => break,
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Issue 14 item 1: `console log` gives stdout and stderr a pty (a terminal for isatty),
+/// stdin /dev/null, and, as Upstart, no controlling terminal.
+#[test]
+fn issue14_item1_output_to_a_pty_that_is_not_the_controlling_tty() {
+    let pty = crate::pty::Pty::open().unwrap();
+    let mut req = sh("[ -t 1 ] && echo tty1; [ -t 2 ] && echo tty2 >&2; \
+         readlink /proc/self/fd/0; (exec 3</dev/tty) 2>/dev/null && echo ctty || echo no-ctty");
+    req.stdio = Stdio::NullOutputTo(pty.slave.as_raw_fd());
+    let s = run(&req);
+    drop(pty.slave);
+    let text = drain(&pty.master);
+    assert_eq!(wait(s.pid), ExitStatus::Exited(0));
+    assert_eq!(text, "tty1\ntty2\n/dev/null\nno-ctty\n");
+}
+
+/// Issue 14 item 6: `console owner` makes the terminal the job's controlling terminal with
+/// its process group in the foreground; `console output` only writes to it.
+#[test]
+fn issue14_item6_console_owner_takes_the_terminal() {
+    let script = "(exec 3</dev/tty) 2>/dev/null && echo ctty || echo no-ctty; \
+         [ \"$(cut -d' ' -f8 /proc/$$/stat)\" = \"$$\" ] && echo foreground; true";
+    for (owner, want) in [(true, "ctty\nforeground\n"), (false, "no-ctty\n")] {
+        let pty = crate::pty::Pty::open().unwrap();
+        let path = std::fs::read_link(format!("/proc/self/fd/{}", pty.slave.as_raw_fd())).unwrap();
+        let mut req = sh(script);
+        req.stdio = Stdio::Console { path, owner };
+        let s = run(&req);
+        drop(pty.slave);
+        let text = drain(&pty.master);
+        assert_eq!(wait(s.pid), ExitStatus::Exited(0));
+        assert_eq!(text, want, "owner {owner}");
+    }
+}
+
+/// Issue 14 item 6: a console that does not exist yet is a clear error naming the path.
+#[test]
+fn issue14_item6_missing_console_names_the_path() {
+    let mut req = sh("true");
+    req.stdio = Stdio::Console {
+        path: "/nonexistent/console".into(),
+        owner: false,
+    };
+    let e = SpawnPlan::new(&req).unwrap_err().to_string();
+    assert!(e.contains("/nonexistent/console"), "{e}");
 }

@@ -173,8 +173,11 @@ fn run_case(name: &str) {
     }
     let initrd = tmp.path().join("initramfs.cpio");
     img.write(&initrd);
-    // `quiet`: fewer kernel lines to interleave with the jobs' output on the console.
-    let append = format!("quiet {}", case.cmdline);
+    // `quiet`: fewer kernel lines to interleave with the jobs' output on the console; but
+    // `loglevel=7` after it, so the console shows outset's informational records, which go
+    // to the kernel log as PID 1 (`printk.devkmsg=on`: none dropped by the kernel's rate
+    // limit on /dev/kmsg writers).
+    let append = format!("quiet loglevel=7 printk.devkmsg=on {}", case.cmdline);
     let vm = Vm::boot(&host, &initrd, tmp.path(), &append);
     let ended = vm.wait(BOOT_TIMEOUT, |vm, console| {
         for t in case.triggers.iter_mut().filter(|t| !t.sent) {

@@ -68,8 +68,11 @@ fn json_on_read_verbs() {
     assert_eq!(v[0]["goal"], "start");
     assert_eq!(v[0]["state"], "running");
     assert_eq!(v[0]["processes"][0]["kind"], "main");
-    // console log is not captured yet, and status says so.
-    assert!(v[0]["notes"][0].as_str().unwrap().contains("console log"));
+    // Issue 14 item 5: status names the file `console log` output goes to.
+    assert_eq!(
+        v[0]["log"].as_str().unwrap(),
+        d.logdir.join("svc.log").to_str().unwrap()
+    );
     let v: serde_json::Value = serde_json::from_str(&d.ctl_ok(&["--json", "list"])).unwrap();
     assert_eq!(v.as_array().unwrap().len(), 1);
     let v: serde_json::Value =

@@ -450,16 +450,22 @@ fn initctl_and_session_manager_calls(via: Via, d: &TestDaemon) {
     let e = call_err(via, None, MANAGER, &format!("{IFACE}.EndSession"), &[]);
     assert!(e.contains("only for a user session"), "{e}");
     // What this build does not have says so, never a fake success.
-    let e = call_err(
+    // The disk is writable: output held in memory is written (initctl notify-disk-writeable).
+    call(via, MANAGER, &format!("{IFACE}.NotifyDiskWriteable"), &[]);
+    // log_priority is writable, as `initctl log-priority` sets it; a bad name is refused.
+    call(
         via,
-        None,
         MANAGER,
-        &format!("{IFACE}.NotifyDiskWriteable"),
-        &[],
+        "org.freedesktop.DBus.Properties.Set",
+        &[
+            &format!("string:{IFACE}"),
+            "string:log_priority",
+            "variant:string:info",
+        ],
     );
-    assert!(
-        e.starts_with("Error com.ubuntu.Upstart0_6.Error.NotImplemented"),
-        "{e}"
+    assert_eq!(
+        values(&property(via, MANAGER, IFACE, "log_priority")),
+        ["info"]
     );
     let e = call_err(
         via,
@@ -469,10 +475,21 @@ fn initctl_and_session_manager_calls(via: Via, d: &TestDaemon) {
         &[
             &format!("string:{IFACE}"),
             "string:log_priority",
-            "variant:string:info",
+            "variant:string:loud",
         ],
     );
-    assert!(e.contains("Error.NotImplemented"), "{e}");
+    assert!(e.contains("unknown priority"), "{e}");
+    // Back to what the test daemon runs with.
+    call(
+        via,
+        MANAGER,
+        "org.freedesktop.DBus.Properties.Set",
+        &[
+            &format!("string:{IFACE}"),
+            "string:log_priority",
+            "variant:string:debug",
+        ],
+    );
 
     // The instance's own methods: Start of a running instance is refused as `start` is;
     // Restart with wait brings it back with a new main process.

@@ -85,9 +85,10 @@ fn issue9_item19_readme_trace_example_runs_anywhere() {
     assert!(text.contains(expected), "{line}\nprinted:\n{text}");
 }
 
-/// Issue 9 item 20: `--logdir` is accepted but no log is written yet; `--help` says so.
+/// Issue 9 item 20, then issue 14 item 1: `--help` says what `--logdir` is for and its
+/// defaults.
 #[test]
-fn issue9_item20_help_says_logdir_is_not_used_yet() {
+fn issue9_item20_help_says_what_logdir_is() {
     let out = Command::new(OUTSET).arg("--help").output().unwrap();
     let help = String::from_utf8_lossy(&out.stdout);
     let logdir = help
@@ -98,7 +99,8 @@ fn issue9_item20_help_says_logdir_is_not_used_yet() {
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ");
-    assert!(logdir.contains("Not used yet"), "{help}");
+    assert!(logdir.contains("console log"), "{help}");
+    assert!(logdir.contains("/var/log/outset"), "{help}");
 }
 
 /// The `name::` paths a crate's sources (and for `outset`, its benchmarks) use.

@@ -16,6 +16,7 @@ mod hostile_control;
 mod hostile_jobs;
 mod hostile_linux;
 mod init;
+mod job_logs;
 mod launch_chain;
 mod lifecycle;
 mod linux_layer;

@@ -61,7 +61,10 @@ fn container_init_reaps_orphans_and_shuts_down_on_sigterm() {
     d.start_under(&["unshare", "--pid", "--fork", "--mount-proc"], &[]);
     let wrapper = d.child.as_ref().unwrap().id();
     let init = daemon_pid(wrapper);
-    assert!(d.stderr().contains("Container mode"), "{}", d.stderr());
+    // The socket accepts connections a moment before the start-up line is written.
+    d.wait_for("the start-up line", Duration::from_secs(10), || {
+        d.stderr().contains("Container mode")
+    });
     d.wait_file("orphans.done");
     d.wait_status(&["svc1"], "start/running");
     // Every orphan ends after 0.5 s and is reaped by PID 1: none stays a zombie.

@@ -1,0 +1,336 @@
+//! `console log`: each job process writes to a pty; the loop reads the masters and appends
+//! to `<logdir>/<job>.log` (see docs/logging.md).
+//!
+//! The loop never waits on a job's output: masters are non-blocking, each is read for at
+//! most [`READ_PER_TURN`] bytes a turn (a flooding job then fills its pty and blocks in its
+//! own `write`, while control requests are served), and output the disk cannot take yet is
+//! held within [`BUFFER_PER_JOB`] and [`BUFFER_TOTAL`], the rest counted and marked.
+
+mod sink;
+mod tail;
+
+use std::collections::HashMap;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use outset_job::LogRotate;
+use outset_sys::poll::Poller;
+use outset_sys::pty::{Pty, Read};
+
+use sink::{Env, Sink};
+pub use tail::Cursor;
+
+/// One read of a master.
+pub const READ_CHUNK: usize = 64 * 1024;
+/// The most read from one master in one loop turn.
+pub const READ_PER_TURN: usize = 256 * 1024;
+/// The most read from a process's pty when it exits (what it wrote last).
+const DRAIN_AT_EXIT: usize = 4 * 1024 * 1024;
+/// Output held in memory per log file while the disk cannot take it.
+pub const BUFFER_PER_JOB: usize = 256 * 1024;
+/// Output held in memory for all jobs together.
+pub const BUFFER_TOTAL: usize = 8 * 1024 * 1024;
+/// How often a log file that could not be opened is tried again.
+pub const RETRY_EVERY: Duration = Duration::from_secs(1);
+/// Read times kept per log file for `outsetctl log --json`.
+const TIMES_KEPT: usize = 64;
+/// The daemon's rotation unless `--log-rotate` or a job's `log rotate` says otherwise.
+pub const DEFAULT_ROTATE: LogRotate = LogRotate {
+    max_size: 10 * 1024 * 1024,
+    keep: 5,
+};
+
+/// How the daemon logs jobs.
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    pub dir: PathBuf,
+    /// `--no-log`: `console log` behaves as `console none`.
+    pub enabled: bool,
+    /// User mode: files 0600 instead of 0640.
+    pub user: bool,
+    pub rotate: LogRotate,
+}
+
+/// One pty being read.
+struct Capture {
+    master: OwnedFd,
+    /// The sink (file name) it writes to.
+    sink: String,
+    pid: Option<u32>,
+    /// In the poller.
+    watched: bool,
+    /// Every slave has closed: removed at the next sweep.
+    closed: bool,
+}
+
+pub struct Logs {
+    cfg: LogConfig,
+    sinks: HashMap<String, Sink>,
+    captures: HashMap<u64, Capture>,
+    by_pid: HashMap<u32, u64>,
+    next: u64,
+    read_buf: Vec<u8>,
+    buffered: usize,
+    /// A capture was made or has ended since the last sweep.
+    dirty: bool,
+    /// When held output was last tried (the loop tries every [`RETRY_EVERY`]).
+    last_retry: Instant,
+}
+
+impl Logs {
+    pub fn new(cfg: LogConfig) -> Logs {
+        Logs {
+            cfg,
+            sinks: HashMap::new(),
+            captures: HashMap::new(),
+            by_pid: HashMap::new(),
+            next: 0,
+            read_buf: Vec::new(),
+            buffered: 0,
+            dirty: false,
+            last_retry: Instant::now(),
+        }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.cfg.enabled
+    }
+
+    fn env(&self) -> Env {
+        Env {
+            dir: self.cfg.dir.clone(),
+            mode: if self.cfg.user { 0o600 } else { 0o640 },
+            buffered: self.buffered,
+            now: Instant::now(),
+            wall_ms: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+        }
+    }
+
+    /// A pty for a new process of `job`'s instance: returns the capture's id and the slave
+    /// to give the process (the caller drops it once the process is spawned).
+    pub fn open_pty(
+        &mut self,
+        job: &str,
+        instance: &str,
+        rotate: Option<LogRotate>,
+    ) -> std::io::Result<(u64, OwnedFd)> {
+        let Pty { master, slave } = Pty::open()?;
+        let name = outset_job::log_file_name(job, instance);
+        let rotate = rotate.unwrap_or(self.cfg.rotate);
+        let sink = self
+            .sinks
+            .entry(name.clone())
+            .or_insert_with(|| Sink::new(name.clone(), rotate));
+        sink.rotate = rotate;
+        sink.captures += 1;
+        let id = self.next;
+        self.next += 1;
+        self.dirty = true;
+        self.captures.insert(
+            id,
+            Capture {
+                master,
+                sink: name,
+                pid: None,
+                watched: false,
+                closed: false,
+            },
+        );
+        Ok((id, slave))
+    }
+
+    /// The process the capture's pty was given to.
+    pub fn bind(&mut self, id: u64, pid: u32) {
+        if let Some(c) = self.captures.get_mut(&id) {
+            c.pid = Some(pid);
+            self.by_pid.insert(pid, id);
+        }
+    }
+
+    /// The spawn failed in the parent: nothing will write to this pty.
+    pub fn cancel(&mut self, id: u64) {
+        if let Some(c) = self.captures.get_mut(&id) {
+            c.closed = true;
+            self.dirty = true;
+        }
+    }
+
+    /// Adds new masters to the poller and removes those whose job has gone.
+    pub fn sweep(&mut self, poller: &Poller, token0: u64) {
+        if !std::mem::take(&mut self.dirty) {
+            return;
+        }
+        let mut gone = Vec::new();
+        for (id, c) in &mut self.captures {
+            if c.closed {
+                gone.push(*id);
+            } else if !c.watched {
+                match poller.add(c.master.as_fd(), token0 + id) {
+                    Ok(()) => c.watched = true,
+                    // Unread, the job would block once its pty is full: the pty is
+                    // closed instead (the job's writes then fail) and the loss logged.
+                    Err(e) => {
+                        log::error!(
+                            "cannot watch the pty of a process writing to {}: {e}; its output is lost",
+                            c.sink
+                        );
+                        c.closed = true;
+                        self.dirty = true;
+                    }
+                }
+            }
+        }
+        for id in gone {
+            let Some(c) = self.captures.remove(&id) else {
+                continue;
+            };
+            if c.watched {
+                let _ = poller.delete(c.master.as_fd());
+            }
+            if let Some(pid) = c.pid {
+                self.by_pid.remove(&pid);
+            }
+            if let Some(s) = self.sinks.get_mut(&c.sink) {
+                s.captures = s.captures.saturating_sub(1);
+            }
+            self.drop_idle_sink(&c.sink);
+        }
+    }
+
+    fn drop_idle_sink(&mut self, name: &str) {
+        if self
+            .sinks
+            .get(name)
+            .is_some_and(|s| s.captures == 0 && s.idle())
+        {
+            self.sinks.remove(name);
+        }
+    }
+
+    /// The master of capture `id` is readable: reads at most [`READ_PER_TURN`].
+    pub fn on_readable(&mut self, id: u64) {
+        self.read(id, READ_PER_TURN);
+    }
+
+    /// A process ended: what it wrote last is read now, before its exit is handled (a task
+    /// whose `start` returns has its output in the file).
+    pub fn process_ended(&mut self, pid: u32) {
+        if let Some(&id) = self.by_pid.get(&pid) {
+            self.read(id, DRAIN_AT_EXIT);
+        }
+    }
+
+    fn read(&mut self, id: u64, budget: usize) {
+        let Some(c) = self.captures.get(&id) else {
+            return;
+        };
+        if c.closed {
+            return;
+        }
+        if self.read_buf.len() < READ_CHUNK {
+            self.read_buf.resize(READ_CHUNK, 0);
+        }
+        let mut env = self.env();
+        let mut taken = 0;
+        let mut closed = false;
+        // A pty gives at most a few KiB a read: reads fill the buffer and each full buffer
+        // (or what there is) goes to the file in one write.
+        let mut filled = 0;
+        while taken < budget && !closed {
+            let Some(c) = self.captures.get(&id) else {
+                return;
+            };
+            let room = self.read_buf.get_mut(filled..).unwrap_or_default();
+            let mut empty = false;
+            match outset_sys::pty::read_master(&c.master, room) {
+                Ok(Read::Data(n)) => {
+                    taken += n;
+                    filled += n;
+                }
+                Ok(Read::Empty) => empty = true,
+                Ok(Read::Closed) => closed = true,
+                Err(e) => {
+                    log::warn!("reading a job's pty: {e}");
+                    closed = true;
+                }
+            }
+            if filled > 0 && (filled == READ_CHUNK || empty || closed || taken >= budget) {
+                if let (Some(sink), Some(data)) =
+                    (self.sinks.get_mut(&c.sink), self.read_buf.get(..filled))
+                {
+                    sink.accept(data, &mut env);
+                }
+                filled = 0;
+            }
+            if empty {
+                break;
+            }
+        }
+        self.buffered = env.buffered;
+        if closed && let Some(c) = self.captures.get_mut(&id) {
+            c.closed = true;
+            self.dirty = true;
+        }
+    }
+
+    /// Whether any output waits for the disk (the loop then wakes every [`RETRY_EVERY`]).
+    pub fn waiting(&self) -> bool {
+        self.sinks.values().any(Sink::waiting)
+    }
+
+    /// Tries the disk again for output held in memory (every [`RETRY_EVERY`] while some
+    /// is, and at once on `notify-disk-writeable`).
+    pub fn flush_held(&mut self, now: bool) {
+        if !now && self.last_retry.elapsed() < RETRY_EVERY {
+            return;
+        }
+        self.last_retry = Instant::now();
+        let mut env = self.env();
+        let mut done = Vec::new();
+        for (name, s) in &mut self.sinks {
+            if s.idle() {
+                continue;
+            }
+            if now {
+                s.retry_now();
+            }
+            s.flush(&mut env);
+            if s.captures == 0 && s.idle() {
+                done.push(name.clone());
+            }
+        }
+        self.buffered = env.buffered;
+        for name in done {
+            self.sinks.remove(&name);
+        }
+    }
+
+    /// Closes every file so the next output opens its path again (SIGHUP,
+    /// `reload-configuration`: an external logrotate renamed them).
+    pub fn reopen(&mut self) {
+        for s in self.sinks.values_mut() {
+            s.reopen();
+        }
+    }
+
+    /// Whether the instance has a log file or output in memory.
+    pub fn has_output(&self, job: &str, instance: &str) -> bool {
+        let name = outset_job::log_file_name(job, instance);
+        self.sinks.contains_key(&name) || self.cfg.dir.join(&name).exists()
+    }
+
+    /// Serves `outsetctl log`.
+    pub fn tail(
+        &self,
+        job: &str,
+        instance: &str,
+        lines: usize,
+        cursor: Option<Cursor>,
+    ) -> outset_proto::LogChunk {
+        let name = outset_job::log_file_name(job, instance);
+        tail::tail(&self.cfg.dir, &name, self.sinks.get(&name), lines, cursor)
+    }
+}
