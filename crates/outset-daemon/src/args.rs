@@ -37,6 +37,14 @@ pub struct Args {
     /// cgroup v2 directory under which job cgroups are created.
     #[arg(long, value_name = "PATH")]
     pub cgroup_root: Option<PathBuf>,
+    /// Where device events come from: `auto` (udevd's messages while udevd runs, else the
+    /// kernel's), `kernel` or `udev` (see docs/devices.md).
+    #[arg(long, value_name = "SOURCE", default_value = "auto", value_parser = ["auto", "kernel", "udev"])]
+    pub uevent_source: String,
+    /// Test hook: device events are read from a Unix datagram socket made at PATH (each
+    /// datagram one uevent in either wire format) instead of netlink.
+    #[arg(long, value_name = "PATH")]
+    pub uevent_socket: Option<PathBuf>,
     /// Do not emit the startup event.
     #[arg(long)]
     pub no_startup_event: bool,

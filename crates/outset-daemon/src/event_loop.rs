@@ -21,6 +21,7 @@ const TOKEN_LISTENER: u64 = 2;
 const TOKEN_INOTIFY: u64 = 3;
 const TOKEN_BUS: u64 = 4;
 const TOKEN_SPAWN_REPORTS: u64 = 5;
+const TOKEN_UEVENT: u64 = 6;
 /// Connection tokens start here.
 const TOKEN_CONN0: u64 = 1 << 32;
 /// Notify socket tokens: this plus the instance id.
@@ -129,6 +130,8 @@ pub struct Daemon {
     /// The address given by `notify-cgroup-manager-address`: noted only, outset manages
     /// its cgroups itself.
     pub cgroup_manager_address: Option<String>,
+    /// Device events (see devices.rs).
+    devices: crate::devices::Devices,
 }
 
 pub struct Setup {
@@ -146,6 +149,8 @@ pub struct Setup {
     pub runlevel_file: std::path::PathBuf,
     /// `--cgroup-root`, tried again on reload while jobs are tracked by process group.
     pub cgroup_root: Option<std::path::PathBuf>,
+    /// Where device events come from.
+    pub devices: crate::devices::Devices,
 }
 
 impl Daemon {
@@ -200,6 +205,7 @@ impl Daemon {
             bus: Default::default(),
             dbus_address: None,
             cgroup_manager_address: None,
+            devices: setup.devices,
         };
         if let Some(i) = &d.inotify {
             d.confdirs.watch(i);
@@ -234,6 +240,8 @@ impl Daemon {
         let jobs = self.confdirs.load();
         let count = jobs.len();
         log::debug!("{count} jobs loaded");
+        let wants_devices = jobs.iter().any(outset_engine::uevent::job_wants_devices);
+        self.devices.want(wants_devices, &self.poller, TOKEN_UEVENT);
         self.tick_clock();
         self.engine.set_jobs(jobs, &mut self.host);
         count
@@ -323,6 +331,7 @@ impl Daemon {
                     TOKEN_INOTIFY => self.on_inotify(),
                     TOKEN_BUS if self.bus.on_readable(&self.poller) => self.check_sources(),
                     TOKEN_SPAWN_REPORTS => self.host.collect_spawn_failures(),
+                    TOKEN_UEVENT => self.on_uevents(),
                     t if t >= TOKEN_NOTIFY0 => self.on_notify(InstanceId(t - TOKEN_NOTIFY0)),
                     t if t >= TOKEN_CONN0 => self.on_conn(t),
                     _ => {}
@@ -415,6 +424,15 @@ impl Daemon {
         }
         if reap {
             self.reap();
+        }
+    }
+
+    /// Device events waiting on the uevent socket, emitted as the bridge emitted them.
+    fn on_uevents(&mut self) {
+        for (name, env) in self.devices.read() {
+            log::debug!("device event {name}");
+            self.tick_clock();
+            self.engine.emit(&name, env, None, &mut self.host);
         }
     }
 

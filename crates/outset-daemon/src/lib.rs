@@ -5,6 +5,7 @@ pub mod args;
 mod bus_ready;
 mod confdirs;
 mod conn;
+mod devices;
 mod event_loop;
 mod host;
 mod logger;
@@ -283,6 +284,10 @@ fn run(args: Args) -> Result<i32, String> {
         fd_limit,
         runlevel_file: shutdown::runlevel_file(&socket),
         cgroup_root: args.cgroup_root.clone(),
+        devices: devices::Devices::new(
+            devices::Source::from_arg(&args.uevent_source),
+            args.uevent_socket.clone(),
+        ),
     })
     .map_err(|e| format!("event loop: {e}"))?;
     log::info!(

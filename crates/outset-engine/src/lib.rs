@@ -11,6 +11,7 @@ pub mod runlevel;
 pub mod slots;
 pub mod testing;
 pub mod types;
+pub mod uevent;
 
 pub use engine::{
     DEFAULT_PATH, Engine, LAUNCH_TIMEOUT_S, Options, READY_TIMEOUT_S, SETTLE_MS, next_state,

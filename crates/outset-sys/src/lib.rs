@@ -20,6 +20,7 @@ pub mod ptrace;
 pub mod reap;
 pub mod signals;
 pub mod spawn;
+pub mod uevent;
 pub mod unix_socket;
 pub mod utmp;
 

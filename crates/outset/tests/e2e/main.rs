@@ -9,6 +9,7 @@ mod cases;
 mod client;
 mod confdir;
 mod control;
+mod devices;
 mod docs;
 mod hostile_control;
 mod hostile_jobs;
