@@ -591,6 +591,7 @@ mod tests {
             notes: vec![],
             history: vec![],
             members: vec![],
+            resource_problems: vec![],
         };
         let mut out = Vec::new();
         write_body(&Body::Instances(vec![w.clone(), w]), &mut out);

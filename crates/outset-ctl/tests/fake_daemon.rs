@@ -75,6 +75,7 @@ fn web(instance: &str, pid: u32) -> InstanceStatus {
         notes: vec![],
         history: vec![],
         members: vec![],
+        resource_problems: vec![],
     }
 }
 

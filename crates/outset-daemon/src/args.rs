@@ -82,8 +82,9 @@ pub struct Args {
     /// dbus` conditions still look at the system bus.
     #[arg(long)]
     pub no_dbus: bool,
-    /// Upstart: ignore `cgroup` stanzas. Accepted: outset ignores them anyway, and its own
-    /// per-instance cgroups are how it tracks jobs, so they stay.
+    /// Upstart: ignore `cgroup` stanzas. outset applies neither `cgroup` nor `resource`
+    /// stanzas then (each job says so in `status --json`); its own per-instance cgroups are
+    /// how it tracks jobs, so they stay.
     #[arg(long)]
     pub no_cgroups: bool,
     /// Upstart: disable chroot sessions (its code names the flag `--chroot-sessions`).
@@ -115,11 +116,6 @@ impl Args {
         );
         note(self.session, "--session", "outset serves no D-Bus API yet");
         note(self.no_dbus, "--no-dbus", "outset serves no D-Bus API yet");
-        note(
-            self.no_cgroups,
-            "--no-cgroups",
-            "`cgroup` stanzas are not applied anyway; outset's tracking cgroups stay",
-        );
         note(
             self.no_sessions,
             "--no-sessions",

@@ -651,7 +651,13 @@ impl Daemon {
         }
         for (pid, raw_status, cgroup) in raw {
             let status = match outset_sys::reap::exit_status(raw_status) {
-                Some(status) => status,
+                Some(status) => {
+                    // Read before the engine may remove the instance with its cgroup.
+                    if status == outset_proto::ExitStatus::Signaled(sig::SIGKILL) {
+                        self.host.check_oom_kills();
+                    }
+                    status
+                }
                 None if outset_sys::reap::stop_signal(raw_status).is_none() => continue,
                 None => {
                     if self.host.child_stopped(pid, raw_status) {

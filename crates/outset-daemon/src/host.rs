@@ -46,6 +46,14 @@ pub struct Host {
     /// of them answered since.
     internal: std::collections::HashSet<u64>,
     answered: std::collections::HashSet<u64>,
+    /// Instances whose jobs have `cgroup` or `resource` stanzas: what was not applied, and
+    /// the OOM kills seen (see resources.rs).
+    resources: HashMap<InstanceId, crate::resources::InstanceResources>,
+    /// `--no-cgroups`: `cgroup` and `resource` stanzas are not applied.
+    no_resource_control: bool,
+    /// outset owns the whole cgroup2 hierarchy (PID 1): controllers may be enabled in its
+    /// root's parent, the mount's root cgroup.
+    owns_hierarchy: bool,
 }
 
 impl Host {
@@ -70,6 +78,88 @@ impl Host {
             spawn_failures: HashMap::new(),
             internal: Default::default(),
             answered: Default::default(),
+            resources: HashMap::new(),
+            no_resource_control: false,
+            owns_hierarchy: false,
+        }
+    }
+
+    /// How resource control is done: `disabled` by `--no-cgroups`; `owns_hierarchy` when
+    /// outset is the machine's init.
+    pub fn set_resource_control(&mut self, disabled: bool, owns_hierarchy: bool) {
+        self.no_resource_control = disabled;
+        self.owns_hierarchy = owns_hierarchy;
+    }
+
+    /// Applies a job's resource plan to an instance's fresh cgroup; `Err` when a `required`
+    /// setting could not be applied.
+    fn apply_resources(&mut self, inst: InstanceId, spec: &SpawnSpec) -> Result<(), String> {
+        let plan = &spec.resources;
+        let name = if spec.instance.is_empty() {
+            spec.job.clone()
+        } else {
+            format!("{} ({})", spec.job, spec.instance)
+        };
+        let mut state = crate::resources::InstanceResources {
+            job: name.clone(),
+            ..Default::default()
+        };
+        let applied = match (self.tracker.root(), self.tracker.cgroup_path(inst)) {
+            _ if self.no_resource_control => crate::resources::Applied {
+                problems: vec!["not applied: --no-cgroups".into()],
+                refused: None,
+            },
+            (Some(root), Some(cgroup)) => {
+                crate::resources::apply(root, self.owns_hierarchy, &cgroup, plan)
+            }
+            _ => {
+                let why = "not applied: the instance has no cgroup (no writable cgroup2)";
+                crate::resources::Applied {
+                    problems: vec![why.into()],
+                    refused: plan
+                        .settings
+                        .iter()
+                        .any(|s| s.required)
+                        .then(|| why.to_string()),
+                }
+            }
+        };
+        for p in &applied.problems {
+            log::warn!("{name}: resource control: {p}");
+        }
+        state.memory = plan.controllers.iter().any(|c| c == "memory")
+            && !applied
+                .problems
+                .iter()
+                .any(|p| p.starts_with("the memory controller is unavailable"));
+        state.problems = applied.problems;
+        self.resources.insert(inst, state);
+        match applied.refused {
+            Some(why) => Err(format!("{name}: resource control required: {why}")),
+            None => Ok(()),
+        }
+    }
+
+    /// After a process was killed (SIGKILL): an instance whose cgroup's `memory.events`
+    /// counts more OOM kills than before is said to have been OOM-killed.
+    pub fn check_oom_kills(&mut self) {
+        for (inst, state) in self.resources.iter_mut().filter(|(_, s)| s.memory) {
+            let Some(path) = self.tracker.cgroup_path(*inst) else {
+                continue;
+            };
+            match outset_sys::cgroup::Cgroup::at(path).oom_kills() {
+                Ok(n) if n > state.oom_kills => {
+                    log::warn!(
+                        "{}: the kernel's OOM killer killed {} process(es) of the job \
+                         (memory.events oom_kill {n}): its memory limit was reached",
+                        state.job,
+                        n - state.oom_kills
+                    );
+                    state.oom_kills = n;
+                }
+                Ok(_) => {}
+                Err(e) => log::debug!("{}: memory.events: {e}", state.job),
+            }
         }
     }
 
@@ -375,9 +465,15 @@ impl Host {
 
 impl Effects for Host {
     fn spawn(&mut self, inst: InstanceId, spec: &SpawnSpec) -> Result<u32, SpawnFailure> {
+        let fresh = !self.tracker.tracks(inst);
         if let Err(e) = self.tracker.create(inst, &spec.job, &spec.instance) {
             // Tracking falls back to the process group; the job still runs.
             log::warn!("{}: {e}; tracking by process group", spec.job);
+        }
+        // Limits go on before the first process enters the cgroup (it is cloned into it).
+        if fresh && !spec.resources.is_empty() {
+            self.apply_resources(inst, spec)
+                .map_err(SpawnFailure::Permanent)?;
         }
         let cgroup = self.tracker.cgroup_path(inst);
         let mut with_socket;
@@ -436,6 +532,7 @@ impl Effects for Host {
         // Closing the socket also takes it out of the poller.
         self.notify.remove(&inst);
         self.ptrace.instance_removed(inst);
+        self.resources.remove(&inst);
         self.tracker.remove(inst);
     }
 
@@ -456,6 +553,13 @@ impl Probe for Host {
             .next()
             .and_then(|w| w.parse().ok())
             .ok_or_else(|| "does not start with a PID".to_string())
+    }
+
+    fn resource_problems(&mut self, inst: InstanceId) -> Vec<String> {
+        self.resources
+            .get(&inst)
+            .map(|r| r.problems.clone())
+            .unwrap_or_default()
     }
 
     fn describe(&mut self, pids: &[u32]) -> Vec<(u32, String)> {

@@ -11,6 +11,7 @@ mod host;
 mod logger;
 pub mod paths;
 mod ptrace_track;
+mod resources;
 pub mod session;
 mod shutdown;
 mod spawn;
@@ -272,7 +273,8 @@ fn run(args: Args) -> Result<i32, String> {
         // Upstart refuses changes to the global table of PID 1 (any PID namespace's).
         fixed_env_table: outset_sys::process::pid() == 1,
     });
-    let host = host::Host::new(tracker, user);
+    let mut host = host::Host::new(tracker, user);
+    host.set_resource_control(args.no_cgroups, mode == Mode::Init);
     let mut daemon = Daemon::new(Setup {
         mode,
         owner_uid: uid,

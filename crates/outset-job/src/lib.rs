@@ -13,6 +13,7 @@ pub mod lexer;
 pub mod model;
 pub mod parse;
 pub mod render;
+pub mod resources;
 pub mod signal;
 
 pub use error::{Diagnostic, ParseError};

@@ -75,6 +75,9 @@ pub struct RareStanzas {
     pub apparmor_switch: Option<String>,
     /// Accumulates.
     pub cgroups: Vec<CgroupStanza>,
+    /// outset's `resource CONTROLLER KNOB VALUE [required]`: accumulates (a later one for
+    /// the same file wins when applied).
+    pub resources: Vec<crate::resources::ResourceStanza>,
     pub debug: bool,
     /// ChromiumOS `import VAR`: accumulates.
     pub imports: Vec<String>,
@@ -118,6 +121,7 @@ impl RareStanzas {
         apparmor_load: None,
         apparmor_switch: None,
         cgroups: Vec::new(),
+        resources: Vec::new(),
         debug: false,
         imports: Vec::new(),
         tmpfiles: Vec::new(),
@@ -157,6 +161,7 @@ impl RareStanzas {
         self.normal_exit.shrink_to_fit();
         self.limits.shrink_to_fit();
         self.cgroups.shrink_to_fit();
+        self.resources.shrink_to_fit();
         if let Some(Process::Exec(s) | Process::Script(s)) = &mut self.pre_stop {
             s.shrink_to_fit();
         }

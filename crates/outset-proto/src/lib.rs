@@ -362,6 +362,10 @@ pub struct InstanceStatus {
     /// With `status --all`: every live process of the instance (its cgroup), oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub members: Vec<Member>,
+    /// What of the job's `cgroup` and `resource` stanzas could not be applied to this
+    /// instance's cgroup (a controller unavailable, a file not written), each with why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resource_problems: Vec<String>,
 }
 
 /// A live process of an instance.
@@ -694,6 +698,7 @@ mod tests {
             notes: vec![],
             history: vec![],
             members: vec![],
+            resource_problems: vec![],
         };
         assert_eq!(
             s.upstart_line(),
@@ -728,6 +733,7 @@ mod tests {
                 notes: vec![],
                 history: vec![],
                 members: vec![],
+                resource_problems: vec![],
             }
             .upstart_line()
         };

@@ -287,6 +287,9 @@ impl Engine {
         }
         let mut list: Vec<InstanceStatus> =
             ids.iter().filter_map(|id| self.status_of(*id)).collect();
+        for (st, id) in list.iter_mut().zip(&ids) {
+            st.resource_problems = fx.resource_problems(*id);
+        }
         if all {
             for (st, id) in list.iter_mut().zip(&ids) {
                 let pids = fx.processes(*id).unwrap_or_else(|e| {
@@ -363,6 +366,7 @@ impl Engine {
             notes: vec![],
             history: vec![],
             members: vec![],
+            resource_problems: vec![],
         }
     }
 
@@ -400,6 +404,7 @@ impl Engine {
                 })
                 .collect(),
             members: vec![],
+            resource_problems: vec![],
         })
     }
 

@@ -24,6 +24,7 @@ mod process_setup;
 mod ptrace_track;
 mod readiness;
 mod real_daemons;
+mod resources;
 mod spawn_failure;
 mod stop_always_ends;
 mod surface;

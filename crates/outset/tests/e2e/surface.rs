@@ -234,7 +234,6 @@ fn issue16_item4_upstart_daemon_flags_are_accepted() {
         "--write-state-file",
         "--session",
         "--no-dbus",
-        "--no-cgroups",
         "--no-sessions",
     ] {
         assert!(
