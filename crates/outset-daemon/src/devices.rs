@@ -67,6 +67,9 @@ impl Devices {
         if !wanted {
             if let Some(s) = self.socket.take() {
                 let _ = poller.delete(s.as_fd());
+                if let Some(path) = &self.hook {
+                    let _ = std::fs::remove_file(path);
+                }
                 self.buf = Vec::new();
                 log::info!("no job waits for a device event: uevents no longer read");
             }
@@ -129,29 +132,14 @@ impl Devices {
                     continue;
                 }
             };
-            // The kernel's format comes from the kernel only, udev's from a process on
-            // udev's group only (sending to these groups needs CAP_NET_ADMIN anyway).
-            let trusted = match (sender, ev.origin) {
-                (Sender::Local, _) | (Sender::Kernel, Origin::Kernel) => true,
-                (Sender::Process { groups, .. }, Origin::Udev) => groups & GROUP_UDEV != 0,
-                _ => false,
-            };
-            if !trusted {
-                log::warn!("uevent from an unexpected sender ({sender:?}) ignored");
-                continue;
-            }
-            let take = match self.source {
-                Source::Kernel => ev.origin == Origin::Kernel,
-                Source::Udev => ev.origin == Origin::Udev,
-                // With the test hook every message is taken: the test says what it sends.
-                Source::Auto => uevent::take(
-                    ev.origin,
-                    self.hook.is_none()
-                        && *udevd.get_or_insert_with(outset_sys::uevent::udevd_running),
-                ),
-            };
-            if !take {
-                continue;
+            let mut udevd_running = || *udevd.get_or_insert_with(outset_sys::uevent::udevd_running);
+            match accept(self.source, sender, ev.origin, &mut udevd_running) {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(why) => {
+                    log::warn!("uevent ignored: {why}");
+                    continue;
+                }
             }
             match ev.event() {
                 Ok(e) => events.push(e),
@@ -159,5 +147,96 @@ impl Devices {
             }
         }
         events
+    }
+}
+
+/// Whether a parsed message is taken. Its sender must fit its format: the kernel's format
+/// from the kernel only, udevd's from a process on udevd's group only (sending to either
+/// group needs CAP_NET_ADMIN anyway); anything else is an error, logged. Then the source
+/// choice decides; with `auto`, udevd's messages while udevd runs, else the kernel's. The
+/// test hook's messages (no sender) are all taken under `auto`.
+fn accept(
+    source: Source,
+    sender: Sender,
+    origin: Origin,
+    udevd_running: &mut dyn FnMut() -> bool,
+) -> Result<bool, String> {
+    match (sender, origin) {
+        (Sender::Local, _) | (Sender::Kernel, Origin::Kernel) => {}
+        (Sender::Process { groups, .. }, Origin::Udev) if groups & GROUP_UDEV != 0 => {}
+        _ => {
+            return Err(format!(
+                "{origin:?} message from an unexpected sender ({sender:?})"
+            ));
+        }
+    }
+    Ok(match source {
+        Source::Kernel => origin == Origin::Kernel,
+        Source::Udev => origin == Origin::Udev,
+        Source::Auto if sender == Sender::Local => true,
+        Source::Auto => uevent::take(origin, origin == Origin::Kernel && udevd_running()),
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    const UDEVD: Sender = Sender::Process {
+        port: 4242,
+        groups: GROUP_UDEV,
+    };
+
+    #[test]
+    fn issue17_item3_senders_must_fit_the_format() {
+        let mut no = || false;
+        assert!(accept(Source::Auto, Sender::Kernel, Origin::Udev, &mut no).is_err());
+        assert!(accept(Source::Auto, UDEVD, Origin::Kernel, &mut no).is_err());
+        let other = Sender::Process {
+            port: 7,
+            groups: GROUP_KERNEL,
+        };
+        assert!(accept(Source::Auto, other, Origin::Udev, &mut no).is_err());
+        assert_eq!(accept(Source::Auto, UDEVD, Origin::Udev, &mut no), Ok(true));
+    }
+
+    #[test]
+    fn issue17_item3_auto_takes_udevd_while_it_runs_else_the_kernel() {
+        let mut yes = || true;
+        let mut no = || false;
+        assert_eq!(
+            accept(Source::Auto, Sender::Kernel, Origin::Kernel, &mut yes),
+            Ok(false)
+        );
+        assert_eq!(
+            accept(Source::Auto, Sender::Kernel, Origin::Kernel, &mut no),
+            Ok(true)
+        );
+        assert_eq!(
+            accept(Source::Auto, UDEVD, Origin::Udev, &mut yes),
+            Ok(true)
+        );
+        assert_eq!(
+            accept(Source::Kernel, UDEVD, Origin::Udev, &mut no),
+            Ok(false)
+        );
+        assert_eq!(
+            accept(Source::Kernel, Sender::Kernel, Origin::Kernel, &mut yes),
+            Ok(true)
+        );
+        assert_eq!(
+            accept(Source::Udev, Sender::Kernel, Origin::Kernel, &mut no),
+            Ok(false)
+        );
+        // The test hook: everything under auto, whatever runs.
+        assert_eq!(
+            accept(Source::Auto, Sender::Local, Origin::Kernel, &mut yes),
+            Ok(true)
+        );
+        assert_eq!(
+            accept(Source::Kernel, Sender::Local, Origin::Udev, &mut no),
+            Ok(false)
+        );
     }
 }

@@ -193,11 +193,7 @@ pub fn job_wants_devices(job: &JobConfig) -> bool {
         .any(walk)
 }
 
-/// `<subsystem>-device-<action>`, as the bridge emitted.
-pub fn is_device_event(name: &str) -> bool {
-    name.split_once("-device-")
-        .is_some_and(|(sub, action)| !sub.is_empty() && !action.is_empty())
-}
+pub use outset_job::is_device_event;
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]

@@ -17,7 +17,7 @@ pub mod resources;
 pub mod signal;
 
 pub use error::{Diagnostic, ParseError};
-pub use expr::{Arg, EventMatch, Expr, ListenAddr, ReadySource};
+pub use expr::{Arg, EventMatch, Expr, ListenAddr, ReadySource, is_device_event};
 pub use expr_parse::{MAX_EXPR_DEPTH, parse_listen};
 pub use model::*;
 pub use parse::{parse_into, parse_job};

@@ -113,6 +113,14 @@ fn issue17_item3_no_device_job_no_uevent_socket() {
     d.wait_for("the uevent hook socket", Duration::from_secs(10), || {
         hook.exists()
     });
+    // And closes when the last one goes.
+    std::fs::remove_file(d.confdir.join("dev.conf")).unwrap();
+    d.ctl_ok(&["reload-configuration"]);
+    d.wait_for(
+        "the uevent hook socket to go",
+        Duration::from_secs(10),
+        || !hook.exists(),
+    );
 }
 
 /// A real kernel uevent: the daemon runs in a network namespace of its own, where the test
