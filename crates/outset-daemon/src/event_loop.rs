@@ -654,7 +654,7 @@ impl Daemon {
                 Some(status) => {
                     // Read before the engine may remove the instance with its cgroup.
                     if status == outset_proto::ExitStatus::Signaled(sig::SIGKILL) {
-                        self.host.check_oom_kills();
+                        self.host.check_oom_kills(pid);
                     }
                     status
                 }

@@ -140,10 +140,17 @@ impl Host {
         }
     }
 
-    /// After a process was killed (SIGKILL): an instance whose cgroup's `memory.events`
-    /// counts more OOM kills than before is said to have been OOM-killed.
-    pub fn check_oom_kills(&mut self) {
-        for (inst, state) in self.resources.iter_mut().filter(|(_, s)| s.memory) {
+    /// After process `pid` was killed (SIGKILL): an instance whose cgroup's `memory.events`
+    /// counts more OOM kills than before is said to have been OOM-killed. Only the
+    /// process's own instance is read when it is known (a stop of many jobs ends in many
+    /// SIGKILLs), else every instance with a memory limit.
+    pub fn check_oom_kills(&mut self, pid: u32) {
+        let owner = self.tracker.owner_of(pid);
+        for (inst, state) in self
+            .resources
+            .iter_mut()
+            .filter(|(i, s)| s.memory && owner.is_none_or(|o| o == **i))
+        {
             let Some(path) = self.tracker.cgroup_path(*inst) else {
                 continue;
             };

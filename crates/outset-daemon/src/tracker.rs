@@ -152,6 +152,11 @@ impl Tracker {
         t
     }
 
+    /// The instance a process the tracker knows belongs to.
+    pub fn owner_of(&self, pid: u32) -> Option<InstanceId> {
+        self.owner.get(&pid).copied()
+    }
+
     /// Whether the instance is tracked already (its cgroup, if any, was made).
     pub fn tracks(&self, inst: InstanceId) -> bool {
         self.instances.contains_key(&inst)

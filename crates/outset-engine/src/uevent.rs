@@ -321,4 +321,26 @@ mod tests {
         assert!(!is_device_event("-device-added"));
         assert!(!is_device_event("net-device-"));
     }
+
+    proptest::proptest! {
+        /// Any bytes (a hostile sender, a truncated message): an error or an event, never a
+        /// panic; and a libudev header with any offsets stays within the message.
+        #[test]
+        fn issue17_item3_any_bytes_parse_without_panic(
+            body in proptest::collection::vec(proptest::num::u8::ANY, 0..300),
+            off in proptest::num::u32::ANY,
+            len in proptest::num::u32::ANY,
+        ) {
+            if let Ok(ev) = parse(&body) {
+                let _ = ev.event();
+            }
+            let mut m = udev_message(&[]);
+            m[16..20].copy_from_slice(&off.to_ne_bytes());
+            m[20..24].copy_from_slice(&len.to_ne_bytes());
+            m.extend_from_slice(&body);
+            if let Ok(ev) = parse(&m) {
+                let _ = ev.event();
+            }
+        }
+    }
 }
