@@ -158,6 +158,8 @@ struct Known<'a> {
 impl Known<'_> {
     fn event_ok(&self, event: &str) -> bool {
         INIT_EVENTS.contains(&event)
+            // The daemon emits device events itself (docs/devices.md).
+            || outset_job::is_device_event(event)
             || self.ignore.iter().any(|i| i == event)
             || self
                 .emits
@@ -356,6 +358,22 @@ exec /bin/o
             "apple\n  start on: unknown job grape\n  stop on: unknown event peach\n"
         );
         assert_eq!(n, 2);
+    }
+
+    #[test]
+    fn issue17_item3_device_events_are_the_daemons_own() {
+        let list = [(
+            "net",
+            "start on net-device-added INTERFACE=eth0\nstop on net-device-removed or ghost-event\nexec /bin/n\n",
+        )];
+        let warn = CheckOptions {
+            warn: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            check(&list, &warn),
+            ("net\n  stop on: unknown event ghost-event\n".into(), 1)
+        );
     }
 
     #[test]

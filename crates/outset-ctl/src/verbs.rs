@@ -721,6 +721,7 @@ mod tests {
             history: vec![],
             members: vec![],
             log: None,
+            resource_problems: vec![],
         };
         let mut out = Vec::new();
         write_body(&Body::Instances(vec![w.clone(), w]), &mut out);

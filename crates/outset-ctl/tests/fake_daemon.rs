@@ -76,6 +76,7 @@ fn web(instance: &str, pid: u32) -> InstanceStatus {
         history: vec![],
         members: vec![],
         log: None,
+        resource_problems: vec![],
     }
 }
 

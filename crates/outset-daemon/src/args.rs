@@ -54,6 +54,14 @@ pub struct Args {
     /// cgroup v2 directory under which job cgroups are created.
     #[arg(long, value_name = "PATH")]
     pub cgroup_root: Option<PathBuf>,
+    /// Where device events come from: `auto` (udevd's messages while udevd runs, else the
+    /// kernel's), `kernel` or `udev` (see docs/devices.md).
+    #[arg(long, value_name = "SOURCE", default_value = "auto", value_parser = ["auto", "kernel", "udev"])]
+    pub uevent_source: String,
+    /// Test hook: device events are read from a Unix datagram socket made at PATH (each
+    /// datagram one uevent in either wire format) instead of netlink.
+    #[arg(long, value_name = "PATH")]
+    pub uevent_socket: Option<PathBuf>,
     /// Do not emit the startup event.
     #[arg(long)]
     pub no_startup_event: bool,
@@ -110,8 +118,9 @@ pub struct Args {
     /// conditions still look at the system bus). Same as `--dbus-bus none`.
     #[arg(long)]
     pub no_dbus: bool,
-    /// Upstart: ignore `cgroup` stanzas. Accepted: outset ignores them anyway, and its own
-    /// per-instance cgroups are how it tracks jobs, so they stay.
+    /// Upstart: ignore `cgroup` stanzas. outset applies neither `cgroup` nor `resource`
+    /// stanzas then (each job says so in `status --json`); its own per-instance cgroups are
+    /// how it tracks jobs, so they stay.
     #[arg(long)]
     pub no_cgroups: bool,
     /// Upstart: disable chroot sessions (its code names the flag `--chroot-sessions`).
@@ -140,11 +149,6 @@ impl Args {
             self.write_state_file,
             "--write-state-file",
             "the re-exec state is handed over in memory (a refused one is kept beside the socket)",
-        );
-        note(
-            self.no_cgroups,
-            "--no-cgroups",
-            "`cgroup` stanzas are not applied anyway; outset's tracking cgroups stay",
         );
         note(
             self.no_sessions,

@@ -23,6 +23,7 @@ const TOKEN_LISTENER: u64 = 2;
 const TOKEN_INOTIFY: u64 = 3;
 const TOKEN_BUS: u64 = 4;
 const TOKEN_SPAWN_REPORTS: u64 = 5;
+const TOKEN_UEVENT: u64 = 7;
 /// Connection tokens start here.
 const TOKEN_CONN0: u64 = 1 << 32;
 /// Job pty tokens: this plus the capture's id.
@@ -148,6 +149,8 @@ pub struct Daemon {
     adopted: std::collections::HashMap<u32, (InstanceId, outset_sys::pidfd::PidFd)>,
     /// Upstart's D-Bus API (private socket and bus).
     pub(crate) dbus: crate::dbus::Dbus,
+    /// Device events (see devices.rs).
+    devices: crate::devices::Devices,
 }
 
 pub struct Setup {
@@ -172,6 +175,8 @@ pub struct Setup {
     pub sigterm_reexec: bool,
     /// Where to serve Upstart's D-Bus API.
     pub dbus: crate::dbus::Config,
+    /// Where device events come from.
+    pub devices: crate::devices::Devices,
 }
 
 impl Daemon {
@@ -232,6 +237,7 @@ impl Daemon {
             sigterm_reexec: setup.sigterm_reexec || setup.mode == Mode::Init,
             adopted: std::collections::HashMap::new(),
             dbus: crate::dbus::Dbus::new(setup.dbus),
+            devices: setup.devices,
         };
         if let Some(i) = &d.inotify {
             d.confdirs.watch(i);
@@ -278,6 +284,8 @@ impl Daemon {
             }
             None => Vec::new(),
         };
+        let wants_devices = jobs.iter().any(outset_engine::uevent::job_wants_devices);
+        self.devices.want(wants_devices, &self.poller, TOKEN_UEVENT);
         self.tick_clock();
         self.engine.set_jobs(jobs, &mut self.host);
         self.emit_file_events(created);
@@ -397,6 +405,7 @@ impl Daemon {
                     TOKEN_BUS if self.bus.on_readable(&self.poller) => self.check_sources(),
                     TOKEN_SPAWN_REPORTS => self.host.collect_spawn_failures(),
                     crate::dbus::TOKEN_LISTENER => self.on_dbus_accept(),
+                    TOKEN_UEVENT => self.on_uevents(),
                     t if t >= TOKEN_NOTIFY0 => self.on_notify(InstanceId(t - TOKEN_NOTIFY0)),
                     t if t >= TOKEN_SOCKET0 => self.on_socket(t),
                     t if t >= TOKEN_LOG0 => self.host.logs.on_readable(t - TOKEN_LOG0),
@@ -511,6 +520,15 @@ impl Daemon {
         }
         if reap {
             self.reap();
+        }
+    }
+
+    /// Device events waiting on the uevent socket, emitted as the bridge emitted them.
+    fn on_uevents(&mut self) {
+        for (name, env) in self.devices.read() {
+            log::debug!("device event {name}");
+            self.tick_clock();
+            self.engine.emit(&name, env, None, &mut self.host);
         }
     }
 
@@ -767,7 +785,13 @@ impl Daemon {
         }
         for (pid, raw_status, cgroup) in raw {
             let status = match outset_sys::reap::exit_status(raw_status) {
-                Some(status) => status,
+                Some(status) => {
+                    // Read before the engine may remove the instance with its cgroup.
+                    if status == outset_proto::ExitStatus::Signaled(sig::SIGKILL) {
+                        self.host.check_oom_kills(pid);
+                    }
+                    status
+                }
                 None if outset_sys::reap::stop_signal(raw_status).is_none() => continue,
                 None => {
                     if self.host.child_stopped(pid, raw_status) {

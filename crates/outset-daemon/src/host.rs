@@ -57,6 +57,14 @@ pub struct Host {
     /// Where `console output` and `console owner` go (`/dev/console` as PID 1); `None`:
     /// the daemon's own stdin, stdout and stderr.
     console: Option<std::path::PathBuf>,
+    /// Instances whose jobs have `cgroup` or `resource` stanzas: what was not applied, and
+    /// the OOM kills seen (see resources.rs).
+    resources: HashMap<InstanceId, crate::resources::InstanceResources>,
+    /// `--no-cgroups`: `cgroup` and `resource` stanzas are not applied.
+    no_resource_control: bool,
+    /// outset owns the whole cgroup2 hierarchy (PID 1): controllers may be enabled in its
+    /// root's parent, the mount's root cgroup.
+    owns_hierarchy: bool,
 }
 
 impl Host {
@@ -91,6 +99,95 @@ impl Host {
                 rotate: crate::joblog::DEFAULT_ROTATE,
             }),
             console: None,
+            resources: HashMap::new(),
+            no_resource_control: false,
+            owns_hierarchy: false,
+        }
+    }
+
+    /// How resource control is done: `disabled` by `--no-cgroups`; `owns_hierarchy` when
+    /// outset is the machine's init.
+    pub fn set_resource_control(&mut self, disabled: bool, owns_hierarchy: bool) {
+        self.no_resource_control = disabled;
+        self.owns_hierarchy = owns_hierarchy;
+    }
+
+    /// Applies a job's resource plan to an instance's fresh cgroup; `Err` when a `required`
+    /// setting could not be applied.
+    fn apply_resources(&mut self, inst: InstanceId, spec: &SpawnSpec) -> Result<(), String> {
+        let plan = &spec.resources;
+        let name = if spec.instance.is_empty() {
+            spec.job.clone()
+        } else {
+            format!("{} ({})", spec.job, spec.instance)
+        };
+        let mut state = crate::resources::InstanceResources {
+            job: name.clone(),
+            ..Default::default()
+        };
+        let applied = match (self.tracker.root(), self.tracker.cgroup_path(inst)) {
+            _ if self.no_resource_control => crate::resources::Applied {
+                problems: vec!["not applied: --no-cgroups".into()],
+                refused: None,
+            },
+            (Some(root), Some(cgroup)) => {
+                crate::resources::apply(root, self.owns_hierarchy, &cgroup, plan)
+            }
+            _ => {
+                let why = "not applied: the instance has no cgroup (no writable cgroup2)";
+                crate::resources::Applied {
+                    problems: vec![why.into()],
+                    refused: plan
+                        .settings
+                        .iter()
+                        .any(|s| s.required)
+                        .then(|| why.to_string()),
+                }
+            }
+        };
+        for p in &applied.problems {
+            log::warn!("{name}: resource control: {p}");
+        }
+        state.memory = plan.controllers.iter().any(|c| c == "memory")
+            && !applied
+                .problems
+                .iter()
+                .any(|p| p.starts_with("the memory controller is unavailable"));
+        state.problems = applied.problems;
+        self.resources.insert(inst, state);
+        match applied.refused {
+            Some(why) => Err(format!("{name}: resource control required: {why}")),
+            None => Ok(()),
+        }
+    }
+
+    /// After process `pid` was killed (SIGKILL): an instance whose cgroup's `memory.events`
+    /// counts more OOM kills than before is said to have been OOM-killed. Only the
+    /// process's own instance is read when it is known (a stop of many jobs ends in many
+    /// SIGKILLs), else every instance with a memory limit.
+    pub fn check_oom_kills(&mut self, pid: u32) {
+        let owner = self.tracker.owner_of(pid);
+        for (inst, state) in self
+            .resources
+            .iter_mut()
+            .filter(|(i, s)| s.memory && owner.is_none_or(|o| o == **i))
+        {
+            let Some(path) = self.tracker.cgroup_path(*inst) else {
+                continue;
+            };
+            match outset_sys::cgroup::Cgroup::at(path).oom_kills() {
+                Ok(n) if n > state.oom_kills => {
+                    log::warn!(
+                        "{}: the kernel's OOM killer killed {} process(es) of the job \
+                         (memory.events oom_kill {n}): its memory limit was reached",
+                        state.job,
+                        n - state.oom_kills
+                    );
+                    state.oom_kills = n;
+                }
+                Ok(_) => {}
+                Err(e) => log::debug!("{}: memory.events: {e}", state.job),
+            }
         }
     }
 
@@ -198,6 +295,15 @@ impl Host {
             spawn_failures,
             tracker: self.tracker.export(),
             activation: self.activation.export(),
+            resources: {
+                let mut r: Vec<_> = self
+                    .resources
+                    .iter()
+                    .map(|(i, r)| (i.0, r.clone()))
+                    .collect();
+                r.sort_unstable_by_key(|x| x.0);
+                r
+            },
         }
     }
 
@@ -247,6 +353,11 @@ impl Host {
             }
         }
         self.spawn_failures = state.spawn_failures.into_iter().collect();
+        self.resources = state
+            .resources
+            .into_iter()
+            .map(|(i, r)| (InstanceId(i), r))
+            .collect();
         for (endpoint, fd) in state.activation {
             match take_fd(fd) {
                 Ok(fd) => self.activation.hand_over(endpoint, fd),
@@ -551,9 +662,15 @@ impl Host {
 
 impl Effects for Host {
     fn spawn(&mut self, inst: InstanceId, spec: &SpawnSpec) -> Result<u32, SpawnFailure> {
+        let fresh = !self.tracker.tracks(inst);
         if let Err(e) = self.tracker.create(inst, &spec.job, &spec.instance) {
             // Tracking falls back to the process group; the job still runs.
             log::warn!("{}: {e}; tracking by process group", spec.job);
+        }
+        // Limits go on before the first process enters the cgroup (it is cloned into it).
+        if fresh && !spec.resources.is_empty() {
+            self.apply_resources(inst, spec)
+                .map_err(SpawnFailure::Permanent)?;
         }
         let cgroup = self.tracker.cgroup_path(inst);
         let mut with_socket;
@@ -643,6 +760,7 @@ impl Effects for Host {
         // Closing the socket also takes it out of the poller.
         self.notify.remove(&inst);
         self.ptrace.instance_removed(inst);
+        self.resources.remove(&inst);
         self.tracker.remove(inst);
     }
 
@@ -666,6 +784,13 @@ impl Probe for Host {
             .next()
             .and_then(|w| w.parse().ok())
             .ok_or_else(|| "does not start with a PID".to_string())
+    }
+
+    fn resource_problems(&mut self, inst: InstanceId) -> Vec<String> {
+        self.resources
+            .get(&inst)
+            .map(|r| r.problems.clone())
+            .unwrap_or_default()
     }
 
     fn describe(&mut self, pids: &[u32]) -> Vec<(u32, String)> {

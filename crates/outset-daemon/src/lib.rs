@@ -10,6 +10,7 @@ mod bus_ready;
 mod confdirs;
 mod conn;
 mod dbus;
+mod devices;
 mod event_loop;
 mod file_events;
 mod host;
@@ -17,6 +18,7 @@ mod joblog;
 mod logger;
 pub mod paths;
 mod ptrace_track;
+mod resources;
 pub mod session;
 mod shutdown;
 mod spawn;
@@ -415,6 +417,7 @@ fn run(args: Args) -> Result<i32, String> {
         None => (outset_engine::Engine::new(opts), None),
     };
     let mut host = host::Host::new(tracker, user);
+    host.set_resource_control(args.no_cgroups, mode == Mode::Init);
     let logdir = args
         .logdir
         .clone()
@@ -473,6 +476,10 @@ fn run(args: Args) -> Result<i32, String> {
                 user || args.session,
             ),
         },
+        devices: devices::Devices::new(
+            devices::Source::from_arg(&args.uevent_source),
+            args.uevent_socket.clone(),
+        ),
     })
     .map_err(|e| format!("event loop: {e}"))?;
     log::info!(

@@ -92,6 +92,10 @@ pub struct HostState {
     /// descriptor, so no waiting connection is lost; absent in older states.
     #[serde(default)]
     pub activation: Vec<(String, i32)>,
+    /// Per instance with `cgroup`/`resource` stanzas: what was not applied, the OOM kills
+    /// seen; absent in older states.
+    #[serde(default)]
+    pub resources: Vec<(u64, crate::resources::InstanceResources)>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]

@@ -213,6 +213,21 @@ impl Tracker {
         t
     }
 
+    /// The instance a process the tracker knows belongs to.
+    pub fn owner_of(&self, pid: u32) -> Option<InstanceId> {
+        self.owner.get(&pid).copied()
+    }
+
+    /// Whether the instance is tracked already (its cgroup, if any, was made).
+    pub fn tracks(&self, inst: InstanceId) -> bool {
+        self.instances.contains_key(&inst)
+    }
+
+    /// Where instance cgroups are created.
+    pub fn root(&self) -> Option<&Path> {
+        self.root.as_deref()
+    }
+
     /// Whether instances get cgroups (false: tracking falls back to process groups).
     pub fn has_root(&self) -> bool {
         self.root.is_some()

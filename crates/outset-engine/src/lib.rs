@@ -12,6 +12,7 @@ pub mod runlevel;
 pub mod slots;
 pub mod testing;
 pub mod types;
+pub mod uevent;
 
 pub use engine::snapshot::Snapshot;
 pub use engine::{

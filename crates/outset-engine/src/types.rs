@@ -112,6 +112,9 @@ pub struct SpawnSpec {
     /// The main process of a `track ptrace` job: the host follows its forks with ptrace
     /// until the main PID is known.
     pub ptrace: bool,
+    /// The job's `cgroup` and `resource` stanzas as cgroup2 files to write, applied by the
+    /// host when it makes the instance's cgroup, before its first process enters it.
+    pub resources: outset_job::resources::ResourcePlan,
 }
 
 /// Why [`Effects::spawn`] could not start a process.
@@ -173,6 +176,11 @@ pub trait Probe {
     fn read_pid_file(&mut self, path: &str) -> Result<u32, String>;
     /// Each process's command line, for `status --all`.
     fn describe(&mut self, pids: &[u32]) -> Vec<(u32, String)>;
+    /// What of the job's resource control could not be applied to the instance's cgroup
+    /// (`status --json`'s `resource_problems`); a host without resource control has none.
+    fn resource_problems(&mut self, _inst: InstanceId) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// Everything the engine needs of its host: its commands and its reads. Implemented for

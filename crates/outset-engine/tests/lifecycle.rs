@@ -1624,3 +1624,36 @@ fn issue11_item4_stop_env_reaches_pre_and_post_stop() {
     assert_eq!(get(post, "BY"), Some("hand"));
     assert_eq!(get(post, "UPSTART_STOP_EVENTS"), None);
 }
+
+/// Issue 17 item 5: every spawn of a job carries its resource plan (the host applies it when
+/// it makes the instance's cgroup); a job without `cgroup` or `resource` stanzas has none.
+#[test]
+fn issue17_item5_spawns_carry_the_resource_plan() {
+    let mut t = T::new(&[
+        (
+            "r",
+            "resource memory max 64M required\ncgroup cpu cpu.shares 512\n\
+             pre-start exec /bin/p\nexec /bin/r",
+        ),
+        ("plain", "exec /bin/plain"),
+    ]);
+    t.start("r", &[]);
+    let pre = t.spec("r", ProcessKind::PreStart).resources.clone();
+    assert_eq!(pre.controllers, ["cpu", "memory"]);
+    let files: Vec<_> = pre
+        .settings
+        .iter()
+        .map(|s| (s.file.as_str(), s.value.as_str(), s.required))
+        .collect();
+    assert_eq!(
+        files,
+        [
+            ("cpu.weight", "20", false),
+            ("memory.max", "67108864", true)
+        ]
+    );
+    t.exit("r", ProcessKind::PreStart, ExitStatus::Exited(0));
+    assert_eq!(t.spec("r", ProcessKind::Main).resources, pre);
+    t.start("plain", &[]);
+    assert!(t.spec("plain", ProcessKind::Main).resources.is_empty());
+}

@@ -76,3 +76,10 @@ pub enum ListenAddr {
     Udp { addr: Option<String>, port: u16 },
     Unix(String),
 }
+
+/// Whether an event name is a device event outset emits itself, as `upstart-udev-bridge`
+/// did: `<subsystem>-device-<action>` (see docs/devices.md).
+pub fn is_device_event(name: &str) -> bool {
+    name.split_once("-device-")
+        .is_some_and(|(sub, action)| !sub.is_empty() && !action.is_empty())
+}

@@ -14,10 +14,11 @@ pub mod logname;
 pub mod model;
 pub mod parse;
 pub mod render;
+pub mod resources;
 pub mod signal;
 
 pub use error::{Diagnostic, ParseError};
-pub use expr::{Arg, EventMatch, Expr, ListenAddr, ReadySource};
+pub use expr::{Arg, EventMatch, Expr, ListenAddr, ReadySource, is_device_event};
 pub use expr_parse::{MAX_EXPR_DEPTH, parse_listen};
 pub use logname::log_file_name;
 pub use model::*;

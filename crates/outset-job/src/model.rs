@@ -77,6 +77,10 @@ pub struct RareStanzas {
     pub apparmor_switch: Option<String>,
     /// Accumulates.
     pub cgroups: Vec<CgroupStanza>,
+    /// outset's `resource CONTROLLER KNOB VALUE [required]`: accumulates (a later one for
+    /// the same file wins when applied). Absent in re-exec states written before it existed.
+    #[serde(default)]
+    pub resources: Vec<crate::resources::ResourceStanza>,
     pub debug: bool,
     /// ChromiumOS `import VAR`: accumulates.
     pub imports: Vec<String>,
@@ -141,6 +145,7 @@ impl RareStanzas {
         apparmor_load: None,
         apparmor_switch: None,
         cgroups: Vec::new(),
+        resources: Vec::new(),
         debug: false,
         imports: Vec::new(),
         tmpfiles: Vec::new(),
@@ -181,6 +186,7 @@ impl RareStanzas {
         self.normal_exit.shrink_to_fit();
         self.limits.shrink_to_fit();
         self.cgroups.shrink_to_fit();
+        self.resources.shrink_to_fit();
         if let Some(Process::Exec(s) | Process::Script(s)) = &mut self.pre_stop {
             s.shrink_to_fit();
         }

@@ -478,6 +478,29 @@ fn stanza(job: &mut JobConfig, lx: &mut Lexer, kw: &Token) -> Result<(), ParseEr
                 setting,
             });
         }
+        "resource" => {
+            let c = need(lx, kw, "a controller (memory, cpu, io, tasks, cpuset)")?;
+            let k = need(
+                lx,
+                &c,
+                "a setting (max, high, low, min, swap, weight, cpus, mems)",
+            )?;
+            let v = need(lx, &k, "a value")?;
+            let required = match lx.token(false)? {
+                None => false,
+                Some(t) if t.is_word("required") => true,
+                Some(t) => return Err(err(&t, format!("expected `required`, not `{}`", t.text))),
+            };
+            lx.end_stanza()?;
+            let r = crate::resources::ResourceStanza {
+                controller: c.text,
+                knob: k.text,
+                value: v.text.clone(),
+                required,
+            };
+            crate::resources::modern(&r).map_err(|e| err(&v, e))?;
+            job.resources.push(r);
+        }
         "pid" => {
             let t = need(lx, kw, "`file`")?;
             if !t.is_word("file") {

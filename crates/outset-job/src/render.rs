@@ -294,6 +294,9 @@ pub fn render(job: &JobConfig) -> String {
         }
         line(&mut o, s);
     }
+    for r in &job.resources {
+        line(&mut o, crate::resources::render_resource(r));
+    }
     if job.debug {
         line(&mut o, "debug".into());
     }

@@ -444,6 +444,10 @@ pub struct InstanceStatus {
     /// has written something, or still be held in memory: `outsetctl log` shows both).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log: Option<String>,
+    /// What of the job's `cgroup` and `resource` stanzas could not be applied to this
+    /// instance's cgroup (a controller unavailable, a file not written), each with why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resource_problems: Vec<String>,
 }
 
 /// A live process of an instance.
@@ -785,6 +789,7 @@ mod tests {
             history: vec![],
             members: vec![],
             log: None,
+            resource_problems: vec![],
         };
         assert_eq!(
             s.upstart_line(),
@@ -820,6 +825,7 @@ mod tests {
                 history: vec![],
                 members: vec![],
                 log: None,
+                resource_problems: vec![],
             }
             .upstart_line()
         };

@@ -344,6 +344,50 @@ impl Cgroup {
         fs::write(self.path.join("cgroup.procs"), pid.to_string())
     }
 
+    /// The controllers this cgroup's parent gives it (`cgroup.controllers`): those it may
+    /// enable for its children.
+    pub fn controllers(&self) -> io::Result<Vec<String>> {
+        let text = fs::read_to_string(self.path.join("cgroup.controllers"))?;
+        Ok(text.split_whitespace().map(str::to_string).collect())
+    }
+
+    /// The controllers enabled for this cgroup's children (`cgroup.subtree_control`).
+    pub fn subtree_control(&self) -> io::Result<Vec<String>> {
+        let text = fs::read_to_string(self.path.join("cgroup.subtree_control"))?;
+        Ok(text.split_whitespace().map(str::to_string).collect())
+    }
+
+    /// Enables a controller for this cgroup's children (`+NAME` to
+    /// `cgroup.subtree_control`). The kernel refuses (`EBUSY`) while the cgroup itself
+    /// holds processes, unless it is the root: cgroup2's "no internal processes" rule.
+    pub fn enable_controller(&self, name: &str) -> io::Result<()> {
+        check_file_name(name)?;
+        fs::write(self.path.join("cgroup.subtree_control"), format!("+{name}"))
+    }
+
+    /// Writes an interface file of this cgroup (`memory.max`, `cpu.weight`…).
+    pub fn write_setting(&self, file: &str, value: &str) -> io::Result<()> {
+        check_file_name(file)?;
+        fs::write(self.path.join(file), value)
+    }
+
+    /// Reads an interface file of this cgroup, trimmed.
+    pub fn read_setting(&self, file: &str) -> io::Result<String> {
+        check_file_name(file)?;
+        Ok(fs::read_to_string(self.path.join(file))?.trim().to_string())
+    }
+
+    /// How many of this cgroup's processes the OOM killer has killed (`oom_kill` of
+    /// `memory.events`; the file exists once the memory controller is enabled for it).
+    pub fn oom_kills(&self) -> io::Result<u64> {
+        let text = fs::read_to_string(self.path.join("memory.events"))?;
+        Ok(text
+            .lines()
+            .filter_map(|l| l.strip_prefix("oom_kill "))
+            .find_map(|n| n.trim().parse().ok())
+            .unwrap_or(0))
+    }
+
     /// Removes this cgroup and its child cgroups (deepest first).
     ///
     /// Fails with EBUSY while processes remain; a missing cgroup is fine.
@@ -368,6 +412,17 @@ impl Cgroup {
             r => r,
         }
     }
+}
+
+/// An interface file or controller name: one path component, never `..`.
+fn check_file_name(name: &str) -> io::Result<()> {
+    if name.is_empty() || name.contains('/') || name.starts_with('.') {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("`{name}` is not a cgroup interface file"),
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ pub mod pty;
 pub mod reap;
 pub mod signals;
 pub mod spawn;
+pub mod uevent;
 pub mod unix_socket;
 pub mod utmp;
 

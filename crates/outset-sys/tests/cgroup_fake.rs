@@ -277,3 +277,37 @@ fn remove_fails_on_a_busy_subtree_and_says_so() {
     assert!(f.root.join("busy").is_dir());
     assert!(f.root.is_dir());
 }
+
+/// Issue 17 item 5: the resource-control reads and writes.
+#[test]
+fn issue17_item5_controllers_settings_and_oom_kills() {
+    let f = Fake::new();
+    f.write("cgroup.controllers", "cpu memory pids\n");
+    f.write("cgroup.subtree_control", "cpu\n");
+    f.write(
+        "memory.events",
+        "low 0\nhigh 0\nmax 12\noom 2\noom_kill 2\noom_group_kill 0\n",
+    );
+    let cg = f.cgroup();
+    assert_eq!(cg.controllers().unwrap(), ["cpu", "memory", "pids"]);
+    assert_eq!(cg.subtree_control().unwrap(), ["cpu"]);
+    cg.enable_controller("memory").unwrap();
+    assert_eq!(
+        std::fs::read_to_string(f.root.join("cgroup.subtree_control")).unwrap(),
+        "+memory"
+    );
+    cg.write_setting("cpu.weight", "200").unwrap();
+    assert_eq!(cg.read_setting("cpu.weight").unwrap(), "200");
+    assert_eq!(cg.oom_kills().unwrap(), 2);
+    // Only interface file names: nothing outside the cgroup is written.
+    for bad in ["", "../x", "a/b", ".hidden"] {
+        let e = cg.write_setting(bad, "1").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{bad}");
+    }
+    // Without the memory controller there is no memory.events.
+    let none = Fake::new();
+    assert_eq!(
+        none.cgroup().oom_kills().unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
+}

@@ -331,6 +331,9 @@ impl Engine {
         }
         let mut list: Vec<InstanceStatus> =
             ids.iter().filter_map(|id| self.status_of(*id)).collect();
+        for (st, id) in list.iter_mut().zip(&ids) {
+            st.resource_problems = fx.resource_problems(*id);
+        }
         if all {
             for (st, id) in list.iter_mut().zip(&ids) {
                 let pids = fx.processes(*id).unwrap_or_else(|e| {
@@ -428,6 +431,7 @@ impl Engine {
             history: vec![],
             members: vec![],
             log,
+            resource_problems: vec![],
         }
     }
 
@@ -464,6 +468,7 @@ impl Engine {
                 .collect(),
             members: vec![],
             log,
+            resource_problems: vec![],
         })
     }
 

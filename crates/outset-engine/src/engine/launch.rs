@@ -37,6 +37,7 @@ impl Engine {
             notify: kind == ProcessKind::Main && c.expect == Expect::Notify,
             ptrace: kind == ProcessKind::Main
                 && (c.track == outset_job::Track::Ptrace || self.opts.track_ptrace),
+            resources: outset_job::resources::plan(c),
         };
         match fx.spawn(id, &spec) {
             Ok(pid) => {

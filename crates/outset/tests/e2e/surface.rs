@@ -235,7 +235,7 @@ fn issue16_item4_upstart_daemon_flags_are_accepted() {
         stderr.contains("--no-dbus: Upstart's D-Bus API on the private socket only"),
         "{stderr}"
     );
-    for flag in ["--write-state-file", "--no-cgroups", "--no-sessions"] {
+    for flag in ["--write-state-file", "--no-sessions"] {
         assert!(
             stderr.contains(&format!("{flag} ignored")),
             "{flag}: {stderr}"
