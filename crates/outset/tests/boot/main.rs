@@ -257,6 +257,7 @@ boot_cases!(
     busybox_poweroff,
     run_mounted_over,
     no_jobs_emergency_shell,
+    resource_limits,
 );
 
 /// Case folders kept in the tree without a test yet, each with the feature it waits for.

@@ -2,7 +2,7 @@
 //! instance's cgroup. Where this host gives the test's cgroup subtree the controller, the
 //! limit is enforced for real; where it does not (the hybrid mount of a host whose controllers
 //! sit on cgroup v1), the clear "controller unavailable" report is what is checked, and the
-//! enforcement is checked in the boot test VM (crates/outset/tests/boot/devices-and-limits).
+//! enforcement is checked in the boot test VM (crates/outset/tests/boot/cases/resource_limits).
 
 use std::path::Path;
 use std::time::Duration;
