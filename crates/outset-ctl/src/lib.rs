@@ -116,9 +116,6 @@ pub fn run_with(args: Vec<OsString>, out: &mut dyn Write, err: &mut dyn Write) -
             lines,
             follow,
         } => verbs::run_log(&socket, job, instance, lines, follow, cli.json, &mut io),
-        verbs::Plan::NotImplemented(verb) => {
-            verbs::fail(&mut io, &format!("{verb}: not implemented yet"))
-        }
         verbs::Plan::Usage(message) => {
             // A usage error, like clap's own: exit 2.
             verbs::fail(&mut io, &message);

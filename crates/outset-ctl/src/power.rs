@@ -95,11 +95,12 @@ pub fn power_plan(action: ShutdownAction, a: PowerArgs) -> Plan {
     }
 }
 
-/// `telinit N`: 0–6 and S through the daemon (waiting, as Upstart's does); `q` reloads.
+/// `telinit N`: 0–6 and S through the daemon (waiting, as Upstart's does); `q` reloads;
+/// `u` re-executes the daemon, keeping every job (docs/reexec.md).
 pub fn telinit_plan(level: &str, env: Vec<String>, wait: bool) -> Plan {
     match level {
         "q" | "Q" => Plan::Remote(Proto::ReloadConfiguration),
-        "u" | "U" => Plan::NotImplemented("telinit u (re-exec)"),
+        "u" | "U" => Plan::Remote(Proto::Reexec { binary: None }),
         l if outset_proto_level(l) => Plan::Remote(Proto::Telinit {
             level: l.to_string(),
             env,
@@ -255,6 +256,11 @@ mod tests {
             Plan::Remote(Proto::ReloadConfiguration)
         );
         assert!(matches!(telinit_plan("9", vec![], true), Plan::Usage(_)));
+        // `telinit u`: sysvinit's and Upstart's re-exec.
+        assert_eq!(
+            telinit_plan("u", vec![], true),
+            Plan::Remote(Proto::Reexec { binary: None })
+        );
     }
 
     #[test]

@@ -44,8 +44,6 @@ pub enum Plan {
         lines: usize,
         follow: bool,
     },
-    /// Verbs Upstart has that outset's protocol does not carry yet.
-    NotImplemented(&'static str),
     /// The command line lacks something; the message says what.
     Usage(String),
     /// A request, then a line printed once it is accepted.

@@ -1159,8 +1159,14 @@ impl Daemon {
         }
         match &self.dbus_address {
             Some(old) => log::info!("D-Bus address {address} ignored: {old} was given first"),
+            None if self.mode == Mode::User => {
+                // A session's bus: Upstart's API is served there from now on (dbus.md).
+                log::info!("D-Bus address {address} given: joining that bus");
+                self.dbus_address = Some(address.clone());
+                self.dbus_rejoin(Some(address));
+            }
             None => {
-                log::info!("D-Bus address {address} noted (outset serves no D-Bus API yet)");
+                log::info!("D-Bus address {address} noted (the system daemon stays on its bus)");
                 self.dbus_address = Some(address);
             }
         }

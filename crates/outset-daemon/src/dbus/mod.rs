@@ -408,7 +408,7 @@ impl Daemon {
     }
 
     /// Drops the bus connection (if any) and joins `address` instead, at once.
-    fn dbus_rejoin(&mut self, address: Option<String>) {
+    pub(crate) fn dbus_rejoin(&mut self, address: Option<String>) {
         if let Some(token) = self.dbus.bus {
             self.dbus_close(token, "joining another bus");
         }
