@@ -198,16 +198,18 @@ impl Host {
             spawn_failures,
             tracker: self.tracker.export(),
             activation: self.activation.export(),
+            logs: self.logs.export(),
         }
     }
 
     /// The descriptors [`Host::export`] names: every connection, notify socket and
-    /// socket-activation listener.
+    /// socket-activation listener and `console log` pty master.
     pub fn handover_fds(&self) -> Vec<std::os::fd::BorrowedFd<'_>> {
         let conns = self.conns.iter().map(|(_, c)| c.stream.as_fd());
         conns
             .chain(self.notify.values().map(|s| s.as_fd()))
             .chain(self.activation.fds())
+            .chain(self.logs.handover_fds())
             .collect()
     }
 
@@ -253,6 +255,7 @@ impl Host {
                 Err(e) => log::warn!("listener {endpoint} lost in re-exec: {e}"),
             }
         }
+        self.logs.import(state.logs, take_fd);
     }
 
     /// Job cgroups no instance has (see `Tracker::untracked_cgroups`).

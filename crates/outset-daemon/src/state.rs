@@ -92,6 +92,46 @@ pub struct HostState {
     /// descriptor, so no waiting connection is lost; absent in older states.
     #[serde(default)]
     pub activation: Vec<(String, i32)>,
+    /// `console log` output: the live ptys and what is not on disk yet; absent in older
+    /// states.
+    #[serde(default)]
+    pub logs: LogsState,
+}
+
+/// The job-output state (docs/logging.md): every live pty's master is handed over, and the
+/// output held in memory goes with it, so no byte is lost across a re-exec.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct LogsState {
+    /// The next capture id.
+    pub next: u64,
+    pub captures: Vec<CaptureState>,
+    pub sinks: Vec<SinkState>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct CaptureState {
+    pub id: u64,
+    /// The pty master.
+    pub fd: i32,
+    /// The log file's name in the log directory (`<job>[-<instance>].log`).
+    pub sink: String,
+    /// The process the pty was given to.
+    pub pid: Option<u32>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct SinkState {
+    pub name: String,
+    pub max_size: u64,
+    pub keep: u32,
+    /// Output not written yet, in order (raw bytes: output may be binary).
+    pub pending: Vec<u8>,
+    /// Bytes lost and not marked in the file yet.
+    pub dropped: u64,
+    /// The rest of a marker a full disk cut short, and the count it reports.
+    pub marker_rest: Vec<u8>,
+    pub marker_count: u64,
+    pub at_line_start: bool,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]

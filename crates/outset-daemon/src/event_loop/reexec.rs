@@ -43,6 +43,8 @@ impl Daemon {
             return "jobs are being followed with ptrace while they start; try again once they have started".into();
         }
         self.host.flush_conns();
+        // Job output read so far goes to its files; what cannot is carried in the state.
+        self.host.logs.drain_for_handover();
         let text = self.state_text(reply);
         let memfd = match outset_sys::handover::state_memfd("outset-state", &text) {
             Ok(fd) => fd,
@@ -101,6 +103,7 @@ impl Daemon {
         fds.extend(host.conns.iter().map(|c| c.fd));
         fds.extend(host.notify.iter().map(|n| n.1));
         fds.extend(host.activation.iter().map(|a| a.1));
+        fds.extend(host.logs.captures.iter().map(|c| c.fd));
         let st = State {
             schema: state::SCHEMA,
             writer: env!("CARGO_PKG_VERSION").to_string(),

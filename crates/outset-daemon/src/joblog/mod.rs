@@ -276,6 +276,117 @@ impl Logs {
         }
     }
 
+    /// Before a re-exec: what the disk takes now is written, and each pty whose file is
+    /// writable is read out into it. What a pty still holds stays in its buffer (the master
+    /// is handed over), so nothing is read only to be dropped.
+    pub fn drain_for_handover(&mut self) {
+        self.flush_held(true);
+        let ids: Vec<u64> = self
+            .captures
+            .iter()
+            .filter(|(_, c)| !c.closed && self.sinks.get(&c.sink).is_some_and(Sink::idle))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            self.read(id, READ_PER_TURN);
+        }
+    }
+
+    /// What a re-exec hands over: every live pty (its master is in [`Logs::handover_fds`])
+    /// and every file with output not written yet.
+    pub fn export(&self) -> crate::state::LogsState {
+        use std::os::fd::AsRawFd;
+        let mut captures: Vec<_> = self
+            .captures
+            .iter()
+            .filter(|(_, c)| !c.closed)
+            .map(|(id, c)| crate::state::CaptureState {
+                id: *id,
+                fd: c.master.as_raw_fd(),
+                sink: c.sink.clone(),
+                pid: c.pid,
+            })
+            .collect();
+        captures.sort_unstable_by_key(|c| c.id);
+        let mut sinks: Vec<_> = self
+            .sinks
+            .values()
+            .filter(|s| !s.idle() || captures.iter().any(|c| c.sink == s.name))
+            .map(Sink::export)
+            .collect();
+        sinks.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        crate::state::LogsState {
+            next: self.next,
+            captures,
+            sinks,
+        }
+    }
+
+    /// The masters [`Logs::export`] names.
+    pub fn handover_fds(&self) -> impl Iterator<Item = std::os::fd::BorrowedFd<'_>> {
+        self.captures
+            .values()
+            .filter(|c| !c.closed)
+            .map(|c| c.master.as_fd())
+    }
+
+    /// Takes back what the previous image handed over: the ptys are watched again at the
+    /// next sweep and their output goes on into the same files.
+    pub fn import(
+        &mut self,
+        state: crate::state::LogsState,
+        mut take_fd: impl FnMut(i32) -> std::io::Result<OwnedFd>,
+    ) {
+        for s in state.sinks {
+            // Names are made by `log_file_name`; anything else is not a file in the dir.
+            if s.name.contains('/') || s.name.starts_with('.') {
+                log::warn!(
+                    "job log {:?} in the re-exec state is no log file; dropped",
+                    s.name
+                );
+                continue;
+            }
+            self.buffered += s.pending.len();
+            self.sinks.insert(s.name.clone(), Sink::import(s));
+        }
+        self.next = self.next.max(state.next);
+        for c in state.captures {
+            let master = match take_fd(c.fd) {
+                Ok(fd) => fd,
+                Err(e) => {
+                    log::warn!(
+                        "the pty of a process writing to {} lost in re-exec: {e}",
+                        c.sink
+                    );
+                    continue;
+                }
+            };
+            let Some(sink) = self.sinks.get_mut(&c.sink) else {
+                log::warn!(
+                    "the pty of a process writing to {:?} has no log file in the re-exec state; closed",
+                    c.sink
+                );
+                continue;
+            };
+            sink.captures += 1;
+            if let Some(pid) = c.pid {
+                self.by_pid.insert(pid, c.id);
+            }
+            self.next = self.next.max(c.id + 1);
+            self.captures.insert(
+                c.id,
+                Capture {
+                    master,
+                    sink: c.sink,
+                    pid: c.pid,
+                    watched: false,
+                    closed: false,
+                },
+            );
+            self.dirty = true;
+        }
+    }
+
     /// Whether any output waits for the disk (the loop then wakes every [`RETRY_EVERY`]).
     pub fn waiting(&self) -> bool {
         self.sinks.values().any(Sink::waiting)
