@@ -198,12 +198,12 @@ impl Host {
             spawn_failures,
             tracker: self.tracker.export(),
             activation: self.activation.export(),
-            logs: self.logs.export(),
         }
     }
 
-    /// The descriptors [`Host::export`] names: every connection, notify socket and
-    /// socket-activation listener and `console log` pty master.
+    /// The descriptors [`Host::export`] names (every connection, notify socket and
+    /// socket-activation listener) and the `console log` pty masters the state's `logs`
+    /// section names ([`Logs::export`]).
     pub fn handover_fds(&self) -> Vec<std::os::fd::BorrowedFd<'_>> {
         let conns = self.conns.iter().map(|(_, c)| c.stream.as_fd());
         conns
@@ -255,7 +255,6 @@ impl Host {
                 Err(e) => log::warn!("listener {endpoint} lost in re-exec: {e}"),
             }
         }
-        self.logs.import(state.logs, take_fd);
     }
 
     /// Job cgroups no instance has (see `Tracker::untracked_cgroups`).

@@ -445,3 +445,67 @@ impl Logs {
         tail::tail(&self.cfg.dir, &name, self.sinks.get(&name), lines, cursor)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+
+    /// Issue 15 with issue 14: a pty and the output held for it go through the re-exec state
+    /// (JSON) into a new `Logs`; bytes held and bytes still in the pty land in order in the
+    /// file once it can be written, binary ones included.
+    #[test]
+    fn issue15_pty_and_held_output_survive_export_and_import() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("log");
+        let cfg = LogConfig {
+            dir: dir.clone(),
+            enabled: true,
+            user: true,
+            rotate: LogRotate::OFF,
+        };
+        let mut old = Logs::new(cfg.clone());
+        let (id, slave) = old.open_pty("j", "", None).unwrap();
+        old.bind(id, 4242);
+        let mut job = std::fs::File::from(slave);
+        job.write_all(b"one \xff\x01\n").unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while old.sinks.get("j.log").is_none_or(|s| s.pending.is_empty()) {
+            assert!(Instant::now() < deadline, "the pty gave nothing");
+            old.drain_for_handover();
+        }
+        assert_eq!(old.sinks["j.log"].pending, b"one \xff\x01\n");
+        // Held output waits for the disk: this stays in the pty, whose master is carried.
+        job.write_all(b"two\n").unwrap();
+        old.drain_for_handover();
+        let text = serde_json::to_string(&old.export()).unwrap();
+        let st: crate::state::LogsState = serde_json::from_str(&text).unwrap();
+        assert_eq!(st.captures.len(), 1);
+        assert_eq!(st.captures[0].pid, Some(4242));
+        let mut masters: HashMap<i32, OwnedFd> = old
+            .captures
+            .drain()
+            .map(|(_, c)| (c.master.as_raw_fd(), c.master))
+            .collect();
+        let mut new = Logs::new(cfg);
+        new.import(st, |fd| {
+            masters
+                .remove(&fd)
+                .ok_or_else(|| std::io::Error::other("not handed over"))
+        });
+        assert_eq!(new.by_pid.get(&4242), Some(&id));
+        assert_eq!(new.buffered, b"one \xff\x01\n".len());
+        std::fs::create_dir_all(&dir).unwrap();
+        new.flush_held(true);
+        let want = b"one \xff\x01\ntwo\n".to_vec();
+        while std::fs::read(dir.join("j.log")).unwrap_or_default() != want {
+            assert!(Instant::now() < deadline, "not written in order");
+            new.on_readable(id);
+        }
+        assert_eq!(new.buffered, 0);
+        // Captures made after the switch get ids of their own.
+        let (id2, _slave) = new.open_pty("k", "", None).unwrap();
+        assert!(id2 > id);
+    }
+}
