@@ -361,6 +361,15 @@ impl Logs {
                     continue;
                 }
             };
+            // Ids become poller tokens above the loop's log base: a state naming one out of
+            // range or twice does not hang together.
+            if c.id >= 1 << 40 || self.captures.contains_key(&c.id) {
+                log::warn!(
+                    "the pty of a process writing to {:?} has a bad id in the re-exec state; closed",
+                    c.sink
+                );
+                continue;
+            }
             let Some(sink) = self.sinks.get_mut(&c.sink) else {
                 log::warn!(
                     "the pty of a process writing to {:?} has no log file in the re-exec state; closed",
@@ -372,7 +381,7 @@ impl Logs {
             if let Some(pid) = c.pid {
                 self.by_pid.insert(pid, c.id);
             }
-            self.next = self.next.max(c.id + 1);
+            self.next = self.next.max(c.id.saturating_add(1));
             self.captures.insert(
                 c.id,
                 Capture {
