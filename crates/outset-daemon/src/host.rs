@@ -307,13 +307,15 @@ impl Host {
         }
     }
 
-    /// The descriptors [`Host::export`] names: every connection, notify socket and
-    /// socket-activation listener.
+    /// The descriptors [`Host::export`] names (every connection, notify socket and
+    /// socket-activation listener) and the `console log` pty masters the state's `logs`
+    /// section names ([`Logs::export`]).
     pub fn handover_fds(&self) -> Vec<std::os::fd::BorrowedFd<'_>> {
         let conns = self.conns.iter().map(|(_, c)| c.stream.as_fd());
         conns
             .chain(self.notify.values().map(|s| s.as_fd()))
             .chain(self.activation.fds())
+            .chain(self.logs.handover_fds())
             .collect()
     }
 

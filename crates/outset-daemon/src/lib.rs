@@ -404,8 +404,12 @@ fn run(args: Args) -> Result<i32, String> {
     };
     let mut restored = None;
     if let Some((st, fds)) = handed {
-        match outset_engine::Engine::restore(opts.clone(), st.engine, st.clock_ms) {
-            Ok(engine) => restored = Some((engine, st.clock_ms, st.daemon, fds)),
+        let logs = st.logs();
+        match logs.and_then(|logs| {
+            outset_engine::Engine::restore(opts.clone(), st.engine, st.clock_ms)
+                .map(|engine| (engine, logs))
+        }) {
+            Ok((engine, logs)) => restored = Some((engine, st.clock_ms, st.daemon, logs, fds)),
             // The descriptors handed over close with `fds`: clients see their end.
             Err(e) => {
                 log::warn!("re-exec state refused: {e}; recovering jobs from the cgroup tree")
@@ -413,7 +417,7 @@ fn run(args: Args) -> Result<i32, String> {
         }
     }
     let (mut engine, restore) = match restored {
-        Some((engine, clock, d, fds)) => (engine, Some((clock, d, fds))),
+        Some((engine, clock, d, logs, fds)) => (engine, Some((clock, d, logs, fds))),
         None => (outset_engine::Engine::new(opts), None),
     };
     let mut host = host::Host::new(tracker, user);
@@ -489,9 +493,9 @@ fn run(args: Args) -> Result<i32, String> {
         daemon.host.tracking()
     );
     match restore {
-        Some((clock, d, fds)) => {
+        Some((clock, d, logs, fds)) => {
             log::info!("state taken over from the previous image");
-            daemon.restore(clock, d, fds);
+            daemon.restore(clock, d, logs, fds);
             // Job files changed meanwhile apply as a reload does; it takes the handed-over
             // socket-activation listeners.
             daemon.reload();

@@ -13,9 +13,12 @@ use serde::{Deserialize, Serialize};
 pub const SCHEMA: u32 = 1;
 
 /// Optional sections this binary knows, with the newest version of each it reads. Parts of
-/// the daemon added later (the runlevel, the `set-env` table, log buffers, pty masters)
-/// each add one entry here and one field below (docs/reexec.md, "Adding a section").
-pub const KNOWN_SECTIONS: &[(&str, u32)] = &[];
+/// the daemon added later each add one entry here (docs/reexec.md, "Adding a section").
+pub const KNOWN_SECTIONS: &[(&str, u32)] = &[(LOGS, 1)];
+
+/// The `console log` section ([`LogsState`]): written only when a pty is live or output is
+/// held, so an older reader refuses a state rather than drop them.
+pub const LOGS: &str = "logs";
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct State {
@@ -63,6 +66,17 @@ pub struct DaemonState {
     pub sources: Vec<(String, Vec<String>)>,
 }
 
+impl State {
+    /// The [`LOGS`] section (empty when absent: a state without live ptys or held output).
+    pub fn logs(&self) -> Result<LogsState, String> {
+        match self.sections.get(LOGS) {
+            Some(s) => serde_json::from_value(s.data.clone())
+                .map_err(|e| format!("state section {LOGS} unreadable: {e}")),
+            None => Ok(LogsState::default()),
+        }
+    }
+}
+
 impl DaemonState {
     /// The listeners to take over, each with the uid it is restricted to.
     pub fn all_listeners(&self) -> Vec<(i32, Option<u32>)> {
@@ -96,6 +110,42 @@ pub struct HostState {
     /// seen; absent in older states.
     #[serde(default)]
     pub resources: Vec<(u64, crate::resources::InstanceResources)>,
+}
+
+/// The [`LOGS`] section, version 1 (docs/logging.md): every live pty's master is handed
+/// over, and the output held in memory goes with it, so no byte is lost across a re-exec.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct LogsState {
+    /// The next capture id.
+    pub next: u64,
+    pub captures: Vec<CaptureState>,
+    pub sinks: Vec<SinkState>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct CaptureState {
+    pub id: u64,
+    /// The pty master.
+    pub fd: i32,
+    /// The log file's name in the log directory (`<job>[-<instance>].log`).
+    pub sink: String,
+    /// The process the pty was given to.
+    pub pid: Option<u32>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct SinkState {
+    pub name: String,
+    pub max_size: u64,
+    pub keep: u32,
+    /// Output not written yet, in order (raw bytes: output may be binary).
+    pub pending: Vec<u8>,
+    /// Bytes lost and not marked in the file yet.
+    pub dropped: u64,
+    /// The rest of a marker a full disk cut short, and the count it reports.
+    pub marker_rest: Vec<u8>,
+    pub marker_count: u64,
+    pub at_line_start: bool,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -204,6 +254,7 @@ pub fn check(fd: i32) -> Result<(), String> {
     let text = outset_sys::handover::read_state(std::os::fd::AsFd::as_fd(&fd))
         .map_err(|e| format!("reading the state: {e}"))?;
     let state = parse(&text).map_err(|e| e.to_string())?;
+    state.logs()?;
     outset_engine::Engine::restore(
         outset_engine::Options::default(),
         state.engine,
@@ -245,5 +296,29 @@ mod tests {
             Err(Refused::Newer(_))
         ));
         assert!(matches!(parse(b"garbage"), Err(Refused::Broken(_))));
+    }
+
+    /// The `logs` section: read at version 1, absent means nothing to carry, a newer
+    /// version is refused (a downgrade never silently drops ptys or held output).
+    #[test]
+    fn issue15_logs_section_read_defaulted_or_refused() {
+        let none = parse(minimal(SCHEMA).as_bytes()).unwrap();
+        assert!(none.logs().unwrap().captures.is_empty());
+        let section = |v: u32| {
+            minimal(SCHEMA).replacen(
+                r#""fds""#,
+                &format!(
+                    r#""sections":{{"logs":{{"version":{v},"data":{{"next":3,"captures":[{{"id":2,"fd":8,"sink":"j.log","pid":42}}],"sinks":[{{"name":"j.log","max_size":0,"keep":0,"pending":[104,255,10],"dropped":0,"marker_rest":[],"marker_count":0,"at_line_start":true}}]}}}}}},"fds""#
+                ),
+                1,
+            )
+        };
+        let logs = parse(section(1).as_bytes()).unwrap().logs().unwrap();
+        assert_eq!(logs.captures[0].fd, 8);
+        assert_eq!(logs.sinks[0].pending, b"h\xff\n");
+        assert!(matches!(
+            parse(section(2).as_bytes()),
+            Err(Refused::Newer(_))
+        ));
     }
 }

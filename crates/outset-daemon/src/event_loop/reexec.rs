@@ -43,6 +43,8 @@ impl Daemon {
             return "jobs are being followed with ptrace while they start; try again once they have started".into();
         }
         self.host.flush_conns();
+        // Job output read so far goes to its files; what cannot is carried in the state.
+        self.host.logs.drain_for_handover();
         let text = self.state_text(reply);
         let memfd = match outset_sys::handover::state_memfd("outset-state", &text) {
             Ok(fd) => fd,
@@ -101,6 +103,19 @@ impl Daemon {
         fds.extend(host.conns.iter().map(|c| c.fd));
         fds.extend(host.notify.iter().map(|n| n.1));
         fds.extend(host.activation.iter().map(|a| a.1));
+        let logs = self.host.logs.export();
+        fds.extend(logs.captures.iter().map(|c| c.fd));
+        let mut sections = std::collections::BTreeMap::new();
+        // Only when there is something to carry: an older image can then take the state.
+        if !logs.captures.is_empty() || !logs.sinks.is_empty() {
+            match serde_json::to_value(&logs) {
+                Ok(data) => {
+                    sections.insert(state::LOGS.to_string(), state::Section { version: 1, data });
+                }
+                // Plain data always encodes; the masters named in `fds` are then closed.
+                Err(e) => log::error!("cannot encode the job-output state: {e}"),
+            }
+        }
         let st = State {
             schema: state::SCHEMA,
             writer: env!("CARGO_PKG_VERSION").to_string(),
@@ -130,7 +145,7 @@ impl Daemon {
                     })
                     .collect(),
             },
-            sections: Default::default(),
+            sections,
         };
         match serde_json::to_vec(&st) {
             Ok(t) => t,
@@ -144,11 +159,22 @@ impl Daemon {
 
     /// The new image's side: the daemon's part of the handed-over state. The engine was
     /// restored at `clock_ms` already; the clock goes on from there.
-    pub fn restore(&mut self, clock_ms: u64, d: DaemonState, mut fds: state::Fds) {
+    pub fn restore(
+        &mut self,
+        clock_ms: u64,
+        d: DaemonState,
+        logs: state::LogsState,
+        mut fds: state::Fds,
+    ) {
         self.epoch = Instant::now()
             .checked_sub(Duration::from_millis(clock_ms))
             .unwrap_or(self.epoch);
         self.host.import(d.host, &mut fds);
+        self.host.logs.import(logs, |fd| {
+            fds.remove(&fd).ok_or_else(|| {
+                std::io::Error::other(format!("descriptor {fd} was not handed over"))
+            })
+        });
         if !fds.is_empty() {
             log::warn!(
                 "{} handed-over descriptors named by nothing; closed",

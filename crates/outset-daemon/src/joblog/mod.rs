@@ -276,6 +276,126 @@ impl Logs {
         }
     }
 
+    /// Before a re-exec: what the disk takes now is written, and each pty whose file is
+    /// writable is read out into it. What a pty still holds stays in its buffer (the master
+    /// is handed over), so nothing is read only to be dropped.
+    pub fn drain_for_handover(&mut self) {
+        self.flush_held(true);
+        let ids: Vec<u64> = self
+            .captures
+            .iter()
+            .filter(|(_, c)| !c.closed && self.sinks.get(&c.sink).is_some_and(Sink::idle))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            self.read(id, READ_PER_TURN);
+        }
+    }
+
+    /// What a re-exec hands over: every live pty (its master is in [`Logs::handover_fds`])
+    /// and every file with output not written yet.
+    pub fn export(&self) -> crate::state::LogsState {
+        use std::os::fd::AsRawFd;
+        let mut captures: Vec<_> = self
+            .captures
+            .iter()
+            .filter(|(_, c)| !c.closed)
+            .map(|(id, c)| crate::state::CaptureState {
+                id: *id,
+                fd: c.master.as_raw_fd(),
+                sink: c.sink.clone(),
+                pid: c.pid,
+            })
+            .collect();
+        captures.sort_unstable_by_key(|c| c.id);
+        let mut sinks: Vec<_> = self
+            .sinks
+            .values()
+            .filter(|s| !s.idle() || captures.iter().any(|c| c.sink == s.name))
+            .map(Sink::export)
+            .collect();
+        sinks.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        crate::state::LogsState {
+            next: self.next,
+            captures,
+            sinks,
+        }
+    }
+
+    /// The masters [`Logs::export`] names.
+    pub fn handover_fds(&self) -> impl Iterator<Item = std::os::fd::BorrowedFd<'_>> {
+        self.captures
+            .values()
+            .filter(|c| !c.closed)
+            .map(|c| c.master.as_fd())
+    }
+
+    /// Takes back what the previous image handed over: the ptys are watched again at the
+    /// next sweep and their output goes on into the same files.
+    pub fn import(
+        &mut self,
+        state: crate::state::LogsState,
+        mut take_fd: impl FnMut(i32) -> std::io::Result<OwnedFd>,
+    ) {
+        for s in state.sinks {
+            // Names are made by `log_file_name`; anything else is not a file in the dir.
+            if s.name.contains('/') || s.name.starts_with('.') {
+                log::warn!(
+                    "job log {:?} in the re-exec state is no log file; dropped",
+                    s.name
+                );
+                continue;
+            }
+            self.buffered += s.pending.len();
+            self.sinks.insert(s.name.clone(), Sink::import(s));
+        }
+        self.next = self.next.max(state.next);
+        for c in state.captures {
+            let master = match take_fd(c.fd) {
+                Ok(fd) => fd,
+                Err(e) => {
+                    log::warn!(
+                        "the pty of a process writing to {} lost in re-exec: {e}",
+                        c.sink
+                    );
+                    continue;
+                }
+            };
+            // Ids become poller tokens above the loop's log base: a state naming one out of
+            // range or twice does not hang together.
+            if c.id >= 1 << 40 || self.captures.contains_key(&c.id) {
+                log::warn!(
+                    "the pty of a process writing to {:?} has a bad id in the re-exec state; closed",
+                    c.sink
+                );
+                continue;
+            }
+            let Some(sink) = self.sinks.get_mut(&c.sink) else {
+                log::warn!(
+                    "the pty of a process writing to {:?} has no log file in the re-exec state; closed",
+                    c.sink
+                );
+                continue;
+            };
+            sink.captures += 1;
+            if let Some(pid) = c.pid {
+                self.by_pid.insert(pid, c.id);
+            }
+            self.next = self.next.max(c.id.saturating_add(1));
+            self.captures.insert(
+                c.id,
+                Capture {
+                    master,
+                    sink: c.sink,
+                    pid: c.pid,
+                    watched: false,
+                    closed: false,
+                },
+            );
+            self.dirty = true;
+        }
+    }
+
     /// Whether any output waits for the disk (the loop then wakes every [`RETRY_EVERY`]).
     pub fn waiting(&self) -> bool {
         self.sinks.values().any(Sink::waiting)
@@ -332,5 +452,69 @@ impl Logs {
     ) -> outset_proto::LogChunk {
         let name = outset_job::log_file_name(job, instance);
         tail::tail(&self.cfg.dir, &name, self.sinks.get(&name), lines, cursor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+
+    /// Issue 15 with issue 14: a pty and the output held for it go through the re-exec state
+    /// (JSON) into a new `Logs`; bytes held and bytes still in the pty land in order in the
+    /// file once it can be written, binary ones included.
+    #[test]
+    fn issue15_pty_and_held_output_survive_export_and_import() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("log");
+        let cfg = LogConfig {
+            dir: dir.clone(),
+            enabled: true,
+            user: true,
+            rotate: LogRotate::OFF,
+        };
+        let mut old = Logs::new(cfg.clone());
+        let (id, slave) = old.open_pty("j", "", None).unwrap();
+        old.bind(id, 4242);
+        let mut job = std::fs::File::from(slave);
+        job.write_all(b"one \xff\x01\n").unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while old.sinks.get("j.log").is_none_or(|s| s.pending.is_empty()) {
+            assert!(Instant::now() < deadline, "the pty gave nothing");
+            old.drain_for_handover();
+        }
+        assert_eq!(old.sinks["j.log"].pending, b"one \xff\x01\n");
+        // Held output waits for the disk: this stays in the pty, whose master is carried.
+        job.write_all(b"two\n").unwrap();
+        old.drain_for_handover();
+        let text = serde_json::to_string(&old.export()).unwrap();
+        let st: crate::state::LogsState = serde_json::from_str(&text).unwrap();
+        assert_eq!(st.captures.len(), 1);
+        assert_eq!(st.captures[0].pid, Some(4242));
+        let mut masters: HashMap<i32, OwnedFd> = old
+            .captures
+            .drain()
+            .map(|(_, c)| (c.master.as_raw_fd(), c.master))
+            .collect();
+        let mut new = Logs::new(cfg);
+        new.import(st, |fd| {
+            masters
+                .remove(&fd)
+                .ok_or_else(|| std::io::Error::other("not handed over"))
+        });
+        assert_eq!(new.by_pid.get(&4242), Some(&id));
+        assert_eq!(new.buffered, b"one \xff\x01\n".len());
+        std::fs::create_dir_all(&dir).unwrap();
+        new.flush_held(true);
+        let want = b"one \xff\x01\ntwo\n".to_vec();
+        while std::fs::read(dir.join("j.log")).unwrap_or_default() != want {
+            assert!(Instant::now() < deadline, "not written in order");
+            new.on_readable(id);
+        }
+        assert_eq!(new.buffered, 0);
+        // Captures made after the switch get ids of their own.
+        let (id2, _slave) = new.open_pty("k", "", None).unwrap();
+        assert!(id2 > id);
     }
 }

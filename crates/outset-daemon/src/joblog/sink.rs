@@ -76,6 +76,37 @@ impl Sink {
         }
     }
 
+    /// What a re-exec hands over (the file itself is opened again by the new image).
+    pub fn export(&self) -> crate::state::SinkState {
+        crate::state::SinkState {
+            name: self.name.clone(),
+            max_size: self.rotate.max_size,
+            keep: self.rotate.keep,
+            pending: self.pending.clone(),
+            dropped: self.dropped,
+            marker_rest: self.marker_rest.clone(),
+            marker_count: self.marker_count,
+            at_line_start: self.at_line_start,
+        }
+    }
+
+    /// A sink the previous image handed over; its held bytes count in `buffered`.
+    pub fn import(s: crate::state::SinkState) -> Sink {
+        let mut sink = Sink::new(
+            s.name,
+            LogRotate {
+                max_size: s.max_size,
+                keep: s.keep,
+            },
+        );
+        sink.pending = s.pending;
+        sink.dropped = s.dropped;
+        sink.marker_rest = s.marker_rest;
+        sink.marker_count = s.marker_count;
+        sink.at_line_start = s.at_line_start;
+        sink
+    }
+
     /// Nothing is left to write or to mark: the sink can go once no pty writes to it.
     pub fn idle(&self) -> bool {
         self.pending.is_empty() && self.dropped == 0 && self.marker_rest.is_empty()
