@@ -126,6 +126,15 @@ fn daemon(private: &str, bus: Option<&Bus>, jobs: &[(&str, &str)]) -> Option<Tes
         "--dbus-bus",
         &bus_arg,
     ]);
+    // The private socket is bound after the control socket the harness waits for: wait for
+    // it too, so a test's first connection is never refused.
+    if let Some(name) = private.strip_prefix("unix:abstract=") {
+        use std::os::linux::net::SocketAddrExt;
+        let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+        d.wait_for("the D-Bus private socket", Duration::from_secs(10), || {
+            std::os::unix::net::UnixStream::connect_addr(&addr).is_ok()
+        });
+    }
     Some(d)
 }
 
