@@ -1393,6 +1393,34 @@ fn send_signal(bus: &Bus, iface: &str, member: &str, arg: &str) {
     assert!(out.status.success(), "dbus-send: {out:?}");
 }
 
+/// The `ping` job waiting on `dbus`, appending its env to `out`.
+fn ping_job(d: &TestDaemon, out: &Path) {
+    d.write_job(
+        "ping",
+        &format!(
+            "task\nstart on dbus SIGNAL=Ping INTERFACE=org.example.Test\nexec sh -c 'env >> {0}; echo --- >> {0}'\n",
+            out.display()
+        ),
+    );
+}
+
+/// Sends `Ping(arg)` until the `ping` job has run with it. The match rule goes to the bus
+/// just after the name is asked for: until the bus has it, a signal does not reach the
+/// daemon, so one signal could be lost to that race.
+fn ping_until_run(bus: &Bus, d: &TestDaemon, out: &Path, arg: &str) {
+    let want = format!("ARG0={arg}\n");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !std::fs::read_to_string(out).is_ok_and(|t| t.contains(&want) && t.contains("---")) {
+        assert!(
+            Instant::now() < deadline,
+            "no dbus event started the job; daemon said:\n{}",
+            d.stderr()
+        );
+        send_signal(bus, "org.example.Test", "Ping", arg);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
 /// Issue 17 item 4: a signal on the bus is a `dbus` event with upstart-dbus-bridge's env,
 /// and a job waiting for one interface is not started by a signal on another.
 #[test]
@@ -1403,28 +1431,11 @@ fn issue17_item4_dbus_signals_are_events() {
         return;
     };
     let out = d.dir.path().join("ping.env");
-    // Each run appends its env and a separator.
-    d.write_job(
-        "ping",
-        &format!(
-            "task\nstart on dbus SIGNAL=Ping INTERFACE=org.example.Test\nexec sh -c 'env >> {0}; echo --- >> {0}'\n",
-            out.display()
-        ),
-    );
+    // Added by a reload: the daemon asks for signals once a job wants them.
+    ping_job(&d, &out);
     d.ctl_ok(&["reload-configuration"]);
     wait_for_name(&bus, &d);
-    // The match rule goes to the bus just after the name is asked for: until the bus has
-    // it, a signal does not reach the daemon, so send until one does.
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !std::fs::read_to_string(&out).is_ok_and(|t| t.contains("---")) {
-        assert!(
-            Instant::now() < deadline,
-            "no dbus event started the job; daemon said:\n{}",
-            d.stderr()
-        );
-        send_signal(&bus, "org.example.Test", "Ping", "hello");
-        std::thread::sleep(Duration::from_millis(300));
-    }
+    ping_until_run(&bus, &d, &out, "hello");
     let text = std::fs::read_to_string(&out).unwrap();
     let first = text.split("---").next().unwrap();
     let lines: Vec<&str> = first.lines().collect();
@@ -1464,4 +1475,37 @@ fn issue17_item4_dbus_signals_are_events() {
         1,
         "ran more than once:\n{text}"
     );
+}
+
+/// Issue 17 item 4: a new bus connection has no match rules; after the bus comes back the
+/// daemon asks for signals again, and they are events again.
+#[test]
+fn issue17_item4_signals_are_events_again_after_the_bus_returns() {
+    let Some(mount) = require_root_cgroup2() else {
+        return;
+    };
+    if installed("dbus-daemon").is_none() || installed("dbus-send").is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let bus = Bus::at(dir.path()).unwrap();
+    let private = private_address();
+    let mut d = TestDaemon::new(&mount);
+    let out = d.dir.path().join("ping.env");
+    ping_job(&d, &out);
+    d.start_with(&[
+        "--no-startup-event",
+        "--dbus-private",
+        &private,
+        "--dbus-bus",
+        &bus.address,
+    ]);
+    wait_for_name(&bus, &d);
+    ping_until_run(&bus, &d, &out, "first");
+    drop(bus);
+    let _ = std::fs::remove_file(dir.path().join("bus"));
+    let bus = Bus::at(dir.path()).unwrap();
+    wait_for_name(&bus, &d);
+    d.wait_status(&["ping"], "stop/waiting");
+    ping_until_run(&bus, &d, &out, "again");
 }
