@@ -14,7 +14,9 @@ pub const EMITTED: &[&str] = &[
     "started",
     "stopping",
     "stopped",
-    // Built-in event sources (issue 17): upstart-socket-bridge and upstart-file-bridge.
+    // Built-in event sources (issue 17): upstart-socket-bridge, upstart-file-bridge and
+    // upstart-dbus-bridge.
     "socket",
     "file",
+    "dbus",
 ];

@@ -286,9 +286,11 @@ impl Daemon {
         };
         let wants_devices = jobs.iter().any(outset_engine::uevent::job_wants_devices);
         self.devices.want(wants_devices, &self.poller, TOKEN_UEVENT);
+        let wants_dbus = jobs.iter().any(crate::dbus::signals::job_wants_dbus);
         self.tick_clock();
         self.engine.set_jobs(jobs, &mut self.host);
         self.emit_file_events(created);
+        self.dbus_want_signals(wants_dbus);
         self.dbus_jobs_changed();
         count
     }

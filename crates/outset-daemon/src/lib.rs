@@ -479,6 +479,7 @@ fn run(args: Args) -> Result<i32, String> {
                 },
                 user || args.session,
             ),
+            user: user || args.session,
         },
         devices: devices::Devices::new(
             devices::Source::from_arg(&args.uevent_source),

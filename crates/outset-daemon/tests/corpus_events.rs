@@ -1,9 +1,9 @@
 //! Issue 17 item 4 (the corpus check): every event named in a `start on` or `stop on` of
 //! the shared job corpus is one outset emits itself (`builtin_events::EMITTED`: the daemon's
-//! and the engine's events, and the socket and file bridges now built in) or one another
+//! and the engine's events, and the socket, file and D-Bus bridges now built in) or one another
 //! corpus job emits (`emits` stanzas, `initctl emit` in its scripts). What is left is listed
 //! here, so that any change to it shows: those events come from programs outside the
-//! corpus (udev, the D-Bus and device bridges not built in yet, `telinit`/rc scripts,
+//! corpus (udev, the device bridge not built in yet, `telinit`/rc scripts,
 //! ChromiumOS and Ubuntu Touch daemons).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -18,7 +18,7 @@ use outset_testkit::corpus::{corpus_dir, job_files};
 
 /// The events the corpus waits for that nothing in outset or the corpus emits (checked
 /// against the corpus of 400 files; a change here is a change in what outset provides).
-/// Sorted. Bridge and device events (`*-device-*`, `dbus`, `runlevel`) are not here only
+/// Sorted. Device events and `runlevel` are not here only
 /// because the corpus holds the bridges' and rc's own job files, whose `emits` stanzas and
 /// scripts name them.
 const UNEXPLAINED: &[&str] = &[

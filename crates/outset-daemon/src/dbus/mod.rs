@@ -12,6 +12,7 @@
 pub mod link;
 mod methods;
 pub mod objects;
+pub mod signals;
 
 use std::collections::{BTreeSet, HashMap};
 use std::os::fd::AsFd;
@@ -52,6 +53,8 @@ pub struct Config {
     pub private: Option<String>,
     /// The bus to join; `None`: none.
     pub bus: Option<String>,
+    /// A user session's daemon (the bus is the session bus: `BUS=session` on `dbus` events).
+    pub user: bool,
 }
 
 /// The private socket's address for a daemon in `user` mode or not, and a `--dbus-private`
@@ -83,6 +86,8 @@ enum BusCall {
     RequestName,
     /// `GetConnectionUnixUser` for this caller.
     UnixUser(String),
+    /// `AddMatch` or `RemoveMatch` for signals (signals.rs).
+    Match,
 }
 
 /// Where an engine reply goes, and what shape it takes there.
@@ -119,6 +124,10 @@ pub struct Dbus {
     bus_job_seen: bool,
     /// When the bus connection was made, until `Hello` is answered.
     joining_since: Option<Instant>,
+    /// Some job's condition names the `dbus` event.
+    signals_wanted: bool,
+    /// The bus connection has our `type='signal'` match rule.
+    match_added: bool,
 }
 
 impl Dbus {
@@ -322,7 +331,9 @@ impl Daemon {
                 let uid = self.dbus.links.get(&link).map(|l| l.uid);
                 self.dbus_call(link, m, uid, false);
             }
-            // Signals (NameAcquired and the like) and stray replies: nothing to do.
+            // Signals on the bus: `dbus` events when jobs want them.
+            Some(Kind::Signal) if is_bus => self.dbus_signal(&m),
+            // Signals from private peers and stray replies: nothing to do.
             _ => {}
         }
     }
@@ -349,6 +360,8 @@ impl Daemon {
                     vec![Value::Str(objects::BUS_NAME.into()), Value::U32(4)],
                     BusCall::RequestName,
                 );
+                // A new connection has no match rules: ask for signals again if wanted.
+                self.dbus_sync_match();
             }
             BusCall::RequestName => match m.body.first() {
                 Some(Value::U32(1 | 4)) => {
@@ -363,6 +376,11 @@ impl Daemon {
                     m.error_name.as_deref().unwrap_or("taken")
                 ),
             },
+            BusCall::Match if !ok => log::warn!(
+                "D-Bus: the bus refused our signal match rule ({}); no dbus events",
+                m.error_name.as_deref().unwrap_or("?")
+            ),
+            BusCall::Match => {}
             BusCall::UnixUser(sender) => {
                 let uid = match (ok, m.body.first()) {
                     (true, Some(Value::U32(uid))) => Some(*uid),
@@ -427,6 +445,7 @@ impl Daemon {
             log::warn!("D-Bus: lost the bus connection ({why}); joining again later");
             self.dbus.bus = None;
             self.dbus.unique_name = None;
+            self.dbus.match_added = false;
             self.dbus.joining_since = None;
             self.dbus.bus_calls.clear();
             self.dbus.parked.clear();

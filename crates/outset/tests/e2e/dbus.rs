@@ -1380,3 +1380,132 @@ fn issue16_item1_a_user_daemon_serves_the_session_bus_and_its_session_address() 
         assert!(reply.contains("/com/ubuntu/Upstart/jobs/web"), "{reply}");
     }
 }
+
+/// Sends the signal `iface.member` with one string argument on `bus`, as `dbus-send` does.
+fn send_signal(bus: &Bus, iface: &str, member: &str, arg: &str) {
+    let out = Command::new("dbus-send")
+        .arg(format!("--bus={}", bus.address))
+        .args(["--type=signal", "/org/example"])
+        .arg(format!("{iface}.{member}"))
+        .arg(format!("string:{arg}"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "dbus-send: {out:?}");
+}
+
+/// The `ping` job waiting on `dbus`, appending its env to `out`.
+fn ping_job(d: &TestDaemon, out: &Path) {
+    d.write_job(
+        "ping",
+        &format!(
+            "task\nstart on dbus SIGNAL=Ping INTERFACE=org.example.Test\nexec sh -c 'env >> {0}; echo --- >> {0}'\n",
+            out.display()
+        ),
+    );
+}
+
+/// Sends `Ping(arg)` until the `ping` job has run with it. The match rule goes to the bus
+/// just after the name is asked for: until the bus has it, a signal does not reach the
+/// daemon, so one signal could be lost to that race.
+fn ping_until_run(bus: &Bus, d: &TestDaemon, out: &Path, arg: &str) {
+    let want = format!("ARG0={arg}\n");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !std::fs::read_to_string(out).is_ok_and(|t| t.contains(&want) && t.contains("---")) {
+        assert!(
+            Instant::now() < deadline,
+            "no dbus event started the job; daemon said:\n{}",
+            d.stderr()
+        );
+        send_signal(bus, "org.example.Test", "Ping", arg);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+/// Issue 17 item 4: a signal on the bus is a `dbus` event with upstart-dbus-bridge's env,
+/// and a job waiting for one interface is not started by a signal on another.
+#[test]
+fn issue17_item4_dbus_signals_are_events() {
+    let Some(bus) = Bus::start() else { return };
+    let private = private_address();
+    let Some(d) = daemon(&private, Some(&bus), &[]) else {
+        return;
+    };
+    let out = d.dir.path().join("ping.env");
+    // Added by a reload: the daemon asks for signals once a job wants them.
+    ping_job(&d, &out);
+    d.ctl_ok(&["reload-configuration"]);
+    wait_for_name(&bus, &d);
+    ping_until_run(&bus, &d, &out, "hello");
+    let text = std::fs::read_to_string(&out).unwrap();
+    let first = text.split("---").next().unwrap();
+    let lines: Vec<&str> = first.lines().collect();
+    for want in [
+        "SIGNAL=Ping",
+        "INTERFACE=org.example.Test",
+        "OBJPATH=/org/example",
+        "ARG0=hello",
+        "BUS=system",
+    ] {
+        assert!(
+            lines.contains(&want),
+            "no {want} in the job's env:\n{first}"
+        );
+    }
+    assert!(
+        lines.iter().any(|l| l.starts_with("SENDER=:1.")),
+        "no SENDER=:1.N in the job's env:\n{first}"
+    );
+    // Let any signal still on its way land, then start afresh.
+    std::thread::sleep(Duration::from_secs(1));
+    d.wait_status(&["ping"], "stop/waiting");
+    std::fs::remove_file(&out).unwrap();
+    // Another interface starts nothing: had it, the task would have run with its env
+    // (or still be running when the right signal came, which would then start nothing).
+    send_signal(&bus, "org.example.Other", "Ping", "wrong");
+    send_signal(&bus, "org.example.Test", "Ping", "second");
+    wait_lines(&out, &["ARG0=second", "---"]);
+    std::thread::sleep(Duration::from_millis(500));
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        !text.contains("org.example.Other"),
+        "ran for another interface:\n{text}"
+    );
+    assert_eq!(
+        text.matches("---").count(),
+        1,
+        "ran more than once:\n{text}"
+    );
+}
+
+/// Issue 17 item 4: a new bus connection has no match rules; after the bus comes back the
+/// daemon asks for signals again, and they are events again.
+#[test]
+fn issue17_item4_signals_are_events_again_after_the_bus_returns() {
+    let Some(mount) = require_root_cgroup2() else {
+        return;
+    };
+    if installed("dbus-daemon").is_none() || installed("dbus-send").is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let bus = Bus::at(dir.path()).unwrap();
+    let private = private_address();
+    let mut d = TestDaemon::new(&mount);
+    let out = d.dir.path().join("ping.env");
+    ping_job(&d, &out);
+    d.start_with(&[
+        "--no-startup-event",
+        "--dbus-private",
+        &private,
+        "--dbus-bus",
+        &bus.address,
+    ]);
+    wait_for_name(&bus, &d);
+    ping_until_run(&bus, &d, &out, "first");
+    drop(bus);
+    let _ = std::fs::remove_file(dir.path().join("bus"));
+    let bus = Bus::at(dir.path()).unwrap();
+    wait_for_name(&bus, &d);
+    d.wait_status(&["ping"], "stop/waiting");
+    ping_until_run(&bus, &d, &out, "again");
+}
