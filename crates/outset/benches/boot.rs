@@ -105,7 +105,7 @@ fn boot_once(host: &Host, img: &Image) -> Result<Spans, String> {
     let tmp = tempfile::tempdir().unwrap();
     let initrd = tmp.path().join("initramfs.cpio");
     img.write(&initrd);
-    let vm = Vm::boot(host, &initrd, tmp.path(), "printk.time=1");
+    let vm = Vm::boot(host, &initrd, tmp.path(), "printk.time=1", false);
     let ended = vm.wait(TIMEOUT, |_, _| {});
     let stamp = |needle: &str| -> Result<f64, String> {
         ended

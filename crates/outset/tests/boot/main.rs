@@ -171,6 +171,10 @@ fn run_case(name: &str) {
     if case.dir.join("files").is_dir() {
         img.tree(&case.dir.join("files"), "");
     }
+    let modules = lines_of(&case.dir.join("modules"));
+    if !modules.is_empty() {
+        img.modules(&host.kernel, &modules);
+    }
     let initrd = tmp.path().join("initramfs.cpio");
     img.write(&initrd);
     // `quiet`: fewer kernel lines to interleave with the jobs' output on the console; but
@@ -178,7 +182,14 @@ fn run_case(name: &str) {
     // to the kernel log as PID 1 (`printk.devkmsg=on`: none dropped by the kernel's rate
     // limit on /dev/kmsg writers).
     let append = format!("quiet loglevel=7 printk.devkmsg=on {}", case.cmdline);
-    let vm = Vm::boot(&host, &initrd, tmp.path(), &append);
+    // A case with a `nic` file gets a virtio NIC.
+    let vm = Vm::boot(
+        &host,
+        &initrd,
+        tmp.path(),
+        &append,
+        case.dir.join("nic").exists(),
+    );
     let ended = vm.wait(BOOT_TIMEOUT, |vm, console| {
         for t in case.triggers.iter_mut().filter(|t| !t.sent) {
             if console_lines(console).any(|l| l == t.when) {
@@ -258,6 +269,7 @@ boot_cases!(
     run_mounted_over,
     no_jobs_emergency_shell,
     resource_limits,
+    device_events,
 );
 
 /// Case folders kept in the tree without a test yet, each with the feature it waits for.

@@ -188,6 +188,58 @@ impl Image {
             .insert(path.to_string(), Entry::Symlink(target.to_string()));
     }
 
+    /// The kernel modules `names` need, dependencies first, from the host's
+    /// `/lib/modules/VERSION` of `kernel` (`vmlinuz-VERSION`): each at `lib/modules/NAME.ko`,
+    /// and their load order in `lib/modules/load-order`, one file name a line (a job loads
+    /// them with busybox `insmod`). Panics when the kernel's modules are not installed.
+    pub fn modules(&mut self, kernel: &Path, names: &[String]) {
+        let version = kernel
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_prefix("vmlinuz-"))
+            .expect("the kernel is named vmlinuz-VERSION");
+        let dir = Path::new("/lib/modules").join(version);
+        let dep = std::fs::read_to_string(dir.join("modules.dep"))
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.join("modules.dep").display()));
+        // modules.dep: `path.ko: dep.ko dep.ko`, each line's dependencies already in load
+        // order from last to first.
+        let deps: BTreeMap<String, Vec<String>> = dep
+            .lines()
+            .filter_map(|l| l.split_once(':'))
+            .map(|(m, d)| {
+                (
+                    m.to_string(),
+                    d.split_whitespace().map(str::to_string).collect(),
+                )
+            })
+            .collect();
+        let mut order: Vec<String> = Vec::new();
+        for name in names {
+            let path = deps
+                .keys()
+                .find(|k| k.rsplit('/').next() == Some(&format!("{name}.ko")))
+                .unwrap_or_else(|| panic!("no module {name} in {}", dir.display()))
+                .clone();
+            for m in deps[&path].iter().rev().chain(std::iter::once(&path)) {
+                if !order.contains(m) {
+                    order.push(m.clone());
+                }
+            }
+        }
+        let mut list = String::new();
+        for m in &order {
+            let file = m.rsplit('/').next().unwrap_or(m);
+            self.file(
+                &format!("lib/modules/{file}"),
+                std::fs::read(dir.join(m)).unwrap(),
+                0o644,
+            );
+            list.push_str(file);
+            list.push('\n');
+        }
+        self.file("lib/modules/load-order", list.into_bytes(), 0o644);
+    }
+
     /// Copies the files of a host directory (e.g. a case's job files) to `at`.
     pub fn tree(&mut self, from: &Path, at: &str) {
         self.dir(at);
@@ -332,12 +384,25 @@ pub struct Ended {
 impl Vm {
     /// Boots `kernel` with the initramfs at `initrd`; the console goes to `<dir>/console.log`,
     /// the monitor listens on `<dir>/monitor.sock`. `append` is added to the command line.
-    pub fn boot(host: &Host, initrd: &Path, dir: &Path, append: &str) -> Vm {
+    pub fn boot(host: &Host, initrd: &Path, dir: &Path, append: &str, nic: bool) -> Vm {
         let console = dir.join("console.log");
         let monitor = dir.join("monitor.sock");
         let serial = dir.join("serial.sock");
         let cmdline = format!("console=ttyS0 rdinit=/sbin/init panic=-1 {append}");
+        // A virtio NIC on QEMU's user-mode network, `restrict=on`: the guest reaches nothing
+        // outside it (the device is there for its uevent, not for traffic).
+        let nic_args: &[&str] = if nic {
+            &[
+                "-netdev",
+                "user,id=n0,restrict=on",
+                "-device",
+                "virtio-net-pci,netdev=n0",
+            ]
+        } else {
+            &["-nic", "none"]
+        };
         let child = Command::new(&host.qemu)
+            .args(nic_args)
             .args(["-accel", "tcg", "-m", "512", "-nographic", "-no-reboot"])
             .arg("-kernel")
             .arg(&host.kernel)
