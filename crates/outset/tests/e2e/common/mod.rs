@@ -423,9 +423,18 @@ pub fn stop_leaves_nothing(d: &TestDaemon, job: &str) {
 
 /// A TCP port nothing listens on right now.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    // Below the kernel's ephemeral range (32768 and up by default): a port from that range
+    // can be taken as the source port of any test's outgoing connection between a server's
+    // stop and its next start, and the restart then fails to bind. Each process starts at
+    // its own place in 20000..32000 and walks on, so parallel test binaries rarely meet.
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let base = 20_000 + (std::process::id() * 7919) % 12_000;
+    for _ in 0..12_000 {
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let port = u16::try_from(20_000 + (base - 20_000 + n) % 12_000).unwrap();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in 20000..32000")
 }
