@@ -83,7 +83,8 @@ pub fn record_runlevel(
     Ok(false)
 }
 
-#[cfg(all(test, target_env = "gnu"))]
+#[cfg(test)]
+#[cfg(target_env = "gnu")]
 mod tests {
     use super::*;
 
