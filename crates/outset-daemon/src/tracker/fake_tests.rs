@@ -312,3 +312,42 @@ fn issue11_item3_instance_of_cgroup_walks_the_instances() {
     assert_eq!(f.tracker.instance_of_cgroup("/outset/web.job"), None);
     assert_eq!(f.tracker.instance_of_cgroup("/outset/web@x.job"), Some(b));
 }
+
+/// Issue 11 item 4: signalled processes count as awaited until reaped, so the loop knows a
+/// stop of many jobs is under way; the root's `cgroup.events` tells whether any is left.
+#[test]
+fn issue11_item4_signalled_processes_are_awaited_until_reaped() {
+    let mut f = Fake::new();
+    let inst = InstanceId(1);
+    f.create(inst, "web");
+    let mut child = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    f.tracker.adopt(inst, pid);
+    assert_eq!(f.tracker.awaited(), 0);
+    // Signal 0 checks the process exists and sends nothing.
+    f.tracker.signal(pid, 0, false).unwrap();
+    f.tracker.signal(pid, 0, false).unwrap();
+    assert_eq!(
+        f.tracker.awaited(),
+        1,
+        "counted once, however often signalled"
+    );
+    assert!(
+        f.tracker.signal(OLDEST, 0, false).is_err(),
+        "not a job process"
+    );
+    assert_eq!(f.tracker.awaited(), 1);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    f.tracker.reaped(pid);
+    assert_eq!(f.tracker.awaited(), 0);
+
+    write(&f.root, "cgroup.events", "populated 1\nfrozen 0\n");
+    assert_eq!(f.tracker.root_populated(), Some(true));
+    write(&f.root, "cgroup.events", "populated 0\nfrozen 0\n");
+    assert_eq!(f.tracker.root_populated(), Some(false));
+    assert_eq!(Tracker::new(None).root_populated(), None);
+}

@@ -196,3 +196,57 @@ fn issue9_item3_hung_hooks_are_killed_and_stop_ends() {
     assert!(status.success(), "{status:?}\n{}", d.stderr());
     assert!(d.cgroup_pids().is_empty());
 }
+
+/// Issue 11 item 4: while many signalled processes are awaited, the daemon lets their exits
+/// gather before reaping them. Jobs that end at once must still be seen stopped while
+/// others ignore SIGTERM, long before those reach their kill timeout.
+#[test]
+fn issue11_item4_mass_stop_reaps_the_quick_while_others_linger() {
+    const QUICK: usize = 80;
+    const LINGERING: usize = 3;
+    let Some(d) = daemon(|d| {
+        for i in 0..QUICK {
+            d.write_job(
+                &format!("q{i:02}"),
+                "start on go\nstop on halt\nexec sleep 600\n",
+            );
+        }
+        for i in 0..LINGERING {
+            d.write_job(
+                &format!("l{i}"),
+                "start on go\nstop on halt\nkill timeout 6\nscript\n  trap '' TERM\n  \
+                 while true; do sleep 0.1; done\nend script\n",
+            );
+        }
+    }) else {
+        return;
+    };
+    ctl_bounded(&d, &["emit", "go"]);
+    let count = |list: &str, prefix: char, state: &str| {
+        list.lines()
+            .filter(|l| l.starts_with(prefix) && l.contains(state))
+            .count()
+    };
+    let list = ctl_bounded(&d, &["list"]);
+    assert_eq!(count(&list, 'q', "start/running"), QUICK, "{list}");
+    assert_eq!(count(&list, 'l', "start/running"), LINGERING, "{list}");
+
+    let halted = Instant::now();
+    ctl_bounded(&d, &["emit", "--no-wait", "halt"]);
+    let mut list = String::new();
+    d.wait_for("the quick jobs to stop", BOUND, || {
+        list = ctl_bounded(&d, &["list"]);
+        count(&list, 'q', "stop/waiting") == QUICK
+    });
+    // Seen before the lingering jobs' kill timeout: their exits did not hold the others'.
+    assert!(
+        halted.elapsed() < Duration::from_secs(5),
+        "quick jobs stopped only after {:?}",
+        halted.elapsed()
+    );
+    assert_eq!(count(&list, 'l', "stop/waiting"), 0, "{list}");
+    // The lingering ones end at their kill timeout.
+    d.wait_for("the lingering jobs to be killed", BOUND, || {
+        count(&ctl_bounded(&d, &["list"]), 'l', "stop/waiting") == LINGERING
+    });
+}
