@@ -53,6 +53,9 @@ pub struct Host {
     /// held until the event finishes (`release_event_fd`).
     event_fds: HashMap<u64, outset_sys::spawn::SharedFd>,
     next_event_fd: u64,
+    /// Variables every job process gets last, over its environment (a session's
+    /// `UPSTART_SESSION`, as Upstart's `job_process_start` set it).
+    process_env: Vec<(String, String)>,
     /// Reply tokens of D-Bus calls: their replies are kept for the D-Bus service.
     bus_tokens: std::collections::HashSet<u64>,
     bus_replies: Vec<(ReplyToken, Response)>,
@@ -72,6 +75,11 @@ pub struct Host {
 }
 
 impl Host {
+    /// Variables every job process gets last, over whatever its environment has.
+    pub fn set_process_env(&mut self, env: Vec<(String, String)>) {
+        self.process_env = env;
+    }
+
     /// Holds an fd sent with an event; the id is what the engine knows it by
     /// (`Engine::command_with_fd`) until it says to release it.
     pub fn hold_event_fd(&mut self, fd: std::os::fd::OwnedFd) -> u64 {
@@ -106,6 +114,7 @@ impl Host {
             activation: Default::default(),
             event_fds: HashMap::new(),
             next_event_fd: 0,
+            process_env: Vec::new(),
             bus_tokens: std::collections::HashSet::new(),
             bus_replies: Vec::new(),
             logs: Logs::new(crate::joblog::LogConfig {
@@ -692,18 +701,24 @@ impl Effects for Host {
         }
         let cgroup = self.tracker.cgroup_path(inst);
         let mut with_socket;
-        let spec = if spec.notify {
-            // Made before the fork, so the job can never send before it exists.
-            if let std::collections::hash_map::Entry::Vacant(slot) = self.notify.entry(inst) {
-                // A random name: a predictable one could be bound first by any local user.
-                let socket = outset_sys::notify::NotifySocket::bind_random("outset/notify")
-                    .map_err(|e| SpawnFailure::Retry(format!("notify socket: {e}")))?;
-                slot.insert(socket);
-                self.new_notify.push(inst);
-            }
+        let spec = if spec.notify || !self.process_env.is_empty() {
             with_socket = spec.clone();
-            if let Some(s) = self.notify.get(&inst) {
-                with_socket.env.push(("NOTIFY_SOCKET".into(), s.address()));
+            if spec.notify {
+                // Made before the fork, so the job can never send before it exists.
+                if let std::collections::hash_map::Entry::Vacant(slot) = self.notify.entry(inst) {
+                    // A random name: a predictable one could be bound first by any local user.
+                    let socket = outset_sys::notify::NotifySocket::bind_random("outset/notify")
+                        .map_err(|e| SpawnFailure::Retry(format!("notify socket: {e}")))?;
+                    slot.insert(socket);
+                    self.new_notify.push(inst);
+                }
+                if let Some(s) = self.notify.get(&inst) {
+                    with_socket.env.push(("NOTIFY_SOCKET".into(), s.address()));
+                }
+            }
+            for (k, v) in &self.process_env {
+                with_socket.env.retain(|(key, _)| key != k);
+                with_socket.env.push((k.clone(), v.clone()));
             }
             &with_socket
         } else {
