@@ -354,3 +354,88 @@ impl Link {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use outset_dbus::Value;
+    use std::io::Write;
+
+    fn call(serial: u32, unix_fds: u32, fd_arg: bool) -> Vec<u8> {
+        let mut body = vec![Value::Str("e".into())];
+        if fd_arg {
+            body.push(Value::Fd(0));
+        }
+        let mut m = Message::method_call("/com/ubuntu/Upstart", "x.y", "M", body);
+        m.serial = serial;
+        m.unix_fds = unix_fds;
+        m.encode()
+    }
+
+    /// A private peer past its handshake, with fd passing agreed or not.
+    fn open_peer(fds: bool) -> (Link, UnixStream) {
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        ours.set_nonblocking(true).unwrap();
+        let uid = outset_sys::process::euid();
+        let mut link = Link::peer(ours, uid, "0123456789abcdef0123456789abcdef", fds);
+        let mut hello = outset_dbus::auth::client_hello(uid);
+        hello.extend_from_slice(b"NEGOTIATE_UNIX_FD\r\nBEGIN\r\n");
+        (&theirs).write_all(&hello).unwrap();
+        link.fill();
+        assert!(link.is_open());
+        assert_eq!(link.fds_ok, fds);
+        (link, theirs)
+    }
+
+    fn pipe_fd() -> OwnedFd {
+        OwnedFd::from(std::io::pipe().unwrap().0)
+    }
+
+    /// Issue 16: fds go to the message they came with, even when several messages come in
+    /// one read; a message whose fds do not match its header is refused, the rest served.
+    #[test]
+    fn issue16_fds_are_matched_to_their_messages() {
+        let (mut link, theirs) = open_peer(true);
+        let fd = pipe_fd();
+        (&theirs).write_all(&call(1, 0, false)).unwrap();
+        outset_sys::fdpass::send_with_fds(theirs.as_fd(), &call(2, 1, true), &[fd.as_fd()])
+            .unwrap();
+        // Header says 1, none came; then two came for a header of 1.
+        (&theirs).write_all(&call(3, 1, true)).unwrap();
+        outset_sys::fdpass::send_with_fds(
+            theirs.as_fd(),
+            &call(4, 1, true),
+            &[fd.as_fd(), fd.as_fd()],
+        )
+        .unwrap();
+        // An `h` past the fds declared.
+        (&theirs).write_all(&call(5, 0, true)).unwrap();
+        (&theirs).write_all(&call(6, 0, false)).unwrap();
+        link.fill();
+        let mut got = Vec::new();
+        while let Some((m, fds)) = link.next_message() {
+            got.push((m.serial, fds.map(|f| f.len())));
+        }
+        assert_eq!(got.len(), 6, "{got:?}");
+        assert_eq!(got[0], (1, Ok(0)));
+        assert_eq!(got[1], (2, Ok(1)));
+        assert!(got[2].1.is_err(), "{got:?}");
+        assert!(got[3].1.is_err(), "{got:?}");
+        assert!(got[4].1.is_err(), "{got:?}");
+        assert_eq!(got[5], (6, Ok(0)));
+        assert!(link.broken.is_none());
+    }
+
+    /// Issue 16: a peer that did not get fd passing and sends an fd is cut off, its fd
+    /// closed.
+    #[test]
+    fn issue16_fds_without_negotiation_break_a_private_connection() {
+        let (mut link, theirs) = open_peer(false);
+        let fd = pipe_fd();
+        outset_sys::fdpass::send_with_fds(theirs.as_fd(), &call(2, 1, true), &[fd.as_fd()])
+            .unwrap();
+        link.fill();
+        assert!(link.broken.is_some());
+        assert!(link.fd_queue.is_empty());
+    }
+}
