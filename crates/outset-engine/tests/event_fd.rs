@@ -95,3 +95,39 @@ fn issue16_refused_emit_or_other_command_releases_its_fd_at_once() {
     assert_eq!(h.released_fds, vec![4, 5]);
     assert_eq!(h.spawned.last().unwrap().1.event_fd, None);
 }
+
+/// Issue 16: a later run of the same instance, started by a command, does not inherit the
+/// fd of the event that started an earlier run.
+#[test]
+fn issue16_a_later_run_does_not_keep_an_earlier_events_fd() {
+    let (mut e, mut h) = engine(&[(
+        "reader",
+        "start on my-event\npre-start exec true\nexec cat\n",
+    )]);
+    e.command_with_fd(emit("my-event", false), 9, ReplyToken(1), &mut h);
+    let (_, spec, pre) = h.spawned.last().cloned().unwrap();
+    assert_eq!(spec.event_fd, Some(9));
+    // Stopped during pre-start, then started again by hand while the event still waits.
+    let stop = Command::Stop {
+        job: "reader".into(),
+        instance: None,
+        env: vec![],
+        wait: false,
+    };
+    e.command(stop, ReplyToken(2), &mut h);
+    let start = Command::Start {
+        job: "reader".into(),
+        env: vec![],
+        wait: false,
+    };
+    e.command(start, ReplyToken(3), &mut h);
+    e.exited(pre, ExitStatus::Exited(0), &mut h);
+    let later: Vec<_> = h
+        .spawned
+        .iter()
+        .filter(|(_, s, pid)| *pid != pre && s.job == "reader")
+        .map(|(_, s, _)| s.event_fd)
+        .collect();
+    assert!(!later.is_empty());
+    assert!(later.iter().all(Option::is_none), "{later:?}");
+}
