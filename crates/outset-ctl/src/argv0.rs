@@ -18,6 +18,18 @@ pub fn prog_name(args: &[OsString]) -> String {
         .unwrap_or_else(|| "outsetctl".to_string())
 }
 
+/// Whether the client runs under one of Upstart's names (`initctl`, `start`, `stop`, …),
+/// where usage errors exit 1 as Upstart's (libnih's option parser: `exit (1)`), rather
+/// than the 2 of `outsetctl` (clap's convention).
+pub fn upstart_name(prog: &str) -> bool {
+    prog == "initctl" || VERB_ALIASES.contains(&prog)
+}
+
+/// Exit code of a usage error (a missing or unknown argument) under `prog`.
+pub fn usage_exit(prog: &str) -> i32 {
+    if upstart_name(prog) { 1 } else { 2 }
+}
+
 /// Inserts the verb after argv[0] when invoked as `start`, `stop`, `restart`, `status`,
 /// `reload`, `shutdown`, `reboot`, `halt`, `poweroff`, `telinit` or `runlevel`, so that `start foo X=1` means `outsetctl start foo X=1`; other names
 /// (`outsetctl`, `initctl`) are left alone.
@@ -121,6 +133,14 @@ mod tests {
         );
         let start = os(&["outsetctl", "start", "-n", "log"]);
         assert_eq!(rewrite_args(start.clone()), start);
+    }
+
+    /// Issue 16: under Upstart's names a usage error exits 1, as initctl's did.
+    #[test]
+    fn issue16_usage_errors_exit_1_under_upstarts_names() {
+        assert_eq!(usage_exit("initctl"), 1);
+        assert_eq!(usage_exit("start"), 1);
+        assert_eq!(usage_exit("outsetctl"), 2);
     }
 
     #[test]

@@ -46,7 +46,13 @@ pub fn run_with(args: Vec<OsString>, out: &mut dyn Write, err: &mut dyn Write) -
             } else {
                 out.write_all(text.as_bytes())
             };
-            return e.exit_code();
+            // `--help` and `--version` (stdout) exit 0; a usage error exits as the name
+            // the client runs under says (initctl's 1, outsetctl's 2).
+            return if e.use_stderr() {
+                argv0::usage_exit(&prog)
+            } else {
+                e.exit_code()
+            };
         }
     };
     if cli.dest.is_some() && !cli.system {
@@ -117,9 +123,9 @@ pub fn run_with(args: Vec<OsString>, out: &mut dyn Write, err: &mut dyn Write) -
             follow,
         } => verbs::run_log(&socket, job, instance, lines, follow, cli.json, &mut io),
         verbs::Plan::Usage(message) => {
-            // A usage error, like clap's own: exit 2.
+            // A usage error, as clap's own: 1 under initctl's names, else 2.
             verbs::fail(&mut io, &message);
-            2
+            argv0::usage_exit(&prog)
         }
     }
 }

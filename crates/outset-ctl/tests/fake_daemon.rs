@@ -627,3 +627,29 @@ fn usage_errors_exit_2() {
     assert_eq!(code, 2);
     assert!(err.contains("JOB"), "{err}");
 }
+
+/// Issue 16: a missing required argument exits 1 under initctl's names, as Upstart's
+/// initctl did (clap's 2 stays for `outsetctl`); `--help` still exits 0. No daemon is
+/// asked.
+#[test]
+fn issue16_missing_argument_exits_1_as_initctl() {
+    let nowhere = std::path::Path::new("/nonexistent/outset.sock");
+    for argv in [
+        &["/sbin/initctl", "--socket", "{}", "start"][..],
+        &["/sbin/initctl", "--socket", "{}", "emit"][..],
+        &["/sbin/start", "--socket", "{}"][..],
+        &["/sbin/initctl", "--socket", "{}", "usage"][..],
+    ] {
+        let (code, out, err) = ctl(argv, nowhere);
+        assert_eq!(code, 1, "{argv:?}: {out}{err}");
+        assert!(!err.is_empty(), "{argv:?}");
+    }
+    let (code, _, err) = ctl(&["outsetctl", "--socket", "{}", "start"], nowhere);
+    assert_eq!(code, 2, "{err}");
+    let (code, out, _) = ctl(&["/sbin/initctl", "--help"], nowhere);
+    assert_eq!(code, 0);
+    assert!(!out.is_empty());
+    let (code, out, _) = ctl(&["/sbin/initctl", "start", "--help"], nowhere);
+    assert_eq!(code, 0);
+    assert!(!out.is_empty());
+}

@@ -49,6 +49,13 @@ pub struct Host {
     answered: std::collections::HashSet<u64>,
     /// Listening sockets of socket-activated jobs (`start on socket …`).
     activation: crate::activation::Sockets,
+    /// Fds sent with events (`EmitEventWithFile`), by the id the engine knows them by,
+    /// held until the event finishes (`release_event_fd`).
+    event_fds: HashMap<u64, outset_sys::spawn::SharedFd>,
+    next_event_fd: u64,
+    /// Variables every job process gets last, over its environment (a session's
+    /// `UPSTART_SESSION`, as Upstart's `job_process_start` set it).
+    process_env: Vec<(String, String)>,
     /// Reply tokens of D-Bus calls: their replies are kept for the D-Bus service.
     bus_tokens: std::collections::HashSet<u64>,
     bus_replies: Vec<(ReplyToken, Response)>,
@@ -68,6 +75,21 @@ pub struct Host {
 }
 
 impl Host {
+    /// Variables every job process gets last, over whatever its environment has.
+    pub fn set_process_env(&mut self, env: Vec<(String, String)>) {
+        self.process_env = env;
+    }
+
+    /// Holds an fd sent with an event; the id is what the engine knows it by
+    /// (`Engine::command_with_fd`) until it says to release it.
+    pub fn hold_event_fd(&mut self, fd: std::os::fd::OwnedFd) -> u64 {
+        self.next_event_fd += 1;
+        let id = self.next_event_fd;
+        self.event_fds
+            .insert(id, outset_sys::spawn::SharedFd(std::rc::Rc::new(fd)));
+        id
+    }
+
     pub fn new(tracker: Tracker, user_mode: bool) -> Host {
         Host {
             tracker,
@@ -90,6 +112,9 @@ impl Host {
             internal: Default::default(),
             answered: Default::default(),
             activation: Default::default(),
+            event_fds: HashMap::new(),
+            next_event_fd: 0,
+            process_env: Vec::new(),
             bus_tokens: std::collections::HashSet::new(),
             bus_replies: Vec::new(),
             logs: Logs::new(crate::joblog::LogConfig {
@@ -686,25 +711,38 @@ impl Effects for Host {
         }
         let cgroup = self.tracker.cgroup_path(inst);
         let mut with_socket;
-        let spec = if spec.notify {
-            // Made before the fork, so the job can never send before it exists.
-            if let std::collections::hash_map::Entry::Vacant(slot) = self.notify.entry(inst) {
-                // A random name: a predictable one could be bound first by any local user.
-                let socket = outset_sys::notify::NotifySocket::bind_random("outset/notify")
-                    .map_err(|e| SpawnFailure::Retry(format!("notify socket: {e}")))?;
-                slot.insert(socket);
-                self.new_notify.push(inst);
-            }
+        let spec = if spec.notify || !self.process_env.is_empty() {
             with_socket = spec.clone();
-            if let Some(s) = self.notify.get(&inst) {
-                with_socket.env.push(("NOTIFY_SOCKET".into(), s.address()));
+            if spec.notify {
+                // Made before the fork, so the job can never send before it exists.
+                if let std::collections::hash_map::Entry::Vacant(slot) = self.notify.entry(inst) {
+                    // A random name: a predictable one could be bound first by any local user.
+                    let socket = outset_sys::notify::NotifySocket::bind_random("outset/notify")
+                        .map_err(|e| SpawnFailure::Retry(format!("notify socket: {e}")))?;
+                    slot.insert(socket);
+                    self.new_notify.push(inst);
+                }
+                if let Some(s) = self.notify.get(&inst) {
+                    with_socket.env.push(("NOTIFY_SOCKET".into(), s.address()));
+                }
+            }
+            for (k, v) in &self.process_env {
+                with_socket.env.retain(|(key, _)| key != k);
+                with_socket.env.push((k.clone(), v.clone()));
             }
             &with_socket
         } else {
             spec
         };
-        // Started by a `socket` event: every process of the run gets that socket.
-        let socket = self.activation.for_env(&spec.env);
+        // Started by a `socket` event: every process of the run gets that socket; started
+        // by an event sent with an fd: that fd, while the event lives.
+        let passed = match self.activation.for_env(&spec.env) {
+            Some(socket) => Some(spawn::Passed::Socket(socket)),
+            None => spec
+                .event_fd
+                .and_then(|id| self.event_fds.get(&id))
+                .map(|fd| spawn::Passed::EventFd(fd.clone())),
+        };
         let mut pty = None;
         if spec.console == outset_job::Console::Log && self.logs.enabled() {
             match self
@@ -730,7 +768,7 @@ impl Effects for Host {
             self.user_mode,
             self.spawn_reports.as_mut(),
             stdio,
-            socket,
+            passed,
         );
         // The daemon's copy of the slave closes here: the master reports the end once
         // the job's copies are gone.
@@ -766,6 +804,11 @@ impl Effects for Host {
 
     fn kill_all(&mut self, inst: InstanceId) {
         self.tracker.kill_all(inst);
+    }
+
+    fn release_event_fd(&mut self, fd: u64) {
+        // Closed here, unless a spawn still holds its copy (it is closed with that).
+        self.event_fds.remove(&fd);
     }
 
     fn instance_removed(&mut self, inst: InstanceId) {

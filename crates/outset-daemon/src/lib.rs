@@ -377,15 +377,11 @@ fn run(args: Args) -> Result<i32, String> {
     ));
     // A user daemon is a session, as Upstart's Session Init: its jobs learn its address
     // (UPSTART_SESSION, and outset's own OUTSET_SESSION: the control socket), and a session
-    // file lets `initctl list-sessions` find it.
-    let session = user.then(|| {
-        let s = session::Session::new(uid, outset_sys::process::pid(), &socket);
-        for (k, v) in s.env() {
-            base_env.retain(|(key, _)| *key != k);
-            base_env.push((k, v));
-        }
-        s
-    });
+    // file lets `initctl list-sessions` find it. The variables are given per process (the
+    // host's spawn), as Upstart's `job_process_start` set them, not through the job
+    // environment table: `list-env` does not show them and `set-env`/`unset-env` cannot
+    // change them.
+    let session = user.then(|| session::Session::new(uid, outset_sys::process::pid(), &socket));
     let session_file = session
         .as_ref()
         .and_then(|s| s.register(std::env::var_os("XDG_RUNTIME_DIR").as_deref()));
@@ -421,6 +417,9 @@ fn run(args: Args) -> Result<i32, String> {
         None => (outset_engine::Engine::new(opts), None),
     };
     let mut host = host::Host::new(tracker, user);
+    if let Some(s) = &session {
+        host.set_process_env(s.env());
+    }
     host.set_resource_control(args.no_cgroups, mode == Mode::Init);
     let logdir = args
         .logdir

@@ -52,23 +52,39 @@ pub fn stdio(console: Console, output: Option<RawFd>, console_dev: Option<&Path>
     }
 }
 
-/// The Linux request for a job process; `socket` is a listening socket the process gets as
-/// fd 3 (socket activation), with Upstart's and systemd's variables for it.
+/// An fd a job process gets as fd 3.
+#[derive(Debug, Clone)]
+pub enum Passed {
+    /// A listening socket (socket activation): Upstart's and systemd's variables for it.
+    Socket(SharedFd),
+    /// The fd sent with the event that started the run (`EmitEventWithFile`):
+    /// `UPSTART_FDS` only, as Upstart gave it.
+    EventFd(SharedFd),
+}
+
+/// The Linux request for a job process; `passed` is an fd the process gets as fd 3.
 pub fn request(
     spec: &SpawnSpec,
     cgroup: Option<&Path>,
     user_mode: bool,
     stdio: Stdio,
-    socket: Option<SharedFd>,
+    passed: Option<Passed>,
 ) -> SpawnRequest {
     let mut env = spec.env.clone();
-    if socket.is_some() {
-        // LISTEN_PID is the program's own PID: the child sets it (outset-sys).
-        env.retain(|(k, _)| !matches!(k.as_str(), "UPSTART_FDS" | "LISTEN_FDS" | "LISTEN_FDNAMES"));
+    if passed.is_some() {
+        env.retain(|(k, _)| k != "UPSTART_FDS");
         env.push(("UPSTART_FDS".into(), PASSED_FD.to_string()));
+    }
+    if let Some(Passed::Socket(_)) = passed {
+        // LISTEN_PID is the program's own PID: the child sets it (outset-sys).
+        env.retain(|(k, _)| !matches!(k.as_str(), "LISTEN_FDS" | "LISTEN_FDNAMES"));
         env.push(("LISTEN_FDS".into(), "1".into()));
         env.push(("LISTEN_FDNAMES".into(), spec.job.clone()));
     }
+    let pass_fd_plain = matches!(passed, Some(Passed::EventFd(_)));
+    let pass_fd = passed.map(|p| match p {
+        Passed::Socket(fd) | Passed::EventFd(fd) => fd,
+    });
     SpawnRequest {
         program: program(&spec.process),
         env,
@@ -93,7 +109,8 @@ pub fn request(
         cgroup: cgroup.map(Path::to_path_buf),
         // `track ptrace`: stopped before exec so it can be seized before it runs anything.
         stop_before_exec: spec.ptrace,
-        pass_fd: socket,
+        pass_fd,
+        pass_fd_plain,
     }
 }
 
@@ -105,9 +122,9 @@ pub fn spawn(
     user_mode: bool,
     reports: Option<&mut FailureReports>,
     stdio: Stdio,
-    socket: Option<SharedFd>,
+    passed: Option<Passed>,
 ) -> Result<Spawned, SpawnFailure> {
-    let mut req = request(spec, cgroup, user_mode, stdio, socket);
+    let mut req = request(spec, cgroup, user_mode, stdio, passed);
     let plan = match SpawnPlan::new(&req) {
         // A console not there yet (early boot) does not keep the job from starting: its
         // output goes to /dev/null, as Upstart fell back to `console none`.

@@ -1,5 +1,5 @@
 //! The SASL handshake that opens a D-Bus connection, EXTERNAL only: the server side for
-//! outset's private socket, and the line a client sends.
+//! outset's private socket, and the client side for a bus (both negotiate fd passing).
 
 /// The longest auth line taken (libdbus allows 16 KiB).
 pub const MAX_LINE: usize = 16 * 1024;
@@ -41,13 +41,16 @@ enum State {
 
 /// The server side of the handshake for a peer whose uid the kernel gave (SO_PEERCRED):
 /// EXTERNAL succeeds when the identity the client claims (or, when it claims none, the
-/// kernel's) is that uid. Fd passing is declined.
+/// kernel's) is that uid. Fd passing (`NEGOTIATE_UNIX_FD`) is agreed to only when the
+/// server allows it ([`Server::allow_fds`]), and declined otherwise.
 #[derive(Debug)]
 pub struct Server {
     peer_uid: u32,
     guid: String,
     state: State,
     rejects: u32,
+    fds_allowed: bool,
+    fds_agreed: bool,
 }
 
 impl Server {
@@ -58,7 +61,20 @@ impl Server {
             guid: guid.into(),
             state: State::Nul,
             rejects: 0,
+            fds_allowed: false,
+            fds_agreed: false,
         }
+    }
+
+    /// Agree to `NEGOTIATE_UNIX_FD`: the peer may send fds with its messages.
+    pub fn allow_fds(mut self) -> Server {
+        self.fds_allowed = true;
+        self
+    }
+
+    /// Whether the peer asked for fd passing and it was agreed to.
+    pub fn fds_agreed(&self) -> bool {
+        self.fds_agreed
     }
 
     /// Takes what it can from the front of `input` (leaving bytes after `BEGIN`, which are
@@ -97,8 +113,12 @@ impl Server {
                 },
                 (State::Data, "DATA") => self.check(arg, output),
                 (State::Begin, "BEGIN") => return Step::Done,
+                (State::Begin, "NEGOTIATE_UNIX_FD") if self.fds_allowed => {
+                    self.fds_agreed = true;
+                    output.extend_from_slice(b"AGREE_UNIX_FD\r\n");
+                }
                 (State::Begin, "NEGOTIATE_UNIX_FD") => {
-                    output.extend_from_slice(b"ERROR fd passing is not supported\r\n");
+                    output.extend_from_slice(b"ERROR fd passing is not allowed here\r\n");
                 }
                 (_, "CANCEL") | (_, "ERROR") => self.reject(output),
                 (_, "BEGIN") => return Step::Fail("BEGIN before authentication".into()),
@@ -129,6 +149,48 @@ impl Server {
         self.rejects += 1;
         self.state = State::Auth;
         output.extend_from_slice(b"REJECTED EXTERNAL\r\n");
+    }
+}
+
+/// The client side after [`client_hello`]: waits for `OK`, asks for fd passing
+/// (`NEGOTIATE_UNIX_FD`), then sends `BEGIN` whether or not the server agreed.
+#[derive(Debug, Default)]
+pub struct Client {
+    asked: bool,
+    fds_agreed: bool,
+}
+
+impl Client {
+    /// Takes the server's lines from the front of `input` (leaving the bytes after the
+    /// last one), appending the client's answers to `output`.
+    pub fn feed(&mut self, input: &mut Vec<u8>, output: &mut Vec<u8>) -> Step {
+        loop {
+            let Some(end) = input.windows(2).position(|w| w == b"\r\n") else {
+                if input.len() > MAX_LINE {
+                    return Step::Fail("the server sent an over-long auth line".into());
+                }
+                return Step::More;
+            };
+            let line: Vec<u8> = input.drain(..end + 2).take(end).collect();
+            let line = String::from_utf8_lossy(&line).into_owned();
+            match (self.asked, line.split(' ').next().unwrap_or_default()) {
+                (false, "OK") => {
+                    self.asked = true;
+                    output.extend_from_slice(b"NEGOTIATE_UNIX_FD\r\n");
+                }
+                (true, "AGREE_UNIX_FD" | "ERROR") => {
+                    self.fds_agreed = line == "AGREE_UNIX_FD";
+                    output.extend_from_slice(b"BEGIN\r\n");
+                    return Step::Done;
+                }
+                _ => return Step::Fail(format!("the server refused: {}", line.trim())),
+            }
+        }
+    }
+
+    /// Whether the server agreed to fd passing.
+    pub fn fds_agreed(&self) -> bool {
+        self.fds_agreed
     }
 }
 
@@ -178,8 +240,55 @@ mod tests {
         assert_eq!(step, Step::Done);
         assert_eq!(
             out,
-            format!("DATA\r\nOK {GUID}\r\nERROR fd passing is not supported\r\n")
+            format!("DATA\r\nOK {GUID}\r\nERROR fd passing is not allowed here\r\n")
         );
+        assert!(!s.fds_agreed());
+    }
+
+    /// Issue 16 (EmitEventWithFile): a server that allows fds agrees to NEGOTIATE_UNIX_FD.
+    #[test]
+    fn issue16_fd_passing_is_agreed_when_allowed() {
+        let mut s = Server::new(0, GUID).allow_fds();
+        let mut hello = client_hello(0);
+        hello.extend_from_slice(b"NEGOTIATE_UNIX_FD\r\nBEGIN\r\n");
+        let (step, out, _) = run(&mut s, &hello);
+        assert_eq!(step, Step::Done);
+        assert_eq!(out, format!("OK {GUID}\r\nAGREE_UNIX_FD\r\n"));
+        assert!(s.fds_agreed());
+        // Not asked: not agreed.
+        let mut s = Server::new(0, GUID).allow_fds();
+        let mut hello = client_hello(0);
+        hello.extend_from_slice(b"BEGIN\r\n");
+        assert_eq!(run(&mut s, &hello).0, Step::Done);
+        assert!(!s.fds_agreed());
+    }
+
+    /// Issue 16: the client side asks a bus for fd passing after OK, and begins whether
+    /// the bus agrees or not.
+    #[test]
+    fn issue16_client_negotiates_fd_passing() {
+        let mut c = Client::default();
+        let mut input = format!("OK {GUID}\r\n").into_bytes();
+        let mut out = Vec::new();
+        assert_eq!(c.feed(&mut input, &mut out), Step::More);
+        assert_eq!(out, b"NEGOTIATE_UNIX_FD\r\n");
+        let mut input = b"AGREE_UNIX_FD\r\nlrest".to_vec();
+        let mut out = Vec::new();
+        assert_eq!(c.feed(&mut input, &mut out), Step::Done);
+        assert_eq!(out, b"BEGIN\r\n");
+        assert_eq!(input, b"lrest");
+        assert!(c.fds_agreed());
+        // A bus that declines: no fds, the connection still opens.
+        let mut c = Client::default();
+        let mut input = format!("OK {GUID}\r\nERROR no\r\n").into_bytes();
+        let mut out = Vec::new();
+        assert_eq!(c.feed(&mut input, &mut out), Step::Done);
+        assert_eq!(out, b"NEGOTIATE_UNIX_FD\r\nBEGIN\r\n");
+        assert!(!c.fds_agreed());
+        // A refusal of the identity fails.
+        let mut c = Client::default();
+        let mut input = b"REJECTED EXTERNAL\r\n".to_vec();
+        assert!(matches!(c.feed(&mut input, &mut Vec::new()), Step::Fail(_)));
     }
 
     /// Claiming another uid than the socket's peer has is refused.

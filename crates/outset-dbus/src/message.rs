@@ -83,6 +83,21 @@ impl Message {
         signature_of(&self.body)
     }
 
+    /// Whether every `h` value of the body indexes one of the `unix_fds` the message says
+    /// it carries (the spec's rule; a message that breaks it is invalid).
+    pub fn fd_indexes_valid(&self) -> bool {
+        fn ok(v: &Value, n: u32) -> bool {
+            match v {
+                Value::Fd(i) => *i < n,
+                Value::Array(_, vs) | Value::Struct(vs) => vs.iter().all(|v| ok(v, n)),
+                Value::Entry(k, v) => ok(k, n) && ok(v, n),
+                Value::Variant(v) => ok(v, n),
+                _ => true,
+            }
+        }
+        self.body.iter().all(|v| ok(v, self.unix_fds))
+    }
+
     /// The wire bytes (little-endian). `serial` must be set (non-zero).
     pub fn encode(&self) -> Vec<u8> {
         let body = encode_body(&self.body);
@@ -328,6 +343,36 @@ mod tests {
         assert_eq!(&bytes[4..8], &8u32.to_le_bytes());
         let body_at = bytes.len() - 8;
         assert_eq!(&bytes[body_at..], b"\x03\0\0\0web\0");
+    }
+
+    /// Issue 16: Upstart's `EmitEventWithFile(s, as, b, h)` with its UNIX_FDS header field.
+    #[test]
+    fn issue16_emit_event_with_file_round_trips() {
+        let mut m = Message::method_call(
+            "/com/ubuntu/Upstart",
+            "com.ubuntu.Upstart0_6",
+            "EmitEventWithFile",
+            vec![
+                Value::Str("my-event".into()),
+                Value::strings(&["A=1"]),
+                Value::Bool(true),
+                Value::Fd(0),
+            ],
+        );
+        m.serial = 3;
+        m.unix_fds = 1;
+        assert_eq!(m.signature(), "sasbh");
+        let back = decode(&m.encode()).unwrap();
+        assert_eq!(back, m);
+        assert_eq!(back.unix_fds, 1);
+        assert!(back.fd_indexes_valid());
+        // An index past the fds the header declares is invalid, and so is none declared.
+        let mut bad = m.clone();
+        bad.body[3] = Value::Fd(1);
+        assert!(!bad.fd_indexes_valid());
+        bad.unix_fds = 0;
+        bad.body[3] = Value::Fd(0);
+        assert!(!decode(&bad.encode()).unwrap().fd_indexes_valid());
     }
 
     #[test]

@@ -34,6 +34,8 @@ pub struct FakeHost {
     pub pid_files: HashMap<String, u32>,
     /// Instances whose processes cannot be read (a failed read of `cgroup.procs`).
     pub unreadable: Vec<InstanceId>,
+    /// Event fds released, in order.
+    pub released_fds: Vec<u64>,
 }
 
 impl FakeHost {
@@ -89,6 +91,10 @@ impl Effects for FakeHost {
         }
         let first = self.replies.insert(token.0, response).is_none();
         assert!(first, "two replies to {token:?}");
+    }
+
+    fn release_event_fd(&mut self, fd: u64) {
+        self.released_fds.push(fd);
     }
 }
 

@@ -115,6 +115,10 @@ pub struct SpawnSpec {
     /// The job's `cgroup` and `resource` stanzas as cgroup2 files to write, applied by the
     /// host when it makes the instance's cgroup, before its first process enters it.
     pub resources: outset_job::resources::ResourcePlan,
+    /// The fd (the host's id for it) of the event that started this run, when one came
+    /// with it (`EmitEventWithFile`): the host passes it while it still holds it, with
+    /// `UPSTART_FDS`.
+    pub event_fd: Option<u64>,
 }
 
 /// Why [`Effects::spawn`] could not start a process.
@@ -161,6 +165,9 @@ pub trait Effects {
     fn instance_removed(&mut self, inst: InstanceId);
     /// Answers a waiting client.
     fn reply(&mut self, token: ReplyToken, response: Response);
+    /// The event that carried the fd `fd` (see [`crate::Engine::command_with_fd`]) has
+    /// finished, or was never queued: the host closes it.
+    fn release_event_fd(&mut self, _fd: u64) {}
 }
 
 /// What the engine reads of the system while it decides, synchronously: reads only, which

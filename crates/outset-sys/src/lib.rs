@@ -8,6 +8,7 @@
 pub mod activation;
 pub mod cgroup;
 pub mod dbus;
+pub mod fdpass;
 pub mod handover;
 pub mod inotify;
 pub mod logfile;

@@ -3,12 +3,14 @@
 //! faster than it is served waits in the kernel, one that does not read its replies is cut
 //! off, and neither ever stalls the loop.
 
-use std::io::{Read, Write};
+use std::collections::VecDeque;
+use std::io::Write;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
 use outset_dbus::Message;
-use outset_dbus::auth::{Server, Step};
+use outset_dbus::auth::{Client, Server, Step};
 use outset_sys::poll::Interest;
 
 /// Bytes read from one connection per loop turn.
@@ -21,13 +23,24 @@ pub const OUT_BOUND: usize = 1 << 20;
 pub const OUT_LIMIT: usize = 4 << 20;
 /// How long a connection may stay over [`OUT_BOUND`] without reading anything.
 pub const STALL_LIMIT: Duration = Duration::from_secs(10);
+/// Fds one message may carry (Upstart's one method with an fd takes one; libdbus's
+/// default limit is 16 per message).
+pub const MAX_FDS_PER_MESSAGE: usize = 16;
+/// Fds received and not yet handed out with their messages: reading pauses at this many,
+/// and a peer that reaches it without completing a message is cut off.
+pub const MAX_QUEUED_FDS: usize = 64;
+
+/// A message and the fds that came with it (closed when dropped), or why they do not
+/// match what its `UNIX_FDS` header says.
+pub type Fds = Result<Vec<OwnedFd>, String>;
 
 #[derive(Debug)]
 enum Handshake {
     /// A private-socket peer still authenticating.
     Server(Server),
-    /// Our connection to a bus, waiting for `OK` to its `AUTH EXTERNAL`.
-    Client,
+    /// Our connection to a bus, waiting for `OK` to its `AUTH EXTERNAL`, then for the
+    /// answer to `NEGOTIATE_UNIX_FD`.
+    Client(Client),
     /// Messages both ways.
     Open,
 }
@@ -48,22 +61,29 @@ pub struct Link {
     pub watched: Interest,
     /// Bytes of a message too large to take, still to be thrown away (the bus only).
     discard: u64,
+    /// Fd passing was negotiated: the peer may send fds with its messages.
+    pub fds_ok: bool,
+    /// Fds received, each with the stream offset just past the read that brought it: a
+    /// message takes those that arrived by its last byte (the kernel hands fds out with
+    /// the bytes they were sent with, and never reads past them in the same call).
+    fd_queue: VecDeque<(u64, OwnedFd)>,
+    /// Bytes received on the stream in all (handshake included).
+    received: u64,
 }
 
 impl Link {
-    /// A private-socket peer, to be authenticated with `guid` as the server's id.
-    pub fn peer(stream: UnixStream, uid: u32, guid: &str) -> Link {
-        Link::new(
-            stream,
-            uid,
-            false,
-            Handshake::Server(Server::new(uid, guid)),
-        )
+    /// A private-socket peer, to be authenticated with `guid` as the server's id; with
+    /// `fds`, fd passing is agreed to if the peer asks (only for callers that may change
+    /// state: the one method taking an fd is theirs alone).
+    pub fn peer(stream: UnixStream, uid: u32, guid: &str, fds: bool) -> Link {
+        let server = Server::new(uid, guid);
+        let server = if fds { server.allow_fds() } else { server };
+        Link::new(stream, uid, false, Handshake::Server(server))
     }
 
     /// A connection to a bus: the `AUTH` line goes out at once.
     pub fn bus(stream: UnixStream) -> Link {
-        let mut l = Link::new(stream, 0, true, Handshake::Client);
+        let mut l = Link::new(stream, 0, true, Handshake::Client(Client::default()));
         l.output = outset_dbus::auth::client_hello(outset_sys::process::euid());
         l.flush();
         l
@@ -85,6 +105,9 @@ impl Link {
                 write: false,
             },
             discard: 0,
+            fds_ok: false,
+            fd_queue: VecDeque::new(),
+            received: 0,
         }
     }
 
@@ -99,15 +122,34 @@ impl Link {
         }
         let mut buf = [0u8; 16 * 1024];
         let mut taken = 0;
-        while taken < READ_PER_TURN {
-            match self.stream.read(&mut buf) {
-                Ok(0) => {
+        while taken < READ_PER_TURN && self.fd_queue.len() < MAX_QUEUED_FDS {
+            match outset_sys::fdpass::recv_with_fds(
+                self.stream.as_fd(),
+                &mut buf,
+                MAX_FDS_PER_MESSAGE,
+            ) {
+                Ok(r) if r.len == 0 => {
                     self.broken = Some("closed by the peer".into());
                     break;
                 }
-                Ok(n) => {
-                    self.input.extend_from_slice(&buf[..n]);
-                    taken += n;
+                Ok(r) => {
+                    self.input.extend_from_slice(&buf[..r.len]);
+                    self.received += r.len as u64;
+                    taken += r.len;
+                    // Whether fds were agreed to is judged once the handshake has seen
+                    // this read (BEGIN and the first message may come in one).
+                    let at = self.received;
+                    self.fd_queue.extend(r.fds.into_iter().map(|fd| (at, fd)));
+                    if r.truncated {
+                        let why = format!("more than {MAX_FDS_PER_MESSAGE} fds sent at once");
+                        if self.is_bus {
+                            // The message they came with will not match its header.
+                            log::warn!("D-Bus: the bus sent {why}; the rest were closed");
+                        } else {
+                            self.broken = Some(why);
+                            break;
+                        }
+                    }
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
@@ -118,6 +160,16 @@ impl Link {
             }
         }
         self.handshake();
+        if !self.fds_ok && !self.fd_queue.is_empty() && self.is_open() {
+            let why = "fds sent without fd passing negotiated";
+            if self.is_bus {
+                log::warn!("D-Bus: the bus sent fds: {why}; closed");
+            } else {
+                self.broken = Some(why.into());
+            }
+            // Closed at once.
+            self.fd_queue.clear();
+        }
     }
 
     /// Moves the handshake on with what has arrived.
@@ -126,38 +178,71 @@ impl Link {
             Handshake::Open => {}
             Handshake::Server(server) => match server.feed(&mut self.input, &mut self.output) {
                 Step::More => {}
-                Step::Done => self.handshake = Handshake::Open,
+                Step::Done => {
+                    self.fds_ok = server.fds_agreed();
+                    self.handshake = Handshake::Open;
+                }
                 Step::Fail(why) => self.broken = Some(format!("authentication: {why}")),
             },
-            Handshake::Client => {
-                let Some(end) = self.input.windows(2).position(|w| w == b"\r\n") else {
-                    if self.input.len() > outset_dbus::auth::MAX_LINE {
-                        self.broken = Some("the bus sent an over-long auth line".into());
+            Handshake::Client(client) => match client.feed(&mut self.input, &mut self.output) {
+                Step::More => {}
+                Step::Done => {
+                    self.fds_ok = client.fds_agreed();
+                    if !self.fds_ok {
+                        log::info!(
+                            "D-Bus: the bus declined fd passing (no EmitEventWithFile through it)"
+                        );
                     }
-                    return;
-                };
-                let line: Vec<u8> = self.input.drain(..end + 2).collect();
-                if line.starts_with(b"OK ") {
-                    self.output.extend_from_slice(b"BEGIN\r\n");
                     self.handshake = Handshake::Open;
-                } else {
-                    self.broken = Some(format!(
-                        "the bus refused authentication: {}",
-                        String::from_utf8_lossy(&line).trim()
-                    ));
                 }
-            }
+                Step::Fail(why) => {
+                    self.broken = Some(format!("the bus refused authentication: {why}"))
+                }
+            },
         }
         self.flush();
     }
 
-    /// The next complete message, if the handshake is done. A stream that is not D-Bus
-    /// breaks the connection.
-    pub fn next_message(&mut self) -> Option<Message> {
+    /// The next complete message with its fds, if the handshake is done. A stream that is
+    /// not D-Bus breaks the connection.
+    pub fn next_message(&mut self) -> Option<(Message, Fds)> {
+        let m = self.next_message_only()?;
+        let end = self.received - self.input.len() as u64;
+        let mut fds = Vec::new();
+        while self.fd_queue.front().is_some_and(|(at, _)| *at <= end) {
+            if let Some((_, fd)) = self.fd_queue.pop_front() {
+                fds.push(fd);
+            }
+        }
+        let fds = if fds.len() != m.unix_fds as usize {
+            Err(format!(
+                "the message says it carries {} fds, {} came with it",
+                m.unix_fds,
+                fds.len()
+            ))
+        } else if !m.fd_indexes_valid() {
+            Err("an fd argument indexes past the fds the message carries".into())
+        } else {
+            Ok(fds)
+        };
+        Some((m, fds))
+    }
+
+    fn next_message_only(&mut self) -> Option<Message> {
         // Over the output bound, a peer's calls wait until it reads its replies.
         if !self.is_open() || self.broken.is_some() || self.output.len() > OUT_BOUND {
             return None;
         }
+        let m = self.take_message();
+        if m.is_none() && self.fd_queue.len() >= MAX_QUEUED_FDS && !self.is_bus {
+            self.broken = Some(format!(
+                "{MAX_QUEUED_FDS} fds sent without the messages they belong to"
+            ));
+        }
+        m
+    }
+
+    fn take_message(&mut self) -> Option<Message> {
         loop {
             if self.discard > 0 {
                 let n = usize::try_from(self.discard)
@@ -180,7 +265,13 @@ impl Link {
                 // and the daemon's place on the bus must not hang on it.
                 Err(e) if self.is_bus => {
                     log::warn!("D-Bus: skipping a message from the bus: {e}");
-                    if !complete {
+                    if complete {
+                        // Its fds go with it.
+                        let end = self.received - self.input.len() as u64;
+                        while self.fd_queue.front().is_some_and(|(at, _)| *at <= end) {
+                            self.fd_queue.pop_front();
+                        }
+                    } else {
                         match outset_dbus::message::declared_len(&self.input) {
                             Some(n) => self.discard = n,
                             None => {
@@ -261,5 +352,90 @@ impl Link {
             read: self.output.len() <= OUT_BOUND,
             write: !self.output.is_empty(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use outset_dbus::Value;
+    use std::io::Write;
+
+    fn call(serial: u32, unix_fds: u32, fd_arg: bool) -> Vec<u8> {
+        let mut body = vec![Value::Str("e".into())];
+        if fd_arg {
+            body.push(Value::Fd(0));
+        }
+        let mut m = Message::method_call("/com/ubuntu/Upstart", "x.y", "M", body);
+        m.serial = serial;
+        m.unix_fds = unix_fds;
+        m.encode()
+    }
+
+    /// A private peer past its handshake, with fd passing agreed or not.
+    fn open_peer(fds: bool) -> (Link, UnixStream) {
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        ours.set_nonblocking(true).unwrap();
+        let uid = outset_sys::process::euid();
+        let mut link = Link::peer(ours, uid, "0123456789abcdef0123456789abcdef", fds);
+        let mut hello = outset_dbus::auth::client_hello(uid);
+        hello.extend_from_slice(b"NEGOTIATE_UNIX_FD\r\nBEGIN\r\n");
+        (&theirs).write_all(&hello).unwrap();
+        link.fill();
+        assert!(link.is_open());
+        assert_eq!(link.fds_ok, fds);
+        (link, theirs)
+    }
+
+    fn pipe_fd() -> OwnedFd {
+        OwnedFd::from(std::io::pipe().unwrap().0)
+    }
+
+    /// Issue 16: fds go to the message they came with, even when several messages come in
+    /// one read; a message whose fds do not match its header is refused, the rest served.
+    #[test]
+    fn issue16_fds_are_matched_to_their_messages() {
+        let (mut link, theirs) = open_peer(true);
+        let fd = pipe_fd();
+        (&theirs).write_all(&call(1, 0, false)).unwrap();
+        outset_sys::fdpass::send_with_fds(theirs.as_fd(), &call(2, 1, true), &[fd.as_fd()])
+            .unwrap();
+        // Header says 1, none came; then two came for a header of 1.
+        (&theirs).write_all(&call(3, 1, true)).unwrap();
+        outset_sys::fdpass::send_with_fds(
+            theirs.as_fd(),
+            &call(4, 1, true),
+            &[fd.as_fd(), fd.as_fd()],
+        )
+        .unwrap();
+        // An `h` past the fds declared.
+        (&theirs).write_all(&call(5, 0, true)).unwrap();
+        (&theirs).write_all(&call(6, 0, false)).unwrap();
+        link.fill();
+        let mut got = Vec::new();
+        while let Some((m, fds)) = link.next_message() {
+            got.push((m.serial, fds.map(|f| f.len())));
+        }
+        assert_eq!(got.len(), 6, "{got:?}");
+        assert_eq!(got[0], (1, Ok(0)));
+        assert_eq!(got[1], (2, Ok(1)));
+        assert!(got[2].1.is_err(), "{got:?}");
+        assert!(got[3].1.is_err(), "{got:?}");
+        assert!(got[4].1.is_err(), "{got:?}");
+        assert_eq!(got[5], (6, Ok(0)));
+        assert!(link.broken.is_none());
+    }
+
+    /// Issue 16: a peer that did not get fd passing and sends an fd is cut off, its fd
+    /// closed.
+    #[test]
+    fn issue16_fds_without_negotiation_break_a_private_connection() {
+        let (mut link, theirs) = open_peer(false);
+        let fd = pipe_fd();
+        outset_sys::fdpass::send_with_fds(theirs.as_fd(), &call(2, 1, true), &[fd.as_fd()])
+            .unwrap();
+        link.fill();
+        assert!(link.broken.is_some());
+        assert!(link.fd_queue.is_empty());
     }
 }

@@ -2,6 +2,8 @@
 //! does (an answer from the engine at once, or an engine command answered through a reply
 //! token).
 
+use std::os::fd::OwnedFd;
+
 use outset_dbus::{Message, Value};
 use outset_proto::Command;
 
@@ -80,14 +82,24 @@ fn env_command(member: &str, sig: &str, b: &[Value]) -> Option<Command> {
     })
 }
 
-fn not_implemented(what: &str) -> Outcome {
-    Outcome::Error(error::NOT_IMPLEMENTED, format!("Not implemented: {what}"))
-}
-
 impl Daemon {
     /// A method call: the caller's right checked (asking the bus who it is first, when it
     /// came through one), then carried out.
-    pub(super) fn dbus_call(&mut self, link: u64, m: Message, uid: Option<u32>, via_bus: bool) {
+    pub(super) fn dbus_call(
+        &mut self,
+        link: u64,
+        m: Message,
+        fds: Vec<OwnedFd>,
+        uid: Option<u32>,
+        via_bus: bool,
+    ) {
+        self.dbus.call_fds = fds;
+        self.dbus_call_with_fds(link, m, uid, via_bus);
+        // Whatever the call did not keep is closed now.
+        self.dbus.call_fds.clear();
+    }
+
+    fn dbus_call_with_fds(&mut self, link: u64, m: Message, uid: Option<u32>, via_bus: bool) {
         let member = m.member.clone().unwrap_or_default();
         let path = m.path.clone().unwrap_or_default();
         let outcome = if path == "/org/freedesktop/DBus" && !via_bus {
@@ -131,14 +143,25 @@ impl Daemon {
     /// A caller on the bus whose uid is not known yet: its call waits for the answer.
     fn dbus_park(&mut self, link: u64, m: Message) {
         let sender = m.sender.clone().unwrap_or_default();
+        let fds = std::mem::take(&mut self.dbus.call_fds);
+        // The fds held by waiting calls are bounded too, across all callers.
+        let held: usize = self
+            .dbus
+            .parked
+            .values()
+            .flatten()
+            .map(|(_, f)| f.len())
+            .sum();
         let first = !self.dbus.parked.contains_key(&sender);
         let parked = self.dbus.parked.entry(sender.clone()).or_default();
-        if parked.len() >= PARKED_PER_SENDER {
+        if parked.len() >= PARKED_PER_SENDER
+            || (!fds.is_empty() && held + fds.len() > super::link::MAX_QUEUED_FDS)
+        {
             let e = Message::error_to(&m, error::FAILED, "Too many calls waiting");
             self.dbus_send(link, e);
             return;
         }
-        parked.push(m);
+        parked.push((m, fds));
         if first {
             self.bus_call(
                 "GetConnectionUnixUser",
@@ -170,6 +193,18 @@ impl Daemon {
         cmd: Command,
         instance_of: Option<String>,
     ) -> Outcome {
+        self.dbus_command_with_fd(link, m, cmd, instance_of, None)
+    }
+
+    /// [`Self::dbus_command`] with an fd sent along (an `emit`: `EmitEventWithFile`).
+    fn dbus_command_with_fd(
+        &mut self,
+        link: u64,
+        m: &Message,
+        cmd: Command,
+        instance_of: Option<String>,
+        fd: Option<OwnedFd>,
+    ) -> Outcome {
         if let Command::Start { env, .. }
         | Command::Stop { env, .. }
         | Command::Restart { env, .. }
@@ -193,7 +228,13 @@ impl Daemon {
             },
         );
         self.tick_clock();
-        self.engine.command(cmd, token, &mut self.host);
+        match fd {
+            Some(fd) => {
+                let id = self.host.hold_event_fd(fd);
+                self.engine.command_with_fd(cmd, id, token, &mut self.host);
+            }
+            None => self.engine.command(cmd, token, &mut self.host),
+        }
         Outcome::Deferred
     }
 
@@ -349,9 +390,36 @@ impl Daemon {
                 };
                 self.dbus_command(link, m, cmd, None)
             }
-            ("EmitEventWithFile", _) => not_implemented(
-                "EmitEventWithFile: passing a file descriptor with an event (UPSTART_FDS) is not supported; use EmitEvent",
-            ),
+            ("EmitEventWithFile", "sasbh") => {
+                let (Some(event), Some(env), Some(wait), Value::Fd(index)) =
+                    (b[0].as_str(), b[1].as_strings(), b[2].as_bool(), &b[3])
+                else {
+                    return invalid("sasbh", m);
+                };
+                if event.is_empty() {
+                    return Outcome::Error(
+                        error::INVALID_ARGS,
+                        "Name may not be empty string".into(),
+                    );
+                }
+                // The link checked that the fds match the header and the index.
+                let fd = usize::try_from(*index)
+                    .ok()
+                    .filter(|i| *i < self.dbus.call_fds.len())
+                    .map(|i| self.dbus.call_fds.swap_remove(i));
+                let Some(fd) = fd else {
+                    return Outcome::Error(
+                        error::INVALID_ARGS,
+                        "Invalid arguments: no file descriptor came with the call".into(),
+                    );
+                };
+                let cmd = Command::Emit {
+                    event: event.to_string(),
+                    env,
+                    wait,
+                };
+                self.dbus_command_with_fd(link, m, cmd, None, Some(fd))
+            }
             (
                 "GetEnv" | "SetEnv" | "SetEnvList" | "UnsetEnv" | "UnsetEnvList" | "ListEnv"
                 | "ResetEnv",
@@ -412,6 +480,7 @@ impl Daemon {
                 | "GetAllJobs"
                 | "GetState"
                 | "EmitEvent"
+                | "EmitEventWithFile"
                 | "NotifyDiskWriteable"
                 | "NotifyDBusAddress"
                 | "NotifyCGroupManagerAddress"
@@ -621,6 +690,7 @@ fn manager_signature(member: &str) -> &'static str {
     match member {
         "GetJobByName" | "NotifyDBusAddress" | "NotifyCGroupManagerAddress" => "s",
         "EmitEvent" => "sasb",
+        "EmitEventWithFile" => "sasbh",
         _ => "",
     }
 }

@@ -15,7 +15,7 @@ pub mod objects;
 pub mod signals;
 
 use std::collections::{BTreeSet, HashMap};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use outset_dbus::{Kind, Message, Type, Value};
@@ -112,8 +112,10 @@ pub struct Dbus {
     unique_name: Option<String>,
     bus_calls: HashMap<u32, BusCall>,
     uids: HashMap<String, u32>,
-    /// Calls that change state, held until their caller's uid is known.
-    parked: HashMap<String, Vec<Message>>,
+    /// Calls that change state, held until their caller's uid is known, with their fds.
+    parked: HashMap<String, Vec<(Message, Vec<OwnedFd>)>>,
+    /// The fds of the call being served (closed when it is done, unless it kept one).
+    call_fds: Vec<OwnedFd>,
     pending: HashMap<u64, Pending>,
     guid: String,
     /// The jobs last announced (for `JobAdded`/`JobRemoved`).
@@ -244,7 +246,9 @@ impl Daemon {
                 );
                 continue;
             }
-            let link = Link::peer(conn.stream, conn.uid, &self.dbus.guid);
+            // Fds only from those who may call the one method that takes one.
+            let fds = self.may_change(conn.uid);
+            let link = Link::peer(conn.stream, conn.uid, &self.dbus.guid, fds);
             self.dbus_add_link(link);
         }
     }
@@ -275,10 +279,11 @@ impl Daemon {
             self.dbus_bus_opened(token);
         }
         for _ in 0..link::MESSAGES_PER_TURN {
-            let Some(m) = self.dbus.links.get_mut(&token).and_then(Link::next_message) else {
+            let Some((m, fds)) = self.dbus.links.get_mut(&token).and_then(Link::next_message)
+            else {
                 break;
             };
-            self.dbus_message(token, m);
+            self.dbus_message(token, m, fds);
         }
     }
 
@@ -319,17 +324,38 @@ impl Daemon {
         }
     }
 
-    fn dbus_message(&mut self, link: u64, m: Message) {
+    fn dbus_message(&mut self, link: u64, m: Message, fds: link::Fds) {
         let is_bus = self.dbus.links.get(&link).is_some_and(|l| l.is_bus);
+        // A call whose fds do not match its header is refused (its fds closed); the
+        // connection carries on.
+        let fds = match fds {
+            Ok(fds) => fds,
+            Err(why) if m.kind == Some(Kind::MethodCall) => {
+                log::warn!(
+                    "D-Bus: {} refused: {why}",
+                    m.member.as_deref().unwrap_or("a call")
+                );
+                if m.wants_reply() {
+                    let e = Message::error_to(
+                        &m,
+                        error::INVALID_ARGS,
+                        &format!("Invalid arguments: {why}"),
+                    );
+                    self.dbus_send(link, e);
+                }
+                return;
+            }
+            Err(_) => Vec::new(),
+        };
         match m.kind {
             Some(Kind::Return | Kind::Error) if is_bus => self.dbus_bus_answer(m),
             Some(Kind::MethodCall) if is_bus => {
                 let sender = m.sender.clone().unwrap_or_default();
-                self.dbus_call(link, m, self.dbus.uids.get(&sender).copied(), true);
+                self.dbus_call(link, m, fds, self.dbus.uids.get(&sender).copied(), true);
             }
             Some(Kind::MethodCall) => {
                 let uid = self.dbus.links.get(&link).map(|l| l.uid);
-                self.dbus_call(link, m, uid, false);
+                self.dbus_call(link, m, fds, uid, false);
             }
             // Signals on the bus: `dbus` events when jobs want them.
             Some(Kind::Signal) if is_bus => self.dbus_signal(&m),
@@ -396,9 +422,9 @@ impl Daemon {
                 let Some(link) = self.dbus.bus else {
                     return;
                 };
-                for call in parked {
+                for (call, fds) in parked {
                     match uid {
-                        Some(uid) => self.dbus_call(link, call, Some(uid), true),
+                        Some(uid) => self.dbus_call(link, call, fds, Some(uid), true),
                         None => {
                             let e = Message::error_to(
                                 &call,

@@ -29,8 +29,6 @@ pub mod error {
     pub const EVENT_FAILED: &str = "com.ubuntu.Upstart0_6.Error.EventFailed";
     pub const NOT_RUNNING: &str = "com.ubuntu.Upstart0_6.Error.NotRunning";
     pub const PERMISSION_DENIED: &str = "com.ubuntu.Upstart0_6.Error.PermissionDenied";
-    /// outset's own: a method whose feature this build does not have.
-    pub const NOT_IMPLEMENTED: &str = "com.ubuntu.Upstart0_6.Error.NotImplemented";
     pub const INVALID_ARGS: &str = "org.freedesktop.DBus.Error.InvalidArgs";
     pub const UNKNOWN_METHOD: &str = "org.freedesktop.DBus.Error.UnknownMethod";
     pub const UNKNOWN_OBJECT: &str = "org.freedesktop.DBus.Error.UnknownObject";

@@ -131,6 +131,26 @@ impl Engine {
         self.run(fx);
     }
 
+    /// `emit` with an fd sent along (`EmitEventWithFile`), known to the engine only by the
+    /// host's id `fd`: the processes of the runs the event starts are given it (see
+    /// `SpawnSpec::event_fd`) until the event finishes, when `release_event_fd` tells the
+    /// host to close it. Any other command, or an `emit` refused, releases it at once.
+    pub fn command_with_fd(&mut self, cmd: Command, fd: u64, token: ReplyToken, fx: &mut dyn Host) {
+        if matches!(cmd, Command::Emit { .. }) {
+            self.incoming_fd = Some(fd);
+        } else {
+            fx.release_event_fd(fd);
+        }
+        let reply = self.command_inner(cmd, token, fx);
+        if let Some(fd) = self.incoming_fd.take() {
+            fx.release_event_fd(fd);
+        }
+        if let Some(r) = reply {
+            fx.reply(token, r);
+        }
+        self.run(fx);
+    }
+
     /// A command's immediate reply, or `None` when the client waits for the goal.
     pub(super) fn command_inner(
         &mut self,
@@ -378,11 +398,14 @@ impl Engine {
         if event.is_empty() || event.contains(char::is_whitespace) {
             return Err(format!("Invalid event name: {event:?}"));
         }
-        self.queue_event(
+        let id = self.queue_event(
             event.to_string().into(),
             env,
             Origin::External(wait.then_some(token)),
         );
+        if let Some(e) = self.events.get_mut(&id) {
+            e.fd = self.incoming_fd.take();
+        }
         Ok((!wait).then_some(Response::Ok { body: Body::Done }))
     }
 

@@ -206,6 +206,7 @@ impl Engine {
                 failed: false,
                 origin,
                 queued: true,
+                fd: None,
             },
         );
         self.pending.push_back(id);
@@ -390,8 +391,21 @@ impl Engine {
     pub(super) fn start_from_event(&mut self, job: &str, matched: &[Matched]) {
         let start_env = matched_env(matched, "UPSTART_EVENTS");
         let waiters = event_waiters(matched);
+        // Upstart's `event_operator_fds`: the fd of a matched event goes to the run (one:
+        // a process is passed a single fd).
+        let fd = matched
+            .iter()
+            .filter_map(|m| m.event)
+            .find_map(|e| self.events.get(&e).and_then(|e| e.fd));
         match self.start_instance(job, start_env, waiters.clone(), false) {
-            Ok(_) => {
+            Ok(id) => {
+                if let Some(r) = self
+                    .instances
+                    .get_mut(&id)
+                    .and_then(|i| i.rare_if(fd.is_some()))
+                {
+                    r.event_fd = fd;
+                }
                 for w in waiters {
                     if let Waiter::Event(e) = w {
                         self.block(e);
@@ -415,6 +429,9 @@ impl Engine {
         let Some(event) = self.events.remove(&id) else {
             return;
         };
+        if let Some(fd) = event.fd {
+            fx.release_event_fd(fd);
+        }
         note(&mut self.notices, || Notice::EventFinished {
             name: event.name.to_string(),
             env: event.env.iter().map(|(k, v)| format!("{k}={v}")).collect(),

@@ -38,6 +38,7 @@ impl Engine {
             ptrace: kind == ProcessKind::Main
                 && (c.track == outset_job::Track::Ptrace || self.opts.track_ptrace),
             resources: outset_job::resources::plan(c),
+            event_fd: inst.rare().event_fd,
         };
         match fx.spawn(id, &spec) {
             Ok(pid) => {

@@ -292,6 +292,8 @@ struct Rare {
     /// `env` holds everything): a running instance keeps the environment it started with,
     /// as Upstart's `job->env`.
     base: Option<Rc<Env>>,
+    /// The fd of the event that started this run (`UPSTART_FDS`), while the host holds it.
+    event_fd: Option<u64>,
 }
 
 /// `respawn delay` (issue 17 item 6): plain data, so a re-exec can carry it.
@@ -325,6 +327,7 @@ const NO_RARE: &Rare = &Rare {
     watchdog_deadline: None,
     notify_status: None,
     base: None,
+    event_fd: None,
 };
 
 impl Instance {
@@ -473,6 +476,9 @@ struct Event {
     origin: Origin,
     /// Still waiting in the queue to be handled.
     queued: bool,
+    /// The host's id of an fd sent with the event (`EmitEventWithFile`), released when
+    /// the event finishes.
+    fd: Option<u64>,
 }
 
 /// The job engine.
@@ -508,6 +514,9 @@ pub struct Engine {
     draining: BTreeSet<InstanceId>,
     /// `stop_all` was called: no goal turns to start any more (events are still delivered).
     shutting_down: bool,
+    /// The fd sent with the `emit` being carried out (`command_with_fd`), until its event
+    /// takes it.
+    incoming_fd: Option<u64>,
     /// Instances whose main process was spawned since the host last confirmed its spawns
     /// (with `confirm_spawns`).
     unconfirmed: Vec<InstanceId>,
@@ -552,6 +561,7 @@ impl Engine {
             stop_index: IdMap::default(),
             with_ready: BTreeSet::new(),
             shutting_down: false,
+            incoming_fd: None,
             unconfirmed: Vec::new(),
             held: Vec::new(),
             draining: BTreeSet::new(),

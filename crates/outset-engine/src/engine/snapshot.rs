@@ -420,6 +420,7 @@ impl Engine {
                         watchdog_deadline: at_opt(r.watchdog_deadline),
                         notify_status: r.notify_status,
                         base: r.base.map(Rc::new),
+                        event_fd: None,
                         backoff: r.backoff.map_or(Backoff::NONE, |b| Backoff {
                             next: b.next,
                             since: at_opt(b.since),
@@ -526,6 +527,8 @@ impl Engine {
                     failed: ev.failed,
                     origin,
                     queued: ev.queued,
+                    // An event's fd is not carried across a re-exec.
+                    fd: None,
                 },
             );
         }

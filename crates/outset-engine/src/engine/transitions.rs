@@ -109,7 +109,15 @@ impl Engine {
         env_set(&mut env, "UPSTART_JOB", job);
         env_set(&mut env, "UPSTART_INSTANCE", &name);
         if let Some(id) = class.instances.get(&name).copied() {
-            return self.restart_instance(id, job, &name, env, waiters, from_command);
+            let started = self.restart_instance(id, job, &name, env, waiters, from_command);
+            // A new run: the fd of the event that started an earlier one is not its own
+            // (`start_from_event` gives it the fd of its own event).
+            if let Ok(id) = started
+                && let Some(r) = self.instances.get_mut(&id).and_then(|i| i.rare_if(false))
+            {
+                r.event_fd = None;
+            }
+            return started;
         }
         if self.shutting_down {
             return Err(Self::refused(job, &name));

@@ -114,6 +114,9 @@ pub struct SpawnRequest {
     /// the program's own PID in the child (the rest of the protocol's variables, such as
     /// `LISTEN_FDS`, are the caller's to put in `env`).
     pub pass_fd: Option<SharedFd>,
+    /// The passed fd is not a listening socket (an event's fd, `UPSTART_FDS`): no
+    /// `LISTEN_PID` is written.
+    pub pass_fd_plain: bool,
 }
 
 /// An fd shared between its owner and spawn requests (a listening socket the daemon keeps
@@ -150,6 +153,7 @@ impl SpawnRequest {
             cgroup: None,
             stop_before_exec: false,
             pass_fd: None,
+            pass_fd_plain: false,
         }
     }
 }

@@ -70,7 +70,7 @@ impl SpawnPlan {
             .env
             .iter()
             // With a passed socket the child sets LISTEN_PID itself (its own PID).
-            .filter(|(k, _)| req.pass_fd.is_none() || k != "LISTEN_PID")
+            .filter(|(k, _)| req.pass_fd.is_none() || req.pass_fd_plain || k != "LISTEN_PID")
             .map(|(k, v)| {
                 if k.is_empty() || k.contains('=') {
                     return Err(SpawnError::BadEnvName(k.clone()));
@@ -123,7 +123,7 @@ impl SpawnPlan {
                 })
             })
             .transpose()?;
-        let listen_pid = pass_fd.as_ref().map(|_| {
+        let listen_pid = pass_fd.as_ref().filter(|_| !req.pass_fd_plain).map(|_| {
             let mut buf = [0u8; LISTEN_PID_LEN];
             buf[..LISTEN_PID_PREFIX.len()].copy_from_slice(LISTEN_PID_PREFIX);
             Box::new(UnsafeCell::new(buf))

@@ -4,7 +4,7 @@
 //! daemon's private socket.
 
 use std::io::{Read, Write};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
@@ -1508,4 +1508,239 @@ fn issue17_item4_signals_are_events_again_after_the_bus_returns() {
     wait_for_name(&bus, &d);
     d.wait_status(&["ping"], "stop/waiting");
     ping_until_run(&bus, &d, &out, "again");
+}
+
+/// The daemon's open fds (its `/proc/PID/fd` entries).
+fn fd_count(d: &TestDaemon) -> usize {
+    let pid = d.child.as_ref().unwrap().id();
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count()
+}
+
+/// Whether one of the daemon's fds is `target` (a `/proc/PID/fd` link's text).
+fn daemon_holds(d: &TestDaemon, target: &str) -> bool {
+    let pid = d.child.as_ref().unwrap().id();
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .any(|e| std::fs::read_link(e.path()).is_ok_and(|l| l.as_os_str() == target))
+}
+
+/// Reads one auth line (up to CRLF).
+fn auth_line(s: &mut std::os::unix::net::UnixStream) -> String {
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    while !line.ends_with(b"\r\n") {
+        s.read_exact(&mut byte).unwrap();
+        line.push(byte[0]);
+    }
+    String::from_utf8(line).unwrap()
+}
+
+/// A root client that negotiated fd passing: on the private socket (`bus` false) or on a
+/// bus (then `Hello` is said, serial 1).
+fn fd_client(s: &mut std::os::unix::net::UnixStream, bus: bool) {
+    s.write_all(&outset_dbus_hello(0)).unwrap();
+    let ok = auth_line(s);
+    assert!(ok.starts_with("OK "), "{ok}");
+    s.write_all(b"NEGOTIATE_UNIX_FD\r\n").unwrap();
+    assert_eq!(auth_line(s), "AGREE_UNIX_FD\r\n");
+    s.write_all(b"BEGIN\r\n").unwrap();
+    if bus {
+        let mut hello = outset_dbus::Message::method_call(
+            "/org/freedesktop/DBus",
+            "org.freedesktop.DBus",
+            "Hello",
+            vec![],
+        );
+        hello.destination = Some("org.freedesktop.DBus".into());
+        hello.serial = 1;
+        s.write_all(&hello.encode()).unwrap();
+        // As libdbus: nothing more until the bus has answered (it reads the handshake
+        // with plain reads, which would drop fds sent meanwhile).
+        reply_to(s, 1);
+    }
+}
+
+/// `EmitEventWithFile(event, ["A=1"], true, h 0)` with serial `serial`, declaring
+/// `unix_fds` fds.
+fn emit_with_file(event: &str, serial: u32, unix_fds: u32) -> Vec<u8> {
+    use outset_dbus::Value;
+    let mut m = outset_dbus::Message::method_call(
+        MANAGER,
+        IFACE,
+        "EmitEventWithFile",
+        vec![
+            Value::Str(event.into()),
+            Value::strings(&["A=1"]),
+            Value::Bool(true),
+            Value::Fd(0),
+        ],
+    );
+    m.destination = Some("com.ubuntu.Upstart".into());
+    m.serial = serial;
+    m.unix_fds = unix_fds;
+    m.encode()
+}
+
+/// A pipe holding `data`, its write end closed: the read end to send.
+fn pipe_with(data: &str) -> std::io::PipeReader {
+    let (r, mut w) = std::io::pipe().unwrap();
+    w.write_all(data.as_bytes()).unwrap();
+    r
+}
+
+/// The job a file-carrying event starts: it reads the fd named by `UPSTART_FDS`.
+fn reader_job(d: &TestDaemon) -> String {
+    format!(
+        "task\nconsole none\nstart on my-event\nscript\n  echo \"$UPSTART_FDS $A\" > {dir}/fds\n  cat <&$UPSTART_FDS > {dir}/got\nend script\n",
+        dir = d.dir.path().display()
+    )
+}
+
+/// Sends `EmitEventWithFile` with a pipe's read end through `s` (already past its
+/// handshake) and checks the job read what the test wrote into the pipe, and that the
+/// daemon holds no fd more once the event is done.
+fn emit_with_file_reaches_the_job(
+    d: &TestDaemon,
+    s: &mut std::os::unix::net::UnixStream,
+    serial: u32,
+) {
+    use std::os::fd::AsFd;
+    let before = fd_count(d);
+    let r = pipe_with("written by the test\n");
+    let pipe = format!(
+        "pipe:[{}]",
+        r.as_fd()
+            .try_clone_to_owned()
+            .map(std::fs::File::from)
+            .unwrap()
+            .metadata()
+            .unwrap()
+            .ino()
+    );
+    let call = emit_with_file("my-event", serial, 1);
+    outset_sys::fdpass::send_with_fds(s.as_fd(), &call, &[r.as_fd()]).unwrap();
+    drop(r);
+    // wait=true: the reply comes once the task has finished.
+    let reply = reply_to(s, serial);
+    assert_eq!(
+        reply.kind,
+        Some(outset_dbus::Kind::Return),
+        "{reply:?}\n{}",
+        d.stderr()
+    );
+    assert_eq!(
+        std::fs::read_to_string(d.path("got")).unwrap(),
+        "written by the test\n"
+    );
+    assert_eq!(std::fs::read_to_string(d.path("fds")).unwrap(), "3 1\n");
+    // The event is over: the daemon closed the fd (no leak), and holds no more fds than
+    // before the call (fewer is possible: a control connection of the test's set-up may
+    // still have been open then).
+    d.wait_for(
+        "the daemon's fds back to before",
+        Duration::from_secs(10),
+        || !daemon_holds(d, &pipe) && fd_count(d) <= before,
+    );
+}
+
+/// Issue 16: `EmitEventWithFile` over the private socket: the fd reaches the job started
+/// by the event as `UPSTART_FDS`, with the event's env; a call whose fd did not come gets
+/// an error and the daemon carries on; the daemon's fd count returns to its baseline.
+#[test]
+fn issue16_emit_event_with_file_over_the_private_socket() {
+    let private = private_address();
+    let Some(d) = daemon(&private, None, &[("web", WEB)]) else {
+        return;
+    };
+    d.write_job("reader", &reader_job(&d));
+    d.ctl_ok(&["reload-configuration"]);
+    let mut s = connect_private(&private);
+    fd_client(&mut s, false);
+    emit_with_file_reaches_the_job(&d, &mut s, 2);
+    let baseline = fd_count(&d);
+    // The header says one fd, none came: an error reply, the connection stays.
+    s.write_all(&emit_with_file("my-event", 3, 1)).unwrap();
+    let reply = reply_to(&mut s, 3);
+    assert_eq!(
+        reply.error_name.as_deref(),
+        Some("org.freedesktop.DBus.Error.InvalidArgs"),
+        "{reply:?}"
+    );
+    // An `h` argument with no fd declared or sent at all: the same.
+    s.write_all(&emit_with_file("my-event", 4, 0)).unwrap();
+    let reply = reply_to(&mut s, 4);
+    assert_eq!(
+        reply.error_name.as_deref(),
+        Some("org.freedesktop.DBus.Error.InvalidArgs"),
+        "{reply:?}"
+    );
+    // Two fds sent where the header says one: refused too, both closed.
+    {
+        use std::os::fd::AsFd;
+        let (a, b) = (pipe_with("x"), pipe_with("y"));
+        let call = emit_with_file("my-event", 5, 1);
+        outset_sys::fdpass::send_with_fds(s.as_fd(), &call, &[a.as_fd(), b.as_fd()]).unwrap();
+        let reply = reply_to(&mut s, 5);
+        assert!(reply.error_name.is_some(), "{reply:?}");
+    }
+    d.wait_for(
+        "the refused calls' fds closed",
+        Duration::from_secs(10),
+        || fd_count(&d) <= baseline,
+    );
+    // The daemon and the connection carry on.
+    std::fs::remove_file(d.path("got")).unwrap();
+    emit_with_file_reaches_the_job(&d, &mut s, 6);
+    // A peer that did not negotiate fd passing and sends one anyway is cut off.
+    {
+        use std::os::fd::AsFd;
+        let s2 = authenticated(&private);
+        let r = pipe_with("z");
+        let call = emit_with_file("my-event", 2, 1);
+        outset_sys::fdpass::send_with_fds(s2.as_fd(), &call, &[r.as_fd()]).unwrap();
+        closed_by_daemon(s2);
+    }
+    assert!(d.status(&["web"]).contains("stop/waiting"));
+    d.wait_for(
+        "the daemon's fds back to baseline",
+        Duration::from_secs(10),
+        || fd_count(&d) <= baseline,
+    );
+}
+
+/// Issue 16: the same call through a `dbus-daemon`: outset negotiated fd passing with the
+/// bus, which delivers the fd with the call.
+#[test]
+fn issue16_emit_event_with_file_through_the_bus() {
+    let Some(bus) = Bus::start() else { return };
+    let private = private_address();
+    let Some(d) = daemon(&private, Some(&bus), &[("web", WEB)]) else {
+        return;
+    };
+    d.write_job("reader", &reader_job(&d));
+    d.ctl_ok(&["reload-configuration"]);
+    wait_for_name(&bus, &d);
+    let path = bus
+        .address
+        .strip_prefix("unix:path=")
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap();
+    let mut s = std::os::unix::net::UnixStream::connect(path).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    fd_client(&mut s, true);
+    emit_with_file_reaches_the_job(&d, &mut s, 2);
+    // (A call whose header promises an fd that does not come never reaches outset from a
+    // bus: dbus-daemon drops such a sender. The private socket's test covers outset's side.)
+    std::fs::remove_file(d.path("got")).unwrap();
+    emit_with_file_reaches_the_job(&d, &mut s, 3);
+    assert!(
+        !d.stderr().contains("lost the bus connection"),
+        "{}",
+        d.stderr()
+    );
 }

@@ -367,3 +367,36 @@ fn issue16_item6_a_user_daemon_is_a_session() {
     }
     assert!(!file.exists());
 }
+
+/// Issue 16 item 6: a session's `UPSTART_SESSION` is given to each process, as Upstart's
+/// `job_process_start` set it, not through the job environment table: `list-env` does not
+/// show it, and neither `set-env` nor `unset-env` changes what a job gets.
+#[test]
+fn issue16_item6_upstart_session_is_per_process_not_in_the_env_table() {
+    let Some(mount) = require_root_cgroup2() else {
+        return;
+    };
+    let mut d = TestDaemon::new(&mount);
+    d.write_job(
+        "dump",
+        &env_dump(&d, "dump.out", "UPSTART_SESSION OUTSET_SESSION"),
+    );
+    d.start(&["--no-startup-event"]);
+    let pid = d.child.as_ref().unwrap().id();
+    let list = d.ctl_ok(&["list-env"]);
+    assert!(!list.contains("UPSTART_SESSION"), "{list}");
+    assert!(!list.contains("OUTSET_SESSION"), "{list}");
+    d.ctl_ok(&["set-env", "UPSTART_SESSION=unix:abstract=/bogus"]);
+    d.ctl_ok(&["set-env", "OUTSET_SESSION=/bogus"]);
+    d.ctl_ok(&["start", "dump"]);
+    let socket = std::path::absolute(&d.socket).unwrap();
+    let expected = format!(
+        "UPSTART_SESSION=unix:abstract=/com/ubuntu/upstart-session/0/{pid}\nOUTSET_SESSION={}\n",
+        socket.display()
+    );
+    assert_eq!(d.wait_file("dump.out"), expected);
+    std::fs::remove_file(d.path("dump.out")).unwrap();
+    d.ctl_ok(&["unset-env", "UPSTART_SESSION"]);
+    d.ctl_ok(&["start", "dump"]);
+    assert_eq!(d.wait_file("dump.out"), expected);
+}
