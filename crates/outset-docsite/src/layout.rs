@@ -58,6 +58,16 @@ pub fn page(summary: &Summary, p: &PageLayout) -> String {
     )
 }
 
+/// A front page that sends the reader to `target` (no script: a meta refresh and a link).
+pub fn redirect(target: &str) -> String {
+    let t = escape(target);
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta http-equiv=\"refresh\" content=\"0; url={t}\">\n<title>Documentation</title>\n\
+         </head>\n<body><p><a href=\"{t}\">{t}</a></p></body>\n</html>\n"
+    )
+}
+
 /// Nested lists from the chapters' depths; part titles as headings between them.
 fn nav(summary: &Summary, current: &str, root: &str) -> String {
     let mut out = String::new();

@@ -41,6 +41,11 @@ pub struct Built {
     pub external: Vec<External>,
 }
 
+/// Reads a SUMMARY.md text (for tools and tests that need the chapter list).
+pub fn parse_summary(text: &str) -> Result<Summary, Vec<Problem>> {
+    summary::parse(Path::new("SUMMARY.md"), text)
+}
+
 struct Page {
     md: String,
     nav_title: String,
@@ -232,7 +237,7 @@ pub fn build(opts: &BuildOptions) -> Result<Built, Vec<Problem>> {
             })
         };
         let title = page.rendered.title.as_deref().unwrap_or(&page.nav_title);
-        let mut lay = layout::PageLayout {
+        let lay = layout::PageLayout {
             site_title: &site_title,
             page_title: title,
             html_path: &html_paths[i],
@@ -240,19 +245,19 @@ pub fn build(opts: &BuildOptions) -> Result<Built, Vec<Problem>> {
             prev: neighbour(i.checked_sub(1)),
             next: neighbour(Some(i + 1)),
         };
-        let mut outputs = vec![html_paths[i].clone()];
-        // The first chapter is also the front page (when it sits at the top, its links
-        // work unchanged from there).
-        if i == 0 && !html_paths[i].contains('/') && html_paths[i] != "index.html" {
-            outputs.push("index.html".to_string());
-        }
-        for out_path in outputs {
-            lay.html_path = if out_path == "index.html" {
-                "index.html"
+        let html = layout::page(&summary, &lay);
+        let mut outputs = vec![(html_paths[i].clone(), html.clone())];
+        // The first chapter is also the front page: the same page when it sits at the top
+        // (its links work unchanged from there), else a pointer to it.
+        if i == 0 && html_paths[i] != "index.html" {
+            let front = if html_paths[i].contains('/') {
+                layout::redirect(&html_paths[i])
             } else {
-                &html_paths[i]
+                html
             };
-            let html = layout::page(&summary, &lay);
+            outputs.push(("index.html".to_string(), front));
+        }
+        for (out_path, html) in outputs {
             let to = opts.out.join(&out_path);
             let written = to
                 .parent()
