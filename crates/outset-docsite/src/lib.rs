@@ -361,10 +361,8 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) -> std::io::Result<()> {
         let path = entry.path();
         if entry.file_type()?.is_dir() {
             walk(root, &path, out)?;
-        } else if let Ok(rel) = path.strip_prefix(root) {
-            if let Some(rel) = normalize(rel) {
-                out.push(rel);
-            }
+        } else if let Some(rel) = path.strip_prefix(root).ok().and_then(normalize) {
+            out.push(rel);
         }
     }
     Ok(())
