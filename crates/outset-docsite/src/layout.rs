@@ -194,7 +194,7 @@ main {
   padding: 1.5rem 2.5rem 3rem;
   max-width: calc(17rem + 52rem);
 }
-article { max-width: 48rem; }
+article { max-width: 50rem; }
 h1, h2, h3, h4 { line-height: 1.25; margin: 1.8em 0 0.6em; }
 h1 { font-size: 2rem; margin-top: 0.4em; }
 h2 { font-size: 1.45rem; padding-bottom: 0.2em; border-bottom: 1px solid var(--rule); }
@@ -224,7 +224,7 @@ img { max-width: 100%; }
 .pager {
   display: flex;
   justify-content: space-between;
-  max-width: 48rem;
+  max-width: 50rem;
   margin-top: 3rem;
   padding-top: 1rem;
   border-top: 1px solid var(--rule);
