@@ -68,28 +68,17 @@ pub fn redirect(target: &str) -> String {
     )
 }
 
-/// Nested lists from the chapters' depths; part titles as headings between them.
+/// Nested lists from the chapters' depths (a sub-list inside its parent's `<li>`); part
+/// titles as headings between them.
 fn nav(summary: &Summary, current: &str, root: &str) -> String {
     let mut out = String::new();
-    let mut open = 0usize; // lists open
+    let mut lists = Lists::default();
     for entry in &summary.entries {
         match entry {
             Entry::Chapter {
                 title, path, depth, ..
             } => {
-                let want = depth + 1;
-                if open == 0 {
-                    out.push_str("<ul>\n");
-                    open = 1;
-                }
-                while open < want {
-                    out.push_str("<ul>\n");
-                    open += 1;
-                }
-                while open > want {
-                    out.push_str("</ul>\n");
-                    open -= 1;
-                }
+                lists.item_at(&mut out, depth + 1);
                 let href = html_path(path);
                 let class = if href == current {
                     " class=\"current\" aria-current=\"page\""
@@ -97,29 +86,69 @@ fn nav(summary: &Summary, current: &str, root: &str) -> String {
                     ""
                 };
                 out.push_str(&format!(
-                    "<li><a{class} href=\"{root}{}\">{}</a></li>\n",
+                    "<li><a{class} href=\"{root}{}\">{}</a>",
                     escape(&href),
                     escape(title)
                 ));
+                lists.item_open = true;
             }
             Entry::Part { title } => {
-                close(&mut out, &mut open);
+                lists.close_all(&mut out);
                 out.push_str(&format!("<h2 class=\"part\">{}</h2>\n", escape(title)));
             }
             Entry::Separator => {
-                close(&mut out, &mut open);
+                lists.close_all(&mut out);
                 out.push_str("<hr>\n");
             }
         }
     }
-    close(&mut out, &mut open);
+    lists.close_all(&mut out);
     out
 }
 
-fn close(out: &mut String, open: &mut usize) {
-    while *open > 0 {
-        out.push_str("</ul>\n");
-        *open -= 1;
+/// The open `<ul>`s of the navigation, and whether the innermost has an `<li>` open.
+#[derive(Default)]
+struct Lists {
+    open: usize,
+    item_open: bool,
+}
+
+impl Lists {
+    /// Gets ready for an item `level` lists deep (1 = top level).
+    fn item_at(&mut self, out: &mut String, level: usize) {
+        if level > self.open {
+            // Deeper: new lists inside the open item.
+            while self.open < level {
+                out.push_str(if self.open == 0 { "<ul>\n" } else { "\n<ul>\n" });
+                self.open += 1;
+            }
+        } else {
+            self.end_item(out);
+            while self.open > level {
+                out.push_str("</ul>");
+                self.open -= 1;
+                out.push_str("</li>\n");
+            }
+        }
+        self.item_open = false;
+    }
+
+    fn end_item(&mut self, out: &mut String) {
+        if self.item_open {
+            out.push_str("</li>\n");
+            self.item_open = false;
+        }
+    }
+
+    fn close_all(&mut self, out: &mut String) {
+        self.end_item(out);
+        while self.open > 0 {
+            out.push_str("</ul>\n");
+            self.open -= 1;
+            if self.open > 0 {
+                out.push_str("</li>\n");
+            }
+        }
     }
 }
 
@@ -253,10 +282,30 @@ mod tests {
         let html = nav(&s, "sub/b.html", "../");
         assert_eq!(
             html,
-            "<ul>\n<li><a href=\"../a.html\">A</a></li>\n<ul>\n\
+            "<ul>\n<li><a href=\"../a.html\">A</a>\n<ul>\n\
              <li><a class=\"current\" aria-current=\"page\" href=\"../sub/b.html\">B</a></li>\n\
-             </ul>\n</ul>\n<h2 class=\"part\">Part</h2>\n<ul>\n\
+             </ul>\n</li>\n</ul>\n<h2 class=\"part\">Part</h2>\n<ul>\n\
              <li><a href=\"../c.html\">C</a></li>\n</ul>\n"
+        );
+    }
+
+    #[test]
+    fn nav_lists_are_well_formed_when_levels_go_down_and_up() {
+        let s = summary::parse(
+            Path::new("SUMMARY.md"),
+            "- [A](a.md)\n  - [A1](a1.md)\n    - [D](d.md)\n  - [A2](a2.md)\n- [B](b.md)\n---\n[C](c.md)\n",
+        )
+        .unwrap();
+        let html = nav(&s, "x.html", "");
+        let compact: String = html.split('\n').collect();
+        assert_eq!(
+            compact,
+            "<ul><li><a href=\"a.html\">A</a>\
+             <ul><li><a href=\"a1.html\">A1</a>\
+             <ul><li><a href=\"d.html\">D</a></li></ul></li>\
+             <li><a href=\"a2.html\">A2</a></li></ul></li>\
+             <li><a href=\"b.html\">B</a></li></ul>\
+             <hr><ul><li><a href=\"c.html\">C</a></li></ul>"
         );
     }
 
