@@ -18,10 +18,15 @@ const DUMMY_HEIGHT: f64 = 6.0;
 const SWEEPS: usize = 24;
 
 /// Where everything goes: node centres and each edge's points, from its source's side to
-/// its target's; everything within `(0, 0)`–`(width, height)`.
+/// its target's; everything within `(0, 0)`–`(width, height)`. An edge crosses a rank it
+/// spans as a horizontal run, in a slot of its own, and bends only between ranks.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Layout {
     pub centres: Vec<(f64, f64)>,
+    /// Each node's column: its rank's left and right x. An edge leaving a node narrower than
+    /// its column should run straight to the column's side before it bends, so it cannot
+    /// cross a wider neighbour.
+    pub columns: Vec<(f64, f64)>,
     pub paths: Vec<Vec<(f64, f64)>>,
     pub width: f64,
     pub height: f64,
@@ -72,11 +77,13 @@ pub fn layout(sizes: &[(f64, f64)], edges: &[(usize, usize)]) -> Layout {
 
     // Columns: each as wide as its widest node.
     let mut x = vec![0.0; total];
+    let mut column = vec![(0.0, 0.0); total];
     let mut left = 0.0;
     for layer in &layers {
         let w = layer.iter().map(|&v| size[v].0).fold(0.0, f64::max);
         for &v in layer {
             x[v] = left + w / 2.0;
+            column[v] = (left, left + w);
         }
         left += w + RANK_GAP;
     }
@@ -104,7 +111,9 @@ pub fn layout(sizes: &[(f64, f64)], edges: &[(usize, usize)]) -> Layout {
             } else if k == chain.len() - 1 {
                 pts.push((x[v] - size[v].0 / 2.0, y[v]));
             } else {
-                pts.push((x[v], y[v]));
+                // A dummy: straight across its column.
+                pts.push((column[v].0, y[v]));
+                pts.push((column[v].1, y[v]));
             }
         }
         if reversed[i] {
@@ -115,6 +124,7 @@ pub fn layout(sizes: &[(f64, f64)], edges: &[(usize, usize)]) -> Layout {
     spread_parallel(edges, &mut paths);
     Layout {
         centres: (0..n).map(|v| (x[v], y[v])).collect(),
+        columns: column[..n].to_vec(),
         paths,
         width,
         height,
@@ -424,8 +434,11 @@ mod tests {
         let xs: Vec<f64> = l.centres.iter().map(|c| c.0).collect();
         assert!(xs[0] < xs[1] && xs[1] < xs[2] && xs[2] < xs[3], "{xs:?}");
         assert_eq!(xs[4], xs[2], "a source sits just before its successor");
-        // The long edge bends through dummies: four points for three ranks' span.
-        assert_eq!(l.paths[3].len(), 4);
+        // The long edge runs through dummies in ranks 1 and 2, straight across each.
+        assert_eq!(l.paths[3].len(), 6);
+        assert_eq!(l.paths[3][1].1, l.paths[3][2].1);
+        assert_eq!(l.paths[3][1].0, l.columns[1].0);
+        assert_eq!(l.paths[3][2].0, l.columns[1].1);
         assert_eq!(l.paths[3][0], (xs[0] + 20.0, l.centres[0].1));
         let end = *l.paths[3].last().unwrap();
         assert_eq!(end, (xs[3] - 20.0, l.centres[3].1));

@@ -268,6 +268,34 @@ fn spread_ends(g: &Graph, sizes: &[(f64, f64)], l: &mut super::layout::Layout) {
     }
 }
 
+/// Each edge's ends run straight out to their node's column side before the edge bends
+/// (see [`super::layout::Layout::columns`]).
+fn stubs(g: &Graph, l: &mut super::layout::Layout) {
+    for (i, e) in g.edges.iter().enumerate() {
+        if e.from == e.to || l.paths[i].len() < 2 {
+            continue;
+        }
+        for (node, first) in [(e.from, true), (e.to, false)] {
+            let path = &mut l.paths[i];
+            let end = if first { path[0] } else { path[path.len() - 1] };
+            let (left, right) = l.columns[node];
+            let side = if end.0 > l.centres[node].0 {
+                right
+            } else {
+                left
+            };
+            if (side - end.0).abs() < 0.5 {
+                continue;
+            }
+            if first {
+                path.insert(1, (side, end.1));
+            } else {
+                path.insert(path.len() - 1, (side, end.1));
+            }
+        }
+    }
+}
+
 /// The graph as an SVG document, laid out and drawn by outset.
 pub fn write(g: &Graph) -> String {
     let sizes: Vec<(f64, f64)> = g
@@ -278,6 +306,7 @@ pub fn write(g: &Graph) -> String {
     let edges: Vec<(usize, usize)> = g.edges.iter().map(|e| (e.from, e.to)).collect();
     let mut l = layout(&sizes, &edges);
     spread_ends(g, &sizes, &mut l);
+    stubs(g, &mut l);
     let (ox, oy) = (MARGIN, MARGIN + LEGEND_HEIGHT);
 
     let mut body = String::new();
