@@ -109,10 +109,11 @@ pub fn write(g: &Graph) -> String {
             quote(&g.nodes[e.to].id)
         );
     }
+    // The legend, as initctl2dot's graph label.
     out.push_str(
-        "  label=\"boxes: jobs (dashed: no job file); ellipses: events (blue: the daemon's, \
-         dashed: nothing emits it, dotted: an emits pattern); hexagons: job events\\n\
-         edges: blue start on, red stop on, green emits, grey a job's own event\";\n",
+        "  fontname=\"monospace\";\n  fontsize=10;\n  label=\"boxes: jobs (dashed: no job file); hexagons: job events\\n\
+         ellipses: events (blue: the daemon's; dashed: nothing emits it; dotted: an emits pattern)\\n\
+         edges: blue start on, red stop on, green emits, grey dashed a job's own event\";\n",
     );
     out.push_str("}\n");
     out

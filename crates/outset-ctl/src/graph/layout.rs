@@ -193,10 +193,10 @@ fn ranks(n: usize, dag: &[(usize, usize)]) -> Vec<usize> {
         }
     }
     for &v in topo.iter().rev() {
-        if sources[v] {
-            if let Some(m) = succ[v].iter().map(|&w| rank[w]).min() {
-                rank[v] = m.saturating_sub(1);
-            }
+        if let Some(m) = succ[v].iter().map(|&w| rank[w]).min()
+            && sources[v]
+        {
+            rank[v] = m.saturating_sub(1);
         }
     }
     rank

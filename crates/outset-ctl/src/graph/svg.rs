@@ -228,9 +228,10 @@ fn half_width(kind: &NodeKind, (w, h): (f64, f64), dy: f64) -> f64 {
 /// Edges meeting a node on one side are spread along it, in the order of where they come
 /// from, so their arrowheads do not pile up on one point.
 fn spread_ends(g: &Graph, sizes: &[(f64, f64)], l: &mut super::layout::Layout) {
-    // Per node and side: (edge, whether its first point, the y of the next point along).
-    let mut ends: std::collections::BTreeMap<(usize, bool), Vec<(usize, bool, f64)>> =
-        Default::default();
+    // Per node and side (right or not): (edge, whether its first point, the y of the next
+    // point along).
+    type End = (usize, bool, f64);
+    let mut ends: std::collections::BTreeMap<(usize, bool), Vec<End>> = Default::default();
     for (i, e) in g.edges.iter().enumerate() {
         let p = &l.paths[i];
         if e.from == e.to || p.len() < 2 {
