@@ -178,9 +178,12 @@ pub enum Command {
         #[arg(value_name = "PATH|JOB")]
         args: Vec<String>,
     },
-    /// Draw the jobs and the events that connect them (what starts, stops and emits what)
-    /// as Graphviz DOT, or with --svg as SVG, drawn by Graphviz's `dot` when it is on PATH,
-    /// else by outset itself (the SVG's first comment says which; -v says it on stderr).
+    /// Draw the jobs and the events that start, stop and connect them, as DOT or SVG.
+    ///
+    /// What starts, stops and emits what (initctl2dot's graph), from the daemon's jobs or,
+    /// with --conf-dir, from job files. DOT by default; --svg draws SVG with Graphviz's
+    /// `dot` when it is on PATH, else with outset's own layout (the SVG's first comment
+    /// says which; -v says it on stderr).
     Graph {
         /// Print SVG instead of DOT.
         #[arg(long)]
