@@ -542,3 +542,27 @@ fn issue18_item3_legibility_check_catches_overlaps() {
                    <polyline points=\"0,0 100,40\"/>";
     assert!(std::panic::catch_unwind(|| assert_legible(crossed)).is_err());
 }
+
+/// Issue 18 item 3: a job file that does not parse is reported on stderr with its place, and
+/// the rest of the conf dir is still drawn.
+#[test]
+fn issue18_item3_conf_dir_parse_errors_are_reported_and_the_rest_drawn() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("good.conf"),
+        "start on startup\nexec /bin/true\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("bad.conf"),
+        "start on (startup\nexec /bin/true\n",
+    )
+    .unwrap();
+    let out = ctl(&["graph", "--conf-dir", dir.path().to_str().unwrap()]);
+    let text = ok(&out);
+    let d = outset_testkit::dot::parse(&text).unwrap();
+    assert!(d.nodes.contains_key("job:good"));
+    assert!(!d.nodes.contains_key("job:bad"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.conf:"), "{err}");
+}
