@@ -463,15 +463,30 @@ mod tests {
         assert!(overlap(&l, &boxes(3)).is_none());
     }
 
-    /// Barycentre ordering removes the crossing of a twisted pair.
+    /// Barycentre ordering removes the crossings of twisted pairs.
     #[test]
     fn issue18_item3_ordering_removes_crossings() {
-        // Rank 0: 0, 1; rank 1: 2, 3 — with 0 -> 3 and 1 -> 2 first seen crossed.
-        let edges = [(0, 3), (1, 2), (3, 4), (2, 5)];
-        let l = layout(&boxes(6), &edges);
-        let y = |v: usize| l.centres[v].1;
-        assert_eq!(y(0) < y(1), y(3) < y(2), "0 and 3 on the same side");
-        assert!(overlap(&l, &boxes(6)).is_none());
+        // Ranks [0, 1] -> [3, 2] -> [4, 5], with 0 -> 2 -> 4 and 1 -> 3 -> 5: two crossings.
+        let mut layers = vec![vec![0, 1], vec![3, 2], vec![4, 5]];
+        let mut succ = vec![Vec::new(); 6];
+        let mut pred = vec![Vec::new(); 6];
+        for (a, b) in [(0, 2), (2, 4), (1, 3), (3, 5)] {
+            succ[a].push(b);
+            pred[b].push(a);
+        }
+        let pos = |layers: &[Vec<usize>]| {
+            let mut p = vec![0; 6];
+            for l in layers {
+                for (i, &v) in l.iter().enumerate() {
+                    p[v] = i;
+                }
+            }
+            p
+        };
+        assert_eq!(crossings(&layers, &succ, &pos(&layers)), 2);
+        order(&mut layers, &succ, &pred);
+        assert_eq!(crossings(&layers, &succ, &pos(&layers)), 0, "{layers:?}");
+        assert_eq!(layers, [[0, 1], [2, 3], [4, 5]]);
     }
 
     #[test]
