@@ -155,11 +155,15 @@ struct Known<'a> {
     warn: bool,
 }
 
+/// Whether the daemon emits `event` itself: its own events, job events and (docs/devices.md)
+/// device events.
+pub fn is_daemon_event(event: &str) -> bool {
+    INIT_EVENTS.contains(&event) || outset_job::is_device_event(event)
+}
+
 impl Known<'_> {
     fn event_ok(&self, event: &str) -> bool {
-        INIT_EVENTS.contains(&event)
-            // The daemon emits device events itself (docs/devices.md).
-            || outset_job::is_device_event(event)
+        is_daemon_event(event)
             || self.ignore.iter().any(|i| i == event)
             || self
                 .emits

@@ -178,6 +178,31 @@ pub enum Command {
         #[arg(value_name = "PATH|JOB")]
         args: Vec<String>,
     },
+    /// Draw the jobs and the events that start, stop and connect them, as DOT or SVG.
+    ///
+    /// What starts, stops and emits what (initctl2dot's graph), from the daemon's jobs or,
+    /// with --conf-dir, from job files. DOT by default; --svg draws SVG with Graphviz's
+    /// `dot` when it is on PATH, else with outset's own layout (the SVG's first comment
+    /// says which; -v says it on stderr).
+    Graph {
+        /// Print SVG instead of DOT.
+        #[arg(long)]
+        svg: bool,
+        /// Who draws the SVG (implies --svg): `dot` (Graphviz) or `outset` (its own layout).
+        #[arg(long, value_enum, value_name = "outset|dot")]
+        renderer: Option<crate::graph::Renderer>,
+        /// Only this job's neighbourhood: the jobs up to --depth steps before and after it
+        /// (a step is one event) and the events between them.
+        #[arg(long, value_name = "NAME")]
+        job: Option<String>,
+        /// How many steps from --job.
+        #[arg(long, value_name = "N", default_value_t = 1, requires = "job")]
+        depth: usize,
+        /// Read job files from DIR (repeatable; the first to hold a name wins) instead of
+        /// asking the daemon: no daemon needed.
+        #[arg(long, value_name = "DIR")]
+        conf_dir: Vec<PathBuf>,
+    },
     /// Show a job's `usage` stanza.
     Usage {
         /// The job; inside a job's own processes it defaults to `$UPSTART_JOB`.

@@ -4,6 +4,7 @@ mod argv0;
 pub mod check_config;
 mod cli;
 pub mod client;
+pub mod graph;
 mod power;
 pub mod show_config;
 pub mod trace;
@@ -87,6 +88,7 @@ pub fn run_with(args: Vec<OsString>, out: &mut dyn Write, err: &mut dyn Write) -
             enumerate,
             normalised,
         } => verbs::run_show_config(&socket, job, enumerate, normalised, cli.json, &mut io),
+        verbs::Plan::Graph(args) => graph::run(&socket, &args, &mut io),
         verbs::Plan::ListSessions => verbs::run_list_sessions(&mut io),
         verbs::Plan::RemoteNote(cmd, note) => {
             let code = verbs::run_remote(&socket, cmd, cli.json, &mut io);

@@ -28,6 +28,8 @@ pub enum Plan {
     },
     /// `list-sessions`: read from the session files, no daemon involved.
     ListSessions,
+    /// `graph`: from the daemon's jobs or from conf dirs.
+    Graph(crate::graph::GraphArgs),
     Version,
     /// `trace`: runs locally, no daemon involved.
     Trace {
@@ -173,6 +175,21 @@ pub fn plan(cmd: Command, wait: bool) -> Plan {
                     syntax_only,
                 },
             };
+        }
+        Command::Graph {
+            svg,
+            renderer,
+            job,
+            depth,
+            conf_dir,
+        } => {
+            return Plan::Graph(crate::graph::GraphArgs {
+                svg,
+                renderer,
+                job,
+                depth,
+                conf_dirs: conf_dir,
+            });
         }
         Command::Usage { job } => match job.or_else(|| std::env::var("UPSTART_JOB").ok()) {
             Some(job) => Proto::Usage { job },

@@ -13,6 +13,7 @@ mod dbus;
 mod devices;
 mod docs;
 mod event_sources;
+mod graph;
 mod hostile_control;
 mod hostile_jobs;
 mod hostile_linux;

@@ -1,6 +1,8 @@
 //! Shared harness for the end-to-end tests: a real `outset` daemon in a temp dir with its own
 //! socket and its own cgroup subtree, driven by the real `outsetctl`.
 
+pub mod screenshot;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
