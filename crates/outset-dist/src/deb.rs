@@ -1,8 +1,8 @@
-//! The Debian package, with nothing but dpkg's own tools: the binaries in /usr/bin, the
-//! compatibility links in /usr/lib/outset/compat/bin (off PATH: the system's own `shutdown`,
-//! `reboot`, … stay), stripped of debug info, gzipped man pages, completions, docs and example jobs, and a control
-//! file whose Depends come from `dpkg-shlibdeps` and whose Installed-Size is counted as
-//! dpkg counts it.
+//! The Debian package, with nothing but dpkg's own tools: the binaries (without debug info)
+//! in /usr/bin, the compatibility links in /usr/lib/outset/compat/bin (off PATH: the system's
+//! own `shutdown`, `reboot`, … stay), gzipped man pages, completions, docs and example jobs,
+//! and a control file whose Depends come from `dpkg-shlibdeps` and whose Installed-Size is
+//! counted as dpkg counts it.
 
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
