@@ -114,10 +114,17 @@ pub fn pages() -> Vec<GenFile> {
     for verb in verbs(&ctl) {
         let name = verb.get_name();
         let extra = see_also(&["outsetctl(8)"]);
-        out.push(file(
-            format!("man/man8/outsetctl-{name}.8"),
-            render(&man(verb.clone()), &extra),
-        ));
+        let bytes = if verb.has_subcommands() {
+            // `help VERB`: its verbs are outsetctl's, each with its page already.
+            let m = man(verb.clone());
+            let mut bytes = head(&m, false);
+            bytes.extend_from_slice(verb_list(verb).as_bytes());
+            bytes.extend_from_slice(extra.as_bytes());
+            bytes
+        } else {
+            render(&man(verb.clone()), &extra)
+        };
+        out.push(file(format!("man/man8/outsetctl-{name}.8"), bytes));
     }
 
     for name in compat_names() {
@@ -159,16 +166,33 @@ fn initctl_page(ctl: &Command, note: &str) -> Vec<u8> {
         .name("initctl")
         .display_name("initctl")
         .bin_name("initctl");
-    let m = man(cmd.clone());
+    let mut bytes = head(&man(cmd.clone()), true);
+    let mut text = verb_list(&cmd);
+    text.push_str(&section("NOTES", note));
+    text.push_str(&see_also(&["outsetctl(8)", "outset(8)"]));
+    bytes.extend_from_slice(text.as_bytes());
+    bytes
+}
+
+/// A page's title, name, synopsis, description and (with `options`) options sections.
+fn head(m: &Man, options: bool) -> Vec<u8> {
     let mut bytes = Vec::new();
+    // Rendering into a Vec cannot fail.
     let _ = m.render_title(&mut bytes);
     let mut bytes = empty_date(bytes);
     let _ = m.render_name_section(&mut bytes);
     let _ = m.render_synopsis_section(&mut bytes);
     let _ = m.render_description_section(&mut bytes);
-    let _ = m.render_options_section(&mut bytes);
+    if options {
+        let _ = m.render_options_section(&mut bytes);
+    }
+    bytes
+}
+
+/// `.SH COMMANDS`: each of outsetctl's verbs, pointing at its page.
+fn verb_list(cmd: &Command) -> String {
     let mut text = String::from(".SH COMMANDS\n");
-    for verb in verbs(&cmd) {
+    for verb in verbs(cmd) {
         let name = roff::escape(verb.get_name());
         let about = verb.get_about().map(|a| a.to_string()).unwrap_or_default();
         text.push_str(&format!(
@@ -176,8 +200,5 @@ fn initctl_page(ctl: &Command, note: &str) -> Vec<u8> {
             roff::text(&about)
         ));
     }
-    text.push_str(&section("NOTES", note));
-    text.push_str(&see_also(&["outsetctl(8)", "outset(8)"]));
-    bytes.extend_from_slice(text.as_bytes());
-    bytes
+    text
 }

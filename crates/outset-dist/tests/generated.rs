@@ -225,3 +225,42 @@ fn issue18_item5_job_page_documents_every_stanza() {
     keywords.dedup();
     assert!(keywords.len() >= 40, "{keywords:?}");
 }
+
+#[test]
+fn issue18_item5_pages_refer_only_to_pages_that_exist() {
+    let pages = outset_dist::man::pages();
+    let exists = |name: &str, sec: &str| {
+        pages
+            .iter()
+            .any(|p| p.path.file_name().and_then(|f| f.to_str()) == Some(&format!("{name}.{sec}")))
+            || ["fnmatch"].contains(&name)
+    };
+    let mut checked = 0;
+    for page in &pages {
+        let text = String::from_utf8_lossy(&page.bytes)
+            .replace("\\fB", "")
+            .replace("\\fR", "");
+        // Every `outset…(N)` reference: `outsetctl\-start(8)`, `outset\-job(5)`, ….
+        for (at, _) in text.match_indices("outset") {
+            let rest = &text[at..];
+            let Some(open) = rest.find('(') else { continue };
+            let name = rest[..open].replace("\\-", "-");
+            if name.contains(char::is_whitespace) || !rest[open..].starts_with("(") {
+                continue;
+            }
+            let Some(sec) = rest[open + 1..].split(')').next() else {
+                continue;
+            };
+            if !(sec == "5" || sec == "8") {
+                continue;
+            }
+            checked += 1;
+            assert!(
+                exists(&name, sec),
+                "{} refers to {name}({sec}), which is no page",
+                page.path.display()
+            );
+        }
+    }
+    assert!(checked > 50, "only {checked} references seen");
+}
