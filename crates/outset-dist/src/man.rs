@@ -194,7 +194,11 @@ fn verb_list(cmd: &Command) -> String {
     let mut text = String::from(".SH COMMANDS\n");
     for verb in verbs(cmd) {
         let name = roff::escape(verb.get_name());
-        let about = verb.get_about().map(|a| a.to_string()).unwrap_or_default();
+        let mut about = verb.get_about().map(|a| a.to_string()).unwrap_or_default();
+        // clap drops an about's final full stop.
+        if !about.is_empty() && !about.ends_with(['.', ')']) {
+            about.push('.');
+        }
         text.push_str(&format!(
             ".TP\n\\fB{name}\\fR\n{}\nSee \\fBoutsetctl\\-{name}\\fR(8).\n",
             roff::text(&about)
