@@ -264,3 +264,50 @@ fn issue18_item5_pages_refer_only_to_pages_that_exist() {
     }
     assert!(checked > 50, "only {checked} references seen");
 }
+
+/// What bash offers for the words of `line` with the committed completion loaded.
+fn bash_complete(line: &str) -> Vec<String> {
+    let script = dist().join("completions/bash/outsetctl");
+    let words: Vec<&str> = line.split(' ').collect();
+    let prog = format!(
+        "source '{}'; COMP_WORDS=({}); COMP_CWORD={}; COMP_LINE='{line}'; COMP_POINT={}; \
+         _outsetctl outsetctl '{}' '{}'; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+        script.display(),
+        words
+            .iter()
+            .map(|w| format!("'{w}'"))
+            .collect::<Vec<_>>()
+            .join(" "),
+        words.len() - 1,
+        line.len(),
+        words[words.len() - 1],
+        words[words.len().saturating_sub(2)],
+    );
+    let out = std::process::Command::new("bash")
+        .args(["--norc", "-c", &prog])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn issue18_item5_bash_completion_completes_verbs_and_options() {
+    let mut verbs = bash_complete("outsetctl st");
+    verbs.sort();
+    assert_eq!(verbs, ["start", "status", "stop"]);
+    let options = bash_complete("outsetctl check-config --s");
+    for o in ["--show", "--syntax-only", "--socket"] {
+        assert!(
+            options.iter().any(|x| x == o),
+            "{o} not offered: {options:?}"
+        );
+    }
+}
