@@ -34,6 +34,10 @@ def declared():
     for pkg in meta["packages"]:
         normal, dev = set(), set()
         for d in pkg["dependencies"]:
+            if d["name"] == pkg["name"]:
+                # A package's dev-dependency on itself only turns on features for its tests
+                # (crates/outset: the `testd` feature); it is not a crate to use.
+                continue
             name = (d.get("rename") or d["name"]).replace("-", "_")
             if d["kind"] is None:
                 normal.add(name)

@@ -3,8 +3,9 @@
 use std::ffi::{OsStr, OsString};
 use std::path::Path;
 
-/// Names under which the binary acts as the verb of the same name.
-const VERB_ALIASES: [&str; 11] = [
+/// Names under which the binary acts as the verb of the same name (the packaging links and
+/// man pages of the same names come from this list).
+pub const VERB_ALIASES: [&str; 11] = [
     "start", "stop", "restart", "status", "reload", "shutdown", "reboot", "halt", "poweroff",
     "telinit", "runlevel",
 ];

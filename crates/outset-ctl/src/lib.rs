@@ -15,7 +15,7 @@ use std::io::Write;
 
 use clap::Parser;
 
-pub use argv0::rewrite_args;
+pub use argv0::{VERB_ALIASES, rewrite_args};
 pub use cli::{Cli, Command, JobArgs};
 pub use client::{ClientError, request};
 

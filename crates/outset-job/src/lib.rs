@@ -16,6 +16,7 @@ pub mod parse;
 pub mod render;
 pub mod resources;
 pub mod signal;
+pub mod stanzas;
 
 pub use error::{Diagnostic, ParseError};
 pub use expr::{Arg, EventMatch, Expr, ListenAddr, ReadySource, is_device_event};

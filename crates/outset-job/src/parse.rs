@@ -183,7 +183,8 @@ fn check_env_size(job: &JobConfig, t: &Token) -> Result<(), ParseError> {
 }
 
 fn stanza(job: &mut JobConfig, lx: &mut Lexer, kw: &Token) -> Result<(), ParseError> {
-    if kw.quoted {
+    // Only the listed stanzas are accepted: the list is what outset-job(5) documents.
+    if kw.quoted || !crate::stanzas::is_keyword(&kw.text) {
         return Err(err(kw, format!("unknown stanza `{}`", kw.text)));
     }
     match kw.text.as_str() {
