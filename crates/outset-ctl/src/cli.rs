@@ -234,6 +234,22 @@ pub enum Command {
     },
     /// Tell the daemon the disk is writable: job output held in memory is written now.
     NotifyDiskWriteable,
+    /// Watch events and job state changes as they happen, one line each (with --json one
+    /// JSON object per line), until interrupted. A watcher that does not keep up is told
+    /// how many records it missed (`dropped N records`).
+    Monitor,
+    /// Show what happened since the daemon started (or in the last SECONDS) as a chart:
+    /// one bar per instance run from starting to spawned to ready to stopped, and the
+    /// events; text for a terminal, or with --svg an SVG picture. The daemon keeps the
+    /// last 4096 records.
+    Timeline {
+        /// Write a self-contained SVG picture instead of text.
+        #[arg(long)]
+        svg: bool,
+        /// Only the last SECONDS.
+        #[arg(long, value_name = "SECONDS")]
+        last: Option<f64>,
+    },
     /// Show the daemon's log priority, or set it: debug, info, message, warn, error or fatal.
     LogPriority { priority: Option<String> },
     /// Make the daemon re-execute itself (its own binary, or PATH), keeping every job,

@@ -10,7 +10,7 @@ use crate::cli::{Command, EnvScope};
 use crate::client;
 
 /// What a verb needs: the daemon, or only the client.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq)]
 pub enum Plan {
     Remote(Proto),
     /// `check-config` over job files (no daemon) when `paths` is not empty, else over the
@@ -43,6 +43,13 @@ pub enum Plan {
         instance: Option<String>,
         lines: usize,
         follow: bool,
+    },
+    /// `monitor`: a stream of records until the daemon closes it.
+    Monitor,
+    /// `timeline`: the daemon's history as a chart.
+    Timeline {
+        svg: bool,
+        last: Option<f64>,
     },
     /// The command line lacks something; the message says what.
     Usage(String),
@@ -270,6 +277,8 @@ pub fn plan(cmd: Command, wait: bool) -> Plan {
             };
         }
         Command::NotifyDiskWriteable => Proto::NotifyDiskWriteable,
+        Command::Monitor => return Plan::Monitor,
+        Command::Timeline { svg, last } => return Plan::Timeline { svg, last },
         Command::LogPriority { priority } => Proto::LogPriority { priority },
         Command::Reexec { binary } => Proto::Reexec {
             // The daemon resolves the path itself: relative to here is what the caller means.
@@ -308,6 +317,7 @@ pub fn run_remote(socket: &Path, cmd: Proto, json: bool, io: &mut Io) -> i32 {
                 | Proto::LogPriority { priority: None }
         );
     let usage = matches!(cmd, Proto::Usage { .. });
+    let all = matches!(cmd, Proto::Status { all: true, .. });
     let body = match client::request(socket, cmd) {
         Ok(Response::Ok { body }) => body,
         Ok(Response::Error { message }) => return fail(io, &message),
@@ -321,7 +331,7 @@ pub fn run_remote(socket: &Path, cmd: Proto, json: bool, io: &mut Io) -> i32 {
     } else if let (true, Body::Value(text)) = (usage, &body) {
         let _ = writeln!(io.out, "Usage: {text}");
     } else {
-        write_body(&body, io.out);
+        write_body(&body, all, io.out);
     }
     0
 }
@@ -357,7 +367,7 @@ pub fn run_show_config(
         if json {
             let _ = writeln!(io.out, "{}", pretty(&body_data(&body)));
         } else {
-            write_body(&body, io.out);
+            write_body(&body, false, io.out);
         }
         return 0;
     }
@@ -559,12 +569,14 @@ fn pretty(v: &serde_json::Value) -> String {
 }
 
 /// Upstart's text form of a reply.
-fn write_body(body: &Body, out: &mut dyn Write) {
+/// With `all` (`status --all`), each instance's times follow its processes.
+fn write_body(body: &Body, all: bool, out: &mut dyn Write) {
     match body {
         Body::Done => {}
         Body::Instances(list) => {
             for i in list {
-                let _ = writeln!(out, "{}", i.upstart_line());
+                let times = if all { i.time_lines() } else { String::new() };
+                let _ = writeln!(out, "{}{times}", i.upstart_line());
             }
         }
         Body::Configs(jobs) => {
@@ -592,6 +604,11 @@ fn write_body(body: &Body, out: &mut dyn Write) {
                 Some(c) => writeln!(out, "{} {c}", previous.unwrap_or('N')),
                 None => writeln!(out, "unknown"),
             };
+        }
+        Body::History(h) => {
+            for r in &h.records {
+                let _ = writeln!(out, "{}", r.text_line());
+            }
         }
         Body::Log(chunk) => {
             for l in &chunk.lines {
@@ -703,6 +720,7 @@ mod tests {
                     text: "exec /bin/b\n".into(),
                 },
             ]),
+            false,
             &mut out,
         );
         assert_eq!(
@@ -717,12 +735,15 @@ mod tests {
             processes: vec![],
             notes: vec![],
             history: vec![],
+            changed: None,
+            spawned: None,
+            ready: None,
             members: vec![],
             log: None,
             resource_problems: vec![],
         };
         let mut out = Vec::new();
-        write_body(&Body::Instances(vec![w.clone(), w]), &mut out);
+        write_body(&Body::Instances(vec![w.clone(), w]), false, &mut out);
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "w stop/waiting\nw stop/waiting\n"

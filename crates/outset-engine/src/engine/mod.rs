@@ -259,9 +259,23 @@ struct Instance {
     /// The sub-state of `spawned` or `killed`.
     phase: Phase,
     hook: HookTimer,
+    /// When it last changed state, was spawned and became ready (wall clock, from the host).
+    stamps: Stamps,
     /// What only some jobs or some moments need, allocated on first use (memory per running
     /// job: most instances never have any of it).
     rare: Option<Box<Rare>>,
+}
+
+/// Wall-clock times of an instance's run (issue 18 item 2), as the host's clock gave them
+/// (milliseconds since the Unix epoch, 0: not yet). Plain integers: 24 bytes an instance.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct Stamps {
+    /// The last change of state.
+    pub(super) changed: u64,
+    /// The current run's main process was spawned.
+    pub(super) spawned: u64,
+    /// The current run became ready (left `spawned` for `post-start`).
+    pub(super) ready: u64,
 }
 
 /// The fields of an instance that only `expect`, `ready on`, `start timeout`, `watchdog`,
@@ -482,6 +496,8 @@ pub struct Engine {
     /// from now on are based on. Shared with the instances that started before a change.
     env_table: Rc<Env>,
     now: Millis,
+    /// The wall clock (ms since the Unix epoch) as the host last gave it; 0: never given.
+    wall: u64,
     /// Boxed: a map node holds eleven slots, and a class is large (memory per job).
     classes: BTreeMap<String, Box<Class>>,
     /// Boxed: a map node holds eleven slots, mostly empty, and an instance is large.
@@ -538,6 +554,7 @@ impl Engine {
             env_table: Rc::new(opts.base_env.clone()),
             opts,
             now: 0,
+            wall: 0,
             classes: BTreeMap::new(),
             instances: BTreeMap::new(),
             pids: IdMap::default(),
@@ -580,6 +597,13 @@ impl Engine {
     /// Sets the clock. The host calls this before every input.
     pub fn set_now(&mut self, now: Millis) {
         self.now = now;
+    }
+
+    /// The wall clock in milliseconds since the Unix epoch, for the times `status` shows
+    /// (when an instance changed state, was spawned, became ready). The host calls it
+    /// beside [`Engine::set_now`]; an engine never given it shows no times.
+    pub fn set_wall_clock(&mut self, unix_ms: u64) {
+        self.wall = unix_ms;
     }
 
     /// The earliest time the engine wants [`Engine::tick`] called.
