@@ -134,7 +134,9 @@ impl Timeline {
         let mut events = Vec::new();
         for r in &h.records {
             match r {
-                Record::Event { time_ms, name, .. } => events.push((at(*time_ms), name.clone())),
+                Record::Event { time_ms, name, env } => {
+                    events.push((at(*time_ms), event_label(name, env)));
+                }
                 Record::State {
                     time_ms,
                     job,
@@ -262,7 +264,7 @@ impl Timeline {
         const ROW: u64 = 22;
         let ev_rows = self.events.len().min(40) as u64;
         let top = 40 + ev_rows * 14;
-        let height = top + ROW * self.bars.len() as u64 + 40;
+        let height = top + ROW * self.bars.len() as u64 + 56;
         let width = LEFT + CHART + 40;
         let x = |t: u64| LEFT + t.saturating_mul(CHART) / self.span;
         let mut s = String::new();
@@ -286,17 +288,22 @@ impl Timeline {
             let gx = x(t);
             s.push_str(&format!(
                 "<line x1=\"{gx}\" y1=\"{top}\" x2=\"{gx}\" y2=\"{}\" stroke=\"#dddddd\"/>\n<text x=\"{gx}\" y=\"{}\" font-size=\"10\" text-anchor=\"middle\">{t} ms</text>\n",
-                height - 30,
-                height - 16
+                height - 46,
+                height - 32
             ));
         }
         for (i, (t, name)) in self.events.iter().take(40).enumerate() {
             let ex = x(*t);
             let ey = 34 + i as u64 * 14;
+            // Labels in the right half go to the mark's left, so none runs off the picture.
+            let (lx, anchor) = if ex > LEFT + CHART / 2 {
+                (ex - 3, "end")
+            } else {
+                (ex + 3, "start")
+            };
             s.push_str(&format!(
-                "<line x1=\"{ex}\" y1=\"{ey}\" x2=\"{ex}\" y2=\"{}\" stroke=\"#d03030\" stroke-dasharray=\"3,3\"/>\n<text x=\"{}\" y=\"{}\" fill=\"#d03030\" font-size=\"11\">{} ({t} ms)</text>\n",
-                height - 30,
-                ex + 3,
+                "<line x1=\"{ex}\" y1=\"{ey}\" x2=\"{ex}\" y2=\"{}\" stroke=\"#d03030\" stroke-dasharray=\"3,3\"/>\n<text x=\"{lx}\" y=\"{}\" fill=\"#d03030\" font-size=\"11\" text-anchor=\"{anchor}\">{} ({t} ms)</text>\n",
+                height - 46,
                 ey + 10,
                 escape(name)
             ));
@@ -329,8 +336,39 @@ impl Timeline {
                 ));
             }
         }
+        // The legend, under the time axis.
+        let ly = height - 6;
+        let mut lx = 10;
+        for (color, what) in [
+            ("#a0a0a0", "starting"),
+            ("#e8a020", "spawned, not ready yet"),
+            ("#40a040", "ready (post-start, running) until stopped"),
+            ("#d03030", "event"),
+        ] {
+            s.push_str(&format!(
+                "<rect x=\"{lx}\" y=\"{}\" width=\"10\" height=\"10\" fill=\"{color}\"/>\n<text x=\"{}\" y=\"{ly}\" font-size=\"11\">{what}</text>\n",
+                ly - 9,
+                lx + 14
+            ));
+            // About 7 px a character at 11 px.
+            lx += 14 + 7 * what.len() as u64 + 24;
+        }
         s.push_str("</svg>\n");
         s
+    }
+}
+
+/// An event as a mark names it: a job event (`started`, …) with its job and instance.
+fn event_label(name: &str, env: &[String]) -> String {
+    let var = |k: &str| {
+        env.iter()
+            .find_map(|e| e.strip_prefix(k).and_then(|v| v.strip_prefix('=')))
+            .filter(|v| !v.is_empty())
+    };
+    match (var("JOB"), var("INSTANCE")) {
+        (Some(job), Some(inst)) => format!("{name} {job} ({inst})"),
+        (Some(job), None) => format!("{name} {job}"),
+        _ => name.to_string(),
     }
 }
 

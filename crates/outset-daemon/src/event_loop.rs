@@ -245,6 +245,8 @@ impl Daemon {
         if let Some(i) = &d.inotify {
             d.confdirs.watch(i);
         }
+        // From the first input on: the history covers the whole boot.
+        d.engine.record_notices(true);
         d.dbus_start();
         Ok(d)
     }
@@ -263,7 +265,6 @@ impl Daemon {
     /// the `monitor` watchers and kept in the history; the notices go on to the D-Bus
     /// signals. Recording is always on: the history covers the boot.
     fn publish_notices(&mut self) -> Vec<outset_engine::Notice> {
-        self.engine.record_notices(true);
         let notices = self.engine.take_notices();
         if notices.is_empty() {
             return notices;

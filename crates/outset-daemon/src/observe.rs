@@ -4,7 +4,7 @@
 //! `history` (`outsetctl timeline`) reads.
 //!
 //! Nothing here grows without bound: the history keeps the last [`HISTORY_MAX`] records,
-//! and a watcher that does not read holds at most [`WATCH_BOUND`] bytes of records in its
+//! and fewer when they are large (at most about [`HISTORY_BYTES`] of text), and a watcher that does not read holds at most [`WATCH_BOUND`] bytes of records in its
 //! connection's buffer; past that its records are dropped and counted, and once it reads
 //! again it is sent one `dropped` record with the count before the next one.
 
@@ -15,6 +15,8 @@ use outset_proto::{History, Record};
 
 /// Records the history keeps (the oldest go first).
 pub const HISTORY_MAX: usize = 4096;
+/// About how many bytes of names and environments the history holds at most.
+pub const HISTORY_BYTES: usize = 1024 * 1024;
 /// Bytes of records a watcher's connection may have waiting before records are dropped for
 /// it (below the connection's own bound, so a slow watcher is never cut off for it).
 pub const WATCH_BOUND: usize = 64 * 1024;
@@ -63,8 +65,28 @@ pub struct Observed {
     /// When the daemon first started (a re-exec keeps it).
     pub started_ms: u64,
     records: VecDeque<Record>,
+    /// The text the records hold, about (see [`size`]).
+    bytes: usize,
     /// Records that fell out of the history.
     forgotten: u64,
+}
+
+/// About what a record costs: its text and the fixed part.
+fn size(r: &Record) -> usize {
+    let text = match r {
+        Record::Event { name, env, .. } => {
+            name.len() + env.iter().map(|e| e.len() + 24).sum::<usize>()
+        }
+        Record::State {
+            job,
+            instance,
+            goal,
+            state,
+            ..
+        } => job.len() + instance.len() + goal.len() + state.len(),
+        Record::Dropped { .. } => 0,
+    };
+    text + std::mem::size_of::<Record>()
 }
 
 impl Observed {
@@ -72,16 +94,22 @@ impl Observed {
         Observed {
             started_ms,
             records: VecDeque::new(),
+            bytes: 0,
             forgotten: 0,
         }
     }
 
     pub fn push(&mut self, r: Record) {
-        if self.records.len() >= HISTORY_MAX {
-            self.records.pop_front();
-            self.forgotten += 1;
-        }
+        self.bytes += size(&r);
         self.records.push_back(r);
+        while self.records.len() > HISTORY_MAX
+            || (self.bytes > HISTORY_BYTES && self.records.len() > 1)
+        {
+            if let Some(old) = self.records.pop_front() {
+                self.bytes = self.bytes.saturating_sub(size(&old));
+                self.forgotten += 1;
+            }
+        }
     }
 
     /// The records since `since_ms` (all when `None`), oldest first.
@@ -144,5 +172,22 @@ mod tests {
         assert_eq!(h.forgotten, 10);
         assert_eq!(h.records[0].time_ms(), 10);
         assert_eq!(o.history(Some(HISTORY_MAX as u64 + 8), 5).records.len(), 2);
+    }
+
+    #[test]
+    fn issue18_item4_large_records_are_kept_within_the_byte_bound() {
+        let mut o = Observed::new(1);
+        for i in 0..3000u64 {
+            o.push(Record::Event {
+                time_ms: i,
+                name: "e".into(),
+                env: vec![format!("X={}", "y".repeat(1000))],
+            });
+        }
+        let h = o.history(None, 5);
+        assert!(h.records.len() < 1100, "{}", h.records.len());
+        assert!(o.bytes <= HISTORY_BYTES);
+        assert_eq!(h.forgotten + h.records.len() as u64, 3000);
+        assert_eq!(h.records.last().map(Record::time_ms), Some(2999));
     }
 }
