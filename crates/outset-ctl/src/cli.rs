@@ -125,9 +125,11 @@ pub enum Command {
     Restart(JobArgs),
     /// Send a job instance its reload signal.
     Reload(JobArgs),
-    /// Show a job's instances.
+    /// Show a job's instances (with --json also when each was spawned, became ready and
+    /// last changed state).
     Status {
-        /// Also list every live process of each instance with its command line.
+        /// Also list every live process of each instance with its command line, and when
+        /// it was spawned, became ready and last changed state (UTC).
         #[arg(long)]
         all: bool,
         #[command(flatten)]

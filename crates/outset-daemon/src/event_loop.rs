@@ -270,10 +270,11 @@ impl Daemon {
             return notices;
         }
         let now = crate::observe::wall_ms();
+        let watching = self.host.has_watchers();
         let mut sent = false;
         for n in &notices {
             if let Some(r) = crate::observe::record_of(n, now) {
-                if self.host.has_watchers() {
+                if watching {
                     match serde_json::to_string(&r) {
                         Ok(line) => sent |= self.host.offer_watchers(&line, now),
                         Err(e) => log::error!("cannot encode a record: {e}"),

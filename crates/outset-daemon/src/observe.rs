@@ -4,7 +4,7 @@
 //! `history` (`outsetctl timeline`) reads.
 //!
 //! Nothing here grows without bound: the history keeps the last [`HISTORY_MAX`] records,
-//! and fewer when they are large (at most about [`HISTORY_BYTES`] of text), and a watcher that does not read holds at most [`WATCH_BOUND`] bytes of records in its
+//! and fewer when they are large (at most [`HISTORY_BYTES`] packed), and a watcher that does not read holds at most [`WATCH_BOUND`] bytes of records in its
 //! connection's buffer; past that its records are dropped and counted, and once it reads
 //! again it is sent one `dropped` record with the count before the next one.
 
@@ -15,8 +15,9 @@ use outset_proto::{History, Record};
 
 /// Records the history keeps (the oldest go first).
 pub const HISTORY_MAX: usize = 4096;
-/// About how many bytes of names and environments the history holds at most.
-pub const HISTORY_BYTES: usize = 1024 * 1024;
+/// Bytes the packed history holds at most (about 40 a state record, more for events with
+/// large environments).
+pub const HISTORY_BYTES: usize = 256 * 1024;
 /// Bytes of records a watcher's connection may have waiting before records are dropped for
 /// it (below the connection's own bound, so a slow watcher is never cut off for it).
 pub const WATCH_BOUND: usize = 64 * 1024;
@@ -59,57 +60,154 @@ pub fn record_of(n: &Notice, time_ms: u64) -> Option<Record> {
     }
 }
 
-/// The bounded history.
+/// The bounded history: records packed as lines of tab-separated text in one byte ring
+/// (about 40 bytes a state record, no allocation per record: memory per job counts, see
+/// docs/benchmarks.md), the oldest dropped first.
 #[derive(Debug)]
 pub struct Observed {
     /// When the daemon first started (a re-exec keeps it).
     pub started_ms: u64,
-    records: VecDeque<Record>,
-    /// The text the records hold, about (see [`size`]).
-    bytes: usize,
+    /// Packed records, each ending in a newline (see [`pack`]).
+    ring: VecDeque<u8>,
+    count: usize,
     /// Records that fell out of the history.
     forgotten: u64,
 }
 
-/// About what a record costs: its text and the fixed part.
-fn size(r: &Record) -> usize {
-    let text = match r {
-        Record::Event { name, env, .. } => {
-            name.len() + env.iter().map(|e| e.len() + 24).sum::<usize>()
+/// Appends a field, escaping what separates fields and records.
+fn field(out: &mut Vec<u8>, text: &str) {
+    out.push(b'\t');
+    for &b in text.as_bytes() {
+        match b {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b => out.push(b),
+        }
+    }
+}
+
+fn unescape(f: &[u8]) -> String {
+    let mut out = Vec::with_capacity(f.len());
+    let mut it = f.iter();
+    while let Some(&b) = it.next() {
+        if b == b'\\' {
+            match it.next() {
+                Some(b't') => out.push(b'\t'),
+                Some(b'n') => out.push(b'\n'),
+                Some(&o) => out.push(o),
+                None => {}
+            }
+        } else {
+            out.push(b);
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// One record as a line: `E` time name env…, or `S` time job instance goal state pid.
+fn pack(r: &Record) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64);
+    match r {
+        Record::Event { time_ms, name, env } => {
+            out.extend_from_slice(format!("E{time_ms}").as_bytes());
+            field(&mut out, name);
+            for e in env {
+                field(&mut out, e);
+            }
         }
         Record::State {
+            time_ms,
             job,
             instance,
             goal,
             state,
-            ..
-        } => job.len() + instance.len() + goal.len() + state.len(),
-        Record::Dropped { .. } => 0,
-    };
-    text + std::mem::size_of::<Record>()
+            pid,
+        } => {
+            out.extend_from_slice(format!("S{time_ms}").as_bytes());
+            for f in [job, instance, goal, state] {
+                field(&mut out, f);
+            }
+            field(&mut out, &pid.map(|p| p.to_string()).unwrap_or_default());
+        }
+        Record::Dropped { time_ms, count } => {
+            out.extend_from_slice(format!("D{time_ms}").as_bytes());
+            field(&mut out, &count.to_string());
+        }
+    }
+    out.push(b'\n');
+    out
+}
+
+/// A line [`pack`] made (without its newline).
+fn unpack(line: &[u8]) -> Option<Record> {
+    let mut parts = line.split(|&b| b == b'\t');
+    let head = parts.next()?;
+    let (kind, time) = head.split_first()?;
+    let time_ms: u64 = std::str::from_utf8(time).ok()?.parse().ok()?;
+    let mut fields = parts.map(unescape);
+    Some(match kind {
+        b'E' => Record::Event {
+            time_ms,
+            name: fields.next()?,
+            env: fields.collect(),
+        },
+        b'S' => Record::State {
+            time_ms,
+            job: fields.next()?,
+            instance: fields.next()?,
+            goal: fields.next()?,
+            state: fields.next()?,
+            pid: fields.next()?.parse().ok(),
+        },
+        b'D' => Record::Dropped {
+            time_ms,
+            count: fields.next()?.parse().ok()?,
+        },
+        _ => return None,
+    })
 }
 
 impl Observed {
     pub fn new(started_ms: u64) -> Observed {
         Observed {
             started_ms,
-            records: VecDeque::new(),
-            bytes: 0,
+            ring: VecDeque::new(),
+            count: 0,
             forgotten: 0,
         }
     }
 
     pub fn push(&mut self, r: Record) {
-        self.bytes += size(&r);
-        self.records.push_back(r);
-        while self.records.len() > HISTORY_MAX
-            || (self.bytes > HISTORY_BYTES && self.records.len() > 1)
+        let line = pack(&r);
+        // Room is made first, so the ring never grows past its bound.
+        while self.count >= HISTORY_MAX
+            || (self.count > 0 && self.ring.len() + line.len() > HISTORY_BYTES)
         {
-            if let Some(old) = self.records.pop_front() {
-                self.bytes = self.bytes.saturating_sub(size(&old));
-                self.forgotten += 1;
+            match self.ring.iter().position(|&b| b == b'\n') {
+                Some(end) => {
+                    self.ring.drain(..=end);
+                    self.count -= 1;
+                    self.forgotten += 1;
+                }
+                None => break,
             }
         }
+        self.ring.extend(line);
+        self.count += 1;
+    }
+
+    fn records(&self) -> impl Iterator<Item = Record> + '_ {
+        let (a, b) = self.ring.as_slices();
+        // A record may straddle the ring's two halves: joined only then.
+        let joined: Option<Vec<u8>> = (!b.is_empty()).then(|| [a, b].concat());
+        let bytes: Vec<u8> = joined.unwrap_or_else(|| a.to_vec());
+        bytes
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .filter_map(unpack)
+            .collect::<Vec<_>>()
+            .into_iter()
     }
 
     /// The records since `since_ms` (all when `None`), oldest first.
@@ -119,12 +217,7 @@ impl Observed {
             started_ms: self.started_ms,
             now_ms,
             forgotten: self.forgotten,
-            records: self
-                .records
-                .iter()
-                .filter(|r| r.time_ms() >= since)
-                .cloned()
-                .collect(),
+            records: self.records().filter(|r| r.time_ms() >= since).collect(),
         }
     }
 
@@ -133,7 +226,7 @@ impl Observed {
         crate::state::ObservedState {
             started_ms: self.started_ms,
             forgotten: self.forgotten,
-            records: self.records.iter().cloned().collect(),
+            records: self.records().collect(),
         }
     }
 
@@ -156,6 +249,59 @@ pub fn dropped_line(count: u64, time_ms: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn issue18_item4_records_pack_and_unpack() {
+        let all = [
+            Record::Event {
+                time_ms: 17,
+                name: "a\tb\\c\nd".into(),
+                env: vec!["X=1".into(), "Y=".into(), "Z=\t".into()],
+            },
+            Record::Event {
+                time_ms: 18,
+                name: "e".into(),
+                env: vec![],
+            },
+            Record::State {
+                time_ms: 19,
+                job: "j".into(),
+                instance: String::new(),
+                goal: "start".into(),
+                state: "running".into(),
+                pid: Some(42),
+            },
+            Record::State {
+                time_ms: 20,
+                job: "j".into(),
+                instance: "i 1".into(),
+                goal: "stop".into(),
+                state: "waiting".into(),
+                pid: None,
+            },
+            Record::Dropped {
+                time_ms: 21,
+                count: 3,
+            },
+        ];
+        let mut o = Observed::new(1);
+        for r in &all {
+            o.push(r.clone());
+        }
+        assert_eq!(o.history(None, 30).records, all);
+        // Straddling the ring's halves after the oldest went.
+        for i in 0..(HISTORY_MAX as u64) {
+            o.push(Record::Event {
+                time_ms: 100 + i,
+                name: "x".into(),
+                env: vec![],
+            });
+        }
+        let h = o.history(None, 30);
+        assert_eq!(h.records.len(), HISTORY_MAX);
+        assert_eq!(h.forgotten, all.len() as u64);
+        assert_eq!(h.records[0].time_ms(), 100);
+    }
 
     #[test]
     fn issue18_item4_history_keeps_the_last_records() {
@@ -185,8 +331,8 @@ mod tests {
             });
         }
         let h = o.history(None, 5);
-        assert!(h.records.len() < 1100, "{}", h.records.len());
-        assert!(o.bytes <= HISTORY_BYTES);
+        assert!(h.records.len() < 300, "{}", h.records.len());
+        assert!(o.ring.len() <= HISTORY_BYTES);
         assert_eq!(h.forgotten + h.records.len() as u64, 3000);
         assert_eq!(h.records.last().map(Record::time_ms), Some(2999));
     }
