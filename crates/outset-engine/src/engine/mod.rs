@@ -749,12 +749,14 @@ mod size {
     /// environment smaller again (544 before), then where a run ended and its blocking
     /// event as small scalars (288 before), then the PID history's first record inline and
     /// the name boxed (264 before: 248 fits the allocator's 256-byte chunk, 264 took 272);
-    /// it must not grow back.
+    /// it must not grow back. Issue 18 item 2 added the three times `status` shows (24
+    /// bytes: 272, the allocator's 288-byte chunk, 32 bytes more per running instance, as
+    /// measured by the `memory` bench and written down in docs/benchmarks.md).
     #[test]
     fn issue12_item1_instance_does_not_grow() {
         let size = std::mem::size_of::<super::Instance>();
         println!("Instance {size} bytes");
-        assert!(size <= 248, "Instance is {size} bytes");
+        assert!(size <= 272, "Instance is {size} bytes");
     }
 
     /// Issue 11 item 3: where a run ended is one byte, not a 16-byte string, and gives the
