@@ -125,9 +125,11 @@ pub enum Command {
     Restart(JobArgs),
     /// Send a job instance its reload signal.
     Reload(JobArgs),
-    /// Show a job's instances.
+    /// Show a job's instances (with --json also when each was spawned, became ready and
+    /// last changed state).
     Status {
-        /// Also list every live process of each instance with its command line.
+        /// Also list every live process of each instance with its command line, and when
+        /// it was spawned, became ready and last changed state (UTC).
         #[arg(long)]
         all: bool,
         #[command(flatten)]
@@ -259,6 +261,22 @@ pub enum Command {
     },
     /// Tell the daemon the disk is writable: job output held in memory is written now.
     NotifyDiskWriteable,
+    /// Watch events and job state changes as they happen, one line each (with --json one
+    /// JSON object per line), until interrupted. A watcher that does not keep up is told
+    /// how many records it missed (`dropped N records`).
+    Monitor,
+    /// Show what happened since the daemon started (or in the last SECONDS) as a chart:
+    /// one bar per instance run from starting to spawned to ready to stopped, and the
+    /// events; text for a terminal, or with --svg an SVG picture. The daemon keeps the
+    /// last 4096 records.
+    Timeline {
+        /// Write a self-contained SVG picture instead of text.
+        #[arg(long)]
+        svg: bool,
+        /// Only the last SECONDS.
+        #[arg(long, value_name = "SECONDS")]
+        last: Option<f64>,
+    },
     /// Show the daemon's log priority, or set it: debug, info, message, warn, error or fatal.
     LogPriority { priority: Option<String> },
     /// Make the daemon re-execute itself (its own binary, or PATH), keeping every job,

@@ -5,6 +5,7 @@ pub mod check_config;
 mod cli;
 pub mod client;
 pub mod graph;
+mod observe;
 mod power;
 pub mod show_config;
 pub mod trace;
@@ -118,6 +119,10 @@ pub fn run_with(args: Vec<OsString>, out: &mut dyn Write, err: &mut dyn Write) -
             trace::run(&args, io.out, io.err, &prog)
         }
         verbs::Plan::Version => verbs::run_version(&socket, cli.json, &mut io),
+        verbs::Plan::Monitor => observe::run_monitor(&socket, cli.json, &mut io),
+        verbs::Plan::Timeline { svg, last } => {
+            observe::run_timeline(&socket, svg, last, cli.json, &mut io)
+        }
         verbs::Plan::Log {
             job,
             instance,

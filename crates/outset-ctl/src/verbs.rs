@@ -10,7 +10,7 @@ use crate::cli::{Command, EnvScope};
 use crate::client;
 
 /// What a verb needs: the daemon, or only the client.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq)]
 pub enum Plan {
     Remote(Proto),
     /// `check-config` over job files (no daemon) when `paths` is not empty, else over the
@@ -45,6 +45,13 @@ pub enum Plan {
         instance: Option<String>,
         lines: usize,
         follow: bool,
+    },
+    /// `monitor`: a stream of records until the daemon closes it.
+    Monitor,
+    /// `timeline`: the daemon's history as a chart.
+    Timeline {
+        svg: bool,
+        last: Option<f64>,
     },
     /// The command line lacks something; the message says what.
     Usage(String),
@@ -287,6 +294,8 @@ pub fn plan(cmd: Command, wait: bool) -> Plan {
             };
         }
         Command::NotifyDiskWriteable => Proto::NotifyDiskWriteable,
+        Command::Monitor => return Plan::Monitor,
+        Command::Timeline { svg, last } => return Plan::Timeline { svg, last },
         Command::LogPriority { priority } => Proto::LogPriority { priority },
         Command::Reexec { binary } => Proto::Reexec {
             // The daemon resolves the path itself: relative to here is what the caller means.
@@ -325,6 +334,7 @@ pub fn run_remote(socket: &Path, cmd: Proto, json: bool, io: &mut Io) -> i32 {
                 | Proto::LogPriority { priority: None }
         );
     let usage = matches!(cmd, Proto::Usage { .. });
+    let all = matches!(cmd, Proto::Status { all: true, .. });
     let body = match client::request(socket, cmd) {
         Ok(Response::Ok { body }) => body,
         Ok(Response::Error { message }) => return fail(io, &message),
@@ -338,7 +348,7 @@ pub fn run_remote(socket: &Path, cmd: Proto, json: bool, io: &mut Io) -> i32 {
     } else if let (true, Body::Value(text)) = (usage, &body) {
         let _ = writeln!(io.out, "Usage: {text}");
     } else {
-        write_body(&body, io.out);
+        write_body(&body, all, io.out);
     }
     0
 }
@@ -374,7 +384,7 @@ pub fn run_show_config(
         if json {
             let _ = writeln!(io.out, "{}", pretty(&body_data(&body)));
         } else {
-            write_body(&body, io.out);
+            write_body(&body, false, io.out);
         }
         return 0;
     }
@@ -576,12 +586,14 @@ fn pretty(v: &serde_json::Value) -> String {
 }
 
 /// Upstart's text form of a reply.
-fn write_body(body: &Body, out: &mut dyn Write) {
+/// With `all` (`status --all`), each instance's times follow its processes.
+fn write_body(body: &Body, all: bool, out: &mut dyn Write) {
     match body {
         Body::Done => {}
         Body::Instances(list) => {
             for i in list {
-                let _ = writeln!(out, "{}", i.upstart_line());
+                let times = if all { i.time_lines() } else { String::new() };
+                let _ = writeln!(out, "{}{times}", i.upstart_line());
             }
         }
         Body::Configs(jobs) => {
@@ -609,6 +621,11 @@ fn write_body(body: &Body, out: &mut dyn Write) {
                 Some(c) => writeln!(out, "{} {c}", previous.unwrap_or('N')),
                 None => writeln!(out, "unknown"),
             };
+        }
+        Body::History(h) => {
+            for r in &h.records {
+                let _ = writeln!(out, "{}", r.text_line());
+            }
         }
         Body::Log(chunk) => {
             for l in &chunk.lines {
@@ -720,6 +737,7 @@ mod tests {
                     text: "exec /bin/b\n".into(),
                 },
             ]),
+            false,
             &mut out,
         );
         assert_eq!(
@@ -734,12 +752,15 @@ mod tests {
             processes: vec![],
             notes: vec![],
             history: vec![],
+            changed: None,
+            spawned: None,
+            ready: None,
             members: vec![],
             log: None,
             resource_problems: vec![],
         };
         let mut out = Vec::new();
-        write_body(&Body::Instances(vec![w.clone(), w]), &mut out);
+        write_body(&Body::Instances(vec![w.clone(), w]), false, &mut out);
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "w stop/waiting\nw stop/waiting\n"

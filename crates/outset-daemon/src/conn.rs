@@ -80,6 +80,8 @@ pub struct Conn {
     stalled_since: Option<Instant>,
     /// Counted against its uid's connection limit.
     counted: bool,
+    /// A `monitor` watcher: how many records were dropped for it and not told yet.
+    pub watch: Option<u64>,
 }
 
 impl Conn {
@@ -103,6 +105,7 @@ impl Conn {
             watched: None,
             stalled_since: None,
             counted: false,
+            watch: None,
         })
     }
 
@@ -120,6 +123,7 @@ impl Conn {
             eof: self.eof,
             pending: self.pending,
             counted: self.counted,
+            watch: self.watch,
         }
     }
 
@@ -131,6 +135,7 @@ impl Conn {
         c.eof = s.eof;
         c.pending = s.pending;
         c.counted = s.counted;
+        c.watch = s.watch;
         // Requests that came before the exec are taken on the first turn.
         c.backlog = c.rbuf.contains(&b'\n');
         Ok(c)
@@ -279,6 +284,30 @@ impl Conn {
         self.wbuf = Vec::new();
         self.wpos = 0;
         self.stalled_since = None;
+    }
+
+    /// Sends a watcher one record line (`monitor`), unless more than
+    /// [`crate::observe::WATCH_BOUND`] bytes already wait for it: then the record is
+    /// dropped and counted, and the count goes out before the next record that fits.
+    pub fn offer(&mut self, line: &str, time_ms: u64) {
+        let Some(dropped) = self.watch else {
+            return;
+        };
+        let bound = crate::observe::WATCH_BOUND;
+        let told = if dropped > 0 {
+            crate::observe::dropped_line(dropped, time_ms)
+        } else {
+            String::new()
+        };
+        if self.broken || self.queued() + told.len() + line.len() + 2 > bound {
+            self.watch = Some(dropped + 1);
+            return;
+        }
+        if dropped > 0 {
+            self.send(&told);
+        }
+        self.watch = Some(0);
+        self.send(line);
     }
 
     fn queued(&self) -> usize {

@@ -116,6 +116,8 @@ pub struct Daemon {
     inotify: Option<Inotify>,
     next_reply: u64,
     epoch: Instant,
+    /// What happened: the bounded history `outsetctl timeline` reads (observe.rs).
+    pub(crate) observed: crate::observe::Observed,
     /// A session is ending: `session-end` was emitted, and every job stops once the jobs it
     /// started or stopped have settled, or at this deadline.
     session_ending: Option<(Instant, ReplyToken)>,
@@ -228,6 +230,7 @@ impl Daemon {
             inotify,
             next_reply: 1,
             epoch: Instant::now(),
+            observed: crate::observe::Observed::new(crate::observe::wall_ms()),
             session_ending: None,
             going_down: None,
             scheduled: None,
@@ -254,6 +257,8 @@ impl Daemon {
         if let Some(i) = &d.inotify {
             d.confdirs.watch(i);
         }
+        // From the first input on: the history covers the whole boot.
+        d.engine.record_notices(true);
         d.dbus_start();
         Ok(d)
     }
@@ -265,6 +270,36 @@ impl Daemon {
     pub(crate) fn tick_clock(&mut self) {
         let now = self.now();
         self.engine.set_now(now);
+        self.engine.set_wall_clock(crate::observe::wall_ms());
+    }
+
+    /// The end of a loop turn's work: what the engine noted becomes records, streamed to
+    /// the `monitor` watchers and kept in the history; the notices go on to the D-Bus
+    /// signals. Recording is always on: the history covers the boot.
+    fn publish_notices(&mut self) -> Vec<outset_engine::Notice> {
+        let notices = self.engine.take_notices();
+        if notices.is_empty() {
+            return notices;
+        }
+        let now = crate::observe::wall_ms();
+        let watching = self.host.has_watchers();
+        let mut sent = false;
+        for n in &notices {
+            if let Some(r) = crate::observe::record_of(n, now) {
+                if watching {
+                    match serde_json::to_string(&r) {
+                        Ok(line) => sent |= self.host.offer_watchers(&line, now),
+                        Err(e) => log::error!("cannot encode a record: {e}"),
+                    }
+                }
+                self.observed.push(r);
+            }
+        }
+        if sent {
+            // Watchers whose records wait in their buffers are watched for writing now.
+            self.sweep_conns();
+        }
+        notices
     }
 
     /// Loads the job files and hands them to the engine; how many jobs there are.
@@ -470,7 +505,8 @@ impl Daemon {
             if self.host.activation().any_held() {
                 self.rearm_sockets();
             }
-            self.dbus_end_turn();
+            let notices = self.publish_notices();
+            self.dbus_end_turn(notices);
             if !ready.is_empty() {
                 self.busy = true;
                 self.last_active = Instant::now();
@@ -1155,6 +1191,24 @@ impl Daemon {
             } => {
                 let reply = self.job_log(&job, instance.as_deref(), lines, after, uid, gid);
                 self.respond(conn, reply);
+            }
+            Command::Monitor => {
+                self.respond(
+                    conn,
+                    Response::Ok {
+                        body: outset_proto::Body::Done,
+                    },
+                );
+                self.host.watch(conn);
+            }
+            Command::History { since_ms } => {
+                let h = self.observed.history(since_ms, crate::observe::wall_ms());
+                self.respond(
+                    conn,
+                    Response::Ok {
+                        body: outset_proto::Body::History(h),
+                    },
+                );
             }
             cmd => {
                 let token = self.route(conn);

@@ -493,6 +493,29 @@ impl Host {
         }
     }
 
+    /// Connection `conn` watches what happens from now on (`monitor`).
+    pub fn watch(&mut self, conn: u64) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.watch = Some(0);
+        }
+    }
+
+    pub fn has_watchers(&self) -> bool {
+        self.conns.iter().any(|(_, c)| c.watch.is_some())
+    }
+
+    /// Offers one record line to every watcher; whether any was sent output.
+    pub fn offer_watchers(&mut self, line: &str, time_ms: u64) -> bool {
+        let mut any = false;
+        for c in self.conns.values_mut() {
+            if c.watch.is_some() {
+                c.offer(line, time_ms);
+                any = true;
+            }
+        }
+        any
+    }
+
     /// Routes reply `token` to connection `conn`, which now waits for one more reply.
     pub fn route(&mut self, token: ReplyToken, conn: u64) {
         self.routes.insert(token.0, conn);

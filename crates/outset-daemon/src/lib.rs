@@ -16,6 +16,7 @@ mod file_events;
 mod host;
 mod joblog;
 mod logger;
+mod observe;
 pub mod paths;
 mod ptrace_track;
 mod resources;

@@ -64,6 +64,17 @@ pub struct DaemonState {
     pub host: HostState,
     /// Each job's files (for the record: the new image loads the conf dirs again).
     pub sources: Vec<(String, Vec<String>)>,
+    /// What happened, for `outsetctl timeline` (absent in older states).
+    #[serde(default)]
+    pub observed: Option<ObservedState>,
+}
+
+/// The bounded history of records (`observe.rs`).
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct ObservedState {
+    pub started_ms: u64,
+    pub forgotten: u64,
+    pub records: Vec<outset_proto::Record>,
 }
 
 impl State {
@@ -162,6 +173,10 @@ pub struct ConnState {
     pub eof: bool,
     pub pending: usize,
     pub counted: bool,
+    /// A `monitor` watcher: the records dropped for it and not told yet (absent in older
+    /// states: not a watcher).
+    #[serde(default)]
+    pub watch: Option<u64>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]

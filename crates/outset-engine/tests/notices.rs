@@ -130,3 +130,106 @@ fn issue16_item1_a_killed_run_fails_with_the_signal_shifted() {
         status: 9 << 8
     }));
 }
+
+/// Issue 18 item 1: an event is noted when it is handled, before what it starts moves;
+/// each change of state carries the goal and the main PID when there is one.
+#[test]
+fn issue18_item1_events_and_states_are_noted_in_order() {
+    let (mut e, mut h) = engine(&[("b", "start on a\nexec sleep 100\n")]);
+    e.record_notices(true);
+    e.command(
+        Command::Emit {
+            event: "a".into(),
+            env: vec!["X=1".into()],
+            wait: false,
+        },
+        ReplyToken(1),
+        &mut h,
+    );
+    let n = e.take_notices();
+    let handled = n
+        .iter()
+        .position(|x| {
+            *x == Notice::EventHandled {
+                name: "a".into(),
+                env: vec!["X=1".into()],
+            }
+        })
+        .unwrap();
+    let starting = n
+        .iter()
+        .position(|x| {
+            matches!(
+                x,
+                Notice::StateChanged {
+                    state: "starting",
+                    ..
+                }
+            )
+        })
+        .unwrap();
+    assert!(handled < starting, "{n:?}");
+    assert!(n.contains(&Notice::StateChanged {
+        job: "b".into(),
+        instance: String::new(),
+        goal: "start",
+        state: "starting",
+        pid: None,
+    }));
+    assert!(n.contains(&Notice::StateChanged {
+        job: "b".into(),
+        instance: String::new(),
+        goal: "start",
+        state: "running",
+        pid: Some(main_pid(&h)),
+    }));
+    // Job events are handled events too.
+    assert!(n.iter().any(|x| matches!(
+        x,
+        Notice::EventHandled { name, .. } if name == "started"
+    )));
+}
+
+/// Issue 18 item 2: an instance's times are the host's wall clock when it was spawned,
+/// became ready and last changed state; a snapshot carries them, a new run clears them.
+#[test]
+fn issue18_item2_instance_times_come_from_the_hosts_wall_clock() {
+    let (mut e, mut h) = engine(&[("svc", "expect stop\nexec /bin/svc\n")]);
+    let (none, _) = engine(&[("svc", "exec /bin/svc\n")]);
+    assert!(none.instance_status("svc", "").is_none());
+    e.set_wall_clock(1_700_000_000_000);
+    start(&mut e, &mut h, "svc");
+    let st = e.instance_status("svc", "").unwrap();
+    assert_eq!(st.state, "spawned");
+    assert_eq!(st.spawned.as_deref(), Some("2023-11-14T22:13:20.000Z"));
+    assert_eq!(st.ready, None);
+    assert_eq!(st.changed, st.spawned);
+    e.set_wall_clock(1_700_000_000_250);
+    e.stopped(main_pid(&h), &mut h);
+    let st = e.instance_status("svc", "").unwrap();
+    assert_eq!(st.state, "running");
+    assert_eq!(st.spawned.as_deref(), Some("2023-11-14T22:13:20.000Z"));
+    assert_eq!(st.ready.as_deref(), Some("2023-11-14T22:13:20.250Z"));
+    assert_eq!(st.changed, st.ready);
+    // Across a re-exec.
+    let back = Engine::restore(
+        Options {
+            base_env: vec![("PATH".into(), DEFAULT_PATH.into())],
+            version: "test".into(),
+            ..Options::default()
+        },
+        e.snapshot(),
+        0,
+    )
+    .unwrap();
+    assert_eq!(back.instance_status("svc", "").unwrap(), st);
+    // A state written before the times were kept reads as none.
+    let mut old = serde_json::to_value(e.snapshot()).unwrap();
+    for i in old["instances"].as_array_mut().unwrap() {
+        i.as_object_mut().unwrap().remove("stamps");
+    }
+    let old: Snapshot = serde_json::from_value(old).unwrap();
+    let back = Engine::restore(Options::default(), old, 0).unwrap();
+    let st = back.instance_status("svc", "").unwrap();
+    assert_eq!((st.spawned, st.ready, st.changed), (None, None, None));
+}

@@ -219,6 +219,117 @@ pub enum Command {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         priority: Option<String>,
     },
+    /// Watch what happens (`outsetctl monitor`): after the `done` reply the connection
+    /// receives one [`Record`] per line, as it happens, until the client closes it. A
+    /// watcher that does not keep up loses records and is told how many (`dropped`).
+    Monitor,
+    /// What the daemon still remembers of what happened (`outsetctl timeline`): the
+    /// records of its bounded history, those since `since_ms` (ms since the Unix epoch)
+    /// when given.
+    History {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        since_ms: Option<u64>,
+    },
+}
+
+/// One thing the daemon saw (issue 18): an event handled, or a job instance's change of
+/// state; `time_ms` is the wall clock, in milliseconds since the Unix epoch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Record {
+    /// An event was handled (offered to the jobs' conditions).
+    Event {
+        time_ms: u64,
+        name: String,
+        env: Vec<String>,
+    },
+    /// An instance entered `state`, its goal then `goal`; `pid` is the main process.
+    State {
+        time_ms: u64,
+        job: String,
+        instance: String,
+        goal: String,
+        state: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pid: Option<u32>,
+    },
+    /// `count` records were not sent to this watcher: it did not read them in time.
+    Dropped { time_ms: u64, count: u64 },
+}
+
+impl Record {
+    pub fn time_ms(&self) -> u64 {
+        match self {
+            Record::Event { time_ms, .. }
+            | Record::State { time_ms, .. }
+            | Record::Dropped { time_ms, .. } => *time_ms,
+        }
+    }
+
+    /// The record as one line of text (`outsetctl monitor` without `--json`), as
+    /// upstart-monitor shows it: the time, then what happened.
+    pub fn text_line(&self) -> String {
+        let t = rfc3339_ms(self.time_ms());
+        match self {
+            Record::Event { name, env, .. } => {
+                let mut s = format!("{t} event {name}");
+                for e in env {
+                    s.push(' ');
+                    s.push_str(e);
+                }
+                s
+            }
+            Record::State {
+                job,
+                instance,
+                goal,
+                state,
+                pid,
+                ..
+            } => {
+                let mut s = format!("{t} job {job}");
+                if !instance.is_empty() {
+                    s.push_str(&format!(" ({instance})"));
+                }
+                s.push_str(&format!(" {goal}/{state}"));
+                if let Some(pid) = pid {
+                    s.push_str(&format!(", process {pid}"));
+                }
+                s
+            }
+            Record::Dropped { count, .. } => format!("{t} dropped {count} records"),
+        }
+    }
+}
+
+/// `unix_ms` (milliseconds since the Unix epoch) in RFC 3339, UTC, to the millisecond:
+/// `2026-11-28T12:50:38.123Z` (a fixed width, so these strings sort as the times do).
+pub fn rfc3339_ms(unix_ms: u64) -> String {
+    let secs = unix_ms / 1000;
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        unix_ms % 1000
+    )
+}
+
+/// The proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's
+/// `civil_from_days`, for days on or after the epoch).
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + u64::from(m <= 2);
+    (y, m, d)
 }
 
 /// What a shutdown ends in.
@@ -324,9 +435,10 @@ pub fn is_change_verb(cmd: &str) -> bool {
 
 /// Whether the verb `cmd` needs the right to change state: the change verbs, and the
 /// reads of the job environment table, which may hold secrets (Upstart asks the same
-/// right for them).
+/// right for them), and of events as they happen (`monitor`, `history`), whose
+/// environments may hold the same.
 pub fn needs_right_verb(cmd: &str) -> bool {
-    is_change_verb(cmd) || matches!(cmd, "list-env" | "get-env")
+    is_change_verb(cmd) || matches!(cmd, "list-env" | "get-env" | "monitor" | "history")
 }
 
 impl Command {
@@ -357,7 +469,16 @@ impl Command {
     /// Whether the caller needs the right to change state to ask it (see
     /// [`needs_right_verb`]).
     pub fn needs_right(&self) -> bool {
-        self.is_change() || matches!(self, Command::ListEnv { .. } | Command::GetEnv { .. })
+        // Events' environments may hold what the table holds: watching them is as
+        // privileged as reading it.
+        self.is_change()
+            || matches!(
+                self,
+                Command::ListEnv { .. }
+                    | Command::GetEnv { .. }
+                    | Command::Monitor
+                    | Command::History { .. }
+            )
     }
 }
 
@@ -402,6 +523,20 @@ pub enum Body {
     Log(LogChunk),
     /// The daemon's log level (`log-priority`).
     Priority(String),
+    /// What the daemon remembers of what happened (`history`), oldest first.
+    History(History),
+}
+
+/// The daemon's bounded history of [`Record`]s (`outsetctl timeline`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct History {
+    /// When the daemon started (ms since the Unix epoch; a re-exec keeps the first start).
+    pub started_ms: u64,
+    /// The daemon's clock when it answered.
+    pub now_ms: u64,
+    /// Records that fell out of the bounded history before this answer (the oldest).
+    pub forgotten: u64,
+    pub records: Vec<Record>,
 }
 
 /// The Upstart release whose interface outset implements.
@@ -437,6 +572,15 @@ pub struct InstanceStatus {
     /// Every PID the instance has had, by process type, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<ProcessStatus>,
+    /// When the instance last changed state (RFC 3339, UTC, see [`rfc3339_ms`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed: Option<String>,
+    /// When its current run's main process was spawned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spawned: Option<String>,
+    /// When its current run became ready (left `spawned` for `post-start`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready: Option<String>,
     /// With `status --all`: every live process of the instance (its cgroup), oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub members: Vec<Member>,
@@ -500,6 +644,23 @@ impl InstanceStatus {
         }
         for m in &self.members {
             s.push_str(&format!("\n\t{} {}", m.pid, m.command));
+        }
+        s
+    }
+
+    /// `status --all`'s lines of times, tab-indented after the status line: `spawned`,
+    /// `ready`, `changed`, each present, in human-readable UTC.
+    pub fn time_lines(&self) -> String {
+        let mut s = String::new();
+        for (what, t) in [
+            ("spawned", &self.spawned),
+            ("ready", &self.ready),
+            ("changed", &self.changed),
+        ] {
+            if let Some(t) = t {
+                let human = t.replacen('T', " ", 1).replace('Z', " UTC");
+                s.push_str(&format!("\n\t{what} {human}"));
+            }
         }
         s
     }
@@ -738,6 +899,8 @@ mod tests {
             },
             Command::NotifyDiskWriteable,
             Command::LogPriority { priority: None },
+            Command::Monitor,
+            Command::History { since_ms: None },
         ];
         for c in all {
             let v = serde_json::to_value(Request::new(c.clone())).unwrap();
@@ -787,6 +950,9 @@ mod tests {
             ],
             notes: vec![],
             history: vec![],
+            changed: None,
+            spawned: None,
+            ready: None,
             members: vec![],
             log: None,
             resource_problems: vec![],
@@ -823,6 +989,9 @@ mod tests {
                     .collect(),
                 notes: vec![],
                 history: vec![],
+                changed: None,
+                spawned: None,
+                ready: None,
                 members: vec![],
                 log: None,
                 resource_problems: vec![],

@@ -548,7 +548,7 @@ impl Daemon {
 
     /// The end of a loop turn: engine replies out to their callers, what happened out as
     /// signals, the bus joined if it is due, and dead connections closed.
-    pub(crate) fn dbus_end_turn(&mut self) {
+    pub(crate) fn dbus_end_turn(&mut self, notices: Vec<Notice>) {
         let replies = self.host.take_bus_replies();
         for (token, response) in replies {
             let Some(p) = self.dbus.pending.remove(&token.0) else {
@@ -582,8 +582,7 @@ impl Daemon {
             }
         }
         let audience = self.dbus.has_audience();
-        self.engine.record_notices(audience);
-        for notice in self.engine.take_notices() {
+        for notice in notices.into_iter().filter(|_| audience) {
             // A job whose file went while it ran is gone with its last instance.
             let gone = match &notice {
                 Notice::InstanceRemoved { job, .. }
@@ -593,8 +592,9 @@ impl Daemon {
                 }
                 _ => None,
             };
-            let signal = notice_signal(notice);
-            self.dbus.broadcast(&signal);
+            if let Some(signal) = notice_signal(notice) {
+                self.dbus.broadcast(&signal);
+            }
             if let Some(job) = gone {
                 let s = Message::signal(
                     objects::MANAGER_PATH,
@@ -645,9 +645,11 @@ impl Daemon {
 }
 
 /// The signal for one thing that happened.
-fn notice_signal(n: Notice) -> Message {
+fn notice_signal(n: Notice) -> Option<Message> {
     use objects::{INSTANCE, JOB, MANAGER, MANAGER_PATH, instance_path, job_path};
-    match n {
+    Some(match n {
+        // Upstart signals an event once it has finished (below).
+        Notice::EventHandled { .. } => return None,
         Notice::InstanceAdded { job, instance } => Message::signal(
             &job_path(&job),
             JOB,
@@ -674,6 +676,7 @@ fn notice_signal(n: Notice) -> Message {
             job,
             instance,
             state,
+            ..
         } => Message::signal(
             &instance_path(&job, &instance),
             INSTANCE,
@@ -699,5 +702,5 @@ fn notice_signal(n: Notice) -> Message {
                 Value::Array(Type::Str, env.into_iter().map(Value::Str).collect()),
             ],
         ),
-    }
+    })
 }

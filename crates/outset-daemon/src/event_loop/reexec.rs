@@ -144,6 +144,7 @@ impl Daemon {
                         (name.to_string(), files)
                     })
                     .collect(),
+                observed: Some(self.observed.export()),
             },
             sections,
         };
@@ -190,6 +191,9 @@ impl Daemon {
             self.watch_adopted(InstanceId(id), &[pid]);
         }
         self.next_reply = self.next_reply.max(d.next_reply);
+        if let Some(o) = d.observed {
+            self.observed = crate::observe::Observed::import(o);
+        }
         if let Some((previous, current)) = d.runlevels {
             self.runlevels.previous = previous;
             self.runlevels.current = current;

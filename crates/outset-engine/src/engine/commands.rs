@@ -224,9 +224,11 @@ impl Engine {
             // The daemon's own: it replaces its image (docs/reexec.md).
             Command::Reexec { .. } => Err("reexec is done by the daemon, not the engine".into()),
             // The host's own: job output and the daemon's log are not engine state.
-            Command::Log { .. } | Command::NotifyDiskWriteable | Command::LogPriority { .. } => {
-                Err("not a command of the job engine".to_string())
-            }
+            Command::Log { .. }
+            | Command::NotifyDiskWriteable
+            | Command::LogPriority { .. }
+            | Command::Monitor
+            | Command::History { .. } => Err("not a command of the job engine".to_string()),
         };
         reply.unwrap_or_else(|e| Some(Response::error(e)))
     }
@@ -452,6 +454,9 @@ impl Engine {
             processes: vec![],
             notes: vec![],
             history: vec![],
+            changed: None,
+            spawned: None,
+            ready: None,
             members: vec![],
             log,
             resource_problems: vec![],
@@ -474,6 +479,7 @@ impl Engine {
             notes.push("waiting for `ready on`".into());
         }
         let log = self.log_path(&inst.config, &inst.name);
+        let at = |ms: u64| (ms != 0).then(|| outset_proto::rfc3339_ms(ms));
         Some(InstanceStatus {
             job: inst.config.name.clone(),
             instance: inst.name.to_string(),
@@ -489,6 +495,9 @@ impl Engine {
                     pid: p,
                 })
                 .collect(),
+            changed: at(inst.stamps.changed),
+            spawned: at(inst.stamps.spawned),
+            ready: at(inst.stamps.ready),
             members: vec![],
             log,
             resource_problems: vec![],

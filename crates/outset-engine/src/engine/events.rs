@@ -257,6 +257,10 @@ impl Engine {
         if let Some(seen) = &mut self.seen {
             seen.push((name.to_string(), env.clone()));
         }
+        note(&mut self.notices, || Notice::EventHandled {
+            name: name.to_string(),
+            env: env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+        });
         // Stop conditions first, then readiness, then start conditions, as Upstart does.
         self.offer_to_stop_conditions(id, &name, &env);
         self.offer_to_ready_conditions(&name, &env);

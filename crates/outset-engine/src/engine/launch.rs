@@ -52,9 +52,13 @@ impl Engine {
                     self.unconfirmed.push(id);
                 }
                 let now = self.now;
+                let wall = self.wall;
                 if let Some(inst) = self.instances.get_mut(&id) {
                     inst.pids.insert(kind, pid);
                     inst.record_pid(kind, pid);
+                    if kind == ProcessKind::Main {
+                        inst.stamps.spawned = wall;
+                    }
                     Self::arm_hook_deadline(inst, now);
                 }
                 true

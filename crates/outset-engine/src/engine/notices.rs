@@ -23,7 +23,11 @@ pub enum Notice {
     StateChanged {
         job: String,
         instance: String,
+        /// The goal at the change.
+        goal: &'static str,
         state: &'static str,
+        /// The main process, when there is one.
+        pid: Option<u32>,
     },
     /// A run failed: Upstart's status (an exit code, a signal number shifted left by 8, or
     /// -1 when there was none).
@@ -31,6 +35,12 @@ pub enum Notice {
         job: String,
         instance: String,
         status: i32,
+    },
+    /// An event is being handled: offered to the jobs' conditions (before any job it
+    /// starts or stops moves).
+    EventHandled {
+        name: String,
+        env: Vec<String>,
     },
     /// An event finished (every job it started or stopped has settled).
     EventFinished {

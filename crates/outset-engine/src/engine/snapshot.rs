@@ -83,6 +83,10 @@ pub struct InstanceSnap {
     pub phase: PhaseSnap,
     pub hook: HookSnap,
     pub rare: Option<RareSnap>,
+    /// Wall-clock ms of the last state change, the main process's spawn and readiness
+    /// (0: none). Absent in states written before issue 18.
+    #[serde(default)]
+    pub stamps: [u64; 3],
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -330,6 +334,7 @@ impl Engine {
                 HookTimer::Killed => HookSnap::Killed,
             },
             rare,
+            stamps: [i.stamps.changed, i.stamps.spawned, i.stamps.ready],
         }
     }
 
@@ -502,6 +507,11 @@ impl Engine {
                     HookSnap::Armed(t) => HookTimer::Armed(at(t)),
                     HookSnap::Signalled(t) => HookTimer::Signalled(at(t)),
                     HookSnap::Killed => HookTimer::Killed,
+                },
+                stamps: Stamps {
+                    changed: s.stamps[0],
+                    spawned: s.stamps[1],
+                    ready: s.stamps[2],
                 },
                 rare,
             };

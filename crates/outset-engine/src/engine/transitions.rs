@@ -207,6 +207,7 @@ impl Engine {
                 main_exit: None,
                 phase: Phase::Settled,
                 hook: HookTimer::Off,
+                stamps: Stamps::default(),
                 rare,
             }),
         );
@@ -308,10 +309,22 @@ impl Engine {
             };
             let from = inst.state;
             inst.state = state;
+            inst.stamps.changed = self.wall;
+            match state {
+                // A new run: the last run's times no longer describe it.
+                State::Starting => {
+                    inst.stamps.spawned = 0;
+                    inst.stamps.ready = 0;
+                }
+                State::PostStart if from == State::Spawned => inst.stamps.ready = self.wall,
+                _ => {}
+            }
             note(&mut self.notices, || Notice::StateChanged {
                 job: inst.config.name.clone(),
                 instance: inst.name.to_string(),
+                goal: inst.goal.as_str(),
                 state: state.as_str(),
+                pid: inst.pids.get(&ProcessKind::Main),
             });
             // Upstart's `Failed` signal: once per failed run, as it heads down.
             if let Some(end) = inst.end.filter(|e| e.failed)

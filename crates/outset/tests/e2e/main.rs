@@ -22,6 +22,7 @@ mod job_logs;
 mod launch_chain;
 mod lifecycle;
 mod linux_layer;
+mod observe;
 mod pid1;
 mod pid_reuse;
 mod process_setup;

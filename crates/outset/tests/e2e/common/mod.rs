@@ -440,3 +440,242 @@ pub fn free_port() -> u16 {
     }
     panic!("no free port in 20000..32000")
 }
+
+/// Chromium (Debian's `chromium`), or None: the test skips, which under `CI=true` is a
+/// failure (`.ci/run` installs it).
+pub fn chromium() -> Option<PathBuf> {
+    installed("chromium")
+}
+
+/// A headless Chromium screenshot (1200×800) of `svg` (any file Chromium opens), written
+/// beside it as `<name>.png`; panics when Chromium fails or writes no PNG. Chromium runs in
+/// a process group of its own with a fresh profile directory, and whatever of that group is
+/// left when it returns (or after a generous timeout) is killed: nothing outlives the call.
+pub fn chromium_screenshot(svg: &Path) -> PathBuf {
+    use std::os::unix::process::CommandExt;
+    let chromium = chromium().expect("chromium_screenshot needs chromium (see chromium())");
+    let png = svg.with_extension("png");
+    let _ = std::fs::remove_file(&png);
+    let profile = tempfile::tempdir().unwrap();
+    let abs = std::fs::canonicalize(svg).unwrap();
+    let mut child = Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!("--screenshot={}", png.display()))
+        .arg("--window-size=1200,800")
+        .arg(format!("file://{}", abs.display()))
+        .env("HOME", profile.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let pgid = child.id();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break Some(s);
+        }
+        if Instant::now() > deadline {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    // Helpers Chromium left in its group (by the group we made, never by name).
+    let _ = Command::new("kill")
+        .args(["-KILL", "--", &format!("-{pgid}")])
+        .stderr(Stdio::null())
+        .status();
+    let _ = child.wait();
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        use std::io::Read;
+        let _ = e.read_to_string(&mut err);
+    }
+    let status = status.unwrap_or_else(|| panic!("chromium did not finish in 120 s: {err}"));
+    assert!(status.success(), "chromium failed ({status}): {err}");
+    assert!(png.is_file(), "chromium wrote no screenshot: {err}");
+    png
+}
+
+/// The share of a PNG's pixels (8-bit RGB or RGBA, as Chromium writes) that differ from its
+/// most common colour, its background. Decoded by python3's zlib (no image crate in the
+/// project): the rows are unfiltered as the PNG specification says.
+pub fn png_ink(png: &Path) -> f64 {
+    const DECODE: &str = r#"
+import struct, sys, zlib
+from collections import Counter
+data = open(sys.argv[1], 'rb').read()
+assert data[:8] == b'\x89PNG\r\n\x1a\n', 'not a PNG'
+pos, idat, w, h, depth, ctype, inter = 8, b'', 0, 0, 0, 0, 0
+while pos < len(data):
+    n, kind = struct.unpack('>I4s', data[pos:pos + 8])
+    body = data[pos + 8:pos + 8 + n]
+    if kind == b'IHDR':
+        w, h, depth, ctype, _, _, inter = struct.unpack('>IIBBBBB', body)
+    elif kind == b'IDAT':
+        idat += body
+    pos += 12 + n
+assert depth == 8 and ctype in (2, 6) and inter == 0, (depth, ctype, inter)
+bpp = 3 if ctype == 2 else 4
+raw = zlib.decompress(idat)
+stride = w * bpp
+prev = bytearray(stride)
+counts = Counter()
+for y in range(h):
+    f = raw[y * (stride + 1)]
+    line = bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+    for i in range(stride):
+        a = line[i - bpp] if i >= bpp else 0
+        b = prev[i]
+        c = prev[i - bpp] if i >= bpp else 0
+        if f == 1: line[i] = (line[i] + a) & 255
+        elif f == 2: line[i] = (line[i] + b) & 255
+        elif f == 3: line[i] = (line[i] + (a + b) // 2) & 255
+        elif f == 4:
+            p = a + b - c
+            pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+            pr = a if pa <= pb and pa <= pc else (b if pb <= pc else c)
+            line[i] = (line[i] + pr) & 255
+    counts.update(bytes(line[i:i + bpp]) for i in range(0, stride, bpp))
+    prev = line
+total = w * h
+print((total - counts.most_common(1)[0][1]) / total)
+"#;
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(DECODE)
+        .arg(png)
+        .output()
+        .expect("png_ink runs python3");
+    assert!(
+        out.status.success(),
+        "decoding {}: {}",
+        png.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+/// Whether a screenshot shows something: more than 0.5% of its pixels are not background.
+pub fn png_is_not_blank(png: &Path) -> bool {
+    png_ink(png) > 0.005
+}
+
+/// Checks that `text` is well-formed XML as far as an SVG needs: one root element, every
+/// tag closed in order, attributes quoted, entities known or numeric, no markup characters
+/// in text. Returns the element names in document order, or what is wrong.
+pub fn xml_elements(text: &str) -> Result<Vec<String>, String> {
+    fn check_text(t: &str) -> Result<(), String> {
+        let mut rest = t;
+        while let Some(i) = rest.find('&') {
+            let end = rest[i..]
+                .find(';')
+                .ok_or(format!("unterminated entity in {t:?}"))?;
+            let name = &rest[i + 1..i + end];
+            let known = ["amp", "lt", "gt", "quot", "apos"].contains(&name)
+                || (name.starts_with("#x")
+                    && name.len() > 2
+                    && name[2..].chars().all(|c| c.is_ascii_hexdigit()))
+                || (name.starts_with('#')
+                    && name.len() > 1
+                    && name[1..].chars().all(|c| c.is_ascii_digit()));
+            if !known {
+                return Err(format!("unknown entity &{name};"));
+            }
+            rest = &rest[i + end + 1..];
+        }
+        if t.contains('<') || t.contains('>') {
+            return Err(format!("markup character in text {t:?}"));
+        }
+        Ok(())
+    }
+    let mut s = text.trim_start();
+    if let Some(rest) = s.strip_prefix("<?xml") {
+        s = &rest[rest.find("?>").ok_or("unterminated XML declaration")? + 2..];
+    }
+    let mut stack: Vec<String> = Vec::new();
+    let mut names = Vec::new();
+    let mut roots = 0;
+    loop {
+        let Some(lt) = s.find('<') else {
+            if !s.trim().is_empty() && stack.is_empty() {
+                return Err("text after the root element".into());
+            }
+            check_text(s)?;
+            break;
+        };
+        let between = &s[..lt];
+        if stack.is_empty() && !between.trim().is_empty() {
+            return Err(format!("text outside the root element: {between:?}"));
+        }
+        check_text(between)?;
+        let gt = s[lt..].find('>').ok_or("unterminated tag")? + lt;
+        let tag = &s[lt + 1..gt];
+        s = &s[gt + 1..];
+        if let Some(name) = tag.strip_prefix('/') {
+            match stack.pop() {
+                Some(open) if open == name.trim() => {}
+                other => return Err(format!("</{name}> closes {other:?}")),
+            }
+            continue;
+        }
+        let self_closing = tag.ends_with('/');
+        let body = tag.trim_end_matches('/');
+        let name: String = body.chars().take_while(|c| !c.is_whitespace()).collect();
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_alphanumeric() || "-_:.".contains(c))
+        {
+            return Err(format!("bad element name in <{tag}>"));
+        }
+        // Attributes: name="value" or name='value', values without '<'.
+        let mut attrs = body[name.len()..].trim();
+        while !attrs.is_empty() {
+            let eq = attrs
+                .find('=')
+                .ok_or(format!("attribute without value in <{tag}>"))?;
+            let q = attrs[eq + 1..]
+                .chars()
+                .next()
+                .ok_or("attribute cut short")?;
+            if q != '"' && q != '\'' {
+                return Err(format!("unquoted attribute in <{tag}>"));
+            }
+            let val_end = attrs[eq + 2..]
+                .find(q)
+                .ok_or(format!("unterminated attribute in <{tag}>"))?;
+            check_text(&attrs[eq + 2..eq + 2 + val_end])?;
+            attrs = attrs[eq + 2 + val_end + 1..].trim_start();
+        }
+        if stack.is_empty() {
+            roots += 1;
+            if roots > 1 {
+                return Err("more than one root element".into());
+            }
+        }
+        names.push(name.clone());
+        if !self_closing {
+            stack.push(name);
+        }
+    }
+    if let Some(open) = stack.pop() {
+        return Err(format!("<{open}> is never closed"));
+    }
+    if roots != 1 {
+        return Err("no root element".into());
+    }
+    Ok(names)
+}

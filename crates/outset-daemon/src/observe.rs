@@ -1,0 +1,339 @@
+//! What happened, for those who look (issue 18): every event handled and every change of an
+//! instance's state becomes a [`Record`], stamped with the wall clock, streamed to the
+//! control connections that asked to `monitor`, and kept in a bounded history that
+//! `history` (`outsetctl timeline`) reads.
+//!
+//! Nothing here grows without bound: the history keeps the last [`HISTORY_MAX`] records,
+//! and fewer when they are large (at most [`HISTORY_BYTES`] packed), and a watcher that does not read holds at most [`WATCH_BOUND`] bytes of records in its
+//! connection's buffer; past that its records are dropped and counted, and once it reads
+//! again it is sent one `dropped` record with the count before the next one.
+
+use std::collections::VecDeque;
+
+use outset_engine::Notice;
+use outset_proto::{History, Record};
+
+/// Records the history keeps (the oldest go first).
+pub const HISTORY_MAX: usize = 4096;
+/// Bytes the packed history holds at most (about 40 a state record, more for events with
+/// large environments).
+pub const HISTORY_BYTES: usize = 256 * 1024;
+/// Bytes of records a watcher's connection may have waiting before records are dropped for
+/// it (below the connection's own bound, so a slow watcher is never cut off for it).
+pub const WATCH_BOUND: usize = 64 * 1024;
+
+/// The wall clock in milliseconds since the Unix epoch (0 before 1970).
+pub fn wall_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// The record of a notice, if it is one that is watched (events handled, states entered).
+pub fn record_of(n: &Notice, time_ms: u64) -> Option<Record> {
+    match n {
+        Notice::EventHandled { name, env } => Some(Record::Event {
+            time_ms,
+            name: name.clone(),
+            env: env.clone(),
+        }),
+        Notice::StateChanged {
+            job,
+            instance,
+            goal,
+            state,
+            pid,
+        } => Some(Record::State {
+            time_ms,
+            job: job.clone(),
+            instance: instance.clone(),
+            goal: (*goal).to_string(),
+            state: (*state).to_string(),
+            pid: *pid,
+        }),
+        Notice::InstanceAdded { .. }
+        | Notice::InstanceRemoved { .. }
+        | Notice::GoalChanged { .. }
+        | Notice::Failed { .. }
+        | Notice::EventFinished { .. } => None,
+    }
+}
+
+/// The bounded history: records packed as lines of tab-separated text in one byte ring
+/// (about 40 bytes a state record, no allocation per record: memory per job counts, see
+/// docs/benchmarks.md), the oldest dropped first.
+#[derive(Debug)]
+pub struct Observed {
+    /// When the daemon first started (a re-exec keeps it).
+    pub started_ms: u64,
+    /// Packed records, each ending in a newline (see [`pack`]).
+    ring: VecDeque<u8>,
+    count: usize,
+    /// Records that fell out of the history.
+    forgotten: u64,
+}
+
+/// Appends a field, escaping what separates fields and records.
+fn field(out: &mut Vec<u8>, text: &str) {
+    out.push(b'\t');
+    for &b in text.as_bytes() {
+        match b {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b => out.push(b),
+        }
+    }
+}
+
+fn unescape(f: &[u8]) -> String {
+    let mut out = Vec::with_capacity(f.len());
+    let mut it = f.iter();
+    while let Some(&b) = it.next() {
+        if b == b'\\' {
+            match it.next() {
+                Some(b't') => out.push(b'\t'),
+                Some(b'n') => out.push(b'\n'),
+                Some(&o) => out.push(o),
+                None => {}
+            }
+        } else {
+            out.push(b);
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// One record as a line: `E` time name env…, or `S` time job instance goal state pid.
+fn pack(r: &Record) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64);
+    match r {
+        Record::Event { time_ms, name, env } => {
+            out.extend_from_slice(format!("E{time_ms}").as_bytes());
+            field(&mut out, name);
+            for e in env {
+                field(&mut out, e);
+            }
+        }
+        Record::State {
+            time_ms,
+            job,
+            instance,
+            goal,
+            state,
+            pid,
+        } => {
+            out.extend_from_slice(format!("S{time_ms}").as_bytes());
+            for f in [job, instance, goal, state] {
+                field(&mut out, f);
+            }
+            field(&mut out, &pid.map(|p| p.to_string()).unwrap_or_default());
+        }
+        Record::Dropped { time_ms, count } => {
+            out.extend_from_slice(format!("D{time_ms}").as_bytes());
+            field(&mut out, &count.to_string());
+        }
+    }
+    out.push(b'\n');
+    out
+}
+
+/// A line [`pack`] made (without its newline).
+fn unpack(line: &[u8]) -> Option<Record> {
+    let mut parts = line.split(|&b| b == b'\t');
+    let head = parts.next()?;
+    let (kind, time) = head.split_first()?;
+    let time_ms: u64 = std::str::from_utf8(time).ok()?.parse().ok()?;
+    let mut fields = parts.map(unescape);
+    Some(match kind {
+        b'E' => Record::Event {
+            time_ms,
+            name: fields.next()?,
+            env: fields.collect(),
+        },
+        b'S' => Record::State {
+            time_ms,
+            job: fields.next()?,
+            instance: fields.next()?,
+            goal: fields.next()?,
+            state: fields.next()?,
+            pid: fields.next()?.parse().ok(),
+        },
+        b'D' => Record::Dropped {
+            time_ms,
+            count: fields.next()?.parse().ok()?,
+        },
+        _ => return None,
+    })
+}
+
+impl Observed {
+    pub fn new(started_ms: u64) -> Observed {
+        Observed {
+            started_ms,
+            ring: VecDeque::new(),
+            count: 0,
+            forgotten: 0,
+        }
+    }
+
+    pub fn push(&mut self, r: Record) {
+        let line = pack(&r);
+        // Room is made first, so the ring never grows past its bound.
+        while self.count >= HISTORY_MAX
+            || (self.count > 0 && self.ring.len() + line.len() > HISTORY_BYTES)
+        {
+            match self.ring.iter().position(|&b| b == b'\n') {
+                Some(end) => {
+                    self.ring.drain(..=end);
+                    self.count -= 1;
+                    self.forgotten += 1;
+                }
+                None => break,
+            }
+        }
+        self.ring.extend(line);
+        self.count += 1;
+    }
+
+    fn records(&self) -> impl Iterator<Item = Record> + '_ {
+        let (a, b) = self.ring.as_slices();
+        // A record may straddle the ring's two halves: joined only then.
+        let joined: Option<Vec<u8>> = (!b.is_empty()).then(|| [a, b].concat());
+        let bytes: Vec<u8> = joined.unwrap_or_else(|| a.to_vec());
+        bytes
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .filter_map(unpack)
+            .collect::<Vec<_>>()
+            .into_iter()
+    }
+
+    /// The records since `since_ms` (all when `None`), oldest first.
+    pub fn history(&self, since_ms: Option<u64>, now_ms: u64) -> History {
+        let since = since_ms.unwrap_or(0);
+        History {
+            started_ms: self.started_ms,
+            now_ms,
+            forgotten: self.forgotten,
+            records: self.records().filter(|r| r.time_ms() >= since).collect(),
+        }
+    }
+
+    /// What a re-exec hands over.
+    pub fn export(&self) -> crate::state::ObservedState {
+        crate::state::ObservedState {
+            started_ms: self.started_ms,
+            forgotten: self.forgotten,
+            records: self.records().collect(),
+        }
+    }
+
+    /// The history a previous image handed over.
+    pub fn import(s: crate::state::ObservedState) -> Observed {
+        let mut o = Observed::new(s.started_ms);
+        o.forgotten = s.forgotten;
+        for r in s.records {
+            o.push(r);
+        }
+        o
+    }
+}
+
+/// The line a watcher is sent when records were dropped for it.
+pub fn dropped_line(count: u64, time_ms: u64) -> String {
+    serde_json::to_string(&Record::Dropped { time_ms, count }).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issue18_item4_records_pack_and_unpack() {
+        let all = [
+            Record::Event {
+                time_ms: 17,
+                name: "a\tb\\c\nd".into(),
+                env: vec!["X=1".into(), "Y=".into(), "Z=\t".into()],
+            },
+            Record::Event {
+                time_ms: 18,
+                name: "e".into(),
+                env: vec![],
+            },
+            Record::State {
+                time_ms: 19,
+                job: "j".into(),
+                instance: String::new(),
+                goal: "start".into(),
+                state: "running".into(),
+                pid: Some(42),
+            },
+            Record::State {
+                time_ms: 20,
+                job: "j".into(),
+                instance: "i 1".into(),
+                goal: "stop".into(),
+                state: "waiting".into(),
+                pid: None,
+            },
+            Record::Dropped {
+                time_ms: 21,
+                count: 3,
+            },
+        ];
+        let mut o = Observed::new(1);
+        for r in &all {
+            o.push(r.clone());
+        }
+        assert_eq!(o.history(None, 30).records, all);
+        // Straddling the ring's halves after the oldest went.
+        for i in 0..(HISTORY_MAX as u64) {
+            o.push(Record::Event {
+                time_ms: 100 + i,
+                name: "x".into(),
+                env: vec![],
+            });
+        }
+        let h = o.history(None, 30);
+        assert_eq!(h.records.len(), HISTORY_MAX);
+        assert_eq!(h.forgotten, all.len() as u64);
+        assert_eq!(h.records[0].time_ms(), 100);
+    }
+
+    #[test]
+    fn issue18_item4_history_keeps_the_last_records() {
+        let mut o = Observed::new(1);
+        for i in 0..(HISTORY_MAX as u64 + 10) {
+            o.push(Record::Event {
+                time_ms: i,
+                name: "e".into(),
+                env: vec![],
+            });
+        }
+        let h = o.history(None, 5);
+        assert_eq!(h.records.len(), HISTORY_MAX);
+        assert_eq!(h.forgotten, 10);
+        assert_eq!(h.records[0].time_ms(), 10);
+        assert_eq!(o.history(Some(HISTORY_MAX as u64 + 8), 5).records.len(), 2);
+    }
+
+    #[test]
+    fn issue18_item4_large_records_are_kept_within_the_byte_bound() {
+        let mut o = Observed::new(1);
+        for i in 0..3000u64 {
+            o.push(Record::Event {
+                time_ms: i,
+                name: "e".into(),
+                env: vec![format!("X={}", "y".repeat(1000))],
+            });
+        }
+        let h = o.history(None, 5);
+        assert!(h.records.len() < 300, "{}", h.records.len());
+        assert!(o.ring.len() <= HISTORY_BYTES);
+        assert_eq!(h.forgotten + h.records.len() as u64, 3000);
+        assert_eq!(h.records.last().map(Record::time_ms), Some(2999));
+    }
+}
