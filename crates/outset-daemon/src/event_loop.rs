@@ -117,7 +117,13 @@ pub struct Daemon {
     next_reply: u64,
     epoch: Instant,
     /// What happened: the bounded history `outsetctl timeline` reads (observe.rs).
-    pub(crate) observed: crate::observe::Observed,
+    /// The history, shared with the engine's notice sink, which packs each record into it
+    /// as it is made.
+    pub(crate) observed: std::rc::Rc<std::cell::RefCell<crate::observe::Observed>>,
+    /// The wall clock the sink stamps records with (set with the engine's clock).
+    wall_clock: std::rc::Rc<std::cell::Cell<u64>>,
+    /// How many records of the history the `monitor` watchers have been offered.
+    watched_upto: u64,
     /// A session is ending: `session-end` was emitted, and every job stops once the jobs it
     /// started or stopped have settled, or at this deadline.
     session_ending: Option<(Instant, ReplyToken)>,
@@ -230,7 +236,11 @@ impl Daemon {
             inotify,
             next_reply: 1,
             epoch: Instant::now(),
-            observed: crate::observe::Observed::new(crate::observe::wall_ms()),
+            observed: std::rc::Rc::new(std::cell::RefCell::new(crate::observe::Observed::new(
+                crate::observe::wall_ms(),
+            ))),
+            wall_clock: std::rc::Rc::new(std::cell::Cell::new(crate::observe::wall_ms())),
+            watched_upto: 0,
             session_ending: None,
             going_down: None,
             scheduled: None,
@@ -257,8 +267,15 @@ impl Daemon {
         if let Some(i) = &d.inotify {
             d.confdirs.watch(i);
         }
-        // From the first input on: the history covers the whole boot.
-        d.engine.record_notices(true);
+        // From the first input on: the history covers the whole boot. Each record is packed
+        // as the engine notes it; the notices themselves are kept for the D-Bus signals
+        // only while someone on D-Bus may hear them (see `publish_notices`).
+        let (observed, clock) = (d.observed.clone(), d.wall_clock.clone());
+        d.engine.notice_sink(Box::new(move |n| {
+            if let Some(r) = crate::observe::record_of(n, clock.get()) {
+                observed.borrow_mut().push(r);
+            }
+        }));
         d.dbus_start();
         Ok(d)
     }
@@ -270,29 +287,38 @@ impl Daemon {
     pub(crate) fn tick_clock(&mut self) {
         let now = self.now();
         self.engine.set_now(now);
-        self.engine.set_wall_clock(crate::observe::wall_ms());
+        let wall = crate::observe::wall_ms();
+        self.engine.set_wall_clock(wall);
+        self.wall_clock.set(wall);
     }
 
-    /// The end of a loop turn's work: what the engine noted becomes records, streamed to
-    /// the `monitor` watchers and kept in the history; the notices go on to the D-Bus
-    /// signals. Recording is always on: the history covers the boot.
+    /// The end of a loop turn's work: the records the engine's notices made this turn (packed
+    /// into the history as they came) are streamed to the `monitor` watchers; the notices
+    /// go on to the D-Bus signals. Records a turn made beyond what the history holds are
+    /// reported to watchers as dropped.
     fn publish_notices(&mut self) -> Vec<outset_engine::Notice> {
         let notices = self.engine.take_notices();
-        if notices.is_empty() {
+        self.engine.record_notices(self.dbus.has_audience());
+        let total = self.observed.borrow().total();
+        if total == self.watched_upto {
+            return notices;
+        }
+        let since = std::mem::replace(&mut self.watched_upto, total);
+        if !self.host.has_watchers() {
             return notices;
         }
         let now = crate::observe::wall_ms();
-        let watching = self.host.has_watchers();
+        let (lost, records) = self.observed.borrow().records_after(since);
         let mut sent = false;
-        for n in &notices {
-            if let Some(r) = crate::observe::record_of(n, now) {
-                if watching {
-                    match serde_json::to_string(&r) {
-                        Ok(line) => sent |= self.host.offer_watchers(&line, now),
-                        Err(e) => log::error!("cannot encode a record: {e}"),
-                    }
-                }
-                self.observed.push(r);
+        if lost > 0 {
+            sent |= self
+                .host
+                .offer_watchers(&crate::observe::dropped_line(lost, now), now);
+        }
+        for r in records {
+            match serde_json::to_string(&r) {
+                Ok(line) => sent |= self.host.offer_watchers(&line, now),
+                Err(e) => log::error!("cannot encode a record: {e}"),
             }
         }
         if sent {
@@ -1202,7 +1228,10 @@ impl Daemon {
                 self.host.watch(conn);
             }
             Command::History { since_ms } => {
-                let h = self.observed.history(since_ms, crate::observe::wall_ms());
+                let h = self
+                    .observed
+                    .borrow()
+                    .history(since_ms, crate::observe::wall_ms());
                 self.respond(
                     conn,
                     Response::Ok {

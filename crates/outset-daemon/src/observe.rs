@@ -197,6 +197,20 @@ impl Observed {
         self.count += 1;
     }
 
+    /// How many records were ever pushed (kept and forgotten).
+    pub fn total(&self) -> u64 {
+        self.forgotten + self.count as u64
+    }
+
+    /// The records pushed after the first `seen` of [`Observed::total`], oldest first, and
+    /// how many of them the history no longer holds.
+    pub fn records_after(&self, seen: u64) -> (u64, Vec<Record>) {
+        let new = self.total().saturating_sub(seen);
+        let held = new.min(self.count as u64);
+        let skip = self.count - usize::try_from(held).unwrap_or(self.count);
+        (new - held, self.records().skip(skip).collect())
+    }
+
     fn records(&self) -> impl Iterator<Item = Record> + '_ {
         let (a, b) = self.ring.as_slices();
         // A record may straddle the ring's two halves: joined only then.
@@ -249,6 +263,32 @@ pub fn dropped_line(count: u64, time_ms: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 11 item 3: the records a turn made are read back from the history for the
+    /// watchers; those it no longer holds are counted.
+    #[test]
+    fn issue11_item3_records_after_counts_what_fell_out() {
+        let mut o = Observed::new(0);
+        let rec = |t: u64| Record::Dropped {
+            time_ms: t,
+            count: 1,
+        };
+        for t in 0..3 {
+            o.push(rec(t));
+        }
+        assert_eq!(o.records_after(1), (0, vec![rec(1), rec(2)]));
+        assert_eq!(o.records_after(3), (0, vec![]));
+        let n = u64::try_from(HISTORY_MAX).unwrap() + 10;
+        for t in 3..n {
+            o.push(rec(t));
+        }
+        assert_eq!(o.total(), n);
+        let (lost, records) = o.records_after(5);
+        assert_eq!(lost, 5);
+        assert_eq!(records.len(), HISTORY_MAX);
+        assert_eq!(records.first(), Some(&rec(10)));
+        assert_eq!(o.records_after(n - 1), (0, vec![rec(n - 1)]));
+    }
 
     #[test]
     fn issue18_item4_records_pack_and_unpack() {

@@ -233,3 +233,55 @@ fn issue18_item2_instance_times_come_from_the_hosts_wall_clock() {
     let st = back.instance_status("svc", "").unwrap();
     assert_eq!((st.spawned, st.ready, st.changed), (None, None, None));
 }
+
+/// Issue 11 item 3 (memory at 5000 jobs): a host's sink gets each notice as it is made, and
+/// none piles up in the engine unless recording is on; with both, both get every notice.
+#[test]
+fn issue11_item3_notice_sink_gets_notices_as_made_without_a_pile() {
+    let (mut e, mut h) = engine(&[("b", "start on a\nexec sleep 100\n")]);
+    let seen = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let sink = seen.clone();
+    e.notice_sink(Box::new(move |n| sink.borrow_mut().push(n.clone())));
+    e.command(
+        Command::Emit {
+            event: "a".into(),
+            env: vec![],
+            wait: false,
+        },
+        ReplyToken(1),
+        &mut h,
+    );
+    assert!(
+        e.take_notices().is_empty(),
+        "nothing kept while not recording"
+    );
+    let first: Vec<Notice> = seen.borrow_mut().drain(..).collect();
+    assert!(first.contains(&Notice::EventHandled {
+        name: "a".into(),
+        env: vec![],
+    }));
+    assert!(first.iter().any(|n| matches!(
+        n,
+        Notice::StateChanged {
+            state: "starting",
+            ..
+        }
+    )));
+    e.record_notices(true);
+    e.command(
+        Command::Stop {
+            job: "b".into(),
+            instance: None,
+            env: vec![],
+            wait: false,
+        },
+        ReplyToken(2),
+        &mut h,
+    );
+    assert_eq!(
+        e.take_notices(),
+        *seen.borrow(),
+        "the sink and the record agree"
+    );
+    assert!(!seen.borrow().is_empty());
+}

@@ -147,7 +147,7 @@ impl Dbus {
     }
 
     /// Whether anyone could hear a signal: then the engine records what happens.
-    fn has_audience(&self) -> bool {
+    pub(crate) fn has_audience(&self) -> bool {
         self.links
             .values()
             .any(|l| l.is_open() && (!l.is_bus || self.unique_name.is_some()))

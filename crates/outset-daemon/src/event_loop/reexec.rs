@@ -144,7 +144,7 @@ impl Daemon {
                         (name.to_string(), files)
                     })
                     .collect(),
-                observed: Some(self.observed.export()),
+                observed: Some(self.observed.borrow().export()),
             },
             sections,
         };
@@ -192,7 +192,8 @@ impl Daemon {
         }
         self.next_reply = self.next_reply.max(d.next_reply);
         if let Some(o) = d.observed {
-            self.observed = crate::observe::Observed::import(o);
+            *self.observed.borrow_mut() = crate::observe::Observed::import(o);
+            self.watched_upto = self.observed.borrow().total();
         }
         if let Some((previous, current)) = d.runlevels {
             self.runlevels.previous = previous;

@@ -542,8 +542,8 @@ pub struct Engine {
     /// the index). Kept between events: at a halt of thousands of jobs a fresh vector was
     /// the stop path's largest allocation. Not shrunk when idle, for the same reason.
     offer_buf: Vec<InstanceId>,
-    /// What happened, for a host that publishes it (see `notices.rs`); `None`: not kept.
-    notices: Option<Vec<Notice>>,
+    /// What happened, for a host that publishes it (see `notices.rs`).
+    notices: notices::Notes,
     /// The directory `console log` output is written to, for `status` to name each
     /// instance's file (`None`: `--no-log`, or a host that keeps no logs).
     log_dir: Option<String>,
@@ -583,7 +583,7 @@ impl Engine {
             held: Vec::new(),
             draining: BTreeSet::new(),
             offer_buf: Vec::new(),
-            notices: None,
+            notices: Default::default(),
             log_dir: None,
         }
     }

@@ -49,15 +49,30 @@ pub enum Notice {
     },
 }
 
-/// Records `notice()` when recording is on.
-pub(super) fn note(notices: &mut Option<Vec<Notice>>, notice: impl FnOnce() -> Notice) {
-    if let Some(n) = notices {
-        n.push(notice());
+/// Where notices go: to the host's sink as each is made (nothing piles up: one emit that
+/// starts 5000 jobs makes about 60,000), and into a list while recording is on.
+#[derive(Default)]
+pub(super) struct Notes {
+    kept: Option<Vec<Notice>>,
+    sink: Option<Box<dyn FnMut(&Notice)>>,
+}
+
+/// Records `notice()` when recording is on or a sink takes notices.
+pub(super) fn note(notices: &mut Notes, notice: impl FnOnce() -> Notice) {
+    if notices.kept.is_none() && notices.sink.is_none() {
+        return;
+    }
+    let n = notice();
+    if let Some(sink) = &mut notices.sink {
+        sink(&n);
+    }
+    if let Some(kept) = &mut notices.kept {
+        kept.push(n);
     }
 }
 
 /// Sets an instance's goal where the machine does so directly (a failure), noting it.
-pub(super) fn set_goal(notices: &mut Option<Vec<Notice>>, inst: &mut Instance, goal: Goal) {
+pub(super) fn set_goal(notices: &mut Notes, inst: &mut Instance, goal: Goal) {
     if inst.goal != goal {
         inst.goal = goal;
         note(notices, || Notice::GoalChanged {
@@ -80,18 +95,24 @@ pub(super) fn failed_status(end: &RunEnd) -> i32 {
 impl Engine {
     /// Starts (`true`) or stops recording [`Notice`]s.
     pub fn record_notices(&mut self, on: bool) {
-        match (on, &self.notices) {
-            (true, None) => self.notices = Some(Vec::new()),
-            (false, _) => self.notices = None,
+        match (on, &self.notices.kept) {
+            (true, None) => self.notices.kept = Some(Vec::new()),
+            (false, _) => self.notices.kept = None,
             _ => {}
         }
     }
 
-    /// The notices since the last call, in order.
+    /// The notices recorded since the last call, in order.
     pub fn take_notices(&mut self) -> Vec<Notice> {
         self.notices
+            .kept
             .as_mut()
             .map(std::mem::take)
             .unwrap_or_default()
+    }
+
+    /// Hands every notice to `sink` as it is made, whether or not recording is on.
+    pub fn notice_sink(&mut self, sink: Box<dyn FnMut(&Notice)>) {
+        self.notices.sink = Some(sink);
     }
 }
