@@ -36,15 +36,6 @@ const TOKEN_PIDFD0: u64 = 1 << 40;
 const TOKEN_SOCKET0: u64 = 1 << 44;
 /// From how many exits in one reaping batch the root's `cgroup.events` is read first.
 const REAP_BATCH_ROOT_CHECK: usize = 4;
-/// From how many signalled processes not yet reaped the loop lets exits gather before
-/// reaping them: a stop of thousands of jobs then reaps in a few large batches, each finding
-/// the cgroup root empty at once, instead of reading each instance's `cgroup.procs` while
-/// the others still exit (and taking a CPU from the exiting processes for each exit).
-const GATHER_FROM: usize = 64;
-/// Exits are gathered until none has come for this long...
-const GATHER_QUIET: std::time::Duration = std::time::Duration::from_millis(10);
-/// ...or for at most this long, or until no process is left under the root.
-const GATHER_MAX: std::time::Duration = std::time::Duration::from_millis(500);
 /// At most one pass giving memory back (engine tables shrunk, `malloc_trim`) this often.
 const TRIM_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 /// How long the loop must have been idle before it cleans up.
@@ -145,8 +136,6 @@ pub struct Daemon {
     last_trim: Instant,
     /// When the loop last had something to do.
     last_active: Instant,
-    /// While exits gather (see `GATHER_FROM`): since when, and when the last SIGCHLD came.
-    gathering: Option<(Instant, Instant)>,
     /// Directories watched because a job waits for a file in (or below) them.
     ready_watches: std::collections::HashMap<outset_sys::inotify::Wd, std::path::PathBuf>,
     /// Paths jobs wait on with `file` events, and the directories watched for them.
@@ -251,7 +240,6 @@ impl Daemon {
             trim_due: false,
             last_trim: Instant::now(),
             last_active: Instant::now(),
-            gathering: None,
             ready_watches: std::collections::HashMap::new(),
             file_watches: Default::default(),
             bus: Default::default(),
@@ -447,10 +435,6 @@ impl Daemon {
                 let wait = TRIM_EVERY.saturating_sub(self.last_trim.elapsed());
                 timeout = Some(timeout.map_or(wait, |t| t.min(wait)));
             }
-            if let Some(at) = self.gather_deadline() {
-                let wait = at.saturating_duration_since(Instant::now());
-                timeout = Some(timeout.map_or(wait, |t| t.min(wait)));
-            }
             if let Some(at) = self.host.activation().next_wake() {
                 let wait = at.saturating_duration_since(Instant::now());
                 timeout = Some(timeout.map_or(wait, |t| t.min(wait)));
@@ -505,13 +489,6 @@ impl Daemon {
                         self.on_conn(token);
                     }
                 }
-            }
-            if self
-                .gather_deadline()
-                .is_some_and(|at| at <= Instant::now())
-            {
-                self.gathering = None;
-                self.reap();
             }
             if self.engine.next_deadline().is_some_and(|d| d <= self.now()) {
                 self.tick_clock();
@@ -606,30 +583,8 @@ impl Daemon {
             }
         }
         if reap {
-            self.on_sigchld();
+            self.reap();
         }
-    }
-
-    /// Children ended: reaped now, unless many signalled processes are still awaited and
-    /// some process still runs under the root; then their exits gather first (at most
-    /// `GATHER_MAX`, and reaped as soon as none comes for `GATHER_QUIET`).
-    fn on_sigchld(&mut self) {
-        let now = Instant::now();
-        if self.host.awaited() >= GATHER_FROM && self.host.root_populated() == Some(true) {
-            let since = self.gathering.map_or(now, |(since, _)| since);
-            if now.duration_since(since) < GATHER_MAX {
-                self.gathering = Some((since, now));
-                return;
-            }
-        }
-        self.gathering = None;
-        self.reap();
-    }
-
-    /// When gathered exits must be reaped.
-    fn gather_deadline(&self) -> Option<Instant> {
-        self.gathering
-            .map(|(since, last)| (last + GATHER_QUIET).min(since + GATHER_MAX))
     }
 
     /// Device events waiting on the uevent socket, emitted as the bridge emitted them.

@@ -660,16 +660,6 @@ impl Host {
         self.tracker.take_signalled()
     }
 
-    /// How many signalled processes have not been reaped yet.
-    pub fn awaited(&self) -> usize {
-        self.tracker.awaited()
-    }
-
-    /// Whether any process is left in the jobs' cgroups (`None`: not known).
-    pub fn root_populated(&self) -> Option<bool> {
-        self.tracker.root_populated()
-    }
-
     /// Waits at the exec barrier for every process spawned so far, then hands over every
     /// failure their children reported, by PID, for `Engine::spawn_failed`.
     pub fn exec_barrier(&mut self) -> Vec<(u32, String)> {

@@ -179,9 +179,6 @@ pub struct Tracker {
     /// Processes signalled since the last reaping, in order: the next reaping waits for
     /// each by PID first (`reap::reap_these`).
     signalled: Vec<u32>,
-    /// Processes signalled and not reaped yet: while many are, the loop lets their exits
-    /// gather before reaping them (see `Daemon::on_sigchld`).
-    awaited: IdMap<u32, ()>,
     /// The root directory, opened once: member lists are read relative to it.
     root_fd: Option<std::os::fd::OwnedFd>,
     /// During a reaping batch: whether the whole root was found empty (`None`: not read yet
@@ -628,10 +625,6 @@ impl Tracker {
 
     /// A reaped process: forget it before its PID can be reused.
     pub fn reaped(&mut self, pid: u32) {
-        if self.awaited.remove(&pid).is_some() && self.awaited.is_empty() {
-            // A stop of thousands of jobs leaves a large empty table behind.
-            self.awaited.shrink_to_fit();
-        }
         if let Some(inst) = self.owner.remove(&pid)
             && let Some(t) = self.instances.get_mut(&inst)
         {
@@ -644,19 +637,6 @@ impl Tracker {
         std::mem::take(&mut self.signalled)
     }
 
-    /// How many signalled processes have not been reaped yet.
-    pub fn awaited(&self) -> usize {
-        self.awaited.len()
-    }
-
-    /// Whether any process at all is left under the root (zombies not counted): `None`
-    /// without a root or when `cgroup.events` cannot be read.
-    pub fn root_populated(&self) -> Option<bool> {
-        use std::os::fd::AsFd;
-        let fd = self.root_fd.as_ref()?;
-        Cgroup::populated_at(fd.as_fd()).ok()
-    }
-
     /// Signals one of the instances' processes, and with `group` the process group it leads.
     pub fn signal(&mut self, pid: u32, signal: i32, group: bool) -> Result<(), String> {
         if !self.owner.contains_key(&pid) {
@@ -667,9 +647,6 @@ impl Tracker {
             self.signalled.clear();
         }
         self.signalled.push(pid);
-        if self.awaited.len() < 65_536 {
-            self.awaited.insert(pid, ());
-        }
         if group && let Ok(true) = outset_sys::process::signal_group(pid, signal) {
             return Ok(());
         }

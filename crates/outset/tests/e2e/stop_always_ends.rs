@@ -197,9 +197,9 @@ fn issue9_item3_hung_hooks_are_killed_and_stop_ends() {
     assert!(d.cgroup_pids().is_empty());
 }
 
-/// Issue 11 item 4: while many signalled processes are awaited, the daemon lets their exits
-/// gather before reaping them. Jobs that end at once must still be seen stopped while
-/// others ignore SIGTERM, long before those reach their kill timeout.
+/// Issue 11 item 4: in a stop of many jobs, those that end at once are seen stopped while
+/// others ignore SIGTERM, long before those reach their kill timeout: the lingering ones'
+/// exits never hold the others' (however reaping is batched).
 #[test]
 fn issue11_item4_mass_stop_reaps_the_quick_while_others_linger() {
     const QUICK: usize = 80;
