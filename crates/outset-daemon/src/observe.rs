@@ -15,9 +15,9 @@ use outset_proto::{History, Record};
 
 /// Records the history keeps (the oldest go first).
 pub const HISTORY_MAX: usize = 4096;
-/// Bytes the packed history holds at most (about 40 a state record, more for events with
-/// large environments).
-pub const HISTORY_BYTES: usize = 256 * 1024;
+/// Bytes the packed history holds at most (about 33 a state record, more for events with
+/// large environments), allocated once at this size so the ring never holds more.
+pub const HISTORY_BYTES: usize = 128 * 1024;
 /// Bytes of records a watcher's connection may have waiting before records are dropped for
 /// it (below the connection's own bound, so a slow watcher is never cut off for it).
 pub const WATCH_BOUND: usize = 64 * 1024;
@@ -106,11 +106,11 @@ fn unescape(f: &[u8]) -> String {
 }
 
 /// One record as a line: `E` time name env…, or `S` time job instance goal state pid.
-fn pack(r: &Record) -> Vec<u8> {
+fn pack(r: &Record, base_ms: u64) -> Vec<u8> {
     let mut out = Vec::with_capacity(64);
     match r {
         Record::Event { time_ms, name, env } => {
-            out.extend_from_slice(format!("E{time_ms}").as_bytes());
+            out.extend_from_slice(format!("E{}", time_ms.saturating_sub(base_ms)).as_bytes());
             field(&mut out, name);
             for e in env {
                 field(&mut out, e);
@@ -124,14 +124,14 @@ fn pack(r: &Record) -> Vec<u8> {
             state,
             pid,
         } => {
-            out.extend_from_slice(format!("S{time_ms}").as_bytes());
+            out.extend_from_slice(format!("S{}", time_ms.saturating_sub(base_ms)).as_bytes());
             for f in [job, instance, goal, state] {
                 field(&mut out, f);
             }
             field(&mut out, &pid.map(|p| p.to_string()).unwrap_or_default());
         }
         Record::Dropped { time_ms, count } => {
-            out.extend_from_slice(format!("D{time_ms}").as_bytes());
+            out.extend_from_slice(format!("D{}", time_ms.saturating_sub(base_ms)).as_bytes());
             field(&mut out, &count.to_string());
         }
     }
@@ -140,11 +140,12 @@ fn pack(r: &Record) -> Vec<u8> {
 }
 
 /// A line [`pack`] made (without its newline).
-fn unpack(line: &[u8]) -> Option<Record> {
+fn unpack(line: &[u8], base_ms: u64) -> Option<Record> {
     let mut parts = line.split(|&b| b == b'\t');
     let head = parts.next()?;
     let (kind, time) = head.split_first()?;
-    let time_ms: u64 = std::str::from_utf8(time).ok()?.parse().ok()?;
+    let offset: u64 = std::str::from_utf8(time).ok()?.parse().ok()?;
+    let time_ms = base_ms.saturating_add(offset);
     let mut fields = parts.map(unescape);
     Some(match kind {
         b'E' => Record::Event {
@@ -172,14 +173,14 @@ impl Observed {
     pub fn new(started_ms: u64) -> Observed {
         Observed {
             started_ms,
-            ring: VecDeque::new(),
+            ring: VecDeque::with_capacity(HISTORY_BYTES),
             count: 0,
             forgotten: 0,
         }
     }
 
     pub fn push(&mut self, r: Record) {
-        let line = pack(&r);
+        let line = pack(&r, self.started_ms);
         // Room is made first, so the ring never grows past its bound.
         while self.count >= HISTORY_MAX
             || (self.count > 0 && self.ring.len() + line.len() > HISTORY_BYTES)
@@ -219,7 +220,7 @@ impl Observed {
         bytes
             .split(|&b| b == b'\n')
             .filter(|l| !l.is_empty())
-            .filter_map(unpack)
+            .filter_map(|l| unpack(l, self.started_ms))
             .collect::<Vec<_>>()
             .into_iter()
     }
@@ -341,6 +342,27 @@ mod tests {
         assert_eq!(h.records.len(), HISTORY_MAX);
         assert_eq!(h.forgotten, all.len() as u64);
         assert_eq!(h.records[0].time_ms(), 100);
+    }
+
+    /// Issue 11 item 3 (RSS at 5000 jobs): the ring is allocated once and never grows, and
+    /// large records make it hold fewer, never more bytes.
+    #[test]
+    fn issue11_item3_history_ring_never_grows() {
+        let mut o = Observed::new(1_700_000_000_000);
+        let capacity = o.ring.capacity();
+        assert!(capacity >= HISTORY_BYTES);
+        for i in 0..20_000u64 {
+            o.push(Record::Event {
+                time_ms: 1_700_000_000_000 + i,
+                name: "x".repeat(usize::try_from(i % 300).unwrap()),
+                env: vec!["K=V".into()],
+            });
+            assert!(o.ring.len() <= HISTORY_BYTES);
+        }
+        assert_eq!(o.ring.capacity(), capacity);
+        // Times are kept as offsets from the start, and read back whole.
+        let last = o.history(None, 0).records.pop().unwrap();
+        assert_eq!(last.time_ms(), 1_700_000_000_000 + 19_999);
     }
 
     #[test]

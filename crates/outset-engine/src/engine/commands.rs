@@ -495,9 +495,9 @@ impl Engine {
                     pid: p,
                 })
                 .collect(),
-            changed: at(inst.stamps.changed),
-            spawned: at(inst.stamps.spawned),
-            ready: at(inst.stamps.ready),
+            changed: at(inst.stamps.get(Stamp::Changed)),
+            spawned: at(inst.stamps.get(Stamp::Spawned)),
+            ready: at(inst.stamps.get(Stamp::Ready)),
             members: vec![],
             log,
             resource_problems: vec![],
@@ -514,7 +514,7 @@ impl Engine {
         let Some(inst) = self.instances.get_mut(&id) else {
             return;
         };
-        let waiters = std::mem::take(&mut inst.waiters);
+        let waiters = inst.waiters.take();
         // A service's start waiter still waiting when the instance is back to waiting never
         // saw it run.
         let never_ran = inst.state == State::Waiting && !inst.config.task;

@@ -57,7 +57,7 @@ impl Engine {
                     inst.pids.insert(kind, pid);
                     inst.record_pid(kind, pid);
                     if kind == ProcessKind::Main {
-                        inst.stamps.spawned = wall;
+                        inst.stamps.set(Stamp::Spawned, wall);
                     }
                     Self::arm_hook_deadline(inst, now);
                 }

@@ -334,7 +334,11 @@ impl Engine {
                 HookTimer::Killed => HookSnap::Killed,
             },
             rare,
-            stamps: [i.stamps.changed, i.stamps.spawned, i.stamps.ready],
+            stamps: [
+                i.stamps.get(Stamp::Changed),
+                i.stamps.get(Stamp::Spawned),
+                i.stamps.get(Stamp::Ready),
+            ],
         }
     }
 
@@ -468,7 +472,7 @@ impl Engine {
                     h
                 },
                 blocker,
-                waiters,
+                waiters: waiters.into(),
                 end: s.end.map(|r| RunEnd {
                     failed: r.failed,
                     process: match r.process {
@@ -508,10 +512,12 @@ impl Engine {
                     HookSnap::Signalled(t) => HookTimer::Signalled(at(t)),
                     HookSnap::Killed => HookTimer::Killed,
                 },
-                stamps: Stamps {
-                    changed: s.stamps[0],
-                    spawned: s.stamps[1],
-                    ready: s.stamps[2],
+                stamps: {
+                    let mut st = Stamps::default();
+                    st.set(Stamp::Changed, s.stamps[0]);
+                    st.set(Stamp::Spawned, s.stamps[1]);
+                    st.set(Stamp::Ready, s.stamps[2]);
+                    st
                 },
                 rare,
             };

@@ -202,7 +202,7 @@ impl Engine {
                 pids: Slots::default(),
                 history: PidHistory::default(),
                 blocker: None,
-                waiters,
+                waiters: waiters.into(),
                 end: None,
                 main_exit: None,
                 phase: Phase::Settled,
@@ -309,14 +309,16 @@ impl Engine {
             };
             let from = inst.state;
             inst.state = state;
-            inst.stamps.changed = self.wall;
+            inst.stamps.set(Stamp::Changed, self.wall);
             match state {
                 // A new run: the last run's times no longer describe it.
                 State::Starting => {
-                    inst.stamps.spawned = 0;
-                    inst.stamps.ready = 0;
+                    inst.stamps.set(Stamp::Spawned, 0);
+                    inst.stamps.set(Stamp::Ready, 0);
                 }
-                State::PostStart if from == State::Spawned => inst.stamps.ready = self.wall,
+                State::PostStart if from == State::Spawned => {
+                    inst.stamps.set(Stamp::Ready, self.wall)
+                }
                 _ => {}
             }
             note(&mut self.notices, || Notice::StateChanged {
