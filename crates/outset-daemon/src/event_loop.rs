@@ -260,9 +260,7 @@ impl Daemon {
         // only while someone on D-Bus may hear them (see `publish_notices`).
         let (observed, clock) = (d.observed.clone(), d.wall_clock.clone());
         d.engine.notice_sink(Box::new(move |n| {
-            if let Some(r) = crate::observe::record_of(n, clock.get()) {
-                observed.borrow_mut().push(r);
-            }
+            observed.borrow_mut().push_notice(n, clock.get());
         }));
         d.dbus_start();
         Ok(d)

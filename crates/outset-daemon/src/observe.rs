@@ -17,7 +17,7 @@ use outset_proto::{History, Record};
 pub const HISTORY_MAX: usize = 4096;
 /// Bytes the packed history holds at most (about 33 a state record, more for events with
 /// large environments), allocated once at this size so the ring never holds more.
-pub const HISTORY_BYTES: usize = 128 * 1024;
+pub const HISTORY_BYTES: usize = 96 * 1024;
 /// Bytes of records a watcher's connection may have waiting before records are dropped for
 /// it (below the connection's own bound, so a slow watcher is never cut off for it).
 pub const WATCH_BOUND: usize = 64 * 1024;
@@ -30,36 +30,6 @@ pub fn wall_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// The record of a notice, if it is one that is watched (events handled, states entered).
-pub fn record_of(n: &Notice, time_ms: u64) -> Option<Record> {
-    match n {
-        Notice::EventHandled { name, env } => Some(Record::Event {
-            time_ms,
-            name: name.clone(),
-            env: env.clone(),
-        }),
-        Notice::StateChanged {
-            job,
-            instance,
-            goal,
-            state,
-            pid,
-        } => Some(Record::State {
-            time_ms,
-            job: job.clone(),
-            instance: instance.clone(),
-            goal: (*goal).to_string(),
-            state: (*state).to_string(),
-            pid: *pid,
-        }),
-        Notice::InstanceAdded { .. }
-        | Notice::InstanceRemoved { .. }
-        | Notice::GoalChanged { .. }
-        | Notice::Failed { .. }
-        | Notice::EventFinished { .. } => None,
-    }
-}
-
 /// The bounded history: records packed as lines of tab-separated text in one byte ring
 /// (about 40 bytes a state record, no allocation per record: memory per job counts, see
 /// docs/benchmarks.md), the oldest dropped first.
@@ -70,6 +40,10 @@ pub struct Observed {
     /// Packed records, each ending in a newline (see [`pack`]).
     ring: VecDeque<u8>,
     count: usize,
+    /// Where a record is packed before it goes into the ring, kept between records: the
+    /// records of a start of 5000 jobs are made one after another with the instances, and
+    /// a short-lived allocation for each left holes between the long-lived ones.
+    scratch: Vec<u8>,
     /// Records that fell out of the history.
     forgotten: u64,
 }
@@ -105,41 +79,125 @@ fn unescape(f: &[u8]) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// One record as a line: `E` time name env…, or `S` time job instance goal state pid.
-fn pack(r: &Record, base_ms: u64) -> Vec<u8> {
-    let mut out = Vec::with_capacity(64);
+/// One record as a line into `out`: `E` time name env…, `S` time job instance goal state
+/// pid, or `D` time count; the time in milliseconds after `base_ms`.
+fn pack_into(out: &mut Vec<u8>, r: RecordRef<'_>, base_ms: u64) {
+    use std::io::Write as _;
+    let (kind, time_ms) = match r {
+        RecordRef::Event { time_ms, .. } => (b'E', time_ms),
+        RecordRef::State { time_ms, .. } => (b'S', time_ms),
+        RecordRef::Dropped { time_ms, .. } => (b'D', time_ms),
+    };
+    out.push(kind);
+    let _ = write!(out, "{}", time_ms.saturating_sub(base_ms));
     match r {
-        Record::Event { time_ms, name, env } => {
-            out.extend_from_slice(format!("E{}", time_ms.saturating_sub(base_ms)).as_bytes());
-            field(&mut out, name);
+        RecordRef::Event { name, env, .. } => {
+            field(out, name);
             for e in env {
-                field(&mut out, e);
+                field(out, e);
             }
         }
-        Record::State {
-            time_ms,
+        RecordRef::State {
             job,
             instance,
             goal,
             state,
             pid,
+            ..
         } => {
-            out.extend_from_slice(format!("S{}", time_ms.saturating_sub(base_ms)).as_bytes());
             for f in [job, instance, goal, state] {
-                field(&mut out, f);
+                field(out, f);
             }
-            field(&mut out, &pid.map(|p| p.to_string()).unwrap_or_default());
+            out.push(b'\t');
+            if let Some(p) = pid {
+                let _ = write!(out, "{p}");
+            }
         }
-        Record::Dropped { time_ms, count } => {
-            out.extend_from_slice(format!("D{}", time_ms.saturating_sub(base_ms)).as_bytes());
-            field(&mut out, &count.to_string());
+        RecordRef::Dropped { count, .. } => {
+            out.push(b'\t');
+            let _ = write!(out, "{count}");
         }
     }
     out.push(b'\n');
-    out
 }
 
-/// A line [`pack`] made (without its newline).
+/// A record by reference: what a notice or a [`Record`] holds, packed without copies.
+#[derive(Clone, Copy)]
+enum RecordRef<'a> {
+    Event {
+        time_ms: u64,
+        name: &'a str,
+        env: &'a [String],
+    },
+    State {
+        time_ms: u64,
+        job: &'a str,
+        instance: &'a str,
+        goal: &'a str,
+        state: &'a str,
+        pid: Option<u32>,
+    },
+    Dropped {
+        time_ms: u64,
+        count: u64,
+    },
+}
+
+impl<'a> RecordRef<'a> {
+    fn of_record(r: &'a Record) -> RecordRef<'a> {
+        match r {
+            Record::Event { time_ms, name, env } => RecordRef::Event {
+                time_ms: *time_ms,
+                name,
+                env,
+            },
+            Record::State {
+                time_ms,
+                job,
+                instance,
+                goal,
+                state,
+                pid,
+            } => RecordRef::State {
+                time_ms: *time_ms,
+                job,
+                instance,
+                goal,
+                state,
+                pid: *pid,
+            },
+            Record::Dropped { time_ms, count } => RecordRef::Dropped {
+                time_ms: *time_ms,
+                count: *count,
+            },
+        }
+    }
+
+    /// The record of a notice, if it is one that is watched: events handled, states
+    /// entered.
+    fn of_notice(n: &'a Notice, time_ms: u64) -> Option<RecordRef<'a>> {
+        match n {
+            Notice::EventHandled { name, env } => Some(RecordRef::Event { time_ms, name, env }),
+            Notice::StateChanged {
+                job,
+                instance,
+                goal,
+                state,
+                pid,
+            } => Some(RecordRef::State {
+                time_ms,
+                job,
+                instance,
+                goal,
+                state,
+                pid: *pid,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// A line [`pack_into`] made (without its newline).
 fn unpack(line: &[u8], base_ms: u64) -> Option<Record> {
     let mut parts = line.split(|&b| b == b'\t');
     let head = parts.next()?;
@@ -174,13 +232,28 @@ impl Observed {
         Observed {
             started_ms,
             ring: VecDeque::with_capacity(HISTORY_BYTES),
+            scratch: Vec::with_capacity(256),
             count: 0,
             forgotten: 0,
         }
     }
 
     pub fn push(&mut self, r: Record) {
-        let line = pack(&r, self.started_ms);
+        self.push_ref(RecordRef::of_record(&r));
+    }
+
+    /// Packs the record of a notice straight into the history (no copy of its strings);
+    /// other notices are not kept.
+    pub fn push_notice(&mut self, n: &Notice, time_ms: u64) {
+        if let Some(r) = RecordRef::of_notice(n, time_ms) {
+            self.push_ref(r);
+        }
+    }
+
+    fn push_ref(&mut self, r: RecordRef<'_>) {
+        let mut line = std::mem::take(&mut self.scratch);
+        line.clear();
+        pack_into(&mut line, r, self.started_ms);
         // Room is made first, so the ring never grows past its bound.
         while self.count >= HISTORY_MAX
             || (self.count > 0 && self.ring.len() + line.len() > HISTORY_BYTES)
@@ -194,8 +267,17 @@ impl Observed {
                 None => break,
             }
         }
-        self.ring.extend(line);
-        self.count += 1;
+        if self.ring.len() + line.len() <= HISTORY_BYTES {
+            self.ring.extend(line.iter().copied());
+            self.count += 1;
+        } else {
+            // One record larger than the whole history: counted, not kept.
+            self.forgotten += 1;
+        }
+        // A huge record's buffer is not kept.
+        if line.capacity() <= 4096 {
+            self.scratch = line;
+        }
     }
 
     /// How many records were ever pushed (kept and forgotten).

@@ -62,15 +62,21 @@ pub enum Passed {
     EventFd(SharedFd),
 }
 
-/// The Linux request for a job process; `passed` is an fd the process gets as fd 3.
+/// The Linux request for a job process; `passed` is an fd the process gets as fd 3, and
+/// `extra_env` is set last (over the job's own variables), as the session's variables are.
 pub fn request(
     spec: &SpawnSpec,
     cgroup: Option<&Path>,
     user_mode: bool,
     stdio: Stdio,
     passed: Option<Passed>,
+    extra_env: &[(String, String)],
 ) -> SpawnRequest {
     let mut env = spec.env.clone();
+    for (k, v) in extra_env {
+        env.retain(|(key, _)| key != k);
+        env.push((k.clone(), v.clone()));
+    }
     if passed.is_some() {
         env.retain(|(k, _)| k != "UPSTART_FDS");
         env.push(("UPSTART_FDS".into(), PASSED_FD.to_string()));
@@ -123,8 +129,9 @@ pub fn spawn(
     reports: Option<&mut FailureReports>,
     stdio: Stdio,
     passed: Option<Passed>,
+    extra_env: &[(String, String)],
 ) -> Result<Spawned, SpawnFailure> {
-    let mut req = request(spec, cgroup, user_mode, stdio, passed);
+    let mut req = request(spec, cgroup, user_mode, stdio, passed, extra_env);
     let plan = match SpawnPlan::new(&req) {
         // A console not there yet (early boot) does not keep the job from starting: its
         // output goes to /dev/null, as Upstart fell back to `console none`.
