@@ -43,7 +43,7 @@ mod transitions;
 mod trust;
 
 use env::*;
-pub use notices::Notice;
+pub use notices::{Notice, NoticeSink};
 use notices::{failed_status, note, set_goal};
 pub use transitions::next_state;
 use transitions::*;
@@ -302,6 +302,8 @@ impl Stamps {
 
 /// Who waits for an instance to reach its goal: nobody for nearly every instance, so one
 /// pointer (allocated by the first waiter) instead of a `Vec`'s three words.
+// A boxed `Vec` on purpose: one word in every instance where a `Vec` takes three.
+#[allow(clippy::box_collection)]
 #[derive(Debug, Clone, Default)]
 struct Waiters(Option<Box<Vec<Waiter>>>);
 

@@ -54,8 +54,11 @@ pub enum Notice {
 #[derive(Default)]
 pub(super) struct Notes {
     kept: Option<Vec<Notice>>,
-    sink: Option<Box<dyn FnMut(&Notice)>>,
+    sink: Option<NoticeSink>,
 }
+
+/// What the host hands every notice to, as it is made.
+pub type NoticeSink = Box<dyn FnMut(&Notice)>;
 
 /// Records `notice()` when recording is on or a sink takes notices.
 pub(super) fn note(notices: &mut Notes, notice: impl FnOnce() -> Notice) {
@@ -112,7 +115,7 @@ impl Engine {
     }
 
     /// Hands every notice to `sink` as it is made, whether or not recording is on.
-    pub fn notice_sink(&mut self, sink: Box<dyn FnMut(&Notice)>) {
+    pub fn notice_sink(&mut self, sink: NoticeSink) {
         self.notices.sink = Some(sink);
     }
 }
