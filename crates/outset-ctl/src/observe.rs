@@ -372,23 +372,8 @@ fn event_label(name: &str, env: &[String]) -> String {
     }
 }
 
-/// Text for XML: the five characters markup gives meaning to, as entities; control
-/// characters (not allowed in XML 1.0) as `?`.
-pub fn escape(text: &str) -> String {
-    let mut s = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => s.push_str("&amp;"),
-            '<' => s.push_str("&lt;"),
-            '>' => s.push_str("&gt;"),
-            '"' => s.push_str("&quot;"),
-            '\'' => s.push_str("&apos;"),
-            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => s.push('?'),
-            c => s.push(c),
-        }
-    }
-    s
-}
+/// Text for XML (one escape for every picture outsetctl draws).
+pub use crate::graph::svg::escape;
 
 #[cfg(test)]
 mod tests {
