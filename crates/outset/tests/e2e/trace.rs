@@ -624,11 +624,13 @@ fn issue9_item21_leftovers_get_term_before_kill() {
     let dir = tempfile::tempdir().unwrap();
     let said = dir.path().join("term");
     let pf = dir.path().join("d.pid");
-    // A forking "daemon" that writes its pid file and, on SIGTERM, notes it and removes it.
+    // A forking "daemon" that writes its pid file and, on SIGTERM, notes it and removes it
+    // (`exec rm`: no fork in the trap, which under a loaded CI machine could outlast the
+    // grace period).
     let daemon = dir.path().join("daemon.sh");
     std::fs::write(
         &daemon,
-        "echo $$ > \"$2\"\ntrap 'echo term > \"$1\"; rm -f \"$2\"; exit 0' TERM\n\
+        "echo $$ > \"$2\"\ntrap 'echo term > \"$1\"; exec rm -f \"$2\"' TERM\n\
          while :; do sleep 0.05; done\n",
     )
     .unwrap();
