@@ -289,9 +289,27 @@ impl Observed {
     /// how many of them the history no longer holds.
     pub fn records_after(&self, seen: u64) -> (u64, Vec<Record>) {
         let new = self.total().saturating_sub(seen);
-        let held = new.min(self.count as u64);
-        let skip = self.count - usize::try_from(held).unwrap_or(self.count);
-        (new - held, self.records().skip(skip).collect())
+        let held = usize::try_from(new.min(self.count as u64)).unwrap_or(self.count);
+        // Only the newest `held` lines are read (found from the end), not the whole ring:
+        // this runs at the end of every loop turn while someone watches.
+        let mut start = self.ring.len();
+        let mut lines = 0;
+        for (i, &b) in self.ring.iter().enumerate().rev() {
+            if b == b'\n' {
+                if lines == held {
+                    break;
+                }
+                lines += 1;
+            }
+            start = i;
+        }
+        let tail: Vec<u8> = self.ring.range(start..).copied().collect();
+        let records = tail
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .filter_map(|l| unpack(l, self.started_ms))
+            .collect();
+        (new - held as u64, records)
     }
 
     fn records(&self) -> impl Iterator<Item = Record> + '_ {
