@@ -3,24 +3,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use outset_engine::testing::FakeHost;
 use outset_engine::*;
-use outset_job::{ProcessKind, parse_job};
+use outset_job::ProcessKind;
 use outset_proto::{Command, Response};
 
-fn engine(jobs: &[(&str, &str)]) -> (Engine, FakeHost) {
-    let mut e = Engine::new(Options {
-        base_env: vec![("PATH".into(), DEFAULT_PATH.into())],
-        version: "test".into(),
-        ..Options::default()
-    });
-    let mut h = FakeHost::default();
-    e.set_jobs(
-        jobs.iter().map(|(n, t)| parse_job(n, t).unwrap()).collect(),
-        &mut h,
-    );
-    (e, h)
-}
+#[path = "support/simple_engine.rs"]
+mod simple_engine;
+use simple_engine::engine;
 
 fn emit(event: &str, wait: bool) -> Command {
     Command::Emit {

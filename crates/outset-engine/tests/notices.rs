@@ -4,22 +4,11 @@
 
 use outset_engine::testing::FakeHost;
 use outset_engine::*;
-use outset_job::parse_job;
 use outset_proto::Command;
 
-fn engine(jobs: &[(&str, &str)]) -> (Engine, FakeHost) {
-    let mut e = Engine::new(Options {
-        base_env: vec![("PATH".into(), DEFAULT_PATH.into())],
-        version: "test".into(),
-        ..Options::default()
-    });
-    let mut h = FakeHost::default();
-    e.set_jobs(
-        jobs.iter().map(|(n, t)| parse_job(n, t).unwrap()).collect(),
-        &mut h,
-    );
-    (e, h)
-}
+#[path = "support/simple_engine.rs"]
+mod simple_engine;
+use simple_engine::engine;
 
 fn start(e: &mut Engine, h: &mut FakeHost, job: &str) {
     let cmd = Command::Start {
