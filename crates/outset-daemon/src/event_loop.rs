@@ -453,6 +453,8 @@ impl Daemon {
                 let retry = std::time::Duration::from_millis(50);
                 timeout = Some(timeout.map_or(retry, |t| t.min(retry)));
             }
+            // What the engine decided this turn is signalled together before the loop sleeps.
+            self.host.flush_signals();
             ready.clear();
             if let Err(e) = self.poller.wait(&mut ready, timeout) {
                 log::error!("epoll_wait: {e}");
@@ -518,10 +520,13 @@ impl Daemon {
                 self.busy = false;
                 self.trim_due = true;
                 self.trim_if_due();
-            } else if self.trim_due {
+            } else {
                 self.trim_if_due();
-            } else if self.last_active.elapsed() >= CLEANUP_AFTER && self.host.has_retired() {
-                self.host.sweep_retired(64);
+                // Not behind the trim: the wait above is zero while cgroups are due for
+                // removal, and a sweep that waited for the trim spun the loop until then.
+                if self.last_active.elapsed() >= CLEANUP_AFTER && self.host.has_retired() {
+                    self.host.sweep_retired(64);
+                }
             }
         }
     }
@@ -821,6 +826,8 @@ impl Daemon {
     /// While a job's launch chain is being tracked, each child's cgroup is read before it is
     /// reaped so exits of processes the daemon did not spawn count for their job.
     fn reap(&mut self) {
+        // No signal may wait past a reaping: its PID could be reused after.
+        self.host.flush_signals();
         self.tick_clock();
         // A child writes its failure report before it exits: read now, every reaped child
         // that failed before exec is known as such.

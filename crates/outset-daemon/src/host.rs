@@ -655,6 +655,12 @@ impl Host {
         self.tracker.end_batch();
     }
 
+    /// Sends the signals the engine asked for since the last call, together (see
+    /// `Tracker::flush_signals`). Called before the loop sleeps and before any reaping.
+    pub fn flush_signals(&mut self) {
+        self.tracker.flush_signals();
+    }
+
     /// The processes signalled since the last reaping, to be waited for by PID.
     pub fn take_signalled(&mut self) -> Vec<u32> {
         self.tracker.take_signalled()
@@ -810,7 +816,8 @@ impl Effects for Host {
     }
 
     fn signal(&mut self, _inst: InstanceId, pid: u32, sig: Signal, group: bool) {
-        if let Err(e) = self.tracker.signal(pid, sig.0, group) {
+        // Sent with the others at the end of the loop's turn (`flush_signals`).
+        if let Err(e) = self.tracker.queue_signal(pid, sig.0, group) {
             log::warn!("cannot signal process {pid}: {e}");
         }
     }

@@ -10,7 +10,7 @@
 
 use std::collections::VecDeque;
 
-use outset_engine::Notice;
+use outset_engine::NoticeRef;
 use outset_proto::{History, Record};
 
 /// Records the history keeps (the oldest go first).
@@ -51,7 +51,18 @@ pub struct Observed {
 /// Appends a field, escaping what separates fields and records.
 fn field(out: &mut Vec<u8>, text: &str) {
     out.push(b'\t');
-    for &b in text.as_bytes() {
+    escaped(out, text);
+}
+
+/// Appends `text`, escaping what separates fields and records.
+fn escaped(out: &mut Vec<u8>, text: &str) {
+    let bytes = text.as_bytes();
+    // Names and states hardly ever hold one: copied whole, not byte by byte.
+    if !bytes.iter().any(|&b| matches!(b, b'\\' | b'\t' | b'\n')) {
+        out.extend_from_slice(bytes);
+        return;
+    }
+    for &b in bytes {
         match b {
             b'\\' => out.extend_from_slice(b"\\\\"),
             b'\t' => out.extend_from_slice(b"\\t"),
@@ -79,22 +90,48 @@ fn unescape(f: &[u8]) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Appends a number in decimal (without the formatting machinery: a record is packed for
+/// every state change, thousands in a stop of many jobs).
+fn number(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
 /// One record as a line into `out`: `E` time name env…, `S` time job instance goal state
 /// pid, or `D` time count; the time in milliseconds after `base_ms`.
 fn pack_into(out: &mut Vec<u8>, r: RecordRef<'_>, base_ms: u64) {
-    use std::io::Write as _;
     let (kind, time_ms) = match r {
         RecordRef::Event { time_ms, .. } => (b'E', time_ms),
         RecordRef::State { time_ms, .. } => (b'S', time_ms),
         RecordRef::Dropped { time_ms, .. } => (b'D', time_ms),
     };
     out.push(kind);
-    let _ = write!(out, "{}", time_ms.saturating_sub(base_ms));
+    number(out, time_ms.saturating_sub(base_ms));
     match r {
         RecordRef::Event { name, env, .. } => {
             field(out, name);
-            for e in env {
-                field(out, e);
+            match env {
+                EnvRef::Joined(env) => {
+                    for e in env {
+                        field(out, e);
+                    }
+                }
+                EnvRef::Pairs(env) => {
+                    for (k, v) in env {
+                        field(out, k);
+                        out.push(b'=');
+                        escaped(out, v);
+                    }
+                }
             }
         }
         RecordRef::State {
@@ -110,15 +147,23 @@ fn pack_into(out: &mut Vec<u8>, r: RecordRef<'_>, base_ms: u64) {
             }
             out.push(b'\t');
             if let Some(p) = pid {
-                let _ = write!(out, "{p}");
+                number(out, u64::from(p));
             }
         }
         RecordRef::Dropped { count, .. } => {
             out.push(b'\t');
-            let _ = write!(out, "{count}");
+            number(out, count);
         }
     }
     out.push(b'\n');
+}
+
+/// An event's variables: `KEY=value` strings (a [`Record`]) or the engine's pairs (a
+/// notice).
+#[derive(Clone, Copy)]
+enum EnvRef<'a> {
+    Joined(&'a [String]),
+    Pairs(&'a [(String, String)]),
 }
 
 /// A record by reference: what a notice or a [`Record`] holds, packed without copies.
@@ -127,7 +172,7 @@ enum RecordRef<'a> {
     Event {
         time_ms: u64,
         name: &'a str,
-        env: &'a [String],
+        env: EnvRef<'a>,
     },
     State {
         time_ms: u64,
@@ -149,7 +194,7 @@ impl<'a> RecordRef<'a> {
             Record::Event { time_ms, name, env } => RecordRef::Event {
                 time_ms: *time_ms,
                 name,
-                env,
+                env: EnvRef::Joined(env),
             },
             Record::State {
                 time_ms,
@@ -175,10 +220,14 @@ impl<'a> RecordRef<'a> {
 
     /// The record of a notice, if it is one that is watched: events handled, states
     /// entered.
-    fn of_notice(n: &'a Notice, time_ms: u64) -> Option<RecordRef<'a>> {
-        match n {
-            Notice::EventHandled { name, env } => Some(RecordRef::Event { time_ms, name, env }),
-            Notice::StateChanged {
+    fn of_notice(n: &NoticeRef<'a>, time_ms: u64) -> Option<RecordRef<'a>> {
+        match *n {
+            NoticeRef::EventHandled { name, env } => Some(RecordRef::Event {
+                time_ms,
+                name,
+                env: EnvRef::Pairs(env),
+            }),
+            NoticeRef::StateChanged {
                 job,
                 instance,
                 goal,
@@ -190,7 +239,7 @@ impl<'a> RecordRef<'a> {
                 instance,
                 goal,
                 state,
-                pid: *pid,
+                pid,
             }),
             _ => None,
         }
@@ -244,7 +293,7 @@ impl Observed {
 
     /// Packs the record of a notice straight into the history (no copy of its strings);
     /// other notices are not kept.
-    pub fn push_notice(&mut self, n: &Notice, time_ms: u64) {
+    pub fn push_notice(&mut self, n: &NoticeRef<'_>, time_ms: u64) {
         if let Some(r) = RecordRef::of_notice(n, time_ms) {
             self.push_ref(r);
         }
@@ -258,9 +307,9 @@ impl Observed {
         while self.count >= HISTORY_MAX
             || (self.count > 0 && self.ring.len() + line.len() > HISTORY_BYTES)
         {
-            match self.ring.iter().position(|&b| b == b'\n') {
-                Some(end) => {
-                    self.ring.drain(..=end);
+            match self.oldest_len() {
+                Some(len) => {
+                    self.ring.drain(..len);
                     self.count -= 1;
                     self.forgotten += 1;
                 }
@@ -268,7 +317,7 @@ impl Observed {
             }
         }
         if self.ring.len() + line.len() <= HISTORY_BYTES {
-            self.ring.extend(line.iter().copied());
+            self.ring.extend(&line);
             self.count += 1;
         } else {
             // One record larger than the whole history: counted, not kept.
@@ -278,6 +327,14 @@ impl Observed {
         if line.capacity() <= 4096 {
             self.scratch = line;
         }
+    }
+
+    /// The length of the oldest record with its newline (searched in the ring's two
+    /// halves as slices: a byte-wise walk of the ring was most of a record's cost).
+    fn oldest_len(&self) -> Option<usize> {
+        let (a, b) = self.ring.as_slices();
+        let nl = |s: &[u8]| s.iter().position(|&c| c == b'\n');
+        nl(a).or_else(|| nl(b).map(|i| a.len() + i)).map(|i| i + 1)
     }
 
     /// How many records were ever pushed (kept and forgotten).

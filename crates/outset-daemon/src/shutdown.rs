@@ -219,6 +219,7 @@ impl Daemon {
     /// TERM, a bounded wait, then KILL every process left (PID 1 only: the Linux layer
     /// refuses otherwise), reaping as they go.
     fn kill_rest(&mut self) {
+        self.host.flush_signals();
         log::info!("sending SIGTERM to every process left");
         match outset_sys::power::signal_every_process(sig::SIGTERM) {
             Ok(true) => {}

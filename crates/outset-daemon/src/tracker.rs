@@ -179,6 +179,11 @@ pub struct Tracker {
     /// Processes signalled since the last reaping, in order: the next reaping waits for
     /// each by PID first (`reap::reap_these`).
     signalled: Vec<u32>,
+    /// Signals the engine asked for, sent together by [`Tracker::flush_signals`]: a stop of
+    /// many jobs sent each between the engine's steps, and every process it ended preempted
+    /// the daemon before the next (the stop took twice its floor's kill phase). Sent before
+    /// the loop sleeps or reaps, so a signal never meets a reaped (reusable) PID.
+    queued: Vec<(u32, i32, bool)>,
     /// The root directory, opened once: member lists are read relative to it.
     root_fd: Option<std::os::fd::OwnedFd>,
     /// During a reaping batch: whether the whole root was found empty (`None`: not read yet
@@ -415,6 +420,8 @@ impl Tracker {
 
     /// Forgets the instance; its cgroup is removed later by [`Tracker::sweep`].
     pub fn remove(&mut self, inst: InstanceId) {
+        // Signals to its processes go before they are forgotten.
+        self.flush_signals();
         if let Some(t) = self.instances.remove(&inst) {
             for pid in t.pids.iter() {
                 self.owner.remove(&pid);
@@ -632,13 +639,38 @@ impl Tracker {
         }
     }
 
-    /// Takes the processes signalled since the last call.
+    /// Takes the processes signalled since the last call (sending any still queued).
     pub fn take_signalled(&mut self) -> Vec<u32> {
+        self.flush_signals();
         std::mem::take(&mut self.signalled)
     }
 
-    /// Signals one of the instances' processes, and with `group` the process group it leads.
+    /// Signals one of the instances' processes now, and with `group` the process group it
+    /// leads. Signals queued before it are sent first.
     pub fn signal(&mut self, pid: u32, signal: i32, group: bool) -> Result<(), String> {
+        self.flush_signals();
+        self.check_owned(pid)?;
+        Self::send(pid, signal, group)
+    }
+
+    /// Queues a signal to one of the instances' processes for [`Tracker::flush_signals`].
+    pub fn queue_signal(&mut self, pid: u32, signal: i32, group: bool) -> Result<(), String> {
+        self.check_owned(pid)?;
+        self.queued.push((pid, signal, group));
+        Ok(())
+    }
+
+    /// Sends every queued signal, in order; failures are logged.
+    pub fn flush_signals(&mut self) {
+        for (pid, signal, group) in std::mem::take(&mut self.queued) {
+            if let Err(e) = Self::send(pid, signal, group) {
+                log::warn!("cannot signal process {pid}: {e}");
+            }
+        }
+    }
+
+    /// A process the tracker knows, noted as signalled for the next reaping.
+    fn check_owned(&mut self, pid: u32) -> Result<(), String> {
         if !self.owner.contains_key(&pid) {
             return Err(format!("process {pid} is not a tracked job process"));
         }
@@ -647,6 +679,10 @@ impl Tracker {
             self.signalled.clear();
         }
         self.signalled.push(pid);
+        Ok(())
+    }
+
+    fn send(pid: u32, signal: i32, group: bool) -> Result<(), String> {
         if group && let Ok(true) = outset_sys::process::signal_group(pid, signal) {
             return Ok(());
         }
@@ -658,6 +694,7 @@ impl Tracker {
     /// Kills every process of the instance at once: `cgroup.kill`, else each known process
     /// group.
     pub fn kill_all(&mut self, inst: InstanceId) {
+        self.flush_signals();
         let Some(t) = self.instances.get(&inst) else {
             return;
         };

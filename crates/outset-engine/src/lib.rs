@@ -16,7 +16,7 @@ pub mod uevent;
 
 pub use engine::snapshot::Snapshot;
 pub use engine::{
-    DEFAULT_PATH, Engine, LAUNCH_TIMEOUT_S, Notice, Options, READY_TIMEOUT_S, RESPAWN_RESET_S,
-    SETTLE_MS, next_state,
+    DEFAULT_PATH, Engine, LAUNCH_TIMEOUT_S, Notice, NoticeRef, Options, READY_TIMEOUT_S,
+    RESPAWN_RESET_S, SETTLE_MS, next_state,
 };
 pub use types::*;

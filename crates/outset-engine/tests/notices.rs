@@ -230,7 +230,7 @@ fn issue11_item3_notice_sink_gets_notices_as_made_without_a_pile() {
     let (mut e, mut h) = engine(&[("b", "start on a\nexec sleep 100\n")]);
     let seen = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
     let sink = seen.clone();
-    e.notice_sink(Box::new(move |n| sink.borrow_mut().push(n.clone())));
+    e.notice_sink(Box::new(move |n| sink.borrow_mut().push(n.to_notice())));
     e.command(
         Command::Emit {
             event: "a".into(),

@@ -43,6 +43,8 @@ impl Daemon {
             return "jobs are being followed with ptrace while they start; try again once they have started".into();
         }
         self.host.flush_conns();
+        // Signals the engine decided on are sent by this image, not forgotten by it.
+        self.host.flush_signals();
         // Job output read so far goes to its files; what cannot is carried in the state.
         self.host.logs.drain_for_handover();
         let text = self.state_text(reply);

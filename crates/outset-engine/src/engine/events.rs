@@ -257,10 +257,13 @@ impl Engine {
         if let Some(seen) = &mut self.seen {
             seen.push((name.to_string(), env.clone()));
         }
-        note(&mut self.notices, || Notice::EventHandled {
-            name: name.to_string(),
-            env: env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
-        });
+        note(
+            &mut self.notices,
+            NoticeRef::EventHandled {
+                name: &name,
+                env: &env,
+            },
+        );
         // Stop conditions first, then readiness, then start conditions, as Upstart does.
         self.offer_to_stop_conditions(id, &name, &env);
         self.offer_to_ready_conditions(&name, &env);
@@ -436,10 +439,13 @@ impl Engine {
         if let Some(fd) = event.fd {
             fx.release_event_fd(fd);
         }
-        note(&mut self.notices, || Notice::EventFinished {
-            name: event.name.to_string(),
-            env: event.env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
-        });
+        note(
+            &mut self.notices,
+            NoticeRef::EventFinished {
+                name: &event.name,
+                env: &event.env,
+            },
+        );
         match event.origin {
             Origin::Job(inst) => {
                 let next = self.instances.get_mut(&inst).and_then(|i| {

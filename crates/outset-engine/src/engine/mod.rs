@@ -43,7 +43,7 @@ mod transitions;
 mod trust;
 
 use env::*;
-pub use notices::{Notice, NoticeSink};
+pub use notices::{Notice, NoticeRef, NoticeSink};
 use notices::{failed_status, note, set_goal};
 pub use transitions::next_state;
 use transitions::*;

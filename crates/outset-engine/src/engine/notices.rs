@@ -49,6 +49,113 @@ pub enum Notice {
     },
 }
 
+/// A notice as the engine makes it, borrowed from the engine's own records: a sink that
+/// packs it (the history) copies nothing, and an owned [`Notice`] is made only while the
+/// list is kept. A stop of 1000 jobs makes about 12,000 notices; making each owned (names
+/// cloned, each event variable formatted as `KEY=value`) was a third of the stop's work.
+#[derive(Debug, Clone, Copy)]
+pub enum NoticeRef<'a> {
+    InstanceAdded {
+        job: &'a str,
+        instance: &'a str,
+    },
+    InstanceRemoved {
+        job: &'a str,
+        instance: &'a str,
+    },
+    GoalChanged {
+        job: &'a str,
+        instance: &'a str,
+        goal: &'static str,
+    },
+    StateChanged {
+        job: &'a str,
+        instance: &'a str,
+        goal: &'static str,
+        state: &'static str,
+        pid: Option<u32>,
+    },
+    Failed {
+        job: &'a str,
+        instance: &'a str,
+        status: i32,
+    },
+    EventHandled {
+        name: &'a str,
+        env: &'a [(String, String)],
+    },
+    EventFinished {
+        name: &'a str,
+        env: &'a [(String, String)],
+    },
+}
+
+impl NoticeRef<'_> {
+    /// The owned notice, event variables as `KEY=value`.
+    pub fn to_notice(&self) -> Notice {
+        let pairs = |env: &[(String, String)]| -> Vec<String> {
+            env.iter()
+                .map(|(k, v)| {
+                    let mut s = String::with_capacity(k.len() + 1 + v.len());
+                    s.push_str(k);
+                    s.push('=');
+                    s.push_str(v);
+                    s
+                })
+                .collect()
+        };
+        match *self {
+            NoticeRef::InstanceAdded { job, instance } => Notice::InstanceAdded {
+                job: job.into(),
+                instance: instance.into(),
+            },
+            NoticeRef::InstanceRemoved { job, instance } => Notice::InstanceRemoved {
+                job: job.into(),
+                instance: instance.into(),
+            },
+            NoticeRef::GoalChanged {
+                job,
+                instance,
+                goal,
+            } => Notice::GoalChanged {
+                job: job.into(),
+                instance: instance.into(),
+                goal,
+            },
+            NoticeRef::StateChanged {
+                job,
+                instance,
+                goal,
+                state,
+                pid,
+            } => Notice::StateChanged {
+                job: job.into(),
+                instance: instance.into(),
+                goal,
+                state,
+                pid,
+            },
+            NoticeRef::Failed {
+                job,
+                instance,
+                status,
+            } => Notice::Failed {
+                job: job.into(),
+                instance: instance.into(),
+                status,
+            },
+            NoticeRef::EventHandled { name, env } => Notice::EventHandled {
+                name: name.into(),
+                env: pairs(env),
+            },
+            NoticeRef::EventFinished { name, env } => Notice::EventFinished {
+                name: name.into(),
+                env: pairs(env),
+            },
+        }
+    }
+}
+
 /// Where notices go: to the host's sink as each is made (nothing piles up: one emit that
 /// starts 5000 jobs makes about 60,000), and into a list while recording is on.
 #[derive(Default)]
@@ -58,19 +165,15 @@ pub(super) struct Notes {
 }
 
 /// What the host hands every notice to, as it is made.
-pub type NoticeSink = Box<dyn FnMut(&Notice)>;
+pub type NoticeSink = Box<dyn FnMut(&NoticeRef<'_>)>;
 
-/// Records `notice()` when recording is on or a sink takes notices.
-pub(super) fn note(notices: &mut Notes, notice: impl FnOnce() -> Notice) {
-    if notices.kept.is_none() && notices.sink.is_none() {
-        return;
-    }
-    let n = notice();
+/// Hands `notice` to the sink, and keeps an owned copy while recording is on.
+pub(super) fn note(notices: &mut Notes, notice: NoticeRef<'_>) {
     if let Some(sink) = &mut notices.sink {
-        sink(&n);
+        sink(&notice);
     }
     if let Some(kept) = &mut notices.kept {
-        kept.push(n);
+        kept.push(notice.to_notice());
     }
 }
 
@@ -78,11 +181,14 @@ pub(super) fn note(notices: &mut Notes, notice: impl FnOnce() -> Notice) {
 pub(super) fn set_goal(notices: &mut Notes, inst: &mut Instance, goal: Goal) {
     if inst.goal != goal {
         inst.goal = goal;
-        note(notices, || Notice::GoalChanged {
-            job: inst.config.name.clone(),
-            instance: inst.name.to_string(),
-            goal: goal.as_str(),
-        });
+        note(
+            notices,
+            NoticeRef::GoalChanged {
+                job: &inst.config.name,
+                instance: &inst.name,
+                goal: goal.as_str(),
+            },
+        );
     }
 }
 

@@ -211,10 +211,13 @@ impl Engine {
                 rare,
             }),
         );
-        note(&mut self.notices, || Notice::InstanceAdded {
-            job: job.to_string(),
-            instance: name.clone(),
-        });
+        note(
+            &mut self.notices,
+            NoticeRef::InstanceAdded {
+                job,
+                instance: &name,
+            },
+        );
         if let Some(class) = self.classes.get_mut(job) {
             class.instances.insert(name, id);
         }
@@ -321,24 +324,30 @@ impl Engine {
                 }
                 _ => {}
             }
-            note(&mut self.notices, || Notice::StateChanged {
-                job: inst.config.name.clone(),
-                instance: inst.name.to_string(),
-                goal: inst.goal.as_str(),
-                state: state.as_str(),
-                pid: inst.pids.get(&ProcessKind::Main),
-            });
+            note(
+                &mut self.notices,
+                NoticeRef::StateChanged {
+                    job: &inst.config.name,
+                    instance: &inst.name,
+                    goal: inst.goal.as_str(),
+                    state: state.as_str(),
+                    pid: inst.pids.get(&ProcessKind::Main),
+                },
+            );
             // Upstart's `Failed` signal: once per failed run, as it heads down.
             if let Some(end) = inst.end.filter(|e| e.failed)
                 && (state == State::Stopping
                     || (state == State::Waiting
                         && end.process == EndedIn::Process(ProcessKind::PostStop)))
             {
-                note(&mut self.notices, || Notice::Failed {
-                    job: inst.config.name.clone(),
-                    instance: inst.name.to_string(),
-                    status: failed_status(&end),
-                });
+                note(
+                    &mut self.notices,
+                    NoticeRef::Failed {
+                        job: &inst.config.name,
+                        instance: &inst.name,
+                        status: failed_status(&end),
+                    },
+                );
             }
             log::debug!(
                 "{} state changed from {} to {}",
@@ -552,10 +561,13 @@ impl Engine {
                 self.unblock(e, false);
             }
         }
-        note(&mut self.notices, || Notice::InstanceRemoved {
-            job: inst.config.name.clone(),
-            instance: inst.name.to_string(),
-        });
+        note(
+            &mut self.notices,
+            NoticeRef::InstanceRemoved {
+                job: &inst.config.name,
+                instance: &inst.name,
+            },
+        );
         if let Some(class) = self.classes.get_mut(&inst.config.name) {
             class.instances.remove(&inst.name);
             if class.instances.is_empty() && class.deleted {
