@@ -30,14 +30,16 @@ pub fn wall_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// The bounded history: records packed as lines of tab-separated text in one byte ring
-/// (about 40 bytes a state record, no allocation per record: memory per job counts, see
-/// docs/benchmarks.md), the oldest dropped first.
+/// The bounded history: records packed end to end in one byte ring (about 35 bytes a state
+/// record, no allocation per record: memory per job counts, see docs/benchmarks.md), the
+/// oldest dropped first. Each record is its length (two bytes, little-endian, the length
+/// included), a kind byte, then varints and length-prefixed strings (see [`pack_into`]):
+/// nothing is escaped or formatted, and the oldest record's end is read, not searched for.
 #[derive(Debug)]
 pub struct Observed {
     /// When the daemon first started (a re-exec keeps it).
     pub started_ms: u64,
-    /// Packed records, each ending in a newline (see [`pack`]).
+    /// Packed records (see [`pack_into`]).
     ring: VecDeque<u8>,
     count: usize,
     /// Where a record is packed before it goes into the ring, kept between records: the
@@ -48,88 +50,86 @@ pub struct Observed {
     forgotten: u64,
 }
 
-/// Appends a field, escaping what separates fields and records.
-fn field(out: &mut Vec<u8>, text: &str) {
-    out.push(b'\t');
-    escaped(out, text);
+/// Appends `n` as a LEB128 varint.
+fn varint(out: &mut Vec<u8>, mut n: u64) {
+    while n >= 0x80 {
+        out.push((n & 0x7f) as u8 | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
 }
 
-/// Appends `text`, escaping what separates fields and records.
-fn escaped(out: &mut Vec<u8>, text: &str) {
-    let bytes = text.as_bytes();
-    // Names and states hardly ever hold one: copied whole, not byte by byte.
-    if !bytes.iter().any(|&b| matches!(b, b'\\' | b'\t' | b'\n')) {
-        out.extend_from_slice(bytes);
-        return;
-    }
-    for &b in bytes {
-        match b {
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'\t' => out.extend_from_slice(b"\\t"),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b => out.push(b),
-        }
-    }
-}
-
-fn unescape(f: &[u8]) -> String {
-    let mut out = Vec::with_capacity(f.len());
-    let mut it = f.iter();
-    while let Some(&b) = it.next() {
-        if b == b'\\' {
-            match it.next() {
-                Some(b't') => out.push(b'\t'),
-                Some(b'n') => out.push(b'\n'),
-                Some(&o) => out.push(o),
-                None => {}
-            }
-        } else {
-            out.push(b);
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// Appends a number in decimal (without the formatting machinery: a record is packed for
-/// every state change, thousands in a stop of many jobs).
-fn number(out: &mut Vec<u8>, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
+fn read_varint(b: &mut &[u8]) -> Option<u64> {
+    let mut n = 0u64;
+    let mut shift = 0;
     loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
+        let (&byte, rest) = b.split_first()?;
+        *b = rest;
+        if shift >= 64 {
+            return None;
         }
+        n |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return Some(n);
+        }
+        shift += 7;
     }
-    out.extend_from_slice(&digits[i..]);
 }
 
-/// One record as a line into `out`: `E` time name env…, `S` time job instance goal state
-/// pid, or `D` time count; the time in milliseconds after `base_ms`.
-fn pack_into(out: &mut Vec<u8>, r: RecordRef<'_>, base_ms: u64) {
+/// Appends a string, its length first.
+fn text(out: &mut Vec<u8>, s: &str) {
+    varint(out, s.len() as u64);
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// Appends `KEY=value` as one string.
+fn pair(out: &mut Vec<u8>, k: &str, v: &str) {
+    varint(out, (k.len() + 1 + v.len()) as u64);
+    out.extend_from_slice(k.as_bytes());
+    out.push(b'=');
+    out.extend_from_slice(v.as_bytes());
+}
+
+fn read_text(b: &mut &[u8]) -> Option<String> {
+    let len = usize::try_from(read_varint(b)?).ok()?;
+    if len > b.len() {
+        return None;
+    }
+    let (s, rest) = b.split_at(len);
+    *b = rest;
+    Some(String::from_utf8_lossy(s).into_owned())
+}
+
+/// Bytes of a record's length field.
+const LEN_BYTES: usize = 2;
+
+/// One record into `out` (cleared first): its length, then `E` time name count env…,
+/// `S` time job instance goal state pid (0: none), or `D` time count; the time in
+/// milliseconds after `base_ms`. False when the record is too long for its length field.
+fn pack_into(out: &mut Vec<u8>, r: RecordRef<'_>, base_ms: u64) -> bool {
+    out.clear();
+    out.extend_from_slice(&[0; LEN_BYTES]);
     let (kind, time_ms) = match r {
         RecordRef::Event { time_ms, .. } => (b'E', time_ms),
         RecordRef::State { time_ms, .. } => (b'S', time_ms),
         RecordRef::Dropped { time_ms, .. } => (b'D', time_ms),
     };
     out.push(kind);
-    number(out, time_ms.saturating_sub(base_ms));
+    varint(out, time_ms.saturating_sub(base_ms));
     match r {
         RecordRef::Event { name, env, .. } => {
-            field(out, name);
+            text(out, name);
             match env {
                 EnvRef::Joined(env) => {
+                    varint(out, env.len() as u64);
                     for e in env {
-                        field(out, e);
+                        text(out, e);
                     }
                 }
                 EnvRef::Pairs(env) => {
+                    varint(out, env.len() as u64);
                     for (k, v) in env {
-                        field(out, k);
-                        out.push(b'=');
-                        escaped(out, v);
+                        pair(out, k, v);
                     }
                 }
             }
@@ -143,19 +143,19 @@ fn pack_into(out: &mut Vec<u8>, r: RecordRef<'_>, base_ms: u64) {
             ..
         } => {
             for f in [job, instance, goal, state] {
-                field(out, f);
+                text(out, f);
             }
-            out.push(b'\t');
-            if let Some(p) = pid {
-                number(out, u64::from(p));
-            }
+            varint(out, pid.map_or(0, u64::from));
         }
-        RecordRef::Dropped { count, .. } => {
-            out.push(b'\t');
-            number(out, count);
-        }
+        RecordRef::Dropped { count, .. } => varint(out, count),
     }
-    out.push(b'\n');
+    match u16::try_from(out.len()) {
+        Ok(len) => {
+            out[..LEN_BYTES].copy_from_slice(&len.to_le_bytes());
+            true
+        }
+        Err(_) => false,
+    }
 }
 
 /// An event's variables: `KEY=value` strings (a [`Record`]) or the engine's pairs (a
@@ -246,33 +246,44 @@ impl<'a> RecordRef<'a> {
     }
 }
 
-/// A line [`pack_into`] made (without its newline).
-fn unpack(line: &[u8], base_ms: u64) -> Option<Record> {
-    let mut parts = line.split(|&b| b == b'\t');
-    let head = parts.next()?;
-    let (kind, time) = head.split_first()?;
-    let offset: u64 = std::str::from_utf8(time).ok()?.parse().ok()?;
-    let time_ms = base_ms.saturating_add(offset);
-    let mut fields = parts.map(unescape);
+/// A record [`pack_into`] made, without its length field.
+fn unpack(mut b: &[u8], base_ms: u64) -> Option<Record> {
+    let (&kind, rest) = b.split_first()?;
+    b = rest;
+    let time_ms = base_ms.saturating_add(read_varint(&mut b)?);
     Some(match kind {
-        b'E' => Record::Event {
-            time_ms,
-            name: fields.next()?,
-            env: fields.collect(),
-        },
+        b'E' => {
+            let name = read_text(&mut b)?;
+            let n = read_varint(&mut b)?;
+            let env = (0..n)
+                .map(|_| read_text(&mut b))
+                .collect::<Option<Vec<_>>>()?;
+            Record::Event { time_ms, name, env }
+        }
         b'S' => Record::State {
             time_ms,
-            job: fields.next()?,
-            instance: fields.next()?,
-            goal: fields.next()?,
-            state: fields.next()?,
-            pid: fields.next()?.parse().ok(),
+            job: read_text(&mut b)?,
+            instance: read_text(&mut b)?,
+            goal: read_text(&mut b)?,
+            state: read_text(&mut b)?,
+            pid: u32::try_from(read_varint(&mut b)?).ok().filter(|p| *p != 0),
         },
         b'D' => Record::Dropped {
             time_ms,
-            count: fields.next()?.parse().ok()?,
+            count: read_varint(&mut b)?,
         },
         _ => return None,
+    })
+}
+
+/// The records packed end to end in `bytes`, each without its length field.
+fn split_records(mut bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+    std::iter::from_fn(move || {
+        let head = bytes.get(..LEN_BYTES)?;
+        let len = usize::from(u16::from_le_bytes([head[0], head[1]]));
+        let rec = bytes.get(LEN_BYTES..len)?;
+        bytes = &bytes[len..];
+        Some(rec)
     })
 }
 
@@ -301,11 +312,11 @@ impl Observed {
 
     fn push_ref(&mut self, r: RecordRef<'_>) {
         let mut line = std::mem::take(&mut self.scratch);
-        line.clear();
-        pack_into(&mut line, r, self.started_ms);
+        let packed = pack_into(&mut line, r, self.started_ms);
         // Room is made first, so the ring never grows past its bound.
-        while self.count >= HISTORY_MAX
-            || (self.count > 0 && self.ring.len() + line.len() > HISTORY_BYTES)
+        while packed
+            && (self.count >= HISTORY_MAX
+                || (self.count > 0 && self.ring.len() + line.len() > HISTORY_BYTES))
         {
             match self.oldest_len() {
                 Some(len) => {
@@ -316,7 +327,7 @@ impl Observed {
                 None => break,
             }
         }
-        if self.ring.len() + line.len() <= HISTORY_BYTES {
+        if packed && self.ring.len() + line.len() <= HISTORY_BYTES {
             self.ring.extend(&line);
             self.count += 1;
         } else {
@@ -329,12 +340,10 @@ impl Observed {
         }
     }
 
-    /// The length of the oldest record with its newline (searched in the ring's two
-    /// halves as slices: a byte-wise walk of the ring was most of a record's cost).
+    /// The length of the oldest record, read from its length field.
     fn oldest_len(&self) -> Option<usize> {
-        let (a, b) = self.ring.as_slices();
-        let nl = |s: &[u8]| s.iter().position(|&c| c == b'\n');
-        nl(a).or_else(|| nl(b).map(|i| a.len() + i)).map(|i| i + 1)
+        let len = u16::from_le_bytes([*self.ring.front()?, *self.ring.get(1)?]);
+        Some(usize::from(len).clamp(LEN_BYTES, self.ring.len()))
     }
 
     /// How many records were ever pushed (kept and forgotten).
@@ -347,24 +356,24 @@ impl Observed {
     pub fn records_after(&self, seen: u64) -> (u64, Vec<Record>) {
         let new = self.total().saturating_sub(seen);
         let held = usize::try_from(new.min(self.count as u64)).unwrap_or(self.count);
-        // Only the newest `held` lines are read (found from the end), not the whole ring:
-        // this runs at the end of every loop turn while someone watches.
-        let mut start = self.ring.len();
-        let mut lines = 0;
-        for (i, &b) in self.ring.iter().enumerate().rev() {
-            if b == b'\n' {
-                if lines == held {
-                    break;
+        // Only the newest `held` records are unpacked (the older ones skipped by their
+        // length fields): this runs at the end of every loop turn while someone watches.
+        let mut start = 0;
+        for _ in 0..self.count - held {
+            match (self.ring.get(start), self.ring.get(start + 1)) {
+                (Some(&lo), Some(&hi)) => {
+                    start += usize::from(u16::from_le_bytes([lo, hi])).max(LEN_BYTES)
                 }
-                lines += 1;
+                _ => break,
             }
-            start = i;
         }
-        let tail: Vec<u8> = self.ring.range(start..).copied().collect();
-        let records = tail
-            .split(|&b| b == b'\n')
-            .filter(|l| !l.is_empty())
-            .filter_map(|l| unpack(l, self.started_ms))
+        let tail: Vec<u8> = self
+            .ring
+            .range(start.min(self.ring.len())..)
+            .copied()
+            .collect();
+        let records = split_records(&tail)
+            .filter_map(|r| unpack(r, self.started_ms))
             .collect();
         (new - held as u64, records)
     }
@@ -374,10 +383,8 @@ impl Observed {
         // A record may straddle the ring's two halves: joined only then.
         let joined: Option<Vec<u8>> = (!b.is_empty()).then(|| [a, b].concat());
         let bytes: Vec<u8> = joined.unwrap_or_else(|| a.to_vec());
-        bytes
-            .split(|&b| b == b'\n')
-            .filter(|l| !l.is_empty())
-            .filter_map(|l| unpack(l, self.started_ms))
+        split_records(&bytes)
+            .filter_map(|r| unpack(r, self.started_ms))
             .collect::<Vec<_>>()
             .into_iter()
     }
@@ -499,6 +506,80 @@ mod tests {
         assert_eq!(h.records.len(), HISTORY_MAX);
         assert_eq!(h.forgotten, all.len() as u64);
         assert_eq!(h.records[0].time_ms(), 100);
+    }
+
+    /// Issue 11 item 4: a notice is packed from the engine's own strings; its event
+    /// variables read back as `KEY=value`, its states as they were, a missing PID as none.
+    #[test]
+    fn issue11_item4_notices_pack_borrowed() {
+        let mut o = Observed::new(1000);
+        let env = vec![
+            ("JOB".to_string(), "j".to_string()),
+            ("RESULT".into(), "ok".into()),
+        ];
+        o.push_notice(
+            &NoticeRef::EventHandled {
+                name: "stopped",
+                env: &env,
+            },
+            1005,
+        );
+        o.push_notice(
+            &NoticeRef::StateChanged {
+                job: "j",
+                instance: "",
+                goal: "stop",
+                state: "waiting",
+                pid: None,
+            },
+            1006,
+        );
+        // Not watched: not kept.
+        o.push_notice(
+            &NoticeRef::InstanceRemoved {
+                job: "j",
+                instance: "",
+            },
+            1007,
+        );
+        assert_eq!(
+            o.history(None, 2000).records,
+            vec![
+                Record::Event {
+                    time_ms: 1005,
+                    name: "stopped".into(),
+                    env: vec!["JOB=j".into(), "RESULT=ok".into()],
+                },
+                Record::State {
+                    time_ms: 1006,
+                    job: "j".into(),
+                    instance: String::new(),
+                    goal: "stop".into(),
+                    state: "waiting".into(),
+                    pid: None,
+                },
+            ]
+        );
+        assert_eq!(o.total(), 2);
+    }
+
+    /// A record longer than its length field can say is counted as forgotten, and the
+    /// records around it are kept.
+    #[test]
+    fn issue11_item4_an_overlong_record_is_forgotten_alone() {
+        let mut o = Observed::new(0);
+        let event = |t: u64, len: usize| Record::Event {
+            time_ms: t,
+            name: "e".into(),
+            env: vec!["X=".to_string() + &"y".repeat(len)],
+        };
+        o.push(event(1, 10));
+        o.push(event(2, 70_000));
+        o.push(event(3, 10));
+        let h = o.history(None, 5);
+        assert_eq!(h.records, vec![event(1, 10), event(3, 10)]);
+        assert_eq!(h.forgotten, 1);
+        assert_eq!(o.total(), 3);
     }
 
     /// Issue 11 item 3 (RSS at 5000 jobs): the ring is allocated once and never grows, and

@@ -194,6 +194,9 @@ pub struct Tracker {
     member_reads: usize,
 }
 
+/// Signals sent together at most (see [`Tracker::queue_signal`]).
+const SIGNAL_BATCH: usize = 64;
+
 /// What one read of the root's `cgroup.events` told during the current reaping batch.
 #[derive(Default, Clone, Copy, PartialEq, Eq, Debug)]
 enum Batch {
@@ -653,10 +656,15 @@ impl Tracker {
         Self::send(pid, signal, group)
     }
 
-    /// Queues a signal to one of the instances' processes for [`Tracker::flush_signals`].
+    /// Queues a signal to one of the instances' processes for [`Tracker::flush_signals`];
+    /// a full batch is sent at once, so the first processes end while the engine still
+    /// decides on the others.
     pub fn queue_signal(&mut self, pid: u32, signal: i32, group: bool) -> Result<(), String> {
         self.check_owned(pid)?;
         self.queued.push((pid, signal, group));
+        if self.queued.len() >= SIGNAL_BATCH {
+            self.flush_signals();
+        }
         Ok(())
     }
 

@@ -373,6 +373,25 @@ impl Condition {
         if !self.mentions(name) {
             return out;
         }
+        // One event operand (`stop on halt`, the common case) fires as it matches, so its
+        // latch would be released within this call: the same result is made without the
+        // latch's box, the operand lists and two copies of the event (a stop of 1000 jobs
+        // handles 1000 such conditions at once).
+        if let Expr::Event(op) = self.expr()
+            && !is_job_state_operand(op)
+            && matches!(&*self.latched, [None])
+        {
+            if matches(op, name, env, expand) {
+                out.latched.push(id);
+                out.released.push(id);
+                out.fired = Some(vec![Matched {
+                    name: name.to_string(),
+                    env: env.clone(),
+                    event: Some(id),
+                }]);
+            }
+            return out;
+        }
         let mut ops = Vec::new();
         let expr = match &self.expr {
             ExprRef::Owned(e) => e,
@@ -586,6 +605,36 @@ mod tests {
         // Reset: b alone does not fire again.
         let h = c.handle(EventId(3), "b", &Env::new(), None, &NoJobs);
         assert!(h.fired.is_none());
+    }
+
+    /// Issue 11 item 4: a lone event operand answers as the general walk would (latched and
+    /// released at once, fired with the event), without latching anything past the call.
+    #[test]
+    fn issue11_item4_a_lone_operand_fires_and_releases_at_once() {
+        let mut c = cond("halt X=1");
+        let e = env(&[("X", "1")]);
+        let h = c.handle(EventId(7), "halt", &e, None, &NoJobs);
+        assert_eq!(h.latched, [EventId(7)]);
+        assert_eq!(h.released, [EventId(7)]);
+        assert_eq!(
+            h.fired,
+            Some(vec![Matched {
+                name: "halt".into(),
+                env: e.clone(),
+                event: Some(EventId(7)),
+            }])
+        );
+        assert!(c.latched_events().is_empty());
+        let h = c.handle(EventId(8), "halt", &env(&[("X", "2")]), None, &NoJobs);
+        assert!(h.latched.is_empty() && h.released.is_empty() && h.fired.is_none());
+        // The same answer as an expression the general walk takes.
+        let mut general = cond("halt X=1 or never");
+        let g = general.handle(EventId(7), "halt", &e, None, &NoJobs);
+        assert_eq!(
+            (g.latched, g.released),
+            (vec![EventId(7)], vec![EventId(7)])
+        );
+        assert_eq!(g.fired.map(|f| f.len()), Some(1));
     }
 
     #[test]
