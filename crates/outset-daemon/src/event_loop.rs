@@ -453,12 +453,8 @@ impl Daemon {
                 let retry = std::time::Duration::from_millis(50);
                 timeout = Some(timeout.map_or(retry, |t| t.min(retry)));
             }
-            // What the engine decided this turn is signalled before the loop sleeps, and
-            // exits found while signalling are handed on before it does.
+            // What the engine decided this turn is signalled together before the loop sleeps.
             self.host.flush_signals();
-            if self.host.has_early_reaped() {
-                timeout = Some(std::time::Duration::ZERO);
-            }
             ready.clear();
             if let Err(e) = self.poller.wait(&mut ready, timeout) {
                 log::error!("epoll_wait: {e}");
@@ -493,9 +489,6 @@ impl Daemon {
                         self.on_conn(token);
                     }
                 }
-            }
-            if self.host.has_early_reaped() {
-                self.reap();
             }
             if self.engine.next_deadline().is_some_and(|d| d <= self.now()) {
                 self.tick_clock();
@@ -840,23 +833,18 @@ impl Daemon {
         // that failed before exec is known as such.
         self.host.collect_spawn_failures();
         let signalled = self.host.take_signalled();
-        // Those waited for while signals were sent come first: they ended first.
-        let early = self.host.take_early_reaped();
         let tracking = self.engine.tracking_exits();
         // Processes the daemon signalled are waited for by PID first (a stop of thousands of
         // jobs would otherwise scan every child per reaped one); while a launch chain is
         // tracked every child's cgroup is read first, so that path takes them all.
-        let mut raw: Vec<(u32, i32, Option<String>)> = early
-            .into_iter()
-            .map(|(pid, status)| (pid, status, None))
-            .collect();
-        if !tracking {
-            raw.extend(
-                outset_sys::reap::reap_these(&signalled)
-                    .into_iter()
-                    .map(|(pid, status)| (pid, status, None)),
-            );
-        }
+        let mut raw: Vec<(u32, i32, Option<String>)> = if tracking {
+            Vec::new()
+        } else {
+            outset_sys::reap::reap_these(&signalled)
+                .into_iter()
+                .map(|(pid, status)| (pid, status, None))
+                .collect()
+        };
         raw.extend(outset_sys::reap::reap_all_raw(tracking));
         // A batch of several exits (a stop of many jobs) checks whether the whole cgroup tree
         // is empty once, instead of every stopping instance's cgroup; a lone exit reads its

@@ -661,24 +661,6 @@ impl Host {
         self.tracker.flush_signals();
     }
 
-    /// Sends the queued signals without waiting for any process (before a re-exec: the
-    /// exits are the next image's to reap).
-    pub fn send_queued_signals(&mut self) {
-        self.tracker.set_early_reap(false);
-        self.tracker.flush_signals();
-    }
-
-    /// Signalled processes waited for while signals were sent, with their raw statuses,
-    /// for the next reaping to hand to the engine (see `Tracker::take_early`).
-    pub fn take_early_reaped(&mut self) -> Vec<(u32, i32)> {
-        self.tracker.take_early()
-    }
-
-    /// Whether such statuses wait: the loop must reap before it sleeps.
-    pub fn has_early_reaped(&self) -> bool {
-        self.tracker.has_early()
-    }
-
     /// The processes signalled since the last reaping, to be waited for by PID.
     pub fn take_signalled(&mut self) -> Vec<u32> {
         self.tracker.take_signalled()
@@ -834,9 +816,7 @@ impl Effects for Host {
     }
 
     fn signal(&mut self, _inst: InstanceId, pid: u32, sig: Signal, group: bool) {
-        // Sent in batches (`flush_signals`); the ended are waited for between batches
-        // unless ptrace follows processes (its stops are read by the usual reaping).
-        self.tracker.set_early_reap(!self.tracing());
+        // Sent with the others at the end of the loop's turn (`flush_signals`).
         if let Err(e) = self.tracker.queue_signal(pid, sig.0, group) {
             log::warn!("cannot signal process {pid}: {e}");
         }

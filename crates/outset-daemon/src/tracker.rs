@@ -184,15 +184,6 @@ pub struct Tracker {
     /// the daemon before the next (the stop took twice its floor's kill phase). Sent before
     /// the loop sleeps or reaps, so a signal never meets a reaped (reusable) PID.
     queued: Vec<(u32, i32, bool)>,
-    /// Signalled processes found ended (waited for) after a batch was sent, with their raw
-    /// statuses, until the loop's next reaping hands them to the engine: the kernel's part of
-    /// reaping then overlaps the other processes' exits instead of following the last one.
-    /// Their PIDs are refused for signals meanwhile (they may be reused).
-    early: Vec<(u32, i32)>,
-    /// How many of `signalled` were looked at for `early`.
-    looked: usize,
-    /// Whether `early` may be filled (not while processes are followed with ptrace).
-    early_reap: bool,
     /// The root directory, opened once: member lists are read relative to it.
     root_fd: Option<std::os::fd::OwnedFd>,
     /// During a reaping batch: whether the whole root was found empty (`None`: not read yet
@@ -651,46 +642,10 @@ impl Tracker {
         }
     }
 
-    /// Takes the processes signalled since the last call that are not waited for yet
-    /// (sending any signal still queued first; see [`Tracker::take_early`]).
+    /// Takes the processes signalled since the last call (sending any still queued).
     pub fn take_signalled(&mut self) -> Vec<u32> {
         self.flush_signals();
-        let rest = self
-            .signalled
-            .split_off(self.looked.min(self.signalled.len()));
-        self.signalled.clear();
-        self.looked = 0;
-        rest
-    }
-
-    /// Whether signalled processes may be waited for as batches are sent.
-    pub fn set_early_reap(&mut self, on: bool) {
-        self.early_reap = on;
-    }
-
-    /// The signalled processes waited for while batches were sent, with their raw
-    /// statuses, in the order they were signalled.
-    pub fn take_early(&mut self) -> Vec<(u32, i32)> {
-        std::mem::take(&mut self.early)
-    }
-
-    /// Whether such statuses wait to be handed on.
-    pub fn has_early(&self) -> bool {
-        !self.early.is_empty()
-    }
-
-    /// Waits, without blocking, for the signalled processes in the order they were
-    /// signalled, up to the first that is still running.
-    fn reap_early(&mut self) {
-        while let Some(&pid) = self.signalled.get(self.looked) {
-            match outset_sys::reap::reap_one(pid) {
-                Ok(Some(status)) => self.early.push((pid, status)),
-                Ok(None) => return,
-                // Not a child (a helper found in the cgroup): the usual reaping's.
-                Err(_) => {}
-            }
-            self.looked += 1;
-        }
+        std::mem::take(&mut self.signalled)
     }
 
     /// Signals one of the instances' processes now, and with `group` the process group it
@@ -713,19 +668,12 @@ impl Tracker {
         Ok(())
     }
 
-    /// Sends every queued signal, in order (failures are logged), then waits for those
-    /// signalled processes that have ended already.
+    /// Sends every queued signal, in order; failures are logged.
     pub fn flush_signals(&mut self) {
-        if self.queued.is_empty() {
-            return;
-        }
         for (pid, signal, group) in std::mem::take(&mut self.queued) {
             if let Err(e) = Self::send(pid, signal, group) {
                 log::warn!("cannot signal process {pid}: {e}");
             }
-        }
-        if self.early_reap {
-            self.reap_early();
         }
     }
 
@@ -734,13 +682,9 @@ impl Tracker {
         if !self.owner.contains_key(&pid) {
             return Err(format!("process {pid} is not a tracked job process"));
         }
-        if self.early.iter().any(|(p, _)| *p == pid) {
-            return Err(format!("process {pid} has ended"));
-        }
         // Bounded: a loop that signals without reaping (reload signals) keeps the newest.
         if self.signalled.len() >= 65_536 {
             self.signalled.clear();
-            self.looked = 0;
         }
         self.signalled.push(pid);
         Ok(())
@@ -1079,102 +1023,5 @@ mod tests {
         // Outside a batch each instance is read, as before.
         assert_eq!(t.processes(ids[1]), Ok(vec![]));
         assert_eq!(t.member_reads, before + 3);
-    }
-
-    /// Issue 11 item 4: the engine's signals are queued and go out in batches; after a
-    /// batch, the signalled processes that have ended are waited for at once, in the order
-    /// they were signalled, up to the first still running. Their PIDs take no signal until
-    /// the next reaping hands them on (they may be reused), and that reaping is left only
-    /// the others.
-    #[test]
-    fn issue11_item4_signals_go_in_batches_and_the_ended_are_waited_for() {
-        const SIGCONT: i32 = 18;
-        /// Kills and waits for the children still ours, even when an assertion fails.
-        struct Kids(Vec<Option<std::process::Child>>);
-        impl Drop for Kids {
-            fn drop(&mut self) {
-                for c in self.0.iter_mut().flatten() {
-                    let _ = c.kill();
-                    let _ = c.wait();
-                }
-            }
-        }
-        let state = |pid: u32| {
-            std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .ok()
-                .and_then(|s| s.rsplit(") ").next().and_then(|r| r.chars().next()))
-        };
-        let mut kids = Kids(
-            (0..3)
-                .map(|_| {
-                    Some(
-                        std::process::Command::new("sleep")
-                            .arg("30")
-                            .spawn()
-                            .unwrap(),
-                    )
-                })
-                .collect(),
-        );
-        let pids: Vec<u32> = kids.0.iter().flatten().map(|c| c.id()).collect();
-        let mut t = Tracker::new(None);
-        let inst = InstanceId(1);
-        t.create(inst, "j", "").unwrap();
-        for &p in &pids {
-            t.adopt(inst, p);
-        }
-        t.set_early_reap(true);
-
-        // The first and the second end (killed here, and left unreaped).
-        for c in kids.0.iter_mut().take(2).flatten() {
-            c.kill().unwrap();
-        }
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while pids[..2].iter().any(|&p| state(p) != Some('Z')) {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the children did not end"
-            );
-            std::thread::sleep(Duration::from_millis(5));
-        }
-
-        // Queued, then sent together: the first is waited for, the third (running) stops
-        // the walk before the second.
-        for &p in &[pids[0], pids[2], pids[1]] {
-            t.queue_signal(p, SIGCONT, false).unwrap();
-        }
-        assert_eq!(t.queued.len(), 3);
-        t.flush_signals();
-        assert!(t.queued.is_empty());
-        assert_eq!(t.early.len(), 1);
-        assert_eq!(t.early[0].0, pids[0]);
-        // Its PID is no longer ours to signal, the running one's is.
-        kids.0[0] = None;
-        assert!(t.queue_signal(pids[0], SIGCONT, false).is_err());
-        assert!(t.signal(pids[0], SIGCONT, false).is_err());
-        t.queue_signal(pids[2], SIGCONT, false).unwrap();
-
-        // The reaping gets the rest to wait for, and the early status as it was.
-        assert_eq!(t.take_signalled(), vec![pids[2], pids[1], pids[2]]);
-        let early = t.take_early();
-        assert_eq!(early.len(), 1);
-        assert_eq!(
-            outset_sys::reap::exit_status(early[0].1),
-            Some(outset_proto::ExitStatus::Signaled(9))
-        );
-        assert!(!t.has_early());
-        assert_eq!(
-            state(pids[1]),
-            Some('Z'),
-            "the second is left to the reaping"
-        );
-
-        // A full batch goes out without waiting for the end of the turn.
-        for _ in 0..SIGNAL_BATCH - 1 {
-            t.queue_signal(pids[2], SIGCONT, false).unwrap();
-        }
-        assert_eq!(t.queued.len(), SIGNAL_BATCH - 1);
-        t.queue_signal(pids[2], SIGCONT, false).unwrap();
-        assert!(t.queued.is_empty());
     }
 }

@@ -155,13 +155,6 @@ pub fn reap_these(pids: &[u32]) -> Vec<(u32, i32)> {
         .collect()
 }
 
-/// A non-blocking wait for one PID: its raw status if it changed (`Ok(None)`: still
-/// running; an error: not a child of this process).
-pub fn reap_one(pid: u32) -> io::Result<Option<i32>> {
-    const FLAGS: libc::c_int = libc::WNOHANG | libc::WUNTRACED | libc::__WALL;
-    Ok(wait_raw(Some(pid), FLAGS)?.map(|(_, status)| status))
-}
-
 /// Makes orphaned descendants re-parent to this process instead of PID 1,
 /// so a non-PID-1 supervisor can still reap daemonised jobs.
 pub fn set_child_subreaper() -> io::Result<()> {

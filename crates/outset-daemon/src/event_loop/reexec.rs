@@ -34,9 +34,6 @@ impl Daemon {
         if let Err(e) = check_binary(&target) {
             return e;
         }
-        // Signals the engine decided on are sent by this image, and the exits found while
-        // sending them handed to the engine, not forgotten.
-        self.reap();
         // No spawn is left half-known: every child of the last batch has exec'd or failed.
         self.confirm_spawns();
         if self.engine.awaits_confirmation() {
@@ -46,8 +43,8 @@ impl Daemon {
             return "jobs are being followed with ptrace while they start; try again once they have started".into();
         }
         self.host.flush_conns();
-        // Anything queued since is sent now; its exits are the next image's to reap.
-        self.host.send_queued_signals();
+        // Signals the engine decided on are sent by this image, not forgotten by it.
+        self.host.flush_signals();
         // Job output read so far goes to its files; what cannot is carried in the state.
         self.host.logs.drain_for_handover();
         let text = self.state_text(reply);
