@@ -281,6 +281,50 @@ fn a_restarted_instance_is_never_killed_with_its_predecessors_cgroup() {
     }
 }
 
+/// After a stop the loop sleeps while its cleanup waits: the stopped job's cgroup is removed
+/// once the loop has been idle a moment, and the daemon takes next to no CPU meanwhile. (The
+/// removal once waited behind a memory trim that was not due yet, with an epoll timeout of
+/// zero, and the loop ran flat out until the trim came due: tens of milliseconds of CPU after
+/// every stop that followed other work closely.)
+#[test]
+fn issue11_the_loop_sleeps_while_cleanup_waits_after_a_stop() {
+    let Some(d) = daemon(|d| {
+        d.write_job("j", "exec sleep 600\n");
+    }) else {
+        return;
+    };
+    let pid = d.child.as_ref().unwrap().id();
+    // CPU time the daemon has run, in nanoseconds.
+    let run_ns = || -> u64 {
+        std::fs::read_to_string(format!("/proc/{pid}/schedstat"))
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    for _ in 0..5 {
+        d.ctl_ok(&["start", "j"]);
+        // Work right before the stop: the trim after it is not due yet when the stop ends.
+        d.ctl_ok(&["status", "j"]);
+        d.ctl_ok(&["stop", "j"]);
+        let before = run_ns();
+        std::thread::sleep(Duration::from_millis(250));
+        let used = Duration::from_nanos(run_ns() - before);
+        assert!(
+            used < Duration::from_millis(20),
+            "the idle daemon ran {used:?} in 250 ms after a stop\n{}",
+            d.stderr()
+        );
+    }
+    d.wait_for("the stopped job's cgroup to be removed", Duration::from_secs(5), || {
+        std::fs::read_dir(&d.cgroup)
+            .map(|dir| dir.flatten().all(|e| !e.path().is_dir()))
+            .unwrap_or(true)
+    });
+}
+
 #[test]
 fn without_cgroup2_jobs_fall_back_to_process_groups_and_ptrace() {
     let Some(mount) = require_root_cgroup2() else {
