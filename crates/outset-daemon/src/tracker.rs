@@ -204,8 +204,14 @@ enum Batch {
     Off,
     Unread,
     RootEmpty,
-    RootPopulated,
+    /// Populated when last read, with the instance cgroups read since: after
+    /// [`ROOT_RECHECK`] of them the root is read again (the last processes of a mass stop
+    /// end while the batch is handled).
+    RootPopulated(u8),
 }
+
+/// Instance cgroups read in a batch before the root is read again.
+const ROOT_RECHECK: u8 = 16;
 
 impl Tracker {
     pub fn new(root: Option<PathBuf>) -> Tracker {
@@ -488,8 +494,11 @@ impl Tracker {
     /// process is left under the root, no instance cgroup is read at all (issue 11 item 4:
     /// a stop of thousands of jobs read one `cgroup.procs` per instance, each a lookup the
     /// kernel had never cached). Zombies no longer count as members, so the reaped and the
-    /// not-yet-reaped alike leave the root empty. Any process the daemon adds (a spawn, an
-    /// adoption) ends the shortcut for the rest of the batch.
+    /// not-yet-reaped alike leave the root empty. While the root is populated, it is read
+    /// again after every [`ROOT_RECHECK`] instance cgroups (the last processes of a mass stop
+    /// end while its first exits are handled, and each instance read costs a lookup). Any
+    /// process the daemon adds (a spawn, an adoption) makes the root populated until it is
+    /// read again.
     pub fn begin_batch(&mut self) {
         self.batch = Batch::Unread;
     }
@@ -501,7 +510,10 @@ impl Tracker {
 
     /// Within a batch, whether the whole root is known to hold no process.
     fn root_empty(&mut self) -> bool {
-        if self.batch == Batch::Unread {
+        if matches!(
+            self.batch,
+            Batch::Unread | Batch::RootPopulated(ROOT_RECHECK..)
+        ) {
             use std::os::fd::AsFd;
             let empty = self
                 .root_fd
@@ -510,7 +522,7 @@ impl Tracker {
             self.batch = if empty {
                 Batch::RootEmpty
             } else {
-                Batch::RootPopulated
+                Batch::RootPopulated(0)
             };
         }
         self.batch == Batch::RootEmpty
@@ -526,6 +538,9 @@ impl Tracker {
         };
         if in_cgroup && self.root_empty() {
             return Ok(Vec::new());
+        }
+        if in_cgroup && let Batch::RootPopulated(n) = &mut self.batch {
+            *n = n.saturating_add(1);
         }
         let Some(t) = self.instances.get(&inst) else {
             return Ok(Vec::new());
@@ -622,8 +637,9 @@ impl Tracker {
 
     /// Records a process of the instance.
     pub fn adopt(&mut self, inst: InstanceId, pid: u32) {
+        // Populated now, whatever the last read of the root said.
         if self.batch != Batch::Off {
-            self.batch = Batch::RootPopulated;
+            self.batch = Batch::RootPopulated(0);
         }
         if let Some(t) = self.instances.get_mut(&inst) {
             if !t.pids.contains(pid) {
@@ -1023,5 +1039,66 @@ mod tests {
         // Outside a batch each instance is read, as before.
         assert_eq!(t.processes(ids[1]), Ok(vec![]));
         assert_eq!(t.member_reads, before + 3);
+    }
+
+    /// Issue 11 item 4: while the root is populated in a batch, it is read again after every
+    /// `ROOT_RECHECK` instance cgroups, and once it is empty no further instance is read (the
+    /// last processes of a mass stop end while its first exits are handled).
+    #[test]
+    fn issue11_item4_a_populated_root_is_read_again_within_a_batch() {
+        let Some(mount) = root_cgroup2() else {
+            return;
+        };
+        const N: u64 = 20;
+        /// Kills the sleeper and removes the cgroups, even when an assertion fails.
+        struct Cleanup(PathBuf, Option<std::process::Child>);
+        impl Drop for Cleanup {
+            fn drop(&mut self) {
+                if let Some(c) = &mut self.1 {
+                    let _ = c.kill();
+                    let _ = c.wait();
+                }
+                for i in 0..N {
+                    let _ = std::fs::remove_dir(self.0.join(cgroup_dir_name(&format!("j{i}"), "")));
+                }
+                let _ = std::fs::remove_dir(&self.0);
+            }
+        }
+        let root = mount.join(format!("outset-tracker-recheck-{}", std::process::id()));
+        std::fs::create_dir(&root).unwrap();
+        let mut guard = Cleanup(root.clone(), None);
+        let mut t = Tracker::new(Some(root.clone()));
+        for i in 0..N {
+            t.create(InstanceId(i), &format!("j{i}"), "").unwrap();
+        }
+        let c = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let pid = c.id();
+        guard.1 = Some(c);
+        std::fs::write(
+            root.join(cgroup_dir_name("j0", "")).join("cgroup.procs"),
+            pid.to_string(),
+        )
+        .unwrap();
+
+        t.begin_batch();
+        for i in 1..=u64::from(ROOT_RECHECK) {
+            assert_eq!(t.processes(InstanceId(i)), Ok(vec![]));
+        }
+        assert_eq!(t.member_reads, usize::from(ROOT_RECHECK));
+        // The last process ends: the next question reads the root again, and no instance.
+        if let Some(mut c) = guard.1.take() {
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
+        t.reaped(pid);
+        for i in u64::from(ROOT_RECHECK) + 1..N {
+            assert_eq!(t.processes(InstanceId(i)), Ok(vec![]));
+        }
+        assert_eq!(t.processes(InstanceId(0)), Ok(vec![]));
+        assert_eq!(t.member_reads, usize::from(ROOT_RECHECK));
+        t.end_batch();
     }
 }

@@ -318,11 +318,15 @@ fn issue11_the_loop_sleeps_while_cleanup_waits_after_a_stop() {
             d.stderr()
         );
     }
-    d.wait_for("the stopped job's cgroup to be removed", Duration::from_secs(5), || {
-        std::fs::read_dir(&d.cgroup)
-            .map(|dir| dir.flatten().all(|e| !e.path().is_dir()))
-            .unwrap_or(true)
-    });
+    d.wait_for(
+        "the stopped job's cgroup to be removed",
+        Duration::from_secs(5),
+        || {
+            std::fs::read_dir(&d.cgroup)
+                .map(|dir| dir.flatten().all(|e| !e.path().is_dir()))
+                .unwrap_or(true)
+        },
+    );
 }
 
 #[test]
