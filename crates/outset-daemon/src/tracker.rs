@@ -179,10 +179,10 @@ pub struct Tracker {
     /// Processes signalled since the last reaping, in order: the next reaping waits for
     /// each by PID first (`reap::reap_these`).
     signalled: Vec<u32>,
-    /// Signals the engine asked for, sent together by [`Tracker::flush_signals`]: a stop of
-    /// many jobs sent each between the engine's steps, and every process it ended preempted
-    /// the daemon before the next (the stop took twice its floor's kill phase). Sent before
-    /// the loop sleeps or reaps, so a signal never meets a reaped (reusable) PID.
+    /// Signals the engine asked for, sent in batches of [`SIGNAL_BATCH`] by
+    /// [`Tracker::flush_signals`]: a stop of many jobs sent each between the engine's steps,
+    /// and every process it ended woke and preempted the daemon before the next. The rest
+    /// go before the loop sleeps or reaps, so a signal never meets a reaped (reusable) PID.
     queued: Vec<(u32, i32, bool)>,
     /// The root directory, opened once: member lists are read relative to it.
     root_fd: Option<std::os::fd::OwnedFd>,
@@ -686,11 +686,15 @@ impl Tracker {
 
     /// Sends every queued signal, in order; failures are logged.
     pub fn flush_signals(&mut self) {
-        for (pid, signal, group) in std::mem::take(&mut self.queued) {
+        let mut queued = std::mem::take(&mut self.queued);
+        for &(pid, signal, group) in &queued {
             if let Err(e) = Self::send(pid, signal, group) {
                 log::warn!("cannot signal process {pid}: {e}");
             }
         }
+        // The buffer is kept for the next batch.
+        queued.clear();
+        self.queued = queued;
     }
 
     /// A process the tracker knows, noted as signalled for the next reaping.
