@@ -1105,4 +1105,78 @@ mod tests {
         assert_eq!(t.member_reads, usize::from(ROOT_RECHECK));
         t.end_batch();
     }
+
+    /// Issue 11 item 4: the engine's signals are queued and sent in order: a full batch at
+    /// once, the rest when flushed or taken with the signalled PIDs, and before a signal
+    /// the daemon sends directly.
+    #[test]
+    fn issue11_item4_signals_are_queued_and_sent_in_batches() {
+        const SIGSTOP: i32 = 19;
+        const SIGCONT: i32 = 18;
+        /// Kills and waits for the child, even when an assertion fails.
+        struct Kid(std::process::Child);
+        impl Drop for Kid {
+            fn drop(&mut self) {
+                let _ = self.0.kill();
+                let _ = self.0.wait();
+            }
+        }
+        let kid = Kid(std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap());
+        let pid = kid.0.id();
+        let state = || {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|s| s.rsplit(") ").next().and_then(|r| r.chars().next()))
+        };
+        let wait_state = |want: char| {
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while state() != Some(want) {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "never {want}: {:?}",
+                    state()
+                );
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        };
+        let mut t = Tracker::new(None);
+        let inst = InstanceId(1);
+        t.create(inst, "j", "").unwrap();
+        t.adopt(inst, pid);
+
+        // Queued: not sent until flushed.
+        t.queue_signal(pid, SIGSTOP, false).unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(state(), Some('S'));
+        t.flush_signals();
+        wait_state('T');
+
+        // A full batch goes at once.
+        for _ in 0..SIGNAL_BATCH - 1 {
+            t.queue_signal(pid, SIGCONT, false).unwrap();
+        }
+        assert_eq!(t.queued.len(), SIGNAL_BATCH - 1);
+        assert_eq!(state(), Some('T'));
+        t.queue_signal(pid, SIGCONT, false).unwrap();
+        assert!(t.queued.is_empty());
+        wait_state('S');
+
+        // A direct signal goes after the queued ones: stopped, then continued.
+        t.queue_signal(pid, SIGSTOP, false).unwrap();
+        t.signal(pid, SIGCONT, false).unwrap();
+        assert!(t.queued.is_empty());
+        wait_state('S');
+
+        // Unknown PIDs are refused; taking the signalled PIDs sends what is queued.
+        assert!(t.queue_signal(1, SIGCONT, false).is_err());
+        t.queue_signal(pid, SIGSTOP, false).unwrap();
+        let signalled = t.take_signalled();
+        assert!(t.queued.is_empty());
+        assert_eq!(signalled.len(), SIGNAL_BATCH + 4);
+        assert!(signalled.iter().all(|p| *p == pid));
+        wait_state('T');
+    }
 }
