@@ -453,7 +453,7 @@ impl Daemon {
                 let retry = std::time::Duration::from_millis(50);
                 timeout = Some(timeout.map_or(retry, |t| t.min(retry)));
             }
-            // What the engine decided this turn is signalled together before the loop sleeps.
+            // Signals the engine decided on this turn and not sent yet go before the loop sleeps.
             self.host.flush_signals();
             ready.clear();
             if let Err(e) = self.poller.wait(&mut ready, timeout) {

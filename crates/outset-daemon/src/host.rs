@@ -655,8 +655,8 @@ impl Host {
         self.tracker.end_batch();
     }
 
-    /// Sends the signals the engine asked for since the last call, together (see
-    /// `Tracker::flush_signals`). Called before the loop sleeps and before any reaping.
+    /// Sends the signals the engine asked for that are still queued (see
+    /// `Tracker::queue_signal`). Called before the loop sleeps and before any reaping.
     pub fn flush_signals(&mut self) {
         self.tracker.flush_signals();
     }
@@ -816,7 +816,7 @@ impl Effects for Host {
     }
 
     fn signal(&mut self, _inst: InstanceId, pid: u32, sig: Signal, group: bool) {
-        // Sent with the others at the end of the loop's turn (`flush_signals`).
+        // Queued: sent in batches, the rest before the loop sleeps (`flush_signals`).
         if let Err(e) = self.tracker.queue_signal(pid, sig.0, group) {
             log::warn!("cannot signal process {pid}: {e}");
         }
