@@ -311,12 +311,12 @@ impl Observed {
     }
 
     fn push_ref(&mut self, r: RecordRef<'_>) {
-        let mut line = std::mem::take(&mut self.scratch);
-        let packed = pack_into(&mut line, r, self.started_ms);
+        let mut rec = std::mem::take(&mut self.scratch);
+        let packed = pack_into(&mut rec, r, self.started_ms);
         // Room is made first, so the ring never grows past its bound.
         while packed
             && (self.count >= HISTORY_MAX
-                || (self.count > 0 && self.ring.len() + line.len() > HISTORY_BYTES))
+                || (self.count > 0 && self.ring.len() + rec.len() > HISTORY_BYTES))
         {
             match self.oldest_len() {
                 Some(len) => {
@@ -327,16 +327,16 @@ impl Observed {
                 None => break,
             }
         }
-        if packed && self.ring.len() + line.len() <= HISTORY_BYTES {
-            self.ring.extend(&line);
+        if packed && self.ring.len() + rec.len() <= HISTORY_BYTES {
+            self.ring.extend(&rec);
             self.count += 1;
         } else {
             // One record larger than the whole history: counted, not kept.
             self.forgotten += 1;
         }
         // A huge record's buffer is not kept.
-        if line.capacity() <= 4096 {
-            self.scratch = line;
+        if rec.capacity() <= 4096 {
+            self.scratch = rec;
         }
     }
 
