@@ -826,12 +826,12 @@ impl Daemon {
     /// While a job's launch chain is being tracked, each child's cgroup is read before it is
     /// reaped so exits of processes the daemon did not spawn count for their job.
     fn reap(&mut self) {
-        // No signal may wait past a reaping: its PID could be reused after.
-        self.host.flush_signals();
         self.tick_clock();
         // A child writes its failure report before it exits: read now, every reaped child
         // that failed before exec is known as such.
         self.host.collect_spawn_failures();
+        // Sends any signal still queued first: none may wait past a reaping, since its PID
+        // could be reused after.
         let signalled = self.host.take_signalled();
         let tracking = self.engine.tracking_exits();
         // Processes the daemon signalled are waited for by PID first (a stop of thousands of

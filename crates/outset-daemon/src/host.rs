@@ -661,7 +661,8 @@ impl Host {
         self.tracker.flush_signals();
     }
 
-    /// The processes signalled since the last reaping, to be waited for by PID.
+    /// The processes signalled since the last reaping, to be waited for by PID (any signal
+    /// still queued is sent first).
     pub fn take_signalled(&mut self) -> Vec<u32> {
         self.tracker.take_signalled()
     }
